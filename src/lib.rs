@@ -1,0 +1,19 @@
+//! ipc-lab: a teaching toolkit for Unix inter-process communication.
+//!
+//! Each section of the lecture notes (`shared/seed/ipc-lecture-notes.md`) has a module here and
+//! one or more binaries that show it, two processes at a time. With no options a binary prints
+//! exactly what the notes' C program prints; its options show every point the notes make.
+//!
+//! | notes                                  | module     | binaries                   | lab sheet                   |
+//! |----------------------------------------|------------|----------------------------|-----------------------------|
+//! | B1 Shared memory: steps 1-5, master and slave programs | [`shm`] | `shm-master`, `shm-slave` | `docs/01-shared-memory.md` |
+//!
+//! What every binary shares (colour, `--explain`, errors, exit codes, termination signals) is
+//! in [`cli`]; [`sys`] holds the error type of a failed system call.
+//!
+//! All `unsafe` code of the project lives in the library's thin wrappers over system calls,
+//! each block with a `SAFETY` comment; the binaries have none.
+
+pub mod cli;
+pub mod shm;
+pub mod sys;

@@ -1,0 +1,86 @@
+//! Small helpers shared by the mechanism modules: a system-call error that names its errno, and
+//! local time for status reports. Thin wrappers only; every `unsafe` block says why it is sound.
+
+use std::fmt;
+
+use nix::errno::Errno;
+
+/// A failed system call: which call, and the errno it left.
+///
+/// Displays as `Invalid argument (EINVAL)`, so that a context on top reads
+/// `cannot attach segment 7: Invalid argument (EINVAL)`, the house error format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysError {
+    /// The system call, as a student would look it up in section 2 of the manual.
+    pub call: &'static str,
+    /// What the kernel said.
+    pub errno: Errno,
+}
+
+impl SysError {
+    /// The error the last failed call left in `errno`.
+    pub fn last(call: &'static str) -> SysError {
+        SysError {
+            call,
+            errno: Errno::last(),
+        }
+    }
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?})", self.errno.desc(), self.errno)
+    }
+}
+
+impl std::error::Error for SysError {}
+
+/// The errno of a `SysError` anywhere in an error chain, if there is one.
+pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<SysError>())
+        .map(|e| e.errno)
+}
+
+/// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
+pub fn local_time(secs: i64) -> String {
+    let t: libc::time_t = secs;
+    // SAFETY: `tm` is plain old data, so all zeroes is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the re-entrant form and keeps
+    // no pointer to either after it returns.
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    } else {
+        format!("@{secs}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sys_error_names_its_errno() {
+        let e = SysError {
+            call: "shmat",
+            errno: Errno::EINVAL,
+        };
+        assert_eq!(e.to_string(), "Invalid argument (EINVAL)");
+        let chained = anyhow::Error::new(e).context("cannot attach segment 7");
+        assert_eq!(
+            format!("{chained:#}"),
+            "cannot attach segment 7: Invalid argument (EINVAL)"
+        );
+        assert_eq!(errno_of(&chained), Some(Errno::EINVAL));
+    }
+
+    #[test]
+    fn local_time_has_the_clock_shape() {
+        let t = local_time(86_399);
+        assert_eq!(t.len(), 8, "{t}");
+        assert_eq!(&t[2..3], ":");
+        assert_eq!(&t[5..6], ":");
+    }
+}
