@@ -268,6 +268,14 @@ impl Ui {
         }
     }
 
+    /// `--explain`: a plain memory access or other action with no system call: `shm[0] = 1`.
+    pub fn act(&self, text: &str) {
+        if self.explain {
+            let text = self.err.paint(text, Tone::Call);
+            self.eprint(&format!("  {text}"));
+        }
+    }
+
     /// `--explain`: what the step means, in a sentence.
     pub fn meaning(&self, text: &str) {
         if self.explain {

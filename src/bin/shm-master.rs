@@ -1,1 +1,284 @@
-fn main() {}
+//! shm-master: the lecture notes' master program (section B1), and the options that show each of
+//! its five steps.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use ipc_lab::cli::{self, Common, HintExt as _, Interrupted, Termination, Ui, out_line};
+use ipc_lab::shm::{self, Access, Attachment, CreateOptions, IPC_PRIVATE, Segment, layout};
+
+const ABOUT: &str = "Create a shared memory segment and wait for shm-slave to write values into it";
+
+const AFTER_HELP: &str = "\
+Lecture notes: B1 Shared Memory, the master program (steps 1 to 5).
+
+Examples:
+  shm-master                      exactly the notes' program: prints the id, polls every 3 s
+  shm-master --explain --inspect  narrate each step and show the segment's status
+  shm-master --interval 0.2 --timeout 60 --count 5
+  shm-master --key 0x1234         a known key instead of IPC_PRIVATE (shm-slave --key 0x1234)
+  shm-master --remove-early       mark for destruction at once: nothing leaks, even on SIGKILL
+
+Then, in a second terminal: shm-slave (type the id and the values), or shm-slave ID V1 V2 V3.";
+
+#[derive(Debug, Parser)]
+#[command(name = "shm-master", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// Seconds between two looks at the ready flag (fractions allowed)
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = cli::parse_seconds)]
+    interval: Duration,
+
+    /// Give up after SECS without a slave: error, segment destroyed, exit 1
+    #[arg(long, value_name = "SECS", value_parser = cli::parse_seconds)]
+    timeout: Option<Duration>,
+
+    /// How many values to read after the flag (1 to 9: the 40-byte segment holds 9)
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=layout::MAX_VALUES as i64))]
+    count: u8,
+
+    /// Create the segment under this key instead of IPC_PRIVATE (decimal or 0x hex, not 0)
+    #[arg(long, value_name = "KEY", value_parser = cli::parse_key, conflicts_with = "ftok")]
+    key: Option<libc::key_t>,
+
+    /// Compute the key from an existing file with ftok(3) instead of IPC_PRIVATE
+    #[arg(long, value_name = "PATH")]
+    ftok: Option<PathBuf>,
+
+    /// The project id for --ftok (1 to 255)
+    #[arg(long, value_name = "ID", default_value_t = 1, requires = "ftok",
+          value_parser = clap::value_parser!(u8).range(1..=255))]
+    proj: u8,
+
+    /// Permission bits of the segment, in octal
+    #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = cli::parse_perms)]
+    perms: u32,
+
+    /// Show the segment's status on stderr after each step and whenever nattch changes
+    #[arg(long)]
+    inspect: bool,
+
+    /// Mark the segment for destruction right after attaching (step 5 early): it lives while
+    /// attached and vanishes with the last detach, even if this process is killed
+    #[arg(long)]
+    remove_early: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ui = Ui::new("shm-master", &args.common);
+    ui.finish(run(&args, &ui))
+}
+
+/// Print the segment's status (`--inspect`), or that it is gone.
+fn inspect(args: &Args, ui: &Ui, id: shm::ShmId) -> Option<u64> {
+    if !args.inspect {
+        return None;
+    }
+    match id.stat() {
+        Ok(st) => {
+            ui.inspect(&st.to_string());
+            Some(st.attached)
+        }
+        Err(_) => {
+            ui.inspect(&format!(
+                "segment {id}: gone (IPC_STAT fails: the kernel has freed it)"
+            ));
+            None
+        }
+    }
+}
+
+fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
+    let term = Termination::install()?;
+
+    // Step 1: create.
+    let key = match (&args.key, &args.ftok) {
+        (Some(key), _) => *key,
+        (None, Some(path)) => {
+            let key = shm::ftok(path, args.proj)
+                .hint("--ftok needs a path that exists and that shm-slave can see too")?;
+            ui.meaning(&format!(
+                "ftok({:?}, {}) = {}: the key comes from the file's inode and device numbers",
+                path.display().to_string(),
+                args.proj,
+                shm::key_text(key)
+            ));
+            key
+        }
+        (None, None) => IPC_PRIVATE,
+    };
+    let options = CreateOptions {
+        key,
+        size: layout::SIZE,
+        perms: args.perms,
+        // A named key may be left over from an earlier run: never adopt (and later destroy) it.
+        exclusive: key != IPC_PRIVATE,
+    };
+    ui.step(1, "create the shared memory region M");
+    let mut segment = match Segment::create(&options) {
+        Ok(segment) => segment,
+        Err(err) => {
+            out_line(format_args!("Cannot create shared memory!"))?;
+            let hint = match ipc_lab::sys::errno_of(&err) {
+                Some(nix::errno::Errno::EEXIST) => format!(
+                    "a segment with key {0} exists already (a run that was killed?): `ipcs -m` shows it, `ipcrm -M {0}` removes it",
+                    shm::key_text(key)
+                ),
+                Some(nix::errno::Errno::ENOSPC) => "the system's limit on segments is reached (`ipcs -l`): remove unused ones with ipcrm".to_string(),
+                _ => "`ipcs -l` shows the system's limits, `ipcs -m` the segments that exist".to_string(),
+            };
+            return Err(err).hint(hint);
+        }
+    };
+    let id = segment.id();
+    ui.call(&options.call_text(), id);
+    ui.meaning(&format!(
+        "the kernel made a {}-byte segment; id {id} names it to every process, so give it to the slave",
+        layout::SIZE
+    ));
+    out_line(format_args!("Shared Memory Id = {id}"))?;
+    inspect(args, ui, id);
+
+    // Step 2: attach.
+    ui.step(2, "attach M to this process's address space");
+    let attachment = match id.attach(Access::ReadWrite) {
+        Ok(attachment) => attachment,
+        Err(err) => {
+            out_line(format_args!("Cannot attach shared memory!"))?;
+            return Err(err);
+        }
+    };
+    ui.call(
+        &format!("shmat({id}, NULL, 0)"),
+        format!("{:#x}", attachment.addr()),
+    );
+    ui.meaning(&format!(
+        "the segment is mapped at {:#x} here; from now on it is plain memory, no system call needed",
+        attachment.addr()
+    ));
+    let mut last_nattch = inspect(args, ui, id);
+
+    if args.remove_early {
+        ui.step(5, "destroy M early (--remove-early)");
+        segment.remove()?;
+        ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
+        ui.meaning(
+            "marked for destruction: it lives while attached and vanishes with the last detach, \
+             even if this process is killed with SIGKILL. Linux still lets the slave attach by id \
+             (other Unix systems refuse).",
+        );
+        last_nattch = inspect(args, ui, id);
+    }
+
+    // Step 3: the master's part of read/write.
+    ui.step(3, "read from and write to M");
+    layout::clear_flag(&attachment)?;
+    ui.act("shm[0] = 0");
+    ui.meaning(&format!(
+        "the ready flag is cleared; now look at shm[0] every {} s until the slave sets it",
+        secs(args.interval)
+    ));
+    let started = Instant::now();
+    loop {
+        if layout::is_ready(&attachment) {
+            break;
+        }
+        let mut nap = args.interval;
+        if let Some(timeout) = args.timeout {
+            let waited = started.elapsed();
+            if waited >= timeout {
+                finish_early(ui, attachment, segment)?;
+                return Err(anyhow::anyhow!(
+                    "no slave set the ready flag of segment {id} within {} s; the segment is destroyed",
+                    secs(timeout)
+                ))
+                .hint(format!(
+                    "start shm-slave in another terminal and give it id {id}, or allow longer with --timeout"
+                ));
+            }
+            nap = nap.min(timeout - waited);
+        }
+        if let Some(sig) = term.sleep(nap) {
+            finish_early(ui, attachment, segment)?;
+            ui.note(&format!(
+                "{}: detached and destroyed segment {id}",
+                Interrupted(sig)
+            ));
+            return Err(Interrupted(sig).into());
+        }
+        if args.inspect {
+            let now = id.stat().ok().map(|st| st.attached);
+            if now != last_nattch {
+                last_nattch = inspect(args, ui, id);
+            }
+        }
+    }
+    ui.meaning(&format!(
+        "shm[0] is {}: the slave has written; reading {} values is a plain memory read",
+        attachment
+            .load(layout::FLAG, std::sync::atomic::Ordering::Acquire)
+            .unwrap_or(0),
+        args.count
+    ));
+    inspect(args, ui, id);
+    for value in layout::values(&attachment, usize::from(args.count)) {
+        out_line(format_args!("Read {value} from shared memory."))?;
+    }
+
+    // Steps 4 and 5.
+    detach(ui, attachment)?;
+    inspect(args, ui, id);
+    destroy(ui, &mut segment)?;
+    if args.inspect && !id.exists() {
+        ui.inspect(&format!("segment {id}: gone"));
+    } else {
+        inspect(args, ui, id);
+    }
+    Ok(())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}", d.as_secs_f64())
+}
+
+fn detach(ui: &Ui, attachment: Attachment) -> anyhow::Result<()> {
+    ui.step(4, "detach M");
+    let addr = attachment.addr();
+    attachment.detach()?;
+    ui.call(&format!("shmdt({addr:#x})"), 0);
+    ui.meaning("the mapping is gone from this process; the segment itself still exists");
+    Ok(())
+}
+
+fn destroy(ui: &Ui, segment: &mut Segment) -> anyhow::Result<()> {
+    let id = segment.id();
+    ui.step(5, "destroy M");
+    if segment.is_removed() {
+        ui.meaning("already marked for destruction (--remove-early): the last detach freed it");
+        return Ok(());
+    }
+    segment.remove()?;
+    ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
+    if id.exists() {
+        ui.meaning(
+            "marked for destruction: another process is still attached, and the kernel frees \
+             the segment when it detaches",
+        );
+    } else {
+        ui.meaning("nothing else is attached, so the kernel freed the segment at once");
+    }
+    Ok(())
+}
+
+/// Steps 4 and 5 on the way out of a wait that did not end with a message.
+fn finish_early(ui: &Ui, attachment: Attachment, mut segment: Segment) -> anyhow::Result<()> {
+    detach(ui, attachment)?;
+    destroy(ui, &mut segment).context("cannot clean up")
+}

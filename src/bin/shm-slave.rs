@@ -1,1 +1,307 @@
-fn main() {}
+//! shm-slave: the lecture notes' slave program (section B1): attach the master's segment, write the
+//! values, set the ready flag, detach.
+
+use std::io::{self, BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ipc_lab::cli::{
+    self, Common, HintExt as _, Interrupted, Termination, Ui, UsageError, out_line, out_prompt,
+};
+use ipc_lab::shm::{self, Access, ShmId, layout};
+use nix::errno::Errno;
+
+const ABOUT: &str = "Attach shm-master's shared memory segment and write values into it";
+
+const AFTER_HELP: &str = "\
+Lecture notes: B1 Shared Memory, the slave program (steps 1 to 4; step 5 is the master's).
+
+With no arguments it asks for the id, then reads the values, from standard input, separated by
+spaces or newlines, as the notes' program does with scanf. Whatever is given on the command line
+is not read from standard input.
+
+Examples:
+  shm-slave                       exactly the notes' program: type the id, then 3 values
+  shm-slave 32768 5 7 -9          id and values on the command line
+  shm-slave --key 0x1234 5 7 -9   find the segment by key (shm-master --key 0x1234)
+  shm-slave --explain --inspect 32768 5 7 -9
+  shm-slave --linger 10 32768 1 2 3   stay attached 10 s: watch `ipcs -m` meanwhile";
+
+#[derive(Debug, Parser)]
+#[command(name = "shm-slave", version, about = ABOUT, after_help = AFTER_HELP,
+          allow_negative_numbers = true)]
+struct Args {
+    /// The segment id shm-master printed, then the values (whole numbers, negatives allowed).
+    /// With --key or --ftok, every argument is a value.
+    #[arg(value_name = "ID [VALUE]")]
+    words: Vec<String>,
+
+    /// How many values to write (1 to 9), as the master's --count
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=layout::MAX_VALUES as i64))]
+    count: u8,
+
+    /// Find the segment by this key instead of an id (decimal or 0x hex)
+    #[arg(long, value_name = "KEY", value_parser = cli::parse_key, conflicts_with = "ftok")]
+    key: Option<libc::key_t>,
+
+    /// Find the segment by the key ftok(3) computes from this path
+    #[arg(long, value_name = "PATH")]
+    ftok: Option<PathBuf>,
+
+    /// The project id for --ftok (1 to 255)
+    #[arg(long, value_name = "ID", default_value_t = 1, requires = "ftok",
+          value_parser = clap::value_parser!(u8).range(1..=255))]
+    proj: u8,
+
+    /// Show the segment's status on stderr after each step
+    #[arg(long)]
+    inspect: bool,
+
+    /// Stay attached for SECS after writing, before detaching (watch nattch with ipcs -m)
+    #[arg(long, value_name = "SECS", value_parser = cli::parse_seconds)]
+    linger: Option<Duration>,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ui = Ui::new("shm-slave", &args.common);
+    ui.finish(run(&args, &ui))
+}
+
+/// Where the segment is: an id, or a key to look up.
+enum Target {
+    Id(ShmId),
+    Key(libc::key_t),
+}
+
+/// Whitespace-separated words from a reader, read a line at a time as they are needed, as
+/// scanf("%d") reads them.
+struct Words<R> {
+    reader: R,
+    pending: std::collections::VecDeque<String>,
+}
+
+impl<R: BufRead> Words<R> {
+    fn next(&mut self) -> anyhow::Result<Option<String>> {
+        while self.pending.is_empty() {
+            let mut line = Vec::new();
+            let n = self.reader.read_until(b'\n', &mut line)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let line = String::from_utf8_lossy(&line);
+            self.pending
+                .extend(line.split_whitespace().map(str::to_string));
+        }
+        Ok(self.pending.pop_front())
+    }
+}
+
+fn usage(message: String) -> anyhow::Error {
+    UsageError(message).into()
+}
+
+/// The values, from the command line first and then from stdin; each checked as it comes.
+fn gather(args: &Args, ui: &Ui) -> anyhow::Result<(Target, Vec<i32>)> {
+    let count = usize::from(args.count);
+    let by_key = args.key.is_some() || args.ftok.is_some();
+    let mut words = args.words.iter();
+    let stdin = io::stdin();
+    let mut input = Words {
+        reader: stdin.lock(),
+        pending: Default::default(),
+    };
+
+    let target = if let Some(key) = args.key {
+        Target::Key(key)
+    } else if let Some(path) = &args.ftok {
+        let key = shm::ftok(path, args.proj)
+            .hint("--ftok needs the same existing path and project id as shm-master's")?;
+        ui.meaning(&format!(
+            "ftok({:?}, {}) = {}: the same path and id give the master's key",
+            path.display().to_string(),
+            args.proj,
+            shm::key_text(key)
+        ));
+        Target::Key(key)
+    } else if let Some(word) = words.next() {
+        Target::Id(ShmId::from_raw(cli::parse_ipc_id(word).map_err(usage)?))
+    } else {
+        out_prompt("Shared memory id for attachment: ")?;
+        match input.next()? {
+            Some(word) => Target::Id(ShmId::from_raw(cli::parse_ipc_id(&word).map_err(usage)?)),
+            None => {
+                return Err(anyhow::anyhow!(
+                    "no segment id: standard input ended before one was typed"
+                ))
+                .hint("type the id that shm-master printed, or give it: shm-slave ID VALUE...");
+            }
+        }
+    };
+
+    let given: Vec<&String> = words.collect();
+    if given.len() > count {
+        return Err(usage(format!(
+            "{} values given but --count is {count}: give {count}, or pass --count {}",
+            given.len(),
+            given.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(count);
+    for word in given {
+        values.push(parse_value(word, values.len() + 1, count)?);
+    }
+    // In the notes' dialogue the values follow the prompted id with no prompt of their own;
+    // when the id came from the command line, a person at a terminal is told what to type.
+    let dialogue = !by_key && args.words.is_empty();
+    if !dialogue && values.len() < count && io::stdin().is_terminal() {
+        ui.note(&format!(
+            "type {} more value(s), separated by spaces or newlines",
+            count - values.len()
+        ));
+    }
+    while values.len() < count {
+        match input.next()? {
+            Some(word) => values.push(parse_value(&word, values.len() + 1, count)?),
+            None => {
+                return Err(anyhow::anyhow!(
+                    "expected {count} values but standard input ended after {}",
+                    values.len()
+                ))
+                .hint(format!(
+                    "type {count} whole numbers, or give them: shm-slave ID V1 .. V{count}"
+                ));
+            }
+        }
+    }
+    Ok((target, values))
+}
+
+fn parse_value(word: &str, nth: usize, count: usize) -> anyhow::Result<i32> {
+    cli::parse_int(word).map_err(|e| usage(format!("value {nth} of {count}: {e}")))
+}
+
+fn inspect(args: &Args, ui: &Ui, id: ShmId) {
+    if args.inspect {
+        match id.stat() {
+            Ok(st) => ui.inspect(&st.to_string()),
+            Err(_) => ui.inspect(&format!(
+                "segment {id}: gone (the master destroyed it, and this was the last detach)"
+            )),
+        }
+    }
+}
+
+/// The hint for a segment we could not reach, from the errno.
+fn attach_hint(errno: Option<Errno>, id: Option<ShmId>) -> String {
+    match errno {
+        Some(Errno::EACCES) | Some(Errno::EPERM) => {
+            "the segment belongs to another user and its permissions keep you out: `ipcs -m` shows its owner and perms".into()
+        }
+        Some(Errno::ENOENT) => {
+            "no segment has that key: is shm-master running with the same --key or --ftok? `ipcs -m` lists keys".into()
+        }
+        _ => match id {
+            Some(id) => format!(
+                "is shm-master running, and is {id} the id it printed? `ipcs -m` lists segments"
+            ),
+            None => "is shm-master running? `ipcs -m` lists segments".into(),
+        },
+    }
+}
+
+fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
+    let (target, values) = gather(args, ui)?;
+    // From here on the segment may be attached: catch termination signals to detach first.
+    let term = Termination::install()?;
+
+    ui.step(1, "locate the shared memory region M");
+    let id = match target {
+        Target::Id(id) => {
+            ui.meaning(&format!(
+                "the master created it; its id {id} is all the slave needs"
+            ));
+            id
+        }
+        Target::Key(key) => match ShmId::lookup(key) {
+            Ok(id) => {
+                ui.call(&format!("shmget({}, 0, 0)", shm::key_text(key)), id);
+                ui.meaning("an existing key gives the id of the master's segment");
+                id
+            }
+            Err(err) => {
+                out_line(format_args!("Error: Cannot attach!"))?;
+                let hint = attach_hint(ipc_lab::sys::errno_of(&err), None);
+                return Err(err).hint(hint);
+            }
+        },
+    };
+    inspect(args, ui, id);
+
+    ui.step(2, "attach M to this process's address space");
+    let attachment = match id.attach(Access::ReadWrite) {
+        Ok(attachment) => attachment,
+        Err(err) => {
+            out_line(format_args!("Error: Cannot attach!"))?;
+            let hint = attach_hint(ipc_lab::sys::errno_of(&err), Some(id));
+            return Err(err).hint(hint);
+        }
+    };
+    ui.call(
+        &format!("shmat({id}, NULL, 0)"),
+        format!("{:#x}", attachment.addr()),
+    );
+    ui.meaning(&format!(
+        "the same segment, mapped at {:#x} in this process (the master sees it elsewhere)",
+        attachment.addr()
+    ));
+    inspect(args, ui, id);
+    if attachment.len() < layout::bytes_needed(values.len()) {
+        return Err(anyhow::anyhow!(
+            "segment {id} is {} bytes, too small for the flag and {} values ({} bytes)",
+            attachment.len(),
+            values.len(),
+            layout::bytes_needed(values.len())
+        ))
+        .hint("is this the id shm-master printed? Its segments are 40 bytes");
+    }
+
+    ui.step(3, "write to M");
+    layout::post(&attachment, &values)?;
+    for (i, value) in values.iter().enumerate() {
+        ui.act(&format!("shm[{}] = {value}", i + 1));
+    }
+    ui.act("shm[0] = 1");
+    ui.meaning(
+        "the values first, the flag last (a release store): the master, which reads the flag \
+         with an acquire load, never sees a half-written message",
+    );
+    inspect(args, ui, id);
+
+    if let Some(linger) = args.linger {
+        ui.meaning(&format!(
+            "staying attached for {} s: `ipcs -m` shows nattch counting this process",
+            linger.as_secs_f64()
+        ));
+        if let Some(sig) = term.sleep(linger) {
+            attachment.detach()?;
+            ui.note(&format!("{}: detached from segment {id}", Interrupted(sig)));
+            return Err(Interrupted(sig).into());
+        }
+        inspect(args, ui, id);
+    }
+
+    ui.step(4, "detach M");
+    let addr = attachment.addr();
+    attachment.detach()?;
+    ui.call(&format!("shmdt({addr:#x})"), 0);
+    ui.meaning("done; destroying the segment (step 5) is the master's job");
+    inspect(args, ui, id);
+    Ok(())
+}
