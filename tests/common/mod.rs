@@ -1,0 +1,292 @@
+//! Helpers shared by the integration tests: our binaries, processes whose output is read with a
+//! time limit, exit statuses as a shell shows them, and the kernel's table of segments.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any test waits for anything before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The path of one of our binaries.
+pub fn bin(name: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(name)
+}
+
+/// A command for one of our binaries, with colour left to the test.
+pub fn cmd(name: &str) -> Command {
+    let mut c = Command::new(bin(name));
+    c.env_remove("CLICOLOR_FORCE").env("NO_COLOR", "1");
+    c
+}
+
+/// The status as a shell's `$?` shows it: the exit code, or 128 + the signal that ended it.
+pub fn shell_status(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .expect("a process ends by exit or by signal")
+}
+
+/// A key no other test (nor another run of this suite) uses: pid and a counter.
+pub fn unique_key() -> i32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) & 0xff;
+    (0x5a00_0000 | ((std::process::id() & 0xffff) << 8) | n) as i32
+}
+
+/// One row of /proc/sysvipc/shm, which every user may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    pub key: i32,
+    pub id: i32,
+    pub perms: u32,
+    pub size: usize,
+    pub nattch: u64,
+}
+
+pub fn segment(id: i32) -> Option<SegmentRow> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("read /proc/sysvipc/shm");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(1)?.parse::<i32>().ok()? == id).then(|| SegmentRow {
+            key: f[0].parse().unwrap(),
+            id,
+            perms: u32::from_str_radix(f[2], 8).unwrap(),
+            size: f[3].parse().unwrap(),
+            nattch: f[6].parse().unwrap(),
+        })
+    })
+}
+
+pub fn segment_exists(id: i32) -> bool {
+    segment(id).is_some()
+}
+
+/// Remove a segment a test made or a killed process left (ignores one already gone).
+pub fn remove_segment(id: i32) {
+    let _ = Command::new("ipcrm")
+        .args(["-m", &id.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Poll `check` until it holds or PATIENCE runs out.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn lines_of(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A running process whose stdout and stderr are read line by line, with time limits.
+/// Dropping it kills it (a test that fails midway leaves no process behind).
+pub struct Running {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    pub out: String,
+    pub err: String,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdin = child.stdin.take();
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        Running {
+            child,
+            stdin,
+            stdout,
+            stderr,
+            out: String::new(),
+            err: String::new(),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Read stdout until a line contains `needle`; returns that line.
+    pub fn wait_stdout(&mut self, needle: &str) -> String {
+        Self::wait_on(&self.stdout, &mut self.out, needle, "stdout", &self.err)
+    }
+
+    /// Read stderr until a line contains `needle`; returns that line.
+    pub fn wait_stderr(&mut self, needle: &str) -> String {
+        Self::wait_on(&self.stderr, &mut self.err, needle, "stderr", &self.out)
+    }
+
+    fn wait_on(
+        rx: &Receiver<String>,
+        seen: &mut String,
+        needle: &str,
+        name: &str,
+        other: &str,
+    ) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    seen.push_str(&line);
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no {needle:?} on {name} in time; {name} so far: {seen:?}; other: {other:?}"
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("{name} closed before {needle:?}; {name}: {seen:?}; other: {other:?}")
+                }
+            }
+        }
+    }
+
+    /// Wait (bounded) for the process to end; collect the rest of its output.
+    pub fn finish(&mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!(
+                    "process did not end in time; stdout {:?}, stderr {:?}",
+                    self.out, self.err
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        // The reader threads end at EOF, which follows the exit.
+        for (rx, seen) in [(&self.stdout, &mut self.out), (&self.stderr, &mut self.err)] {
+            while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+                seen.push_str(&line);
+            }
+        }
+        status
+    }
+
+    /// Send a signal by number.
+    pub fn signal(&self, sig: i32) {
+        let rc = unsafe_free_kill(self.pid(), sig);
+        assert!(rc, "kill -{sig} {}", self.pid());
+    }
+}
+
+fn unsafe_free_kill(pid: i32, sig: i32) -> bool {
+    Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A master started with `args`, once it has printed its id. Dropping it also removes the
+/// segment, should a failing test leave one.
+pub struct Master {
+    pub run: Running,
+    pub id: i32,
+}
+
+impl Master {
+    pub fn start(args: &[&str]) -> Master {
+        let mut c = cmd("shm-master");
+        c.args(args);
+        let mut run = Running::spawn(c);
+        let line = run.wait_stdout("Shared Memory Id = ");
+        let id = line
+            .trim_end()
+            .strip_prefix("Shared Memory Id = ")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad id line {line:?}"));
+        Master { run, id }
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        if let Ok(None) = self.run.child.try_wait() {
+            let _ = self.run.child.kill();
+            let _ = self.run.child.wait();
+        }
+        remove_segment(self.id);
+    }
+}
+
+/// The three lines the notes' master prints for 5, 7, -9.
+pub fn read_lines(values: &[i32]) -> String {
+    values
+        .iter()
+        .map(|v| format!("Read {v} from shared memory.\n"))
+        .collect()
+}
+
+/// Whether tests can act as another user: root with setpriv (util-linux).
+pub fn can_drop_to_nobody() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    root && Command::new("setpriv")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A command that runs one of our binaries as the user nobody.
+pub fn as_nobody(name: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin(name))
+        .env("NO_COLOR", "1");
+    c
+}

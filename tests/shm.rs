@@ -1,0 +1,686 @@
+//! shm-master and shm-slave as real processes: the notes' dialogue, every option, every bad input,
+//! termination signals, SIGKILL with and without --remove-early, and another user refused.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use ipc_lab::shm::{CreateOptions, Segment};
+
+const FAST: &[&str] = &["--interval", "0.05"];
+
+fn slave(args: &[String]) -> Command {
+    let mut c = cmd("shm-slave");
+    c.args(args);
+    c
+}
+
+fn s(x: impl ToString) -> String {
+    x.to_string()
+}
+
+/// Run the slave with `stdin` as its input; returns (status, stdout, stderr).
+fn run_slave(args: &[String], stdin: &str) -> (i32, String, String) {
+    let mut child = slave(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The slave may exit before reading everything (bad input): ignore a broken pipe.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        shell_status(out.status),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_notes_dialogue_default_options_whole_stdout() {
+    // The real default: poll every 3 s.
+    let mut master = Master::start(&[]);
+    let id = master.id;
+    let (status, out, err) = run_slave(&[], &format!("{id}\n5 7 -9\n"));
+    assert_eq!(
+        (status, out.as_str(), err.as_str()),
+        (0, "Shared memory id for attachment: ", "")
+    );
+    assert_eq!(shell_status(master.run.finish()), 0);
+    assert_eq!(
+        master.run.out,
+        format!("Shared Memory Id = {id}\n{}", read_lines(&[5, 7, -9]))
+    );
+    assert_eq!(master.run.err, "");
+    assert!(!segment_exists(id), "the master destroys its segment");
+}
+
+#[test]
+fn values_all_on_one_line_or_one_per_line_like_scanf() {
+    for input in ["{id} 1 2 3", "{id}\n1\n2\n3\n", "  {id}\n\n 1\t2   3  "] {
+        let mut master = Master::start(FAST);
+        let id = master.id;
+        let (status, out, _) = run_slave(&[], &input.replace("{id}", &s(id)));
+        assert_eq!(
+            (status, out.as_str()),
+            (0, "Shared memory id for attachment: "),
+            "{input:?}"
+        );
+        master.run.finish();
+        assert!(
+            master.run.out.ends_with(&read_lines(&[1, 2, 3])),
+            "{input:?}"
+        );
+    }
+}
+
+#[test]
+fn positional_id_and_values_read_nothing_from_stdin() {
+    let mut master = Master::start(FAST);
+    let id = master.id;
+    // stdin holds junk: it must not be read.
+    let (status, out, err) = run_slave(&[s(id), s(5), s(7), s(-9)], "junk\n");
+    assert_eq!((status, out.as_str(), err.as_str()), (0, "", ""));
+    assert_eq!(shell_status(master.run.finish()), 0);
+    assert!(master.run.out.ends_with(&read_lines(&[5, 7, -9])));
+}
+
+#[test]
+fn positional_id_with_values_from_stdin_and_a_partial_list() {
+    let mut master = Master::start(FAST);
+    let (status, out, _) = run_slave(&[s(master.id), s(-1)], "-2 -3\n");
+    assert_eq!((status, out.as_str()), (0, ""));
+    master.run.finish();
+    assert!(master.run.out.ends_with(&read_lines(&[-1, -2, -3])));
+}
+
+#[test]
+fn count_five_on_both_sides_and_extremes_of_int() {
+    let mut master = Master::start(&["--interval", "0.05", "--count", "5"]);
+    let values = [i32::MIN, -1, 0, 1, i32::MAX];
+    let mut args = vec![s(master.id), s("--count"), s(5)];
+    args.extend(values.iter().map(s));
+    let (status, _, err) = run_slave(&args, "");
+    assert_eq!(status, 0, "{err}");
+    master.run.finish();
+    assert!(
+        master.run.out.ends_with(&read_lines(&values)),
+        "{}",
+        master.run.out
+    );
+}
+
+#[test]
+fn nine_values_fill_the_segment() {
+    let mut master = Master::start(&["--interval", "0.05", "--count", "9"]);
+    let values: Vec<i32> = (1..=9).collect();
+    let mut args = vec![s("--count"), s(9), s(master.id)];
+    args.extend(values.iter().map(s));
+    assert_eq!(run_slave(&args, "").0, 0);
+    master.run.finish();
+    assert!(master.run.out.ends_with(&read_lines(&values)));
+}
+
+#[test]
+fn key_locates_the_segment_without_passing_the_id() {
+    let key = format!("{:#x}", unique_key() as u32);
+    let mut master = Master::start(&["--interval", "0.05", "--key", &key, "--perms", "640"]);
+    let row = segment(master.id).expect("segment listed");
+    assert_eq!(row.key as u32, u32::from_str_radix(&key[2..], 16).unwrap());
+    assert_eq!(row.perms & 0o777, 0o640);
+    let (status, out, err) = run_slave(&[s("--key"), key.clone(), s(4), s(5), s(6)], "");
+    assert_eq!((status, out.as_str(), err.as_str()), (0, "", ""));
+    assert_eq!(shell_status(master.run.finish()), 0);
+    assert!(master.run.out.ends_with(&read_lines(&[4, 5, 6])));
+    assert!(!segment_exists(master.id));
+}
+
+#[test]
+fn ftok_locates_the_segment_from_a_path() {
+    let dir = std::env::temp_dir().join(format!("ipc-lab-ftok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.to_str().unwrap().to_string();
+    let mut master = Master::start(&["--interval", "0.05", "--ftok", &path, "--proj", "7"]);
+    let (status, _, err) = run_slave(
+        &[
+            s("--ftok"),
+            path.clone(),
+            s("--proj"),
+            s(7),
+            s(1),
+            s(2),
+            s(3),
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{err}");
+    master.run.finish();
+    assert!(master.run.out.ends_with(&read_lines(&[1, 2, 3])));
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[test]
+fn a_key_in_use_is_refused_not_adopted() {
+    let key = unique_key();
+    let existing = Segment::create(&CreateOptions {
+        key,
+        size: 40,
+        perms: 0o600,
+        exclusive: true,
+    })
+    .unwrap();
+    let out = cmd("shm-master")
+        .args(["--key", &key.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shell_status(out.status), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Cannot create shared memory!\n"
+    );
+    assert!(stderr.contains("File exists (EEXIST)"), "{stderr}");
+    assert!(
+        stderr.contains("hint: ") && stderr.contains("ipcrm -M"),
+        "{stderr}"
+    );
+    assert!(existing.id().exists(), "the other segment is left alone");
+}
+
+#[test]
+fn a_missing_key_is_a_clear_error() {
+    let key = unique_key().to_string();
+    let (status, out, err) = run_slave(&[s("--key"), key, s(1), s(2), s(3)], "");
+    assert_eq!(status, 1);
+    assert_eq!(out, "Error: Cannot attach!\n");
+    assert!(err.contains("No such file or directory (ENOENT)"), "{err}");
+    assert!(err.contains("hint: no segment has that key"), "{err}");
+}
+
+#[test]
+fn timeout_gives_up_destroys_and_exits_1() {
+    let mut master = Master::start(&["--interval", "0.05", "--timeout", "0.3"]);
+    let status = master.run.finish();
+    assert_eq!(shell_status(status), 1);
+    assert_eq!(
+        master.run.out,
+        format!("Shared Memory Id = {}\n", master.id)
+    );
+    assert!(
+        master.run.err.contains(&format!(
+            "error: no slave set the ready flag of segment {} within 0.3 s; the segment is destroyed",
+            master.id
+        )),
+        "{}",
+        master.run.err
+    );
+    assert!(master.run.err.contains("hint: start shm-slave"));
+    assert!(!segment_exists(master.id));
+}
+
+#[test]
+fn bad_input_on_stdin_is_a_usage_error_before_anything_is_touched() {
+    let master = Master::start(FAST);
+    let id = master.id;
+    let cases: &[(&str, i32, &str)] = &[
+        ("abc\n", 2, "expected a segment id"),
+        ("-5\n", 2, "expected a segment id"),
+        ("99999999999\n", 2, "expected a segment id"),
+        ("7x\n", 2, "expected a segment id"),
+        ("{id} 1 two 3\n", 2, "value 2 of 3: expected a whole number"),
+        (
+            "{id} 1 2 3000000000\n",
+            2,
+            "value 3 of 3: expected a whole number",
+        ),
+        ("{id} 1 2 0x10\n", 2, "value 3 of 3"),
+        ("", 1, "no segment id: standard input ended"),
+        (
+            "{id} 1\n",
+            1,
+            "expected 3 values but standard input ended after 1",
+        ),
+        ("\u{0}\u{1}\u{ff}\n", 2, "expected a segment id"),
+    ];
+    for (input, want, message) in cases {
+        let (status, out, err) = run_slave(&[], &input.replace("{id}", &s(id)));
+        assert_eq!(status, *want, "{input:?}: {err}");
+        assert_eq!(out, "Shared memory id for attachment: ", "{input:?}");
+        assert!(
+            err.starts_with("error: ") && err.contains(message),
+            "{input:?}: {err}"
+        );
+        assert_no_panic(&err);
+        assert_eq!(segment(id).unwrap().nattch, 1, "the slave never attached");
+    }
+    let long = "9".repeat(100_000);
+    let (status, _, err) = run_slave(&[], &long);
+    assert_eq!(status, 2, "{}", &err[..err.len().min(200)]);
+    assert_no_panic(&err);
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let cases: &[&[&str]] = &[
+        &["abc"],
+        &["-5", "1", "2", "3"],
+        &["1", "2", "3", "4", "5"],
+        &["1", "2", "x", "4"],
+        &["--count", "0", "1"],
+        &["--count", "10", "1"],
+        &["--key", "0", "1", "2", "3"],
+        &["--key", "zz"],
+        &["--proj", "3", "1"],
+        &["--linger", "-1", "1"],
+    ];
+    for args in cases {
+        let out = cmd("shm-slave")
+            .args(*args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(shell_status(out.status), 2, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert_no_panic(&err);
+    }
+    let master_cases: &[&[&str]] = &[
+        &["--interval", "0"],
+        &["--interval", "abc"],
+        &["--timeout", "-3"],
+        &["--count", "10"],
+        &["--perms", "800"],
+        &["--key", "0"],
+        &["--key", "1", "--ftok", "/"],
+        &["--proj", "2"],
+        &["extra"],
+    ];
+    for args in master_cases {
+        let out = cmd("shm-master").args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(shell_status(out.status), 2, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing created");
+    }
+}
+
+#[test]
+fn missing_or_destroyed_segment_is_a_clear_error_with_a_hint() {
+    let seg = Segment::create(&CreateOptions::private(40)).unwrap();
+    let id = seg.id().raw();
+    drop(seg);
+    let (status, out, err) = run_slave(&[s(id), s(1), s(2), s(3)], "");
+    assert_eq!(status, 1);
+    assert_eq!(
+        out, "Error: Cannot attach!\n",
+        "the notes' own message on stdout"
+    );
+    assert_eq!(
+        err,
+        format!(
+            "error: cannot attach segment {id}: Invalid argument (EINVAL)\n\
+             hint: is shm-master running, and is {id} the id it printed? `ipcs -m` lists segments\n"
+        )
+    );
+}
+
+#[test]
+fn a_segment_too_small_for_the_layout_is_refused_before_writing() {
+    let seg = Segment::create(&CreateOptions::private(8)).unwrap();
+    let id = seg.id().raw();
+    let (status, _, err) = run_slave(&[s(id), s(1), s(2), s(3)], "");
+    assert_eq!(status, 1);
+    assert!(
+        err.contains(&format!(
+            "segment {id} is 8 bytes, too small for the flag and 3 values (16 bytes)"
+        )),
+        "{err}"
+    );
+    let att = seg.id().attach(ipc_lab::shm::Access::ReadOnly).unwrap();
+    assert_eq!(
+        att.load(0, std::sync::atomic::Ordering::Acquire),
+        Some(0),
+        "flag untouched"
+    );
+}
+
+#[test]
+fn termination_signals_while_waiting_clean_up_and_exit_128_plus_n() {
+    for (sig, name, status) in [(2, "SIGINT", 130), (15, "SIGTERM", 143), (1, "SIGHUP", 129)] {
+        let mut master = Master::start(&[]); // default 3 s interval: the signal must wake it
+        let id = master.id;
+        let started = std::time::Instant::now();
+        master.run.signal(sig);
+        let st = master.run.finish();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{name}: ended promptly"
+        );
+        assert_eq!(shell_status(st), status, "{name}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(sig), "{name}: ended by the signal itself");
+        assert_eq!(
+            master.run.err,
+            format!("shm-master: interrupted by {name}: detached and destroyed segment {id}\n")
+        );
+        assert!(!segment_exists(id), "{name}: segment destroyed");
+    }
+}
+
+#[test]
+fn termination_signal_while_the_slave_lingers_detaches() {
+    let mut master = Master::start(FAST);
+    let id = master.id;
+    let mut c = cmd("shm-slave");
+    c.args([s("--linger"), s(30), s(id), s(1), s(2), s(3)]);
+    let mut slave = Running::spawn(c);
+    eventually("the slave to attach", || {
+        segment(id).is_some_and(|r| r.nattch == 2)
+    });
+    slave.signal(15);
+    assert_eq!(shell_status(slave.finish()), 143);
+    assert_eq!(
+        slave.err,
+        format!("shm-slave: interrupted by SIGTERM: detached from segment {id}\n")
+    );
+    master.run.finish();
+    assert!(!segment_exists(id));
+}
+
+#[test]
+fn sigkill_leaks_the_segment_unless_removed_early() {
+    // Without --remove-early: the kernel keeps the segment of a killed master.
+    let mut master = Master::start(FAST);
+    let id = master.id;
+    eventually("the master to attach", || {
+        segment(id).is_some_and(|r| r.nattch == 1)
+    });
+    master.run.signal(9);
+    master.run.finish();
+    assert!(segment_exists(id), "SIGKILL leaves the segment behind");
+    remove_segment(id); // the remedy the lab sheet shows: ipcrm -m ID
+    assert!(!segment_exists(id));
+
+    // With --remove-early: the slave can still attach by id, and the last detach frees it.
+    let mut master = Master::start(&["--interval", "0.05", "--remove-early", "--inspect"]);
+    let id = master.id;
+    master.run.wait_stderr("marked for destruction");
+    let mut c = cmd("shm-slave");
+    c.args([s("--linger"), s(1), s(id), s(1), s(2), s(3)]);
+    let mut slave = Running::spawn(c);
+    eventually("the slave to attach", || {
+        segment(id).is_some_and(|r| r.nattch == 2)
+    });
+    master.run.signal(9);
+    master.run.finish();
+    eventually("nattch to drop to 1", || {
+        segment(id).is_some_and(|r| r.nattch == 1)
+    });
+    assert_eq!(shell_status(slave.finish()), 0, "{}", slave.err);
+    assert!(!segment_exists(id), "gone with the slave's detach");
+}
+
+#[test]
+fn remove_early_run_completes_normally() {
+    let mut master = Master::start(&["--interval", "0.05", "--remove-early", "--explain"]);
+    let (status, _, err) = run_slave(&[s(master.id), s(8), s(9), s(10)], "");
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(shell_status(master.run.finish()), 0);
+    assert!(master.run.out.ends_with(&read_lines(&[8, 9, 10])));
+    assert!(
+        master
+            .run
+            .err
+            .contains("already marked for destruction (--remove-early)")
+    );
+    assert!(!segment_exists(master.id));
+}
+
+#[test]
+fn explain_narrates_the_five_steps_with_the_calls() {
+    let mut master = Master::start(&["--interval", "0.05", "--explain"]);
+    let id = master.id;
+    let (status, out, err) = run_slave(&[s("--explain"), s(id), s(5), s(7), s(-9)], "");
+    assert_eq!((status, out.as_str()), (0, ""));
+    master.run.finish();
+    let m = &master.run.err;
+    for want in [
+        "[step 1] create the shared memory region M".to_string(),
+        format!("shmget(IPC_PRIVATE, 40, IPC_CREAT|0600) = {id}"),
+        format!("shmat({id}, NULL, 0) = 0x"),
+        "shm[0] = 0".into(),
+        "[step 4] detach M".into(),
+        format!("shmctl({id}, IPC_RMID, NULL) = 0"),
+        "nothing else is attached, so the kernel freed the segment at once".into(),
+    ] {
+        assert!(m.contains(&want), "master narration lacks {want:?}:\n{m}");
+    }
+    for want in [
+        "[step 2]",
+        "shm[1] = 5",
+        "shm[3] = -9",
+        "shm[0] = 1",
+        "release store",
+        "[step 4]",
+    ] {
+        assert!(err.contains(want), "slave narration lacks {want:?}:\n{err}");
+    }
+    assert!(!err.contains("[step 5]"), "destroying is the master's job");
+    // Steps come in order.
+    let pos = |s: &str| m.find(s).unwrap();
+    assert!(pos("[step 1]") < pos("[step 2]") && pos("[step 2]") < pos("[step 3]"));
+    assert!(pos("[step 3]") < pos("[step 4]") && pos("[step 4]") < pos("[step 5]"));
+}
+
+#[test]
+fn inspect_shows_nattch_go_1_2_1_and_the_slaves_pid() {
+    let mut master = Master::start(&["--interval", "0.05", "--inspect"]);
+    let id = master.id;
+    let mut c = cmd("shm-slave");
+    c.args([s("--inspect"), s(id), s(1), s(2), s(3)]);
+    let mut slave = Running::spawn(c);
+    let slave_pid = slave.pid();
+    assert_eq!(shell_status(slave.finish()), 0);
+    let nattch: Vec<&str> = slave
+        .err
+        .lines()
+        .map(|l| {
+            l.split("nattch ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(nattch, ["1", "2", "2", "1"], "{}", slave.err);
+    master.run.finish();
+    assert!(
+        master
+            .run
+            .err
+            .contains(&format!("last attach/detach by pid {slave_pid}, nattch 1")),
+        "the master sees who was there:\n{}",
+        master.run.err
+    );
+    assert!(
+        master
+            .run
+            .err
+            .ends_with(&format!("[inspect] segment {id}: gone\n"))
+    );
+}
+
+#[test]
+fn linger_keeps_a_destroyed_segment_alive_until_the_last_detach() {
+    let mut master = Master::start(&["--interval", "0.05"]);
+    let id = master.id;
+    let mut c = cmd("shm-slave");
+    c.args([
+        s("--linger"),
+        s(1.5),
+        s("--inspect"),
+        s(id),
+        s(1),
+        s(2),
+        s(3),
+    ]);
+    let mut slave = Running::spawn(c);
+    assert_eq!(shell_status(master.run.finish()), 0, "the master is done");
+    assert!(segment_exists(id), "still attached by the slave");
+    assert_eq!(shell_status(slave.finish()), 0);
+    assert!(
+        slave.err.contains("marked for destruction"),
+        "{}",
+        slave.err
+    );
+    assert!(!segment_exists(id));
+}
+
+#[test]
+fn another_user_is_refused_at_0600_and_let_in_at_0666() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    let master = Master::start(&["--interval", "0.05"]);
+    let out = as_nobody("shm-slave")
+        .args([s(master.id), s(1), s(2), s(3)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shell_status(out.status), 1, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Error: Cannot attach!\n"
+    );
+    assert!(err.contains("Permission denied (EACCES)"), "{err}");
+    assert!(
+        err.contains("hint: the segment belongs to another user"),
+        "{err}"
+    );
+    drop(master);
+
+    let mut open = Master::start(&["--interval", "0.05", "--perms", "666"]);
+    let out = as_nobody("shm-slave")
+        .args([s(open.id), s(6), s(6), s(6)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        shell_status(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    open.run.finish();
+    assert!(open.run.out.ends_with(&read_lines(&[6, 6, 6])));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_master_quietly_and_cleans_up() {
+    let mut child = cmd("shm-master")
+        .args(["--explain"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `shm-master | true`
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shell_status(out.status), 0, "{err}");
+    assert!(!err.contains("error"), "{err}");
+    let id: i32 = err
+        .split("IPC_CREAT|0600) = ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the narration names the id");
+    assert!(!segment_exists(id), "destroyed on the way out");
+}
+
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(bin("shm-slave"));
+        c.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        c.args(args).args(["abc"]).stdin(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stderr).contains('\x1b')
+    };
+    assert!(!run(&[], &[]), "auto: stderr is a pipe");
+    assert!(run(&["--color", "always"], &[]));
+    assert!(!run(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(run(&[], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!run(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
+    assert!(
+        run(&["--color", "always"], &[("NO_COLOR", "1")]),
+        "the flag wins"
+    );
+}
+
+#[test]
+fn help_and_version_name_the_lecture() {
+    for name in ["shm-master", "shm-slave"] {
+        let out = cmd(name).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        assert!(help.contains("Lecture notes: B1 Shared Memory"), "{help}");
+        assert!(help.contains("Examples:"), "{help}");
+        for opt in [
+            "--explain",
+            "--inspect",
+            "--color",
+            "--count",
+            "--key",
+            "--ftok",
+        ] {
+            assert!(help.contains(opt), "{name} --help lacks {opt}");
+        }
+        let out = cmd(name).arg("--version").output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn slave_waits_for_values_typed_later() {
+    // The slave at its prompt, values typed one at a time, as a person would.
+    let mut master = Master::start(FAST);
+    let mut slave = Running::spawn(slave(&[]));
+    let stdin = slave.stdin.as_mut().unwrap();
+    writeln!(stdin, "{}", master.id).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        slave.child.try_wait().unwrap().is_none(),
+        "still waiting for values"
+    );
+    assert_eq!(
+        segment(master.id).unwrap().nattch,
+        1,
+        "not attached before all input is read"
+    );
+    writeln!(stdin, "11 22").unwrap();
+    writeln!(stdin, "33").unwrap();
+    assert_eq!(shell_status(slave.finish()), 0);
+    master.run.finish();
+    assert!(master.run.out.ends_with(&read_lines(&[11, 22, 33])));
+}
