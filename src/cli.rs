@@ -298,6 +298,14 @@ impl Ui {
     /// Print an error as `error: ...` and `hint: ...`.
     pub fn report(&self, err: &anyhow::Error) {
         let (message, hint) = error_lines(err);
+        // On a terminal, a prompt left without its newline (input ended at it) would put the
+        // error on the prompt's line: start a fresh line, on stderr, so stdout is unchanged.
+        if PROMPT_PENDING.load(Ordering::Relaxed)
+            && io::stdout().is_terminal()
+            && io::stderr().is_terminal()
+        {
+            self.eprint("");
+        }
         let head = self.err.paint("error:", Tone::Error);
         self.eprint(&format!("{head} {message}"));
         if let Some(hint) = hint {
@@ -328,8 +336,12 @@ impl Ui {
     }
 }
 
+/// Set while the last thing written to stdout is a prompt awaiting input on the same line.
+static PROMPT_PENDING: AtomicBool = AtomicBool::new(false);
+
 /// Write one line to stdout and flush it at once, so a pipe sees it as the program says it.
 pub fn out_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
+    PROMPT_PENDING.store(false, Ordering::Relaxed);
     let mut out = io::stdout().lock();
     out.write_fmt(args)
         .and_then(|()| out.write_all(b"\n"))
@@ -339,6 +351,7 @@ pub fn out_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
 
 /// Write a prompt (no newline) to stdout and flush it.
 pub fn out_prompt(text: &str) -> anyhow::Result<()> {
+    PROMPT_PENDING.store(true, Ordering::Relaxed);
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

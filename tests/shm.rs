@@ -684,3 +684,18 @@ fn slave_waits_for_values_typed_later() {
     master.run.finish();
     assert!(master.run.out.ends_with(&read_lines(&[11, 22, 33])));
 }
+
+#[test]
+fn termination_signals_at_the_slaves_prompt_end_it_at_once() {
+    // Nothing is attached yet, so the default action is right: the process dies by the signal.
+    for (sig, status) in [(2, 130), (15, 143), (1, 129)] {
+        let mut slave = Running::spawn(slave(&[]));
+        eventually("the prompt to be read", || {
+            std::fs::read_to_string(format!("/proc/{}/syscall", slave.pid()))
+                .is_ok_and(|s| s.starts_with(&format!("{} 0x0 ", libc::SYS_read)))
+        });
+        slave.signal(sig);
+        assert_eq!(shell_status(slave.finish()), status);
+        assert_eq!(slave.out, "Shared memory id for attachment: ");
+    }
+}
