@@ -103,6 +103,47 @@ pub struct Common {
     pub explain: bool,
 }
 
+/// How the shared-memory binaries name a segment by key rather than by IPC_PRIVATE and an id:
+/// `--key KEY`, or `--ftok PATH [--proj ID]`. Flatten it into the binary's clap struct.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// Name the segment by this key (decimal or 0x hex as ipcs shows it; not 0)
+    #[arg(long, value_name = "KEY", value_parser = parse_key, conflicts_with = "ftok")]
+    pub key: Option<libc::key_t>,
+
+    /// Name the segment by the key ftok(3) computes from this existing path
+    #[arg(long, value_name = "PATH")]
+    pub ftok: Option<std::path::PathBuf>,
+
+    /// The project id for --ftok (1 to 255)
+    #[arg(long, value_name = "ID", default_value_t = 1, requires = "ftok",
+          value_parser = clap::value_parser!(u8).range(1..=255))]
+    pub proj: u8,
+}
+
+impl KeyArgs {
+    /// The key asked for, if any; `--explain` narrates how ftok made it.
+    pub fn resolve(&self, ui: &Ui) -> anyhow::Result<Option<libc::key_t>> {
+        if let Some(key) = self.key {
+            return Ok(Some(key));
+        }
+        let Some(path) = &self.ftok else {
+            return Ok(None);
+        };
+        let key = crate::shm::ftok(path, self.proj).hint(
+            "--ftok needs a path that exists, and the same path and --proj for shm-master and shm-slave",
+        )?;
+        ui.meaning(&format!(
+            "ftok({:?}, {}) = {}: made from the file's inode and device numbers, so every \
+             process that names the same path and id gets the same key",
+            path.display().to_string(),
+            self.proj,
+            crate::shm::key_text(key)
+        ));
+        Ok(Some(key))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Colour
 

@@ -1,13 +1,12 @@
 //! shm-master: the lecture notes' master program (section B1), and the options that show each of
 //! its five steps.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use ipc_lab::cli::{self, Common, HintExt as _, Interrupted, Termination, Ui, out_line};
+use ipc_lab::cli::{self, Common, HintExt as _, Interrupted, KeyArgs, Termination, Ui, out_line};
 use ipc_lab::shm::{self, Access, Attachment, CreateOptions, IPC_PRIVATE, Segment, layout};
 
 const ABOUT: &str = "Create a shared memory segment and wait for shm-slave to write values into it";
@@ -40,18 +39,8 @@ struct Args {
           value_parser = clap::value_parser!(u8).range(1..=layout::MAX_VALUES as i64))]
     count: u8,
 
-    /// Create the segment under this key instead of IPC_PRIVATE (decimal or 0x hex, not 0)
-    #[arg(long, value_name = "KEY", value_parser = cli::parse_key, conflicts_with = "ftok")]
-    key: Option<libc::key_t>,
-
-    /// Compute the key from an existing file with ftok(3) instead of IPC_PRIVATE
-    #[arg(long, value_name = "PATH")]
-    ftok: Option<PathBuf>,
-
-    /// The project id for --ftok (1 to 255)
-    #[arg(long, value_name = "ID", default_value_t = 1, requires = "ftok",
-          value_parser = clap::value_parser!(u8).range(1..=255))]
-    proj: u8,
+    #[command(flatten)]
+    naming: KeyArgs,
 
     /// Permission bits of the segment, in octal
     #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = cli::parse_perms)]
@@ -99,21 +88,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let term = Termination::install()?;
 
     // Step 1: create.
-    let key = match (&args.key, &args.ftok) {
-        (Some(key), _) => *key,
-        (None, Some(path)) => {
-            let key = shm::ftok(path, args.proj)
-                .hint("--ftok needs a path that exists and that shm-slave can see too")?;
-            ui.meaning(&format!(
-                "ftok({:?}, {}) = {}: the key comes from the file's inode and device numbers",
-                path.display().to_string(),
-                args.proj,
-                shm::key_text(key)
-            ));
-            key
-        }
-        (None, None) => IPC_PRIVATE,
-    };
+    let key = args.naming.resolve(ui)?.unwrap_or(IPC_PRIVATE);
     let options = CreateOptions {
         key,
         size: layout::SIZE,

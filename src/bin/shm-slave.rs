@@ -2,13 +2,13 @@
 //! values, set the ready flag, detach.
 
 use std::io::{self, BufRead, IsTerminal};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, Termination, Ui, UsageError, out_line, out_prompt,
+    self, Common, HintExt as _, Interrupted, KeyArgs, Termination, Ui, UsageError, out_line,
+    out_prompt,
 };
 use ipc_lab::shm::{self, Access, ShmId, layout};
 use nix::errno::Errno;
@@ -33,28 +33,21 @@ Examples:
 #[command(name = "shm-slave", version, about = ABOUT, after_help = AFTER_HELP,
           allow_negative_numbers = true)]
 struct Args {
-    /// The segment id shm-master printed, then the values (whole numbers, negatives allowed).
-    /// With --key or --ftok, every argument is a value.
-    #[arg(value_name = "ID [VALUE]")]
-    words: Vec<String>,
+    /// The segment id shm-master printed (with --key or --ftok: the first value)
+    #[arg(value_name = "ID")]
+    id: Option<String>,
+
+    /// The values to write: whole numbers, negatives allowed (the rest are read from stdin)
+    #[arg(value_name = "VALUE")]
+    values: Vec<String>,
 
     /// How many values to write (1 to 9), as the master's --count
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u8).range(1..=layout::MAX_VALUES as i64))]
     count: u8,
 
-    /// Find the segment by this key instead of an id (decimal or 0x hex)
-    #[arg(long, value_name = "KEY", value_parser = cli::parse_key, conflicts_with = "ftok")]
-    key: Option<libc::key_t>,
-
-    /// Find the segment by the key ftok(3) computes from this path
-    #[arg(long, value_name = "PATH")]
-    ftok: Option<PathBuf>,
-
-    /// The project id for --ftok (1 to 255)
-    #[arg(long, value_name = "ID", default_value_t = 1, requires = "ftok",
-          value_parser = clap::value_parser!(u8).range(1..=255))]
-    proj: u8,
+    #[command(flatten)]
+    naming: KeyArgs,
 
     /// Show the segment's status on stderr after each step
     #[arg(long)]
@@ -110,25 +103,16 @@ fn usage(message: String) -> anyhow::Error {
 /// The values, from the command line first and then from stdin; each checked as it comes.
 fn gather(args: &Args, ui: &Ui) -> anyhow::Result<(Target, Vec<i32>)> {
     let count = usize::from(args.count);
-    let by_key = args.key.is_some() || args.ftok.is_some();
-    let mut words = args.words.iter();
+    let key = args.naming.resolve(ui)?;
+    // With a key there is no id argument: every word is a value.
+    let mut words = args.id.iter().chain(&args.values);
     let stdin = io::stdin();
     let mut input = Words {
         reader: stdin.lock(),
         pending: Default::default(),
     };
 
-    let target = if let Some(key) = args.key {
-        Target::Key(key)
-    } else if let Some(path) = &args.ftok {
-        let key = shm::ftok(path, args.proj)
-            .hint("--ftok needs the same existing path and project id as shm-master's")?;
-        ui.meaning(&format!(
-            "ftok({:?}, {}) = {}: the same path and id give the master's key",
-            path.display().to_string(),
-            args.proj,
-            shm::key_text(key)
-        ));
+    let target = if let Some(key) = key {
         Target::Key(key)
     } else if let Some(word) = words.next() {
         Target::Id(ShmId::from_raw(cli::parse_ipc_id(word).map_err(usage)?))
@@ -159,7 +143,7 @@ fn gather(args: &Args, ui: &Ui) -> anyhow::Result<(Target, Vec<i32>)> {
     }
     // In the notes' dialogue the values follow the prompted id with no prompt of their own;
     // when the id came from the command line, a person at a terminal is told what to type.
-    let dialogue = !by_key && args.words.is_empty();
+    let dialogue = key.is_none() && args.id.is_none();
     if !dialogue && values.len() < count && io::stdin().is_terminal() {
         ui.note(&format!(
             "type {} more value(s), separated by spaces or newlines",
