@@ -512,8 +512,10 @@ fn compile_c(blocks: &[Block], dir: &Path) -> Result<HashMap<String, PathBuf>, S
         let src = dir.join(file);
         std::fs::write(&src, b.body.join("\n") + "\n").unwrap();
         let exe = dir.join(name);
+        // The notes' master calls sleep() without <unistd.h>: gcc 14 refuses that in its default
+        // C dialect, but C89 allows it, so compile as gnu89 to keep the notes' code as printed.
         let out = Command::new("gcc")
-            .arg("-w")
+            .args(["-w", "-std=gnu89"])
             .arg("-o")
             .arg(&exe)
             .arg(&src)

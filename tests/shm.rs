@@ -699,3 +699,21 @@ fn termination_signals_at_the_slaves_prompt_end_it_at_once() {
         assert_eq!(slave.out, "Shared memory id for attachment: ");
     }
 }
+
+#[test]
+fn the_id_is_printed_only_after_attaching_and_clearing_the_flag() {
+    // The notes' master prints its id before it attaches and clears the flag, so a quick slave's
+    // message can be wiped. Ours prints it last: a slave that writes at once is never lost.
+    for _ in 0..20 {
+        let mut master = Master::start(&["--interval", "0.01", "--timeout", "10"]);
+        assert_eq!(
+            segment(master.id).unwrap().nattch,
+            1,
+            "attached before the id is out"
+        );
+        let (status, _, err) = run_slave(&[s(master.id), s(1), s(2), s(3)], "");
+        assert_eq!(status, 0, "{err}");
+        assert_eq!(shell_status(master.run.finish()), 0, "{}", master.run.err);
+        assert!(master.run.out.ends_with(&read_lines(&[1, 2, 3])));
+    }
+}

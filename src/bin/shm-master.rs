@@ -115,10 +115,9 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let id = segment.id();
     ui.call(&options.call_text(), id);
     ui.meaning(&format!(
-        "the kernel made a {}-byte segment; id {id} names it to every process, so give it to the slave",
+        "the kernel made a {}-byte segment; id {id} names it to every process",
         layout::SIZE
     ));
-    out_line(format_args!("Shared Memory Id = {id}"))?;
     inspect(args, ui, id);
 
     // Step 2: attach.
@@ -126,6 +125,8 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let attachment = match id.attach(Access::ReadWrite) {
         Ok(attachment) => attachment,
         Err(err) => {
+            // The notes' master has printed its id by now: stdout stays the same.
+            out_line(format_args!("Shared Memory Id = {id}"))?;
             out_line(format_args!("Cannot attach shared memory!"))?;
             return Err(err);
         }
@@ -157,9 +158,12 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     layout::clear_flag(&attachment)?;
     ui.act("shm[0] = 0");
     ui.meaning(&format!(
-        "the ready flag is cleared; now look at shm[0] every {} s until the slave sets it",
+        "the ready flag is cleared; only now is the id printed, so no slave can write before \
+         it (the notes' master prints first, and can wipe an early slave's flag); then look \
+         at shm[0] every {} s until the slave sets it",
         secs(args.interval)
     ));
+    out_line(format_args!("Shared Memory Id = {id}"))?;
     let started = Instant::now();
     loop {
         if layout::is_ready(&attachment) {
@@ -226,9 +230,16 @@ fn secs(d: Duration) -> String {
 fn detach(ui: &Ui, attachment: Attachment) -> anyhow::Result<()> {
     ui.step(4, "detach M");
     let addr = attachment.addr();
+    let id = attachment.id();
     attachment.detach()?;
     ui.call(&format!("shmdt({addr:#x})"), 0);
-    ui.meaning("the mapping is gone from this process; the segment itself still exists");
+    if id.exists() {
+        ui.meaning("the mapping is gone from this process; the segment itself still exists");
+    } else {
+        ui.meaning(
+            "that was the last attachment of a segment marked for destruction: the kernel freed it",
+        );
+    }
     Ok(())
 }
 
