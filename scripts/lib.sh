@@ -1,0 +1,650 @@
+#!/usr/bin/env bash
+# scripts/lib.sh: helpers shared by the demo scripts. Source it, do not run it:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   lab_init                                        # work directory, traps
+#   lab_find_bins "$bin_dir" foo-send foo-recv      # --bin-dir, else $IPC_LAB_BIN, else cargo build
+#   lab_spawn "$LAB_WORK/a.out" /dev/null "$LAB_BIN/foo-recv"; pid=$LAB_PID
+#   lab_wait_line "$LAB_WORK/a.out" '^ready$' 10 "$pid"  # bounded; the line is in $LAB_LINE
+#   lab_wait_exit "$pid" 10; rc=$LAB_RC
+#   lab_show recv "$LAB_WORK/a.out"                  # [recv] ...
+#   lab_check_lines "recv's output" "$LAB_WORK/a.out" "line 1" "line 2"
+#   lab_finish                                       # exit 1 if any check failed
+#
+# Every wait is bounded. On exit, error, Ctrl-C, SIGTERM and SIGHUP the trap stops the children
+# started with lab_spawn (and lab_track_pid), kills the private tmux server and removes the System V
+# segments registered with lab_track_segment that are still there.
+#
+# Conventions: functions are named lab_*, globals LAB_*, internals lab__* / LAB__*. A function that
+# produces a value stores it in a global (LAB_LINE, LAB_RC, LAB_PID, ...) instead of printing it, so
+# that it runs in the script's own shell and a signal is handled at once.
+
+# The globals are read by the scripts that source this file, which shellcheck cannot see from here.
+# shellcheck disable=SC2034
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    echo "lib.sh holds helpers for the demo scripts: source it from one (see its header)" >&2
+    exit 2
+fi
+
+LAB_ROOT=$(CDPATH="" cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_SCRIPT=${LAB_SCRIPT:-$(basename "$0")}
+LAB_BIN=""          # the directory holding the binaries (lab_find_bins)
+LAB_WORK=""         # a private temporary directory, removed on exit (lab_init)
+LAB_PID=""          # the last process started by lab_spawn
+LAB_RC=0            # the exit status collected by lab_wait_exit
+LAB_LINE=""         # the line found by lab_wait_line / lab_tmux_wait_text
+LAB_FAILED=0        # how many checks failed
+LAB_PIDS=()         # background children to stop on exit
+LAB__CLEANED=0
+declare -A LAB__SHOWN=()   # lines of a file already shown by lab_show_new
+
+# ----------------------------------------------------------------------------------------------
+# Output: headings, labels, messages
+
+# lab_color FD: true when output to FD gets colour, as the binaries decide: a non-empty NO_COLOR
+# turns it off, a CLICOLOR_FORCE other than 0 turns it on, otherwise a terminal gets it.
+lab_color() {
+    [[ -z ${NO_COLOR:-} ]] || return 1
+    [[ -z ${CLICOLOR_FORCE:-} || ${CLICOLOR_FORCE:-} == 0 ]] || return 0
+    [[ -t $1 ]]
+}
+
+LAB__BOLD="" LAB__DIM="" LAB__RED="" LAB__GREEN="" LAB__RESET=""
+if lab_color 1; then
+    LAB__BOLD=$'\e[1m' LAB__DIM=$'\e[2m' LAB__RED=$'\e[31m' LAB__GREEN=$'\e[32m' LAB__RESET=$'\e[0m'
+fi
+LAB__ERED="" LAB__EYELLOW="" LAB__ERESET=""   # for stderr
+if lab_color 2; then
+    LAB__ERED=$'\e[31m' LAB__EYELLOW=$'\e[33m' LAB__ERESET=$'\e[0m'
+fi
+
+# lab_heading TEXT: a heading on stdout, with a blank line before it.
+lab_heading() {
+    printf '\n%s==> %s%s\n' "$LAB__BOLD" "$*" "$LAB__RESET"
+}
+
+# lab_say TEXT: an explanatory line for the reader.
+lab_say() {
+    printf '%s%s%s\n' "$LAB__DIM" "$*" "$LAB__RESET"
+}
+
+# lab_cmd TEXT: show a command the way a shell prompt would.
+lab_cmd() {
+    printf '%s$ %s%s\n' "$LAB__BOLD" "$*" "$LAB__RESET"
+}
+
+# lab_warn TEXT / lab_error TEXT: on stderr, prefixed with the script's name.
+lab_warn() {
+    printf '%s%s: warning: %s%s\n' "$LAB__EYELLOW" "$LAB_SCRIPT" "$*" "$LAB__ERESET" >&2
+}
+lab_error() {
+    printf '%s%s: error: %s%s\n' "$LAB__ERED" "$LAB_SCRIPT" "$*" "$LAB__ERESET" >&2
+}
+
+# lab_die TEXT: print an error and exit 1 (the exit trap cleans up).
+lab_die() {
+    lab_error "$*"
+    exit 1
+}
+
+# lab_usage_error TEXT: a usage error, exit 2.
+lab_usage_error() {
+    lab_error "$*"
+    printf 'Try %s --help\n' "$LAB_SCRIPT" >&2
+    exit 2
+}
+
+# lab_label LABEL: a filter that prefixes every line of its input with [LABEL]; a last line with
+# no newline (a prompt) is shown too.
+lab_label() {
+    local line
+    while IFS= read -r line || [[ -n $line ]]; do
+        printf '[%s] %s\n' "$1" "$line"
+    done
+}
+
+# lab_show LABEL FILE: show FILE, each line labelled.
+lab_show() {
+    [[ -s $2 ]] || return 0
+    lab_label "$1" <"$2"
+}
+
+# lab_show_new LABEL FILE [--all]: show the complete lines of FILE not shown before (by this
+# function); with --all also a last line without a newline (use it once the writer has exited).
+lab_show_new() {
+    local label=$1 file=$2 all=${3:-} done=${LAB__SHOWN[$2]:-0} total
+    [[ -s $file ]] || return 0
+    total=$(wc -l <"$file")
+    if [[ $all == --all && -n $(tail -c 1 "$file") ]]; then
+        total=$((total + 1))
+    fi
+    if ((total > done)); then
+        sed -n "$((done + 1)),${total}p" "$file" | lab_label "$label"
+    fi
+    LAB__SHOWN[$file]=$total
+}
+
+# ----------------------------------------------------------------------------------------------
+# Checks: each prints one line, ok or FAIL; lab_finish exits 1 when any failed.
+
+lab_pass() {
+    printf '%sok%s   %s\n' "$LAB__GREEN" "$LAB__RESET" "$*"
+}
+lab_fail() {
+    printf '%sFAIL%s %s\n' "$LAB__RED" "$LAB__RESET" "$*"
+    LAB_FAILED=$((LAB_FAILED + 1))
+}
+
+# lab_check_lines WHAT FILE LINE...: every LINE must be a whole line of FILE (compared exactly,
+# after trailing blanks are removed from both). Names each missing line; returns 1 if any is.
+lab_check_lines() {
+    local what=$1 file=$2 line want missing=0
+    shift 2
+    for line in "$@"; do
+        want=${line%"${line##*[![:space:]]}"}
+        if ! sed 's/[[:space:]]*$//' "$file" 2>/dev/null | grep -qxF -- "$want"; then
+            lab_fail "$what lacks the line: $want"
+            missing=1
+        fi
+    done
+    if ((missing == 0)); then
+        lab_pass "$what has the expected $# line(s)"
+    fi
+    return "$missing"
+}
+
+# lab_check_status WHAT STATUS [EXPECTED]: an exit status (EXPECTED defaults to 0).
+lab_check_status() {
+    local what=$1 got=$2 want=${3:-0}
+    if [[ $got == "$want" ]]; then
+        lab_pass "$what exited with status $got"
+    else
+        lab_fail "$what exited with status $got, expected $want"
+        return 1
+    fi
+}
+
+# lab_finish: the summary line; exits 1 if a check failed, else 0.
+lab_finish() {
+    if ((LAB_FAILED > 0)); then
+        printf '\n%s%s: %d check(s) failed%s\n' "$LAB__RED" "$LAB_SCRIPT" "$LAB_FAILED" "$LAB__RESET"
+        exit 1
+    fi
+    printf '\n%s%s: all checks passed%s\n' "$LAB__GREEN" "$LAB_SCRIPT" "$LAB__RESET"
+    exit 0
+}
+
+# ----------------------------------------------------------------------------------------------
+# The binaries
+
+# lab_find_bins DIR NAME...: set LAB_BIN to the directory holding the binaries NAME...
+# DIR (from --bin-dir) wins, then $IPC_LAB_BIN; with neither, build once with cargo from the project
+# root and use its target/release. Exports IPC_LAB_BIN so that scripts started from here reuse it.
+lab_find_bins() {
+    local dir=${1:-} from="--bin-dir" name target
+    shift
+    if [[ -z $dir && -n ${IPC_LAB_BIN:-} ]]; then
+        dir=$IPC_LAB_BIN from="IPC_LAB_BIN"
+    fi
+    if [[ -z $dir ]]; then
+        command -v cargo >/dev/null ||
+            lab_die "cargo not found: install Rust with rustup (https://rustup.rs), or pass --bin-dir DIR"
+        lab_say "building the binaries: cargo build --release --bins (once)"
+        (cd "$LAB_ROOT" && cargo build --release --quiet --bins) ||
+            lab_die "cargo build --release failed (see above)"
+        target=${CARGO_TARGET_DIR:-target}
+        [[ $target == /* ]] || target=$LAB_ROOT/$target
+        dir=$target/release from="the build directory"
+    fi
+    [[ -d $dir ]] ||
+        lab_die "$from $dir: no such directory (it should hold the binaries, e.g. target/release)"
+    dir=$(CDPATH="" cd "$dir" && pwd)
+    for name in "$@"; do
+        [[ -x $dir/$name ]] ||
+            lab_die "$from $dir: no $name there (build it with cargo build --release, or name the right directory)"
+    done
+    LAB_BIN=$dir
+    export IPC_LAB_BIN=$dir
+}
+
+# ----------------------------------------------------------------------------------------------
+# Processes: start, wait (bounded), stop
+
+# lab_track_pid PID: stop PID on exit if it still runs.
+lab_track_pid() {
+    LAB_PIDS+=("$1")
+}
+
+# lab_spawn OUT IN CMD...: start CMD in the background, stdin from IN, stdout and stderr to OUT
+# (one file, so that their order is kept). Its pid is in LAB_PID; it is stopped on exit.
+lab_spawn() {
+    local out=$1 in=$2
+    shift 2
+    "$@" <"$in" >"$out" 2>&1 &
+    LAB_PID=$!
+    lab_track_pid "$LAB_PID"
+}
+
+# lab_alive PID: true while PID runs (an exited child that is not reaped yet counts as gone).
+lab_alive() {
+    local stat
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
+
+# lab_wait_gone PID SECS: wait up to SECS (a whole number) for PID to end; false if it still runs.
+lab_wait_gone() {
+    local tries=$(($2 * 20))
+    while lab_alive "$1"; do
+        ((tries-- > 0)) || return 1
+        sleep 0.05
+    done
+}
+
+# lab_descendants PID: print the pids of PID's children, grandchildren, ... (deepest first).
+lab_descendants() {
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do
+        lab_descendants "$child"
+        echo "$child"
+    done
+}
+
+# lab_stop PID: SIGTERM to PID and its descendants (a wrapper's children too), up to 2 s to end,
+# then SIGKILL; reaps PID when it is our child.
+lab_stop() {
+    local pid
+    local -a all
+    mapfile -t all < <(lab_descendants "$1")
+    all+=("$1")
+    kill -TERM "${all[@]}" 2>/dev/null || true
+    for pid in "${all[@]}"; do
+        if ! lab_wait_gone "$pid" 2; then
+            kill -KILL "$pid" 2>/dev/null || true
+            lab_wait_gone "$pid" 1 || true
+        fi
+    done
+    wait "$1" 2>/dev/null || true
+}
+
+# lab_wait_exit PID SECS [WHAT]: wait up to SECS for the child PID to exit; its status is in LAB_RC.
+# If it is still running then, it is stopped (LAB_RC is then 124) and the function returns 1.
+lab_wait_exit() {
+    local pid=$1 secs=$2 what=${3:-process $1} i
+    LAB_RC=0
+    if ! lab_wait_gone "$pid" "$secs"; then
+        lab_error "$what still runs after ${secs}s: stopping it"
+        lab_stop "$pid"
+        LAB_RC=124
+        return 1
+    fi
+    wait "$pid" 2>/dev/null || LAB_RC=$?
+    for i in "${!LAB_PIDS[@]}"; do
+        [[ ${LAB_PIDS[i]} != "$pid" ]] || unset 'LAB_PIDS[i]'
+    done
+}
+
+# lab_wait_line FILE REGEX SECS [PID]: wait up to SECS for a line of FILE matching the extended
+# REGEX; the first such line is in LAB_LINE. Fails early when PID (the writer) has ended without it.
+lab_wait_line() {
+    local file=$1 re=$2 tries=$(($3 * 20)) pid=${4:-}
+    LAB_LINE=""
+    while :; do
+        if [[ -f $file ]] && LAB_LINE=$(grep -E -m 1 -- "$re" "$file"); then
+            return 0
+        fi
+        if [[ -n $pid ]] && ! lab_alive "$pid"; then
+            # one last look: the line may have been written just before the exit
+            LAB_LINE=$(grep -E -m 1 -- "$re" "$file" 2>/dev/null) && return 0
+            lab_error "the process ended before printing a line like /$re/"
+            return 1
+        fi
+        if ((tries-- <= 0)); then
+            lab_error "no line like /$re/ after $3s"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# lab_now_ms: milliseconds since the epoch (for timings).
+lab_now_ms() {
+    if [[ -n ${EPOCHREALTIME:-} ]]; then
+        local us=${EPOCHREALTIME//[!0-9]/}
+        echo $((us / 1000))
+    else
+        date +%s%3N
+    fi
+}
+
+# lab_elapsed START_MS: seconds since START_MS, with one decimal.
+lab_elapsed() {
+    local ms=$(($(lab_now_ms) - $1))
+    printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# ----------------------------------------------------------------------------------------------
+# System V shared memory segments
+
+# lab_segment_cpid ID: print the pid that created segment ID; false if the kernel has no such id.
+lab_segment_cpid() {
+    awk -v id="$1" 'NR > 1 && $2 == id { print $5; found = 1 } END { exit !found }' /proc/sysvipc/shm
+}
+
+# lab_segment_exists ID: true while /proc/sysvipc/shm lists ID.
+lab_segment_exists() {
+    lab_segment_cpid "$1" >/dev/null
+}
+
+# lab_track_segment ID [CPID]: remove segment ID on exit if it is still there (and still the one
+# CPID created: by default the creator at the time of this call).
+lab_track_segment() {
+    local cpid=${2:-}
+    [[ -n $cpid ]] || cpid=$(lab_segment_cpid "$1") || cpid=""
+    [[ -n $LAB_WORK ]] && echo "$1 $cpid" >>"$LAB_WORK/segments"
+}
+
+# lab_check_segment_gone ID: the check that the kernel no longer lists segment ID (waits up to 2 s,
+# since the last detach may come a moment after the output).
+lab_check_segment_gone() {
+    local tries=40
+    while lab_segment_exists "$1"; do
+        if ((tries-- <= 0)); then
+            lab_fail "segment $1 is still listed in /proc/sysvipc/shm (ipcs -m)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "segment $1 is gone from /proc/sysvipc/shm"
+}
+
+# ----------------------------------------------------------------------------------------------
+# Set-up and clean-up
+
+# lab_init: make the private work directory and install the traps.
+lab_init() {
+    LAB_WORK=$(mktemp -d "${TMPDIR:-/tmp}/ipc-lab.XXXXXX")
+    : >"$LAB_WORK/segments"
+    trap lab__on_exit EXIT
+    trap 'lab__on_signal INT 130' INT
+    trap 'lab__on_signal TERM 143' TERM
+    trap 'lab__on_signal HUP 129' HUP
+}
+
+# lab_cleanup: stop the children, kill the tmux server, remove the segments left behind and the
+# work directory. Safe to call more than once.
+lab_cleanup() {
+    local pid id cpid now tries
+    ((LAB__CLEANED == 0)) || return 0
+    LAB__CLEANED=1
+    for pid in "${LAB_PIDS[@]}"; do
+        if lab_alive "$pid"; then
+            lab_stop "$pid"
+        fi
+    done
+    lab_tmux_kill
+    if [[ -n $LAB_WORK && -s $LAB_WORK/segments ]]; then
+        while read -r id cpid; do
+            # a program that was just stopped may still be removing its own segment
+            tries=40
+            while now=$(lab_segment_cpid "$id") && ((tries-- > 0)); do
+                sleep 0.05
+            done
+            if now=$(lab_segment_cpid "$id") && [[ -z $cpid || $now == "$cpid" ]]; then
+                if ipcrm -m "$id" 2>/dev/null; then
+                    lab_warn "removed shared memory segment $id, left behind (ipcrm -m $id)"
+                else
+                    lab_warn "could not remove shared memory segment $id: try ipcrm -m $id"
+                fi
+            fi
+        done <"$LAB_WORK/segments"
+    fi
+    [[ -z $LAB_WORK ]] || rm -rf "$LAB_WORK"
+}
+
+lab__on_exit() {
+    local rc=$?
+    lab_cleanup
+    exit "$rc"
+}
+
+# A termination signal: clean up, then end by the same signal so that the caller sees it.
+lab__on_signal() {
+    trap '' INT TERM HUP
+    echo >&2
+    lab_warn "interrupted by SIG$1: cleaning up"
+    lab_cleanup
+    trap - EXIT INT TERM HUP
+    kill -s "$1" "$$"
+    exit "$2"
+}
+
+# ----------------------------------------------------------------------------------------------
+# tmux: a private server (its own socket, no user configuration) with one window of two panes,
+# left and right, each running a plain interactive bash with a short prompt and the binaries first
+# on PATH. Commands are typed with send-keys at a readable pace; waits read the screen with
+# capture-pane, and a pane's shell records the exit status of each command in a file.
+#
+#   lab_tmux_available || { lab_tmux_missing; ...headless...; }
+#   lab_tmux_start demo-foo recv send              # titles of the left and right panes
+#   lab_tmux_play my_driver                        # attach (terminal) or run detached
+#   my_driver() { lab_tmux_wait_prompt "$LAB_TMUX_LEFT" 10 || return 1
+#                 lab_tmux_run "$LAB_TMUX_LEFT" "foo-recv"; ...
+#                 lab_tmux_wait_done "$LAB_TMUX_LEFT" 10 || return 1; rc=$LAB_RC; }
+#   lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/left.screen"
+
+LAB_TMUX_SOCKET=""   # the private server's socket name (tmux -L)
+LAB_TMUX_SESSION=""
+LAB_TMUX_LEFT=""     # pane ids (%N)
+LAB_TMUX_RIGHT=""
+LAB_TMUX_ATTACHED=0  # 1 when lab_tmux_play attached a terminal
+LAB__TMUX_PATH=""    # the socket's path, removed on exit (tmux leaves it behind)
+LAB_TMUX_PACE=${IPC_LAB_PACE:-}   # seconds between two keystroke groups
+declare -A LAB__TMUX_SENT=()      # statuses recorded in a pane's file before its last command
+declare -A LAB__TMUX_STATUS=()    # a pane's status file: one line per prompt, the last status
+LAB__TMUX_CMD=()
+
+# lab_tmux_available: true if tmux can be run.
+lab_tmux_available() {
+    command -v tmux >/dev/null 2>&1
+}
+
+# lab_tmux_missing: say that tmux is missing and how to get it.
+lab_tmux_missing() {
+    lab_warn "tmux is not installed (not found on PATH), so --tmux cannot open two panes: running the headless demo instead."
+    lab_warn "install tmux with your package manager: sudo apt-get install tmux (Debian, Ubuntu),"
+    lab_warn "sudo dnf install tmux (Fedora), sudo pacman -S tmux (Arch), then run again with --tmux."
+}
+
+# lab_tmux ARGS...: tmux on the private server.
+lab_tmux() {
+    tmux -L "$LAB_TMUX_SOCKET" -f /dev/null "$@"
+}
+
+# lab_tmux_interactive: true when lab_tmux_play will attach (stdin and stdout are terminals).
+lab_tmux_interactive() {
+    [[ -t 0 && -t 1 && ${IPC_LAB_DETACHED:-0} != 1 ]]
+}
+
+# lab__tmux_shell NAME: write the rc file of a pane's shell; the command that starts the shell is
+# then in LAB__TMUX_CMD (an argument vector: tmux runs it without a shell in between).
+lab__tmux_shell() {
+    local rc=$LAB_WORK/tmux-$1.bashrc status=$LAB_WORK/tmux-$1.status
+    : >"$status"
+    {
+        printf 'PS1=%q\n' "$1\$ "
+        echo 'HISTFILE='
+        # shellcheck disable=SC2016 # $PATH is for the pane's shell to expand
+        printf 'PATH=%q:$PATH\n' "$LAB_BIN"
+        printf 'PROMPT_COMMAND=%q\n' "echo \$? >>$(printf '%q' "$status")"
+    } >"$rc"
+    LAB__TMUX_CMD=(bash --noprofile --rcfile "$rc" -i)
+}
+
+# lab_tmux_start TOPIC LEFT_TITLE RIGHT_TITLE: start the private server and its session of two
+# panes (LAB_TMUX_LEFT, LAB_TMUX_RIGHT); the shells start in the project root.
+lab_tmux_start() {
+    local topic=$1 left=$2 right=$3
+    LAB_TMUX_SOCKET=ipc-lab-$topic-$$
+    LAB_TMUX_SESSION=$topic-$$
+    if [[ -z $LAB_TMUX_PACE ]]; then
+        if lab_tmux_interactive; then LAB_TMUX_PACE=0.35; else LAB_TMUX_PACE=0.05; fi
+    fi
+    lab__tmux_shell "$left"
+    LAB_TMUX_LEFT=$(lab_tmux new-session -d -P -F '#{pane_id}' -s "$LAB_TMUX_SESSION" -n "$topic" \
+        -x 160 -y 36 -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") ||
+        lab_die "tmux could not start a session"
+    LAB__TMUX_PATH=$(lab_tmux display-message -p '#{socket_path}' 2>/dev/null) || true
+    lab__tmux_shell "$right"
+    LAB_TMUX_RIGHT=$(lab_tmux split-window -h -P -F '#{pane_id}' -t "$LAB_TMUX_LEFT" \
+        -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") ||
+        lab_die "tmux could not split the window"
+    lab_tmux select-pane -t "$LAB_TMUX_LEFT" -T "$left"
+    lab_tmux select-pane -t "$LAB_TMUX_RIGHT" -T "$right"
+    lab_tmux set-option -t "$LAB_TMUX_SESSION" pane-border-status top >/dev/null
+    lab_tmux set-option -t "$LAB_TMUX_SESSION" pane-border-format ' #{pane_title} ' >/dev/null
+    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-left " ipc-lab: $topic " >/dev/null
+    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-left-length 40 >/dev/null
+    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-right-length 80 >/dev/null
+    lab_tmux_status "the demo is typing... (Ctrl-b d leaves)"
+    lab_tmux select-pane -t "$LAB_TMUX_LEFT"
+    # the names of the panes' status files, for lab_tmux_wait_done
+    LAB__TMUX_STATUS[$LAB_TMUX_LEFT]=$LAB_WORK/tmux-$left.status
+    LAB__TMUX_STATUS[$LAB_TMUX_RIGHT]=$LAB_WORK/tmux-$right.status
+}
+
+# lab_tmux_status TEXT: show TEXT on the right of the status line.
+lab_tmux_status() {
+    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-right " $* " >/dev/null 2>&1 || true
+}
+
+# lab_tmux_kill: kill the private server (and so its panes) and remove its socket.
+lab_tmux_kill() {
+    [[ -n $LAB_TMUX_SOCKET ]] || return 0
+    lab_tmux kill-server >/dev/null 2>&1 || true
+    [[ -z $LAB__TMUX_PATH ]] || rm -f "$LAB__TMUX_PATH"
+    LAB_TMUX_SOCKET=""
+}
+
+# lab_tmux_pause SECS: a pause in the typing (LAB_TMUX_PACE between two keystroke groups).
+lab_tmux_pause() {
+    sleep "$1"
+}
+
+# lab_tmux_type PANE TEXT: type TEXT a word at a time (no Enter).
+lab_tmux_type() {
+    local pane=$1 word first=1
+    local -a words
+    read -r -a words <<<"$2"
+    for word in "${words[@]}"; do
+        ((first)) || lab_tmux send-keys -t "$pane" Space
+        first=0
+        lab_tmux send-keys -t "$pane" -l -- "$word"
+        lab_tmux_pause "$LAB_TMUX_PACE"
+    done
+}
+
+# lab_tmux_enter PANE: press Enter.
+lab_tmux_enter() {
+    lab_tmux send-keys -t "$1" Enter
+    lab_tmux_pause "$LAB_TMUX_PACE"
+}
+
+# lab_tmux_run PANE COMMAND: type COMMAND at the shell prompt and press Enter; lab_tmux_wait_done
+# then waits for it to finish.
+lab_tmux_run() {
+    local status=${LAB__TMUX_STATUS[$1]}
+    LAB__TMUX_SENT[$1]=$(wc -l <"$status")
+    lab_tmux_type "$1" "$2"
+    lab_tmux_enter "$1"
+}
+
+# lab_tmux_screen PANE: print the pane's whole screen and history, wrapped lines joined, trailing
+# blanks removed.
+lab_tmux_screen() {
+    lab_tmux capture-pane -p -J -S - -t "$1" | sed 's/[[:space:]]*$//'
+}
+
+# lab_tmux_wait_text PANE REGEX SECS: wait up to SECS for a line of the pane matching REGEX; the
+# first such line is in LAB_LINE.
+lab_tmux_wait_text() {
+    local pane=$1 re=$2 tries=$(($3 * 10))
+    while :; do
+        if LAB_LINE=$(lab_tmux_screen "$pane" | grep -E -m 1 -- "$re"); then
+            return 0
+        fi
+        if ((tries-- <= 0)); then
+            lab_error "no line like /$re/ in the tmux pane $pane after $3s"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# lab_tmux_wait_prompt PANE SECS: wait for the pane's shell to be ready for typing.
+lab_tmux_wait_prompt() {
+    local status=${LAB__TMUX_STATUS[$1]} tries=$(($2 * 20))
+    until [[ -s $status ]]; do
+        if ((tries-- <= 0)); then
+            lab_error "the shell of the tmux pane $1 did not start within $2s"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# lab_tmux_wait_done PANE SECS: wait up to SECS for the command typed last in PANE to finish; its
+# exit status is in LAB_RC.
+lab_tmux_wait_done() {
+    local status=${LAB__TMUX_STATUS[$1]} sent=${LAB__TMUX_SENT[$1]:-0} tries=$(($2 * 20))
+    while (($(wc -l <"$status") <= sent)); do
+        if ((tries-- <= 0)); then
+            lab_error "the command in the tmux pane $1 did not finish within $2s"
+            LAB_RC=124
+            return 1
+        fi
+        sleep 0.05
+    done
+    LAB_RC=$(sed -n "$((sent + 1))p" "$status")
+}
+
+# lab_tmux_capture PANE FILE: save the pane's screen (see lab_tmux_screen) without trailing empty
+# lines. If the pane is gone, FILE is left as it was and the function returns 1.
+lab_tmux_capture() {
+    if lab_tmux_screen "$1" 2>/dev/null >"$2.new"; then
+        sed -e ':a' -e '/^\n*$/{$d;N;ba' -e '}' "$2.new" >"$2"
+        rm -f "$2.new"
+    else
+        rm -f "$2.new"
+        return 1
+    fi
+}
+
+# lab_tmux_play DRIVER: run the function DRIVER, which types into the panes and waits for the
+# results; its status is in LAB_RC. From a terminal the session is attached meanwhile (DRIVER runs
+# in the background; the session stays until you leave it: Ctrl-b d, or exit in every pane).
+# Without a terminal DRIVER runs in the foreground and the session stays detached.
+lab_tmux_play() {
+    local driver=$1 pid
+    LAB_RC=0
+    if lab_tmux_interactive; then
+        LAB_TMUX_ATTACHED=1
+        "$driver" >"$LAB_WORK/driver.log" 2>&1 &
+        pid=$!
+        lab_track_pid "$pid"
+        # inside tmux already, TMUX must be unset to attach to another server
+        TMUX="" lab_tmux attach-session -t "$LAB_TMUX_SESSION" || true
+        if lab_alive "$pid"; then
+            lab_warn "you left the session before the demo finished"
+            lab_stop "$pid"
+            LAB_RC=130
+        else
+            lab_wait_exit "$pid" 1 || true
+        fi
+        cat "$LAB_WORK/driver.log" >&2
+    else
+        "$driver" || LAB_RC=$?
+    fi
+}
