@@ -7,7 +7,8 @@
 //!   screen: stdout and stderr as they appear, and in terminal 2 also what the user types, where
 //!   it stands on the screen (after a prompt, or as whole lines). Terminal 1 runs in the
 //!   background; once it prints `Shared Memory Id = N`, the id its block shows there is taken
-//!   as a sample and replaced by the real one in both blocks. Terminal 2 then runs, and whenever it
+//!   as a sample and replaced by the real one in both blocks; so are `--key` values and `--ftok`
+//!   paths, by a key and a file of this run's own. Terminal 2 then runs, and whenever it
 //!   waits for input, the text the transcript shows next is typed. Both screens are compared.
 //! - ```c NAME.c blocks are compiled with gcc, and `./NAME` in a walk-through runs the result with
 //!   unbuffered stdout, as on a terminal.
@@ -420,8 +421,54 @@ fn compare(block: &Block, t: &Transcript, status: i32, screen: &str) -> Result<(
     Ok(())
 }
 
-fn play_pair(one: &Block, two: &Block, programs: &HashMap<String, PathBuf>) -> Result<(), String> {
+/// Keys and ftok paths in a walk-through are samples too: each is replaced, in both blocks, by
+/// one of this run's own (a unique key, a fresh file), so that no other run or user of the machine
+/// holding the same key can get in the way.
+fn own_names(t1: &mut Transcript, t2: &mut Transcript, scratch: &Path) -> Result<(), String> {
+    let mut swaps: Vec<(String, String)> = Vec::new();
+    for words in [&t1.words, &t2.words] {
+        for pair in words.windows(2) {
+            let sample = &pair[1];
+            if swaps.iter().any(|(from, _)| from == sample) {
+                continue;
+            }
+            match pair[0].as_str() {
+                "--key" => {
+                    let key = ipc_lab::cli::parse_key(sample)?;
+                    let own = common::unique_key();
+                    swaps.push((sample.clone(), format!("{:#x}", own as u32)));
+                    swaps.push((ipc_lab::shm::key_text(key), ipc_lab::shm::key_text(own)));
+                }
+                "--ftok" => {
+                    let own = scratch.join(format!("ftok-{}", common::unique_key()));
+                    std::fs::write(&own, "").map_err(|e| e.to_string())?;
+                    swaps.push((sample.clone(), own.display().to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    for t in [t1, t2] {
+        for (from, to) in &swaps {
+            for word in t.words.iter_mut().filter(|w| *w == from) {
+                *word = to.clone();
+            }
+            for line in t.screen.iter_mut() {
+                *line = line.replace(from.as_str(), to);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn play_pair(
+    one: &Block,
+    two: &Block,
+    programs: &HashMap<String, PathBuf>,
+    scratch: &Path,
+) -> Result<(), String> {
     let (mut t1, mut t2) = (transcript(one)?, transcript(two)?);
+    own_names(&mut t1, &mut t2, scratch).map_err(|e| format!("{}: {e}", one.place()))?;
     let master = Screen::start(&t1.words, programs, Stdio::null())
         .map_err(|e| format!("{}: {e}", one.place()))?;
     let id_line = master
@@ -586,7 +633,8 @@ fn two_terminal_walk_throughs() {
             .into_iter()
             .map(|(one, two)| {
                 let programs = programs.clone();
-                thread::spawn(move || play_pair(&one, &two, &programs))
+                let scratch = dir.clone();
+                thread::spawn(move || play_pair(&one, &two, &programs, &scratch))
             })
             .collect();
         for h in handles {

@@ -25,15 +25,7 @@ fn s(x: impl ToString) -> String {
 
 /// Run the slave with `stdin` as its input; returns (status, stdout, stderr).
 fn run_slave(args: &[String], stdin: &str) -> (i32, String, String) {
-    let mut child = slave(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The slave may exit before reading everything (bad input): ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
+    let out = output_of(&mut slave(args), stdin.as_bytes());
     (
         shell_status(out.status),
         String::from_utf8(out.stdout).unwrap(),
@@ -181,10 +173,7 @@ fn a_key_in_use_is_refused_not_adopted() {
         exclusive: true,
     })
     .unwrap();
-    let out = cmd("shm-master")
-        .args(["--key", &key.to_string()])
-        .output()
-        .unwrap();
+    let out = output_of(cmd("shm-master").args(["--key", &key.to_string()]), b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(shell_status(out.status), 1);
     assert_eq!(
@@ -286,11 +275,7 @@ fn bad_arguments_are_usage_errors() {
         &["--linger", "-1", "1"],
     ];
     for args in cases {
-        let out = cmd("shm-slave")
-            .args(*args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = output_of(cmd("shm-slave").args(*args), b"");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(shell_status(out.status), 2, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
@@ -308,7 +293,7 @@ fn bad_arguments_are_usage_errors() {
         &["extra"],
     ];
     for args in master_cases {
-        let out = cmd("shm-master").args(*args).output().unwrap();
+        let out = output_of(cmd("shm-master").args(*args), b"");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(shell_status(out.status), 2, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
@@ -556,11 +541,10 @@ fn another_user_is_refused_at_0600_and_let_in_at_0666() {
         return;
     }
     let master = Master::start(&["--interval", "0.05"]);
-    let out = as_nobody("shm-slave")
-        .args([s(master.id), s(1), s(2), s(3)])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_of(
+        as_nobody("shm-slave").args([s(master.id), s(1), s(2), s(3)]),
+        b"",
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(shell_status(out.status), 1, "{err}");
     assert_eq!(
@@ -575,11 +559,10 @@ fn another_user_is_refused_at_0600_and_let_in_at_0666() {
     drop(master);
 
     let mut open = Master::start(&["--interval", "0.05", "--perms", "666"]);
-    let out = as_nobody("shm-slave")
-        .args([s(open.id), s(6), s(6), s(6)])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_of(
+        as_nobody("shm-slave").args([s(open.id), s(6), s(6), s(6)]),
+        b"",
+    );
     assert_eq!(
         shell_status(out.status),
         0,
@@ -592,14 +575,16 @@ fn another_user_is_refused_at_0600_and_let_in_at_0666() {
 
 #[test]
 fn a_closed_stdout_ends_the_master_quietly_and_cleans_up() {
-    let mut child = cmd("shm-master")
-        .args(["--explain"])
-        .stdout(Stdio::piped())
+    // Like `shm-master | true`: the reading end is closed before the master starts, so its
+    // first line meets a broken pipe. (The timeout only bounds the test should that fail.)
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = cmd("shm-master")
+        .args(["--explain", "--timeout", "20"])
+        .stdout(writer)
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take()); // like `shm-master | true`
-    let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(shell_status(out.status), 0, "{err}");
     assert!(!err.contains("error"), "{err}");
@@ -617,11 +602,11 @@ fn colour_follows_the_flag_and_the_environment() {
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut c = Command::new(bin("shm-slave"));
         c.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
-        c.args(args).args(["abc"]).stdin(Stdio::null());
+        c.args(args).args(["abc"]);
         for (k, v) in env {
             c.env(k, v);
         }
-        let out = c.output().unwrap();
+        let out = output_of(&mut c, b"");
         String::from_utf8_lossy(&out.stderr).contains('\x1b')
     };
     assert!(!run(&[], &[]), "auto: stderr is a pipe");
@@ -638,7 +623,7 @@ fn colour_follows_the_flag_and_the_environment() {
 #[test]
 fn help_and_version_name_the_lecture() {
     for name in ["shm-master", "shm-slave"] {
-        let out = cmd(name).arg("--help").output().unwrap();
+        let out = output_of(cmd(name).arg("--help"), b"");
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success());
         assert!(help.contains("Lecture notes: B1 Shared Memory"), "{help}");
@@ -653,7 +638,7 @@ fn help_and_version_name_the_lecture() {
         ] {
             assert!(help.contains(opt), "{name} --help lacks {opt}");
         }
-        let out = cmd(name).arg("--version").output().unwrap();
+        let out = output_of(cmd(name).arg("--version"), b"");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
