@@ -71,9 +71,18 @@ fn trycmd_copy_keeps_line_numbers() {
 
 #[test]
 fn single_terminal_transcripts() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs-trycmd");
-    let _ = std::fs::remove_dir_all(&dir);
+    /// Removes the copies when dropped, which is after `cases` (declared later) has run them.
+    struct Copies(PathBuf);
+    impl Drop for Copies {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    // One directory per run: test runs in parallel must not share it.
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-trycmd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let _copies = Copies(dir.clone());
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(dir.join(file.file_name().unwrap()), trycmd_copy(&text)).unwrap();
