@@ -26,11 +26,7 @@ fn s(x: impl ToString) -> String {
 /// Run the slave with `stdin` as its input; returns (status, stdout, stderr).
 fn run_slave(args: &[String], stdin: &str) -> (i32, String, String) {
     let out = output_of(&mut slave(args), stdin.as_bytes());
-    (
-        shell_status(out.status),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    (shell_status(out.status), out.stdout, out.stderr)
 }
 
 fn assert_no_panic(stderr: &str) {
@@ -174,12 +170,9 @@ fn a_key_in_use_is_refused_not_adopted() {
     })
     .unwrap();
     let out = output_of(cmd("shm-master").args(["--key", &key.to_string()]), b"");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = out.stderr.as_str();
     assert_eq!(shell_status(out.status), 1);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Cannot create shared memory!\n"
-    );
+    assert_eq!(out.stdout.as_str(), "Cannot create shared memory!\n");
     assert!(stderr.contains("File exists (EEXIST)"), "{stderr}");
     assert!(
         stderr.contains("hint: ") && stderr.contains("ipcrm -M"),
@@ -276,10 +269,10 @@ fn bad_arguments_are_usage_errors() {
     ];
     for args in cases {
         let out = output_of(cmd("shm-slave").args(*args), b"");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = out.stderr.as_str();
         assert_eq!(shell_status(out.status), 2, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
-        assert_no_panic(&err);
+        assert_no_panic(err);
     }
     let master_cases: &[&[&str]] = &[
         &["--interval", "0"],
@@ -294,7 +287,7 @@ fn bad_arguments_are_usage_errors() {
     ];
     for args in master_cases {
         let out = output_of(cmd("shm-master").args(*args), b"");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = out.stderr.as_str();
         assert_eq!(shell_status(out.status), 2, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing created");
@@ -370,7 +363,7 @@ fn termination_signal_while_the_slave_lingers_detaches() {
     let id = master.id;
     let mut c = cmd("shm-slave");
     c.args([s("--linger"), s(30), s(id), s(1), s(2), s(3)]);
-    let mut slave = Running::spawn(c);
+    let mut slave = Running::spawn(&mut c);
     eventually("the slave to attach", || {
         segment(id).is_some_and(|r| r.nattch == 2)
     });
@@ -404,7 +397,7 @@ fn sigkill_leaks_the_segment_unless_removed_early() {
     master.run.wait_stderr("marked for destruction");
     let mut c = cmd("shm-slave");
     c.args([s("--linger"), s(1), s(id), s(1), s(2), s(3)]);
-    let mut slave = Running::spawn(c);
+    let mut slave = Running::spawn(&mut c);
     eventually("the slave to attach", || {
         segment(id).is_some_and(|r| r.nattch == 2)
     });
@@ -475,7 +468,7 @@ fn inspect_shows_nattch_go_1_2_1_and_the_slaves_pid() {
     let id = master.id;
     let mut c = cmd("shm-slave");
     c.args([s("--inspect"), s(id), s(1), s(2), s(3)]);
-    let mut slave = Running::spawn(c);
+    let mut slave = Running::spawn(&mut c);
     let slave_pid = slave.pid();
     assert_eq!(shell_status(slave.finish()), 0);
     let nattch: Vec<&str> = slave
@@ -522,7 +515,7 @@ fn linger_keeps_a_destroyed_segment_alive_until_the_last_detach() {
         s(2),
         s(3),
     ]);
-    let mut slave = Running::spawn(c);
+    let mut slave = Running::spawn(&mut c);
     assert_eq!(shell_status(master.run.finish()), 0, "the master is done");
     assert!(segment_exists(id), "still attached by the slave");
     assert_eq!(shell_status(slave.finish()), 0);
@@ -545,12 +538,9 @@ fn another_user_is_refused_at_0600_and_let_in_at_0666() {
         as_nobody("shm-slave").args([s(master.id), s(1), s(2), s(3)]),
         b"",
     );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert_eq!(shell_status(out.status), 1, "{err}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Error: Cannot attach!\n"
-    );
+    assert_eq!(out.stdout.as_str(), "Error: Cannot attach!\n");
     assert!(err.contains("Permission denied (EACCES)"), "{err}");
     assert!(
         err.contains("hint: the segment belongs to another user"),
@@ -563,12 +553,7 @@ fn another_user_is_refused_at_0600_and_let_in_at_0666() {
         as_nobody("shm-slave").args([s(open.id), s(6), s(6), s(6)]),
         b"",
     );
-    assert_eq!(
-        shell_status(out.status),
-        0,
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(shell_status(out.status), 0, "{}", out.stderr.as_str());
     open.run.finish();
     assert!(open.run.out.ends_with(&read_lines(&[6, 6, 6])));
 }
@@ -607,7 +592,7 @@ fn colour_follows_the_flag_and_the_environment() {
             c.env(k, v);
         }
         let out = output_of(&mut c, b"");
-        String::from_utf8_lossy(&out.stderr).contains('\x1b')
+        out.stderr.as_str().contains('\x1b')
     };
     assert!(!run(&[], &[]), "auto: stderr is a pipe");
     assert!(run(&["--color", "always"], &[]));
@@ -624,7 +609,7 @@ fn colour_follows_the_flag_and_the_environment() {
 fn help_and_version_name_the_lecture() {
     for name in ["shm-master", "shm-slave"] {
         let out = output_of(cmd(name).arg("--help"), b"");
-        let help = String::from_utf8_lossy(&out.stdout);
+        let help = out.stdout.as_str();
         assert!(out.status.success());
         assert!(help.contains("Lecture notes: B1 Shared Memory"), "{help}");
         assert!(help.contains("Examples:"), "{help}");
@@ -640,7 +625,7 @@ fn help_and_version_name_the_lecture() {
         }
         let out = output_of(cmd(name).arg("--version"), b"");
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
+            out.stdout.as_str(),
             format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
         );
     }
@@ -650,7 +635,7 @@ fn help_and_version_name_the_lecture() {
 fn slave_waits_for_values_typed_later() {
     // The slave at its prompt, values typed one at a time, as a person would.
     let mut master = Master::start(FAST);
-    let mut slave = Running::spawn(slave(&[]));
+    let mut slave = Running::spawn(&mut slave(&[]));
     let stdin = slave.stdin.as_mut().unwrap();
     writeln!(stdin, "{}", master.id).unwrap();
     thread::sleep(Duration::from_millis(100));
@@ -674,7 +659,7 @@ fn slave_waits_for_values_typed_later() {
 fn termination_signals_at_the_slaves_prompt_end_it_at_once() {
     // Nothing is attached yet, so the default action is right: the process dies by the signal.
     for (sig, status) in [(2, 130), (15, 143), (1, 129)] {
-        let mut slave = Running::spawn(slave(&[]));
+        let mut slave = Running::spawn(&mut slave(&[]));
         eventually("the prompt to be read", || {
             std::fs::read_to_string(format!("/proc/{}/syscall", slave.pid()))
                 .is_ok_and(|s| s.starts_with(&format!("{} 0x0 ", libc::SYS_read)))

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
@@ -91,11 +91,15 @@ fn lines_of(stream: impl Read + Send + 'static) -> Receiver<String> {
     thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
+            // Bytes, not read_line: junk a test feeds may come back as invalid UTF-8.
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    if tx.send(line).is_err() {
+                    if tx
+                        .send(String::from_utf8_lossy(&line).into_owned())
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -117,7 +121,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn spawn(mut command: Command) -> Running {
+    pub fn spawn(command: &mut Command) -> Running {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -240,7 +244,7 @@ impl Master {
     pub fn start(args: &[&str]) -> Master {
         let mut c = cmd("shm-master");
         c.args(args);
-        let mut run = Running::spawn(c);
+        let mut run = Running::spawn(&mut c);
         let line = run.wait_stdout("Shared Memory Id = ");
         let id = line
             .trim_end()
@@ -291,46 +295,23 @@ pub fn as_nobody(name: &str) -> Command {
     c
 }
 
-/// Run a command to its end with `stdin` as its input, like `Command::output`, but bounded: a
-/// process that does not end within PATIENCE is killed and the test fails (never hangs).
-pub fn output_of(command: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
+/// What a command run to its end left: its status and its output.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run a command to its end with `stdin` as its input, like `Command::output`, but bounded by
+/// [`Running::finish`]: a process that does not end in time fails the test (never hangs).
+pub fn output_of(command: &mut Command, stdin: &[u8]) -> Finished {
+    let mut run = Running::spawn(command);
     // A process that exits before reading all its input is fine: ignore the broken pipe.
-    let writer = thread::spawn(move || {
-        let _ = std::io::Write::write_all(&mut input, &stdin);
-    });
-    let collect = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = collect(Box::new(child.stdout.take().unwrap()));
-    let err = collect(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not end within {PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let _ = writer.join();
-    Output {
+    let _ = std::io::Write::write_all(run.stdin.as_mut().unwrap(), stdin);
+    let status = run.finish();
+    Finished {
         status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: std::mem::take(&mut run.out),
+        stderr: std::mem::take(&mut run.err),
     }
 }
