@@ -7,6 +7,7 @@
 //! | notes                                  | module     | binaries                   | lab sheet                   |
 //! |----------------------------------------|------------|----------------------------|-----------------------------|
 //! | B1 Shared memory: steps 1-5, master and slave programs | [`shm`] | `shm-master`, `shm-slave` | `docs/01-shared-memory.md` |
+//! | B2 Message passing: mailboxes (ports), priorities, blocking or not | [`mq`] | (the binaries come next) | |
 //!
 //! What every binary shares (colour, `--explain`, errors, exit codes, termination signals) is
 //! in [`cli`]; [`sys`] holds the error type of a failed system call.
@@ -15,5 +16,6 @@
 //! each block with a `SAFETY` comment; the binaries have none.
 
 pub mod cli;
+pub mod mq;
 pub mod shm;
 pub mod sys;
