@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use colored::Colorize;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 /// Exit status for a failure.
@@ -482,9 +482,7 @@ impl Termination {
             if left.is_zero() {
                 return None;
             }
-            // Round up so that a sub-millisecond remainder still sleeps.
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+            let timeout = crate::sys::poll_timeout(left);
             let mut fds = [PollFd::new(self.wake_read.as_fd(), PollFlags::POLLIN)];
             // EINTR and readiness both lead back to the check above.
             let _ = poll(&mut fds, timeout);

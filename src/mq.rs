@@ -406,8 +406,7 @@ impl Mailbox {
                     if left.is_zero() {
                         return Ok(Outcome::TimedOut);
                     }
-                    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                    crate::sys::poll_timeout(left)
                 }
             };
             let mut fds = vec![PollFd::new(self.mqd().as_fd(), ready)];

@@ -42,6 +42,13 @@ pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
         .map(|e| e.errno)
 }
 
+/// A poll(2) timeout for the time `left`, rounded up to whole milliseconds (so that a
+/// sub-millisecond remainder still sleeps) and capped at what poll accepts.
+pub fn poll_timeout(left: std::time::Duration) -> nix::poll::PollTimeout {
+    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
+}
+
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
 pub fn local_time(secs: i64) -> String {
     let t: libc::time_t = secs;
@@ -74,6 +81,24 @@ mod tests {
             "cannot attach segment 7: Invalid argument (EINVAL)"
         );
         assert_eq!(errno_of(&chained), Some(Errno::EINVAL));
+    }
+
+    #[test]
+    fn poll_timeout_rounds_up_and_caps() {
+        use nix::poll::PollTimeout;
+        use std::time::Duration;
+        assert_eq!(
+            poll_timeout(Duration::from_micros(1)),
+            PollTimeout::from(1u8)
+        );
+        assert_eq!(
+            poll_timeout(Duration::from_millis(250)),
+            PollTimeout::from(250u16)
+        );
+        assert_eq!(
+            poll_timeout(Duration::from_secs(u64::MAX)),
+            PollTimeout::MAX
+        );
     }
 
     #[test]

@@ -76,9 +76,7 @@ fn inspect(args: &Args, ui: &Ui, id: shm::ShmId) -> Option<u64> {
             Some(st.attached)
         }
         Err(_) => {
-            ui.inspect(&format!(
-                "segment {id}: gone (IPC_STAT fails: the kernel has freed it)"
-            ));
+            ui.inspect(&format!("segment {id}: gone"));
             None
         }
     }
@@ -215,11 +213,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     detach(ui, attachment)?;
     inspect(args, ui, id);
     destroy(ui, &mut segment)?;
-    if args.inspect && !id.exists() {
-        ui.inspect(&format!("segment {id}: gone"));
-    } else {
-        inspect(args, ui, id);
-    }
+    inspect(args, ui, id);
     Ok(())
 }
 
