@@ -121,6 +121,30 @@ pub struct KeyArgs {
     pub proj: u8,
 }
 
+/// The size and permissions of a message queue this run creates. Flatten it into the binary's
+/// clap struct; they do nothing to a queue that exists already.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueueArgs {
+    /// Capacity of a new queue: how many messages it holds (default: the system's msg_default)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=65536))]
+    pub maxmsg: Option<i64>,
+
+    /// Largest message of a new queue, in bytes (default: the system's msgsize_default)
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(i64).range(1..=16_777_216))]
+    pub msgsize: Option<i64>,
+
+    /// Permissions of a new queue, in octal as chmod takes them
+    #[arg(long, value_name = "MODE", default_value = "600", value_parser = parse_perms)]
+    pub perms: u32,
+}
+
+impl QueueArgs {
+    /// Whether --maxmsg or --msgsize was given.
+    pub fn sized(&self) -> bool {
+        self.maxmsg.is_some() || self.msgsize.is_some()
+    }
+}
+
 impl KeyArgs {
     /// The key asked for, if any; `--explain` narrates how ftok made it.
     pub fn resolve(&self, ui: &Ui) -> anyhow::Result<Option<libc::key_t>> {
@@ -385,6 +409,28 @@ pub fn out_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     PROMPT_PENDING.store(false, Ordering::Relaxed);
     let mut out = io::stdout().lock();
     out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")
+}
+
+/// `1 message`, `2 messages`: a count with its noun, plural unless it is one.
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Write one line of raw bytes (a message body, perhaps not UTF-8) after a text prefix, and
+/// flush it.
+pub fn out_bytes_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
+    PROMPT_PENDING.store(false, Ordering::Relaxed);
+    let mut out = io::stdout().lock();
+    out.write_all(prefix.as_bytes())
+        .and_then(|()| out.write_all(body))
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
         .context("cannot write to standard output")

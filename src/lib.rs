@@ -17,5 +17,6 @@
 
 pub mod cli;
 pub mod mq;
+pub mod net;
 pub mod shm;
 pub mod sys;

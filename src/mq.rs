@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::mqueue::{self, MQ_OFlag, MqAttr, MqdT};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 use nix::sys::stat::Mode;
 
 use crate::cli::UsageError;
@@ -186,7 +186,7 @@ pub struct Attributes {
 }
 
 /// A message taken from a queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     pub body: Vec<u8>,
     pub priority: u32,
@@ -201,6 +201,16 @@ pub enum Wait {
     NonBlock,
     /// Until this much time has passed.
     For(Duration),
+}
+
+impl Wait {
+    /// When a wait that starts now must end (`None`: never, or not at all).
+    pub fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::For(d) => Some(Instant::now() + d),
+            _ => None,
+        }
+    }
 }
 
 /// What became of a send or receive that did not fail.
@@ -222,6 +232,7 @@ pub struct Mailbox {
     mqd: Option<MqdT>,
     created: bool,
     message_size: usize,
+    unlink_on_drop: bool,
 }
 
 impl Mailbox {
@@ -282,6 +293,7 @@ impl Mailbox {
             mqd: Some(mqd),
             created,
             message_size: 0,
+            unlink_on_drop: false,
         };
         mailbox.message_size = mailbox.attributes()?.message_size as usize;
         Ok(mailbox)
@@ -298,6 +310,44 @@ impl Mailbox {
 
     fn mqd(&self) -> &MqdT {
         self.mqd.as_ref().expect("open until dropped")
+    }
+
+    /// The largest message the queue takes (mq_msgsize), in bytes.
+    pub fn message_size(&self) -> usize {
+        self.message_size
+    }
+
+    /// Remove the queue when this mailbox is dropped (or [`Mailbox::close`]d), whatever the way
+    /// out: this run owns it.
+    pub fn unlink_when_done(&mut self) {
+        self.unlink_on_drop = true;
+    }
+
+    /// Undo [`Mailbox::unlink_when_done`]: the queue stays in the kernel.
+    pub fn keep_when_done(&mut self) {
+        self.unlink_on_drop = false;
+    }
+
+    /// Whether closing will also remove the queue.
+    pub fn unlinks(&self) -> bool {
+        self.unlink_on_drop
+    }
+
+    /// Close the descriptor, and remove the queue if this run owns it; says whether it removed it.
+    pub fn close(mut self) -> anyhow::Result<bool> {
+        if let Some(mqd) = self.mqd.take() {
+            mqueue::mq_close(mqd)
+                .map_err(|errno| SysError {
+                    call: "mq_close",
+                    errno,
+                })
+                .with_context(|| format!("cannot close queue {}", self.name))?;
+        }
+        if std::mem::take(&mut self.unlink_on_drop) {
+            unlink(&self.name)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The queue's attributes now (`mq_getattr`).
@@ -385,10 +435,7 @@ impl Mailbox {
         wake: Option<BorrowedFd<'_>>,
         mut op: impl FnMut() -> nix::Result<T>,
     ) -> Result<Outcome<T>, Errno> {
-        let deadline = match wait {
-            Wait::For(d) => Some(Instant::now() + d),
-            _ => None,
-        };
+        let deadline = wait.deadline();
         loop {
             match op() {
                 Ok(value) => return Ok(Outcome::Done(value)),
@@ -399,29 +446,11 @@ impl Mailbox {
             if wait == Wait::NonBlock {
                 return Ok(Outcome::WouldBlock);
             }
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(Outcome::TimedOut);
-                    }
-                    crate::sys::poll_timeout(left)
-                }
-            };
-            let mut fds = vec![PollFd::new(self.mqd().as_fd(), ready)];
-            if let Some(wake) = wake {
-                fds.push(PollFd::new(wake, PollFlags::POLLIN));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Outcome::TimedOut);
             }
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(errno) => return Err(errno),
-            }
-            if fds
-                .get(1)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| r.intersects(PollFlags::POLLIN))
-            {
+            let waited = crate::sys::wait_any(&[(self.mqd().as_fd(), ready)], deadline, wake)?;
+            if waited.woken {
                 return Ok(Outcome::Woken);
             }
         }
@@ -437,6 +466,174 @@ impl Drop for Mailbox {
     fn drop(&mut self) {
         if let Some(mqd) = self.mqd.take() {
             let _ = mqueue::mq_close(mqd);
+        }
+        if self.unlink_on_drop {
+            let _ = unlink(&self.name);
+        }
+    }
+}
+
+/// Advice for a queue that would not open, from the errno.
+pub fn open_hint(errno: Option<Errno>, name: &QueueName) -> String {
+    let limits = Limits::read().ok();
+    match errno {
+        Some(Errno::ENOENT) => format!(
+            "no queue is called {name}: start `mq-recv {name}` first (the receiver makes its mailbox), or pass --create"
+        ),
+        Some(Errno::EACCES) | Some(Errno::EPERM) => format!(
+            "queue {name} belongs to another user, and its permissions keep you out (600 is owner-only; the creator chooses with --perms)"
+        ),
+        Some(Errno::EEXIST) => {
+            format!("queue {name} exists already: drop --exclusive to use it, or pick another name")
+        }
+        Some(Errno::EINVAL) => match limits {
+            Some(l) => format!(
+                "the kernel refused the size: without privilege a queue may hold up to {} messages (msg_max) of up to {} bytes (msgsize_max), see /proc/sys/fs/mqueue",
+                l.msg_max, l.msgsize_max
+            ),
+            None => "the kernel refused the size: see the limits in /proc/sys/fs/mqueue".into(),
+        },
+        Some(Errno::EMFILE) | Some(Errno::ENFILE) | Some(Errno::ENOSPC) => format!(
+            "too many queues: the system allows {} (queues_max) and each user a memory budget (`ulimit -q`); remove the ones you no longer need (`mq-recv --unlink NAME` ends by removing NAME)",
+            limits.map_or("a limited number".into(), |l| l.queues_max.to_string())
+        ),
+        _ => format!("check the name {name}, and the limits in /proc/sys/fs/mqueue"),
+    }
+}
+
+/// What a receiver takes messages from: one or more mailboxes (the notes' "mailboxes for
+/// specific senders"), and perhaps a network port that feeds the first of them.
+///
+/// [`Inbox::receive`] takes the next message from whichever mailbox has one (poll(2) on all the
+/// descriptors), in turn so that no mailbox starves another; in each mailbox the kernel's order
+/// holds, highest priority first. Messages arriving at the port are put into the mailbox before
+/// any is taken out, so a burst from the network is ordered by priority like a local one.
+#[derive(Debug)]
+pub struct Inbox {
+    mailboxes: Vec<Mailbox>,
+    port: Option<crate::net::Port>,
+    next: usize,
+}
+
+impl Inbox {
+    /// `mailboxes` must not be empty; the port, if any, feeds the first one.
+    pub fn new(mailboxes: Vec<Mailbox>, port: Option<crate::net::Port>) -> Inbox {
+        assert!(!mailboxes.is_empty(), "an inbox needs a mailbox");
+        Inbox {
+            mailboxes,
+            port,
+            next: 0,
+        }
+    }
+
+    pub fn mailboxes(&self) -> &[Mailbox] {
+        &self.mailboxes
+    }
+
+    pub fn port(&self) -> Option<&crate::net::Port> {
+        self.port.as_ref()
+    }
+
+    /// Close every mailbox (removing those this run owns), in order; the names removed.
+    pub fn close(self) -> anyhow::Result<Vec<QueueName>> {
+        let mut removed = Vec::new();
+        let mut first_error = None;
+        for mailbox in self.mailboxes {
+            let name = mailbox.name().clone();
+            match mailbox.close() {
+                Ok(true) => removed.push(name),
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
+    }
+
+    /// The next message, and the index of the mailbox it came from.
+    pub fn receive(
+        &mut self,
+        wait: Wait,
+        wake: Option<BorrowedFd<'_>>,
+        events: &mut dyn FnMut(crate::net::PortEvent),
+    ) -> anyhow::Result<Outcome<(usize, Message)>> {
+        self.run(wait, wake, None, events)
+    }
+
+    /// Receive nothing until `until` is readable (say, Enter on stdin), while the port goes on
+    /// putting arrivals into the mailbox: messages pile up, in priority order.
+    pub fn hold(
+        &mut self,
+        until: BorrowedFd<'_>,
+        wake: Option<BorrowedFd<'_>>,
+        events: &mut dyn FnMut(crate::net::PortEvent),
+    ) -> anyhow::Result<Outcome<()>> {
+        Ok(match self.run(Wait::Block, wake, Some(until), events)? {
+            Outcome::Done(_) => Outcome::Done(()),
+            Outcome::WouldBlock => Outcome::WouldBlock,
+            Outcome::TimedOut => Outcome::TimedOut,
+            Outcome::Woken => Outcome::Woken,
+        })
+    }
+
+    fn run(
+        &mut self,
+        wait: Wait,
+        wake: Option<BorrowedFd<'_>>,
+        until: Option<BorrowedFd<'_>>,
+        events: &mut dyn FnMut(crate::net::PortEvent),
+    ) -> anyhow::Result<Outcome<(usize, Message)>> {
+        let deadline = wait.deadline();
+        let n = self.mailboxes.len();
+        loop {
+            if let Some(port) = &mut self.port {
+                port.service(&self.mailboxes[0], events)?;
+            }
+            if until.is_none() {
+                for i in 0..n {
+                    let k = (self.next + i) % n;
+                    if let Outcome::Done(m) = self.mailboxes[k].receive(Wait::NonBlock, None)? {
+                        self.next = (k + 1) % n;
+                        return Ok(Outcome::Done((k, m)));
+                    }
+                }
+                if wait == Wait::NonBlock {
+                    return Ok(Outcome::WouldBlock);
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(Outcome::TimedOut);
+                }
+            }
+            let mut set: Vec<(BorrowedFd<'_>, PollFlags)> = Vec::new();
+            if let Some(until) = until {
+                set.push((until, PollFlags::POLLIN));
+            } else {
+                set.extend(
+                    self.mailboxes
+                        .iter()
+                        .map(|m| (m.as_fd(), PollFlags::POLLIN)),
+                );
+            }
+            if let Some(port) = &self.port {
+                if port.is_stuck() {
+                    set.push((self.mailboxes[0].as_fd(), PollFlags::POLLOUT));
+                }
+                set.extend(port.poll_set());
+            }
+            let waited = crate::sys::wait_any(&set, deadline, wake).map_err(|errno| SysError {
+                call: "poll",
+                errno,
+            })?;
+            if waited.woken {
+                return Ok(Outcome::Woken);
+            }
+            if until.is_some() && waited.ready(0, PollFlags::POLLIN) {
+                return Ok(Outcome::Done((0, Message::default())));
+            }
         }
     }
 }

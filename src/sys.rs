@@ -2,8 +2,11 @@
 //! local time for status reports. Thin wrappers only; every `unsafe` block says why it is sound.
 
 use std::fmt;
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// A failed system call: which call, and the errno it left.
 ///
@@ -47,6 +50,63 @@ pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
 pub fn poll_timeout(left: std::time::Duration) -> nix::poll::PollTimeout {
     let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
     nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
+}
+
+/// What one [`wait_any`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waited {
+    /// The events of each descriptor asked about, in order (empty when none was ready).
+    pub revents: Vec<PollFlags>,
+    /// The wake-up descriptor became readable (a termination signal arrived).
+    pub woken: bool,
+    /// The deadline passed with nothing ready.
+    pub timed_out: bool,
+}
+
+impl Waited {
+    /// Whether descriptor `i` reported any of `flags` (or an error or hang-up, which the next
+    /// call on it will report).
+    pub fn ready(&self, i: usize, flags: PollFlags) -> bool {
+        self.revents.get(i).is_some_and(|r| {
+            r.intersects(flags | PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL)
+        })
+    }
+}
+
+/// One `poll(2)` over `fds` and an optional wake-up descriptor, until something is ready or the
+/// deadline passes (`None`: no deadline). An interrupted poll (EINTR) returns with nothing ready,
+/// so the caller looks at its state again; a wake-up descriptor in the set sees the signal.
+pub fn wait_any(
+    fds: &[(BorrowedFd<'_>, PollFlags)],
+    deadline: Option<Instant>,
+    wake: Option<BorrowedFd<'_>>,
+) -> nix::Result<Waited> {
+    let timeout = match deadline {
+        None => PollTimeout::NONE,
+        Some(deadline) => poll_timeout(deadline.saturating_duration_since(Instant::now())),
+    };
+    let mut set: Vec<PollFd<'_>> = fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
+    if let Some(wake) = wake {
+        set.push(PollFd::new(wake, PollFlags::POLLIN));
+    }
+    let n = match poll(&mut set, timeout) {
+        Ok(n) => n,
+        Err(Errno::EINTR) => 0,
+        Err(errno) => return Err(errno),
+    };
+    let revents: Vec<PollFlags> = set
+        .iter()
+        .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+        .collect();
+    let woken = wake.is_some() && revents.last().is_some_and(|r| !r.is_empty());
+    let timed_out = n == 0 && deadline.is_some_and(|d| Instant::now() >= d);
+    let mut revents = revents;
+    revents.truncate(fds.len());
+    Ok(Waited {
+        revents,
+        woken,
+        timed_out,
+    })
 }
 
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.

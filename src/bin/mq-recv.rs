@@ -1,0 +1,463 @@
+//! mq-recv: the receiving side of message passing (lecture notes, section B2): `receive(MB, msg)`
+//! from one or more mailboxes, a mailbox of its own (direct naming), or a network port.
+
+use std::io::{self, BufRead};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ipc_lab::cli::{
+    self, Common, HintExt as _, Interrupted, QueueArgs, Termination, Ui, UsageError,
+};
+use ipc_lab::mq::{self, Access, Inbox, Limits, Mailbox, OpenOptions, Outcome, QueueName, Wait};
+use ipc_lab::net::{self, Port, PortEvent};
+
+const ABOUT: &str =
+    "Receive messages from POSIX message queues (mailboxes), or from a network port";
+
+const AFTER_HELP: &str = "\
+Lecture notes: B2 Message Passing: receive(MB, msg), mailboxes (ports), blocking and non-blocking.
+
+The receiver owns its mailbox: a QUEUE that does not exist is created (mode 0600) and stays in
+the kernel after mq-recv ends, holding what is sent meanwhile, unless --unlink removes it. Each
+message's body is printed as one line on stdout, nothing else; with several queues each line
+starts with its queue's name. It runs until --count messages have arrived, or Ctrl-C.
+
+Examples:
+  mq-recv /lab                   receive from /lab (indirect: sender and receiver name a mailbox)
+  mq-recv --count 3 -v /lab      three messages, with their priority and size
+  mq-recv /from-a /from-b        a mailbox for each sender; lines say which
+  mq-recv --mine                 direct: a mailbox named after this process (mq-send --to PID)
+  mq-recv -n /lab                non-blocking: an empty queue is an error, not a wait
+  mq-recv --timeout 5 /lab       wait at most 5 s for each message
+  mq-recv --hold --maxmsg 3 /lab receive nothing until Enter: watch senders block on a full queue
+  mq-recv --listen 7000          a network port: mq-send --host HOST:7000 MESSAGE
+  mq-recv --attr /lab            the queue's attributes and the system's limits
+  mq-recv --unlink /lab          remove /lab when done";
+
+#[derive(Debug, Parser)]
+#[command(name = "mq-recv", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// Queue names (a leading / is added if missing); created if they do not exist
+    #[arg(value_name = "QUEUE")]
+    queues: Vec<String>,
+
+    /// Direct naming: receive in a mailbox named after this process's PID, and print the PID
+    #[arg(long)]
+    mine: bool,
+
+    /// Also receive from the network on [ADDR:]PORT (default address 127.0.0.1; 0.0.0.0 for
+    /// other machines; port 0 picks a free one)
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = net::parse_listen)]
+    listen: Option<SocketAddr>,
+
+    /// Show each message's priority and size before its body
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Exit after N messages
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+
+    /// Do not wait: an empty queue is an error
+    #[arg(short, long, conflicts_with = "timeout")]
+    nonblock: bool,
+
+    /// Wait at most SECS for each message
+    #[arg(long, value_name = "SECS", value_parser = cli::parse_seconds)]
+    timeout: Option<Duration>,
+
+    /// Receive nothing until Enter is pressed (or input ends): messages pile up meanwhile
+    #[arg(long)]
+    hold: bool,
+
+    /// Remove the queues when done (on success, error, Ctrl-C, SIGTERM or SIGHUP)
+    #[arg(long)]
+    unlink: bool,
+
+    /// Print each queue's attributes and the system's limits, and exit (receives nothing)
+    #[arg(long, conflicts_with_all = ["mine", "listen", "verbose", "count", "nonblock",
+          "timeout", "hold", "unlink"])]
+    attr: bool,
+
+    #[command(flatten)]
+    queue: QueueArgs,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ui = Ui::new("mq-recv", &args.common);
+    ui.finish(run(&args, &ui))
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// The queue names from the command line, checked.
+fn names(args: &Args, ui: &Ui) -> anyhow::Result<Vec<QueueName>> {
+    let mut names = Vec::new();
+    for text in &args.queues {
+        let name = QueueName::parse(text)?;
+        if name.slash_added {
+            ui.meaning(&format!(
+                "{text:?} has no leading /: the queue is {name}, as mq_open(3) wants it"
+            ));
+        }
+        if names.contains(&name) {
+            return Err(usage(format!("queue {name} is named twice")));
+        }
+        names.push(name);
+    }
+    if names.is_empty() && !args.mine && args.listen.is_none() {
+        return Err(usage(
+            "name a queue to receive from (mq-recv /lab), or use --mine or --listen PORT",
+        ));
+    }
+    Ok(names)
+}
+
+fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
+    let names = names(args, ui)?;
+    if args.attr {
+        return attributes(&names, ui);
+    }
+    let term = Termination::install()?;
+    let limits = Limits::read().ok();
+    let mut options = OpenOptions::create(
+        Access::Receive,
+        args.queue
+            .maxmsg
+            .unwrap_or(limits.map_or(10, |l| l.msg_default)),
+        args.queue
+            .msgsize
+            .unwrap_or(limits.map_or(8192, |l| l.msgsize_default)),
+    );
+    options.perms = args.queue.perms;
+
+    ui.step(
+        1,
+        "open the mailbox: the receiver owns its port, so it creates it if need be",
+    );
+    let mut mailboxes = Vec::new();
+    // Direct naming, or a port with no queue named: a mailbox of this process's own.
+    let own = args.mine || (args.listen.is_some() && names.is_empty());
+    let pid = std::process::id();
+    if own {
+        let name = QueueName::for_pid(pid);
+        let mut mailbox = open(
+            &name,
+            &options_for(&options, args.listen.is_some()),
+            args,
+            ui,
+        )?;
+        mailbox.unlink_when_done();
+        if args.mine {
+            ui.note(&format!(
+                "my PID is {pid}; my mailbox is {name}: send with `mq-send --to {pid} MESSAGE`"
+            ));
+            ui.meaning("direct naming: the sender names this process, as send(P2, msg)");
+        }
+        mailboxes.push(mailbox);
+    }
+    for name in &names {
+        let port_fed = mailboxes.is_empty() && args.listen.is_some();
+        let mut mailbox = open(name, &options_for(&options, port_fed), args, ui)?;
+        // Until the set-up is complete, a queue this run made goes if anything fails.
+        if args.unlink || mailbox.created() {
+            mailbox.unlink_when_done();
+        }
+        mailboxes.push(mailbox);
+    }
+    let port = match args.listen {
+        Some(addr) => {
+            let port = Port::bind(addr)?;
+            let local = port.local_addr();
+            ui.call(&format!("bind({addr}) + listen()"), local);
+            let reach = if local.ip().is_loopback() {
+                format!(
+                    " (this machine only: --listen 0.0.0.0:{} takes other machines)",
+                    local.port()
+                )
+            } else {
+                String::new()
+            };
+            ui.note(&format!(
+                "listening on {local}{reach}; messages from `mq-send --host HOST:{}` go into {}",
+                local.port(),
+                mailboxes[0].name()
+            ));
+            Some(port)
+        }
+        None => None,
+    };
+    if !args.unlink {
+        for mailbox in mailboxes.iter_mut().skip(usize::from(own)) {
+            mailbox.keep_when_done();
+        }
+    }
+    let mut inbox = Inbox::new(mailboxes, port);
+    let result = receive_all(args, ui, &term, &mut inbox);
+
+    let names: Vec<QueueName> = inbox.mailboxes().iter().map(|m| m.name().clone()).collect();
+    let unlinking: Vec<bool> = inbox.mailboxes().iter().map(Mailbox::unlinks).collect();
+    let step = if result.is_ok() {
+        "close the mailbox"
+    } else {
+        "clean up"
+    };
+    ui.step(3, step);
+    let closed = inbox.close();
+    match &closed {
+        Ok(removed) => {
+            for (name, unlinks) in names.iter().zip(unlinking) {
+                ui.call(&format!("mq_close({name})"), 0);
+                if removed.contains(name) {
+                    ui.call(&format!("mq_unlink(\"{name}\")"), 0);
+                } else if !unlinks {
+                    ui.meaning(&format!(
+                        "{name} stays in the kernel: what is sent now waits for the next receiver (--unlink removes it)"
+                    ));
+                }
+            }
+        }
+        Err(e) => ui.report(e),
+    }
+    if let Err(Some(Interrupted(sig))) =
+        result.as_ref().map_err(|e| e.downcast_ref::<Interrupted>())
+    {
+        let removed = closed.as_ref().map(Vec::as_slice).unwrap_or_default();
+        let what = if removed.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<&str> = removed.iter().map(QueueName::as_str).collect();
+            format!(": removed {}", list.join(", "))
+        };
+        ui.note(&format!("{}{what}", Interrupted(*sig)));
+    }
+    result?;
+    closed.map(|_| ())
+}
+
+/// The options for one mailbox: the one a port feeds is also written to.
+fn options_for(options: &OpenOptions, port_fed: bool) -> OpenOptions {
+    OpenOptions {
+        access: if port_fed {
+            Access::Both
+        } else {
+            Access::Receive
+        },
+        ..*options
+    }
+}
+
+fn open(name: &QueueName, options: &OpenOptions, args: &Args, ui: &Ui) -> anyhow::Result<Mailbox> {
+    let mailbox = match Mailbox::open(name, options) {
+        Ok(m) => m,
+        Err(err) => {
+            let hint = mq::open_hint(ipc_lab::sys::errno_of(&err), name);
+            return Err(err).hint(hint);
+        }
+    };
+    let attr = mailbox.attributes()?;
+    ui.call(&options.call_text(name), mailbox.as_fd().as_raw_fd());
+    if mailbox.created() {
+        ui.note(&format!(
+            "created queue {name} ({} of up to {} bytes, mode {:04o})",
+            cli::counted(attr.max_messages as u64, "message"),
+            attr.message_size,
+            options.perms
+        ));
+        ui.meaning("the kernel keeps the queue and its messages until someone unlinks it");
+    } else {
+        ui.meaning(&format!(
+            "{name} exists: {} messages waiting, room for {} of up to {} bytes",
+            attr.current_messages, attr.max_messages, attr.message_size
+        ));
+        if args.queue.sized() {
+            ui.note(&format!(
+                "queue {name} exists already ({} messages of up to {} bytes): --maxmsg and --msgsize apply only to a new queue",
+                attr.max_messages, attr.message_size
+            ));
+        }
+    }
+    Ok(mailbox)
+}
+
+fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> anyhow::Result<()> {
+    let mut events = |event: PortEvent| match event {
+        PortEvent::Connected(peer) => ui.note(&format!("{peer} connected")),
+        PortEvent::Closed { peer, delivered } => ui.note(&format!(
+            "{peer} disconnected after {}",
+            cli::counted(delivered, "message")
+        )),
+        PortEvent::Refused { peer, why } => ui.note(&format!("refused {peer}: {why}")),
+        PortEvent::Dropped { peer, why } => ui.note(&format!("dropped {peer}: {why}")),
+    };
+    if args.hold {
+        ui.note("holding: press Enter to start receiving (messages wait in the mailbox meanwhile)");
+        let stdin = io::stdin();
+        match inbox.hold(stdin.as_fd(), Some(term.wake_fd()), &mut events)? {
+            Outcome::Woken => return Err(interrupted(term)),
+            _ => {
+                let mut line = String::new();
+                stdin.lock().read_line(&mut line)?;
+            }
+        }
+        let waiting: i64 = inbox
+            .mailboxes()
+            .iter()
+            .filter_map(|m| m.attributes().ok())
+            .map(|a| a.current_messages)
+            .sum();
+        ui.note(&format!("receiving: {waiting} waiting"));
+    }
+    let wait = if args.nonblock {
+        Wait::NonBlock
+    } else if let Some(t) = args.timeout {
+        Wait::For(t)
+    } else {
+        Wait::Block
+    };
+    let several = inbox.mailboxes().len() > 1;
+    ui.step(
+        2,
+        "receive: take the oldest message of the highest priority",
+    );
+    let mut received: u64 = 0;
+    while args.count.is_none_or(|n| received < n) {
+        match inbox.receive(wait, Some(term.wake_fd()), &mut events)? {
+            Outcome::Done((k, message)) => {
+                received += 1;
+                let mailbox = &inbox.mailboxes()[k];
+                ui.call(
+                    &format!(
+                        "mq_receive({}, buf, {}, &prio)",
+                        mailbox.as_fd().as_raw_fd(),
+                        mailbox.message_size()
+                    ),
+                    format!("{}, prio = {}", message.body.len(), message.priority),
+                );
+                let mut prefix = String::new();
+                if several {
+                    prefix.push_str(&format!("{}: ", mailbox.name()));
+                }
+                if args.verbose {
+                    prefix.push_str(&format!(
+                        "priority {}, {}: ",
+                        message.priority,
+                        cli::counted(message.body.len() as u64, "byte")
+                    ));
+                }
+                cli::out_bytes_line(&prefix, &message.body)?;
+            }
+            Outcome::WouldBlock => {
+                return Err(anyhow::anyhow!(
+                    "{} empty{}: -n/--nonblock does not wait (EAGAIN)",
+                    queues_text(inbox),
+                    after(received)
+                ))
+                .hint("send something first (mq-send QUEUE MESSAGE), or drop -n to wait for it");
+            }
+            Outcome::TimedOut => {
+                return Err(anyhow::anyhow!(
+                    "no message arrived within {} s{} (ETIMEDOUT)",
+                    args.timeout.unwrap_or_default().as_secs_f64(),
+                    after(received)
+                ))
+                .hint(
+                    "is a sender running? Raise --timeout, or drop it to wait as long as it takes",
+                );
+            }
+            Outcome::Woken => return Err(interrupted(term)),
+        }
+    }
+    Ok(())
+}
+
+fn interrupted(term: &Termination) -> anyhow::Error {
+    match term.check() {
+        Err(interrupted) => interrupted.into(),
+        Ok(()) => anyhow::anyhow!("woken with no signal received"),
+    }
+}
+
+fn queues_text(inbox: &Inbox) -> String {
+    let names: Vec<&str> = inbox
+        .mailboxes()
+        .iter()
+        .map(|m| m.name().as_str())
+        .collect();
+    match names.as_slice() {
+        [one] => format!("queue {one} is"),
+        many => format!("queues {} are all", many.join(", ")),
+    }
+}
+
+fn after(received: u64) -> String {
+    match received {
+        0 => String::new(),
+        n => format!(" after {}", cli::counted(n, "message")),
+    }
+}
+
+/// `--attr`: each queue's attributes, then the system's limits, on stdout.
+fn attributes(names: &[QueueName], ui: &Ui) -> anyhow::Result<()> {
+    for name in names {
+        let mailbox = match Mailbox::open(name, &OpenOptions::existing(Access::Receive)) {
+            Ok(m) => m,
+            Err(err) => {
+                let hint = mq::open_hint(ipc_lab::sys::errno_of(&err), name);
+                return Err(err).hint(hint);
+            }
+        };
+        let a = mailbox.attributes()?;
+        ui.call(&format!("mq_getattr({name})"), 0);
+        cli::out_line(format_args!("queue {name}"))?;
+        cli::out_line(format_args!(
+            "  mq_maxmsg        {:<8} the most messages it holds",
+            a.max_messages
+        ))?;
+        cli::out_line(format_args!(
+            "  mq_msgsize       {:<8} the largest message, in bytes",
+            a.message_size
+        ))?;
+        cli::out_line(format_args!(
+            "  mq_curmsgs       {:<8} messages waiting now",
+            a.current_messages
+        ))?;
+    }
+    let l = Limits::read()?;
+    cli::out_line(format_args!("system limits (/proc/sys/fs/mqueue)"))?;
+    for (field, value, what) in [
+        (
+            "msg_max",
+            l.msg_max,
+            "the largest mq_maxmsg without privilege",
+        ),
+        (
+            "msgsize_max",
+            l.msgsize_max,
+            "the largest mq_msgsize without privilege",
+        ),
+        (
+            "msg_default",
+            l.msg_default,
+            "mq_maxmsg of a queue made without attributes",
+        ),
+        (
+            "msgsize_default",
+            l.msgsize_default,
+            "mq_msgsize of a queue made without attributes",
+        ),
+        ("queues_max", l.queues_max, "queues on the whole system"),
+    ] {
+        cli::out_line(format_args!("  {field:<16} {value:<8} {what}"))?;
+    }
+    Ok(())
+}

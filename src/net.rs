@@ -1,0 +1,917 @@
+//! Message passing across machines (lecture notes, section B2: "port X on host A can communicate
+//! with port Y on host B"): a mailbox given a TCP port.
+//!
+//! The receiving side ([`Port`]) puts every message that arrives over the network into its local
+//! mailbox, a POSIX queue, and answers each one; the receiving program then takes messages from
+//! the mailbox as it takes local ones. So a message from another machine has the same semantics
+//! as a local one: the same priorities (highest first among those waiting), the same capacity,
+//! and a sender that blocks while the mailbox is full, because the answer waits until the message
+//! is in. The sending side is [`Remote`].
+//!
+//! The wire format, all integers big-endian:
+//!
+//! | who        | what                 | bytes                                                       |
+//! |------------|----------------------|-------------------------------------------------------------|
+//! | receiver   | greeting, on connect | `ipcl`, version (1), message size (u32), capacity (u32)     |
+//! | sender     | a message            | `ipcl`, flags (bit 0: non-blocking), priority (u16), length (u32), body |
+//! | receiver   | the answer to each   | status (u8), detail (u32)                                   |
+//!
+//! The receiver reads a body only after checking its length against the mailbox's message size,
+//! so a peer can never make it allocate more than one message. A peer that sends anything else,
+//! an oversize length or a priority out of range is answered with the reason and disconnected.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use nix::poll::PollFlags;
+
+use crate::cli::Hint;
+use crate::mq::{Mailbox, Outcome, PRIO_MAX, Wait};
+
+/// The first bytes of a greeting and of every message.
+pub const MAGIC: [u8; 4] = *b"ipcl";
+/// The protocol version in the greeting.
+pub const VERSION: u8 = 1;
+/// A greeting: magic, version, message size, capacity.
+pub const GREETING_LEN: usize = 13;
+/// A message header: magic, flags, priority, length.
+pub const HEADER_LEN: usize = 11;
+/// An answer: status, detail.
+pub const ANSWER_LEN: usize = 5;
+/// The most senders connected at once; more are turned away.
+pub const MAX_PEERS: usize = 64;
+/// Answers a peer may leave unread before it is disconnected.
+const MAX_UNREAD: usize = 64 * 1024;
+/// How long a sender waits for the greeting of what it connected to.
+pub const GREETING_WAIT: Duration = Duration::from_secs(5);
+/// How long a sender waits to connect when no --timeout says otherwise.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+const FLAG_NONBLOCK: u8 = 1;
+
+/// The receiver's answer to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It is in the mailbox.
+    Delivered,
+    /// Non-blocking, and the mailbox was full; detail: its capacity.
+    Full,
+    /// Longer than the mailbox takes; detail: the message size.
+    TooBig,
+    /// Priority above 32767; detail: the highest allowed.
+    BadPriority,
+    /// Not a message header; the connection is closed.
+    Malformed,
+}
+
+impl Status {
+    fn code(self) -> u8 {
+        match self {
+            Status::Delivered => 0,
+            Status::Full => 1,
+            Status::TooBig => 2,
+            Status::BadPriority => 3,
+            Status::Malformed => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Status> {
+        Some(match code {
+            0 => Status::Delivered,
+            1 => Status::Full,
+            2 => Status::TooBig,
+            3 => Status::BadPriority,
+            4 => Status::Malformed,
+            _ => return None,
+        })
+    }
+}
+
+/// What the receiver tells a sender when it connects: how big a message may be, and how many
+/// the mailbox holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Greeting {
+    pub message_size: u32,
+    pub max_messages: u32,
+}
+
+impl Greeting {
+    pub fn encode(&self) -> [u8; GREETING_LEN] {
+        let mut b = [0u8; GREETING_LEN];
+        b[..4].copy_from_slice(&MAGIC);
+        b[4] = VERSION;
+        b[5..9].copy_from_slice(&self.message_size.to_be_bytes());
+        b[9..13].copy_from_slice(&self.max_messages.to_be_bytes());
+        b
+    }
+
+    /// Check a greeting; the error says what was wrong with it.
+    pub fn decode(b: &[u8; GREETING_LEN]) -> Result<Greeting, String> {
+        if b[..4] != MAGIC {
+            return Err(format!(
+                "it does not speak the ipc-lab message protocol: its first bytes are {}",
+                show_bytes(&b[..4])
+            ));
+        }
+        if b[4] != VERSION {
+            return Err(format!(
+                "it speaks version {} of the protocol, this program version {VERSION}",
+                b[4]
+            ));
+        }
+        Ok(Greeting {
+            message_size: u32::from_be_bytes(b[5..9].try_into().expect("4 bytes")),
+            max_messages: u32::from_be_bytes(b[9..13].try_into().expect("4 bytes")),
+        })
+    }
+}
+
+/// A message's header as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub nonblock: bool,
+    pub priority: u32,
+    pub length: u32,
+}
+
+/// Why a receiver refused a peer's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: Status,
+    pub detail: u32,
+    /// For the receiver's log.
+    pub why: String,
+}
+
+impl Header {
+    /// A message as it goes on the wire.
+    pub fn frame(body: &[u8], priority: u32, nonblock: bool) -> Vec<u8> {
+        let length = u32::try_from(body.len()).expect("a message is far below 4 GiB");
+        let priority = u16::try_from(priority).unwrap_or(u16::MAX);
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&MAGIC);
+        out.push(if nonblock { FLAG_NONBLOCK } else { 0 });
+        out.extend_from_slice(&priority.to_be_bytes());
+        out.extend_from_slice(&length.to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Check a header against a mailbox that takes messages of up to `message_size` bytes.
+    pub fn decode(b: &[u8; HEADER_LEN], message_size: u32) -> Result<Header, Refusal> {
+        if b[..4] != MAGIC || b[4] & !FLAG_NONBLOCK != 0 {
+            return Err(Refusal {
+                status: Status::Malformed,
+                detail: 0,
+                why: format!(
+                    "it sent {} where a message header starts with \"ipcl\" (is it mq-send --host?)",
+                    show_bytes(&b[..])
+                ),
+            });
+        }
+        let priority = u32::from(u16::from_be_bytes([b[5], b[6]]));
+        let length = u32::from_be_bytes(b[7..11].try_into().expect("4 bytes"));
+        if priority > PRIO_MAX {
+            return Err(Refusal {
+                status: Status::BadPriority,
+                detail: PRIO_MAX,
+                why: format!("priority {priority} is out of range: 0 to {PRIO_MAX}"),
+            });
+        }
+        if length > message_size {
+            return Err(Refusal {
+                status: Status::TooBig,
+                detail: message_size,
+                why: format!(
+                    "a {length}-byte message, but the mailbox takes at most {message_size} bytes"
+                ),
+            });
+        }
+        Ok(Header {
+            nonblock: b[4] & FLAG_NONBLOCK != 0,
+            priority,
+            length,
+        })
+    }
+}
+
+fn answer(status: Status, detail: u32) -> [u8; ANSWER_LEN] {
+    let mut b = [0u8; ANSWER_LEN];
+    b[0] = status.code();
+    b[1..].copy_from_slice(&detail.to_be_bytes());
+    b
+}
+
+/// An I/O error as the house format shows a failed call: `Connection refused (ECONNREFUSED)`.
+fn os_error(call: &'static str, e: io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(code) => anyhow::Error::new(crate::sys::SysError {
+            call,
+            errno: nix::errno::Errno::from_raw(code),
+        }),
+        None => anyhow::Error::new(e),
+    }
+}
+
+/// Bytes as a reader can check them: printable ASCII in quotes, the rest in hex.
+fn show_bytes(b: &[u8]) -> String {
+    let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    let text: String = b
+        .iter()
+        .map(|&x| {
+            if x.is_ascii_graphic() || x == b' ' {
+                x as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("{} ({text:?})", hex.join(" "))
+}
+
+/// Where to listen: `PORT` (this machine only, 127.0.0.1) or `ADDR:PORT` (`0.0.0.0:PORT` for
+/// every interface, `[::1]:PORT` for IPv6).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!("expected PORT or ADDR:PORT (e.g. 7000, 0.0.0.0:7000, [::1]:7000), got {text:?}")
+    })
+}
+
+/// Something that happened at the port, for the receiver to tell its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortEvent {
+    Connected(SocketAddr),
+    /// The peer hung up between messages.
+    Closed {
+        peer: SocketAddr,
+        delivered: u64,
+    },
+    /// The peer was refused (and disconnected) for what it sent.
+    Refused {
+        peer: SocketAddr,
+        why: String,
+    },
+    /// The connection ended badly: closed in the middle of a message, reset, not reading.
+    Dropped {
+        peer: SocketAddr,
+        why: String,
+    },
+}
+
+/// A connected sender.
+#[derive(Debug)]
+struct Peer {
+    stream: TcpStream,
+    addr: SocketAddr,
+    /// The header being read.
+    head: Vec<u8>,
+    /// The header read and checked, and the body so far.
+    frame: Option<(Header, Vec<u8>)>,
+    /// Answers not yet written.
+    unsent: Vec<u8>,
+    /// Disconnect once the answers are out.
+    closing: bool,
+    delivered: u64,
+    gone: bool,
+}
+
+impl Peer {
+    /// The complete message waiting to go into the mailbox, if any.
+    fn complete(&self) -> bool {
+        self.frame
+            .as_ref()
+            .is_some_and(|(h, body)| body.len() == h.length as usize)
+    }
+
+    fn flush(&mut self, events: &mut dyn FnMut(PortEvent)) {
+        while !self.unsent.is_empty() && !self.gone {
+            match self.stream.write(&self.unsent) {
+                Ok(0) => self.drop_with("it closed the connection", events),
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.drop_with(&e.to_string(), events),
+            }
+        }
+        if !self.gone && self.unsent.len() > MAX_UNREAD {
+            self.drop_with("it does not read the answers to its messages", events);
+        }
+        if !self.gone && self.closing && self.unsent.is_empty() {
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+            self.gone = true;
+        }
+    }
+
+    fn drop_with(&mut self, why: &str, events: &mut dyn FnMut(PortEvent)) {
+        if !self.gone {
+            self.gone = true;
+            events(PortEvent::Dropped {
+                peer: self.addr,
+                why: why.to_string(),
+            });
+        }
+    }
+
+    fn refuse(&mut self, refusal: Refusal, events: &mut dyn FnMut(PortEvent)) {
+        self.unsent
+            .extend_from_slice(&answer(refusal.status, refusal.detail));
+        self.closing = true;
+        events(PortEvent::Refused {
+            peer: self.addr,
+            why: refusal.why,
+        });
+    }
+
+    /// Read what has arrived, putting complete messages into `mailbox`, until the socket has
+    /// nothing more or a message must wait for room. Returns whether one is waiting for room.
+    fn take_in(
+        &mut self,
+        mailbox: &Mailbox,
+        events: &mut dyn FnMut(PortEvent),
+    ) -> io::Result<bool> {
+        let message_size = u32::try_from(mailbox.message_size()).unwrap_or(u32::MAX);
+        loop {
+            if self.gone || self.closing {
+                return Ok(false);
+            }
+            if self.complete() {
+                let (header, body) = self.frame.as_ref().expect("complete");
+                match mailbox
+                    .send(body, header.priority, Wait::NonBlock, None)
+                    .map_err(io::Error::other)?
+                {
+                    Outcome::Done(()) => {
+                        self.unsent.extend_from_slice(&answer(Status::Delivered, 0));
+                        self.delivered += 1;
+                        self.frame = None;
+                    }
+                    _ if header.nonblock => {
+                        let capacity = mailbox
+                            .attributes()
+                            .map(|a| a.max_messages as u32)
+                            .unwrap_or(0);
+                        self.unsent
+                            .extend_from_slice(&answer(Status::Full, capacity));
+                        self.frame = None;
+                        // The sender stops at a refusal, so later messages on this connection
+                        // are not for us: the same as a local sender that exits at EAGAIN.
+                        self.closing = true;
+                    }
+                    _ => return Ok(true),
+                }
+                continue;
+            }
+            // Read the rest of the header, or of the body, and no more.
+            let result = match &mut self.frame {
+                None => {
+                    let mut buf = [0u8; HEADER_LEN];
+                    let want = HEADER_LEN - self.head.len();
+                    let r = self.stream.read(&mut buf[..want]);
+                    if let Ok(n) = r {
+                        self.head.extend_from_slice(&buf[..n]);
+                    }
+                    r
+                }
+                Some((header, body)) => {
+                    let want = header.length as usize - body.len();
+                    let mut buf = vec![0u8; want.min(64 * 1024)];
+                    let r = self.stream.read(&mut buf);
+                    if let Ok(n) = r {
+                        body.extend_from_slice(&buf[..n]);
+                    }
+                    r
+                }
+            };
+            match result {
+                Ok(0) => {
+                    let partial = match &self.frame {
+                        Some((h, body)) => {
+                            Some(format!("body {} of {} bytes", body.len(), h.length))
+                        }
+                        None if !self.head.is_empty() => {
+                            Some(format!("header {} of {HEADER_LEN} bytes", self.head.len()))
+                        }
+                        None => None,
+                    };
+                    match partial {
+                        Some(partial) => self.drop_with(
+                            &format!(
+                                "it closed the connection in the middle of a message ({partial}): that message is dropped"
+                            ),
+                            events,
+                        ),
+                        None => {
+                            self.gone = true;
+                            events(PortEvent::Closed {
+                                peer: self.addr,
+                                delivered: self.delivered,
+                            });
+                        }
+                    }
+                    return Ok(false);
+                }
+                Ok(_) => {
+                    if self.frame.is_none() && self.head.len() == HEADER_LEN {
+                        let bytes: [u8; HEADER_LEN] =
+                            self.head[..].try_into().expect("a whole header");
+                        self.head.clear();
+                        match Header::decode(&bytes, message_size) {
+                            Ok(header) => {
+                                self.frame =
+                                    Some((header, Vec::with_capacity(header.length as usize)))
+                            }
+                            Err(refusal) => self.refuse(refusal, events),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.drop_with(&e.to_string(), events);
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+/// A mailbox's network port: listens, and puts what senders send into the mailbox.
+#[derive(Debug)]
+pub struct Port {
+    listener: TcpListener,
+    local: SocketAddr,
+    peers: Vec<Peer>,
+    /// A message is waiting for room in the mailbox.
+    stuck: bool,
+}
+
+impl Port {
+    /// Listen on `addr` (port 0: any free port; [`Port::local_addr`] says which).
+    pub fn bind(addr: SocketAddr) -> anyhow::Result<Port> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| {
+                let kind = e.kind();
+                let e = os_error("bind", e).context(format!("cannot listen on {addr}"));
+                let hint = match Some(kind) {
+                    Some(io::ErrorKind::AddrInUse) => {
+                        "another program is listening on that port: pick another, or `ss -ltnp` shows which"
+                    }
+                    Some(io::ErrorKind::PermissionDenied) => {
+                        "ports below 1024 are for root: pick one from 1024 to 65535"
+                    }
+                    _ => "listen on PORT, 0.0.0.0:PORT or an address of this machine",
+                };
+                e.context(Hint(hint.into()))
+            })?;
+        listener
+            .set_nonblocking(true)
+            .context("cannot make the listening socket non-blocking")?;
+        let local = listener.local_addr().context("cannot read the port")?;
+        Ok(Port {
+            listener,
+            local,
+            peers: Vec::new(),
+            stuck: false,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Senders connected now.
+    pub fn peers(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether a message is waiting for room in the mailbox (poll the mailbox for POLLOUT).
+    pub fn is_stuck(&self) -> bool {
+        self.stuck
+    }
+
+    /// What to poll: the listener, and each peer (for its messages and its unsent answers).
+    pub fn poll_set(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        let mut set = vec![(self.listener.as_fd(), PollFlags::POLLIN)];
+        for peer in &self.peers {
+            let mut flags = PollFlags::empty();
+            if !peer.complete() {
+                flags |= PollFlags::POLLIN;
+            }
+            if !peer.unsent.is_empty() {
+                flags |= PollFlags::POLLOUT;
+            }
+            set.push((peer.stream.as_fd(), flags));
+        }
+        set
+    }
+
+    /// Accept new senders, read what they sent, put complete messages into `mailbox` (without
+    /// waiting) and answer them. Never blocks.
+    pub fn service(
+        &mut self,
+        mailbox: &Mailbox,
+        events: &mut dyn FnMut(PortEvent),
+    ) -> anyhow::Result<()> {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, addr)) => {
+                    if self.peers.len() >= MAX_PEERS {
+                        events(PortEvent::Refused {
+                            peer: addr,
+                            why: format!("{MAX_PEERS} senders are connected already"),
+                        });
+                        continue;
+                    }
+                    stream
+                        .set_nonblocking(true)
+                        .context("cannot make a connection non-blocking")?;
+                    let _ = stream.set_nodelay(true);
+                    let greeting = Greeting {
+                        message_size: u32::try_from(mailbox.message_size()).unwrap_or(u32::MAX),
+                        max_messages: mailbox
+                            .attributes()?
+                            .max_messages
+                            .try_into()
+                            .unwrap_or(u32::MAX),
+                    };
+                    events(PortEvent::Connected(addr));
+                    self.peers.push(Peer {
+                        stream,
+                        addr,
+                        head: Vec::with_capacity(HEADER_LEN),
+                        frame: None,
+                        unsent: greeting.encode().to_vec(),
+                        closing: false,
+                        delivered: 0,
+                        gone: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A connection that failed before we took it (ECONNABORTED and the like).
+                Err(_) => break,
+            }
+        }
+        self.stuck = false;
+        for peer in &mut self.peers {
+            peer.flush(events);
+            if peer.take_in(mailbox, events)? {
+                self.stuck = true;
+            }
+            peer.flush(events);
+        }
+        self.peers.retain(|p| !p.gone);
+        Ok(())
+    }
+}
+
+/// How a batch of messages sent to a remote mailbox ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// All were delivered.
+    Done,
+    /// The receiver refused the next one.
+    Refused { status: Status, detail: u32 },
+    /// No answer came within the time allowed.
+    TimedOut,
+    /// A termination signal arrived.
+    Woken,
+}
+
+/// A connection to a remote mailbox (`mq-recv --listen`).
+#[derive(Debug)]
+pub struct Remote {
+    stream: TcpStream,
+    addr: SocketAddr,
+    greeting: Greeting,
+}
+
+impl Remote {
+    /// Connect to `target` (`HOST:PORT`) and read its greeting. `Ok(None)`: a termination signal
+    /// arrived while waiting.
+    pub fn connect(
+        target: &str,
+        timeout: Option<Duration>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> anyhow::Result<Option<Remote>> {
+        let addrs: Vec<SocketAddr> = target
+            .to_socket_addrs()
+            .with_context(|| format!("cannot find {target}"))
+            .map_err(|e| {
+                e.context(Hint(
+                    "give HOST:PORT, e.g. 127.0.0.1:7000 or lab-pc-2:7000".into(),
+                ))
+            })?
+            .collect();
+        let wait = timeout.unwrap_or(CONNECT_WAIT);
+        let mut last = None;
+        let mut connected = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, wait) {
+                Ok(stream) => {
+                    connected = Some((stream, *addr));
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some((stream, addr)) = connected else {
+            let err = last.unwrap_or_else(|| io::Error::other("the name has no address"));
+            let hint = if err.kind() == io::ErrorKind::TimedOut {
+                format!(
+                    "nothing answered within {} s: is the host up, and the address right?",
+                    wait.as_secs_f64()
+                )
+            } else {
+                "is `mq-recv --listen PORT` running on that host, with that port? (It listens on 127.0.0.1 unless given an address such as 0.0.0.0:PORT)".to_string()
+            };
+            return Err(os_error("connect", err)
+                .context(format!("cannot connect to {target}"))
+                .context(Hint(hint)));
+        };
+        stream
+            .set_nonblocking(true)
+            .context("cannot make the connection non-blocking")?;
+        let _ = stream.set_nodelay(true);
+        let mut remote = Remote {
+            stream,
+            addr,
+            greeting: Greeting {
+                message_size: 0,
+                max_messages: 0,
+            },
+        };
+        let mut bytes = [0u8; GREETING_LEN];
+        let deadline = Instant::now() + timeout.map_or(GREETING_WAIT, |t| t.min(GREETING_WAIT));
+        match remote.read_exact(&mut bytes, Some(deadline), wake)? {
+            Read_::Done => {}
+            Read_::Woken => return Ok(None),
+            Read_::TimedOut => {
+                return Err(anyhow::anyhow!(
+                    "{addr} accepted the connection but sent no greeting within {} s",
+                    GREETING_WAIT.as_secs()
+                ))
+                .context(Hint(
+                    "is it `mq-recv --listen`? Another program may have that port".into(),
+                ));
+            }
+            Read_::Closed(n) => {
+                return Err(anyhow::anyhow!(
+                    "{addr} closed the connection after {n} of the {GREETING_LEN} bytes of its greeting"
+                ))
+                .context(Hint(
+                    "is it `mq-recv --listen`? It may be turning senders away (too many connected)".into(),
+                ));
+            }
+        }
+        remote.greeting = Greeting::decode(&bytes)
+            .map_err(|why| anyhow::anyhow!("{addr} is not an mq-recv port: {why}"))
+            .map_err(|e| e.context(Hint("check the port: `mq-recv --listen` prints it".into())))?;
+        Ok(Some(remote))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the receiver said about its mailbox.
+    pub fn greeting(&self) -> Greeting {
+        self.greeting
+    }
+
+    /// Send `bodies` with `priority`, all at once, then wait for an answer to each. `wait`:
+    /// Block waits as long as the mailbox stays full, NonBlock asks the receiver to refuse
+    /// instead, and For(d) gives up when no answer comes for d. Returns how many were
+    /// delivered and how it ended.
+    pub fn send_batch(
+        &mut self,
+        bodies: &[&[u8]],
+        priority: u32,
+        wait: Wait,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> anyhow::Result<(usize, Ending)> {
+        let nonblock = wait == Wait::NonBlock;
+        let mut out = Vec::new();
+        for body in bodies {
+            out.extend_from_slice(&Header::frame(body, priority, nonblock));
+        }
+        let mut written = 0;
+        let mut delivered = 0;
+        let mut answer_buf = Vec::with_capacity(ANSWER_LEN);
+        let mut deadline = wait.deadline();
+        while delivered < bodies.len() {
+            let mut flags = PollFlags::POLLIN;
+            if written < out.len() {
+                flags |= PollFlags::POLLOUT;
+            }
+            let waited = crate::sys::wait_any(&[(self.stream.as_fd(), flags)], deadline, wake)?;
+            if waited.woken {
+                return Ok((delivered, Ending::Woken));
+            }
+            if waited.timed_out {
+                return Ok((delivered, Ending::TimedOut));
+            }
+            if written < out.len() {
+                match self.stream.write(&out[written..]) {
+                    Ok(n) => written += n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e)).with_context(|| {
+                            format!("cannot send message {} to {}", delivered + 1, self.addr)
+                        });
+                    }
+                }
+            }
+            let mut buf = [0u8; ANSWER_LEN];
+            match self.stream.read(&mut buf[..ANSWER_LEN - answer_buf.len()]) {
+                Ok(0) => {
+                    anyhow::bail!(
+                        "{} closed the connection before answering message {} (was mq-recv stopped?)",
+                        self.addr,
+                        delivered + 1
+                    );
+                }
+                Ok(n) => answer_buf.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)).with_context(|| {
+                        format!(
+                            "lost the connection to {} at message {}",
+                            self.addr,
+                            delivered + 1
+                        )
+                    });
+                }
+            }
+            if answer_buf.len() == ANSWER_LEN {
+                let detail = u32::from_be_bytes(answer_buf[1..].try_into().expect("4 bytes"));
+                let Some(status) = Status::from_code(answer_buf[0]) else {
+                    anyhow::bail!(
+                        "{} answered message {} with status {}, which this program does not know",
+                        self.addr,
+                        delivered + 1,
+                        answer_buf[0]
+                    );
+                };
+                answer_buf.clear();
+                if status != Status::Delivered {
+                    return Ok((delivered, Ending::Refused { status, detail }));
+                }
+                delivered += 1;
+                // Progress: a timeout counts from the last answer.
+                deadline = wait.deadline();
+            }
+        }
+        Ok((delivered, Ending::Done))
+    }
+
+    fn read_exact(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> anyhow::Result<Read_> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.stream.read(&mut buf[got..]) {
+                Ok(0) => return Ok(Read_::Closed(got)),
+                Ok(n) => {
+                    got += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e))
+                        .with_context(|| format!("lost the connection to {}", self.addr));
+                }
+            }
+            let waited =
+                crate::sys::wait_any(&[(self.stream.as_fd(), PollFlags::POLLIN)], deadline, wake)?;
+            if waited.woken {
+                return Ok(Read_::Woken);
+            }
+            if waited.timed_out {
+                return Ok(Read_::TimedOut);
+            }
+        }
+        Ok(Read_::Done)
+    }
+}
+
+enum Read_ {
+    Done,
+    Closed(usize),
+    TimedOut,
+    Woken,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greeting_round_trip_and_refusals() {
+        let g = Greeting {
+            message_size: 8192,
+            max_messages: 10,
+        };
+        assert_eq!(Greeting::decode(&g.encode()), Ok(g));
+        let mut http = *b"HTTP/1.1 200 ";
+        let err = Greeting::decode(&http).unwrap_err();
+        assert!(err.contains("48 54 54 50 (\"HTTP\")"), "{err}");
+        http[..4].copy_from_slice(&MAGIC);
+        http[4] = 9;
+        assert!(Greeting::decode(&http).unwrap_err().contains("version 9"));
+    }
+
+    #[test]
+    fn header_round_trip() {
+        let frame = Header::frame(b"hello", 300, true);
+        assert_eq!(frame.len(), HEADER_LEN + 5);
+        let head: [u8; HEADER_LEN] = frame[..HEADER_LEN].try_into().unwrap();
+        assert_eq!(
+            Header::decode(&head, 8192),
+            Ok(Header {
+                nonblock: true,
+                priority: 300,
+                length: 5
+            })
+        );
+        assert_eq!(&frame[HEADER_LEN..], b"hello");
+    }
+
+    #[test]
+    fn headers_refused_for_garbage_size_and_priority() {
+        let garbage: [u8; HEADER_LEN] = *b"GET / HTTP/";
+        assert_eq!(
+            Header::decode(&garbage, 8192).unwrap_err().status,
+            Status::Malformed
+        );
+        let mut flags = Header::frame(b"", 0, false);
+        flags[4] = 0x80;
+        let head: [u8; HEADER_LEN] = flags[..].try_into().unwrap();
+        assert_eq!(
+            Header::decode(&head, 8192).unwrap_err().status,
+            Status::Malformed
+        );
+        let mut huge: [u8; HEADER_LEN] = Header::frame(b"", 0, false)[..].try_into().unwrap();
+        huge[7..].copy_from_slice(&u32::MAX.to_be_bytes());
+        let refusal = Header::decode(&huge, 8192).unwrap_err();
+        assert_eq!((refusal.status, refusal.detail), (Status::TooBig, 8192));
+        assert!(refusal.why.contains("4294967295-byte"), "{}", refusal.why);
+        let mut prio: [u8; HEADER_LEN] = Header::frame(b"", 0, false)[..].try_into().unwrap();
+        prio[5..7].copy_from_slice(&40000u16.to_be_bytes());
+        assert_eq!(
+            Header::decode(&prio, 8192).unwrap_err().status,
+            Status::BadPriority
+        );
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen("7000"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 7000)))
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:7000"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 7000)))
+        );
+        assert!(parse_listen("[::1]:7000").is_ok());
+        for bad in ["", "x", "70000", "1.2.3.4", "host:7000"] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_codes_round_trip() {
+        for s in [
+            Status::Delivered,
+            Status::Full,
+            Status::TooBig,
+            Status::BadPriority,
+            Status::Malformed,
+        ] {
+            assert_eq!(Status::from_code(s.code()), Some(s));
+        }
+        assert_eq!(Status::from_code(99), None);
+    }
+}
