@@ -556,6 +556,74 @@ pub fn exit_by_signal(sig: Signal) -> ! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Standard input that a termination signal can interrupt
+
+/// What [`StdinLines::next`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line, without its `\n` (a last line without one is returned as it is).
+    Text(Vec<u8>),
+    /// Input ended.
+    End,
+    /// A termination signal arrived while waiting.
+    Woken,
+}
+
+/// The lines of standard input, read a chunk at a time with `poll` beside the wake-up
+/// descriptor of [`Termination`]: std's readers retry a read that a signal interrupts, so a
+/// Ctrl-C at a waiting `read` would otherwise go unnoticed until the next line.
+#[derive(Debug, Default)]
+pub struct StdinLines {
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl StdinLines {
+    pub fn new() -> StdinLines {
+        StdinLines::default()
+    }
+
+    /// The next line, waiting for it until a termination signal wakes `wake`.
+    pub fn next(&mut self, wake: Option<BorrowedFd<'_>>) -> anyhow::Result<Line> {
+        let stdin = io::stdin();
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                return Ok(Line::Text(line));
+            }
+            if self.ended {
+                if self.buf.is_empty() {
+                    return Ok(Line::End);
+                }
+                return Ok(Line::Text(std::mem::take(&mut self.buf)));
+            }
+            let waited = crate::sys::wait_any(&[(stdin.as_fd(), PollFlags::POLLIN)], None, wake)
+                .context("cannot wait for standard input")?;
+            if waited.woken {
+                return Ok(Line::Woken);
+            }
+            if !waited.ready(0, PollFlags::POLLIN) {
+                continue;
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match nix::unistd::read(stdin.as_fd(), &mut chunk) {
+                Ok(0) => self.ended = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                Err(errno) => {
+                    return Err(crate::sys::SysError {
+                        call: "read",
+                        errno,
+                    })
+                    .context("cannot read standard input");
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Parsers of user input: each says what was expected
 
 /// Seconds as a positive, finite decimal (`3`, `0.25`), at most a day.

@@ -1,7 +1,7 @@
 //! mq-recv: the receiving side of message passing (lecture notes, section B2): `receive(MB, msg)`
 //! from one or more mailboxes, a mailbox of its own (direct naming), or a network port.
 
-use std::io::{self, BufRead};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::ExitCode;
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, QueueArgs, Termination, Ui, UsageError,
+    self, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
+    UsageError,
 };
 use ipc_lab::mq::{self, Access, Inbox, Limits, Mailbox, OpenOptions, Outcome, QueueName, Wait};
 use ipc_lab::net::{self, Port, PortEvent};
@@ -305,8 +306,9 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         match inbox.hold(stdin.as_fd(), Some(term.wake_fd()), &mut events)? {
             Outcome::Woken => return Err(interrupted(term)),
             _ => {
-                let mut line = String::new();
-                stdin.lock().read_line(&mut line)?;
+                if StdinLines::new().next(Some(term.wake_fd()))? == Line::Woken {
+                    return Err(interrupted(term));
+                }
             }
         }
         let waiting: i64 = inbox

@@ -1,14 +1,15 @@
 //! mq-send: the sending side of message passing (lecture notes, section B2): `send(MB, msg)` to a
 //! mailbox, `send(P, msg)` to a process (direct naming), or to a mailbox on another machine.
 
-use std::io::{self, BufRead, IsTerminal};
+use std::io::{self, IsTerminal};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, parser::ValueSource};
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, QueueArgs, Termination, Ui, UsageError,
+    self, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
+    UsageError,
 };
 use ipc_lab::mq::{self, Access, Limits, Mailbox, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait};
 use ipc_lab::net::{Ending, Remote, Status};
@@ -176,9 +177,11 @@ fn run(args: &Args, perms_given: bool, ui: &Ui) -> anyhow::Result<()> {
     }
 }
 
-/// The bodies, one at a time: each argument, or each line of stdin without its line ending.
+/// The bodies, one at a time: each argument, or each line of stdin without its line ending
+/// (`\n` or `\r\n`). A termination signal while waiting for a line ends it as [`Interrupted`].
 fn for_each_body(
     source: Source<'_>,
+    term: &Termination,
     mut f: impl FnMut(usize, Option<usize>, &[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     match source {
@@ -188,37 +191,24 @@ fn for_each_body(
             }
         }
         Source::Stdin => {
-            let mut input = io::stdin().lock();
-            let mut line = Vec::new();
+            let mut lines = StdinLines::new();
             let mut n = 0;
             loop {
-                line.clear();
-                if input.read_until(b'\n', &mut line).context_read()? == 0 {
-                    break;
-                }
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
+                match lines.next(Some(term.wake_fd()))? {
+                    Line::Text(mut line) => {
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                        n += 1;
+                        f(n, None, &line)?;
                     }
+                    Line::End => break,
+                    Line::Woken => return Err(interrupted(term)),
                 }
-                n += 1;
-                f(n, None, &line)?;
             }
         }
     }
     Ok(())
-}
-
-trait ReadContext<T> {
-    fn context_read(self) -> anyhow::Result<T>;
-}
-
-impl<T> ReadContext<T> for io::Result<T> {
-    fn context_read(self) -> anyhow::Result<T> {
-        use anyhow::Context as _;
-        self.context("cannot read a message from standard input")
-    }
 }
 
 /// "message 2 of 3" or, from stdin, "line 2".
@@ -291,7 +281,7 @@ fn send_local(
 
     ui.step(2, "send: the kernel copies each message into the queue");
     let mut sent = 0usize;
-    let result = for_each_body(source, |n, total, body| {
+    let result = for_each_body(source, term, |n, total, body| {
         let outcome = mailbox
             .send(body, args.priority, wait, Some(term.wake_fd()))
             .map_err(|err| {
@@ -496,7 +486,7 @@ fn send_remote(
             }
         }
         Source::Stdin => {
-            for_each_body(Source::Stdin, |n, total, body| {
+            for_each_body(Source::Stdin, term, |n, total, body| {
                 if body.len() > greeting.message_size as usize {
                     return too_big(n, total, body.len());
                 }
