@@ -7,7 +7,7 @@
 //! | notes                                  | module     | binaries                   | lab sheet                   |
 //! |----------------------------------------|------------|----------------------------|-----------------------------|
 //! | B1 Shared memory: steps 1-5, master and slave programs | [`shm`] | `shm-master`, `shm-slave` | `docs/01-shared-memory.md` |
-//! | B2 Message passing: mailboxes (ports), priorities, blocking or not | [`mq`] | (the binaries come next) | |
+//! | B2 Message passing: mailboxes (ports), direct and indirect naming, priorities, blocking or not | [`mq`], [`net`] | `mq-send`, `mq-recv` | `docs/02-message-passing.md` |
 //!
 //! What every binary shares (colour, `--explain`, errors, exit codes, termination signals) is
 //! in [`cli`]; [`sys`] holds the error type of a failed system call.

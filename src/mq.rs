@@ -903,6 +903,62 @@ mod tests {
     }
 
     #[test]
+    fn an_inbox_takes_from_every_mailbox_in_turn() {
+        let (a, b) = (TestQueue::new(), TestQueue::new());
+        let (ma, mb) = (both(&a, 4, 16), both(&b, 4, 16));
+        for body in ["a1", "a2", "a3"] {
+            ma.send(body.as_bytes(), 0, Wait::NonBlock, None).unwrap();
+        }
+        mb.send(b"b1", 0, Wait::NonBlock, None).unwrap();
+        let mut inbox = Inbox::new(vec![ma, mb], None);
+        let mut got = Vec::new();
+        let mut no_events = |e| panic!("no port, yet {e:?}");
+        while let Outcome::Done((k, m)) =
+            inbox.receive(Wait::NonBlock, None, &mut no_events).unwrap()
+        {
+            got.push((k, String::from_utf8(m.body).unwrap()));
+        }
+        assert_eq!(
+            got,
+            [
+                (0, "a1".into()),
+                (1, "b1".into()),
+                (0, "a2".into()),
+                (0, "a3".into())
+            ]
+        );
+        assert_eq!(
+            inbox
+                .receive(Wait::For(Duration::from_millis(20)), None, &mut no_events)
+                .unwrap(),
+            Outcome::TimedOut
+        );
+        assert_eq!(inbox.close().unwrap(), Vec::<QueueName>::new());
+        assert!(exists(&a.0) && exists(&b.0), "closing keeps the queues");
+    }
+
+    #[test]
+    fn a_mailbox_that_owns_its_queue_removes_it() {
+        let q = TestQueue::new();
+        let mut mb = both(&q, 2, 8);
+        mb.unlink_when_done();
+        assert!(mb.unlinks());
+        assert!(mb.close().unwrap());
+        assert!(!exists(&q.0));
+        let q2 = TestQueue::new();
+        let mut mb = both(&q2, 2, 8);
+        mb.unlink_when_done();
+        drop(mb);
+        assert!(!exists(&q2.0), "dropped on an error path: removed too");
+        let q3 = TestQueue::new();
+        let mut mb = both(&q3, 2, 8);
+        mb.unlink_when_done();
+        mb.keep_when_done();
+        assert!(!mb.close().unwrap());
+        assert!(exists(&q3.0));
+    }
+
+    #[test]
     fn call_text_reads_like_c() {
         let n = QueueName::parse("/lab").unwrap();
         assert_eq!(

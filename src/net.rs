@@ -901,6 +901,83 @@ mod tests {
         }
     }
 
+    /// A queue of this test's own, removed when dropped.
+    struct TestQueue(crate::mq::QueueName);
+
+    impl TestQueue {
+        fn new(tag: &str) -> TestQueue {
+            TestQueue(
+                crate::mq::QueueName::parse(&format!(
+                    "/ipc-lab-unit-net-{tag}-{}",
+                    std::process::id()
+                ))
+                .unwrap(),
+            )
+        }
+    }
+
+    impl Drop for TestQueue {
+        fn drop(&mut self) {
+            let _ = crate::mq::unlink(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_burst_over_the_port_is_received_by_priority() {
+        use crate::mq::{Access, Inbox, OpenOptions};
+        let q = TestQueue::new("burst");
+        let mailbox = Mailbox::open(&q.0, &OpenOptions::create(Access::Both, 8, 64)).unwrap();
+        let port = Port::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let target = port.local_addr().to_string();
+        let mut inbox = Inbox::new(vec![mailbox], Some(port));
+        let (done_read, done_write) = nix::unistd::pipe().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut remote = Remote::connect(&target, Some(Duration::from_secs(5)), None)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                remote.greeting(),
+                Greeting {
+                    message_size: 64,
+                    max_messages: 8
+                }
+            );
+            let low = remote
+                .send_batch(&[b"low-1", b"low-2"], 1, Wait::Block, None)
+                .unwrap();
+            let high = remote.send_batch(&[b"high"], 9, Wait::Block, None).unwrap();
+            nix::unistd::write(&done_write, b"\n").unwrap();
+            (low, high)
+        });
+        let mut events = Vec::new();
+        // Take nothing until the sender has all its answers: the messages wait in the mailbox.
+        assert_eq!(
+            inbox
+                .hold(done_read.as_fd(), None, &mut |e| events.push(e))
+                .unwrap(),
+            Outcome::Done(())
+        );
+        let (low, high) = sender.join().unwrap();
+        assert_eq!((low, high), ((2, Ending::Done), (1, Ending::Done)));
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            match inbox
+                .receive(Wait::For(Duration::from_secs(5)), None, &mut |e| {
+                    events.push(e)
+                })
+                .unwrap()
+            {
+                Outcome::Done((0, m)) => got.push((m.priority, String::from_utf8(m.body).unwrap())),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            got,
+            [(9, "high".into()), (1, "low-1".into()), (1, "low-2".into())]
+        );
+        assert!(matches!(events[0], PortEvent::Connected(_)), "{events:?}");
+    }
+
     #[test]
     fn status_codes_round_trip() {
         for s in [
