@@ -139,6 +139,20 @@ pub struct QueueArgs {
 }
 
 impl QueueArgs {
+    /// How to open a queue for `access`, creating it with these sizes (or the system's
+    /// defaults) and permissions if it does not exist.
+    pub fn create_options(&self, access: crate::mq::Access) -> crate::mq::OpenOptions {
+        let limits = crate::mq::Limits::read().ok();
+        let mut options = crate::mq::OpenOptions::create(
+            access,
+            self.maxmsg.unwrap_or(limits.map_or(10, |l| l.msg_default)),
+            self.msgsize
+                .unwrap_or(limits.map_or(8192, |l| l.msgsize_default)),
+        );
+        options.perms = self.perms;
+        options
+    }
+
     /// Whether --maxmsg or --msgsize was given.
     pub fn sized(&self) -> bool {
         self.maxmsg.is_some() || self.msgsize.is_some()
@@ -514,6 +528,14 @@ impl Termination {
         match self.received() {
             Some(sig) => Err(Interrupted(sig)),
             None => Ok(()),
+        }
+    }
+
+    /// The error that ends a run woken by a termination signal ([`Interrupted`]).
+    pub fn interrupted(&self) -> anyhow::Error {
+        match self.check() {
+            Err(interrupted) => interrupted.into(),
+            Ok(()) => anyhow::anyhow!("woken up, yet no termination signal was received"),
         }
     }
 

@@ -185,6 +185,18 @@ pub struct Attributes {
     pub current_messages: i64,
 }
 
+impl Attributes {
+    /// What a new queue is, for the note that says it was made: `created queue /lab (10
+    /// messages of up to 8192 bytes, mode 0600)`.
+    pub fn created_note(&self, name: &QueueName, perms: u32) -> String {
+        format!(
+            "created queue {name} ({} of up to {} bytes, mode {perms:04o})",
+            crate::cli::counted(self.max_messages as u64, "message"),
+            self.message_size
+        )
+    }
+}
+
 /// A message taken from a queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
@@ -699,29 +711,30 @@ impl Limits {
     }
 }
 
+/// A queue name of a unit test's own, unique in the test run, removed when dropped.
+#[cfg(test)]
+pub(crate) struct TestQueue(pub(crate) QueueName);
+
+#[cfg(test)]
+impl TestQueue {
+    pub(crate) fn new() -> TestQueue {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        TestQueue(QueueName::parse(&format!("/ipc-lab-unit-{}-{n}", std::process::id())).unwrap())
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestQueue {
+    fn drop(&mut self) {
+        let _ = unlink(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// A name of this test's own, removed when dropped.
-    struct TestQueue(QueueName);
-
-    impl TestQueue {
-        fn new() -> TestQueue {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            TestQueue(
-                QueueName::parse(&format!("/ipc-lab-unit-{}-{n}", std::process::id())).unwrap(),
-            )
-        }
-    }
-
-    impl Drop for TestQueue {
-        fn drop(&mut self) {
-            let _ = unlink(&self.0);
-        }
-    }
 
     fn both(q: &TestQueue, max: i64, size: i64) -> Mailbox {
         Mailbox::open(&q.0, &OpenOptions::create(Access::Both, max, size)).unwrap()

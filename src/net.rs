@@ -901,31 +901,10 @@ mod tests {
         }
     }
 
-    /// A queue of this test's own, removed when dropped.
-    struct TestQueue(crate::mq::QueueName);
-
-    impl TestQueue {
-        fn new(tag: &str) -> TestQueue {
-            TestQueue(
-                crate::mq::QueueName::parse(&format!(
-                    "/ipc-lab-unit-net-{tag}-{}",
-                    std::process::id()
-                ))
-                .unwrap(),
-            )
-        }
-    }
-
-    impl Drop for TestQueue {
-        fn drop(&mut self) {
-            let _ = crate::mq::unlink(&self.0);
-        }
-    }
-
     #[test]
     fn a_burst_over_the_port_is_received_by_priority() {
-        use crate::mq::{Access, Inbox, OpenOptions};
-        let q = TestQueue::new("burst");
+        use crate::mq::{Access, Inbox, OpenOptions, TestQueue};
+        let q = TestQueue::new();
         let mailbox = Mailbox::open(&q.0, &OpenOptions::create(Access::Both, 8, 64)).unwrap();
         let port = Port::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
         let target = port.local_addr().to_string();

@@ -129,17 +129,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         return attributes(&names, ui);
     }
     let term = Termination::install()?;
-    let limits = Limits::read().ok();
-    let mut options = OpenOptions::create(
-        Access::Receive,
-        args.queue
-            .maxmsg
-            .unwrap_or(limits.map_or(10, |l| l.msg_default)),
-        args.queue
-            .msgsize
-            .unwrap_or(limits.map_or(8192, |l| l.msgsize_default)),
-    );
-    options.perms = args.queue.perms;
+    let options = args.queue.create_options(Access::Receive);
 
     ui.step(
         1,
@@ -268,12 +258,7 @@ fn open(name: &QueueName, options: &OpenOptions, args: &Args, ui: &Ui) -> anyhow
     let attr = mailbox.attributes()?;
     ui.call(&options.call_text(name), mailbox.as_fd().as_raw_fd());
     if mailbox.created() {
-        ui.note(&format!(
-            "created queue {name} ({} of up to {} bytes, mode {:04o})",
-            cli::counted(attr.max_messages as u64, "message"),
-            attr.message_size,
-            options.perms
-        ));
+        ui.note(&attr.created_note(name, options.perms));
         ui.meaning("the kernel keeps the queue and its messages until someone unlinks it");
     } else {
         ui.meaning(&format!(
@@ -304,10 +289,10 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         ui.note("holding: press Enter to start receiving (messages wait in the mailbox meanwhile)");
         let stdin = io::stdin();
         match inbox.hold(stdin.as_fd(), Some(term.wake_fd()), &mut events)? {
-            Outcome::Woken => return Err(interrupted(term)),
+            Outcome::Woken => return Err(term.interrupted()),
             _ => {
                 if StdinLines::new().next(Some(term.wake_fd()))? == Line::Woken {
-                    return Err(interrupted(term));
+                    return Err(term.interrupted());
                 }
             }
         }
@@ -376,17 +361,10 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
                     "is a sender running? Raise --timeout, or drop it to wait as long as it takes",
                 );
             }
-            Outcome::Woken => return Err(interrupted(term)),
+            Outcome::Woken => return Err(term.interrupted()),
         }
     }
     Ok(())
-}
-
-fn interrupted(term: &Termination) -> anyhow::Error {
-    match term.check() {
-        Err(interrupted) => interrupted.into(),
-        Ok(()) => anyhow::anyhow!("woken with no signal received"),
-    }
 }
 
 fn queues_text(inbox: &Inbox) -> String {

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, parser::ValueSource};
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
-    UsageError,
+    self, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
 };
-use ipc_lab::mq::{self, Access, Limits, Mailbox, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait};
+use ipc_lab::mq::{self, Access, Mailbox, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait};
 use ipc_lab::net::{Ending, Remote, Status};
 use nix::errno::Errno;
 
@@ -203,7 +202,7 @@ fn for_each_body(
                         f(n, None, &line)?;
                     }
                     Line::End => break,
-                    Line::Woken => return Err(interrupted(term)),
+                    Line::Woken => return Err(term.interrupted()),
                 }
             }
         }
@@ -229,20 +228,11 @@ fn send_local(
     wait: Wait,
 ) -> anyhow::Result<()> {
     let name = target.name().expect("a local target has a queue name");
-    let limits = Limits::read().ok();
     let options = if args.create {
-        let mut o = OpenOptions::create(
-            Access::Send,
-            args.queue
-                .maxmsg
-                .unwrap_or(limits.map_or(10, |l| l.msg_default)),
-            args.queue
-                .msgsize
-                .unwrap_or(limits.map_or(8192, |l| l.msgsize_default)),
-        );
-        o.perms = args.queue.perms;
-        o.exclusive = args.exclusive;
-        o
+        OpenOptions {
+            exclusive: args.exclusive,
+            ..args.queue.create_options(Access::Send)
+        }
     } else {
         OpenOptions::existing(Access::Send)
     };
@@ -263,12 +253,7 @@ fn send_local(
     ui.call(&options.call_text(name), fd);
     let attr = mailbox.attributes()?;
     if mailbox.created() {
-        ui.note(&format!(
-            "created queue {name} ({} of up to {} bytes, mode {:04o})",
-            cli::counted(attr.max_messages as u64, "message"),
-            attr.message_size,
-            options.perms
-        ));
+        ui.note(&attr.created_note(name, options.perms));
         ui.meaning("the kernel keeps it, and what is sent to it, until a receiver comes");
         // Nothing sent yet: should this run fail, the queue it made goes with it.
         mailbox.unlink_when_done();
@@ -388,7 +373,7 @@ fn send_remote(
 ) -> anyhow::Result<()> {
     ui.step(1, "connect to the mailbox's port on the other machine");
     let Some(mut remote) = Remote::connect(host, args.timeout, Some(term.wake_fd()))? else {
-        return Err(interrupted(term));
+        return Err(term.interrupted());
     };
     let addr = remote.addr();
     let greeting = remote.greeting();
@@ -451,7 +436,7 @@ fn send_remote(
             ))
             .hint("is the receiver taking messages? Raise --timeout, or drop it to wait"),
             Ending::Woken => {
-                let err = interrupted(term);
+                let err = term.interrupted();
                 ui.note(&format!(
                     "{err} while waiting for {addr}: {} sent; {} was not confirmed",
                     *sent,
@@ -500,11 +485,4 @@ fn send_remote(
         cli::counted(sent as u64, "message")
     ));
     Ok(())
-}
-
-fn interrupted(term: &Termination) -> anyhow::Error {
-    match term.check() {
-        Err(interrupted) => Interrupted(interrupted.0).into(),
-        Ok(()) => anyhow::anyhow!("woken with no signal received"),
-    }
 }
