@@ -31,7 +31,8 @@ pub const NAME_MAX: usize = 255;
 pub const PRIO_MAX: u32 = 32767;
 
 /// A queue name as mq_open(3) wants it: `/` and 1 to 255 characters, none of them `/` or NUL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Two names are equal when they name the same queue, however they were typed.
+#[derive(Debug, Clone)]
 pub struct QueueName {
     name: String,
     /// The user wrote it without the leading `/`, which was added.
@@ -82,6 +83,20 @@ impl QueueName {
 
     fn c_name(&self) -> CString {
         CString::new(self.name.as_str()).expect("checked: no NUL")
+    }
+}
+
+impl PartialEq for QueueName {
+    fn eq(&self, other: &QueueName) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for QueueName {}
+
+impl std::hash::Hash for QueueName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
     }
 }
 
@@ -300,6 +315,19 @@ impl Mailbox {
                     .with_context(|| format!("cannot open queue {name}"));
                 }
             };
+        if created {
+            // mq_open applies the umask (022 takes write away from group and others): set the
+            // permissions asked for exactly, as the creator meant them.
+            if let Err(errno) = nix::sys::stat::fchmod(mqd.as_fd(), mode) {
+                let _ = mqueue::mq_close(mqd);
+                let _ = mqueue::mq_unlink(c_name.as_c_str());
+                return Err(SysError {
+                    call: "fchmod",
+                    errno,
+                })
+                .with_context(|| format!("cannot set the permissions of queue {name}"));
+            }
+        }
         let mut mailbox = Mailbox {
             name: name.clone(),
             mqd: Some(mqd),
@@ -753,6 +781,11 @@ mod tests {
         let long = QueueName::parse(&"x".repeat(256)).unwrap_err();
         assert!(long.0.contains("256 characters"), "{long}");
         assert_eq!(QueueName::for_pid(42).as_str(), "/ipc-lab-pid-42");
+        assert_eq!(
+            QueueName::parse("lab").unwrap(),
+            QueueName::parse("/lab").unwrap(),
+            "the same queue, however typed"
+        );
     }
 
     #[test]

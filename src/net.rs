@@ -51,6 +51,8 @@ pub const GREETING_WAIT: Duration = Duration::from_secs(5);
 pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 const FLAG_NONBLOCK: u8 = 1;
+/// poll(2): the peer closed its end for writing (Linux; nix has no name for it).
+const POLLRDHUP: PollFlags = PollFlags::from_bits_retain(libc::POLLRDHUP);
 
 /// The receiver's answer to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,11 +364,36 @@ impl Peer {
                         self.unsent
                             .extend_from_slice(&answer(Status::Full, capacity));
                         self.frame = None;
+                        events(PortEvent::Refused {
+                            peer: self.addr,
+                            why: format!(
+                                "the mailbox is full ({}) and the sender asked not to wait (-n)",
+                                crate::cli::counted(capacity, "message")
+                            ),
+                        });
                         // The sender stops at a refusal, so later messages on this connection
                         // are not for us: the same as a local sender that exits at EAGAIN.
                         self.closing = true;
                     }
-                    _ => return Ok(true),
+                    _ => {
+                        // Waiting for room. A sender that gives up (timeout, Ctrl-C) closes the
+                        // connection: its message was never confirmed, so it must not arrive.
+                        let hung_up = POLLRDHUP | PollFlags::POLLHUP | PollFlags::POLLERR;
+                        let now = crate::sys::wait_any(
+                            &[(self.stream.as_fd(), POLLRDHUP)],
+                            Some(Instant::now()),
+                            None,
+                        )?;
+                        if now.ready(0, hung_up) {
+                            self.frame = None;
+                            self.drop_with(
+                                "it gave up waiting for room in the mailbox: its last message is not delivered",
+                                events,
+                            );
+                            return Ok(false);
+                        }
+                        return Ok(true);
+                    }
                 }
                 continue;
             }
@@ -502,10 +529,12 @@ impl Port {
     pub fn poll_set(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
         let mut set = vec![(self.listener.as_fd(), PollFlags::POLLIN)];
         for peer in &self.peers {
-            let mut flags = PollFlags::empty();
-            if !peer.complete() {
-                flags |= PollFlags::POLLIN;
-            }
+            // A message waiting for room: watch only for the sender hanging up.
+            let mut flags = if peer.complete() {
+                POLLRDHUP
+            } else {
+                PollFlags::POLLIN
+            };
             if !peer.unsent.is_empty() {
                 flags |= PollFlags::POLLOUT;
             }
@@ -651,14 +680,15 @@ impl Remote {
             },
         };
         let mut bytes = [0u8; GREETING_LEN];
-        let deadline = Instant::now() + timeout.map_or(GREETING_WAIT, |t| t.min(GREETING_WAIT));
+        let greeting_wait = timeout.map_or(GREETING_WAIT, |t| t.min(GREETING_WAIT));
+        let deadline = Instant::now() + greeting_wait;
         match remote.read_exact(&mut bytes, Some(deadline), wake)? {
             Read_::Done => {}
             Read_::Woken => return Ok(None),
             Read_::TimedOut => {
                 return Err(anyhow::anyhow!(
                     "{addr} accepted the connection but sent no greeting within {} s",
-                    GREETING_WAIT.as_secs()
+                    greeting_wait.as_secs_f64()
                 ))
                 .context(Hint(
                     "is it `mq-recv --listen`? Another program may have that port".into(),

@@ -2,11 +2,11 @@
 //! local time for status reports. Thin wrappers only; every `unsafe` block says why it is sound.
 
 use std::fmt;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 
 /// A failed system call: which call, and the errno it left.
 ///
@@ -81,22 +81,38 @@ pub fn wait_any(
     deadline: Option<Instant>,
     wake: Option<BorrowedFd<'_>>,
 ) -> nix::Result<Waited> {
-    let timeout = match deadline {
-        None => PollTimeout::NONE,
-        Some(deadline) => poll_timeout(deadline.saturating_duration_since(Instant::now())),
+    let timeout: i32 = match deadline {
+        None => -1,
+        Some(deadline) => poll_timeout(deadline.saturating_duration_since(Instant::now())).into(),
     };
-    let mut set: Vec<PollFd<'_>> = fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
+    let mut set: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, ev)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: ev.bits(),
+            revents: 0,
+        })
+        .collect();
     if let Some(wake) = wake {
-        set.push(PollFd::new(wake, PollFlags::POLLIN));
+        set.push(libc::pollfd {
+            fd: wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
     }
-    let n = match poll(&mut set, timeout) {
+    // poll(2) itself, not nix's wrapper: nix drops every revents bit it has no name for, such as
+    // POLLRDHUP, which then reads as nothing ready while poll keeps returning at once.
+    // SAFETY: `set` is a valid, initialised array of `set.len()` pollfd structs that lives across
+    // the call; the descriptors are borrowed, so open, for the call's duration.
+    let n = unsafe { libc::poll(set.as_mut_ptr(), set.len() as libc::nfds_t, timeout) };
+    let n = match Errno::result(n) {
         Ok(n) => n,
         Err(Errno::EINTR) => 0,
         Err(errno) => return Err(errno),
     };
     let revents: Vec<PollFlags> = set
         .iter()
-        .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+        .map(|p| PollFlags::from_bits_retain(p.revents))
         .collect();
     let woken = wake.is_some() && revents.last().is_some_and(|r| !r.is_empty());
     let timed_out = n == 0 && deadline.is_some_and(|d| Instant::now() >= d);

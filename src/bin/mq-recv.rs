@@ -392,7 +392,13 @@ fn attributes(names: &[QueueName], ui: &Ui) -> anyhow::Result<()> {
         let mailbox = match Mailbox::open(name, &OpenOptions::existing(Access::Receive)) {
             Ok(m) => m,
             Err(err) => {
-                let hint = mq::open_hint(ipc_lab::sys::errno_of(&err), name);
+                let errno = ipc_lab::sys::errno_of(&err);
+                let hint = match errno {
+                    Some(nix::errno::Errno::ENOENT) => format!(
+                        "no queue is called {name} yet: `mq-recv {name}` makes it (or `mq-send -c {name} MESSAGE`)"
+                    ),
+                    _ => mq::open_hint(errno, name),
+                };
                 return Err(err).hint(hint);
             }
         };

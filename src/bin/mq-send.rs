@@ -408,7 +408,8 @@ fn send_remote(
             );
         }
         *sent += delivered;
-        let n = first + delivered;
+        // The message the batch stopped at, counted from 1 (`first` messages came before it).
+        let n = first + delivered + 1;
         match ending {
             Ending::Done => Ok(()),
             Ending::Refused {
@@ -447,10 +448,14 @@ fn send_remote(
         }
     };
     let too_big = |n: usize, total: Option<usize>, len: usize| {
-        Err(anyhow::anyhow!(
-            "{}: cannot send a {len}-byte message to {addr}: Message too long (EMSGSIZE)",
-            which(n, total)
-        ))
+        let err = anyhow::anyhow!(
+            "cannot send a {len}-byte message to {addr}: Message too long (EMSGSIZE)"
+        );
+        Err(if total == Some(1) {
+            err
+        } else {
+            err.context(which(n, total))
+        })
         .hint(format!(
             "the mailbox at {addr} takes messages of up to {} bytes: send less",
             greeting.message_size

@@ -315,3 +315,122 @@ pub fn output_of(command: &mut Command, stdin: &[u8]) -> Finished {
         stderr: std::mem::take(&mut run.err),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// POSIX message queues (tests/mq.rs)
+
+/// A queue name no other test (nor another run of this suite) uses: `/ipc-lab-test-<pid>-<n>`.
+pub fn unique_queue() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("/ipc-lab-test-{}-{n}", std::process::id())
+}
+
+/// A queue name a test owns: dropping the guard removes the queue (mq_unlink), however the test
+/// ends, so that a failed assertion leaves nothing behind. It does not create the queue.
+pub struct QueueGuard {
+    pub name: String,
+}
+
+impl QueueGuard {
+    /// A fresh name of this test's own.
+    pub fn new() -> QueueGuard {
+        QueueGuard {
+            name: unique_queue(),
+        }
+    }
+
+    /// The mailbox `mq-recv --mine` (or `--listen` with no queue) makes for process `pid`.
+    pub fn for_pid(pid: u32) -> QueueGuard {
+        QueueGuard {
+            name: ipc_lab::mq::QueueName::for_pid(pid).as_str().to_string(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    fn queue_name(&self) -> ipc_lab::mq::QueueName {
+        ipc_lab::mq::QueueName::parse(&self.name).expect("a valid test queue name")
+    }
+
+    /// Whether the queue exists (asked of the kernel, without creating it).
+    pub fn exists(&self) -> bool {
+        ipc_lab::mq::exists(&self.queue_name())
+    }
+
+    fn open(&self) -> ipc_lab::mq::Mailbox {
+        use ipc_lab::mq::{Access, Mailbox, OpenOptions};
+        Mailbox::open(&self.queue_name(), &OpenOptions::existing(Access::Receive))
+            .unwrap_or_else(|e| panic!("open {}: {e:#}", self.name))
+    }
+
+    /// The queue's attributes now (mq_getattr); the queue must exist.
+    pub fn attributes(&self) -> ipc_lab::mq::Attributes {
+        self.open().attributes().expect("mq_getattr")
+    }
+
+    /// The queue's permission bits, from fstat(2) on its descriptor (no /dev/mqueue needed).
+    pub fn mode(&self) -> u32 {
+        let mailbox = self.open();
+        let stat = nix::sys::stat::fstat(mailbox.as_fd()).expect("fstat on a queue");
+        stat.st_mode as u32 & 0o777
+    }
+}
+
+impl Drop for QueueGuard {
+    fn drop(&mut self) {
+        if let Ok(name) = std::ffi::CString::new(self.name.as_str()) {
+            let _ = nix::mqueue::mq_unlink(name.as_c_str());
+        }
+    }
+}
+
+/// One of our binaries run through `sh` with the given umask (mq_open applies the umask to the
+/// permissions of a queue it creates, so tests about permissions fix it).
+pub fn with_umask(umask: u32, name: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", &format!("umask {umask:03o} && exec \"$0\" \"$@\"")])
+        .arg(bin(name))
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Whether process `pid` is waiting in poll(2) now (its main thread, per /proc/PID/syscall).
+pub fn blocked_in_poll(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| {
+        let nr = s.split_whitespace().next().unwrap_or("");
+        nr == libc::SYS_poll.to_string() || nr == libc::SYS_ppoll.to_string()
+    })
+}
+
+impl Running {
+    /// Take the stdout lines that arrive within `within` (at least those already there); they
+    /// are added to `out`. Returns how many came.
+    pub fn stdout_lines_within(&mut self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        let mut n = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    self.out.push_str(&line);
+                    n += 1;
+                }
+                Err(_) => return n,
+            }
+        }
+    }
+
+    /// The port of `mq-recv --listen 127.0.0.1:0`, from its line `listening on 127.0.0.1:PORT`.
+    pub fn listening_port(&mut self) -> u16 {
+        let line = self.wait_stderr("listening on 127.0.0.1:");
+        line.split("listening on 127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+}

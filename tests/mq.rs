@@ -1,0 +1,1717 @@
+//! mq-send and mq-recv as real processes: every option of both, every error, priority order,
+//! a load of 8,000 messages through one queue, termination signals, another user refused, and
+//! the network port (good and bad peers). Each test uses queues of its own (pid and counter) and
+//! removes them however it ends (`QueueGuard`); queues are small where the size does not matter,
+//! so that parallel runs stay within the per-user budget (`ulimit -q`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::sync::mpsc::channel;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName};
+
+fn send_cmd(args: &[&str]) -> Command {
+    let mut c = cmd("mq-send");
+    c.args(args);
+    c
+}
+
+fn recv_cmd(args: &[&str]) -> Command {
+    let mut c = cmd("mq-recv");
+    c.args(args);
+    c
+}
+
+/// mq-send with these arguments and nothing on stdin, run to its end.
+fn send(args: &[&str]) -> Finished {
+    output_of(&mut send_cmd(args), b"")
+}
+
+/// mq-send with these arguments and `input` on stdin.
+fn send_stdin(args: &[&str], input: &str) -> Finished {
+    output_of(&mut send_cmd(args), input.as_bytes())
+}
+
+/// mq-recv with these arguments, run to its end.
+fn recv(args: &[&str]) -> Finished {
+    output_of(&mut recv_cmd(args), b"")
+}
+
+fn code(out: &Finished) -> i32 {
+    shell_status(out.status)
+}
+
+/// Exit 0 with nothing on stdout or stderr.
+#[track_caller]
+fn assert_quiet_success(out: &Finished) {
+    assert_eq!(
+        (code(out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", "")
+    );
+}
+
+#[track_caller]
+fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+/// Make a queue with the library (not with the binaries under test): `max` messages of up to
+/// `size` bytes, mode 0600.
+fn make_queue(q: &QueueGuard, max: i64, size: i64) {
+    let name = QueueName::parse(q.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, max, size)).unwrap();
+    assert!(mailbox.created(), "{} is new", q.as_str());
+}
+
+/// Take every message waiting in `q` with `mq-recv -v -n`, as its stdout lines; checks that the
+/// queue is empty afterwards.
+fn drain_verbose(q: &QueueGuard) -> Vec<String> {
+    let out = recv(&["-v", "-n", q.as_str()]);
+    assert_eq!(code(&out), 1, "ends at the empty queue: {}", out.stderr);
+    assert!(out.stderr.contains("(EAGAIN)"), "{}", out.stderr);
+    assert_eq!(q.attributes().current_messages, 0);
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+fn verbose_line(priority: u32, body: &str) -> String {
+    let n = body.len();
+    let bytes = if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    };
+    format!("priority {priority}, {bytes}: {body}")
+}
+
+/// Spawn and wait (bounded) until the process is blocked in poll(2), its handlers installed.
+fn spawn_blocked(command: &mut Command, ready_line: &str) -> Running {
+    let mut run = Running::spawn(command);
+    run.wait_stderr(ready_line);
+    let pid = run.pid();
+    eventually("the process to block in poll", || blocked_in_poll(pid));
+    run
+}
+
+// ---------------------------------------------------------------------------------------------
+// mq-send's options
+
+#[test]
+fn each_message_argument_is_one_message_with_its_exact_bytes() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let bodies = ["hello", "", "two words", "ünï", "-dash"];
+    // `--` before a message that starts with a dash, as the help says.
+    let out = send(&[q.as_str(), "hello", "", "two words", "ünï", "--", "-dash"]);
+    assert_quiet_success(&out);
+    assert_eq!(q.attributes().current_messages, 5);
+    let expected: Vec<String> = bodies.iter().map(|b| verbose_line(0, b)).collect();
+    // The sizes are the bytes of each argument: no trailing NUL ("ünï" is 5 bytes of UTF-8).
+    assert_eq!(expected[3], "priority 0, 5 bytes: ünï");
+    assert_eq!(drain_verbose(&q), expected);
+}
+
+#[test]
+fn each_line_of_stdin_is_one_message_without_its_line_ending() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let input = "one\r\ntwo\n\n  spaced  \nwith\rinside\nlast, no newline";
+    let out = send_stdin(&[q.as_str()], input);
+    assert_quiet_success(&out);
+    let bodies = [
+        "one",
+        "two",
+        "",
+        "  spaced  ",
+        "with\rinside",
+        "last, no newline",
+    ];
+    let expected: Vec<String> = bodies.iter().map(|b| verbose_line(0, b)).collect();
+    assert_eq!(drain_verbose(&q), expected);
+
+    // Empty input: nothing sent, and a queue made with -c for it is not left behind.
+    let out = send_stdin(&[q.as_str()], "");
+    assert_quiet_success(&out);
+    assert_eq!(q.attributes().current_messages, 0);
+    let fresh = QueueGuard::new();
+    let out = send_stdin(&["-c", "--msgsize", "16", fresh.as_str()], "");
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    assert!(
+        !fresh.exists(),
+        "a queue this run made and sent nothing to is removed"
+    );
+}
+
+#[test]
+fn priority_goes_from_0_to_32767_and_anything_else_is_a_usage_error() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    assert_quiet_success(&send(&["-p", "32767", q.as_str(), "top"]));
+    assert_quiet_success(&send(&["--priority", "0", q.as_str(), "bottom"]));
+    assert_quiet_success(&send(&["--priority=12", q.as_str(), "middle"]));
+    for bad in ["32768", "-1", "abc", "99999999999"] {
+        let out = send(&["-p", bad, q.as_str(), "never"]);
+        assert_eq!(code(&out), 2, "-p {bad}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: "),
+            "-p {bad}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
+        assert_no_panic(&out.stderr);
+    }
+    let out = send(&["-p", "32768", q.as_str(), "never"]);
+    assert!(
+        out.stderr.contains("32768 is not in 0..=32767"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        drain_verbose(&q),
+        [
+            verbose_line(32767, "top"),
+            verbose_line(12, "middle"),
+            verbose_line(0, "bottom")
+        ],
+        "only the valid sends went in"
+    );
+}
+
+#[test]
+fn nonblock_on_a_full_queue_fails_with_eagain_after_sending_what_fits() {
+    let q = QueueGuard::new();
+    make_queue(&q, 2, 64);
+    let out = send(&["-n", q.as_str(), "a", "b", "c"]);
+    let name = q.as_str();
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: queue {name} is full (2 messages): -n/--nonblock does not wait (EAGAIN); message 3 of 3 was not sent\n\
+             hint: start a receiver (mq-recv {name}) to make room, or drop -n to wait for it\n"
+        )
+    );
+    assert_eq!(
+        drain_verbose(&q),
+        [verbose_line(0, "a"), verbose_line(0, "b")]
+    );
+
+    // From stdin, the error names the line.
+    let out = send_stdin(&["--nonblock", name], "1\n2\n3\n");
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr
+            .contains("(EAGAIN); the message on line 3 was not sent"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn timeout_on_a_full_queue_gives_up_with_etimedout() {
+    let q = QueueGuard::new();
+    make_queue(&q, 1, 64);
+    assert_quiet_success(&send(&[q.as_str(), "first"]));
+    let name = q.as_str();
+    let out = send(&["--timeout", "0.3", name, "late"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: queue {name} stayed full for 0.3 s (ETIMEDOUT); the message was not sent\n\
+             hint: is a receiver running? (mq-recv {name}) Raise --timeout, or drop it to wait as long as it takes\n"
+        )
+    );
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "first")]);
+
+    for bad in [
+        &["--timeout", "0", name, "x"][..],
+        &["--timeout", "-1", name, "x"],
+        &["--timeout", "soon", name, "x"],
+        &["-n", "--timeout", "1", name, "x"],
+    ] {
+        let out = send(bad);
+        assert_eq!(code(&out), 2, "{bad:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error: "), "{bad:?}");
+    }
+}
+
+#[test]
+fn create_makes_the_queue_with_maxmsg_msgsize_and_perms() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    // A fixed umask (022 takes nothing from 640), so the mode is known.
+    let out = output_of(
+        with_umask(0o022, "mq-send").args([
+            "-c",
+            "--maxmsg",
+            "3",
+            "--msgsize",
+            "16",
+            "--perms",
+            "640",
+            name,
+            "x",
+        ]),
+        b"",
+    );
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            0,
+            "",
+            format!("mq-send: created queue {name} (3 messages of up to 16 bytes, mode 0640)\n")
+                .as_str()
+        )
+    );
+    assert_eq!(format!("{:o}", q.mode()), "640");
+    let attr = recv(&["--attr", name]);
+    assert_eq!(code(&attr), 0, "{}", attr.stderr);
+    let lines: Vec<&str> = attr.stdout.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        [
+            format!("queue {name}").as_str(),
+            "  mq_maxmsg        3        the most messages it holds",
+            "  mq_msgsize       16       the largest message, in bytes",
+            "  mq_curmsgs       1        messages waiting now",
+        ]
+    );
+
+    // -c on a queue that exists uses it as it is: no note, the sizes of the first run stay.
+    let out = send(&["--create", "--maxmsg", "5", "--msgsize", "64", name, "y"]);
+    assert_quiet_success(&out);
+    let a = q.attributes();
+    assert_eq!(
+        (a.max_messages, a.message_size, a.current_messages),
+        (3, 16, 2)
+    );
+
+    // Without --maxmsg and --msgsize: the system's defaults.
+    let fresh = QueueGuard::new();
+    let limits = Limits::read().unwrap();
+    let out = send(&["-c", fresh.as_str(), "z"]);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "mq-send: created queue {} ({} messages of up to {} bytes, mode 0600)\n",
+            fresh.as_str(),
+            limits.msg_default,
+            limits.msgsize_default
+        )
+    );
+    let a = fresh.attributes();
+    assert_eq!(
+        (a.max_messages, a.message_size),
+        (limits.msg_default, limits.msgsize_default)
+    );
+    assert_eq!(format!("{:o}", fresh.mode()), "600");
+}
+
+#[test]
+fn exclusive_refuses_a_queue_that_exists_and_leaves_it_alone() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = send(&["-c", "--exclusive", "--msgsize", "16", name, "a"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = send(&["-c", "--exclusive", "--msgsize", "16", name, "b"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot create queue {name}: File exists (EEXIST)\n\
+             hint: queue {name} exists already: drop --exclusive to use it, or pick another name\n"
+        )
+    );
+    assert!(q.exists(), "not this run's queue: not removed");
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "a")]);
+
+    let out = send(&["--exclusive", name, "c"]);
+    assert_eq!(code(&out), 2, "--exclusive needs --create: {}", out.stderr);
+    assert!(out.stderr.contains("--create"), "{}", out.stderr);
+}
+
+#[test]
+fn sizing_a_queue_without_create_is_a_usage_error() {
+    let q = QueueGuard::new();
+    for opts in [
+        &["--maxmsg", "3"][..],
+        &["--msgsize", "16"],
+        &["--perms", "644"],
+    ] {
+        let mut args = opts.to_vec();
+        args.extend([q.as_str(), "x"]);
+        let out = send(&args);
+        assert_eq!(
+            (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+            (
+                2,
+                "",
+                "error: --maxmsg, --msgsize and --perms size a new queue: add --create (-c), or leave them out\n"
+            ),
+            "{opts:?}"
+        );
+        assert!(!q.exists());
+    }
+}
+
+#[test]
+fn a_missing_queue_is_enoent_with_a_hint_and_nothing_is_created() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = send(&[name, "hello"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot open queue {name}: No such file or directory (ENOENT)\n\
+             hint: no queue is called {name}: start `mq-recv {name}` first (the receiver makes its mailbox), or pass --create\n"
+        )
+    );
+    assert!(out.stderr.contains("start `mq-recv") && out.stderr.contains("--create"));
+    assert!(!q.exists());
+
+    // A name without the leading / means the same queue.
+    let out = send(&[&name[1..], "hello"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot open queue {name}: No such file")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn to_pid_sends_to_the_mailbox_of_a_process_started_with_mine() {
+    let mut receiver = Running::spawn(&mut recv_cmd(&[
+        "--mine",
+        "--count",
+        "1",
+        "-v",
+        "--msgsize",
+        "64",
+    ]));
+    let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    let line = receiver.wait_stderr("my PID is ");
+    let pid: u32 = line
+        .split("my PID is ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no PID in {line:?}"));
+    assert_eq!(pid, receiver.pid() as u32);
+    assert_eq!(
+        line,
+        format!(
+            "mq-recv: my PID is {pid}; my mailbox is /ipc-lab-pid-{pid}: send with `mq-send --to {pid} MESSAGE`\n"
+        )
+    );
+    assert!(mailbox.exists());
+    let out = send(&["--to", &pid.to_string(), "hello"]);
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "priority 0, 5 bytes: hello\n");
+    assert!(!mailbox.exists(), "its own mailbox goes with it");
+}
+
+#[test]
+fn to_a_pid_without_a_mailbox_says_why() {
+    // A running process with no mailbox: this test.
+    let me = std::process::id();
+    let _none = QueueGuard::for_pid(me);
+    let out = send(&["--to", &me.to_string(), "hi"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot open queue /ipc-lab-pid-{me}: No such file or directory (ENOENT)\n\
+             hint: process {me} is running but has no mailbox: start the receiver as `mq-recv --mine`, and use the PID it prints\n"
+        )
+    );
+    // A process that has ended.
+    let mut done = Command::new("true").spawn().unwrap();
+    done.wait().unwrap();
+    let gone = done.id();
+    let _none = QueueGuard::for_pid(gone);
+    let out = send(&["--to", &gone.to_string(), "hi"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.ends_with(&format!(
+            "hint: no process {gone} is running: start `mq-recv --mine`, and use the PID it prints\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    for bad in [
+        &["--to", "0", "hi"][..],
+        &["--to", "x", "hi"],
+        &["--to", "1", "--host", "127.0.0.1:1", "hi"],
+        &["--to", "1", "-c", "hi"],
+    ] {
+        let out = send(bad);
+        assert_eq!(code(&out), 2, "{bad:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn usage_errors_of_mq_send() {
+    let q = QueueGuard::new();
+    for args in [
+        &[][..],
+        &["--bogus", q.as_str(), "x"],
+        &["-c", "--maxmsg", "0", q.as_str(), "x"],
+    ] {
+        let out = send(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
+        assert_no_panic(&out.stderr);
+    }
+    let out = send(&[]);
+    assert_eq!(
+        out.stderr,
+        "error: name a queue: mq-send QUEUE MESSAGE... (or --to PID, or --host HOST:PORT)\n"
+    );
+    assert!(!q.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// mq-recv's options
+
+#[test]
+fn recv_prints_one_line_per_message_and_nothing_else() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    assert_quiet_success(&send(&[q.as_str(), "a", "bee", "sea of words"]));
+    let out = recv(&["--count", "3", q.as_str()]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "a\nbee\nsea of words\n", "")
+    );
+    assert!(q.exists(), "without --unlink the queue stays");
+    assert_eq!(q.attributes().current_messages, 0);
+}
+
+#[test]
+fn recv_creates_a_missing_queue_that_stays_unless_unlink() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let mut receiver = Running::spawn(&mut recv_cmd(&["--count", "1", "--msgsize", "64", name]));
+    let line = receiver.wait_stderr("created queue");
+    assert_eq!(
+        line,
+        format!("mq-recv: created queue {name} (10 messages of up to 64 bytes, mode 0600)\n")
+    );
+    assert!(q.exists());
+    assert_quiet_success(&send(&[name, "hi"]));
+    assert_eq!(shell_status(receiver.finish()), 0);
+    assert_eq!(receiver.out, "hi\n");
+    assert!(q.exists(), "the queue outlives its receiver");
+    assert_eq!(q.attributes().message_size, 64);
+
+    // --unlink: removed when done.
+    assert_quiet_success(&send(&[name, "last"]));
+    let out = recv(&["--unlink", "--count", "1", name]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "last\n", "")
+    );
+    assert!(!q.exists(), "--unlink removed it");
+
+    // --unlink also on an error (here -n on an empty queue it made).
+    let out = recv(&["--unlink", "-n", "--msgsize", "64", name]);
+    assert_eq!(code(&out), 1);
+    assert!(out.stderr.contains("created queue"), "{}", out.stderr);
+    assert!(
+        !q.exists(),
+        "--unlink removes it on the way out of an error"
+    );
+
+    // Without --msgsize: the system's defaults.
+    let limits = Limits::read().unwrap();
+    let out = recv(&["-n", name]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "mq-recv: created queue {name} ({} messages of up to {} bytes, mode 0600)\n",
+            limits.msg_default, limits.msgsize_default
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(q.exists(), "kept: no --unlink");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_receiver_quietly_and_unlink_still_removes_the_queue() {
+    // Like `mq-recv --unlink /q | true`: the first line meets a broken pipe.
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    assert_quiet_success(&send(&[q.as_str(), "a", "b"]));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = cmd("mq-recv")
+        .args(["--unlink", "-n", q.as_str()])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("mq-recv did not end with its stdout closed");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!((shell_status(status), err.as_str()), (0, ""));
+    assert!(!q.exists(), "--unlink removed it on the way out");
+}
+
+#[test]
+fn verbose_shows_priority_and_size_before_each_body() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    assert_quiet_success(&send(&["-p", "3", q.as_str(), "x"]));
+    assert_quiet_success(&send(&[q.as_str(), ""]));
+    assert_quiet_success(&send(&["-p", "7", q.as_str(), "hello"]));
+    let out = recv(&["--verbose", "--count", "3", q.as_str()]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            0,
+            "priority 7, 5 bytes: hello\npriority 3, 1 byte: x\npriority 0, 0 bytes: \n",
+            ""
+        )
+    );
+}
+
+#[test]
+fn count_stops_after_n_messages_and_leaves_the_rest() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    assert_quiet_success(&send(&[q.as_str(), "m1", "m2", "m3", "m4", "m5"]));
+    let out = recv(&["--count", "2", q.as_str()]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "m1\nm2\n", "")
+    );
+    assert_eq!(q.attributes().current_messages, 3);
+    for bad in ["0", "-1", "many"] {
+        let out = recv(&["--count", bad, q.as_str()]);
+        assert_eq!(code(&out), 2, "--count {bad}: {}", out.stderr);
+    }
+    assert_eq!(q.attributes().current_messages, 3);
+}
+
+#[test]
+fn nonblock_on_an_empty_queue_fails_with_eagain() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let name = q.as_str();
+    let out = recv(&["-n", name]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: queue {name} is empty: -n/--nonblock does not wait (EAGAIN)\n\
+             hint: send something first (mq-send QUEUE MESSAGE), or drop -n to wait for it\n"
+        )
+    );
+    // What is there is printed first; the error counts it.
+    assert_quiet_success(&send(&[name, "only"]));
+    let out = recv(&["--nonblock", name]);
+    assert_eq!((code(&out), out.stdout.as_str()), (1, "only\n"));
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: queue {name} is empty after 1 message: -n/--nonblock does not wait (EAGAIN)\n"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn timeout_on_an_empty_queue_fails_with_etimedout() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let out = recv(&["--timeout", "0.3", q.as_str()]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: no message arrived within 0.3 s (ETIMEDOUT)\n\
+         hint: is a sender running? Raise --timeout, or drop it to wait as long as it takes\n"
+    );
+    // The time is for each message: two waiting, then the wait runs out.
+    assert_quiet_success(&send(&[q.as_str(), "a", "b"]));
+    let out = recv(&["--timeout", "0.3", q.as_str()]);
+    assert_eq!((code(&out), out.stdout.as_str()), (1, "a\nb\n"));
+    assert!(
+        out.stderr
+            .starts_with("error: no message arrived within 0.3 s after 2 messages (ETIMEDOUT)\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn attr_prints_each_queues_attributes_and_the_system_limits() {
+    let q = QueueGuard::new();
+    let other = QueueGuard::new();
+    make_queue(&q, 3, 16);
+    make_queue(&other, 2, 8);
+    assert_quiet_success(&send(&[q.as_str(), "a", "b"]));
+    let out = recv(&["--attr", q.as_str(), other.as_str()]);
+    let l = Limits::read().unwrap();
+    let expected = format!(
+        "queue {}\n\
+         \x20 mq_maxmsg        3        the most messages it holds\n\
+         \x20 mq_msgsize       16       the largest message, in bytes\n\
+         \x20 mq_curmsgs       2        messages waiting now\n\
+         queue {}\n\
+         \x20 mq_maxmsg        2        the most messages it holds\n\
+         \x20 mq_msgsize       8        the largest message, in bytes\n\
+         \x20 mq_curmsgs       0        messages waiting now\n\
+         system limits (/proc/sys/fs/mqueue)\n\
+         \x20 msg_max          {:<8} the largest mq_maxmsg without privilege\n\
+         \x20 msgsize_max      {:<8} the largest mq_msgsize without privilege\n\
+         \x20 msg_default      {:<8} mq_maxmsg of a queue made without attributes\n\
+         \x20 msgsize_default  {:<8} mq_msgsize of a queue made without attributes\n\
+         \x20 queues_max       {:<8} queues on the whole system\n",
+        q.as_str(),
+        other.as_str(),
+        l.msg_max,
+        l.msgsize_max,
+        l.msg_default,
+        l.msgsize_default,
+        l.queues_max
+    );
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, expected.as_str(), "")
+    );
+    assert_eq!(q.attributes().current_messages, 2, "--attr takes nothing");
+
+    // A missing queue is an error, and --attr creates nothing.
+    let missing = QueueGuard::new();
+    let out = recv(&["--attr", missing.as_str()]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: cannot open queue {}: No such file or directory (ENOENT)\nhint: ",
+            missing.as_str()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!missing.exists());
+
+    for with in ["--unlink", "--count=1", "-n", "--hold", "--mine", "-v"] {
+        let out = recv(&["--attr", with, q.as_str()]);
+        assert_eq!(code(&out), 2, "--attr {with}: {}", out.stderr);
+    }
+    assert!(q.exists());
+}
+
+#[test]
+
+fn attr_on_a_missing_queue_hints_only_at_what_mq_recv_can_do() {
+    let missing = QueueGuard::new();
+    let out = recv(&["--attr", missing.as_str()]);
+    assert_eq!(code(&out), 1);
+    let hint = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .expect("a hint");
+    assert!(!hint.contains("--create"), "{hint}");
+    let create = recv(&["--create", missing.as_str()]);
+    assert_eq!(code(&create), 2, "mq-recv has no --create");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn several_queues_at_once_label_each_line_with_its_queue() {
+    let q1 = QueueGuard::new();
+    let q2 = QueueGuard::new();
+    make_queue(&q1, 10, 64);
+    make_queue(&q2, 10, 64);
+    let (n1, n2) = (q1.as_str(), q2.as_str());
+    assert_quiet_success(&send(&[n1, "a1", "a2"]));
+    assert_quiet_success(&send(&["-p", "4", n2, "b1"]));
+    let out = recv(&["--count", "3", n1, n2]);
+    assert_eq!((code(&out), out.stderr.as_str()), (0, ""));
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    // Within a queue its own order holds.
+    let from_q1: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with(&format!("{n1}: ")))
+        .collect();
+    assert_eq!(from_q1, [format!("{n1}: a1"), format!("{n1}: a2")]);
+    // Across queues the order is not promised: compare sorted.
+    lines.sort();
+    let mut expected = vec![
+        format!("{n1}: a1"),
+        format!("{n1}: a2"),
+        format!("{n2}: b1"),
+    ];
+    expected.sort();
+    assert_eq!(lines, expected);
+
+    // With -v the label comes first; -n on all empty names them all.
+    assert_quiet_success(&send(&[n2, "z"]));
+    let out = recv(&["-v", "-n", n1, n2]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, format!("{n2}: priority 0, 1 byte: z\n"));
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: queues {n1}, {n2} are all empty after 1 message: -n/--nonblock does not wait (EAGAIN)\n"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let out = recv(&["-n", n1, n1]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            2,
+            "",
+            format!("error: queue {n1} is named twice\n").as_str()
+        )
+    );
+}
+
+#[test]
+
+fn the_same_queue_with_and_without_its_slash_is_named_twice() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let name = q.as_str();
+    // -n: should the check be missed, the run still ends.
+    let out = recv(&["-n", "--unlink", name, &name[1..]]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            2,
+            "",
+            format!("error: queue {name} is named twice\n").as_str()
+        )
+    );
+    assert!(q.exists(), "a usage error removes nothing");
+}
+
+#[test]
+fn hold_receives_nothing_until_a_newline_then_takes_the_highest_priority_first() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let mut receiver = Running::spawn(&mut recv_cmd(&[
+        "--hold",
+        "--count",
+        "3",
+        "-v",
+        "--msgsize",
+        "64",
+        name,
+    ]));
+    receiver.wait_stderr("holding: press Enter to start receiving");
+    for (p, body) in [("1", "low"), ("9", "high"), ("5", "mid")] {
+        assert_quiet_success(&send(&["-p", p, name, body]));
+    }
+    assert_eq!(q.attributes().current_messages, 3, "all three wait");
+    assert_eq!(
+        receiver.stdout_lines_within(Duration::from_millis(200)),
+        0,
+        "nothing received while holding"
+    );
+    assert!(
+        receiver.child.try_wait().unwrap().is_none(),
+        "still holding"
+    );
+    receiver.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    receiver.wait_stderr("receiving: 3 waiting");
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(
+        receiver.out,
+        "priority 9, 4 bytes: high\npriority 5, 3 bytes: mid\npriority 1, 3 bytes: low\n"
+    );
+}
+
+#[test]
+fn usage_errors_of_mq_recv() {
+    let q = QueueGuard::new();
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--count", "0", "/x"],
+        &["-n", "--timeout", "1", "/x"],
+        &["--timeout", "0", "/x"],
+        &["--listen", "70000", "/x"],
+        &["--listen", "nowhere", "/x"],
+        &["--maxmsg", "0", "/x"],
+        &["--perms", "800", "/x"],
+        &["--bogus"],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "/x" { q.as_str() } else { a })
+            .collect();
+        let out = recv(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
+        assert_no_panic(&out.stderr);
+    }
+    assert_eq!(
+        recv(&[]).stderr,
+        "error: name a queue to receive from (mq-recv /lab), or use --mine or --listen PORT\n"
+    );
+    assert!(!q.exists(), "a usage error creates nothing");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+#[test]
+fn a_message_longer_than_msgsize_is_emsgsize_with_a_hint() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 8);
+    let name = q.as_str();
+    let out = send(&[name, "12345678", "toolongmessage", "never"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: message 2 of 3: cannot send a 14-byte message to queue {name}: Message too long (EMSGSIZE)\n\
+             hint: queue {name} takes messages of up to 8 bytes (mq_msgsize): send less, or make the queue with a bigger --msgsize\n"
+        )
+    );
+    assert_eq!(
+        drain_verbose(&q),
+        [verbose_line(0, "12345678")],
+        "the one before went in"
+    );
+    let out = send(&[name, "123456789"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: cannot send a 9-byte message to queue {name}: Message too long (EMSGSIZE)\n"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn invalid_queue_names_are_usage_errors_for_both_binaries() {
+    let long = "x".repeat(256);
+    let slashed_long = format!("/{long}");
+    for (name, why) in [
+        ("", "it is empty"),
+        ("/", "it is empty"),
+        ("/a/b", "only the leading / may be a slash"),
+        ("a/b", "only the leading / may be a slash"),
+        (long.as_str(), "it is 256 characters long"),
+        (slashed_long.as_str(), "it is 256 characters long"),
+    ] {
+        for out in [
+            send(&[name, "x"]),
+            recv(&["-n", name]),
+            recv(&["--attr", name]),
+        ] {
+            assert_eq!(code(&out), 2, "{name:?}: {}", out.stderr);
+            assert_eq!(out.stdout, "");
+            assert!(
+                out.stderr
+                    .starts_with(&format!("error: {name:?} is not a queue name: {why}")),
+                "{name:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    // 255 characters after the slash is the longest name, and it works.
+    let q = QueueGuard {
+        name: {
+            let base = unique_queue();
+            format!("{base}{}", "y".repeat(256 - base.len()))
+        },
+    };
+    assert_eq!(q.as_str().len(), 256);
+    let out = send(&["-c", "--msgsize", "8", q.as_str(), "ok"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "ok")]);
+}
+
+#[test]
+fn another_user_is_refused_at_0600_with_eacces() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    // Made by root, owner-only, once by each binary.
+    let by_send = QueueGuard::new();
+    assert_eq!(
+        code(&send(&["-c", "--msgsize", "64", by_send.as_str(), "mine"])),
+        0
+    );
+    let by_recv = QueueGuard::new();
+    let _receiver = spawn_blocked(
+        &mut recv_cmd(&["--msgsize", "64", by_recv.as_str()]),
+        "created queue",
+    );
+    for q in [&by_send, &by_recv] {
+        let name = q.as_str();
+        assert_eq!(format!("{:o}", q.mode()), "600");
+        let out = output_of(as_nobody("mq-send").args([name, "intruder"]), b"");
+        assert_eq!(code(&out), 1, "{}", out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: cannot open queue {name}: Permission denied (EACCES)\n\
+                 hint: queue {name} belongs to another user, and its permissions keep you out (600 is owner-only; the creator chooses with --perms)\n"
+            )
+        );
+        let out = output_of(as_nobody("mq-recv").args(["-n", name]), b"");
+        assert_eq!(code(&out), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("Permission denied (EACCES)"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(drain_verbose(&by_send), [verbose_line(0, "mine")]);
+}
+
+#[test]
+fn another_user_may_send_to_a_queue_made_with_perms_622() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    // umask 0: the mode is exactly --perms (see perms_are_the_mode_whatever_the_umask).
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = output_of(
+        with_umask(0, "mq-send").args(["-c", "--perms", "622", "--msgsize", "64", name, "root"]),
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    assert_eq!(format!("{:o}", q.mode()), "622");
+    let out = output_of(as_nobody("mq-send").args([name, "from nobody"]), b"");
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", "")
+    );
+    // Write only: nobody may not receive.
+    let out = output_of(as_nobody("mq-recv").args(["-n", name]), b"");
+    assert_eq!(code(&out), 1);
+    assert!(out.stderr.contains("(EACCES)"), "{}", out.stderr);
+    assert_eq!(
+        drain_verbose(&q),
+        [verbose_line(0, "root"), verbose_line(0, "from nobody")]
+    );
+}
+
+#[test]
+
+fn perms_are_the_mode_whatever_the_umask() {
+    for binary in ["mq-send", "mq-recv"] {
+        let q = QueueGuard::new();
+        let name = q.as_str();
+        let mut c = with_umask(0o022, binary);
+        if binary == "mq-send" {
+            c.args(["-c", "--perms", "666", "--msgsize", "64", name, "root"]);
+        } else {
+            c.args(["-n", "--perms", "666", "--msgsize", "64", name]);
+        }
+        let out = output_of(&mut c, b"");
+        assert!(out.stderr.contains("mode 0666"), "{binary}: {}", out.stderr);
+        assert!(q.exists(), "{binary}: {}", out.stderr);
+        assert_eq!(
+            format!("{:o}", q.mode()),
+            "666",
+            "{binary}: the mode it said it made"
+        );
+        if can_drop_to_nobody() {
+            let out = output_of(as_nobody("mq-send").args([name, "from nobody"]), b"");
+            assert_eq!(code(&out), 0, "{binary}: {}", out.stderr);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Priority order
+
+#[test]
+fn highest_priority_first_and_fifo_within_a_priority() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let sends = [
+        (1, "a1"),
+        (5, "c5"),
+        (1, "a2"),
+        (3, "b3"),
+        (5, "c6"),
+        (0, "z0"),
+        (32767, "top"),
+        (1, "a3"),
+        (0, "z1"),
+    ];
+    // The first send makes the queue; then one mq-send per message, each with its priority.
+    let out = send(&["-c", "--msgsize", "16", "-p", "1", name, "a1"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    for (p, body) in &sends[1..] {
+        assert_quiet_success(&send(&["-p", &p.to_string(), name, body]));
+    }
+    let out = recv(&["-v", "--count", "9", name]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let expected: String = [
+        (32767, "top"),
+        (5, "c5"),
+        (5, "c6"),
+        (3, "b3"),
+        (1, "a1"),
+        (1, "a2"),
+        (1, "a3"),
+        (0, "z0"),
+        (0, "z1"),
+    ]
+    .iter()
+    .map(|(p, b)| verbose_line(*p, b) + "\n")
+    .collect();
+    assert_eq!(out.stdout, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+#[test]
+fn load_four_senders_three_receivers_every_message_exactly_once() {
+    const SENDERS: usize = 4;
+    const EACH: usize = 2000;
+    const TOTAL: usize = SENDERS * EACH;
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let started = Instant::now();
+    let mut receivers = vec![Running::spawn(&mut recv_cmd(&[
+        "--maxmsg",
+        "10",
+        "--msgsize",
+        "64",
+        name,
+    ]))];
+    receivers[0].wait_stderr("created queue");
+    let a = q.attributes();
+    assert_eq!((a.max_messages, a.message_size), (10, 64));
+    for _ in 1..3 {
+        receivers.push(Running::spawn(&mut recv_cmd(&[name])));
+    }
+    let mut senders: Vec<Running> = (1..=SENDERS)
+        .map(|s| {
+            let mut run = Running::spawn(&mut send_cmd(&[name]));
+            let input: String = (0..EACH).map(|n| format!("s{s}-{n:05}\n")).collect();
+            // 18 KB: fits in the pipe, so this does not wait for the sender.
+            let mut stdin = run.stdin.take().unwrap();
+            stdin.write_all(input.as_bytes()).unwrap();
+            drop(stdin);
+            run
+        })
+        .collect();
+
+    // Read from all three until every message has come out (or the time runs out).
+    let limit = Duration::from_secs(50);
+    let mut seen = 0;
+    while seen < TOTAL {
+        assert!(
+            started.elapsed() < limit,
+            "only {seen} of {TOTAL} messages received in {limit:?}"
+        );
+        for r in &mut receivers {
+            seen += r.stdout_lines_within(Duration::from_millis(5));
+        }
+    }
+    for (i, s) in senders.iter_mut().enumerate() {
+        assert_eq!(shell_status(s.finish()), 0, "sender {}: {}", i + 1, s.err);
+        assert_eq!((s.out.as_str(), s.err.as_str()), ("", ""));
+    }
+    // Every message is out: end the receivers (a blocked receiver ends by SIGTERM).
+    for r in &mut receivers {
+        r.signal(15);
+    }
+    let mut all: Vec<String> = Vec::with_capacity(TOTAL);
+    let mut shares = Vec::new();
+    for (i, r) in receivers.iter_mut().enumerate() {
+        assert_eq!(
+            shell_status(r.finish()),
+            143,
+            "receiver {}: {}",
+            i + 1,
+            r.err
+        );
+        let lines: Vec<String> = r.out.lines().map(str::to_string).collect();
+        // Each receiver sees each sender's messages in the order they were sent.
+        for s in 1..=SENDERS {
+            let prefix = format!("s{s}-");
+            let mine: Vec<&String> = lines.iter().filter(|l| l.starts_with(&prefix)).collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "receiver {} got sender {s}'s messages out of order",
+                i + 1
+            );
+        }
+        shares.push(lines.len());
+        all.extend(lines);
+    }
+    assert_eq!(all.len(), TOTAL, "no message twice, none extra");
+    all.sort();
+    let mut expected: Vec<String> = (1..=SENDERS)
+        .flat_map(|s| (0..EACH).map(move |n| format!("s{s}-{n:05}")))
+        .collect();
+    expected.sort();
+    assert!(all == expected, "the 8000 messages, each exactly once");
+    assert_eq!(q.attributes().current_messages, 0);
+    eprintln!(
+        "load: {TOTAL} messages in {:?}, received {shares:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Termination signals
+
+#[test]
+fn a_blocked_receiver_with_unlink_ends_by_the_signal_at_once_and_removes_its_queue() {
+    for (sig, sig_name, status) in [(2, "SIGINT", 130), (15, "SIGTERM", 143), (1, "SIGHUP", 129)] {
+        let q = QueueGuard::new();
+        let name = q.as_str();
+        let mut receiver = spawn_blocked(
+            &mut recv_cmd(&["--unlink", "--msgsize", "64", name]),
+            "created queue",
+        );
+        assert!(q.exists());
+        let sent = Instant::now();
+        receiver.signal(sig);
+        let st = receiver.finish();
+        let took = sent.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "{sig_name}: ended in {took:?}"
+        );
+        assert_eq!(shell_status(st), status, "{sig_name}");
+        assert_eq!(
+            st.signal(),
+            Some(sig),
+            "{sig_name}: ended by the signal itself"
+        );
+        assert_eq!(receiver.out, "");
+        assert!(
+            receiver.err.ends_with(&format!(
+                "mq-recv: interrupted by {sig_name}: removed {name}\n"
+            )),
+            "{sig_name}: {}",
+            receiver.err
+        );
+        assert!(!q.exists(), "{sig_name}: queue removed");
+    }
+}
+
+#[test]
+fn a_blocked_receiver_without_unlink_leaves_the_queue() {
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let mut receiver = spawn_blocked(&mut recv_cmd(&["--msgsize", "64", name]), "created queue");
+    receiver.signal(15);
+    let st = receiver.finish();
+    assert_eq!(shell_status(st), 143);
+    assert_eq!(
+        receiver.err,
+        format!(
+            "mq-recv: created queue {name} (10 messages of up to 64 bytes, mode 0600)\n\
+             mq-recv: interrupted by SIGTERM\n"
+        )
+    );
+    assert!(q.exists(), "not asked to remove it");
+    // And it still works: what is sent now waits for the next receiver.
+    assert_quiet_success(&send(&[name, "later"]));
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "later")]);
+}
+
+#[test]
+fn a_blocked_sender_ends_by_sigterm_and_the_messages_stay() {
+    let q = QueueGuard::new();
+    make_queue(&q, 2, 64);
+    let name = q.as_str();
+    assert_quiet_success(&send(&[name, "a"]));
+    // "c" fills the queue, "d" waits for room.
+    let mut sender = spawn_blocked(&mut send_cmd(&["--explain", name, "c", "d"]), "[step 2]");
+    eventually("c to go in", || q.attributes().current_messages == 2);
+    sender.signal(15);
+    let st = sender.finish();
+    assert_eq!(shell_status(st), 143, "{}", sender.err);
+    assert_eq!(st.signal(), Some(15));
+    assert!(
+        sender.err.contains(&format!(
+            "mq-send: interrupted by SIGTERM while waiting for room in {name}: 1 sent; message 2 of 2 was not\n"
+        )),
+        "{}",
+        sender.err
+    );
+    assert!(
+        q.exists(),
+        "the sender never removes a queue it did not make"
+    );
+    assert_eq!(
+        drain_verbose(&q),
+        [verbose_line(0, "a"), verbose_line(0, "c")]
+    );
+}
+
+#[test]
+fn mine_interrupted_removes_its_own_mailbox() {
+    let mut receiver = Running::spawn(&mut recv_cmd(&["--mine", "--msgsize", "64"]));
+    let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    receiver.wait_stderr("my PID is");
+    let pid = receiver.pid();
+    eventually("the receiver to block in poll", || blocked_in_poll(pid));
+    assert!(mailbox.exists());
+    receiver.signal(2);
+    assert_eq!(shell_status(receiver.finish()), 130);
+    assert!(
+        receiver.err.ends_with(&format!(
+            "mq-recv: interrupted by SIGINT: removed /ipc-lab-pid-{pid}\n"
+        )),
+        "{}",
+        receiver.err
+    );
+    assert!(!mailbox.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network port (loopback)
+
+/// `mq-recv --listen 127.0.0.1:0` with more arguments; its port once it listens.
+fn listener(args: &[&str]) -> (Running, u16) {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut run = Running::spawn(&mut recv_cmd(&all));
+    let port = run.listening_port();
+    (run, port)
+}
+
+fn host(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+#[test]
+fn network_exchange_with_priorities_held_then_highest_first() {
+    let (mut receiver, port) = listener(&["--hold", "--count", "3", "-v", "--msgsize", "64"]);
+    // No queue named: the port feeds a mailbox of the receiver's own.
+    let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    assert!(
+        receiver
+            .err
+            .contains(&format!("go into /ipc-lab-pid-{}\n", receiver.pid())),
+        "{}",
+        receiver.err
+    );
+    receiver.wait_stderr("holding");
+    for (p, body) in [("1", "low"), ("9", "high"), ("5", "mid")] {
+        let out = send(&["--host", &host(port), "-p", p, body]);
+        assert_quiet_success(&out);
+    }
+    assert_eq!(mailbox.attributes().current_messages, 3);
+    receiver.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(
+        receiver.out,
+        "priority 9, 4 bytes: high\npriority 5, 3 bytes: mid\npriority 1, 3 bytes: low\n"
+    );
+    assert!(
+        receiver.err.contains("disconnected after 1 message\n"),
+        "{}",
+        receiver.err
+    );
+    assert!(!mailbox.exists(), "its own mailbox goes with it");
+}
+
+#[test]
+fn network_plain_exchange_into_a_named_queue() {
+    let q = QueueGuard::new();
+    let (mut receiver, port) = listener(&["--count", "3", "--msgsize", "64", q.as_str()]);
+    let out = send(&["--host", &host(port), "hello", "world"]);
+    assert_quiet_success(&out);
+    let out = send_stdin(&["--host", &host(port)], "from stdin\n");
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "hello\nworld\nfrom stdin\n");
+    assert!(
+        receiver.err.contains("disconnected after 2 messages\n"),
+        "{}",
+        receiver.err
+    );
+    assert!(q.exists(), "a named queue stays, as without --listen");
+}
+
+#[test]
+fn network_message_too_long_is_emsgsize() {
+    let (mut receiver, port) = listener(&["--count", "1", "--msgsize", "8"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    let h = host(port);
+    let out = send(&["--host", &h, "fits", "much too long"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.contains("cannot send a 13-byte message") && out.stderr.contains("(EMSGSIZE)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.ends_with(&format!(
+            "hint: the mailbox at {h} takes messages of up to 8 bytes: send less\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(shell_status(receiver.finish()), 0);
+    assert_eq!(receiver.out, "fits\n", "the one before went in");
+}
+
+#[test]
+fn host_with_nothing_listening_is_econnrefused_with_a_hint() {
+    // A port that was free a moment ago, and closed now.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let h = host(port);
+    let out = send(&["--host", &h, "hi"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot connect to {h}: Connection refused (ECONNREFUSED)\n\
+             hint: is `mq-recv --listen PORT` running on that host, with that port? (It listens on 127.0.0.1 unless given an address such as 0.0.0.0:PORT)\n"
+        )
+    );
+    let out = send(&["--host", "no port here", "hi"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.contains("hint: give HOST:PORT"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A raw connection to an mq-recv port, its greeting checked.
+fn raw_peer(port: u16, message_size: u32, capacity: u32) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut greeting = [0u8; 13];
+    s.read_exact(&mut greeting).unwrap();
+    let mut expected = b"ipcl\x01".to_vec();
+    expected.extend_from_slice(&message_size.to_be_bytes());
+    expected.extend_from_slice(&capacity.to_be_bytes());
+    assert_eq!(greeting.to_vec(), expected, "the greeting");
+    s
+}
+
+/// Everything the peer gets until the receiver closes the connection (a reset after the data
+/// counts as closed; a time-out fails).
+fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("the receiver did not close the connection: {e} (got {got:?})"),
+        }
+    }
+}
+
+#[test]
+fn bad_peers_are_refused_or_dropped_and_the_receiver_carries_on() {
+    let q = QueueGuard::new();
+    let (mut receiver, port) = listener(&["--count", "3", "--msgsize", "64", q.as_str()]);
+    let h = host(port);
+
+    // (a) Not the protocol at all: answered "malformed" (4), then closed.
+    let mut peer = raw_peer(port, 64, 10);
+    let me = peer.local_addr().unwrap();
+    peer.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    assert_eq!(read_until_closed(&mut peer), [4, 0, 0, 0, 0]);
+    let line = receiver.wait_stderr(&format!("refused {me}: "));
+    assert_eq!(
+        line,
+        format!(
+            "mq-recv: refused {me}: it sent 47 45 54 20 2f 20 48 54 54 50 2f (\"GET / HTTP/\") where a message header starts with \"ipcl\" (is it mq-send --host?)\n"
+        )
+    );
+    assert_quiet_success(&send(&["--host", &h, "after garbage"]));
+    receiver.wait_stdout("after garbage");
+
+    // (b) A header that claims 4294967295 bytes: answered "too big" (2) with the message size.
+    let mut peer = raw_peer(port, 64, 10);
+    let me = peer.local_addr().unwrap();
+    peer.write_all(b"ipcl\x00\x00\x00\xff\xff\xff\xff").unwrap();
+    assert_eq!(read_until_closed(&mut peer), [2, 0, 0, 0, 64]);
+    let line = receiver.wait_stderr(&format!("refused {me}: "));
+    assert_eq!(
+        line,
+        format!(
+            "mq-recv: refused {me}: a 4294967295-byte message, but the mailbox takes at most 64 bytes\n"
+        )
+    );
+    assert_quiet_success(&send(&["--host", &h, "after oversize"]));
+    receiver.wait_stdout("after oversize");
+
+    // (c) Half a message, then gone: dropped, and the part never reaches the mailbox.
+    let mut peer = raw_peer(port, 64, 10);
+    let me = peer.local_addr().unwrap();
+    peer.write_all(b"ipcl\x00\x00\x00\x00\x00\x00\x0aabc")
+        .unwrap();
+    drop(peer);
+    let line = receiver.wait_stderr(&format!("dropped {me}: "));
+    assert_eq!(
+        line,
+        format!(
+            "mq-recv: dropped {me}: it closed the connection in the middle of a message (body 3 of 10 bytes): that message is dropped\n"
+        )
+    );
+    assert_quiet_success(&send(&["--host", &h, "after partial"]));
+
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(
+        receiver.out, "after garbage\nafter oversize\nafter partial\n",
+        "only the good messages, nothing of the bad ones"
+    );
+    assert_no_panic(&receiver.err);
+}
+
+/// A port in the test that is not mq-recv: it accepts one connection and does `what` with it;
+/// the connection is held open until the returned sender is dropped (or 20 s pass).
+fn impostor(
+    what: impl FnOnce(&mut TcpStream) + Send + 'static,
+) -> (u16, std::sync::mpsc::Sender<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (done_tx, done_rx) = channel::<()>();
+    thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            what(&mut s);
+            let _ = done_rx.recv_timeout(PATIENCE);
+        }
+    });
+    (port, done_tx)
+}
+
+#[test]
+fn host_that_is_not_mq_recv_fails_clearly_and_does_not_hang() {
+    // Something that speaks another protocol.
+    let (port, _hold) = impostor(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+    });
+    let h = host(port);
+    let out = send(&["--host", &h, "hi"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: {h} is not an mq-recv port: it does not speak the ipc-lab message protocol: its first bytes are 48 54 54 50 (\"HTTP\")\n\
+             hint: check the port: `mq-recv --listen` prints it\n"
+        )
+    );
+
+    // Something that hangs up at once.
+    let (port, _hold) = impostor(|s| {
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    });
+    let h = host(port);
+    let out = send(&["--host", &h, "hi"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: {h} closed the connection after 0 of the 13 bytes of its greeting\n"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // Something that says nothing: the sender gives up after the greeting wait (5 s).
+    let (port, hold) = impostor(|_| {});
+    let h = host(port);
+    let out = send(&["--host", &h, "hi"]);
+    drop(hold);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: {h} accepted the connection but sent no greeting within 5 s\n\
+             hint: is it `mq-recv --listen`? Another program may have that port\n"
+        )
+    );
+}
+
+#[test]
+
+fn the_greeting_timeout_message_names_the_time_waited() {
+    let (port, hold) = impostor(|_| {});
+    let h = host(port);
+    let out = send(&["--timeout", "1", "--host", &h, "hi"]);
+    drop(hold);
+    assert_eq!(code(&out), 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: {h} accepted the connection but sent no greeting within 1 s\n"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn nonblocking_over_the_network_is_refused_when_the_mailbox_is_full() {
+    let (mut receiver, port) =
+        listener(&["--hold", "--maxmsg", "1", "--msgsize", "64", "--count", "1"]);
+    let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    receiver.wait_stderr("holding");
+    assert_eq!(mailbox.attributes().max_messages, 1);
+    let h = host(port);
+    assert_quiet_success(&send(&["-n", "--host", &h, "first"]));
+    let out = send(&["-n", "--host", &h, "second"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: the mailbox at {h} is full (1 message): -n/--nonblock does not wait (EAGAIN); the message was not sent\n\
+             hint: wait for the receiver to take some, or drop -n to wait for room\n"
+        )
+    );
+    receiver.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "first\n");
+    assert!(!mailbox.exists());
+}
+
+#[test]
+
+fn network_errors_name_the_message_that_was_not_sent() {
+    let (mut receiver, port) =
+        listener(&["--hold", "--maxmsg", "1", "--msgsize", "64", "--count", "1"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    receiver.wait_stderr("holding");
+    let h = host(port);
+    let out = send(&["-n", "--host", &h, "first", "second", "third"]);
+    assert_eq!(code(&out), 1);
+    let out_stdin = send_stdin(&["-n", "--host", &h], "x\ny\n");
+    assert_eq!(code(&out_stdin), 1);
+    receiver.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "first\n", "message 1 went in, 2 did not");
+    assert!(
+        out.stderr
+            .contains("(EAGAIN); message 2 of 3 was not sent\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out_stdin
+            .stderr
+            .contains("(EAGAIN); the message on line 1 was not sent\n"),
+        "{}",
+        out_stdin.stderr
+    );
+}
+
+#[test]
+
+fn a_network_message_reported_not_sent_is_not_delivered() {
+    // The receiver waits at most 1 s for each message once it starts, so it ends either way.
+    let (mut receiver, port) = listener(&[
+        "--hold",
+        "--maxmsg",
+        "1",
+        "--msgsize",
+        "64",
+        "--timeout",
+        "1",
+    ]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    receiver.wait_stderr("holding");
+    let h = host(port);
+    let out = send(&["--timeout", "0.3", "--host", &h, "first", "second"]);
+    assert_eq!(code(&out), 1);
+    assert!(out.stderr.contains("(ETIMEDOUT)"), "{}", out.stderr);
+    assert!(out.stderr.contains("was not sent"), "{}", out.stderr);
+    receiver.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(shell_status(receiver.finish()), 1, "{}", receiver.err);
+    assert_eq!(
+        receiver.out, "first\n",
+        "the message the sender gave up on must not arrive"
+    );
+}
+
+#[test]
+fn help_and_version_name_the_lecture() {
+    for name in ["mq-send", "mq-recv"] {
+        let out = output_of(cmd(name).arg("--help"), b"");
+        let help = out.stdout.as_str();
+        assert_eq!(code(&out), 0);
+        assert!(help.contains("Lecture notes: B2 Message Passing"), "{help}");
+        assert!(help.contains("Examples:"), "{help}");
+        for opt in [
+            "--explain",
+            "--color",
+            "--timeout",
+            "--nonblock",
+            "--maxmsg",
+            "--msgsize",
+            "--perms",
+        ] {
+            assert!(help.contains(opt), "{name} --help lacks {opt}");
+        }
+        let out = output_of(cmd(name).arg("--version"), b"");
+        assert_eq!(
+            out.stdout,
+            format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
