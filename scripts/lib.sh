@@ -9,11 +9,18 @@
 #   lab_wait_exit "$pid" 10; rc=$LAB_RC
 #   lab_show recv "$LAB_WORK/a.out"                  # [recv] ...
 #   lab_check_lines "recv's output" "$LAB_WORK/a.out" "line 1" "line 2"
+#   lab_check_output "recv's stdout" "$LAB_WORK/a.out" "line 1" "line 2"   # whole, in order
 #   lab_finish                                       # exit 1 if any check failed
+#
+#   lab_queue_name /foo-demo; q=$LAB_QUEUE           # POSIX queue of its own, removed on exit
+#   lab_spawn_fed "$LAB_WORK/r.out" "$LAB_WORK/r.err" "$LAB_BIN/foo-recv" "$q"   # stdin: lab_feed
+#   lab_feed ""; lab_feed_close                      # press Enter, then end its input
+#   lab_check_queue_gone "$q"
 #
 # Every wait is bounded. On exit, error, Ctrl-C, SIGTERM and SIGHUP the trap stops the children
 # started with lab_spawn (and lab_track_pid), kills the private tmux server and removes the System V
-# segments registered with lab_track_segment that are still there.
+# segments registered with lab_track_segment and the POSIX message queues named with
+# lab_queue_name (or lab_track_queue) that are still there.
 #
 # Conventions: functions are named lab_*, globals LAB_*, internals lab__* / LAB__*. A function that
 # produces a value stores it in a global (LAB_LINE, LAB_RC, LAB_PID, ...) instead of printing it, so
@@ -36,7 +43,11 @@ LAB_RC=0            # the exit status collected by lab_wait_exit
 LAB_LINE=""         # the line found by lab_wait_line / lab_tmux_wait_text
 LAB_FAILED=0        # how many checks failed
 LAB_PIDS=()         # background children to stop on exit
+LAB_QUEUE=""        # the POSIX message queue named by lab_queue_name
+LAB_FEED_FD=""      # the write end of the pipe to the stdin of lab_spawn_fed's process
+LAB__FEEDS=0
 LAB__CLEANED=0
+LAB__SIGNAL=""        # a signal that came while the exit trap was cleaning up
 declare -A LAB__SHOWN=()   # lines of a file already shown by lab_show_new
 
 # ----------------------------------------------------------------------------------------------
@@ -154,6 +165,33 @@ lab_check_lines() {
     return "$missing"
 }
 
+# lab_check_output WHAT FILE LINE...: FILE must be exactly the LINEs, in this order, nothing before,
+# between or after (blanks at line ends, empty lines at the end and colour escapes are ignored).
+# Shows both when they differ.
+lab_check_output() {
+    local what=$1 file=$2 want got
+    shift 2
+    want=$(printf '%s\n' "$@" | sed 's/[[:space:]]*$//')
+    got=$(lab_plain 2>/dev/null <"$file" | sed 's/[[:space:]]*$//') || got=""
+    if [[ $got == "$want" ]]; then
+        lab_pass "$what is exactly the expected $# line(s), in order"
+        return 0
+    fi
+    lab_fail "$what is not exactly the expected $# line(s), in order:"
+    printf '       expected: %s\n' "$@"
+    if [[ -z $got ]]; then
+        printf '       got:      (nothing)\n'
+    else
+        printf '%s\n' "$got" | sed 's/^/       got:      /'
+    fi
+    return 1
+}
+
+# lab_plain: a filter that removes colour escapes (CLICOLOR_FORCE colours files too).
+lab_plain() {
+    sed 's/\x1b\[[0-9;]*m//g'
+}
+
 # lab_check_status WHAT STATUS [EXPECTED]: an exit status (EXPECTED defaults to 0).
 lab_check_status() {
     local what=$1 got=$2 want=${3:-0}
@@ -224,6 +262,46 @@ lab_spawn() {
     "$@" <"$in" >"$out" 2>&1 &
     LAB_PID=$!
     lab_track_pid "$LAB_PID"
+}
+
+# lab_spawn_fed OUT ERR CMD...: start CMD in the background with stdout to OUT and stderr to ERR
+# (apart, so that stdout can be checked whole) and stdin from a pipe that the script writes to
+# later with lab_feed, as a person types into a terminal. Its pid is in LAB_PID; it is stopped on
+# exit. The pipe's write end stays open here (fd LAB_FEED_FD) until lab_feed_close or the next
+# lab_spawn_fed; processes started meanwhile inherit it, so CMD sees the end of its input only once
+# they have ended too.
+lab_spawn_fed() {
+    local out=$1 err=$2 fifo rw
+    shift 2
+    lab_feed_close
+    LAB__FEEDS=$((LAB__FEEDS + 1))
+    fifo=$LAB_WORK/feed.$LAB__FEEDS
+    mkfifo "$fifo"
+    # Open for reading and writing, the pipe has both ends here: neither open below waits for
+    # the other side, whichever comes first. CMD gets the read end only.
+    exec {rw}<>"$fifo"
+    "$@" <"$fifo" >"$out" 2>"$err" {rw}<&- &
+    LAB_PID=$!
+    lab_track_pid "$LAB_PID"
+    exec {LAB_FEED_FD}>"$fifo"
+    exec {rw}<&-
+}
+
+# lab_feed LINE: write LINE and a newline to the stdin of lab_spawn_fed's process (lab_feed ""
+# presses Enter). Fails, instead of killing the script with SIGPIPE, when the reader is gone.
+lab_feed() {
+    [[ -n $LAB_FEED_FD ]] || {
+        lab_error "lab_feed: no process started with lab_spawn_fed has its input open"
+        return 1
+    }
+    (printf '%s\n' "$1" >&"$LAB_FEED_FD") 2>/dev/null
+}
+
+# lab_feed_close: close that pipe: its reader sees the end of input (Ctrl-D).
+lab_feed_close() {
+    [[ -n $LAB_FEED_FD ]] || return 0
+    exec {LAB_FEED_FD}>&-
+    LAB_FEED_FD=""
 }
 
 # lab_alive PID: true while PID runs (an exited child that is not reaped yet counts as gone).
@@ -361,6 +439,109 @@ lab_check_segment_gone() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# POSIX message queues, through the project's mq-recv (in LAB_BIN, from lab_find_bins): nothing
+# here needs the mqueue file system mounted (mount -t mqueue none /dev/mqueue shows them as files).
+
+# lab_queue_exists NAME: true while queue NAME exists, false (1) once it does not (ENOENT).
+# Any other answer (no mq-recv, no permission) is status 2, with a message.
+lab_queue_exists() {
+    local err
+    if [[ -z $LAB_BIN || ! -x $LAB_BIN/mq-recv ]]; then
+        lab_error "cannot look for queue $1: no mq-recv in ${LAB_BIN:-(no binary directory yet)}"
+        return 2
+    fi
+    # --attr opens an existing queue only, and receives nothing
+    if err=$("$LAB_BIN/mq-recv" --attr --color never "$1" 2>&1 >/dev/null); then
+        return 0
+    fi
+    [[ $err != *"(ENOENT)"* ]] || return 1
+    lab_error "cannot tell whether queue $1 exists: ${err%%$'\n'*}"
+    return 2
+}
+
+# lab_track_queue NAME: remove queue NAME on exit if it is still there.
+lab_track_queue() {
+    [[ -n $LAB_WORK ]] && echo "$1" >>"$LAB_WORK/queues"
+}
+
+# lab_queue_name PREFIX: a queue name of this run's own in LAB_QUEUE, PREFIX-PID (PREFIX starts
+# with /), or PREFIX-PID-N should a queue of that name exist already (left by a killed run whose
+# pid came round again); tracked with lab_track_queue. The queue itself is not made here.
+lab_queue_name() {
+    local name=$1-$$ tries=5 rc
+    while :; do
+        rc=0
+        lab_queue_exists "$name" || rc=$?
+        ((rc != 2)) || lab_die "cannot choose a queue name (see above)"
+        ((rc != 0)) || lab_warn "queue $name exists already (not this run's): choosing another name"
+        ((rc != 1)) || break
+        ((tries-- > 0)) || lab_die "queues $1-$$-N all exist: remove them (ls /dev/mqueue, once mounted)"
+        name=$1-$$-$RANDOM
+    done
+    LAB_QUEUE=$name
+    lab_track_queue "$name"
+}
+
+# lab_queue_remove NAME: remove queue NAME with mq-recv --unlink (which removes its queue on an
+# error too: here a non-blocking receive from an empty queue). True when it is gone afterwards.
+lab_queue_remove() {
+    local rc=0
+    "$LAB_BIN/mq-recv" --unlink --nonblock --count 1 --color never "$1" >/dev/null 2>&1 || true
+    lab_queue_exists "$1" 2>/dev/null || rc=$?
+    ((rc == 1))
+}
+
+# lab_check_queue_gone NAME: the check that queue NAME no longer exists (waits up to 2 s, since
+# a receiver removes its queue just before it exits).
+lab_check_queue_gone() {
+    local tries=40 rc
+    while :; do
+        rc=0
+        lab_queue_exists "$1" || rc=$?
+        case $rc in
+        1)
+            lab_pass "queue $1 is gone (mq-recv --attr $1: ENOENT)"
+            return 0
+            ;;
+        2)
+            lab_fail "cannot tell whether queue $1 is gone (see above)"
+            return 1
+            ;;
+        esac
+        if ((tries-- <= 0)); then
+            lab_fail "queue $1 still exists (mq-recv --attr $1 opens it)"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# lab__cleanup_queues: remove the tracked queues that are still there.
+lab__cleanup_queues() {
+    local name tries rc
+    [[ -n $LAB_WORK && -s $LAB_WORK/queues ]] || return 0
+    while read -r name; do
+        # a receiver that was just stopped (or hung up, with its tmux pane) may still be removing it
+        tries=40
+        while :; do
+            rc=0
+            lab_queue_exists "$name" 2>/dev/null || rc=$?
+            ((rc == 0 && tries-- > 0)) || break
+            sleep 0.05
+        done
+        if ((rc == 2)); then
+            lab_warn "cannot tell whether queue $name is left behind: if it is, remove it with mq-recv --unlink -n $name"
+        elif ((rc == 0)); then
+            if lab_queue_remove "$name"; then
+                lab_warn "removed message queue $name, left behind"
+            else
+                lab_warn "could not remove message queue $name: try mq-recv --unlink -n $name"
+            fi
+        fi
+    done <"$LAB_WORK/queues"
+}
+
+# ----------------------------------------------------------------------------------------------
 # Set-up and clean-up
 
 # lab_init: make the private work directory and install the traps.
@@ -373,8 +554,8 @@ lab_init() {
     trap 'lab__on_signal HUP 129' HUP
 }
 
-# lab_cleanup: stop the children, kill the tmux server, remove the segments left behind and the
-# work directory. Safe to call more than once.
+# lab_cleanup: stop the children, kill the tmux server, remove the segments and queues left behind
+# and the work directory. Safe to call more than once.
 lab_cleanup() {
     local pid id cpid now tries
     ((LAB__CLEANED == 0)) || return 0
@@ -401,18 +582,30 @@ lab_cleanup() {
             fi
         done <"$LAB_WORK/segments"
     fi
+    lab__cleanup_queues
+    lab_feed_close
     [[ -z $LAB_WORK ]] || rm -rf "$LAB_WORK"
 }
 
 lab__on_exit() {
     local rc=$?
     lab_cleanup
+    if [[ -n $LAB__SIGNAL ]]; then
+        # a signal came during the clean-up, which went on to its end: now end by that signal
+        trap - EXIT INT TERM HUP
+        kill -s "$LAB__SIGNAL" "$$"
+    fi
     exit "$rc"
 }
 
 # A termination signal: clean up, then end by the same signal so that the caller sees it.
 lab__on_signal() {
     trap '' INT TERM HUP
+    if ((LAB__CLEANED)); then
+        # the exit trap is cleaning up: let it finish (lab__on_exit then ends by the signal)
+        LAB__SIGNAL=$1
+        return 0
+    fi
     echo >&2
     lab_warn "interrupted by SIG$1: cleaning up"
     lab_cleanup
@@ -627,8 +820,7 @@ lab_tmux_capture() {
 # in the background; the session stays until you leave it: Ctrl-b d, or exit in every pane).
 # Without a terminal DRIVER runs in the foreground and the session stays detached.
 lab_tmux_play() {
-    local driver=$1 pid
-    LAB_RC=0
+    local driver=$1 pid rc=0
     if lab_tmux_interactive; then
         LAB_TMUX_ATTACHED=1
         "$driver" >"$LAB_WORK/driver.log" 2>&1 &
@@ -639,12 +831,15 @@ lab_tmux_play() {
         if lab_alive "$pid"; then
             lab_warn "you left the session before the demo finished"
             lab_stop "$pid"
-            LAB_RC=130
+            rc=130
         else
             lab_wait_exit "$pid" 1 || true
+            rc=$LAB_RC
         fi
         cat "$LAB_WORK/driver.log" >&2
     else
-        "$driver" || LAB_RC=$?
+        # the driver's own status: LAB_RC may hold what its last lab_tmux_wait_done saw
+        "$driver" || rc=$?
     fi
+    LAB_RC=$rc
 }
