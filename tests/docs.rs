@@ -2,14 +2,27 @@
 //!
 //! - ```console blocks go through trycmd, one command at a time; they may only run our binaries
 //!   (trycmd would silently skip any other program, so that is refused here).
-//! - Two-terminal walk-throughs are a ```console terminal-1 block followed by a
-//!   ```console terminal-2 block, each with one `$ command` (and optionally `? STATUS`) and the
-//!   screen: stdout and stderr as they appear, and in terminal 2 also what the user types, where
-//!   it stands on the screen (after a prompt, or as whole lines). Terminal 1 runs in the
-//!   background; once it prints `Shared Memory Id = N`, the id its block shows there is taken
-//!   as a sample and replaced by the real one in both blocks; so are `--key` values and `--ftok`
-//!   paths, by a key and a file of this run's own. Terminal 2 then runs, and whenever it
-//!   waits for input, the text the transcript shows next is typed. Both screens are compared.
+//! - A walk-through in several terminals is a run of blocks marked ```console terminal-1,
+//!   ```console terminal-2 (and so on), each with one `$ command` (and optionally `? STATUS`) and
+//!   the screen: stdout and stderr as they appear, and what the user types, where it stands on
+//!   the screen (after a prompt, or as whole lines). Every terminal but the last starts in the
+//!   background, one after the other: the next starts once this one has printed what the others
+//!   need, and it and every one before it has settled (quiet and asleep in the kernel, or ended).
+//!   The last one then runs, and whenever it waits for input, the text the transcript shows next
+//!   is typed. An empty line in an earlier terminal, where it waits while the later ones wait too
+//!   or have ended, is the Enter key pressed there (`mq-recv --hold`). Every screen is compared.
+//! - Values that differ from run to run stand in the sheet as samples, each after a fixed text
+//!   (see [`CAPTURES`]): `Shared Memory Id = 32768`, `my PID is 4242`, `/ipc-lab-pid-4242`,
+//!   `listening on 127.0.0.1:7000`, `mq-recv: 127.0.0.1:56918 connected`. The value a terminal
+//!   really prints replaces the sample everywhere in the walk-through, commands and screens. A
+//!   `--listen` port is run as port 0, so the kernel picks a free one and parallel runs never meet.
+//! - Names are this run's own. In a walk-through, `--key` values and `--ftok` paths are replaced
+//!   by a unique key and a fresh file. In every console block, each message queue name its
+//!   commands use (a word `/name`) becomes `/name-t<pid>-<n>`, in the commands and in the screens:
+//!   one set of names for a page's single-terminal blocks (trycmd runs them in order, as a reader
+//!   types them), one for each walk-through. The queues are removed when the page or the
+//!   walk-through is done, whatever happened (see [`Queues`]). A user's queues may only take so
+//!   much kernel memory, so whatever makes queues takes turns (see [`queue_turn`]).
 //! - ```c NAME.c blocks are compiled with gcc, and `./NAME` in a walk-through runs the result with
 //!   unbuffered stdout, as on a terminal.
 //!
@@ -20,39 +33,203 @@ mod common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, bin, shell_status};
+use ipc_lab::mq::QueueName;
 
-const OUR_BINARIES: &[&str] = &["shm-master", "shm-slave"];
+const OUR_BINARIES: &[&str] = &["shm-master", "shm-slave", "mq-send", "mq-recv"];
 
-/// trycmd drops the last newline of a block's expected output, so a program's final newline
-/// needs a blank line before the closing fence. Rather than make every block of the sheet end
-/// in a blank line, the sheet is checked through copies in which each console block's closing
-/// fence trades places with the blank line after it: the line numbers trycmd reports stay right.
-fn trycmd_copy(text: &str) -> String {
+/// How long a terminal must stay quiet (and asleep) to count as waiting.
+const SETTLE: Duration = Duration::from_millis(250);
+
+// ---------------------------------------------------------------------------------------------
+// Names of this run's own
+
+/// The message queue names a test run uses instead of the sheet's: `/lab` becomes
+/// `/lab-t<pid>-<n>`, so that parallel runs, and whoever else on the machine has a `/lab`, never
+/// meet. Dropping it removes every queue it named that still exists, on success, failure or panic.
+#[derive(Default)]
+struct Queues {
+    made: Mutex<Vec<String>>,
+}
+
+impl Queues {
+    fn made(&self) -> MutexGuard<'_, Vec<String>> {
+        self.made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The names the commands use, each with the unique name this run uses for it.
+    fn own<'a>(&self, commands: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let mut swaps: Vec<(String, String)> = Vec::new();
+        for word in commands.into_iter().flat_map(str::split_whitespace) {
+            if is_queue_name(word) && !swaps.iter().any(|(from, _)| from == word) {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let own = format!("{word}-t{}-{n}", std::process::id());
+                self.made().push(own.clone());
+                swaps.push((word.to_string(), own));
+            }
+        }
+        swaps
+    }
+}
+
+impl Drop for Queues {
+    fn drop(&mut self) {
+        for name in self.made().drain(..) {
+            if let Ok(name) = QueueName::parse(&name) {
+                let _ = ipc_lab::mq::unlink(&name); // most are gone already: ENOENT
+            }
+        }
+    }
+}
+
+/// The kernel lets the message queues of one user take 819200 bytes in all (`ulimit -q`), and
+/// counts each queue at its full size: fewer than ten queues of the default size. So whatever
+/// makes queues takes its turn, one at a time across every test process of this user on the
+/// machine (an flock on a file of the user's own), rather than failing with EMFILE when runs
+/// overlap. The turn ends when the returned lock is dropped (or the process dies).
+fn queue_turn() -> nix::fcntl::Flock<std::fs::File> {
+    let uid = nix::unistd::getuid();
+    let path = std::env::temp_dir().join(format!("ipc-lab-docs-queues-{uid}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, errno)| panic!("cannot lock {}: {errno}", path.display()))
+}
+
+/// A word of a command that names a message queue: `/lab`, one slash, at the start. The
+/// mailboxes of `mq-recv --mine` (`/ipc-lab-pid-N`) are named by the process, not the sheet.
+fn is_queue_name(word: &str) -> bool {
+    word.len() > 1
+        && word.starts_with('/')
+        && !word[1..].contains('/')
+        && !word.starts_with("/ipc-lab-pid-")
+}
+
+/// `text` with the queue name `from` replaced by `to` wherever it stands as a whole name: not
+/// inside a longer name (`/lab2`) or a path (`/dev/mqueue/lab`).
+fn replace_name(text: &str, from: &str, to: &str) -> String {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().last().or_else(|| out.chars().last());
+        let after = rest[at + from.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(|c| name_char(c) || c == '/') || after.is_some_and(name_char) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn queue_names_are_replaced_as_whole_names() {
+    assert!(is_queue_name("/lab") && is_queue_name("/from-a"));
+    for not in ["/", "lab", "/a/b", "./send", "/ipc-lab-pid-42", "--to"] {
+        assert!(!is_queue_name(not), "{not}");
+    }
+    assert_eq!(
+        replace_name(
+            "queue /lab (mq-recv /lab) /lab: /lab2 /dev/mqueue/lab",
+            "/lab",
+            "/x"
+        ),
+        "queue /x (mq-recv /x) /x: /lab2 /dev/mqueue/lab"
+    );
+    let queues = Queues::default();
+    let swaps = queues.own(["mq-send -c /lab a", "mq-recv --count 1 /lab /b"]);
+    let pid = std::process::id();
+    assert_eq!(swaps.len(), 2);
+    assert!(
+        swaps[0].1.starts_with(&format!("/lab-t{pid}-")),
+        "{swaps:?}"
+    );
+    assert!(swaps[1].1.starts_with(&format!("/b-t{pid}-")), "{swaps:?}");
+    assert_eq!(queues.made().len(), 2);
+}
+
+/// The copy of a page that trycmd checks, with the same line numbers:
+///
+/// - trycmd drops the last newline of a block's expected output, so a program's final newline
+///   needs a blank line before the closing fence. Rather than make every block of the sheet end
+///   in a blank line, each console block's closing fence trades places with the blank line after
+///   it. (trycmd drops the last newline of every command's output, so a block holds one command:
+///   see [`console_blocks_run_only_our_programs`].)
+/// - The queue names the page's console blocks use become names of this run's own (see
+///   [`Queues`]), in each block that uses them, in its commands and expected output (a block that
+///   does not is left alone: `e.g. /lab` in a usage error is the program's text). One set of names
+///   for the whole page: trycmd runs its blocks in order, as a reader types them, and a queue one
+///   block leaves behind is there for the next, as it would be on the reader's machine.
+fn trycmd_copy(text: &str, queues: &Queues) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let mut out: Vec<&str> = Vec::with_capacity(lines.len() + 1);
+    let is_open = |line: &str| line == "```console" || line == "```trycmd";
     let mut in_console = false;
+    let mut commands = Vec::new();
+    for line in &lines {
+        if !in_console && is_open(line) {
+            in_console = true;
+        } else if in_console && *line == "```" {
+            in_console = false;
+        } else if let Some(command) = line.strip_prefix("$ ").filter(|_| in_console) {
+            commands.push(command);
+        }
+    }
+    let swaps = queues.own(commands);
+
+    let mut out: Vec<String> = Vec::with_capacity(lines.len() + 1);
+    let mut in_console = false;
+    let mut used: Vec<&(String, String)> = Vec::new(); // the names this block's commands use
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
-        if !in_console && (line == "```console" || line == "```trycmd") {
+        if !in_console && is_open(line) {
             in_console = true;
+            let words: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| **l != "```")
+                .filter_map(|l| l.strip_prefix("$ "))
+                .flat_map(str::split_whitespace)
+                .collect();
+            used = swaps
+                .iter()
+                .filter(|(from, _)| words.contains(&from.as_str()))
+                .collect();
         } else if in_console && line == "```" {
             in_console = false;
-            out.push("");
-            out.push(line);
+            out.push(String::new());
+            out.push(line.to_string());
             if lines.get(i + 1) == Some(&"") {
                 i += 1; // the blank line moved up
             }
             i += 1;
             continue;
+        } else if in_console {
+            let mut line = line.to_string();
+            for (from, to) in &used {
+                line = replace_name(&line, from, to);
+            }
+            out.push(line);
+            i += 1;
+            continue;
         }
-        out.push(line);
+        out.push(line.to_string());
         i += 1;
     }
     out.join("\n") + "\n"
@@ -61,12 +238,34 @@ fn trycmd_copy(text: &str) -> String {
 #[test]
 fn trycmd_copy_keeps_line_numbers() {
     let doc = "# t\n\n```console\n$ a\nout\n```\n\nafter\n```console terminal-1\n$ b\n```\n";
-    let copy = trycmd_copy(doc);
+    let copy = trycmd_copy(doc, &Queues::default());
     assert_eq!(
         copy,
         "# t\n\n```console\n$ a\nout\n\n```\nafter\n```console terminal-1\n$ b\n```\n"
     );
     assert_eq!(doc.lines().count(), copy.lines().count());
+
+    let doc = "```console\n$ mq-send /lab a\nerror: /lab\n```\n\n/lab\n\n```console\n$ mq-recv /lab\n```\n\n```console\n$ mq-recv\ne.g. /lab\n```\n";
+    let copy = trycmd_copy(doc, &Queues::default());
+    let copy: Vec<&str> = copy.lines().collect();
+    let pid = std::process::id();
+    let first = copy[1]
+        .strip_prefix("$ mq-send ")
+        .unwrap()
+        .strip_suffix(" a")
+        .unwrap();
+    assert!(first.starts_with(&format!("/lab-t{pid}-")), "{copy:?}");
+    assert_eq!(copy[2], format!("error: {first}"));
+    assert_eq!(copy[5], "/lab", "prose is left alone");
+    assert_eq!(
+        copy[8],
+        format!("$ mq-recv {first}"),
+        "one name per page: {copy:?}"
+    );
+    assert_eq!(
+        copy[13], "e.g. /lab",
+        "only in blocks that use the name: {copy:?}"
+    );
 }
 
 #[test]
@@ -83,9 +282,17 @@ fn single_terminal_transcripts() {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-trycmd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let _copies = Copies(dir.clone());
+    // Held until trycmd has run every block (`cases`, declared later, runs when dropped), and
+    // the queues it made are removed (`queues`, dropped after `cases`, before the turn).
+    let _turn = queue_turn();
+    let queues = Queues::default();
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
-        std::fs::write(dir.join(file.file_name().unwrap()), trycmd_copy(&text)).unwrap();
+        std::fs::write(
+            dir.join(file.file_name().unwrap()),
+            trycmd_copy(&text, &queues),
+        )
+        .unwrap();
     }
     eprintln!(
         "checking copies of docs/*.md in {} (same line numbers)",
@@ -288,6 +495,110 @@ fn replace_number(text: &str, sample: &str, real: &str) -> String {
     out
 }
 
+/// The fixed texts after which a terminal prints a value that differs from run to run: the
+/// sheet shows a sample there, and the player puts the real value in its place. The first ones
+/// are waited for before the next terminal starts (they go into its command); the last comes
+/// only once a sender has connected.
+const CAPTURES: &[&str] = &[
+    "Shared Memory Id = ",
+    "my PID is ",
+    "/ipc-lab-pid-",
+    "listening on 127.0.0.1:",
+    "mq-recv: 127.0.0.1:",
+];
+/// How many of [`CAPTURES`] a later terminal may need.
+const EARLY_CAPTURES: usize = 4;
+
+/// The numbers that follow `prefix` in `lines`, each once, in the order they first appear.
+fn numbers_after<'a>(lines: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for line in lines {
+        for (at, _) in line.match_indices(prefix) {
+            let digits: String = line[at + prefix.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if !digits.is_empty() && !found.contains(&digits) {
+                found.push(digits);
+            }
+        }
+    }
+    found
+}
+
+/// Put the values terminal `i` printed (`actual`) in place of its transcript's samples, after
+/// each of `prefixes`, in every transcript of the walk-through. Returns false while some sample
+/// has no value yet.
+fn capture(actual: &str, i: usize, ts: &mut [Transcript], prefixes: &[&str]) -> bool {
+    let mut complete = true;
+    for prefix in prefixes {
+        let samples = numbers_after(ts[i].screen.iter().map(String::as_str), prefix);
+        if samples.is_empty() {
+            continue;
+        }
+        let reals = numbers_after(actual.lines(), prefix);
+        if reals.len() < samples.len() {
+            complete = false;
+            continue;
+        }
+        for (sample, real) in samples.iter().zip(&reals).filter(|(s, r)| s != r) {
+            for t in ts.iter_mut() {
+                for text in t.words.iter_mut().chain(t.screen.iter_mut()) {
+                    *text = replace_number(text, sample, real);
+                }
+            }
+        }
+    }
+    complete
+}
+
+#[test]
+fn samples_take_the_real_values() {
+    let t = |words: &[&str], screen: &[&str]| Transcript {
+        words: words.iter().map(|s| s.to_string()).collect(),
+        status: 0,
+        screen: screen.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut ts = vec![
+        t(
+            &["mq-recv", "--mine"],
+            &[
+                "mq-recv: created queue /ipc-lab-pid-4242 (10 messages)",
+                "mq-recv: my PID is 4242; send with `mq-send --to 4242 MESSAGE`",
+            ],
+        ),
+        t(&["mq-send", "--to", "4242", "x"], &["14242"]),
+    ];
+    assert!(!capture("", 0, &mut ts, &CAPTURES[..EARLY_CAPTURES]));
+    let actual = "mq-recv: created queue /ipc-lab-pid-977 (10 messages)\nmq-recv: my PID is 977";
+    assert!(capture(actual, 0, &mut ts, &CAPTURES[..EARLY_CAPTURES]));
+    assert_eq!(
+        ts[0].screen[1],
+        "mq-recv: my PID is 977; send with `mq-send --to 977 MESSAGE`"
+    );
+    assert_eq!(ts[1].words[2], "977");
+    assert_eq!(ts[1].screen[0], "14242", "only whole numbers");
+    assert_eq!(
+        numbers_after(["a 127.0.0.1:5 b", "127.0.0.1:6 127.0.0.1:5"], "127.0.0.1:"),
+        ["5", "6"]
+    );
+}
+
+/// The command as it is run: a `--listen` port becomes 0, so that the kernel picks a free one
+/// (the port the program prints then replaces the sample, see [`CAPTURES`]).
+fn as_run(words: &[String]) -> Vec<String> {
+    let mut run = words.to_vec();
+    for i in 1..run.len() {
+        if run[i - 1] == "--listen" {
+            run[i] = match run[i].rsplit_once(':') {
+                Some((addr, _)) => format!("{addr}:0"),
+                None => "0".to_string(),
+            };
+        }
+    }
+    run
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running a program as a terminal would show it
 
@@ -369,18 +680,24 @@ impl Screen {
         Some(syscall.starts_with(&format!("{} 0x0 ", libc::SYS_read)))
     }
 
-    fn wait_for(&self, needle: &str) -> Result<String, String> {
-        let start = Instant::now();
-        loop {
-            let text = self.text();
-            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-                return Ok(line.to_string());
+    /// Whether the process is asleep in the kernel (state S: waiting in a system call), at three
+    /// looks in a row: a program that is starting up may sleep for a moment too.
+    fn sleeping(&self) -> bool {
+        let stat = format!("/proc/{}/stat", self.child.id());
+        (0..3).all(|look| {
+            if look > 0 {
+                thread::sleep(Duration::from_millis(10));
             }
-            if start.elapsed() > PATIENCE {
-                return Err(format!("no {needle:?} in time; the screen so far:\n{text}"));
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+            std::fs::read_to_string(&stat)
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('S')))
+                .unwrap_or(false)
+        })
+    }
+
+    /// Ended, or waiting for something: quiet for a while, and asleep.
+    fn settled(&mut self) -> bool {
+        !self.alive() || (self.quiet_for() >= SETTLE && self.sleeping())
     }
 
     fn finish(mut self) -> Result<(i32, String), String> {
@@ -430,13 +747,13 @@ fn compare(block: &Block, t: &Transcript, status: i32, screen: &str) -> Result<(
     Ok(())
 }
 
-/// Keys and ftok paths in a walk-through are samples too: each is replaced, in both blocks, by
-/// one of this run's own (a unique key, a fresh file), so that no other run or user of the machine
-/// holding the same key can get in the way.
-fn own_names(t1: &mut Transcript, t2: &mut Transcript, scratch: &Path) -> Result<(), String> {
+/// Keys, ftok paths and queue names in a walk-through are samples too: each is replaced, in every
+/// block, by one of this run's own (a unique key, a fresh file, a unique queue name), so that no
+/// other run or user of the machine holding the same name can get in the way.
+fn own_names(ts: &mut [Transcript], scratch: &Path, queues: &Queues) -> Result<(), String> {
     let mut swaps: Vec<(String, String)> = Vec::new();
-    for words in [&t1.words, &t2.words] {
-        for pair in words.windows(2) {
+    for t in ts.iter() {
+        for pair in t.words.windows(2) {
             let sample = &pair[1];
             if swaps.iter().any(|(from, _)| from == sample) {
                 continue;
@@ -457,7 +774,7 @@ fn own_names(t1: &mut Transcript, t2: &mut Transcript, scratch: &Path) -> Result
             }
         }
     }
-    for t in [t1, t2] {
+    for t in ts.iter_mut() {
         for (from, to) in &swaps {
             for word in t.words.iter_mut().filter(|w| *w == from) {
                 *word = to.clone();
@@ -467,79 +784,165 @@ fn own_names(t1: &mut Transcript, t2: &mut Transcript, scratch: &Path) -> Result
             }
         }
     }
-    Ok(())
-}
-
-fn play_pair(
-    one: &Block,
-    two: &Block,
-    programs: &HashMap<String, PathBuf>,
-    scratch: &Path,
-) -> Result<(), String> {
-    let (mut t1, mut t2) = (transcript(one)?, transcript(two)?);
-    own_names(&mut t1, &mut t2, scratch).map_err(|e| format!("{}: {e}", one.place()))?;
-    let master = Screen::start(&t1.words, programs, Stdio::null())
-        .map_err(|e| format!("{}: {e}", one.place()))?;
-    let id_line = master
-        .wait_for("Shared Memory Id = ")
-        .map_err(|e| format!("{}: {e}", one.place()))?;
-    let real = id_line.rsplit(' ').next().unwrap().to_string();
-    if let Some(sample) = t1
-        .screen
-        .iter()
-        .find_map(|l| l.strip_prefix("Shared Memory Id = "))
-        .filter(|s| s.parse::<u32>().is_ok())
-        .map(str::to_string)
-    {
-        for t in [&mut t1, &mut t2] {
-            for text in t.words.iter_mut().chain(t.screen.iter_mut()) {
-                *text = replace_number(text, &sample, &real);
+    let commands: Vec<String> = ts.iter().map(|t| t.words.join(" ")).collect();
+    let names = queues.own(commands.iter().map(String::as_str));
+    for t in ts.iter_mut() {
+        for (from, to) in &names {
+            for word in t.words.iter_mut().filter(|w| *w == from) {
+                *word = to.clone();
+            }
+            for line in t.screen.iter_mut() {
+                *line = replace_name(line, from, to);
             }
         }
     }
+    Ok(())
+}
 
-    let mut slave = Screen::start(&t2.words, programs, Stdio::piped())
-        .map_err(|e| format!("{}: {e}", two.place()))?;
-    let mut stdin = slave.child.stdin.take();
-    let mut typed: Vec<(usize, String)> = Vec::new(); // (screen offset, text)
-    let start = Instant::now();
-    while slave.alive() {
-        if start.elapsed() > PATIENCE {
-            return Err(format!(
-                "{}: did not finish in time:\n{}",
-                two.place(),
-                slave.text()
-            ));
+/// Removes the mailboxes of the processes a walk-through started (`mq-recv --mine` and
+/// `--listen` name theirs `/ipc-lab-pid-PID`), should one have been killed before it could.
+struct PidMailboxes(Vec<u32>);
+
+impl Drop for PidMailboxes {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = ipc_lab::mq::unlink(&QueueName::for_pid(*pid));
         }
+    }
+}
+
+/// Play a walk-through: the blocks of terminal 1, 2, ... together, as the module says.
+fn play_walk_through(
+    blocks: &[Block],
+    programs: &HashMap<String, PathBuf>,
+    scratch: &Path,
+) -> Result<(), String> {
+    let mut ts = blocks
+        .iter()
+        .map(transcript)
+        .collect::<Result<Vec<_>, _>>()?;
+    let _turn = ts
+        .iter()
+        .any(|t| t.words[0].starts_with("mq-") || t.words.iter().any(|w| is_queue_name(w)))
+        .then(queue_turn);
+    // Declared after the turn, so dropped before it ends: the queues go first.
+    let queues = Queues::default();
+    own_names(&mut ts, scratch, &queues).map_err(|e| format!("{}: {e}", blocks[0].place()))?;
+    let last = blocks.len() - 1;
+    // Declared before the screens, so dropped after them: the processes are gone by then.
+    let mut pids = PidMailboxes(Vec::new());
+    let mut screens: Vec<Screen> = Vec::new();
+    let mut inputs: Vec<Option<ChildStdin>> = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let mut screen = Screen::start(&as_run(&ts[i].words), programs, Stdio::piped())
+            .map_err(|e| format!("{}: {e}", block.place()))?;
+        pids.0.push(screen.child.id());
+        inputs.push(screen.child.stdin.take());
+        if i < last {
+            // Wait until it has printed what the next terminals need, and it waits, and so do
+            // the ones before it (one that is still taking messages in would race the next).
+            let start = Instant::now();
+            while !(capture(&screen.text(), i, &mut ts, &CAPTURES[..EARLY_CAPTURES])
+                && screen.settled()
+                && screens.iter_mut().all(Screen::settled))
+            {
+                if !screen.alive() {
+                    break; // it ended early: the comparison will say how
+                }
+                if start.elapsed() > PATIENCE {
+                    return Err(format!(
+                        "{}: did not settle in time; the screen so far:\n{}",
+                        block.place(),
+                        screen.text()
+                    ));
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        screens.push(screen);
+    }
+
+    let mut typed: Vec<Vec<(usize, String)>> = vec![Vec::new(); blocks.len()]; // (offset, text)
+    let start = Instant::now();
+    while screens.iter_mut().any(Screen::alive) {
+        if start.elapsed() > PATIENCE {
+            let running: Vec<String> = screens
+                .iter_mut()
+                .zip(blocks)
+                .filter_map(|(s, b)| {
+                    s.alive()
+                        .then(|| format!("{}: still running; the screen:\n{}", b.place(), s.text()))
+                })
+                .collect();
+            return Err(running.join("\n"));
+        }
+        // The last terminal: whenever it waits for input, type what its transcript shows next.
+        let slave = &screens[last];
         let waiting = match slave.reading_stdin() {
             Some(reading) => reading && slave.quiet_for() > Duration::from_millis(100),
             None => slave.quiet_for() > Duration::from_millis(500),
         };
-        if waiting && stdin.is_some() {
-            let screen = merge(&slave.text(), &typed);
+        if waiting && inputs[last].is_some() {
+            let screen = merge(&slave.text(), &typed[last]);
             let done = screen.matches('\n').count();
             let partial = screen.rsplit('\n').next().unwrap_or("");
-            match t2.screen.get(done) {
+            match ts[last].screen.get(done) {
                 Some(line) if line.len() > partial.len() && line.starts_with(partial) => {
                     let text = format!("{}\n", &line[partial.len()..]);
                     let out = slave.text().len();
-                    let _ = stdin.as_mut().unwrap().write_all(text.as_bytes());
-                    typed.push((out, text));
+                    let _ = inputs[last].as_mut().unwrap().write_all(text.as_bytes());
+                    typed[last].push((out, text));
                 }
-                _ => drop(stdin.take()), // nothing more typed: end of input
+                _ => drop(inputs[last].take()), // nothing more typed: end of input
+            }
+        }
+        // An earlier terminal that waits while the later ones wait too, or have ended: an empty
+        // line in its transcript, where it stands, is the Enter key pressed there.
+        for j in 0..last {
+            let (earlier, later) = screens.split_at_mut(j + 1);
+            let screen = &mut earlier[j];
+            if inputs[j].is_none() || !screen.alive() || screen.quiet_for() < SETTLE {
+                continue;
+            }
+            let shown = merge(&screen.text(), &typed[j]);
+            if !(shown.is_empty() || shown.ends_with('\n'))
+                || ts[j].screen.get(shown.matches('\n').count()) != Some(&String::new())
+            {
+                continue;
+            }
+            if later.iter_mut().all(Screen::settled) && screen.sleeping() {
+                let out = screen.text().len();
+                let _ = inputs[j].as_mut().unwrap().write_all(b"\n");
+                typed[j].push((out, "\n".to_string()));
             }
         }
         thread::sleep(Duration::from_millis(20));
     }
-    drop(stdin);
-    let (status2, out2) = slave
-        .finish()
-        .map_err(|e| format!("{}: {e}", two.place()))?;
-    let (status1, out1) = master
-        .finish()
-        .map_err(|e| format!("{}: {e}", one.place()))?;
-    compare(two, &t2, status2, &merge(&out2, &typed))?;
-    compare(one, &t1, status1, &out1)
+    drop(inputs);
+
+    let mut ends = Vec::new();
+    for (screen, block) in screens.into_iter().zip(blocks) {
+        ends.push(
+            screen
+                .finish()
+                .map_err(|e| format!("{}: {e}", block.place()))?,
+        );
+    }
+    for (i, (_, out)) in ends.iter().enumerate() {
+        capture(out, i, &mut ts, CAPTURES);
+    }
+    let failures: Vec<String> = ends
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (status, out))| {
+            compare(&blocks[i], &ts[i], *status, &merge(out, &typed[i])).err()
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n\n"))
+    }
 }
 
 /// The output with the typed text put where it was typed.
@@ -570,11 +973,13 @@ fn compile_c(blocks: &[Block], dir: &Path) -> Result<HashMap<String, PathBuf>, S
         let exe = dir.join(name);
         // The notes' master calls sleep() without <unistd.h>: gcc 14 refuses that in its default
         // C dialect, but C89 allows it, so compile as gnu89 to keep the notes' code as printed.
+        // -lrt: mq_open and friends live in librt before glibc 2.34 (an empty stub after).
         let out = Command::new("gcc")
             .args(["-w", "-std=gnu89"])
             .arg("-o")
             .arg(&exe)
             .arg(&src)
+            .arg("-lrt")
             .output()
             .map_err(|e| {
                 format!(
@@ -613,37 +1018,47 @@ fn two_terminal_walk_throughs() {
             programs.insert(name.to_string(), bin(name));
         }
         let consoles: Vec<&Block> = blocks.iter().filter(|b| b.lang() == "console").collect();
-        let mut pairs = Vec::new();
+        let mut walk_throughs: Vec<Vec<Block>> = Vec::new();
         let mut i = 0;
         while i < consoles.len() {
             match consoles[i].terminal() {
-                Some(1) => match consoles.get(i + 1) {
-                    Some(next) if next.terminal() == Some(2) => {
-                        pairs.push((Block::clone(consoles[i]), Block::clone(next)));
-                        i += 2;
-                        continue;
+                Some(1) => {
+                    let mut group = vec![Block::clone(consoles[i])];
+                    while let Some(next) = consoles
+                        .get(i + group.len())
+                        .filter(|b| b.terminal() == Some(group.len() as u32 + 1))
+                    {
+                        group.push(Block::clone(next));
                     }
-                    _ => failures.push(format!(
-                        "{}: a terminal-1 block must be followed by a terminal-2 block",
-                        consoles[i].place()
-                    )),
-                },
+                    if group.len() < 2 {
+                        failures.push(format!(
+                            "{}: a terminal-1 block must be followed by a terminal-2 block",
+                            consoles[i].place()
+                        ));
+                    }
+                    i += group.len();
+                    if group.len() >= 2 {
+                        walk_throughs.push(group);
+                    }
+                    continue;
+                }
                 Some(n) => failures.push(format!(
-                    "{}: terminal-{n} without a terminal-1 block before it",
-                    consoles[i].place()
+                    "{}: terminal-{n} without a terminal-{} block before it",
+                    consoles[i].place(),
+                    n - 1
                 )),
                 None => {}
             }
             i += 1;
         }
-        played += pairs.len();
+        played += walk_throughs.len();
         let programs = Arc::new(programs);
-        let handles: Vec<_> = pairs
+        let handles: Vec<_> = walk_throughs
             .into_iter()
-            .map(|(one, two)| {
+            .map(|blocks| {
                 let programs = programs.clone();
                 let scratch = dir.clone();
-                thread::spawn(move || play_pair(&one, &two, &programs, &scratch))
+                thread::spawn(move || play_walk_through(&blocks, &programs, &scratch))
             })
             .collect();
         for h in handles {
@@ -654,7 +1069,7 @@ fn two_terminal_walk_throughs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    eprintln!("{played} two-terminal walk-throughs played");
+    eprintln!("{played} walk-throughs played");
 }
 
 #[test]
@@ -676,6 +1091,12 @@ fn console_blocks_run_only_our_programs() {
                         b.place()
                     ));
                 }
+            }
+            if b.body.iter().filter(|l| l.starts_with("$ ")).count() > 1 {
+                bad.push(format!(
+                    "{}: one command per console block (trycmd drops the last newline of each command's output): put the next in a block of its own",
+                    b.place()
+                ));
             }
         }
     }

@@ -130,6 +130,8 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     }
     let term = Termination::install()?;
     let options = args.queue.create_options(Access::Receive);
+    // The port first: a port that cannot be had leaves no mailbox made for it.
+    let port = args.listen.map(Port::bind).transpose()?;
 
     ui.step(
         1,
@@ -165,28 +167,23 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         }
         mailboxes.push(mailbox);
     }
-    let port = match args.listen {
-        Some(addr) => {
-            let port = Port::bind(addr)?;
-            let local = port.local_addr();
-            ui.call(&format!("bind({addr}) + listen()"), local);
-            let reach = if local.ip().is_loopback() {
-                format!(
-                    " (this machine only: --listen 0.0.0.0:{} takes other machines)",
-                    local.port()
-                )
-            } else {
-                String::new()
-            };
-            ui.note(&format!(
-                "listening on {local}{reach}; messages from `mq-send --host HOST:{}` go into {}",
-                local.port(),
-                mailboxes[0].name()
-            ));
-            Some(port)
-        }
-        None => None,
-    };
+    if let (Some(port), Some(addr)) = (&port, args.listen) {
+        let local = port.local_addr();
+        ui.call(&format!("bind({addr}) + listen()"), local);
+        let reach = if local.ip().is_loopback() {
+            format!(
+                " (this machine only: --listen 0.0.0.0:{} takes other machines)",
+                local.port()
+            )
+        } else {
+            String::new()
+        };
+        ui.note(&format!(
+            "listening on {local}{reach}; messages from `mq-send --host HOST:{}` go into {}",
+            local.port(),
+            mailboxes[0].name()
+        ));
+    }
     if !args.unlink {
         for mailbox in mailboxes.iter_mut().skip(usize::from(own)) {
             mailbox.keep_when_done();
@@ -195,8 +192,11 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let mut inbox = Inbox::new(mailboxes, port);
     let result = receive_all(args, ui, &term, &mut inbox);
 
-    let names: Vec<QueueName> = inbox.mailboxes().iter().map(|m| m.name().clone()).collect();
-    let unlinking: Vec<bool> = inbox.mailboxes().iter().map(Mailbox::unlinks).collect();
+    let names: Vec<(QueueName, i32, bool)> = inbox
+        .mailboxes()
+        .iter()
+        .map(|m| (m.name().clone(), m.as_fd().as_raw_fd(), m.unlinks()))
+        .collect();
     let step = if result.is_ok() {
         "close the mailbox"
     } else {
@@ -206,11 +206,11 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let closed = inbox.close();
     match &closed {
         Ok(removed) => {
-            for (name, unlinks) in names.iter().zip(unlinking) {
-                ui.call(&format!("mq_close({name})"), 0);
+            for (name, fd, unlinks) in &names {
+                ui.call(&format!("mq_close({fd})"), 0);
                 if removed.contains(name) {
                     ui.call(&format!("mq_unlink(\"{name}\")"), 0);
-                } else if !unlinks {
+                } else if !*unlinks {
                     ui.meaning(&format!(
                         "{name} stays in the kernel: what is sent now waits for the next receiver (--unlink removes it)"
                     ));
@@ -256,14 +256,19 @@ fn open(name: &QueueName, options: &OpenOptions, args: &Args, ui: &Ui) -> anyhow
         }
     };
     let attr = mailbox.attributes()?;
-    ui.call(&options.call_text(name), mailbox.as_fd().as_raw_fd());
+    // The call that opened it: Mailbox::open tries without O_CREAT first.
+    let used = OpenOptions {
+        create: mailbox.created(),
+        ..*options
+    };
+    ui.call(&used.call_text(name), mailbox.as_fd().as_raw_fd());
     if mailbox.created() {
         ui.note(&attr.created_note(name, options.perms));
         ui.meaning("the kernel keeps the queue and its messages until someone unlinks it");
     } else {
         ui.meaning(&format!(
-            "{name} exists: {} messages waiting, room for {} of up to {} bytes",
-            attr.current_messages, attr.max_messages, attr.message_size
+            "{name} exists: it holds up to {} messages of up to {} bytes; {} waiting now",
+            attr.max_messages, attr.message_size, attr.current_messages
         ));
         if args.queue.sized() {
             ui.note(&format!(

@@ -128,11 +128,10 @@ fn gather<'a>(args: &'a Args, perms_given: bool, ui: &Ui) -> anyhow::Result<(Tar
         ));
     }
     let (target, messages) = if let Some(pid) = args.to {
-        let name = QueueName::for_pid(pid);
-        ui.meaning(&format!(
-            "direct naming: process {pid}'s mailbox is {name} (made by `mq-recv --mine`)"
-        ));
-        (Target::Process(pid, name), &args.words[..])
+        (
+            Target::Process(pid, QueueName::for_pid(pid)),
+            &args.words[..],
+        )
     } else if let Some(host) = &args.host {
         (Target::Host(host.clone()), &args.words[..])
     } else {
@@ -238,6 +237,11 @@ fn send_local(
     };
 
     ui.step(1, "open the mailbox for sending");
+    if let Target::Process(pid, name) = target {
+        ui.meaning(&format!(
+            "direct naming: process {pid}'s mailbox is {name} (made by `mq-recv --mine`)"
+        ));
+    }
     let mut mailbox = match Mailbox::open(name, &options) {
         Ok(m) => m,
         Err(err) => {
