@@ -228,36 +228,12 @@ with_tmux() {
 # ----------------------------------------------------------------------------------------------
 
 main() {
-    local tmux=0 bin_dir=""
-    while (($#)); do
-        case $1 in
-        -h | --help)
-            usage
-            exit 0
-            ;;
-        --tmux) tmux=1 ;;
-        --detached) export IPC_LAB_DETACHED=1 ;;
-        --bin-dir)
-            (($# >= 2)) || lab_usage_error "--bin-dir needs a directory"
-            bin_dir=$2
-            shift
-            ;;
-        --bin-dir=*) bin_dir=${1#*=} ;;
-        *) lab_usage_error "unknown option: $1" ;;
-        esac
-        shift
-    done
-    lab_init
-    if ((tmux)) && ! lab_tmux_available; then
-        lab_tmux_missing
-        tmux=0
-    fi
-    lab_find_bins "$bin_dir" mq-send mq-recv
+    lab_demo_start mq-send mq-recv -- "$@"
     # a name of this run's own; the trap removes the queue should the receiver not get to
     lab_queue_name /ipc-lab-demo
     QUEUE=$LAB_QUEUE
     setup_commands
-    if ((tmux)); then
+    if ((LAB_DEMO_TMUX)); then
         with_tmux
     else
         headless

@@ -544,6 +544,46 @@ lab__cleanup_queues() {
 # ----------------------------------------------------------------------------------------------
 # Set-up and clean-up
 
+# lab_demo_start PROGRAM... -- ARGS...: what every demo does first. Reads the options every demo
+# takes from ARGS (--tmux, --detached, --bin-dir DIR, -h/--help, which calls the script's own
+# usage function), sets up (lab_init), falls back to headless when tmux is missing, and finds the
+# PROGRAMs (lab_find_bins). LAB_DEMO_TMUX is then 1 for the tmux mode, 0 for headless.
+LAB_DEMO_TMUX=0
+lab_demo_start() {
+    local -a programs=()
+    local bin_dir=""
+    while (($#)) && [[ $1 != -- ]]; do
+        programs+=("$1")
+        shift
+    done
+    (($#)) && shift
+    LAB_DEMO_TMUX=0
+    while (($#)); do
+        case $1 in
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        --tmux) LAB_DEMO_TMUX=1 ;;
+        --detached) export IPC_LAB_DETACHED=1 ;;
+        --bin-dir)
+            (($# >= 2)) || lab_usage_error "--bin-dir needs a directory"
+            bin_dir=$2
+            shift
+            ;;
+        --bin-dir=*) bin_dir=${1#*=} ;;
+        *) lab_usage_error "unknown option: $1" ;;
+        esac
+        shift
+    done
+    lab_init
+    if ((LAB_DEMO_TMUX)) && ! lab_tmux_available; then
+        lab_tmux_missing
+        LAB_DEMO_TMUX=0
+    fi
+    lab_find_bins "$bin_dir" "${programs[@]}"
+}
+
 # lab_init: make the private work directory and install the traps.
 lab_init() {
     LAB_WORK=$(mktemp -d "${TMPDIR:-/tmp}/ipc-lab.XXXXXX")

@@ -231,6 +231,15 @@ pub enum Wait {
 }
 
 impl Wait {
+    /// The wait a command line asks for: `-n` (no wait), `--timeout SECS`, or neither (block).
+    pub fn chosen(nonblock: bool, timeout: Option<Duration>) -> Wait {
+        match (nonblock, timeout) {
+            (true, _) => Wait::NonBlock,
+            (false, Some(t)) => Wait::For(t),
+            (false, None) => Wait::Block,
+        }
+    }
+
     /// When a wait that starts now must end (`None`: never, or not at all).
     pub fn deadline(self) -> Option<Instant> {
         match self {

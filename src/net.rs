@@ -218,6 +218,14 @@ fn os_error(call: &'static str, e: io::Error) -> anyhow::Error {
     }
 }
 
+/// A non-blocking socket call that did nothing this time (would block, or a signal came).
+fn try_again(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
 /// Bytes as a reader can check them: printable ASCII in quotes, the rest in hex.
 fn show_bytes(b: &[u8]) -> String {
     let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -753,11 +761,7 @@ impl Remote {
             if written < out.len() {
                 match self.stream.write(&out[written..]) {
                     Ok(n) => written += n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) => {}
+                    Err(e) if try_again(&e) => {}
                     Err(e) => {
                         return Err(anyhow::Error::new(e)).with_context(|| {
                             format!("cannot send message {} to {}", delivered + 1, self.addr)
@@ -775,11 +779,7 @@ impl Remote {
                     );
                 }
                 Ok(n) => answer_buf.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if try_again(&e) => {}
                 Err(e) => {
                     return Err(anyhow::Error::new(e)).with_context(|| {
                         format!(

@@ -309,13 +309,7 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
             .sum();
         ui.note(&format!("receiving: {waiting} waiting"));
     }
-    let wait = if args.nonblock {
-        Wait::NonBlock
-    } else if let Some(t) = args.timeout {
-        Wait::For(t)
-    } else {
-        Wait::Block
-    };
+    let wait = Wait::chosen(args.nonblock, args.timeout);
     let several = inbox.mailboxes().len() > 1;
     ui.step(
         2,

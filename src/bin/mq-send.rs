@@ -162,13 +162,7 @@ fn gather<'a>(args: &'a Args, perms_given: bool, ui: &Ui) -> anyhow::Result<(Tar
 fn run(args: &Args, perms_given: bool, ui: &Ui) -> anyhow::Result<()> {
     let (target, source) = gather(args, perms_given, ui)?;
     let term = Termination::install()?;
-    let wait = if args.nonblock {
-        Wait::NonBlock
-    } else if let Some(t) = args.timeout {
-        Wait::For(t)
-    } else {
-        Wait::Block
-    };
+    let wait = Wait::chosen(args.nonblock, args.timeout);
     match &target {
         Target::Host(host) => send_remote(args, ui, &term, host, source, wait),
         _ => send_local(args, ui, &term, &target, source, wait),
