@@ -95,11 +95,12 @@ impl ColorChoice {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// When to colour: auto, always or never (auto honours NO_COLOR and CLICOLOR_FORCE)
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto,
+          global = true)]
     pub color: ColorChoice,
 
     /// Narrate every step on stderr: the system call, its arguments, its result and what it means
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub explain: bool,
 }
 

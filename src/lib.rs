@@ -18,5 +18,6 @@
 pub mod cli;
 pub mod mq;
 pub mod net;
+pub mod pipe;
 pub mod shm;
 pub mod sys;

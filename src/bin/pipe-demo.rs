@@ -1,0 +1,1084 @@
+//! pipe-demo: the lecture notes' pipe program (section B3), and one subcommand for each idea
+//! of the section: the shell's `|` built by hand, the capacity, blocking, end of file, a broken
+//! pipe, half and full duplex, atomic writes, and named pipes.
+
+use std::ffi::CString;
+use std::io::Write as _;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use ipc_lab::cli::{
+    self, Common, HintExt as _, Line, StdinLines, Termination, Ui, UsageError, out_line,
+};
+use ipc_lab::pipe::{self, Child, PIPE_BUF, Pipe, fd_number};
+use ipc_lab::sys::SysError;
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+
+const ABOUT: &str = "Pipes: the lecture notes' program, and the bounded buffer made visible";
+
+const AFTER_HELP: &str = "\
+Lecture notes: B3 Unix Pipe: a one-way, bounded byte buffer with implicit synchronisation
+(writers wait when it is full, readers when it is empty), shared by related processes.
+
+With no subcommand it is exactly the notes' program: the parent writes \"Hello There!\" into a
+pipe, the child reads it and prints `Proc 0 read: Hello There!` (and the parent waits for it).
+
+Examples:
+  pipe-demo                                  the notes' program
+  pipe-demo --explain                        each call narrated on stderr
+  pipe-demo redirect 'ls -l /' 'wc -l'       `ls -l / | wc -l`, built with pipe, fork and dup2
+  pipe-demo capacity --size 5000             what F_SETPIPE_SZ grants, and the capacity
+  pipe-demo blocking                         a writer waits on a full pipe, a reader on an empty one
+  pipe-demo eof --keep-write-end             why a reader never sees end of file
+  pipe-demo broken; echo $?                  SIGPIPE: 141
+  pipe-demo duplex --rounds 3                one pipe one way; two pipes both ways
+  pipe-demo writers --record-size 20000      writes above PIPE_BUF can interleave
+  pipe-demo fifo-read /tmp/lab.fifo          (another terminal: pipe-demo fifo-write /tmp/lab.fifo hi)";
+
+#[derive(Debug, Parser)]
+#[command(name = "pipe-demo", version, about = ABOUT, after_help = AFTER_HELP,
+          args_conflicts_with_subcommands = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    hello: HelloArgs,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct HelloArgs {
+    /// What the parent sends (the notes send "Hello There!")
+    #[arg(long, value_name = "TEXT", default_value = "Hello There!")]
+    message: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The notes' program (the default): the parent writes, the child reads and prints
+    Hello(HelloArgs),
+
+    /// Build `CMD1 | CMD2` by hand: pipe, two forks, dup2 onto stdout and stdin, exec, wait
+    Redirect {
+        /// The writer, split into words as a shell would: 'ls -l /'
+        #[arg(value_name = "CMD1")]
+        first: String,
+        /// The reader: 'wc -l'
+        #[arg(value_name = "CMD2")]
+        second: String,
+    },
+
+    /// Fill a pipe without blocking until it is full: its capacity, F_GETPIPE_SZ and PIPE_BUF
+    Capacity {
+        /// First ask for this capacity (F_SETPIPE_SZ); the kernel says what it granted
+        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1u64 << 31))]
+        size: Option<u64>,
+    },
+
+    /// A timeline: a writer blocks on a full pipe until a slow reader drains it, then the reader
+    /// blocks on an empty pipe until the writer writes
+    Blocking {
+        /// How slow the reader is: it waits this long before reading (the timeline takes about
+        /// three times as long)
+        #[arg(long, value_name = "SECS", default_value = "1", value_parser = cli::parse_seconds)]
+        delay: Duration,
+    },
+
+    /// End of file: a reader sees it only once every write end is closed
+    Eof {
+        /// The reader keeps its own copy of the write end: the classic hang
+        #[arg(long)]
+        keep_write_end: bool,
+
+        /// With --keep-write-end: how long the reader waits before it gives up
+        #[arg(long, value_name = "SECS", default_value = "2", value_parser = cli::parse_seconds)]
+        timeout: Duration,
+    },
+
+    /// Write to a pipe whose reader is gone: SIGPIPE ends the writer (status 141)
+    Broken {
+        /// Ignore SIGPIPE: the write fails with EPIPE instead
+        #[arg(long)]
+        ignore_sigpipe: bool,
+    },
+
+    /// Half duplex (one pipe, one way) against full duplex (two pipes): request and response
+    Duplex {
+        /// How many requests (and, with two pipes, responses)
+        #[arg(long, value_name = "N", default_value_t = 3,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        rounds: u32,
+    },
+
+    /// N children write records to one pipe; the reader counts the records that arrive torn
+    Writers {
+        /// How many writer processes
+        #[arg(long, value_name = "N", default_value_t = 8,
+              value_parser = clap::value_parser!(u32).range(1..=64))]
+        writers: u32,
+
+        /// Bytes per record: at most PIPE_BUF (4096) none is torn; above, some may be
+        #[arg(long, value_name = "BYTES", default_value_t = PIPE_BUF as u64,
+              value_parser = clap::value_parser!(u64).range(1..=1u64 << 20))]
+        record_size: u64,
+
+        /// Records per writer
+        #[arg(long, value_name = "N", default_value_t = 500,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        records: u32,
+    },
+
+    /// A named pipe, writing end: opens PATH (made with mkfifo if missing) and writes to it
+    FifoWrite {
+        /// The FIFO; created (and removed at the end) if it does not exist
+        path: PathBuf,
+        /// Lines to write; with none, standard input is copied
+        #[arg(value_name = "MESSAGE")]
+        messages: Vec<String>,
+    },
+
+    /// A named pipe, reading end: opens PATH (made with mkfifo if missing) and prints what comes
+    FifoRead {
+        /// The FIFO; created (and removed at the end) if it does not exist
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ui = Ui::new("pipe-demo", &args.common);
+    let result = match args.command {
+        None => hello(&args.hello, &ui),
+        Some(Command::Hello(ref h)) => hello(h, &ui),
+        Some(Command::Redirect {
+            ref first,
+            ref second,
+        }) => redirect(first, second, &ui),
+        Some(Command::Capacity { size }) => capacity(size, &ui),
+        Some(Command::Blocking { delay }) => blocking(delay, &ui),
+        Some(Command::Eof {
+            keep_write_end,
+            timeout,
+        }) => eof(keep_write_end, timeout, &ui),
+        Some(Command::Broken { ignore_sigpipe }) => broken(ignore_sigpipe, &ui),
+        Some(Command::Duplex { rounds }) => duplex(rounds, &ui),
+        Some(Command::Writers {
+            writers,
+            record_size,
+            records,
+        }) => many_writers(writers, record_size as usize, records, &ui),
+        Some(Command::FifoWrite {
+            ref path,
+            ref messages,
+        }) => fifo_write(path, messages, &ui),
+        Some(Command::FifoRead { ref path }) => fifo_read(path, &ui),
+    };
+    match result {
+        Ok(code) if code != 0 => ExitCode::from(code.clamp(1, 255) as u8),
+        other => ui.finish(other.map(|_| ())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the subcommands
+
+/// Read what is there (at most `buf.len()` bytes), waiting as long as it takes; a termination
+/// signal ends the wait as [`cli::Interrupted`].
+fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8], term: &Termination) -> anyhow::Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EINTR) => term.check()?,
+            Err(errno) => {
+                return Err(SysError {
+                    call: "read",
+                    errno,
+                })
+                .context("cannot read from the pipe");
+            }
+        }
+    }
+}
+
+/// Write all of `data`, waiting for room as long as it takes.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], term: &Termination) -> anyhow::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => term.check()?,
+            Err(errno) => {
+                return Err(SysError {
+                    call: "write",
+                    errno,
+                })
+                .context("cannot write to the pipe");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Wait for a child; a termination signal ends the wait as [`cli::Interrupted`] (the child is
+/// then killed and reaped when dropped).
+fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<WaitStatus> {
+    let Some(status) = child.wait_unless(|| term.received().is_some())? else {
+        return Err(term.interrupted());
+    };
+    ui.call(&format!("waitpid({})", child.pid()), pipe::describe(status));
+    Ok(status)
+}
+
+/// In a child: report an error on stderr, as the parent would, and return the exit status.
+fn child_failed(ui: &Ui, err: anyhow::Error) -> i32 {
+    ui.report(&err);
+    1
+}
+
+// ---------------------------------------------------------------------------------------------
+// hello: the notes' program
+
+fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    ui.step(
+        1,
+        "create the pipe: a bounded byte buffer in the kernel with two ends",
+    );
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let (r, w) = (fd_number(&read), fd_number(&write));
+    ui.call(
+        "pipe(pipeFd)",
+        format!("0: pipeFd[0] = {r} (read end), pipeFd[1] = {w} (write end)"),
+    );
+    ui.step(2, "fork: the child gets copies of both ends");
+    let mut message = args.message.as_bytes().to_vec();
+    message.push(0);
+    let mut child = pipe::fork(|| {
+        // The child: close(write end), read, print.
+        pipe::close_in_child(&write);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 100];
+        loop {
+            match nix::unistd::read(read.as_fd(), &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    return child_failed(
+                        ui,
+                        anyhow::Error::new(SysError {
+                            call: "read",
+                            errno,
+                        })
+                        .context("the child cannot read from the pipe"),
+                    );
+                }
+            }
+        }
+        // printf("%s") stops at the NUL the parent sent.
+        let text = buf.split(|&b| b == 0).next().unwrap_or_default();
+        // fork() returned 0 in the child: the notes print that value.
+        match cli::out_bytes_line("Proc 0 read: ", text) {
+            Ok(()) => 0,
+            Err(e) => child_failed(ui, e),
+        }
+    })?;
+    ui.call(
+        "fork()",
+        format!("{} in the parent, 0 in the child", child.pid()),
+    );
+    ui.meaning(&format!(
+        "the child closes fd {w} (it only reads), reads fd {r} and prints what it got"
+    ));
+    ui.step(
+        3,
+        "the parent: close the read end, write, close the write end",
+    );
+    drop(read);
+    ui.call(&format!("close({r})"), 0);
+    write_all(write.as_fd(), &message, &term)?;
+    ui.call(
+        &format!(
+            "write({w}, {:?}, {})",
+            format!("{}\\0", args.message),
+            message.len()
+        ),
+        message.len(),
+    );
+    drop(write);
+    ui.call(&format!("close({w})"), 0);
+    ui.meaning("the child's read now sees end of file once it has taken the bytes");
+    ui.step(4, "wait for the child (the notes' parent does not: its child may print after the shell's prompt)");
+    let status = wait_child(&mut child, &term, ui)?;
+    Ok(match status {
+        WaitStatus::Exited(_, 0) => 0,
+        other => pipe::shell_status(other).max(1),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// redirect: CMD1 | CMD2 by hand
+
+fn words(cmd: &str, which: &str) -> anyhow::Result<Vec<CString>> {
+    let words = shlex::split(cmd).ok_or_else(|| {
+        UsageError(format!(
+            "{which} {cmd:?} cannot be split into words: a quote is not closed"
+        ))
+    })?;
+    if words.is_empty() {
+        return Err(UsageError(format!("{which} is empty: give a command such as 'ls -l'")).into());
+    }
+    words
+        .into_iter()
+        .map(|w| {
+            CString::new(w).map_err(|_| UsageError(format!("{which} contains a NUL byte")).into())
+        })
+        .collect()
+}
+
+fn show_argv(argv: &[CString]) -> String {
+    let parts: Vec<String> = argv
+        .iter()
+        .map(|a| format!("{:?}", a.to_string_lossy()))
+        .collect();
+    parts.join(", ")
+}
+
+/// In a child of redirect: put `end` on `target` (1: stdout, 0: stdin), drop both pipe ends,
+/// exec. Only returns the status to exit with when exec failed.
+fn exec_with(end: BorrowedFd<'_>, target: i32, ends: &Pipe, argv: &[CString], ui: &Ui) -> i32 {
+    if let Err(e) = pipe::dup2(end, target) {
+        return child_failed(ui, e);
+    }
+    pipe::close_in_child(&ends.read);
+    pipe::close_in_child(&ends.write);
+    let errno = pipe::exec(argv);
+    let name = argv[0].to_string_lossy();
+    ui.report(&anyhow::anyhow!(
+        "cannot run {name:?}: {} ({errno:?})",
+        errno.desc()
+    ));
+    // As a shell: 127 when the command is not found, 126 when it cannot be run.
+    if errno == Errno::ENOENT { 127 } else { 126 }
+}
+
+fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
+    let argv1 = words(first, "CMD1")?;
+    let argv2 = words(second, "CMD2")?;
+    let term = Termination::install()?;
+    ui.step(1, "pipe: the channel from CMD1's stdout to CMD2's stdin");
+    let ends = pipe::pipe(false)?;
+    let (r, w) = (fd_number(&ends.read), fd_number(&ends.write));
+    ui.call(
+        "pipe(fd)",
+        format!("0: fd[0] = {r} (read end), fd[1] = {w} (write end)"),
+    );
+
+    ui.step(
+        2,
+        "fork the writer, which becomes CMD1 with its stdout on the pipe",
+    );
+    let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, ui))?;
+    ui.call("fork()", writer.pid());
+    ui.call(&format!("  in child {}: dup2({w}, 1)", writer.pid()), 1);
+    ui.meaning("  its stdout (fd 1) is now the pipe's write end");
+    ui.call(
+        &format!("  in child {}: close({r}), close({w})", writer.pid()),
+        0,
+    );
+    ui.meaning("  unused ends closed: only fd 1 refers to the pipe now");
+    ui.call(
+        &format!(
+            "  in child {}: execvp({:?}, [{}])",
+            writer.pid(),
+            argv1[0].to_string_lossy(),
+            show_argv(&argv1)
+        ),
+        "(does not return)",
+    );
+
+    ui.step(
+        3,
+        "fork the reader, which becomes CMD2 with its stdin on the pipe",
+    );
+    let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, ui))?;
+    ui.call("fork()", reader.pid());
+    ui.call(&format!("  in child {}: dup2({r}, 0)", reader.pid()), 0);
+    ui.meaning("  its stdin (fd 0) is now the pipe's read end");
+    ui.call(
+        &format!("  in child {}: close({r}), close({w})", reader.pid()),
+        0,
+    );
+    ui.call(
+        &format!(
+            "  in child {}: execvp({:?}, [{}])",
+            reader.pid(),
+            argv2[0].to_string_lossy(),
+            show_argv(&argv2)
+        ),
+        "(does not return)",
+    );
+
+    ui.step(4, "the parent closes both ends: it uses neither");
+    drop(ends);
+    ui.call(&format!("close({r}), close({w})"), 0);
+    ui.meaning("had it kept the write end, CMD2 would never see end of file");
+
+    ui.step(
+        5,
+        "wait for both; the pipeline's status is the last command's",
+    );
+    let _ = term.check();
+    wait_child(&mut writer, &term, ui)?;
+    let status = wait_child(&mut reader, &term, ui)?;
+    term.check()?;
+    Ok(pipe::shell_status(status))
+}
+
+// ---------------------------------------------------------------------------------------------
+// capacity
+
+fn capacity(size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
+    ui.step(
+        1,
+        "a pipe whose write end does not block: a full pipe makes write fail with EAGAIN",
+    );
+    let p = pipe::pipe(true)?;
+    ui.call("pipe2(fd, O_NONBLOCK)", 0);
+    if let Some(size) = size {
+        let granted = match pipe::set_capacity(p.write.as_fd(), size as usize) {
+            Ok(n) => n,
+            Err(err) => {
+                let hint = match ipc_lab::sys::errno_of(&err) {
+                    Some(Errno::EPERM) => format!(
+                        "without privilege a pipe may have at most {} bytes (/proc/sys/fs/pipe-max-size)",
+                        pipe::max_capacity().map_or("pipe-max-size".into(), |n| n.to_string())
+                    ),
+                    Some(Errno::EINVAL) => "ask for 1 byte to 2147483648 bytes".into(),
+                    _ => "see fcntl(2), F_SETPIPE_SZ".into(),
+                };
+                return Err(err).hint(hint);
+            }
+        };
+        ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {size})"), granted);
+        out_line(format_args!(
+            "asked for {size} bytes (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, a power of two)"
+        ))?;
+    }
+    ui.step(2, "write until the next write would block");
+    let written = pipe::fill_until_full(p.write.as_fd())?;
+    ui.meaning("pages of 4096 bytes while they fit, then single bytes until EAGAIN");
+    let reported = pipe::capacity(p.write.as_fd())?;
+    let waiting = pipe::fill(p.read.as_fd())?;
+    ui.call("ioctl(fd[0], FIONREAD)", waiting);
+    out_line(format_args!(
+        "capacity: {written} bytes written before a write would block (EAGAIN)"
+    ))?;
+    out_line(format_args!("F_GETPIPE_SZ: {reported} bytes"))?;
+    out_line(format_args!(
+        "PIPE_BUF: {PIPE_BUF} bytes (a write of at most this many bytes is atomic)"
+    ))?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// blocking: a timeline
+
+struct Clock(Instant);
+
+impl Clock {
+    fn line(&self, who: &str, text: &str) -> anyhow::Result<()> {
+        out_line(format_args!(
+            "{:>7.3}s {who:<6} {text}",
+            self.0.elapsed().as_secs_f64()
+        ))
+    }
+}
+
+fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
+    // A pipe keeps its bytes in pages: a write waits for a whole free page once the last one is
+    // full, so the writer writes a page at a time and the reader frees one per read.
+    const CHUNK: usize = 4096;
+    const FINAL: usize = 100;
+    let term = Termination::install()?;
+    let p = pipe::pipe(false)?;
+    let cap = pipe::set_capacity(p.write.as_fd(), 4 * CHUNK)?;
+    ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {})", 4 * CHUNK), cap);
+    let chunks = cap / CHUNK + 1;
+    let clock = Clock(Instant::now());
+    out_line(format_args!(
+        "a pipe of {cap} bytes; the writer writes {chunks} x {CHUNK} bytes, the reader waits {} s before reading",
+        delay.as_secs_f64()
+    ))?;
+    let Pipe { read, write } = p;
+    let mut writer = pipe::fork(|| {
+        pipe::close_in_child(&read);
+        let run = || -> anyhow::Result<()> {
+            let data = [b'w'; CHUNK];
+            for i in 1..=chunks {
+                let held = pipe::fill(write.as_fd())?;
+                if held + CHUNK > cap {
+                    clock.line(
+                        "writer",
+                        &format!("write #{i} of {CHUNK} bytes: the pipe holds {held} of {cap}, no room: write blocks"),
+                    )?;
+                    let start = Instant::now();
+                    nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
+                        call: "write",
+                        errno,
+                    })?;
+                    clock.line(
+                        "writer",
+                        &format!(
+                            "write #{i} returns after {:.1} s: the reader made room",
+                            start.elapsed().as_secs_f64()
+                        ),
+                    )?;
+                } else {
+                    nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
+                        call: "write",
+                        errno,
+                    })?;
+                    clock.line(
+                        "writer",
+                        &format!(
+                            "write #{i} of {CHUNK} bytes: the pipe holds {} of {cap}",
+                            held + CHUNK
+                        ),
+                    )?;
+                }
+            }
+            std::thread::sleep(delay * 2);
+            clock.line(
+                "writer",
+                &format!("writes {FINAL} bytes, then closes its end"),
+            )?;
+            nix::unistd::write(write.as_fd(), &[b'w'; FINAL]).map_err(|errno| SysError {
+                call: "write",
+                errno,
+            })?;
+            Ok(())
+        };
+        match run() {
+            Ok(()) => 0,
+            Err(e) => child_failed(ui, e),
+        }
+    })?;
+    drop(write);
+    // The reader: slow at first, so that the writer fills the pipe and blocks.
+    let mut buf = vec![0u8; cap];
+    if let Some(sig) = term.sleep(delay) {
+        return Err(cli::Interrupted(sig).into());
+    }
+    let held = pipe::fill(read.as_fd())?;
+    clock.line(
+        "reader",
+        &format!("reads {CHUNK} bytes: the pipe holds {held} of {cap}"),
+    )?;
+    read_fd(read.as_fd(), &mut buf[..CHUNK], &term)?;
+    if let Some(sig) = term.sleep(delay / 2) {
+        return Err(cli::Interrupted(sig).into());
+    }
+    let held = pipe::fill(read.as_fd())?;
+    clock.line(
+        "reader",
+        &format!("reads everything: the pipe holds {held} of {cap}"),
+    )?;
+    let mut got = 0;
+    while got < held {
+        got += read_fd(read.as_fd(), &mut buf[..held - got], &term)?;
+    }
+    let held = pipe::fill(read.as_fd())?;
+    clock.line(
+        "reader",
+        &format!("the pipe holds {held}: read blocks until the writer writes"),
+    )?;
+    let start = Instant::now();
+    let n = read_fd(read.as_fd(), &mut buf, &term)?;
+    clock.line(
+        "reader",
+        &format!(
+            "read returns {n} bytes after {:.1} s",
+            start.elapsed().as_secs_f64()
+        ),
+    )?;
+    let mut n = n;
+    while n > 0 {
+        n = read_fd(read.as_fd(), &mut buf, &term)?;
+    }
+    clock.line(
+        "reader",
+        "read returns 0: end of file, the writer closed its end",
+    )?;
+    let status = wait_child(&mut writer, &term, ui)?;
+    Ok(if matches!(status, WaitStatus::Exited(_, 0)) {
+        0
+    } else {
+        1
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// eof
+
+fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let w = fd_number(&write);
+    let message = b"Hello There!";
+    let mut child = pipe::fork(|| {
+        // The child's copy of the write end: closed, unless asked to keep it.
+        if !keep_write_end {
+            pipe::close_in_child(&write);
+        }
+        let run = || -> anyhow::Result<()> {
+            let mut total = 0;
+            let mut buf = [0u8; 100];
+            loop {
+                let waited = ipc_lab::sys::wait_any(
+                    &[(read.as_fd(), nix::poll::PollFlags::POLLIN)],
+                    Some(Instant::now() + timeout),
+                    None,
+                )?;
+                if waited.timed_out {
+                    out_line(format_args!(
+                        "child: read has waited {} s for more and would wait forever: this process still holds a write end (fd {w}), so the pipe never reports end of file",
+                        timeout.as_secs_f64()
+                    ))?;
+                    return Ok(());
+                }
+                let n = nix::unistd::read(read.as_fd(), &mut buf).map_err(|errno| SysError {
+                    call: "read",
+                    errno,
+                })?;
+                if n == 0 {
+                    out_line(format_args!(
+                        "child: read returns 0 after {total} bytes: end of file, every write end is closed"
+                    ))?;
+                    return Ok(());
+                }
+                total += n;
+                cli::out_bytes_line(&format!("child: read {n} bytes: "), &buf[..n])?;
+            }
+        };
+        match run() {
+            Ok(()) => 0,
+            Err(e) => child_failed(ui, e),
+        }
+    })?;
+    drop(read);
+    out_line(format_args!(
+        "parent: writes {} bytes, then closes its write end",
+        message.len()
+    ))?;
+    write_all(write.as_fd(), message, &term)?;
+    drop(write);
+    ui.call(&format!("close({w})"), 0);
+    let status = wait_child(&mut child, &term, ui)?;
+    Ok(if matches!(status, WaitStatus::Exited(_, 0)) {
+        0
+    } else {
+        1
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// broken: SIGPIPE and EPIPE
+
+fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let mut child = pipe::fork(|| 0)?;
+    drop(read);
+    let status = wait_child(&mut child, &term, ui)?;
+    out_line(format_args!(
+        "parent: the reader (child {}) {} without reading: no process holds the read end now",
+        child.pid(),
+        pipe::describe(status)
+    ))?;
+    let message = b"Hello There!\0";
+    if ignore_sigpipe {
+        pipe::ignore(Signal::SIGPIPE)?;
+        out_line(format_args!(
+            "parent: SIGPIPE is ignored; writes {} bytes to the pipe",
+            message.len()
+        ))?;
+        match nix::unistd::write(write.as_fd(), message) {
+            Err(Errno::EPIPE) => {
+                out_line(format_args!(
+                    "parent: write fails with EPIPE (Broken pipe): the writer lives on and can react"
+                ))?;
+                Ok(0)
+            }
+            other => anyhow::bail!("expected EPIPE, but write returned {other:?}"),
+        }
+    } else {
+        // Rust ignores SIGPIPE; a C program (and this demo) has its default action: terminate.
+        pipe::default_action(Signal::SIGPIPE)?;
+        out_line(format_args!(
+            "parent: writes {} bytes: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
+            message.len()
+        ))?;
+        let _ = std::io::stdout().flush();
+        let result = nix::unistd::write(write.as_fd(), message);
+        // Still alive: something caught or blocked SIGPIPE.
+        anyhow::bail!("the write returned {result:?} and SIGPIPE did not end this process")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// duplex
+
+fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    // Half duplex: one pipe, parent to child.
+    out_line(format_args!("half duplex: one pipe, parent -> child"))?;
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let mut child = pipe::fork(|| {
+        // Without this the child would hold a write end itself and never see end of file.
+        pipe::close_in_child(&write);
+        let run = || -> anyhow::Result<()> {
+            let mut lines = LineReader::new(read.as_fd());
+            let mut n = 0;
+            while let Some(line) = lines.next_line()? {
+                n += 1;
+                out_line(format_args!(
+                    "child: got {:?}",
+                    String::from_utf8_lossy(&line)
+                ))?;
+            }
+            out_line(format_args!(
+                "child: end of file after {n} requests; it cannot answer on this pipe"
+            ))?;
+            Ok(())
+        };
+        match run() {
+            Ok(()) => 0,
+            Err(e) => child_failed(ui, e),
+        }
+    })?;
+    drop(read);
+    for i in 1..=rounds {
+        write_all(write.as_fd(), format!("request {i}\n").as_bytes(), &term)?;
+    }
+    drop(write);
+    wait_child(&mut child, &term, ui)?;
+
+    // Full duplex: two pipes, one each way.
+    out_line(format_args!(
+        "full duplex: two pipes, parent -> child and child -> parent"
+    ))?;
+    let down = pipe::pipe(false)?;
+    let up = pipe::pipe(false)?;
+    let mut child = pipe::fork(|| {
+        pipe::close_in_child(&down.write);
+        pipe::close_in_child(&up.read);
+        let run = || -> anyhow::Result<()> {
+            let mut lines = LineReader::new(down.read.as_fd());
+            while let Some(line) = lines.next_line()? {
+                let text = String::from_utf8_lossy(&line);
+                let answer = text.replacen("ping", "pong", 1);
+                let mut data = answer.into_bytes();
+                data.push(b'\n');
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let n =
+                        nix::unistd::write(up.write.as_fd(), rest).map_err(|errno| SysError {
+                            call: "write",
+                            errno,
+                        })?;
+                    rest = &rest[n..];
+                }
+            }
+            Ok(())
+        };
+        match run() {
+            Ok(()) => 0,
+            Err(e) => child_failed(ui, e),
+        }
+    })?;
+    let Pipe {
+        read: down_read,
+        write: down_write,
+    } = down;
+    let Pipe {
+        read: up_read,
+        write: up_write,
+    } = up;
+    drop((down_read, up_write));
+    let mut answers = LineReader::new(up_read.as_fd());
+    for i in 1..=rounds {
+        let request = format!("ping {i}");
+        write_all(down_write.as_fd(), format!("{request}\n").as_bytes(), &term)?;
+        let Some(answer) = answers.next_line()? else {
+            anyhow::bail!("the child closed its pipe before answering {request:?}");
+        };
+        out_line(format_args!(
+            "parent: sent {request:?}, got {:?}",
+            String::from_utf8_lossy(&answer)
+        ))?;
+    }
+    drop(down_write);
+    wait_child(&mut child, &term, ui)?;
+    out_line(format_args!("parent: {rounds} round trips over two pipes"))?;
+    Ok(0)
+}
+
+/// Lines from a descriptor, read a buffer at a time.
+struct LineReader<'a> {
+    fd: BorrowedFd<'a>,
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl<'a> LineReader<'a> {
+    fn new(fd: BorrowedFd<'a>) -> Self {
+        LineReader {
+            fd,
+            buf: Vec::new(),
+            ended: false,
+        }
+    }
+
+    fn next_line(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                return Ok(Some(line));
+            }
+            if self.ended {
+                return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
+            }
+            let mut chunk = [0u8; 4096];
+            match nix::unistd::read(self.fd, &mut chunk) {
+                Ok(0) => self.ended = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    return Err(SysError {
+                        call: "read",
+                        errno,
+                    })
+                    .context("cannot read from the pipe");
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// writers: atomic writes
+
+fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    out_line(format_args!(
+        "{n} writers, {records} records of {size} bytes each (PIPE_BUF is {PIPE_BUF})"
+    ))?;
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let mut children = Vec::new();
+    for w in 0..n {
+        children.push(pipe::fork(|| {
+            pipe::close_in_child(&read);
+            // Every byte of a record is this writer's mark: a record holding two marks is torn.
+            let record = vec![b'!' + w as u8; size];
+            for _ in 0..records {
+                let mut rest = &record[..];
+                while !rest.is_empty() {
+                    match nix::unistd::write(write.as_fd(), rest) {
+                        Ok(k) => rest = &rest[k..],
+                        Err(Errno::EINTR) => {}
+                        Err(_) => return 1,
+                    }
+                }
+            }
+            0
+        })?);
+    }
+    drop(write);
+    let (mut whole, mut torn, mut slot_len) = (0u64, 0u64, 0usize);
+    let mut marks: Option<u8> = None;
+    let mut mixed = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let k = read_fd(read.as_fd(), &mut buf, &term)?;
+        if k == 0 {
+            break;
+        }
+        for &b in &buf[..k] {
+            match marks {
+                None => marks = Some(b),
+                Some(m) if m != b => mixed = true,
+                _ => {}
+            }
+            slot_len += 1;
+            if slot_len == size {
+                if mixed {
+                    torn += 1
+                } else {
+                    whole += 1
+                }
+                slot_len = 0;
+                marks = None;
+                mixed = false;
+            }
+        }
+    }
+    let mut failed = 0;
+    for child in &mut children {
+        if !matches!(wait_child(child, &term, ui)?, WaitStatus::Exited(_, 0)) {
+            failed += 1;
+        }
+    }
+    ui.meaning(&format!("all {n} writers reaped"));
+    out_line(format_args!(
+        "received {} records: {whole} whole, {torn} torn",
+        whole + torn
+    ))?;
+    if size <= PIPE_BUF {
+        out_line(format_args!(
+            "each write of {size} bytes (at most PIPE_BUF) is atomic: records never interleave"
+        ))?;
+    } else {
+        out_line(format_args!(
+            "a write of {size} bytes (more than PIPE_BUF) may be split: other writers' bytes can land in between"
+        ))?;
+    }
+    anyhow::ensure!(failed == 0, "{failed} writer(s) failed");
+    anyhow::ensure!(
+        whole + torn == u64::from(n) * u64::from(records) && slot_len == 0,
+        "the reader got {} bytes, not the {} written",
+        (whole + torn) * size as u64 + slot_len as u64,
+        u64::from(n) * u64::from(records) * size as u64
+    );
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// fifo-write / fifo-read: named pipes
+
+/// A FIFO this run may have created: removed at the end (on every path) only if it did.
+struct Fifo {
+    path: PathBuf,
+    created: bool,
+}
+
+impl Fifo {
+    fn open_or_make(path: &std::path::Path, ui: &Ui) -> anyhow::Result<Fifo> {
+        if path.exists() {
+            anyhow::ensure!(
+                pipe::is_fifo(path),
+                "{} exists and is not a FIFO: give a new path (it will be made) or a FIFO",
+                path.display()
+            );
+            return Ok(Fifo {
+                path: path.to_path_buf(),
+                created: false,
+            });
+        }
+        pipe::mkfifo(path, 0o600)
+            .hint("give a path in a directory you can write to, such as /tmp/lab.fifo")?;
+        ui.call(
+            &format!("mkfifo({:?}, 0600)", path.display().to_string()),
+            0,
+        );
+        ui.note(&format!(
+            "created FIFO {} (removed again at the end)",
+            path.display()
+        ));
+        Ok(Fifo {
+            path: path.to_path_buf(),
+            created: true,
+        })
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    let fifo = Fifo::open_or_make(path, ui)?;
+    ui.note(&format!(
+        "opening {} to write: open waits until a reader opens it",
+        path.display()
+    ));
+    let Some(fd) = pipe::open_fifo(&fifo.path, true)? else {
+        return Err(term.interrupted());
+    };
+    ui.call(
+        &format!("open({:?}, O_WRONLY)", path.display().to_string()),
+        fd_number(&fd),
+    );
+    if messages.is_empty() {
+        let mut lines = StdinLines::new();
+        loop {
+            match lines.next(Some(term.wake_fd()))? {
+                Line::Text(mut line) => {
+                    line.push(b'\n');
+                    write_all(fd.as_fd(), &line, &term)?;
+                }
+                Line::End => break,
+                Line::Woken => return Err(term.interrupted()),
+            }
+        }
+    } else {
+        for m in messages {
+            write_all(fd.as_fd(), format!("{m}\n").as_bytes(), &term)?;
+        }
+    }
+    drop(fd);
+    ui.meaning("closed: the reader sees end of file");
+    Ok(0)
+}
+
+fn fifo_read(path: &std::path::Path, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    let fifo = Fifo::open_or_make(path, ui)?;
+    ui.note(&format!(
+        "opening {} to read: open waits until a writer opens it",
+        path.display()
+    ));
+    let Some(fd) = pipe::open_fifo(&fifo.path, false)? else {
+        return Err(term.interrupted());
+    };
+    ui.call(
+        &format!("open({:?}, O_RDONLY)", path.display().to_string()),
+        fd_number(&fd),
+    );
+    let mut buf = [0u8; 4096];
+    loop {
+        let waited = ipc_lab::sys::wait_any(
+            &[(fd.as_fd(), nix::poll::PollFlags::POLLIN)],
+            None,
+            Some(term.wake_fd()),
+        )?;
+        if waited.woken {
+            return Err(term.interrupted());
+        }
+        let n = read_fd(fd.as_fd(), &mut buf, &term)?;
+        if n == 0 {
+            break;
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(&buf[..n])
+            .and_then(|()| out.flush())
+            .context("cannot write to standard output")?;
+    }
+    ui.meaning("end of file: every writer has closed the FIFO");
+    drop(fifo);
+    Ok(0)
+}

@@ -1,0 +1,408 @@
+//! Unix pipes (lecture notes, section B3): a one-way, bounded byte buffer in the kernel with two
+//! ends, shared by related processes through fork, and the calls around it: pipe, fork, dup2,
+//! exec, waitpid, the pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and fill level (FIONREAD),
+//! and named pipes (mkfifo).
+//!
+//! Every `unsafe` block of the pipe demo lives here. Forking is safe for the child because the
+//! binaries that fork are single-threaded: [`fork`] checks that before it forks.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use anyhow::Context as _;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::sys::SysError;
+
+/// PIPE_BUF: a write of at most this many bytes to a pipe is atomic (never interleaved).
+pub const PIPE_BUF: usize = libc::PIPE_BUF;
+
+fn sys(call: &'static str) -> impl FnOnce(Errno) -> SysError {
+    move |errno| SysError { call, errno }
+}
+
+/// The two ends of a pipe: `fd[0]` to read, `fd[1]` to write. Dropping an end closes it.
+#[derive(Debug)]
+pub struct Pipe {
+    pub read: OwnedFd,
+    pub write: OwnedFd,
+}
+
+/// `pipe2(fd, O_CLOEXEC [| O_NONBLOCK])`. Close-on-exec: a program we exec gets only the ends
+/// we put on its stdin or stdout with [`dup2`].
+pub fn pipe(nonblock: bool) -> anyhow::Result<Pipe> {
+    let mut flags = OFlag::O_CLOEXEC;
+    if nonblock {
+        flags |= OFlag::O_NONBLOCK;
+    }
+    let (read, write) = nix::unistd::pipe2(flags)
+        .map_err(sys("pipe"))
+        .context("cannot create a pipe")?;
+    Ok(Pipe { read, write })
+}
+
+/// The pipe's capacity in bytes (`fcntl(fd, F_GETPIPE_SZ)`).
+pub fn capacity(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
+    let n = fcntl(fd, FcntlArg::F_GETPIPE_SZ)
+        .map_err(sys("fcntl"))
+        .context("cannot read the pipe's capacity (F_GETPIPE_SZ)")?;
+    Ok(n as usize)
+}
+
+/// Ask for a capacity (`fcntl(fd, F_SETPIPE_SZ, bytes)`); the kernel rounds up to a power of two
+/// pages and returns what it granted.
+pub fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
+    let asked = i32::try_from(bytes).unwrap_or(i32::MAX);
+    let n = fcntl(fd, FcntlArg::F_SETPIPE_SZ(asked))
+        .map_err(sys("fcntl"))
+        .with_context(|| {
+            format!("cannot set the pipe's capacity to {bytes} bytes (F_SETPIPE_SZ)")
+        })?;
+    Ok(n as usize)
+}
+
+/// The largest capacity an unprivileged process may ask for (/proc/sys/fs/pipe-max-size).
+pub fn max_capacity() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How many bytes wait in the pipe to be read (`ioctl(fd, FIONREAD, &n)`), from either end.
+pub fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points at `n`, alive and
+    // writable for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    Errno::result(rc)
+        .map_err(sys("ioctl"))
+        .context("cannot read how full the pipe is (FIONREAD)")?;
+    Ok(n as usize)
+}
+
+/// Write into a non-blocking pipe until it would block; returns the bytes written (the
+/// capacity, when it started empty). Whole pages first, then single bytes for the rest.
+pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
+    let page = [b'x'; 4096];
+    let mut total = 0;
+    for chunk in [&page[..], &page[..1]] {
+        loop {
+            match nix::unistd::write(write, chunk) {
+                Ok(n) => total += n,
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    return Err(SysError {
+                        call: "write",
+                        errno,
+                    })
+                    .context("cannot fill the pipe");
+                }
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Make a descriptor blocking or not (`fcntl(F_SETFL)`).
+pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblock: bool) -> anyhow::Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(sys("fcntl"))?;
+    let mut flags = OFlag::from_bits_retain(flags);
+    flags.set(OFlag::O_NONBLOCK, nonblock);
+    fcntl(fd, FcntlArg::F_SETFL(flags))
+        .map_err(sys("fcntl"))
+        .context("cannot change O_NONBLOCK")?;
+    Ok(())
+}
+
+/// `dup2(fd, target)`: make `target` (0 for stdin, 1 for stdout) a copy of `fd`. The copy is
+/// not close-on-exec, so a program we exec inherits it.
+pub fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> anyhow::Result<()> {
+    // SAFETY: dup2 on a valid borrowed descriptor; `target` is a standard stream number, which
+    // this process owns, and which dup2 closes and replaces atomically.
+    let rc = unsafe { libc::dup2(fd.as_raw_fd(), target) };
+    Errno::result(rc)
+        .map_err(sys("dup2"))
+        .with_context(|| format!("cannot duplicate fd {} onto fd {target}", fd.as_raw_fd()))?;
+    Ok(())
+}
+
+/// Set a signal's disposition to its default action (SIG_DFL), e.g. SIGPIPE, which Rust
+/// programs ignore and a forked child inherits ignored, also across exec.
+pub fn default_action(sig: Signal) -> anyhow::Result<()> {
+    // SAFETY: installing SIG_DFL runs no code of ours in a handler.
+    unsafe { signal::signal(sig, SigHandler::SigDfl) }
+        .map_err(sys("signal"))
+        .with_context(|| format!("cannot restore the default action of {}", sig.as_str()))?;
+    Ok(())
+}
+
+/// Ignore a signal (SIG_IGN).
+pub fn ignore(sig: Signal) -> anyhow::Result<()> {
+    // SAFETY: SIG_IGN runs no code of ours in a handler.
+    unsafe { signal::signal(sig, SigHandler::SigIgn) }
+        .map_err(sys("signal"))
+        .with_context(|| format!("cannot ignore {}", sig.as_str()))?;
+    Ok(())
+}
+
+/// A forked child, reaped at the latest when dropped (killed first if it still runs), so that
+/// none outlives the demo and none is left a zombie.
+#[derive(Debug)]
+pub struct Child {
+    pid: Pid,
+    status: Option<WaitStatus>,
+}
+
+/// How a child ended, as a shell reports it.
+pub fn shell_status(status: WaitStatus) -> i32 {
+    match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 1,
+    }
+}
+
+/// What a shell would say of a child's end: `exited 0`, `killed by SIGPIPE`.
+pub fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exited {code}"),
+        WaitStatus::Signaled(_, sig, core) => {
+            format!(
+                "killed by {}{}",
+                sig.as_str(),
+                if core { " (core dumped)" } else { "" }
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+impl Child {
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Wait for the child to end (`waitpid`), retrying after a signal interrupts the wait.
+    pub fn wait(&mut self) -> anyhow::Result<WaitStatus> {
+        loop {
+            if let Some(status) = self.wait_unless(|| false)? {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// Wait for the child to end, unless `stop` says so when a signal interrupts the wait
+    /// (`None`); `stop` is asked before the wait too.
+    pub fn wait_unless(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<WaitStatus>> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        loop {
+            if stop() {
+                return Ok(None);
+            }
+            match waitpid(self.pid, None) {
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    self.status = Some(status);
+                    return Ok(Some(status));
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    return Err(SysError {
+                        call: "waitpid",
+                        errno,
+                    })
+                    .with_context(|| format!("cannot wait for child {}", self.pid));
+                }
+            }
+        }
+    }
+
+    /// Whether it has ended, without waiting (`waitpid(pid, WNOHANG)`); reaps it if so.
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<WaitStatus>> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        match waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                self.status = Some(status);
+                Ok(Some(status))
+            }
+            Ok(_) | Err(Errno::EINTR) => Ok(None),
+            Err(errno) => Err(SysError {
+                call: "waitpid",
+                errno,
+            })
+            .with_context(|| format!("cannot check on child {}", self.pid)),
+        }
+    }
+
+    /// Kill the child (SIGKILL) unless it has ended, and reap it.
+    pub fn kill(&mut self) {
+        if self.status.is_none() {
+            let _ = signal::kill(self.pid, Signal::SIGKILL);
+            let _ = self.wait();
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn threads() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count)
+}
+
+/// `fork()`: run `child` in a new process, which then exits with what it returns (`_exit`, so
+/// nothing of the parent's is flushed or dropped twice). In the child the termination signals
+/// and SIGPIPE take their default actions again: Ctrl-C ends it, and a write to a pipe nobody
+/// reads kills it, as in a C program.
+pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
+    anyhow::ensure!(
+        threads().is_none_or(|n| n == 1),
+        "cannot fork safely: this process runs more than one thread"
+    );
+    // Whatever sits in stdout's buffer would be written twice, once by each process.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: the process is single-threaded (checked above), so the child is a full copy with
+    // no lock held by another thread: it may allocate and run any code. It leaves through
+    // `_exit` and never returns into the parent's stack frames.
+    match unsafe { nix::unistd::fork() }
+        .map_err(sys("fork"))
+        .context("cannot fork a child process")?
+    {
+        ForkResult::Parent { child } => Ok(Child {
+            pid: child,
+            status: None,
+        }),
+        ForkResult::Child => {
+            for sig in [
+                Signal::SIGINT,
+                Signal::SIGTERM,
+                Signal::SIGHUP,
+                Signal::SIGPIPE,
+            ] {
+                let _ = default_action(sig);
+            }
+            let code = child();
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            exit_now(code)
+        }
+    }
+}
+
+/// In a forked child: close this process's copy of a descriptor that the parent's `OwnedFd`
+/// owns (an end the child does not use). The child never drops that `OwnedFd`: it leaves
+/// through `_exit`, so the descriptor is closed exactly once in each process.
+pub fn close_in_child(fd: &OwnedFd) {
+    // SAFETY: the descriptor is open (its owner is alive); in this child process nothing else
+    // closes it, because the child ends with _exit and runs no destructors.
+    unsafe { libc::close(fd.as_raw_fd()) };
+}
+
+/// `_exit(code)`: end this process at once, without running destructors or atexit handlers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// `execvp(argv[0], argv)`: replace this process with a program found on PATH. Returns only on
+/// failure, with the errno (the shell then exits 127 for "not found", 126 otherwise).
+pub fn exec(argv: &[CString]) -> Errno {
+    let Some(program) = argv.first() else {
+        return Errno::EINVAL;
+    };
+    let args: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
+    match nix::unistd::execvp(program, &args) {
+        Ok(never) => match never {},
+        Err(errno) => errno,
+    }
+}
+
+/// Whether `path` is a FIFO.
+pub fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// `mkfifo(path, mode)`.
+pub fn mkfifo(path: &Path, mode: u32) -> anyhow::Result<()> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode as _))
+        .map_err(sys("mkfifo"))
+        .with_context(|| format!("cannot create the FIFO {}", path.display()))
+}
+
+/// Open a FIFO for reading or writing. This blocks until the other end is opened too; a
+/// termination signal (handlers without SA_RESTART) interrupts it: `Ok(None)`.
+pub fn open_fifo(path: &Path, write: bool) -> anyhow::Result<Option<OwnedFd>> {
+    let flags = if write {
+        OFlag::O_WRONLY
+    } else {
+        OFlag::O_RDONLY
+    } | OFlag::O_CLOEXEC;
+    match nix::fcntl::open(path, flags, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::EINTR) => Ok(None),
+        Err(errno) => Err(SysError {
+            call: "open",
+            errno,
+        })
+        .with_context(|| format!("cannot open {}", path.display())),
+    }
+}
+
+/// The raw number of a descriptor, for narration.
+pub fn fd_number(fd: &impl AsFd) -> RawFd {
+    fd.as_fd().as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_pipe_is_empty_and_holds_its_capacity() {
+        let p = pipe(true).unwrap();
+        assert_eq!(fill(p.read.as_fd()).unwrap(), 0);
+        let cap = capacity(p.write.as_fd()).unwrap();
+        assert_eq!(fill_until_full(p.write.as_fd()).unwrap(), cap);
+        assert_eq!(fill(p.read.as_fd()).unwrap(), cap);
+    }
+
+    #[test]
+    fn set_capacity_rounds_up_to_pages() {
+        let p = pipe(true).unwrap();
+        let granted = set_capacity(p.write.as_fd(), 5000).unwrap();
+        assert_eq!(granted, 8192);
+        assert_eq!(capacity(p.read.as_fd()).unwrap(), 8192);
+        assert_eq!(fill_until_full(p.write.as_fd()).unwrap(), 8192);
+    }
+
+    #[test]
+    fn shell_status_of_a_signal_is_128_plus() {
+        let pid = Pid::from_raw(1);
+        assert_eq!(shell_status(WaitStatus::Exited(pid, 3)), 3);
+        assert_eq!(
+            shell_status(WaitStatus::Signaled(pid, Signal::SIGPIPE, false)),
+            141
+        );
+        assert_eq!(
+            describe(WaitStatus::Signaled(pid, Signal::SIGPIPE, false)),
+            "killed by SIGPIPE"
+        );
+    }
+}
