@@ -170,7 +170,7 @@ fn run(args: &Args, perms_given: bool, ui: &Ui) -> anyhow::Result<()> {
 }
 
 /// The bodies, one at a time: each argument, or each line of stdin without its line ending
-/// (`\n` or `\r\n`). A termination signal while waiting for a line ends it as [`Interrupted`].
+/// (`\n` or `\r\n`). A termination signal while waiting for a line ends it as [`cli::Interrupted`].
 fn for_each_body(
     source: Source<'_>,
     term: &Termination,
