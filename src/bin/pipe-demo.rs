@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write as _;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -209,12 +209,17 @@ fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8], term: &Termination) -> anyhow::Re
     }
 }
 
-/// Write all of `data`, waiting for room as long as it takes.
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], term: &Termination) -> anyhow::Result<()> {
+/// Write all of `data`, waiting for room as long as it takes; in the parent a termination
+/// signal ends the wait (children, with the default actions, simply end).
+fn write_all(
+    fd: BorrowedFd<'_>,
+    mut data: &[u8],
+    term: Option<&Termination>,
+) -> anyhow::Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) => term.check()?,
+            Err(Errno::EINTR) => term.map_or(Ok(()), Termination::check)?,
             Err(errno) => {
                 return Err(SysError {
                     call: "write",
@@ -304,7 +309,7 @@ fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
     );
     drop(read);
     ui.call(&format!("close({r})"), 0);
-    write_all(write.as_fd(), &message, &term)?;
+    write_all(write.as_fd(), &message, Some(&term))?;
     ui.call(
         &format!(
             "write({w}, {:?}, {})",
@@ -679,7 +684,7 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
         "parent: writes {} bytes, then closes its write end",
         message.len()
     ))?;
-    write_all(write.as_fd(), message, &term)?;
+    write_all(write.as_fd(), message, Some(&term))?;
     drop(write);
     ui.call(&format!("close({w})"), 0);
     let status = wait_child(&mut child, &term, ui)?;
@@ -767,7 +772,11 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     })?;
     drop(read);
     for i in 1..=rounds {
-        write_all(write.as_fd(), format!("request {i}\n").as_bytes(), &term)?;
+        write_all(
+            write.as_fd(),
+            format!("request {i}\n").as_bytes(),
+            Some(&term),
+        )?;
     }
     drop(write);
     wait_child(&mut child, &term, ui)?;
@@ -788,15 +797,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
                 let answer = text.replacen("ping", "pong", 1);
                 let mut data = answer.into_bytes();
                 data.push(b'\n');
-                let mut rest = &data[..];
-                while !rest.is_empty() {
-                    let n =
-                        nix::unistd::write(up.write.as_fd(), rest).map_err(|errno| SysError {
-                            call: "write",
-                            errno,
-                        })?;
-                    rest = &rest[n..];
-                }
+                write_all(up.write.as_fd(), &data, None)?;
             }
             Ok(())
         };
@@ -817,7 +818,11 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     let mut answers = LineReader::new(up_read.as_fd());
     for i in 1..=rounds {
         let request = format!("ping {i}");
-        write_all(down_write.as_fd(), format!("{request}\n").as_bytes(), &term)?;
+        write_all(
+            down_write.as_fd(),
+            format!("{request}\n").as_bytes(),
+            Some(&term),
+        )?;
         let Some(answer) = answers.next_line()? else {
             anyhow::bail!("the child closed its pipe before answering {request:?}");
         };
@@ -891,13 +896,8 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
             // Every byte of a record is this writer's mark: a record holding two marks is torn.
             let record = vec![b'!' + w as u8; size];
             for _ in 0..records {
-                let mut rest = &record[..];
-                while !rest.is_empty() {
-                    match nix::unistd::write(write.as_fd(), rest) {
-                        Ok(k) => rest = &rest[k..],
-                        Err(Errno::EINTR) => {}
-                        Err(_) => return 1,
-                    }
+                if let Err(e) = write_all(write.as_fd(), &record, None) {
+                    return child_failed(ui, e);
                 }
             }
             0
@@ -1001,6 +1001,30 @@ impl Fifo {
     }
 }
 
+impl Fifo {
+    /// Open one end (`write`: the writing one); open waits until the other end is opened too,
+    /// or a termination signal ends the wait.
+    fn open(&self, write: bool, term: &Termination, ui: &Ui) -> anyhow::Result<OwnedFd> {
+        let (what, other, flag) = if write {
+            ("write", "reader", "O_WRONLY")
+        } else {
+            ("read", "writer", "O_RDONLY")
+        };
+        let shown = self.path.display();
+        ui.note(&format!(
+            "opening {shown} to {what}: open waits until a {other} opens it"
+        ));
+        let Some(fd) = pipe::open_fifo(&self.path, write)? else {
+            return Err(term.interrupted());
+        };
+        ui.call(
+            &format!("open({:?}, {flag})", shown.to_string()),
+            fd_number(&fd),
+        );
+        Ok(fd)
+    }
+}
+
 impl Drop for Fifo {
     fn drop(&mut self) {
         if self.created {
@@ -1012,24 +1036,14 @@ impl Drop for Fifo {
 fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::Result<i32> {
     let term = Termination::install()?;
     let fifo = Fifo::open_or_make(path, ui)?;
-    ui.note(&format!(
-        "opening {} to write: open waits until a reader opens it",
-        path.display()
-    ));
-    let Some(fd) = pipe::open_fifo(&fifo.path, true)? else {
-        return Err(term.interrupted());
-    };
-    ui.call(
-        &format!("open({:?}, O_WRONLY)", path.display().to_string()),
-        fd_number(&fd),
-    );
+    let fd = fifo.open(true, &term, ui)?;
     if messages.is_empty() {
         let mut lines = StdinLines::new();
         loop {
             match lines.next(Some(term.wake_fd()))? {
                 Line::Text(mut line) => {
                     line.push(b'\n');
-                    write_all(fd.as_fd(), &line, &term)?;
+                    write_all(fd.as_fd(), &line, Some(&term))?;
                 }
                 Line::End => break,
                 Line::Woken => return Err(term.interrupted()),
@@ -1037,7 +1051,7 @@ fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::R
         }
     } else {
         for m in messages {
-            write_all(fd.as_fd(), format!("{m}\n").as_bytes(), &term)?;
+            write_all(fd.as_fd(), format!("{m}\n").as_bytes(), Some(&term))?;
         }
     }
     drop(fd);
@@ -1048,17 +1062,7 @@ fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::R
 fn fifo_read(path: &std::path::Path, ui: &Ui) -> anyhow::Result<i32> {
     let term = Termination::install()?;
     let fifo = Fifo::open_or_make(path, ui)?;
-    ui.note(&format!(
-        "opening {} to read: open waits until a writer opens it",
-        path.display()
-    ));
-    let Some(fd) = pipe::open_fifo(&fifo.path, false)? else {
-        return Err(term.interrupted());
-    };
-    ui.call(
-        &format!("open({:?}, O_RDONLY)", path.display().to_string()),
-        fd_number(&fd),
-    );
+    let fd = fifo.open(false, &term, ui)?;
     let mut buf = [0u8; 4096];
     loop {
         let waited = ipc_lab::sys::wait_any(
