@@ -328,8 +328,10 @@ impl Ui {
     }
 
     fn eprint(&self, text: &str) {
-        // A closed or full stderr cannot be reported anywhere: carry on without it.
-        let _ = writeln!(io::stderr().lock(), "{text}");
+        // One write(2) for the line and its newline (writeln! makes two), so that a line of
+        // another process on the same terminal cannot land in between. A closed or full
+        // stderr cannot be reported anywhere: carry on without it.
+        let _ = io::stderr().lock().write_all(format!("{text}\n").as_bytes());
     }
 
     /// `--explain`: the heading of a step, e.g. `[step 1] create the segment`.
