@@ -17,6 +17,10 @@
 #   lab_feed ""; lab_feed_close                      # press Enter, then end its input
 #   lab_check_queue_gone "$q"
 #
+#   lab_spawn_split "$LAB_WORK/r.out" "$LAB_WORK/r.err" /dev/null "$LAB_BIN/foo-read" # stdout apart
+#   lab_follow timeline "$LAB_WORK/t.out" "$pid" 10; rc=$LAB_RC   # shown as it comes, then reaped
+#   lab_check_path_gone "$LAB_WORK/lab.fifo" "the FIFO"
+#
 # Every wait is bounded. On exit, error, Ctrl-C, SIGTERM and SIGHUP the trap stops the children
 # started with lab_spawn (and lab_track_pid), kills the private tmux server and removes the System V
 # segments registered with lab_track_segment and the POSIX message queues named with
@@ -264,6 +268,16 @@ lab_spawn() {
     lab_track_pid "$LAB_PID"
 }
 
+# lab_spawn_split OUT ERR IN CMD...: as lab_spawn, but stdout to OUT and stderr to ERR (apart, so
+# that stdout can be checked whole while stderr holds notes or narration).
+lab_spawn_split() {
+    local out=$1 err=$2 in=$3
+    shift 3
+    "$@" <"$in" >"$out" 2>"$err" &
+    LAB_PID=$!
+    lab_track_pid "$LAB_PID"
+}
+
 # lab_spawn_fed OUT ERR CMD...: start CMD in the background with stdout to OUT and stderr to ERR
 # (apart, so that stdout can be checked whole) and stdin from a pipe that the script writes to
 # later with lab_feed, as a person types into a terminal. Its pid is in LAB_PID; it is stopped on
@@ -385,6 +399,34 @@ lab_wait_line() {
         fi
         sleep 0.05
     done
+}
+
+# lab_follow LABEL FILE PID SECS [WHAT]: show FILE's lines, labelled (lab_show_new), as the child
+# PID writes them, until it exits; then its exit status is in LAB_RC, as with lab_wait_exit. If it
+# still runs after SECS (a whole number) it is stopped (LAB_RC 124) and the function returns 1.
+lab_follow() {
+    local label=$1 file=$2 pid=$3 secs=$4 what=${5:-process $3} tries=$(($4 * 10)) rc=0
+    while lab_alive "$pid" && ((tries-- > 0)); do
+        lab_show_new "$label" "$file"
+        sleep 0.1
+    done
+    lab_wait_exit "$pid" 1 "$what" || rc=1
+    lab_show_new "$label" "$file" --all
+    return "$rc"
+}
+
+# lab_check_path_gone PATH WHAT: the check that PATH (a FIFO, a socket, a file a program made and
+# should remove) no longer exists; waits up to 2 s, since a program removes it as it exits.
+lab_check_path_gone() {
+    local tries=40
+    while [[ -e $1 || -L $1 ]]; do
+        if ((tries-- <= 0)); then
+            lab_fail "$2 $1 is still there"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "$2 $1 is gone"
 }
 
 # lab_now_ms: milliseconds since the epoch (for timings).
@@ -792,6 +834,45 @@ lab_tmux_run() {
     LAB__TMUX_SENT[$1]=$(wc -l <"$status")
     lab_tmux_type "$1" "$2"
     lab_tmux_enter "$1"
+}
+
+# lab_tmux_prepare PANE COMMAND: type COMMAND at the shell prompt but leave Enter for later
+# (lab_tmux_enter), to start it at a chosen moment; lab_tmux_wait_done then waits for it.
+lab_tmux_prepare() {
+    lab_tmux_mark "$1"
+    lab_tmux_type "$1" "$2"
+}
+
+# lab_tmux_mark PANE: the next command to finish in PANE is the one lab_tmux_wait_done waits for;
+# for a command started otherwise than by lab_tmux_run (recalled with Up, say).
+lab_tmux_mark() {
+    local status=${LAB__TMUX_STATUS[$1]}
+    LAB__TMUX_SENT[$1]=$(wc -l <"$status")
+}
+
+# lab_tmux_running PANE: true while the command typed last in PANE (lab_tmux_run, lab_tmux_prepare
+# and Enter, or after lab_tmux_mark) has not finished: keys meant for it would reach the shell.
+lab_tmux_running() {
+    local status=${LAB__TMUX_STATUS[$1]} sent=${LAB__TMUX_SENT[$1]:-0}
+    (($(wc -l <"$status") <= sent))
+}
+
+# lab_tmux_key PANE KEY...: press keys by their tmux names (Up, C-d, C-c), then pause.
+lab_tmux_key() {
+    local pane=$1
+    shift
+    lab_tmux send-keys -t "$pane" "$@"
+    lab_tmux_pause "$LAB_TMUX_PACE"
+}
+
+# lab_screen_output SCREEN PROMPT COMMAND [N]: print what the Nth run (default: the first) of
+# COMMAND, typed at PROMPT ("recv$"), left on SCREEN (a file from lab_tmux_capture): the lines
+# after its command line up to the next prompt. A program's stdout and stderr are both there.
+lab_screen_output() {
+    awk -v cmd="$2 $3" -v p="$2" -v n="${4:-1}" '
+        on && index($0, p) == 1 { exit }
+        on { print; next }
+        $0 == cmd && ++seen == n { on = 1 }' "$1"
 }
 
 # lab_tmux_screen PANE: print the pane's whole screen and history, wrapped lines joined, trailing

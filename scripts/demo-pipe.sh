@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# The pipe demo (lecture notes B3): the notes' program, a named pipe between two unrelated
+# processes, and the blocking timeline of a full and an empty pipe.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    cat <<EOF
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+
+The pipe demo (lecture notes B3), in three parts:
+  1. the notes' program: the parent writes "Hello There!" into a pipe, the child reads it and
+     prints "Proc 0 read: Hello There!";
+  2. a named pipe (FIFO) between two processes that are not parent and child: pipe-demo fifo-read
+     makes the FIFO (a path of this run's own) and waits in open() for a writer; pipe-demo
+     fifo-write opens it and writes two lines; the reader prints them, sees end of file when the
+     writer closes, and removes the FIFO it made;
+  3. the blocking timeline (pipe-demo blocking): a writer blocks on a full pipe until a slow
+     reader makes room, then the reader blocks on an empty pipe until the writer writes.
+
+Options:
+  (none)          Headless: the programs run here as processes; their output is labelled
+                  [pipe-demo], [reader], [writer] and [timeline] and checked. The notes' program
+                  runs twice, the second time with --explain (its narration on stderr).
+  --tmux          Two tmux panes, reader left, writer right, the commands typed as a person
+                  would: the notes' program (right: with --explain), then the FIFO reader left and
+                  the writer right, its lines typed on its standard input and ended with Ctrl-D;
+                  then the timeline left while ps on the right (ps -t: the left terminal's
+                  processes) shows, twice, where each one sleeps (WCHAN): the writer in
+                  pipe_write, then the reader in pipe_read. From a
+                  terminal the session is attached (leave it with Ctrl-b d); without one it runs
+                  detached, then each pane's screen is printed and checked.
+  --detached      With --tmux: do not attach, even from a terminal (as in CI).
+  --bin-dir DIR   Take pipe-demo from DIR. Default: \$IPC_LAB_BIN, else build it once with cargo
+                  build --release and use target/release.
+  -h, --help      Print this help.
+
+Checks: the notes' program prints exactly "Proc 0 read: Hello There!" (with --explain too) and
+exits 0; the FIFO reader's stdout is exactly the lines written, both sides exit 0 and the FIFO is
+gone afterwards; the timeline, times left out, is exactly: writes #1 to #4, write #5 blocks, the
+reader reads, write #5 returns, the reader reads everything, its read blocks, the writer writes
+100 bytes, the read returns 100 bytes, end of file; and both waits lasted at least half the
+reader's delay. With --tmux also: ps found the processes, asleep in pipe_write and then in
+pipe_read (unless the kernel hides WCHAN). On an error, Ctrl-C, SIGTERM or SIGHUP the programs it
+started are stopped and the FIFO removed. Exit status: 0 when every check passed, 1 when one
+failed, 2 for a usage error.
+
+Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
+NO_COLOR (no colours).
+
+Examples:
+  scripts/demo-pipe.sh                    headless, builds first if needed
+  scripts/demo-pipe.sh --tmux             watch it typed into two panes
+  scripts/demo-pipe.sh --bin-dir target/release
+EOF
+}
+
+HELLO="Proc 0 read: Hello There!"
+MESSAGES=("Hello There!" "a named pipe joins two unrelated processes")
+DELAY=0.5        # the reader's delay in the headless timeline (it takes about 3 x DELAY)
+TMUX_DELAY=1     # with --tmux (2 when attached): time for ps to look while a side is blocked
+FIFO=""          # this run's FIFO, in the work directory (set in main)
+PS_CMD=""        # with --tmux: ps for the processes of the left pane's terminal (set in with_tmux)
+
+# ----------------------------------------------------------------------------------------------
+# Checks shared by both modes
+
+# check_timeline WHAT FILE DELAY: FILE is the stdout of pipe-demo blocking --delay DELAY. With the
+# times left out it must be exactly the expected events, in order (the sizes come from its first
+# line: the pipe's capacity depends on the page size); both waits must have lasted DELAY/2 or more.
+check_timeline() {
+    local what=$1 file=$2 delay=$3 header cap n chunk i re waits
+    local -a want=()
+    lab_plain <"$file" | sed 's/[[:space:]]*$//' >"$file.plain"
+    header=$(sed -n 1p "$file.plain")
+    re='^a pipe of ([0-9]+) bytes; the writer writes ([0-9]+) x ([0-9]+) bytes, the reader waits ([0-9.]+) s before reading$'
+    if ! [[ $header =~ $re ]]; then
+        lab_fail "$what does not start with the pipe's size; its first line: ${header:-(nothing)}"
+        return 0
+    fi
+    cap=${BASH_REMATCH[1]} n=${BASH_REMATCH[2]} chunk=${BASH_REMATCH[3]}
+    want=("a pipe of $cap bytes; the writer writes $n x $chunk bytes, the reader waits $delay s before reading")
+    for ((i = 1; i < n; i++)); do
+        want+=("writer write #$i of $chunk bytes: the pipe holds $((i * chunk)) of $cap")
+    done
+    want+=(
+        "writer write #$n of $chunk bytes: the pipe holds $cap of $cap, no room: write blocks"
+        "reader reads $chunk bytes: the pipe holds $cap of $cap"
+        "writer write #$n returns after T s: the reader made room"
+        "reader reads everything: the pipe holds $cap of $cap"
+        "reader the pipe holds 0: read blocks until the writer writes"
+        "writer writes 100 bytes, then closes its end"
+        "reader read returns 100 bytes after T s"
+        "reader read returns 0: end of file, the writer closed its end"
+    )
+    # the times: the clock at the start of each line, and how long a blocked call waited
+    sed -E 's/^ *[0-9]+\.[0-9]+s //; s/ after [0-9]+\.[0-9]+ s/ after T s/' "$file.plain" >"$file.events"
+    lab_check_output "$what (times left out, waits as T)" "$file.events" "${want[@]}" || true
+
+    waits=$(sed -nE 's/.*(write #[0-9]+ returns|read returns [0-9]+ bytes) after ([0-9.]+) s.*/\2/p' \
+        "$file.plain" | paste -sd ' ')
+    if awk -v d="$delay" -v w="$waits" 'BEGIN { n = split(w, a, " "); if (n != 2) exit 1
+            for (i = 1; i <= n; i++) if (a[i] + 0 < d / 2) exit 1 }'; then
+        lab_pass "$what: the write waited ${waits% *} s, the read ${waits#* } s (each at least $delay/2 s): both really blocked"
+    else
+        lab_fail "$what: the blocked write and read should each wait at least $delay/2 s; waits seen: ${waits:-none}"
+    fi
+}
+
+# ----------------------------------------------------------------------------------------------
+# Headless
+
+# run_notes NAME [--explain]: the notes' program; its stdout checked exactly.
+run_notes() {
+    local out=$LAB_WORK/$1.out err=$LAB_WORK/$1.err rc cmd=pipe-demo
+    local -a args=()
+    [[ -z ${2:-} ]] || args=("$2") cmd="pipe-demo $2"
+    lab_cmd "$cmd"
+    lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/pipe-demo" "${args[@]}"
+    lab_wait_exit "$LAB_PID" 10 pipe-demo || true
+    rc=$LAB_RC
+    lab_show pipe-demo "$err"
+    lab_show pipe-demo "$out"
+    echo
+    lab_check_output "$cmd's stdout" "$out" "$HELLO" || true
+    if ((${#args[@]} == 0)); then
+        if [[ -s $err ]]; then
+            lab_fail "pipe-demo printed on stderr; the notes' program prints nothing there"
+        else
+            lab_pass "pipe-demo printed nothing on stderr, as the notes' program"
+        fi
+    fi
+    lab_check_status "$cmd" "$rc" || true
+}
+
+fifo_pair() {
+    local rout=$LAB_WORK/reader.out rerr=$LAB_WORK/reader.err wout=$LAB_WORK/writer.out
+    local rpid rrc wrc
+    lab_cmd "pipe-demo fifo-read $FIFO &"
+    lab_spawn_split "$rout" "$rerr" /dev/null "$LAB_BIN/pipe-demo" fifo-read "$FIFO"
+    rpid=$LAB_PID
+    if ! lab_wait_line "$rerr" 'open waits until a writer opens it' 10 "$rpid"; then
+        lab_show_new reader "$rerr" --all
+        lab_show reader "$rout"
+        lab_fail "pipe-demo fifo-read did not get to wait for a writer on $FIFO"
+        return 0
+    fi
+    lab_show_new reader "$rerr"
+    lab_cmd "ls -l $FIFO"
+    # shellcheck disable=SC2012 # ls -l is the point: its first letter, p, says FIFO
+    ls -l "$FIFO" 2>&1 | lab_label ls
+    if [[ -p $FIFO ]]; then
+        lab_pass "the reader made $FIFO a FIFO (p at the start of ls -l: a named pipe)"
+    else
+        lab_fail "$FIFO is not a FIFO"
+    fi
+    if lab_alive "$rpid" && [[ ! -s $rout ]]; then
+        lab_pass "the reader still runs and has printed nothing: its open() waits for a writer"
+    else
+        lab_fail "the reader should still wait in open(): no writer has opened $FIFO yet"
+    fi
+
+    echo
+    lab_say "A second process, not the reader's parent or child, opens the FIFO by its name and"
+    lab_say "writes two lines (--explain shows the calls): the reader's open returns, it prints them."
+    lab_cmd "pipe-demo fifo-write --explain $FIFO$(printf " '%s'" "${MESSAGES[@]}")"
+    lab_spawn "$wout" /dev/null "$LAB_BIN/pipe-demo" fifo-write --explain "$FIFO" "${MESSAGES[@]}"
+    lab_wait_exit "$LAB_PID" 10 "pipe-demo fifo-write" || true
+    wrc=$LAB_RC
+    lab_show writer "$wout"
+    lab_wait_exit "$rpid" 10 "pipe-demo fifo-read" || true
+    rrc=$LAB_RC
+    lab_show_new reader "$rerr" --all
+    lab_show reader "$rout"
+
+    echo
+    lab_check_output "the reader's stdout" "$rout" "${MESSAGES[@]}" || true
+    lab_check_status "pipe-demo fifo-write" "$wrc" || true
+    lab_check_status "pipe-demo fifo-read" "$rrc" || true
+    lab_check_path_gone "$FIFO" "the reader's FIFO" || true
+}
+
+timeline() {
+    local out=$LAB_WORK/blocking.out err=$LAB_WORK/blocking.err rc
+    lab_cmd "pipe-demo blocking --delay $DELAY"
+    lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/pipe-demo" blocking --delay "$DELAY"
+    lab_follow timeline "$out" "$LAB_PID" 15 "pipe-demo blocking" || true
+    rc=$LAB_RC
+    lab_show timeline "$err"
+    echo
+    check_timeline "the timeline" "$out" "$DELAY"
+    lab_check_status "pipe-demo blocking" "$rc" || true
+}
+
+headless() {
+    lab_heading "Pipes (notes B3): the notes' program"
+    lab_say "The parent makes a pipe and forks; it writes \"Hello There!\" into the write end, the"
+    lab_say "child reads the read end and prints what it got (and the parent waits for the child)."
+    run_notes plain
+
+    lab_heading "The same with --explain: each call narrated on stderr, stdout unchanged"
+    run_notes explain --explain
+
+    lab_heading "A named pipe (FIFO): a reader and a writer that are not parent and child"
+    lab_say "A pipe has no name, so only related processes share it. A FIFO has a path: the reader"
+    lab_say "makes it (mkfifo) and opens it to read; open waits until some process opens it to write."
+    fifo_pair
+
+    lab_heading "Blocking: a writer waits on a full pipe, a reader on an empty one"
+    lab_say "The writer (the child) writes a page at a time into a pipe of 4 pages; the reader (the"
+    lab_say "parent) waits $DELAY s before it reads. Each line: the time, who, and what happens."
+    timeline
+}
+
+# ----------------------------------------------------------------------------------------------
+# tmux
+
+# ere TEXT: TEXT as an extended regular expression matching it literally (for tmux_driver).
+# shellcheck disable=SC2317
+ere() {
+    printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
+}
+
+# Types the three parts into the panes; writes the exit statuses to files, since it may run in a
+# background subshell. Called through lab_tmux_play.
+# shellcheck disable=SC2317
+tmux_driver() {
+    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT look=0.5 m
+    ((LAB_TMUX_ATTACHED == 0)) || look=2
+    lab_tmux_wait_prompt "$left" 10 || return 1
+    lab_tmux_wait_prompt "$right" 10 || return 1
+    lab_tmux_pause 0.5
+
+    # 1. the notes' program
+    lab_tmux_status "the notes' program: as in the notes (left), narrated with --explain (right)"
+    lab_tmux_run "$left" "pipe-demo"
+    lab_tmux_wait_done "$left" 10 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.notes.rc"
+    lab_tmux_pause 0.5
+    lab_tmux_run "$right" "pipe-demo --explain"
+    lab_tmux_wait_done "$right" 10 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.explain.rc"
+    lab_tmux_pause "$look"
+
+    # 2. a named pipe: the reader left, the writer right, its lines typed on its stdin
+    lab_tmux_status "a named pipe: the reader's open waits until a writer opens the FIFO"
+    lab_tmux_run "$left" "pipe-demo fifo-read $FIFO"
+    lab_tmux_wait_text "$left" 'open waits until a writer opens it' 10 || return 1
+    lab_tmux_pause "$look"
+    lab_tmux_run "$right" "pipe-demo fifo-write $FIFO"
+    lab_tmux_wait_text "$right" 'to write: open waits until a reader opens it' 10 || return 1
+    lab_tmux_status "each line typed on the right comes out on the left"
+    for m in "${MESSAGES[@]}"; do
+        lab_tmux_pause 0.5
+        lab_tmux_type "$right" "$m"
+        lab_tmux_enter "$right"
+        lab_tmux_wait_text "$left" "^$(ere "$m")\$" 10 || return 1
+    done
+    lab_tmux_pause 0.5
+    lab_tmux_status "Ctrl-D ends the writer's input: it closes the FIFO, the reader sees end of file"
+    # only while the writer runs: at the shell's prompt Ctrl-D would close the pane
+    lab_tmux_running "$right" || return 1
+    lab_tmux_key "$right" C-d
+    lab_tmux_wait_done "$right" 10 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.writer.rc"
+    lab_tmux_wait_done "$left" 10 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.reader.rc"
+    lab_tmux_pause "$look"
+
+    # 3. the blocking timeline left; ps right, Enter pressed while one side is blocked
+    lab_tmux select-pane -t "$left" -T "reader: pipe-demo blocking (the writer is its child)"
+    lab_tmux select-pane -t "$right" -T "writer: ps shows where each one sleeps (WCHAN)"
+    lab_tmux_prepare "$right" "$PS_CMD"
+    lab_tmux_run "$left" "pipe-demo blocking --delay $TMUX_DELAY"
+    lab_tmux_wait_text "$left" 'no room: write blocks' 10 || return 1
+    lab_tmux_status "the pipe is full: the writer is blocked in write()"
+    lab_tmux_enter "$right"
+    lab_tmux_wait_done "$right" 10 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.ps1.rc"
+    lab_tmux_mark "$right"
+    lab_tmux_key "$right" Up
+    lab_tmux_wait_text "$left" 'read blocks until the writer writes' 10 || return 1
+    lab_tmux_status "the pipe is empty: the reader is blocked in read()"
+    lab_tmux_enter "$right"
+    lab_tmux_wait_done "$right" 10 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.ps2.rc"
+    lab_tmux_wait_done "$left" 15 || return 1
+    echo "$LAB_RC" >"$LAB_WORK/tmux.blocking.rc"
+    # the screens now, in case the panes are closed before the session ends
+    lab_tmux_capture "$left" "$LAB_WORK/left.screen" || true
+    lab_tmux_capture "$right" "$LAB_WORK/right.screen" || true
+    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
+}
+
+# rc NAME: the exit status the driver wrote to tmux.NAME.rc, or "unknown".
+rc() {
+    if [[ -s $LAB_WORK/tmux.$1.rc ]]; then
+        cat "$LAB_WORK/tmux.$1.rc"
+    else
+        echo unknown
+    fi
+}
+
+# check_ps WHAT FILE SYMBOL ROLE WHO: FILE is what ps printed while WHO was blocked: a pipe-demo
+# blocking process of ROLE (parent: the reader, child: the writer, told apart by PID and PPID)
+# must be asleep in a kernel function whose name holds SYMBOL. Kernels that hide WCHAN (shown as
+# - or 0) leave that unchecked.
+check_ps() {
+    local what=$1 file=$2 symbol=$3 role=$4 who=$5 procs found
+    procs=$(grep -F "pipe-demo blocking --delay $TMUX_DELAY" "$file" || true)
+    if [[ -z $procs ]]; then
+        lab_fail "$what lists no pipe-demo blocking process"
+        return 0
+    fi
+    if ! awk '$4 != "-" && $4 != "0" { found = 1 } END { exit !found }' <<<"$procs"; then
+        lab_pass "$what lists pipe-demo blocking (where it sleeps not checked: this kernel hides WCHAN)"
+        return 0
+    fi
+    # columns: PID PPID STAT WCHAN ARGS; the child's PPID is its parent's PID
+    found=$(awk -v s="$symbol" -v role="$role" '
+        { pid[NR] = $1; ppid[NR] = $2; wchan[NR] = $4 }
+        END {
+            for (i = 1; i <= NR; i++) {
+                if (!index(wchan[i], s)) continue
+                for (j = 1; j <= NR; j++) {
+                    if ((role == "child" && ppid[i] == pid[j]) || (role == "parent" && ppid[j] == pid[i])) {
+                        print pid[i] " " wchan[i]; exit
+                    }
+                }
+            }
+        }' <<<"$procs")
+    if [[ -n $found ]]; then
+        lab_pass "$what: $who (pid ${found% *}, the $role) sleeps in ${found#* }"
+    else
+        lab_fail "$what: $who (the $role of the pair) is not shown asleep in $symbol"
+    fi
+}
+
+with_tmux() {
+    local screen_l=$LAB_WORK/left.screen screen_r=$LAB_WORK/right.screen tty
+    lab_heading "Pipes (notes B3) in tmux: reader left, writer right"
+    if lab_tmux_interactive; then TMUX_DELAY=2; fi
+    lab_tmux_start pipe reader writer
+    # ps -t: only the processes of the left pane's terminal (its shell and what runs there)
+    tty=$(lab_tmux display-message -p -t "$LAB_TMUX_LEFT" '#{pane_tty}') ||
+        lab_die "tmux did not tell the left pane's terminal"
+    PS_CMD="ps -o pid,ppid,stat,wchan:20,args -t ${tty#/dev/}"
+    if lab_tmux_interactive; then
+        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
+        sleep 1
+    else
+        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
+    fi
+    lab_tmux_play tmux_driver
+    local driver_rc=$LAB_RC
+
+    # the screens as they are now (unless the panes are closed: then as the driver saw them last)
+    lab_tmux_capture "$LAB_TMUX_LEFT" "$screen_l" || true
+    lab_tmux_capture "$LAB_TMUX_RIGHT" "$screen_r" || true
+    touch "$screen_l" "$screen_r"
+    lab_tmux_kill
+    if ((LAB_TMUX_ATTACHED == 0)); then
+        lab_heading "The reader's pane (left)"
+        cat "$screen_l"
+        lab_heading "The writer's pane (right)"
+        cat "$screen_r"
+    fi
+
+    echo
+    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
+        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
+        lab_check_path_gone "$FIFO" "the FIFO" || true
+        lab_fail "the demo did not run to its end (the session was left early): nothing else checked"
+        return 0
+    fi
+    if ((driver_rc != 0)); then
+        lab_fail "the tmux demo did not run to its end"
+    fi
+
+    lab_screen_output "$screen_l" 'reader$' pipe-demo >"$LAB_WORK/notes.lines"
+    lab_check_output "pipe-demo's output in the left pane" "$LAB_WORK/notes.lines" "$HELLO" || true
+    lab_check_status pipe-demo "$(rc notes)" || true
+    lab_screen_output "$screen_r" 'writer$' "pipe-demo --explain" >"$LAB_WORK/explain.lines"
+    lab_check_lines "pipe-demo --explain's narration in the right pane" "$LAB_WORK/explain.lines" \
+        "[step 1] create the pipe: a bounded byte buffer in the kernel with two ends" || true
+    # The child's stdout and the parent's narration (stderr) share the pane, and pipe-demo writes a
+    # narration line's text and its newline apart: the child's line may land between the two.
+    if grep -qF -- "$HELLO" "$LAB_WORK/explain.lines"; then
+        lab_pass "pipe-demo --explain's output in the right pane holds: $HELLO"
+    else
+        lab_fail "pipe-demo --explain's output in the right pane lacks: $HELLO"
+    fi
+    lab_check_status "pipe-demo --explain" "$(rc explain)" || true
+
+    # the reader's stdout: its lines on the pane but its notes (stderr, pipe-demo: ...)
+    lab_screen_output "$screen_l" 'reader$' "pipe-demo fifo-read $FIFO" |
+        grep -v '^pipe-demo: ' >"$LAB_WORK/reader.lines" || true
+    lab_check_output "the FIFO reader's output in the left pane" "$LAB_WORK/reader.lines" \
+        "${MESSAGES[@]}" || true
+    lab_screen_output "$screen_r" 'writer$' "pipe-demo fifo-write $FIFO" >"$LAB_WORK/writer.lines"
+    lab_check_lines "the FIFO writer's pane (the lines typed)" "$LAB_WORK/writer.lines" "${MESSAGES[@]}" || true
+    lab_check_status "pipe-demo fifo-write" "$(rc writer)" || true
+    lab_check_status "pipe-demo fifo-read" "$(rc reader)" || true
+    lab_check_path_gone "$FIFO" "the reader's FIFO" || true
+
+    lab_screen_output "$screen_l" 'reader$' "pipe-demo blocking --delay $TMUX_DELAY" \
+        >"$LAB_WORK/timeline.lines"
+    check_timeline "the timeline in the left pane" "$LAB_WORK/timeline.lines" "$TMUX_DELAY"
+    lab_check_status "pipe-demo blocking" "$(rc blocking)" || true
+    lab_screen_output "$screen_r" 'writer$' "$PS_CMD" 1 >"$LAB_WORK/ps1.lines"
+    lab_screen_output "$screen_r" 'writer$' "$PS_CMD" 2 >"$LAB_WORK/ps2.lines"
+    check_ps "ps while the pipe was full" "$LAB_WORK/ps1.lines" pipe_write child "the writer"
+    check_ps "ps while the pipe was empty" "$LAB_WORK/ps2.lines" pipe_read parent "the reader"
+    lab_check_status "ps while full" "$(rc ps1)" || true
+    lab_check_status "ps while empty" "$(rc ps2)" || true
+}
+
+# ----------------------------------------------------------------------------------------------
+
+main() {
+    lab_demo_start pipe-demo -- "$@"
+    # a path of this run's own; pipe-demo makes the FIFO and removes it, and should it be stopped
+    # too hard to do so, the work directory goes on exit with everything in it
+    FIFO=$LAB_WORK/lab.fifo
+    if ((LAB_DEMO_TMUX)); then
+        with_tmux
+    else
+        headless
+    fi
+    lab_finish
+}
+
+main "$@"
