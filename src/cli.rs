@@ -289,7 +289,8 @@ pub fn error_lines(err: &anyhow::Error) -> (String, Option<String>) {
     (parts.join(": "), hint)
 }
 
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
+/// Whether an error chain comes from a closed stdout (or another pipe with no reader).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
@@ -331,7 +332,9 @@ impl Ui {
         // One write(2) for the line and its newline (writeln! makes two), so that a line of
         // another process on the same terminal cannot land in between. A closed or full
         // stderr cannot be reported anywhere: carry on without it.
-        let _ = io::stderr().lock().write_all(format!("{text}\n").as_bytes());
+        let _ = io::stderr()
+            .lock()
+            .write_all(format!("{text}\n").as_bytes());
     }
 
     /// `--explain`: the heading of a step, e.g. `[step 1] create the segment`.

@@ -269,8 +269,9 @@ fn threads() -> Option<usize> {
 
 /// `fork()`: run `child` in a new process, which then exits with what it returns (`_exit`, so
 /// nothing of the parent's is flushed or dropped twice). In the child the termination signals
-/// and SIGPIPE take their default actions again: Ctrl-C ends it, and a write to a pipe nobody
-/// reads kills it, as in a C program.
+/// take their default actions again, so Ctrl-C ends it. SIGPIPE stays ignored, as in any Rust
+/// program: a write to a pipe nobody reads fails with EPIPE, which the child can handle (a
+/// closed stdout ends it quietly); [`exec`] restores SIGPIPE's default for the program it runs.
 pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
     anyhow::ensure!(
         threads().is_none_or(|n| n == 1),
@@ -290,12 +291,7 @@ pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
             status: None,
         }),
         ForkResult::Child => {
-            for sig in [
-                Signal::SIGINT,
-                Signal::SIGTERM,
-                Signal::SIGHUP,
-                Signal::SIGPIPE,
-            ] {
+            for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
                 let _ = default_action(sig);
             }
             let code = child();
@@ -320,12 +316,17 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// `execvp(argv[0], argv)`: replace this process with a program found on PATH. Returns only on
-/// failure, with the errno (the shell then exits 127 for "not found", 126 otherwise).
+/// `execvp(argv[0], argv)`: replace this process with a program found on PATH, with SIGPIPE's
+/// default action restored first (an ignored signal stays ignored across exec, and C programs
+/// such as `yes` rely on SIGPIPE to end). Returns only on failure, with the errno (the shell
+/// then exits 127 for "not found", 126 otherwise).
 pub fn exec(argv: &[CString]) -> Errno {
     let Some(program) = argv.first() else {
         return Errno::EINVAL;
     };
+    if default_action(Signal::SIGPIPE).is_err() {
+        return Errno::last();
+    }
     let args: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
     match nix::unistd::execvp(program, &args) {
         Ok(never) => match never {},

@@ -10,10 +10,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use ipc_lab::cli::{
-    self, Common, HintExt as _, Line, StdinLines, Termination, Ui, UsageError, out_line,
-};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, parser::ValueSource};
+use ipc_lab::cli::{self, Common, HintExt as _, Termination, Ui, UsageError, out_line};
 use ipc_lab::pipe::{self, Child, PIPE_BUF, Pipe, fd_number};
 use ipc_lab::sys::SysError;
 use nix::errno::Errno;
@@ -39,11 +37,11 @@ Examples:
   pipe-demo broken; echo $?                  SIGPIPE: 141
   pipe-demo duplex --rounds 3                one pipe one way; two pipes both ways
   pipe-demo writers --record-size 20000      writes above PIPE_BUF can interleave
-  pipe-demo fifo-read /tmp/lab.fifo          (another terminal: pipe-demo fifo-write /tmp/lab.fifo hi)";
+  pipe-demo fifo-read /tmp/lab.fifo          then, in another terminal:
+  pipe-demo fifo-write /tmp/lab.fifo hi      a named pipe between unrelated processes";
 
 #[derive(Debug, Parser)]
-#[command(name = "pipe-demo", version, about = ABOUT, after_help = AFTER_HELP,
-          args_conflicts_with_subcommands = true)]
+#[command(name = "pipe-demo", version, about = ABOUT, after_help = AFTER_HELP)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
@@ -154,8 +152,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     let ui = Ui::new("pipe-demo", &args.common);
+    // --message belongs to the notes' program; --explain and --color go anywhere.
+    if args.command.is_some() && matches.value_source("message") == Some(ValueSource::CommandLine) {
+        return ui.finish(Err(UsageError(
+            "--message goes with the notes' program: pipe-demo --message TEXT, or pipe-demo hello --message TEXT".into(),
+        )
+        .into()));
+    }
     let result = match args.command {
         None => hello(&args.hello, &ui),
         Some(Command::Hello(ref h)) => hello(h, &ui),
@@ -209,6 +218,28 @@ fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8], term: &Termination) -> anyhow::Re
     }
 }
 
+/// Wait until `fd` has data (or end of file) with poll beside the signal wake-up, then read: a
+/// termination signal ends the wait at once, even after a partial line.
+fn read_when_ready(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    term: &Termination,
+) -> anyhow::Result<usize> {
+    loop {
+        let waited = ipc_lab::sys::wait_any(
+            &[(fd, nix::poll::PollFlags::POLLIN)],
+            None,
+            Some(term.wake_fd()),
+        )?;
+        if waited.woken {
+            return Err(term.interrupted());
+        }
+        if waited.ready(0, nix::poll::PollFlags::POLLIN) {
+            return read_fd(fd, buf, term);
+        }
+    }
+}
+
 /// Write all of `data`, waiting for room as long as it takes; in the parent a termination
 /// signal ends the wait (children, with the default actions, simply end).
 fn write_all(
@@ -242,8 +273,12 @@ fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<
     Ok(status)
 }
 
-/// In a child: report an error on stderr, as the parent would, and return the exit status.
+/// In a child: report an error on stderr, as the parent would, and return the exit status. A
+/// closed stdout (`| head`) ends it quietly, as it ends the parent.
 fn child_failed(ui: &Ui, err: anyhow::Error) -> i32 {
+    if cli::is_broken_pipe(&err) {
+        return 0;
+    }
     ui.report(&err);
     1
 }
@@ -313,7 +348,7 @@ fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
     ui.call(
         &format!(
             "write({w}, {:?}, {})",
-            format!("{}\\0", args.message),
+            String::from_utf8_lossy(&message),
             message.len()
         ),
         message.len(),
@@ -407,7 +442,7 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
             argv1[0].to_string_lossy(),
             show_argv(&argv1)
         ),
-        "(does not return)",
+        "nothing: it returns only if it fails",
     );
 
     ui.step(
@@ -429,7 +464,7 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
             argv2[0].to_string_lossy(),
             show_argv(&argv2)
         ),
-        "(does not return)",
+        "nothing: it returns only if it fails",
     );
 
     ui.step(4, "the parent closes both ends: it uses neither");
@@ -475,7 +510,8 @@ fn capacity(size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
         };
         ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {size})"), granted);
         out_line(format_args!(
-            "asked for {size} bytes (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, a power of two)"
+            "asked for {} (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, a power of two)",
+            cli::counted(size, "byte")
         ))?;
     }
     ui.step(2, "write until the next write would block");
@@ -648,9 +684,11 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
             let mut total = 0;
             let mut buf = [0u8; 100];
             loop {
+                // Only the hang is cut short: without a write end of its own, end of file comes.
+                let deadline = keep_write_end.then(|| Instant::now() + timeout);
                 let waited = ipc_lab::sys::wait_any(
                     &[(read.as_fd(), nix::poll::PollFlags::POLLIN)],
-                    Some(Instant::now() + timeout),
+                    deadline,
                     None,
                 )?;
                 if waited.timed_out {
@@ -772,14 +810,25 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     })?;
     drop(read);
     for i in 1..=rounds {
-        write_all(
+        if let Err(err) = write_all(
             write.as_fd(),
             format!("request {i}\n").as_bytes(),
             Some(&term),
-        )?;
+        ) {
+            // The child is gone (its stdout was closed, say): its exit status tells below.
+            if ipc_lab::sys::errno_of(&err) == Some(Errno::EPIPE) {
+                break;
+            }
+            return Err(err);
+        }
     }
     drop(write);
-    wait_child(&mut child, &term, ui)?;
+    let status = wait_child(&mut child, &term, ui)?;
+    anyhow::ensure!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "the child {}",
+        pipe::describe(status)
+    );
 
     // Full duplex: two pipes, one each way.
     out_line(format_args!(
@@ -832,7 +881,12 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
         ))?;
     }
     drop(down_write);
-    wait_child(&mut child, &term, ui)?;
+    let status = wait_child(&mut child, &term, ui)?;
+    anyhow::ensure!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "the child {}",
+        pipe::describe(status)
+    );
     out_line(format_args!("parent: {rounds} round trips over two pipes"))?;
     Ok(0)
 }
@@ -886,7 +940,10 @@ impl<'a> LineReader<'a> {
 fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i32> {
     let term = Termination::install()?;
     out_line(format_args!(
-        "{n} writers, {records} records of {size} bytes each (PIPE_BUF is {PIPE_BUF})"
+        "{}, {} of {} each (PIPE_BUF is {PIPE_BUF})",
+        cli::counted(n, "writer"),
+        cli::counted(records, "record"),
+        cli::counted(size as u64, "byte")
     ))?;
     let Pipe { read, write } = pipe::pipe(false)?;
     let mut children = Vec::new();
@@ -940,16 +997,17 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
     }
     ui.meaning(&format!("all {n} writers reaped"));
     out_line(format_args!(
-        "received {} records: {whole} whole, {torn} torn",
-        whole + torn
+        "received {}: {whole} whole, {torn} torn",
+        cli::counted(whole + torn, "record")
     ))?;
+    let bytes = cli::counted(size as u64, "byte");
     if size <= PIPE_BUF {
         out_line(format_args!(
-            "each write of {size} bytes (at most PIPE_BUF) is atomic: records never interleave"
+            "each write of {bytes} (at most PIPE_BUF) is atomic: records never interleave"
         ))?;
     } else {
         out_line(format_args!(
-            "a write of {size} bytes (more than PIPE_BUF) may be split: other writers' bytes can land in between"
+            "a write of {bytes} (more than PIPE_BUF) may be split: other writers' bytes can land in between"
         ))?;
     }
     anyhow::ensure!(failed == 0, "{failed} writer(s) failed");
@@ -984,8 +1042,17 @@ impl Fifo {
                 created: false,
             });
         }
-        pipe::mkfifo(path, 0o600)
-            .hint("give a path in a directory you can write to, such as /tmp/lab.fifo")?;
+        if let Err(err) = pipe::mkfifo(path, 0o600) {
+            // The other end, started at the same moment, made it first: use theirs.
+            if ipc_lab::sys::errno_of(&err) == Some(Errno::EEXIST) && pipe::is_fifo(path) {
+                return Ok(Fifo {
+                    path: path.to_path_buf(),
+                    created: false,
+                });
+            }
+            return Err(err)
+                .hint("give a path in a directory you can write to, such as /tmp/lab.fifo");
+        }
         ui.call(
             &format!("mkfifo({:?}, 0600)", path.display().to_string()),
             0,
@@ -1038,16 +1105,15 @@ fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::R
     let fifo = Fifo::open_or_make(path, ui)?;
     let fd = fifo.open(true, &term, ui)?;
     if messages.is_empty() {
-        let mut lines = StdinLines::new();
+        // Standard input, copied as it is, a chunk at a time as it comes.
+        let stdin = std::io::stdin();
+        let mut buf = [0u8; 4096];
         loop {
-            match lines.next(Some(term.wake_fd()))? {
-                Line::Text(mut line) => {
-                    line.push(b'\n');
-                    write_all(fd.as_fd(), &line, Some(&term))?;
-                }
-                Line::End => break,
-                Line::Woken => return Err(term.interrupted()),
+            let n = read_when_ready(stdin.as_fd(), &mut buf, &term)?;
+            if n == 0 {
+                break;
             }
+            write_all(fd.as_fd(), &buf[..n], Some(&term))?;
         }
     } else {
         for m in messages {
@@ -1065,15 +1131,7 @@ fn fifo_read(path: &std::path::Path, ui: &Ui) -> anyhow::Result<i32> {
     let fd = fifo.open(false, &term, ui)?;
     let mut buf = [0u8; 4096];
     loop {
-        let waited = ipc_lab::sys::wait_any(
-            &[(fd.as_fd(), nix::poll::PollFlags::POLLIN)],
-            None,
-            Some(term.wake_fd()),
-        )?;
-        if waited.woken {
-            return Err(term.interrupted());
-        }
-        let n = read_fd(fd.as_fd(), &mut buf, &term)?;
+        let n = read_when_ready(fd.as_fd(), &mut buf, &term)?;
         if n == 0 {
             break;
         }

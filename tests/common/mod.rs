@@ -434,3 +434,317 @@ impl Running {
             .unwrap_or_else(|| panic!("no port in {line:?}"))
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paths, processes and their children (tests/pipe.rs)
+
+/// A path in the temporary directory that no other test (nor another run of this suite) uses:
+/// `<tmp>/ipc-lab-test-<pid>-<n>-<stem>`. Nothing is made there; whatever is there when the
+/// guard is dropped is removed, however the test ends.
+pub struct TempPath {
+    pub path: PathBuf,
+}
+
+impl TempPath {
+    pub fn new(stem: &str) -> TempPath {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("ipc-lab-test-{}-{n}-{stem}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TempPath { path }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.path.to_str().expect("a UTF-8 temporary path")
+    }
+
+    /// Whether something (of any type) is at the path.
+    pub fn exists(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok()
+    }
+
+    /// Whether a FIFO is at the path.
+    pub fn is_fifo(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_fifo())
+    }
+
+    /// Make a FIFO at the path (mode 0600), as a user would with mkfifo(1).
+    pub fn make_fifo(&self) {
+        nix::unistd::mkfifo(&self.path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .unwrap_or_else(|e| panic!("mkfifo {}: {e}", self.as_str()));
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What /proc/PID/stat says of a process: its state letter, parent and start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: i32,
+    /// Clock ticks after boot: with the pid, it names one process (pids are reused).
+    pub start: u64,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: the fields follow the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
+    Some(ProcStat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// One process: its pid and start time, so that a pid reused by another process is not
+/// mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcId {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl ProcId {
+    /// The process that has this pid now, if any.
+    pub fn of(pid: i32) -> Option<ProcId> {
+        proc_stat(pid).map(|s| ProcId {
+            pid,
+            start: s.start,
+        })
+    }
+
+    /// Its state now, or `None` once it is gone (reaped: no such pid, or the pid reused).
+    pub fn stat(&self) -> Option<ProcStat> {
+        proc_stat(self.pid).filter(|s| s.start == self.start)
+    }
+
+    /// Whether it still exists, as a running process or as a zombie nobody has reaped.
+    pub fn exists(&self) -> bool {
+        self.stat().is_some()
+    }
+
+    /// Its command line, words joined by spaces (empty for a zombie).
+    pub fn cmdline(&self) -> String {
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The children of a process's main thread (/proc/PID/task/PID/children).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The environment variable that marks every process a test starts, and so every process those
+/// start in turn (fork and exec keep the environment): see [`tag_command`].
+pub const TAG_VAR: &str = "IPC_LAB_TEST_TAG";
+
+/// Mark `command` with a tag of its own; [`tagged_processes`] then finds it and all its
+/// descendants, wherever they were reparented.
+pub fn tag_command(command: &mut Command) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    command.env(TAG_VAR, &tag);
+    tag
+}
+
+/// The live processes (zombies have no environment) that carry `tag`, with their command lines.
+pub fn tagged_processes(tag: &str) -> Vec<(i32, String)> {
+    let entry = format!("{TAG_VAR}={tag}").into_bytes();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == entry))
+        })
+        .map(|pid| {
+            let line = ProcId::of(pid).map(|p| p.cmdline()).unwrap_or_default();
+            (pid, line)
+        })
+        .collect()
+}
+
+/// Records every child a process has while it runs, polling /proc every millisecond from a
+/// thread (a child that lives less than that may be missed: [`tagged_processes`] is the
+/// complete check of what is left).
+pub struct ChildWatch {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<ProcId>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ChildWatch {
+    pub fn start(parent: i32) -> ChildWatch {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let seen = Arc::new(Mutex::new(Vec::<ProcId>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (Arc::clone(&seen), Arc::clone(&stop));
+        let thread = thread::spawn(move || {
+            let Some(me) = ProcId::of(parent) else {
+                return;
+            };
+            while !stop2.load(Ordering::Relaxed) {
+                match me.stat() {
+                    Some(s) if s.state != 'Z' && s.state != 'X' => {}
+                    _ => break,
+                }
+                let found: Vec<ProcId> = children_of(parent)
+                    .into_iter()
+                    .filter_map(ProcId::of)
+                    .filter(|c| c.stat().is_some_and(|s| s.ppid == parent))
+                    .collect();
+                // Still the same process (its pid not reused meanwhile): the list is its own.
+                if me.exists() {
+                    let mut seen = seen2.lock().unwrap();
+                    for c in found {
+                        if !seen.contains(&c) {
+                            seen.push(c);
+                        }
+                    }
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        ChildWatch {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The children seen so far.
+    pub fn seen(&self) -> Vec<ProcId> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Wait (bounded) until at least `n` children have been seen; returns them.
+    pub fn wait_for(&self, n: usize) -> Vec<ProcId> {
+        eventually(&format!("{n} child process(es)"), || self.seen().len() >= n);
+        self.seen()
+    }
+
+    /// Stop watching; returns every child seen.
+    pub fn stop(mut self) -> Vec<ProcId> {
+        self.halt();
+        self.seen()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ChildWatch {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Make this test process the reaper of the orphans its children leave
+/// (PR_SET_CHILD_SUBREAPER): a grandchild whose parent exits without waiting for it then
+/// becomes this process's child instead of init's, so that [`assert_nothing_left`] can tell
+/// that its parent did not reap it. Once per process; harmless to the other tests, whose
+/// processes leave no orphans.
+pub fn adopt_orphans() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        nix::sys::prctl::set_child_subreaper(true).expect("prctl(PR_SET_CHILD_SUBREAPER)")
+    });
+}
+
+/// After a test's process has ended: check that it reaped each of its `children` (none was
+/// handed on to this process, see [`adopt_orphans`]), and wait (bounded) until each is gone and
+/// no process carrying `tag` is left. Whatever is left is killed and reaped, then the test fails.
+#[track_caller]
+pub fn assert_nothing_left(tag: &str, children: &[ProcId]) {
+    let me = std::process::id() as i32;
+    let orphans: Vec<String> = children
+        .iter()
+        .filter_map(|c| {
+            let stat = c.stat().filter(|s| s.ppid == me)?;
+            let line = format!("{} {stat:?} {:?}", c.pid, c.cmdline());
+            let pid = nix::unistd::Pid::from_raw(c.pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Some(line)
+        })
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "children their parent did not reap (handed on to the test): {orphans:?}"
+    );
+    let start = Instant::now();
+    loop {
+        let alive: Vec<ProcId> = children.iter().copied().filter(ProcId::exists).collect();
+        let tagged = tagged_processes(tag);
+        if alive.is_empty() && tagged.is_empty() {
+            return;
+        }
+        if start.elapsed() > PATIENCE {
+            let states: Vec<String> = alive
+                .iter()
+                .map(|c| format!("{} {:?} {:?}", c.pid, c.stat(), c.cmdline()))
+                .collect();
+            for (pid, _) in &tagged {
+                let pid_t = nix::unistd::Pid::from_raw(*pid);
+                let _ = nix::sys::signal::kill(pid_t, nix::sys::signal::Signal::SIGKILL);
+                // An orphan handed on to this process (see adopt_orphans) is reaped here.
+                if proc_stat(*pid).is_some_and(|s| s.ppid == me) {
+                    let _ = nix::sys::wait::waitpid(pid_t, None);
+                }
+            }
+            panic!("processes left behind: children {states:?}, tagged {tagged:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` is waiting in open(2) now (its main thread, per /proc/PID/syscall),
+/// as a FIFO's open waits for the other end (glibc's open(3) calls openat(2)).
+pub fn blocked_in_open(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_openat.to_string()))
+}
+
+/// Whether the effective capabilities of this process include `cap` (e.g. 24,
+/// CAP_SYS_RESOURCE), per /proc/self/status.
+pub fn has_capability(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .is_some_and(|bits| bits & (1u64 << cap) != 0)
+    })
+}

@@ -1,0 +1,1362 @@
+//! pipe-demo as real processes: the notes' program, `CMD1 | CMD2` against the shell's own, the
+//! capacity, the blocking timeline (its order, not its times), end of file, SIGPIPE and EPIPE,
+//! half and full duplex, atomic writes, named pipes across two processes, termination signals,
+//! help and usage errors.
+//!
+//! Every run is tagged (an environment variable its children inherit) and its children are
+//! recorded while it runs: afterwards none may be left, neither running nor unreaped (this test
+//! process adopts orphans, so a child its parent did not wait for shows up here). FIFOs live
+//! under the temporary directory with the pid and a counter in their names, and are removed
+//! however a test ends.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use common::*;
+
+// ---------------------------------------------------------------------------------------------
+// Running pipe-demo
+
+fn demo_cmd(args: &[&str]) -> Command {
+    let mut c = cmd("pipe-demo");
+    c.args(args);
+    c
+}
+
+/// A pipe-demo that runs: tagged, its children recorded. Should a test fail midway, dropping it
+/// kills pipe-demo (`run`) and then whatever carries its tag (`tag`), orphans included.
+struct Demo {
+    run: Running,
+    tag: Tag,
+    watch: ChildWatch,
+}
+
+/// The tag of one run; dropping it kills every live process that still carries it.
+struct Tag(String);
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        for (pid, _) in tagged_processes(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A pipe-demo run to its end, after the check that it left nothing behind.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    /// The children seen while it ran (one that lived less than a millisecond may be missing).
+    children: Vec<ProcId>,
+}
+
+impl Demo {
+    fn start(args: &[&str]) -> Demo {
+        Demo::start_cmd(demo_cmd(args))
+    }
+
+    fn start_cmd(mut command: Command) -> Demo {
+        adopt_orphans();
+        let tag = Tag(tag_command(&mut command));
+        let run = Running::spawn(&mut command);
+        let watch = ChildWatch::start(run.pid());
+        Demo { run, tag, watch }
+    }
+
+    fn pid(&self) -> i32 {
+        self.run.pid()
+    }
+
+    /// Wait (bounded) for the end; then check that nothing it started is left.
+    #[track_caller]
+    fn finish(self) -> Ran {
+        let Demo {
+            mut run,
+            tag,
+            watch,
+        } = self;
+        let status = run.finish();
+        let children = watch.stop();
+        assert_nothing_left(&tag.0, &children);
+        Ran {
+            status,
+            stdout: std::mem::take(&mut run.out),
+            stderr: std::mem::take(&mut run.err),
+            children,
+        }
+    }
+}
+
+/// pipe-demo with these arguments and `stdin`, run to its end (bounded), nothing left behind.
+#[track_caller]
+fn run_stdin(args: &[&str], stdin: &[u8]) -> Ran {
+    let mut demo = Demo::start(args);
+    // A run that ends before reading its input is fine: ignore the broken pipe.
+    let _ = demo.run.stdin.as_mut().unwrap().write_all(stdin);
+    demo.finish()
+}
+
+#[track_caller]
+fn run(args: &[&str]) -> Ran {
+    run_stdin(args, b"")
+}
+
+fn code(ran: &Ran) -> i32 {
+    shell_status(ran.status)
+}
+
+/// The whole stdout, exit 0, nothing on stderr.
+#[track_caller]
+fn assert_success(ran: &Ran, stdout: &str) {
+    assert_eq!(
+        (code(ran), ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, stdout, "")
+    );
+}
+
+#[track_caller]
+fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no child forked.
+#[track_caller]
+fn assert_usage_error(ran: &Ran, what: &str) {
+    assert_eq!(code(ran), 2, "{what}: {}", ran.stderr);
+    assert_eq!(ran.stdout, "", "{what}");
+    assert!(ran.stderr.starts_with("error: "), "{what}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
+}
+
+/// The shell's own `sh -c 'CMD1 | CMD2'`: its status and stdout.
+fn shell_pipeline(first: &str, second: &str) -> (i32, String) {
+    let out = output_of(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{first} | {second}"))
+            .env("LC_ALL", "C"),
+        b"",
+    );
+    (shell_status(out.status), out.stdout)
+}
+
+/// `pipe-demo redirect CMD1 CMD2` (LC_ALL=C, as the shell's run).
+fn redirect(first: &str, second: &str) -> Ran {
+    let mut c = demo_cmd(&["redirect", first, second]);
+    c.env("LC_ALL", "C");
+    let demo = Demo::start_cmd(c);
+    demo.finish()
+}
+
+/// Replace the number after each `before` (up to `after`) with `N`: `(fd 6)` -> `(fd N)`.
+fn mask_numbers(text: &str, before: &str, after: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(before) {
+        let (head, tail) = rest.split_at(at + before.len());
+        out.push_str(head);
+        let digits = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(tail.len());
+        if digits > 0 && tail[digits..].starts_with(after) {
+            out.push('N');
+            rest = &tail[digits..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The blocking timeline without its times: the `  0.301s ` before each event is dropped and
+/// each `after 0.3 s` becomes `after N s`.
+fn timeline_events(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let event = match trimmed.split_once("s ") {
+                Some((time, event))
+                    if !time.is_empty() && time.chars().all(|c| c.is_ascii_digit() || c == '.') =>
+                {
+                    event
+                }
+                _ => line,
+            };
+            mask_numbers(event, "after ", " s")
+        })
+        .collect()
+}
+
+/// Send a signal by number to a running demo.
+fn signal(demo: &Demo, sig: i32) {
+    demo.run.signal(sig);
+}
+
+// ---------------------------------------------------------------------------------------------
+// hello: the notes' program
+
+const HELLO: &str = "Proc 0 read: Hello There!\n";
+
+#[test]
+fn with_no_subcommand_it_is_the_notes_program() {
+    let ran = run(&[]);
+    assert_success(&ran, HELLO);
+    let ran = run(&["hello"]);
+    assert_success(&ran, HELLO);
+}
+
+#[test]
+fn message_is_what_the_parent_sends_and_the_child_prints() {
+    for (args, expected) in [
+        (&["--message", "hi you"][..], "Proc 0 read: hi you\n"),
+        (&["hello", "--message", "x"][..], "Proc 0 read: x\n"),
+        (
+            &["hello", "--message=ünï  two"][..],
+            "Proc 0 read: ünï  two\n",
+        ),
+        (&["--message", ""][..], "Proc 0 read: \n"),
+    ] {
+        let ran = run(args);
+        assert_success(&ran, expected);
+    }
+    // The default and a subcommand do not mix.
+    let ran = run(&["--message", "hi", "hello"]);
+    assert_usage_error(&ran, "--message before hello");
+}
+
+#[test]
+fn explain_narrates_hello_on_stderr_and_leaves_stdout_as_it_is() {
+    for args in [&["--explain"][..], &["hello", "--explain"][..]] {
+        let ran = run(args);
+        assert_eq!((code(&ran), ran.stdout.as_str()), (0, HELLO), "{args:?}");
+        let err = &ran.stderr;
+        for phrase in [
+            "[step 1] create the pipe",
+            "pipe(pipeFd) = 0: pipeFd[0] = ",
+            "[step 2] fork",
+            "fork() = ",
+            " in the parent, 0 in the child",
+            "[step 3] the parent: close the read end, write, close the write end",
+            ", 13) = 13",
+            "[step 4] wait for the child",
+            ") = exited 0",
+        ] {
+            assert!(err.contains(phrase), "{args:?}: no {phrase:?} in {err}");
+        }
+        assert!(!err.contains("error"), "{err}");
+    }
+}
+
+#[test]
+
+fn explain_shows_the_nul_the_parent_writes_as_c_writes_it() {
+    let ran = run(&["--explain"]);
+    assert_eq!(code(&ran), 0);
+    let line = ran
+        .stderr
+        .lines()
+        .find(|l| l.contains("write("))
+        .unwrap_or_else(|| panic!("no write( in {}", ran.stderr));
+    assert_eq!(
+        mask_numbers(line.trim(), "write(", ","),
+        r#"write(N, "Hello There!\0", 13) = 13"#
+    );
+}
+
+#[test]
+fn explain_changes_no_byte_of_any_deterministic_stdout() {
+    for args in [
+        &["capacity", "--size", "5000"][..],
+        &["eof"][..],
+        &["duplex", "--rounds", "2"][..],
+        &["writers", "--writers", "2", "--records", "3"][..],
+        &["redirect", "echo hi", "tr a-z A-Z"][..],
+    ] {
+        let plain = run(args);
+        let mut explained_args = args.to_vec();
+        explained_args.push("--explain");
+        let explained = run(&explained_args);
+        assert_eq!(code(&plain), 0, "{args:?}: {}", plain.stderr);
+        assert_eq!(code(&explained), 0, "{args:?}: {}", explained.stderr);
+        assert_eq!(explained.stdout, plain.stdout, "{args:?}");
+        assert_eq!(plain.stderr, "", "{args:?}");
+        assert!(!explained.stderr.is_empty(), "{args:?} narrates");
+        assert!(!explained.stderr.contains("error"), "{}", explained.stderr);
+    }
+}
+
+#[test]
+fn common_options_may_come_before_the_subcommand() {
+    let after = run(&["capacity", "--explain"]);
+    assert_eq!(code(&after), 0, "{}", after.stderr);
+    let before = run(&["--explain", "capacity"]);
+    assert_eq!(code(&before), 0, "{}", before.stderr);
+    assert_eq!(before.stdout, after.stdout);
+    assert_eq!(before.stderr, after.stderr);
+    let ran = run(&["--color", "never", "eof"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+}
+
+/// pipe-demo with its stdout on a pipe whose reader is already gone; returns its status and
+/// stderr. Bounded.
+fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = demo_cmd(args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pipe-demo {args:?} did not end with its stdout closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (status, err)
+}
+
+#[test]
+fn a_closed_stdout_before_the_first_line_ends_the_demo_quietly() {
+    // The parent prints the first line itself: the broken pipe is its own, and it ends at once.
+    for args in [
+        &["capacity"][..],
+        &["eof"][..],
+        &["duplex"][..],
+        &["writers", "--writers", "2", "--records", "2"][..],
+        &["broken", "--ignore-sigpipe"][..],
+    ] {
+        let (status, err) = with_stdout_closed(args);
+        assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
+    }
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_demo_quietly() {
+    // hello: only the child prints, so a closed stdout always reaches the child first.
+    let (status, err) = with_stdout_closed(&["hello"]);
+    assert_eq!((shell_status(status), err.as_str()), (0, ""), "hello");
+    // eof and duplex: the reader takes the parent's first line, then goes; the child's lines
+    // then meet a closed pipe (often before the parent is done).
+    for args in ["eof", "duplex --rounds 1000"] {
+        for _ in 0..20 {
+            let out = output_of(
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!(
+                        "{{ \"$0\" {args}; echo \"status $?\" >&2; }} | head -n 1"
+                    ))
+                    .arg(bin("pipe-demo"))
+                    .env("NO_COLOR", "1"),
+                b"",
+            );
+            assert_eq!(out.stderr, "status 0\n", "pipe-demo {args} | head -n 1");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// redirect: CMD1 | CMD2 built by hand
+
+#[test]
+fn redirect_prints_what_the_shells_pipeline_prints() {
+    for (first, second, expected) in [
+        (r"printf 'b\na\nc\n'", "sort", "a\nb\nc\n"),
+        ("seq 1 1000", "wc -l", "1000\n"),
+        (r#"echo "a  b""#, "tr -s ' '", "a b\n"),
+        (r#"printf "%s\n" "x y""#, "cat", "x y\n"),
+        (
+            r#"printf '%s|' 'single "quoted"' "double 'quoted'""#,
+            "cat",
+            "single \"quoted\"|double 'quoted'|",
+        ),
+        ("echo hi", "tr a-z A-Z", "HI\n"),
+        // Only the pipe's bytes reach CMD2; CMD1's stderr passes by.
+        ("sh -c 'echo out; echo to-stderr >&2'", "cat", "out\n"),
+    ] {
+        let ran = redirect(first, second);
+        let (shell_code, shell_out) = shell_pipeline(first, second);
+        assert_eq!(
+            (code(&ran), ran.stdout.as_str()),
+            (shell_code, shell_out.as_str()),
+            "{first} | {second}: {}",
+            ran.stderr
+        );
+        assert_eq!(ran.stdout, expected, "{first} | {second}");
+        assert_eq!(code(&ran), 0);
+        let expected_err = if first.contains("to-stderr") {
+            "to-stderr\n"
+        } else {
+            ""
+        };
+        assert_eq!(ran.stderr, expected_err, "{first} | {second}");
+    }
+}
+
+#[test]
+fn redirect_exits_with_the_last_commands_status() {
+    for (first, second, expected) in [
+        ("true", "sh -c 'exit 3'", 3),
+        ("false", "true", 0),
+        ("true", "false", 1),
+        ("sh -c 'exit 7'", "cat", 0),
+    ] {
+        let ran = redirect(first, second);
+        let (shell_code, _) = shell_pipeline(first, second);
+        assert_eq!(code(&ran), expected, "{first} | {second}: {}", ran.stderr);
+        assert_eq!(code(&ran), shell_code, "{first} | {second} as sh");
+        assert_eq!((ran.stdout.as_str(), ran.stderr.as_str()), ("", ""));
+    }
+}
+
+#[test]
+fn redirect_a_command_that_does_not_exist_is_127_last_and_an_error_on_stderr() {
+    let missing = "ipc-lab-no-such-command";
+    let error = format!("error: cannot run \"{missing}\": No such file or directory (ENOENT)\n");
+
+    let ran = redirect("echo hi", missing);
+    assert_eq!(code(&ran), 127, "{}", ran.stderr);
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str()),
+        ("", error.as_str())
+    );
+    assert_eq!(shell_pipeline("echo hi", missing).0, 127, "as sh");
+
+    // First: the pipeline's status is still the last command's, as in a shell.
+    let ran = redirect(missing, "cat");
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str()),
+        ("", error.as_str())
+    );
+    assert_eq!(shell_pipeline(missing, "cat").0, 0, "as sh");
+
+    // Found but not runnable (a directory): 126, as a shell.
+    let ran = redirect("echo hi", "/");
+    assert_eq!(code(&ran), 126, "{}", ran.stderr);
+    assert_eq!(ran.stdout, "");
+    assert!(
+        ran.stderr.starts_with("error: cannot run \"/\": ") && ran.stderr.contains("(EACCES)"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(shell_pipeline("echo hi", "/").0, 126, "as sh");
+}
+
+#[test]
+fn redirect_an_unclosed_quote_or_an_empty_command_is_a_usage_error() {
+    for (first, second, message) in [
+        (
+            "echo 'abc",
+            "cat",
+            "error: CMD1 \"echo 'abc\" cannot be split into words: a quote is not closed\n",
+        ),
+        (
+            "echo hi",
+            "tr \"a b",
+            "error: CMD2 \"tr \\\"a b\" cannot be split into words: a quote is not closed\n",
+        ),
+        (
+            "",
+            "cat",
+            "error: CMD1 is empty: give a command such as 'ls -l'\n",
+        ),
+        (
+            "echo hi",
+            "   ",
+            "error: CMD2 is empty: give a command such as 'ls -l'\n",
+        ),
+    ] {
+        let ran = redirect(first, second);
+        assert_usage_error(&ran, &format!("{first:?} | {second:?}"));
+        assert_eq!(ran.stderr, message);
+    }
+    // clap's own: a missing CMD2.
+    let ran = run(&["redirect", "ls"]);
+    assert_usage_error(&ran, "redirect ls");
+    assert!(ran.stderr.contains("<CMD2>"), "{}", ran.stderr);
+}
+
+#[test]
+fn redirect_carries_far_more_than_the_pipes_capacity() {
+    // 1.3 MB through a 64 KiB pipe: the writer fills it and waits, the reader drains it.
+    let ran = redirect("seq 1 200000", "tail -n 1");
+    assert_success(&ran, "200000\n");
+    let ran = redirect("seq 1 200000", "wc -c");
+    assert_eq!(ran.stdout.trim(), "1288895");
+    assert_eq!(
+        ran.stdout,
+        shell_pipeline("seq 1 200000", "wc -c").1,
+        "as sh"
+    );
+    // A reader that stops early: the writer dies by SIGPIPE (its default action restored before
+    // exec), as in a shell, instead of writing for ever.
+    let ran = redirect("yes", "head -n 1");
+    assert_success(&ran, "y\n");
+    assert_eq!(shell_pipeline("yes", "head -n 1"), (0, "y\n".to_string()));
+}
+
+#[test]
+fn redirect_reaps_both_children() {
+    // Long enough for the watch to see both: pipe-demo waits for each, none is handed on.
+    let ran = redirect("sleep 0.3", "cat");
+    assert_success(&ran, "");
+    assert_eq!(ran.children.len(), 2, "{:?}", ran.children);
+}
+
+// ---------------------------------------------------------------------------------------------
+// capacity
+
+const PIPE_BUF_LINE: &str = "PIPE_BUF: 4096 bytes (a write of at most this many bytes is atomic)\n";
+
+fn capacity_lines(granted: usize) -> String {
+    format!(
+        "capacity: {granted} bytes written before a write would block (EAGAIN)\n\
+         F_GETPIPE_SZ: {granted} bytes\n{PIPE_BUF_LINE}"
+    )
+}
+
+#[test]
+fn capacity_is_65536_bytes_by_default() {
+    let ran = run(&["capacity"]);
+    assert_success(&ran, &capacity_lines(65536));
+}
+
+#[test]
+fn capacity_size_is_rounded_up_to_a_power_of_two_pages() {
+    for (asked, granted) in [(5000, 8192), (100_000, 131_072), (4096, 4096)] {
+        let ran = run(&["capacity", "--size", &asked.to_string()]);
+        let expected = format!(
+            "asked for {asked} bytes (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, \
+             a power of two)\n{}",
+            capacity_lines(granted)
+        );
+        assert_success(&ran, &expected);
+    }
+}
+
+#[test]
+fn capacity_above_pipe_max_size_is_refused_without_privilege() {
+    let max: u64 = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .expect("read /proc/sys/fs/pipe-max-size")
+        .trim()
+        .parse()
+        .expect("a number");
+    let asked = (max + 1).to_string();
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let ran = if has_capability(CAP_SYS_RESOURCE) {
+        // A privileged process may go above the limit: ask as nobody instead.
+        if !can_drop_to_nobody() {
+            eprintln!("skipped: privileged, and cannot act as nobody (needs root and setpriv)");
+            return;
+        }
+        let out = output_of(
+            as_nobody("pipe-demo").args(["capacity", "--size", &asked]),
+            b"",
+        );
+        Ran {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            children: Vec::new(),
+        }
+    } else {
+        run(&["capacity", "--size", &asked])
+    };
+    assert_eq!(code(&ran), 1, "{}", ran.stderr);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: cannot set the pipe's capacity to {asked} bytes (F_SETPIPE_SZ): Operation not \
+             permitted (EPERM)\n\
+             hint: without privilege a pipe may have at most {max} bytes \
+             (/proc/sys/fs/pipe-max-size)\n"
+        )
+    );
+}
+
+#[test]
+fn capacity_size_out_of_range_is_a_usage_error() {
+    for bad in ["0", "2147483649", "-5", "abc", ""] {
+        let ran = run(&["capacity", "--size", bad]);
+        assert_usage_error(&ran, &format!("--size {bad:?}"));
+    }
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let ran = run(&["capacity", "--size", "1"]);
+    assert!(
+        ran.stdout.starts_with("asked for 1 byte (F_SETPIPE_SZ)"),
+        "{}",
+        ran.stdout
+    );
+    let ran = run(&[
+        "writers",
+        "--writers",
+        "1",
+        "--records",
+        "1",
+        "--record-size",
+        "1",
+    ]);
+    assert_success(
+        &ran,
+        "1 writer, 1 record of 1 byte each (PIPE_BUF is 4096)\n\
+         received 1 record: 1 whole, 0 torn\n\
+         each write of 1 byte (at most PIPE_BUF) is atomic: records never interleave\n",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// blocking: the timeline, in order
+
+#[test]
+fn blocking_shows_the_writer_then_the_reader_waiting_in_order() {
+    let ran = run(&["blocking", "--delay", "0.3"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert_eq!(ran.stderr, "");
+    assert_eq!(
+        timeline_events(&ran.stdout),
+        [
+            "a pipe of 16384 bytes; the writer writes 5 x 4096 bytes, the reader waits 0.3 s before reading",
+            "writer write #1 of 4096 bytes: the pipe holds 4096 of 16384",
+            "writer write #2 of 4096 bytes: the pipe holds 8192 of 16384",
+            "writer write #3 of 4096 bytes: the pipe holds 12288 of 16384",
+            "writer write #4 of 4096 bytes: the pipe holds 16384 of 16384",
+            "writer write #5 of 4096 bytes: the pipe holds 16384 of 16384, no room: write blocks",
+            "reader reads 4096 bytes: the pipe holds 16384 of 16384",
+            "writer write #5 returns after N s: the reader made room",
+            "reader reads everything: the pipe holds 16384 of 16384",
+            "reader the pipe holds 0: read blocks until the writer writes",
+            "writer writes 100 bytes, then closes its end",
+            "reader read returns 100 bytes after N s",
+            "reader read returns 0: end of file, the writer closed its end",
+        ]
+    );
+    // Every event line but the first carries a time, stripped above.
+    for line in ran.stdout.lines().skip(1) {
+        let time = line.trim_start().split(' ').next().unwrap();
+        assert!(
+            time.ends_with('s') && time[..time.len() - 1].parse::<f64>().is_ok(),
+            "{line:?}"
+        );
+    }
+    assert_eq!(ran.children.len(), 1, "one writer: {:?}", ran.children);
+}
+
+// ---------------------------------------------------------------------------------------------
+// eof
+
+#[test]
+fn eof_the_reader_sees_end_of_file_once_every_write_end_is_closed() {
+    let ran = run(&["eof"]);
+    assert_success(
+        &ran,
+        "parent: writes 12 bytes, then closes its write end\n\
+         child: read 12 bytes: Hello There!\n\
+         child: read returns 0 after 12 bytes: end of file, every write end is closed\n",
+    );
+}
+
+#[test]
+fn eof_keep_write_end_waits_in_vain_then_says_why() {
+    let ran = run(&["eof", "--keep-write-end", "--timeout", "0.5"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert_eq!(ran.stderr, "");
+    assert_eq!(
+        mask_numbers(&ran.stdout, "(fd ", ")"),
+        "parent: writes 12 bytes, then closes its write end\n\
+         child: read 12 bytes: Hello There!\n\
+         child: read has waited 0.5 s for more and would wait forever: this process still holds \
+         a write end (fd N), so the pipe never reports end of file\n"
+    );
+    assert_eq!(ran.children.len(), 1, "{:?}", ran.children);
+}
+
+// ---------------------------------------------------------------------------------------------
+// broken: SIGPIPE and EPIPE
+
+/// The first line of broken, with the child's pid checked and replaced by PID.
+fn mask_reader_pid(stdout: &str) -> String {
+    let pid: String = stdout
+        .split("(child ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no child pid in {stdout:?}"))
+        .to_string();
+    assert!(pid.parse::<u32>().is_ok(), "{pid:?}");
+    stdout.replacen(&format!("(child {pid})"), "(child PID)", 1)
+}
+
+const BROKEN_FIRST: &str =
+    "parent: the reader (child PID) exited 0 without reading: no process holds the read end now\n";
+
+#[test]
+fn broken_the_writer_is_killed_by_sigpipe_after_saying_so() {
+    let ran = run(&["broken"]);
+    assert_eq!(
+        ran.status.signal(),
+        Some(13),
+        "killed by SIGPIPE: {:?}",
+        ran.status
+    );
+    assert_eq!(shell_status(ran.status), 141);
+    assert_eq!(ran.stderr, "");
+    assert_eq!(
+        mask_reader_pid(&ran.stdout),
+        format!(
+            "{BROKEN_FIRST}parent: writes 13 bytes: the kernel sends SIGPIPE, whose default action \
+             ends the writer (the shell shows 128 + 13 = 141)\n"
+        )
+    );
+}
+
+#[test]
+fn broken_ignore_sigpipe_the_write_fails_with_epipe_and_the_writer_lives_on() {
+    let ran = run(&["broken", "--ignore-sigpipe"]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
+    assert_eq!(ran.status.signal(), None);
+    assert_eq!(
+        mask_reader_pid(&ran.stdout),
+        format!(
+            "{BROKEN_FIRST}parent: SIGPIPE is ignored; writes 13 bytes to the pipe\n\
+             parent: write fails with EPIPE (Broken pipe): the writer lives on and can react\n"
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// duplex
+
+#[test]
+fn duplex_one_pipe_one_way_then_two_pipes_both_ways() {
+    let ran = run(&["duplex", "--rounds", "5"]);
+    let mut expected = String::from("half duplex: one pipe, parent -> child\n");
+    for i in 1..=5 {
+        expected += &format!("child: got \"request {i}\"\n");
+    }
+    expected += "child: end of file after 5 requests; it cannot answer on this pipe\n\
+                 full duplex: two pipes, parent -> child and child -> parent\n";
+    for i in 1..=5 {
+        expected += &format!("parent: sent \"ping {i}\", got \"pong {i}\"\n");
+    }
+    expected += "parent: 5 round trips over two pipes\n";
+    assert_success(&ran, &expected);
+
+    let ran = run(&["duplex"]);
+    assert_eq!(code(&ran), 0);
+    assert!(
+        ran.stdout
+            .ends_with("parent: 3 round trips over two pipes\n"),
+        "{}",
+        ran.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// writers: atomic writes
+
+#[test]
+fn writers_at_pipe_buf_never_tear_a_record_and_every_record_arrives() {
+    let ran = run(&["writers", "--writers", "8", "--record-size", "4096"]);
+    assert_success(
+        &ran,
+        "8 writers, 500 records of 4096 bytes each (PIPE_BUF is 4096)\n\
+         received 4000 records: 4000 whole, 0 torn\n\
+         each write of 4096 bytes (at most PIPE_BUF) is atomic: records never interleave\n",
+    );
+}
+
+#[test]
+fn writers_above_pipe_buf_still_deliver_every_record() {
+    let ran = run(&[
+        "writers",
+        "--writers",
+        "4",
+        "--record-size",
+        "20000",
+        "--records",
+        "100",
+    ]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", ran.stdout);
+    assert_eq!(
+        lines[0],
+        "4 writers, 100 records of 20000 bytes each (PIPE_BUF is 4096)"
+    );
+    assert_eq!(
+        lines[2],
+        "a write of 20000 bytes (more than PIPE_BUF) may be split: other writers' bytes can land in between"
+    );
+    // received 400 records: W whole, T torn, with W + T = 400 (T may be 0 or more).
+    let counts: Vec<u64> = lines[1]
+        .strip_prefix("received 400 records: ")
+        .unwrap_or_else(|| panic!("{:?}", lines[1]))
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        lines[1],
+        format!(
+            "received 400 records: {} whole, {} torn",
+            counts[0], counts[1]
+        )
+    );
+    assert_eq!(counts[0] + counts[1], 400);
+}
+
+#[test]
+fn writers_out_of_range_is_a_usage_error() {
+    for args in [
+        &["writers", "--writers", "0"][..],
+        &["writers", "--writers", "65"][..],
+        &["writers", "--record-size", "0"][..],
+        &["writers", "--record-size", "1048577"][..],
+        &["writers", "--records", "0"][..],
+        &["duplex", "--rounds", "0"][..],
+        &["duplex", "--rounds", "1001"][..],
+    ] {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(ran.stderr.contains("is not in"), "{args:?}: {}", ran.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fifo-write and fifo-read: named pipes across two processes
+
+fn created(fifo: &TempPath) -> String {
+    format!(
+        "pipe-demo: created FIFO {} (removed again at the end)\n",
+        fifo.as_str()
+    )
+}
+
+fn opening(fifo: &TempPath, side: &str) -> String {
+    let other = if side == "read" { "writer" } else { "reader" };
+    format!(
+        "pipe-demo: opening {} to {side}: open waits until a {other} opens it\n",
+        fifo.as_str()
+    )
+}
+
+/// Start `fifo-read` or `fifo-write` and wait (bounded) until it waits in open.
+fn start_waiting_in_open(args: &[&str]) -> Demo {
+    let mut demo = Demo::start(args);
+    demo.run.wait_stderr("open waits until");
+    let pid = demo.pid();
+    eventually("pipe-demo to wait in open", || blocked_in_open(pid));
+    demo
+}
+
+#[test]
+fn fifo_reader_first_then_a_writer_with_messages() {
+    let fifo = TempPath::new("fifo");
+    let reader = start_waiting_in_open(&["fifo-read", fifo.as_str()]);
+    assert!(fifo.is_fifo(), "fifo-read made the FIFO");
+
+    let writer = run(&["fifo-write", fifo.as_str(), "one", "two words", ""]);
+    assert_eq!(code(&writer), 0, "{}", writer.stderr);
+    assert_eq!(writer.stdout, "");
+    assert_eq!(
+        writer.stderr,
+        opening(&fifo, "write"),
+        "it did not make the FIFO"
+    );
+
+    let reader = reader.finish();
+    assert_eq!(code(&reader), 0, "{}", reader.stderr);
+    assert_eq!(reader.stdout, "one\ntwo words\n\n");
+    assert_eq!(
+        reader.stderr,
+        format!("{}{}", created(&fifo), opening(&fifo, "read"))
+    );
+    assert!(!fifo.exists(), "the reader made the FIFO and removed it");
+}
+
+#[test]
+fn fifo_writer_first_waits_in_open_until_a_reader_comes() {
+    let fifo = TempPath::new("fifo");
+    let mut writer = start_waiting_in_open(&["fifo-write", fifo.as_str(), "hello", "world"]);
+    assert!(fifo.is_fifo(), "fifo-write made the FIFO");
+    assert!(
+        writer.run.child.try_wait().unwrap().is_none(),
+        "the writer waits for a reader"
+    );
+
+    let reader = run(&["fifo-read", fifo.as_str()]);
+    assert_eq!(code(&reader), 0, "{}", reader.stderr);
+    assert_eq!(reader.stdout, "hello\nworld\n");
+    assert_eq!(reader.stderr, opening(&fifo, "read"));
+
+    let writer = writer.finish();
+    assert_eq!(code(&writer), 0, "{}", writer.stderr);
+    assert_eq!(writer.stdout, "");
+    assert_eq!(
+        writer.stderr,
+        format!("{}{}", created(&fifo), opening(&fifo, "write"))
+    );
+    assert!(!fifo.exists(), "the writer made the FIFO and removed it");
+}
+
+#[test]
+fn fifo_write_copies_stdin_when_no_message_is_given() {
+    let fifo = TempPath::new("fifo");
+    let reader = start_waiting_in_open(&["fifo-read", fifo.as_str()]);
+    let input = "first line\n\n  spaced  \nünï\n";
+    let writer = run_stdin(&["fifo-write", fifo.as_str()], input.as_bytes());
+    assert_eq!(code(&writer), 0, "{}", writer.stderr);
+    let reader = reader.finish();
+    assert_eq!((code(&reader), reader.stdout.as_str()), (0, input));
+
+    // No input: the reader sees end of file at once, and prints nothing.
+    let reader = start_waiting_in_open(&["fifo-read", fifo.as_str()]);
+    let writer = run_stdin(&["fifo-write", fifo.as_str()], b"");
+    assert_eq!(code(&writer), 0, "{}", writer.stderr);
+    let reader = reader.finish();
+    assert_eq!((code(&reader), reader.stdout.as_str()), (0, ""));
+    assert!(!fifo.exists());
+}
+
+#[test]
+fn a_fifo_made_beforehand_is_used_and_left_in_place() {
+    let fifo = TempPath::new("fifo");
+    fifo.make_fifo();
+    let reader = start_waiting_in_open(&["fifo-read", fifo.as_str()]);
+    let writer = run(&["fifo-write", fifo.as_str(), "kept"]);
+    assert_eq!(
+        (code(&writer), writer.stderr.clone()),
+        (0, opening(&fifo, "write"))
+    );
+    let reader = reader.finish();
+    assert_eq!(code(&reader), 0, "{}", reader.stderr);
+    assert_eq!(reader.stdout, "kept\n");
+    assert_eq!(reader.stderr, opening(&fifo, "read"), "nothing created");
+    assert!(fifo.is_fifo(), "a FIFO pipe-demo did not make stays");
+
+    // The other order too.
+    let writer = start_waiting_in_open(&["fifo-write", fifo.as_str(), "again"]);
+    let reader = run(&["fifo-read", fifo.as_str()]);
+    assert_eq!((code(&reader), reader.stdout.as_str()), (0, "again\n"));
+    assert_eq!(code(&writer.finish()), 0);
+    assert!(fifo.is_fifo(), "still there");
+}
+
+#[test]
+fn fifo_a_path_that_is_not_a_fifo_is_an_error() {
+    let file = TempPath::new("regular");
+    std::fs::write(&file.path, "keep me\n").unwrap();
+    for side in ["fifo-read", "fifo-write"] {
+        let ran = run(&[side, file.as_str(), "message"][..if side == "fifo-read" { 2 } else { 3 }]);
+        assert_eq!(code(&ran), 1, "{side}: {}", ran.stderr);
+        assert_eq!(ran.stdout, "");
+        assert_eq!(
+            ran.stderr,
+            format!(
+                "error: {} exists and is not a FIFO: give a new path (it will be made) or a FIFO\n",
+                file.as_str()
+            ),
+            "{side}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file.path).unwrap(), "keep me\n");
+
+    // A directory that does not exist: mkfifo fails, with a hint.
+    let dir = TempPath::new("missing-dir");
+    let inside = dir.path.join("lab.fifo");
+    let ran = run(&["fifo-read", inside.to_str().unwrap()]);
+    assert_eq!(code(&ran), 1);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: cannot create the FIFO {}: No such file or directory (ENOENT)\n\
+             hint: give a path in a directory you can write to, such as /tmp/lab.fifo\n",
+            inside.display()
+        )
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn fifo_a_termination_signal_in_open_ends_it_by_the_signal_and_removes_its_fifo() {
+    for (side, sig) in [
+        ("fifo-read", 15),
+        ("fifo-write", 2),
+        ("fifo-read", 2),
+        ("fifo-write", 15),
+    ] {
+        let fifo = TempPath::new("fifo");
+        let demo = start_waiting_in_open(
+            &[side, fifo.as_str(), "never"][..if side == "fifo-read" { 2 } else { 3 }],
+        );
+        assert!(fifo.is_fifo());
+        signal(&demo, sig);
+        let ran = demo.finish();
+        assert_eq!(
+            ran.status.signal(),
+            Some(sig),
+            "{side} {sig}: {:?}",
+            ran.status
+        );
+        assert_eq!(code(&ran), 128 + sig);
+        assert_eq!(ran.stdout, "");
+        assert!(
+            !fifo.exists(),
+            "{side} made the FIFO and removes it on signal {sig}"
+        );
+    }
+    // One it did not make stays.
+    let fifo = TempPath::new("fifo");
+    fifo.make_fifo();
+    let demo = start_waiting_in_open(&["fifo-read", fifo.as_str()]);
+    signal(&demo, 15);
+    let ran = demo.finish();
+    assert_eq!(code(&ran), 143);
+    assert!(fifo.is_fifo(), "a FIFO it did not make stays");
+}
+
+#[test]
+fn fifo_read_a_termination_signal_while_waiting_for_data_ends_it_and_removes_its_fifo() {
+    // fifo-read, opened and waiting for more: the test is the writer, and keeps its end open.
+    let fifo = TempPath::new("fifo");
+    let mut reader = start_waiting_in_open(&["fifo-read", fifo.as_str()]);
+    let mut end = None;
+    eventually("to open the FIFO for writing", || {
+        end = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo.path)
+            .ok();
+        end.is_some()
+    });
+    let mut end = end.unwrap();
+    end.write_all(b"partial\n").unwrap();
+    reader.run.wait_stdout("partial");
+    let pid = reader.pid();
+    eventually("fifo-read to wait in poll", || blocked_in_poll(pid));
+    signal(&reader, 15);
+    let ran = reader.finish();
+    assert_eq!((code(&ran), ran.stdout.as_str()), (143, "partial\n"));
+    assert!(!fifo.exists(), "removed although a writer still holds it");
+    drop(end);
+}
+
+#[test]
+fn fifo_write_a_termination_signal_while_copying_stdin_ends_it_and_removes_its_fifo() {
+    // fifo-write, opened and waiting for stdin: the test is the reader.
+    let fifo = TempPath::new("fifo");
+    let mut writer = start_waiting_in_open(&["fifo-write", fifo.as_str()]);
+    let mut end = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo.path)
+        .unwrap();
+    // Kept open to the end: input that ends just as the signal comes could end the copy first.
+    let mut stdin = writer.run.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    let mut got = Vec::new();
+    eventually("the first line through the FIFO", || {
+        let mut buf = [0u8; 64];
+        if let Ok(n) = end.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        got == b"first\n"
+    });
+    let pid = writer.pid();
+    eventually("fifo-write to wait in poll", || blocked_in_poll(pid));
+    signal(&writer, 2);
+    let ran = writer.finish();
+    drop(stdin);
+    assert_eq!(ran.status.signal(), Some(2), "{:?}", ran.status);
+    assert_eq!(code(&ran), 130);
+    assert_eq!(ran.stdout, "");
+    assert!(!fifo.exists());
+}
+
+#[test]
+fn fifo_a_reader_and_a_writer_started_together_both_succeed() {
+    for _ in 0..30 {
+        let fifo = TempPath::new("fifo");
+        let mut reader = Demo::start(&["fifo-read", fifo.as_str()]);
+        let mut writer = Demo::start(&["fifo-write", fifo.as_str(), "together"]);
+        // Should one side fail, the other waits in open for ever: look at the first to end.
+        let start = Instant::now();
+        loop {
+            let r = reader.run.child.try_wait().unwrap();
+            let w = writer.run.child.try_wait().unwrap();
+            if r.is_some_and(|s| !s.success()) {
+                let ran = reader.finish();
+                panic!("fifo-read failed: {}", ran.stderr);
+            }
+            if w.is_some_and(|s| !s.success()) {
+                let ran = writer.finish();
+                panic!("fifo-write failed: {}", ran.stderr);
+            }
+            if r.is_some() && w.is_some() {
+                break;
+            }
+            assert!(start.elapsed() < PATIENCE, "neither ended in time");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (writer, reader) = (writer.finish(), reader.finish());
+        assert_eq!(code(&writer), 0, "writer: {}", writer.stderr);
+        assert_eq!(code(&reader), 0, "reader: {}", reader.stderr);
+        assert_eq!(reader.stdout, "together\n");
+        assert!(!fifo.exists());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Termination signals while children run: ended by the signal, nothing left behind
+
+/// Start `args`, wait for `ready` on stdout and `children` children, send `sig`; the demo must
+/// end by that signal, its children recorded while it ran must be gone and nothing tagged left.
+fn interrupt(args: &[&str], ready: &str, children: usize, sig: i32) -> Ran {
+    let mut demo = Demo::start(args);
+    if !ready.is_empty() {
+        demo.run.wait_stdout(ready);
+    }
+    let seen = demo.watch.wait_for(children);
+    assert_eq!(seen.len(), children, "{args:?}: {seen:?}");
+    for c in &seen {
+        assert!(c.exists(), "{args:?}: child {} runs", c.pid);
+    }
+    signal(&demo, sig);
+    let ran = demo.finish();
+    assert_eq!(
+        ran.status.signal(),
+        Some(sig),
+        "{args:?}: {:?}, {}",
+        ran.status,
+        ran.stderr
+    );
+    assert_eq!(code(&ran), 128 + sig);
+    assert_no_panic(&ran.stderr);
+    assert!(!ran.stderr.contains("error"), "{args:?}: {}", ran.stderr);
+    ran
+}
+
+#[test]
+fn interrupting_blocking_ends_it_by_the_signal_and_kills_the_writer() {
+    for sig in [15, 2] {
+        let ran = interrupt(&["blocking", "--delay", "5"], "write blocks", 1, sig);
+        // Ended while the writer waited: the reader never read.
+        let events = timeline_events(&ran.stdout);
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some(
+                "writer write #5 of 4096 bytes: the pipe holds 16384 of 16384, no room: write blocks"
+            ),
+            "{}",
+            ran.stdout
+        );
+        assert!(
+            !events.iter().any(|e| e.starts_with("reader ")),
+            "{}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
+fn interrupting_eof_keep_write_end_ends_it_by_the_signal_and_kills_the_reader() {
+    for sig in [15, 2] {
+        let ran = interrupt(
+            &["eof", "--keep-write-end", "--timeout", "10"],
+            "child: read 12 bytes",
+            1,
+            sig,
+        );
+        assert!(!ran.stdout.contains("would wait forever"), "{}", ran.stdout);
+    }
+}
+
+#[test]
+fn interrupting_redirect_ends_it_by_the_signal_and_kills_both_commands() {
+    for sig in [15, 2] {
+        let demo = Demo::start(&["redirect", "sleep 30", "cat"]);
+        let seen = demo.watch.wait_for(2);
+        // Both have exec'd their commands.
+        eventually("sleep and cat to run", || {
+            let mut lines: Vec<String> = seen.iter().map(ProcId::cmdline).collect();
+            lines.sort();
+            lines == ["cat", "sleep 30"]
+        });
+        signal(&demo, sig);
+        let started = Instant::now();
+        let ran = demo.finish();
+        assert_eq!(
+            ran.status.signal(),
+            Some(sig),
+            "{:?} {}",
+            ran.status,
+            ran.stderr
+        );
+        assert_eq!(code(&ran), 128 + sig);
+        assert_eq!(ran.stdout, "");
+        assert_eq!(ran.children.len(), 2, "{:?}", ran.children);
+        // It did not wait for the sleep to end (a generous bound, not a timing).
+        assert!(started.elapsed() < PATIENCE);
+        for c in &seen {
+            assert!(!c.exists(), "{} is gone", c.pid);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help, version, usage errors
+
+const SUBCOMMANDS: [&str; 10] = [
+    "hello",
+    "redirect",
+    "capacity",
+    "blocking",
+    "eof",
+    "broken",
+    "duplex",
+    "writers",
+    "fifo-write",
+    "fifo-read",
+];
+
+#[test]
+fn help_names_the_notes_section_every_subcommand_and_examples() {
+    for flag in ["--help", "-h"] {
+        let ran = run(&[flag]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{flag}");
+        let help = &ran.stdout;
+        assert!(help.contains("Usage: pipe-demo [OPTIONS]"), "{help}");
+        for sub in SUBCOMMANDS {
+            assert!(
+                help.contains(&format!("\n  {sub} ")),
+                "{flag}: {sub} missing: {help}"
+            );
+        }
+        for option in ["--message", "--color", "--explain", "--version"] {
+            assert!(help.contains(option), "{flag}: {option}");
+        }
+    }
+    let long = run(&["--help"]).stdout;
+    assert!(long.contains("Lecture notes: B3 Unix Pipe"), "{long}");
+    assert!(long.contains("Examples:"), "{long}");
+    assert!(
+        long.contains("pipe-demo redirect 'ls -l /' 'wc -l'"),
+        "{long}"
+    );
+}
+
+#[test]
+fn version_is_the_packages() {
+    for flag in ["--version", "-V"] {
+        let ran = run(&[flag]);
+        assert_success(&ran, &format!("pipe-demo {}\n", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[test]
+fn each_subcommand_has_help() {
+    for sub in SUBCOMMANDS {
+        let ran = run(&[sub, "--help"]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{sub}");
+        assert!(
+            ran.stdout
+                .contains(&format!("Usage: pipe-demo {sub} [OPTIONS]")),
+            "{sub}: {}",
+            ran.stdout
+        );
+        assert!(ran.stdout.contains("--explain"), "{sub}");
+        assert!(ran.children.is_empty(), "{sub} --help forks nothing");
+        let same = run(&["help", sub]);
+        assert_eq!(
+            (code(&same), same.stdout.as_str()),
+            (0, ran.stdout.as_str()),
+            "help {sub}"
+        );
+    }
+    for (sub, words) in [
+        ("redirect", &["<CMD1>", "<CMD2>"][..]),
+        ("capacity", &["--size <BYTES>", "F_SETPIPE_SZ"][..]),
+        ("blocking", &["--delay <SECS>", "[default: 1]"][..]),
+        (
+            "eof",
+            &["--keep-write-end", "--timeout <SECS>", "[default: 2]"][..],
+        ),
+        ("broken", &["--ignore-sigpipe", "EPIPE"][..]),
+        ("duplex", &["--rounds <N>", "[default: 3]"][..]),
+        (
+            "writers",
+            &[
+                "--writers <N>",
+                "--record-size <BYTES>",
+                "--records <N>",
+                "PIPE_BUF",
+            ][..],
+        ),
+        ("fifo-write", &["<PATH>", "[MESSAGE]..."][..]),
+        ("fifo-read", &["<PATH>"][..]),
+        ("hello", &["--message <TEXT>"][..]),
+    ] {
+        let help = run(&[sub, "--help"]).stdout;
+        for w in words {
+            assert!(help.contains(w), "{sub} --help lacks {w:?}: {help}");
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["bogus"][..],
+        &["--bogus"][..],
+        &["capacity", "--bogus"][..],
+        &["hello", "extra"][..],
+        &["--message"][..],
+        &["--color", "sometimes"][..],
+        &["redirect"][..],
+        &["redirect", "ls", "wc", "extra"][..],
+        &["fifo-read"][..],
+        &["fifo-write"][..],
+        &["fifo-read", "/tmp/a", "/tmp/b"][..],
+        &["blocking", "--delay", "0"][..],
+        &["blocking", "--delay", "abc"][..],
+        &["blocking", "--delay", "-1"][..],
+        &["eof", "--timeout", "0"][..],
+        &["eof", "--timeout", "86401"][..],
+        &["broken", "--ignore-sigpipe=yes"][..],
+    ] {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(
+            ran.stderr.contains("For more information, try '--help'."),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}
