@@ -410,6 +410,36 @@ fn exec_with(end: BorrowedFd<'_>, target: i32, ends: &Pipe, argv: &[CString], ui
     if errno == Errno::ENOENT { 127 } else { 126 }
 }
 
+/// What a child of redirect does between fork and exec, told by the parent (which knows the plan)
+/// so that the narration stays in order: `end` goes onto `target` (`stream`), both pipe ends
+/// are closed, the program is exec'd.
+fn narrate_child(
+    ui: &Ui,
+    child: &Child,
+    (end, target, stream, which): (i32, i32, &str, &str),
+    (r, w): (i32, i32),
+    argv: &[CString],
+) {
+    let pid = child.pid();
+    ui.call("fork()", pid);
+    ui.call(&format!("  in child {pid}: dup2({end}, {target})"), target);
+    ui.meaning(&format!(
+        "  its {stream} (fd {target}) is now the pipe's {which} end"
+    ));
+    ui.call(&format!("  in child {pid}: close({r}), close({w})"), 0);
+    ui.meaning(&format!(
+        "  unused ends closed: only fd {target} refers to the pipe now"
+    ));
+    ui.call(
+        &format!(
+            "  in child {pid}: execvp({:?}, [{}])",
+            argv[0].to_string_lossy(),
+            show_argv(argv)
+        ),
+        "nothing: it returns only if it fails",
+    );
+}
+
 fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
     let argv1 = words(first, "CMD1")?;
     let argv2 = words(second, "CMD2")?;
@@ -427,45 +457,14 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
         "fork the writer, which becomes CMD1 with its stdout on the pipe",
     );
     let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, ui))?;
-    ui.call("fork()", writer.pid());
-    ui.call(&format!("  in child {}: dup2({w}, 1)", writer.pid()), 1);
-    ui.meaning("  its stdout (fd 1) is now the pipe's write end");
-    ui.call(
-        &format!("  in child {}: close({r}), close({w})", writer.pid()),
-        0,
-    );
-    ui.meaning("  unused ends closed: only fd 1 refers to the pipe now");
-    ui.call(
-        &format!(
-            "  in child {}: execvp({:?}, [{}])",
-            writer.pid(),
-            argv1[0].to_string_lossy(),
-            show_argv(&argv1)
-        ),
-        "nothing: it returns only if it fails",
-    );
+    narrate_child(ui, &writer, (w, 1, "stdout", "write"), (r, w), &argv1);
 
     ui.step(
         3,
         "fork the reader, which becomes CMD2 with its stdin on the pipe",
     );
     let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, ui))?;
-    ui.call("fork()", reader.pid());
-    ui.call(&format!("  in child {}: dup2({r}, 0)", reader.pid()), 0);
-    ui.meaning("  its stdin (fd 0) is now the pipe's read end");
-    ui.call(
-        &format!("  in child {}: close({r}), close({w})", reader.pid()),
-        0,
-    );
-    ui.call(
-        &format!(
-            "  in child {}: execvp({:?}, [{}])",
-            reader.pid(),
-            argv2[0].to_string_lossy(),
-            show_argv(&argv2)
-        ),
-        "nothing: it returns only if it fails",
-    );
+    narrate_child(ui, &reader, (r, 0, "stdin", "read"), (r, w), &argv2);
 
     ui.step(4, "the parent closes both ends: it uses neither");
     drop(ends);
