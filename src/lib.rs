@@ -21,4 +21,5 @@ pub mod mq;
 pub mod net;
 pub mod pipe;
 pub mod shm;
+pub mod signal;
 pub mod sys;

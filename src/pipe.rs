@@ -246,6 +246,14 @@ impl Child {
         }
     }
 
+    /// Record that the child was reaped elsewhere (a waitpid of the caller's own returned its
+    /// end), so that dropping it does not wait again.
+    pub fn mark_reaped(&mut self, status: WaitStatus) {
+        if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
+            self.status = Some(status);
+        }
+    }
+
     /// Kill the child (SIGKILL) unless it has ended, and reap it.
     pub fn kill(&mut self) {
         if self.status.is_none() {

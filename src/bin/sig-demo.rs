@@ -1,0 +1,474 @@
+//! sig-demo: the lecture notes' signal program (section B4), a handler for SIGSEGV, and one
+//! subcommand for each kind of signal the section names.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use ipc_lab::cli::{self, Common, HintExt as _, Ui, out_line};
+use ipc_lab::pipe;
+use ipc_lab::signal::{self, Action, Next, REGISTER_FAILED, Received, Recorder, SigNum};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+
+const ABOUT: &str =
+    "Signals: the lecture notes' SIGSEGV handler, and every kind of signal they name";
+
+const AFTER_HELP: &str = "\
+Lecture notes: B4 Unix Signal: an asynchronous notification, handled by the default action or by
+a handler of the program's own (for some signals only).
+
+With no subcommand it is exactly the notes' program: it registers a handler for SIGSEGV, makes
+an invalid memory access, and the handler prints `Memory access blows up!` and exits 1.
+
+Examples:
+  sig-demo                        the notes' program (exit 1)
+  sig-demo segv --no-handler      the default action: killed by SIGSEGV (the shell shows 139)
+  sig-demo fpe                    an arithmetic error: a real division by zero
+  sig-demo wait                   prints its PID; signal it from another terminal
+  sig-demo send 4242 USR1 --value 7   kill, or sigqueue with a value
+  sig-demo uncatchable            SIGKILL and SIGSTOP refuse a handler
+  sig-demo pending                blocked signals: standard ones do not queue, real-time ones do
+  sig-demo list                   every signal, its default action, whether it can be caught
+  sig-demo list --pid 4242        what process 4242 catches, blocks, ignores, has pending";
+
+#[derive(Debug, Parser)]
+#[command(name = "sig-demo", version, about = ABOUT, after_help = AFTER_HELP,
+          args_conflicts_with_subcommands = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    fault: FaultArgs,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct FaultArgs {
+    /// No handler: the default action, which kills the process (and may dump core)
+    #[arg(long)]
+    no_handler: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The notes' program (the default): a SIGSEGV handler, then an invalid memory access
+    Segv(FaultArgs),
+
+    /// An arithmetic error: a handler for SIGFPE, then a real integer division by zero
+    Fpe(FaultArgs),
+
+    /// Print this process's PID, then report every signal it receives, with its sender
+    Wait {
+        /// Exit after N signals
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        count: Option<u32>,
+    },
+
+    /// Try to handle and to ignore SIGKILL and SIGSTOP, then show them on a child
+    Uncatchable,
+
+    /// Block a signal, send it N times, unblock: a standard signal arrives once, a real-time
+    /// signal N times
+    Pending {
+        /// How many times to send each signal
+        #[arg(long, value_name = "N", default_value_t = 5,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        times: u32,
+    },
+
+    /// A table of the signals: number, name, default action, whether it can be caught
+    List {
+        /// Instead, show the signals process PID catches, blocks, ignores and has pending
+        #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+        pid: Option<i32>,
+    },
+
+    /// Send SIGNAL to process PID: kill(2), or sigqueue(3) with --value
+    Send {
+        /// The process
+        #[arg(value_parser = clap::value_parser!(i32).range(1..))]
+        pid: i32,
+        /// The signal: TERM, SIGUSR1, 10, RTMIN+1, ...
+        #[arg(value_parser = signal::parse_signal)]
+        signal: SigNum,
+        /// Send it with this value (sigqueue); `sig-demo wait` shows it
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        value: Option<i32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ui = Ui::new("sig-demo", &args.common);
+    let result = match &args.command {
+        None => fault(Signal::SIGSEGV, &args.fault, &ui),
+        Some(Command::Segv(f)) => fault(Signal::SIGSEGV, f, &ui),
+        Some(Command::Fpe(f)) => fault(Signal::SIGFPE, f, &ui),
+        Some(Command::Wait { count }) => wait(*count, &ui),
+        Some(Command::Uncatchable) => uncatchable(&ui),
+        Some(Command::Pending { times }) => pending(*times, &ui),
+        Some(Command::List { pid }) => list(*pid, &ui),
+        Some(Command::Send { pid, signal, value }) => send(*pid, *signal, *value, &ui),
+    };
+    ui.finish(result)
+}
+
+fn name(sig: SigNum) -> String {
+    format!("{} ({})", sig.name(), sig.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// segv and fpe: the notes' program
+
+fn fault(sig: Signal, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
+    let what = if sig == Signal::SIGSEGV {
+        "an invalid memory access"
+    } else {
+        "an integer division by zero"
+    };
+    let status = 128 + sig as i32;
+    if args.no_handler {
+        ui.step(
+            1,
+            &format!("no handler: {} takes its default action", sig.as_str()),
+        );
+        signal::restore_default(sig)?;
+        ui.call(&format!("signal({}, SIG_DFL)", sig.as_str()), "SIG_DFL");
+        ui.meaning("the default action of a fault: the process ends, and may dump core");
+        ui.note(&format!(
+            "no handler: {} will end this process (the shell shows {status})",
+            sig.as_str()
+        ));
+    } else {
+        ui.step(1, &format!("register a handler for {}", sig.as_str()));
+        match signal::install_fault_handler(sig) {
+            Ok(()) => {
+                ui.call(
+                    &format!("signal({}, myOwnHandler)", sig.as_str()),
+                    "the old handler",
+                );
+                ui.meaning(&format!(
+                    "from now on the kernel runs myOwnHandler when this process gets {}",
+                    sig.as_str()
+                ));
+            }
+            Err(e) => {
+                out_line(format_args!("{REGISTER_FAILED}"))?;
+                ui.report(&anyhow::Error::new(e).context("sigaction"));
+            }
+        }
+    }
+    ui.step(2, &format!("make {what}"));
+    ui.meaning(&format!(
+        "the CPU traps, the kernel sends {}; {}",
+        sig.as_str(),
+        if args.no_handler {
+            "nobody handles it"
+        } else {
+            "the handler prints and exits 1 (it must not return: the instruction would fault again)"
+        }
+    ));
+    let _ = std::io::stderr().flush();
+    let _ = std::io::stdout().flush();
+    if sig == Signal::SIGSEGV {
+        signal::invalid_memory_access()
+    } else {
+        signal::divide_by_zero()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wait: report every signal
+
+const WATCHED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+];
+
+fn sender(r: &Received) -> String {
+    match r.code {
+        libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL => {
+            let via = match r.code {
+                libc::SI_QUEUE => "sigqueue",
+                libc::SI_TKILL => "tkill",
+                _ => "kill",
+            };
+            format!("from PID {} (uid {}) by {via}", r.pid, r.uid)
+        }
+        libc::SI_KERNEL => "from the kernel (e.g. the terminal: Ctrl-C, Ctrl-Z)".into(),
+        _ if r.pid == 0 => "from the kernel".into(),
+        code => format!("from PID {} (uid {}), si_code {code}", r.pid, r.uid),
+    }
+}
+
+fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
+    let watched: Vec<SigNum> = WATCHED.iter().map(|&s| SigNum(s as i32)).collect();
+    let mut recorder = Recorder::install(&watched)?;
+    ui.call(
+        "sigaction(SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGTSTP; SA_SIGINFO)",
+        0,
+    );
+    ui.meaning("the handlers only note the signal and its sender; this main flow reports them");
+    let pid = std::process::id();
+    out_line(format_args!("My PID is {pid}. From another terminal, try:"))?;
+    for line in [
+        format!("kill -USR1 {pid}"),
+        format!("kill -USR2 {pid}"),
+        format!("kill -HUP {pid}"),
+        format!("kill -STOP {pid}; kill -CONT {pid}"),
+        format!("kill -TSTP {pid}"),
+        format!("sig-demo send {pid} USR1 --value 42"),
+        format!("sig-demo list --pid {pid}"),
+        format!("kill -TERM {pid}    (or Ctrl-C here: ends it)"),
+    ] {
+        out_line(format_args!("  {line}"))?;
+    }
+    let mut seen = 0u32;
+    loop {
+        let Next::Signal(r) = recorder.next(None)? else {
+            continue;
+        };
+        seen += 1;
+        let mut text = format!("received {} {}", name(r.signo), sender(&r));
+        if let Some(v) = r.value {
+            text.push_str(&format!(", value {v}"));
+        }
+        match Signal::try_from(r.signo.0) {
+            Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) => {
+                out_line(format_args!(
+                    "{text}: ending, as its default action would (the shell shows {})",
+                    128 + sig as i32
+                ))?;
+                cli::exit_by_signal(sig);
+            }
+            Ok(Signal::SIGTSTP) => {
+                out_line(format_args!(
+                    "{text}: stopping now, as its default action would (SIGCONT or the shell's fg continues)"
+                ))?;
+                signal::send(pid as i32, SigNum(libc::SIGSTOP), None)?;
+            }
+            Ok(Signal::SIGCONT) => {
+                out_line(format_args!(
+                    "{text}: continued (if it was stopped, it runs again)"
+                ))?;
+            }
+            _ => out_line(format_args!("{text}"))?,
+        }
+        if count.is_some_and(|n| seen >= n) {
+            out_line(format_args!("{seen} signal(s) received: done"))?;
+            return Ok(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// uncatchable
+
+fn uncatchable(ui: &Ui) -> anyhow::Result<()> {
+    for sig in [libc::SIGKILL, libc::SIGSTOP] {
+        let s = SigNum(sig);
+        for (what, result) in [
+            ("myOwnHandler", signal::try_handle(s)),
+            ("SIG_IGN", signal::try_ignore(s)),
+        ] {
+            match result {
+                Err(e) => out_line(format_args!(
+                    "signal({}, {what}): {REGISTER_FAILED}: {e}",
+                    s.name()
+                ))?,
+                Ok(()) => anyhow::bail!("the kernel accepted {what} for {}", s.name()),
+            }
+        }
+    }
+    ui.meaning("SIGKILL and SIGSTOP always take their default action: the kernel refuses (EINVAL)");
+    let mut child = pipe::fork(|| {
+        // The child tries too, then waits for what comes.
+        let _ = signal::try_handle(SigNum(libc::SIGKILL));
+        let _ = signal::try_ignore(SigNum(libc::SIGSTOP));
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    })?;
+    let cpid = child.pid();
+    out_line(format_args!(
+        "child {cpid} runs (it tried to handle SIGKILL and ignore SIGSTOP, in vain)"
+    ))?;
+    for (sig, expect) in [
+        (libc::SIGSTOP, "stopped"),
+        (libc::SIGCONT, "continued"),
+        (libc::SIGKILL, "killed"),
+    ] {
+        signal::send(cpid.as_raw(), SigNum(sig), None)?;
+        let status = signal::wait_change(cpid)?;
+        let said = match status {
+            WaitStatus::Stopped(_, s) => format!("stopped by {}", s.as_str()),
+            WaitStatus::Continued(_) => "continued".to_string(),
+            other => pipe::describe(other),
+        };
+        out_line(format_args!(
+            "sent {} to child {cpid}: waitpid says {said}",
+            SigNum(sig).name()
+        ))?;
+        anyhow::ensure!(said.starts_with(expect), "expected the child {expect}");
+        if sig == libc::SIGKILL {
+            child.mark_reaped(status);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// pending: coalescing
+
+fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
+    let usr1 = SigNum(libc::SIGUSR1);
+    let rt = SigNum(signal::rtmin());
+    let mut recorder = Recorder::install(&[usr1, rt])?;
+    let me = std::process::id() as i32;
+    for (sig, queued) in [(usr1, false), (rt, true)] {
+        signal::set_blocked(&[sig], true)?;
+        ui.call(&format!("sigprocmask(SIG_BLOCK, {{{}}})", sig.name()), 0);
+        for i in 1..=times {
+            signal::send(me, sig, queued.then_some(i as i32))?;
+        }
+        out_line(format_args!(
+            "{} blocked, then sent to this process {times} times ({})",
+            sig.name(),
+            if queued {
+                "sigqueue, values 1 to N"
+            } else {
+                "kill"
+            }
+        ))?;
+        let pending: Vec<String> = signal::pending()?.iter().map(|s| s.name()).collect();
+        out_line(format_args!("pending now: {}", pending.join(" ")))?;
+        signal::set_blocked(&[sig], false)?;
+        ui.call(&format!("sigprocmask(SIG_UNBLOCK, {{{}}})", sig.name()), 0);
+        let mut runs = Vec::new();
+        while let Next::Signal(r) = recorder.next(Some(Instant::now()))? {
+            runs.push(r);
+        }
+        if queued {
+            let values: Vec<String> = runs
+                .iter()
+                .map(|r| r.value.map_or("-".into(), |v| v.to_string()))
+                .collect();
+            out_line(format_args!(
+                "unblocked: the handler ran {} time(s), values {} (real-time signals queue: each one sent arrives)",
+                runs.len(),
+                values.join(" ")
+            ))?;
+        } else {
+            out_line(format_args!(
+                "unblocked: the handler ran {} time(s) (a standard signal is one pending bit: the {times} sent became one)",
+                runs.len()
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// list
+
+fn list(pid: Option<i32>, _ui: &Ui) -> anyhow::Result<()> {
+    if let Some(pid) = pid {
+        let sets = match signal::proc_sets(pid) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(e).hint(format!(
+                    "is process {pid} running? `ps -p {pid}` shows it; `sig-demo wait` prints its PID"
+                ));
+            }
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        out_line(format_args!("process {pid} ({})", comm.trim()))?;
+        for (what, list) in [
+            ("caught", &sets.caught),
+            ("blocked", &sets.blocked),
+            ("ignored", &sets.ignored),
+            ("pending", &sets.pending),
+        ] {
+            let names: Vec<String> = list.iter().map(|s| s.name()).collect();
+            let shown = if names.is_empty() {
+                "(none)".to_string()
+            } else {
+                names.join(" ")
+            };
+            out_line(format_args!("  {what:<8} {shown}"))?;
+        }
+        return Ok(());
+    }
+    out_line(format_args!(
+        "{:>3}  {:<10} {:<10} {:<6} meaning",
+        "#", "name", "default", "catch"
+    ))?;
+    for (sig, action, meaning) in signal::standard() {
+        let n = SigNum(sig as i32);
+        out_line(format_args!(
+            "{:>3}  {:<10} {:<10} {:<6} {meaning}",
+            n.0,
+            sig.as_str(),
+            action.word(),
+            if signal::catchable(n) { "yes" } else { "no" }
+        ))?;
+    }
+    out_line(format_args!(
+        "{:>3}  {:<10} {:<10} {:<6} real-time signals {} to {}: they queue, and can carry a value",
+        format!("{}+", signal::rtmin()),
+        "SIGRTMIN+n",
+        Action::Terminate.word(),
+        "yes",
+        signal::rtmin(),
+        signal::rtmax()
+    ))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// send
+
+fn send(pid: i32, sig: SigNum, value: Option<i32>, ui: &Ui) -> anyhow::Result<()> {
+    if let Err(e) = signal::send(pid, sig, value) {
+        let hint = match e.errno {
+            Errno::ESRCH => {
+                format!("no process {pid} is running: `sig-demo wait` prints a PID to use")
+            }
+            Errno::EPERM => format!(
+                "process {pid} belongs to another user: only its owner (or root) may signal it"
+            ),
+            Errno::EAGAIN => {
+                "too many queued signals: the receiver's queue is full (ulimit -i)".into()
+            }
+            _ => "see kill(2) and sigqueue(3)".into(),
+        };
+        return Err(anyhow::Error::new(e))
+            .map_err(|e| e.context(format!("cannot send {} to process {pid}", sig.name())))
+            .hint(hint);
+    }
+    ui.call(
+        &match value {
+            Some(v) => format!("sigqueue({pid}, {}, {{sival_int = {v}}})", sig.name()),
+            None => format!("kill({pid}, {})", sig.name()),
+        },
+        0,
+    );
+    match value {
+        Some(v) => out_line(format_args!(
+            "sent {} to process {pid} with value {v}",
+            name(sig)
+        )),
+        None => out_line(format_args!("sent {} to process {pid}", name(sig))),
+    }
+}

@@ -1,0 +1,657 @@
+//! Unix signals (lecture notes, section B4): asynchronous notifications, handled by the default
+//! action or by a handler of the program's own.
+//!
+//! The traps this module keeps away from the binaries (see design.md):
+//! - std installs its own SIGSEGV/SIGBUS handler (stack-overflow detection) on an alternate stack:
+//!   our fault handler is installed with raw sigaction and SA_ONSTACK, and the default-action
+//!   demo restores SIG_DFL first.
+//! - A SIGSEGV handler that returns re-runs the faulting instruction: ours writes with write(2)
+//!   and leaves with _exit.
+//! - Faults are real: a volatile write to a PROT_NONE page, an x86-64 `idiv` by zero.
+//! - Handlers only store to atomics and write(2); everything is printed by the main flow.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+
+use crate::sys::SysError;
+
+/// What the notes' handler prints.
+pub const SEGV_MESSAGE: &str = "Memory access blows up!\n";
+/// What our arithmetic-error handler prints, in the notes' words.
+pub const FPE_MESSAGE: &str = "Arithmetic error blows up!\n";
+/// What the notes print when `signal` fails.
+pub const REGISTER_FAILED: &str = "Failed to register handler";
+
+// ---------------------------------------------------------------------------------------------
+// Signals by name and number
+
+/// A signal number, standard (1 to 31) or real-time (SIGRTMIN to SIGRTMAX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SigNum(pub i32);
+
+pub fn rtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+pub fn rtmax() -> i32 {
+    libc::SIGRTMAX()
+}
+
+impl SigNum {
+    /// `SIGUSR1`, `SIGRTMIN+2`.
+    pub fn name(self) -> String {
+        if let Ok(sig) = Signal::try_from(self.0) {
+            return sig.as_str().to_string();
+        }
+        let (min, max) = (rtmin(), rtmax());
+        match self.0 {
+            n if n == min => "SIGRTMIN".into(),
+            n if n == max => "SIGRTMAX".into(),
+            n if n > min && n < max && n - min <= max - n => format!("SIGRTMIN+{}", n - min),
+            n if n > min && n < max => format!("SIGRTMAX-{}", max - n),
+            n => format!("signal {n}"),
+        }
+    }
+
+    /// Whether it is a real-time signal (these queue: each one sent is delivered).
+    pub fn is_realtime(self) -> bool {
+        self.0 >= rtmin() && self.0 <= rtmax()
+    }
+}
+
+/// Read a signal as a user writes it: `USR1`, `SIGUSR1`, `usr1`, `10`, `RTMIN+2`, `SIGRTMAX-1`.
+pub fn parse_signal(text: &str) -> Result<SigNum, String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "{text:?} is not a signal: give a name such as TERM, SIGUSR1 or RTMIN+1, or a number from 1 to {} (`sig-demo list` shows them)",
+            rtmax()
+        )
+    };
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=rtmax()).contains(&n) && (n < 32 || n >= rtmin()) {
+            return Ok(SigNum(n));
+        }
+        return Err(bad());
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Ok(sig) = format!("SIG{name}").parse::<Signal>() {
+        return Ok(SigNum(sig as i32));
+    }
+    let rt = |base: i32, rest: &str, sign: i32| -> Result<SigNum, String> {
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.parse().map_err(|_| bad())?
+        };
+        let n = base + sign * off;
+        if (rtmin()..=rtmax()).contains(&n) {
+            Ok(SigNum(n))
+        } else {
+            Err(bad())
+        }
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(rtmin(), rest.strip_prefix('+').unwrap_or(rest), 1);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return rt(rtmax(), rest.strip_prefix('-').unwrap_or(rest), -1);
+    }
+    Err(bad())
+}
+
+/// What a signal does when nobody handles it (signal(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Terminate,
+    Core,
+    Stop,
+    Continue,
+    Ignore,
+}
+
+impl Action {
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Terminate => "terminate",
+            Action::Core => "core",
+            Action::Stop => "stop",
+            Action::Continue => "continue",
+            Action::Ignore => "ignore",
+        }
+    }
+}
+
+/// The standard signals: number, default action, and what they mean.
+pub fn standard() -> Vec<(Signal, Action, &'static str)> {
+    use Action::*;
+    use Signal::*;
+    vec![
+        (
+            SIGHUP,
+            Terminate,
+            "the terminal hung up, or a daemon is told to reload",
+        ),
+        (SIGINT, Terminate, "interrupt from the keyboard (Ctrl-C)"),
+        (SIGQUIT, Core, "quit from the keyboard (Ctrl-\\)"),
+        (SIGILL, Core, "illegal instruction"),
+        (SIGTRAP, Core, "trace or breakpoint trap"),
+        (SIGABRT, Core, "abort(3)"),
+        (
+            SIGBUS,
+            Core,
+            "bus error: bad memory access (e.g. past the end of a mapped file)",
+        ),
+        (
+            SIGFPE,
+            Core,
+            "arithmetic error (e.g. integer division by zero)",
+        ),
+        (
+            SIGKILL,
+            Terminate,
+            "kill: cannot be caught, blocked or ignored",
+        ),
+        (SIGUSR1, Terminate, "user-defined signal 1"),
+        (SIGSEGV, Core, "invalid memory reference"),
+        (SIGUSR2, Terminate, "user-defined signal 2"),
+        (SIGPIPE, Terminate, "write to a pipe with no reader"),
+        (SIGALRM, Terminate, "timer from alarm(2)"),
+        (SIGTERM, Terminate, "termination request (kill's default)"),
+        (
+            SIGSTKFLT,
+            Terminate,
+            "stack fault on a coprocessor (unused)",
+        ),
+        (SIGCHLD, Ignore, "a child stopped or ended"),
+        (SIGCONT, Continue, "continue if stopped"),
+        (SIGSTOP, Stop, "stop: cannot be caught, blocked or ignored"),
+        (SIGTSTP, Stop, "stop from the keyboard (Ctrl-Z)"),
+        (SIGTTIN, Stop, "a background process read from the terminal"),
+        (SIGTTOU, Stop, "a background process wrote to the terminal"),
+        (SIGURG, Ignore, "urgent data on a socket"),
+        (SIGXCPU, Core, "CPU time limit exceeded"),
+        (SIGXFSZ, Core, "file size limit exceeded"),
+        (SIGVTALRM, Terminate, "virtual timer expired"),
+        (SIGPROF, Terminate, "profiling timer expired"),
+        (SIGWINCH, Ignore, "the terminal window changed size"),
+        (SIGIO, Terminate, "I/O is possible on a descriptor"),
+        (SIGPWR, Terminate, "power failure"),
+        (SIGSYS, Core, "bad system call"),
+    ]
+}
+
+/// Whether a handler can be installed for it (all but SIGKILL and SIGSTOP).
+pub fn catchable(sig: SigNum) -> bool {
+    sig.0 != libc::SIGKILL && sig.0 != libc::SIGSTOP
+}
+
+/// The signal sets of a process, from /proc/PID/status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcSets {
+    pub caught: Vec<SigNum>,
+    pub blocked: Vec<SigNum>,
+    pub ignored: Vec<SigNum>,
+    pub pending: Vec<SigNum>,
+}
+
+fn mask_signals(hex: &str) -> Option<Vec<SigNum>> {
+    let bits = u64::from_str_radix(hex.trim(), 16).ok()?;
+    Some(
+        (1..=64)
+            .filter(|n| bits & (1u64 << (n - 1)) != 0)
+            .map(SigNum)
+            .collect(),
+    )
+}
+
+/// Read a process's caught (SigCgt), blocked (SigBlk), ignored (SigIgn) and pending (SigPnd and
+/// ShdPnd) signals.
+pub fn proc_sets(pid: i32) -> anyhow::Result<ProcSets> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let mut sets = ProcSets::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let Some(list) = mask_signals(value) else {
+            continue;
+        };
+        match key {
+            "SigCgt" => sets.caught = list,
+            "SigBlk" => sets.blocked = list,
+            "SigIgn" => sets.ignored = list,
+            "SigPnd" | "ShdPnd" => {
+                for s in list {
+                    if !sets.pending.contains(&s) {
+                        sets.pending.push(s);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    sets.pending.sort();
+    Ok(sets)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults: the notes' program
+
+extern "C" fn on_fault(signo: libc::c_int) {
+    let msg = if signo == libc::SIGFPE {
+        FPE_MESSAGE
+    } else {
+        SEGV_MESSAGE
+    };
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; the message is a static string. The
+    // handler must not return: the faulting instruction would run again.
+    unsafe {
+        libc::write(1, msg.as_ptr().cast(), msg.len());
+        libc::_exit(1);
+    }
+}
+
+/// Install the notes' handler for SIGSEGV or SIGFPE: print the message, exit 1. Raw sigaction
+/// with SA_ONSTACK, replacing std's own handler, so that it runs on the alternate stack that std
+/// set up (a stack overflow would have no stack left for it otherwise).
+pub fn install_fault_handler(sig: Signal) -> Result<(), SysError> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_fault),
+        SaFlags::SA_ONSTACK,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only calls write(2) and _exit(2), both async-signal-safe.
+    unsafe { signal::sigaction(sig, &action) }
+        .map(|_| ())
+        .map_err(|errno| SysError {
+            call: "sigaction",
+            errno,
+        })
+}
+
+/// Restore a signal's default action (SIG_DFL); for SIGSEGV this removes std's handler too.
+pub fn restore_default(sig: Signal) -> Result<(), SysError> {
+    // SAFETY: SIG_DFL runs no code of ours.
+    unsafe { signal::signal(sig, SigHandler::SigDfl) }
+        .map(|_| ())
+        .map_err(|errno| SysError {
+            call: "signal",
+            errno,
+        })
+}
+
+/// Make a real invalid memory access: a write to a page mapped with no access (PROT_NONE). The
+/// kernel answers with SIGSEGV.
+pub fn invalid_memory_access() -> anyhow::Result<()> {
+    // SAFETY: an anonymous private mapping of one page, with no file; mmap's result is checked.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    anyhow::ensure!(
+        page != libc::MAP_FAILED,
+        "cannot map a page to fault on: {}",
+        Errno::last()
+    );
+    // SAFETY: the pointer is to a page we own, mapped PROT_NONE: the write traps in the kernel,
+    // which raises SIGSEGV before any byte is stored. Volatile, so it is not optimised away.
+    unsafe { std::ptr::write_volatile(page.cast::<i32>(), 123) };
+    anyhow::bail!("the write to a PROT_NONE page did not fault")
+}
+
+/// Divide by zero in hardware: x86-64's `idiv` traps, and the kernel raises SIGFPE. (Rust's own
+/// `/` checks for zero and panics instead, so the instruction is written out.) Elsewhere the
+/// instruction does not trap, and the signal is raised with raise(3).
+pub fn divide_by_zero() -> anyhow::Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let divisor: i32 = std::hint::black_box(0);
+        // SAFETY: idiv reads edx:eax and the divisor register and writes eax and edx, which are
+        // declared; with a zero divisor it traps (#DE) and the kernel delivers SIGFPE.
+        unsafe {
+            std::arch::asm!(
+                "cdq",
+                "idiv {d:e}",
+                d = in(reg) divisor,
+                inout("eax") 123 => _,
+                out("edx") _,
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        signal::raise(Signal::SIGFPE).context("cannot raise SIGFPE")?;
+    }
+    anyhow::bail!("the division by zero did not trap")
+}
+
+// ---------------------------------------------------------------------------------------------
+// A recorder of signals: handlers that only store, a main flow that reports
+
+/// One signal received, with what the kernel said about its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub signo: SigNum,
+    /// The sending process and its real user id (0 when the kernel sent it).
+    pub pid: i32,
+    pub uid: u32,
+    /// How it was sent (si_code): SI_USER (kill), SI_QUEUE (sigqueue), SI_KERNEL, ...
+    pub code: i32,
+    /// The value sent with sigqueue.
+    pub value: Option<i32>,
+}
+
+const SLOTS: usize = 1024;
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+static READY: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+static SIGNO: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+static PID: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+static UID: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+static CODE: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+static VALUE: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+static RECORDER_WAKE: AtomicI32 = AtomicI32::new(-1);
+static RECORDER_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let saved = Errno::last_raw();
+    // Reserve a slot (a handler interrupted by another signal gets the next one), fill it, and
+    // publish it last: the main flow reads a slot only once it is ready.
+    let slot = NEXT.fetch_add(1, Ordering::SeqCst);
+    if slot < SLOTS {
+        SIGNO[slot].store(signo, Ordering::Relaxed);
+        if !info.is_null() {
+            // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t for this delivery;
+            // si_pid, si_uid and si_value read the union members the kernel filled for kill,
+            // sigqueue and tgkill (for other codes they hold zeros or unused data, read as ints).
+            let (pid, uid, code, value) = unsafe {
+                (
+                    (*info).si_pid(),
+                    (*info).si_uid(),
+                    (*info).si_code,
+                    (*info).si_value().sival_ptr as usize as i32,
+                )
+            };
+            PID[slot].store(pid, Ordering::Relaxed);
+            UID[slot].store(uid, Ordering::Relaxed);
+            CODE[slot].store(code, Ordering::Relaxed);
+            VALUE[slot].store(value, Ordering::Relaxed);
+        }
+        READY[slot].store(true, Ordering::Release);
+    }
+    let fd = RECORDER_WAKE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; one byte from our stack to a non-blocking pipe.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    }
+    Errno::set_raw(saved);
+}
+
+/// Records the signals it catches, with their sender, in the order they arrive; the main flow
+/// takes them out with [`Recorder::next`] and reports them. Its handlers store into atomics and
+/// write one byte to a pipe, nothing else (no allocation, no lock, no printing).
+#[derive(Debug)]
+pub struct Recorder {
+    wake_read: OwnedFd,
+    _wake_write: OwnedFd,
+    taken: usize,
+}
+
+/// What [`Recorder::next`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Signal(Received),
+    TimedOut,
+}
+
+impl Recorder {
+    /// Install the recording handler for each of `signals` (once per process).
+    pub fn install(signals: &[SigNum]) -> anyhow::Result<Recorder> {
+        anyhow::ensure!(
+            !RECORDER_INSTALLED.swap(true, Ordering::SeqCst),
+            "the signal recorder is already installed in this process"
+        );
+        let (wake_read, wake_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .context("cannot create the wake-up pipe for signals")?;
+        RECORDER_WAKE.store(wake_write.as_raw_fd(), Ordering::SeqCst);
+        for &sig in signals {
+            record(sig)?;
+        }
+        Ok(Recorder {
+            wake_read,
+            _wake_write: wake_write,
+            taken: 0,
+        })
+    }
+
+    /// How many signals the handlers have recorded so far.
+    pub fn recorded(&self) -> usize {
+        NEXT.load(Ordering::SeqCst).min(SLOTS)
+    }
+
+    /// The next signal recorded, waiting until `deadline` (`None`: as long as it takes).
+    pub fn next(&mut self, deadline: Option<Instant>) -> anyhow::Result<Next> {
+        loop {
+            if self.taken < SLOTS && READY[self.taken].load(Ordering::Acquire) {
+                let i = self.taken;
+                self.taken += 1;
+                let code = CODE[i].load(Ordering::Relaxed);
+                return Ok(Next::Signal(Received {
+                    signo: SigNum(SIGNO[i].load(Ordering::Relaxed)),
+                    pid: PID[i].load(Ordering::Relaxed),
+                    uid: UID[i].load(Ordering::Relaxed),
+                    code,
+                    value: (code == libc::SI_QUEUE).then(|| VALUE[i].load(Ordering::Relaxed)),
+                }));
+            }
+            anyhow::ensure!(
+                self.taken < SLOTS,
+                "more than {SLOTS} signals: the recorder is full"
+            );
+            let waited = crate::sys::wait_any(
+                &[(self.wake_read.as_fd(), PollFlags::POLLIN)],
+                deadline,
+                None,
+            )?;
+            if waited.ready(0, PollFlags::POLLIN) {
+                let mut buf = [0u8; 64];
+                let _ = nix::unistd::read(self.wake_read.as_fd(), &mut buf);
+            } else if waited.timed_out {
+                return Ok(Next::TimedOut);
+            }
+        }
+    }
+
+    /// Readable when a signal has been recorded (for a poll beside other descriptors).
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake_read.as_fd()
+    }
+}
+
+/// Install the recording handler for one signal (SA_SIGINFO: the kernel passes the sender).
+/// The error is the kernel's, e.g. EINVAL for SIGKILL and SIGSTOP.
+pub fn record(sig: SigNum) -> Result<(), SysError> {
+    let mut act: libc::sigaction = unsafe_zeroed_sigaction();
+    let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_signal;
+    act.sa_sigaction = handler as usize;
+    act.sa_flags = libc::SA_SIGINFO;
+    raw_sigaction(sig, &act)
+}
+
+fn unsafe_zeroed_sigaction() -> libc::sigaction {
+    // SAFETY: sigaction is plain old data; all zeroes is an empty mask, no flags, SIG_DFL.
+    unsafe { std::mem::zeroed() }
+}
+
+fn raw_sigaction(sig: SigNum, act: &libc::sigaction) -> Result<(), SysError> {
+    // SAFETY: `act` is a valid sigaction; its handler, if any, is on_signal, which only stores to
+    // atomics and calls write(2). The old action is not asked for (null).
+    let rc = unsafe { libc::sigaction(sig.0, act, std::ptr::null_mut()) };
+    Errno::result(rc).map(|_| ()).map_err(|errno| SysError {
+        call: "sigaction",
+        errno,
+    })
+}
+
+/// Try to ignore a signal (SIG_IGN), as a program may for SIGPIPE; SIGKILL and SIGSTOP refuse.
+pub fn try_ignore(sig: SigNum) -> Result<(), SysError> {
+    let mut act = unsafe_zeroed_sigaction();
+    act.sa_sigaction = libc::SIG_IGN;
+    raw_sigaction(sig, &act)
+}
+
+/// Try to install the notes' kind of handler (`signal(sig, handler)`) for any signal.
+pub fn try_handle(sig: SigNum) -> Result<(), SysError> {
+    record(sig)
+}
+
+/// Block or unblock signals for this thread (sigprocmask).
+pub fn set_blocked(signals: &[SigNum], block: bool) -> anyhow::Result<()> {
+    let mut set = unsafe_zeroed_sigset();
+    for s in signals {
+        // SAFETY: `set` is a valid sigset_t (sigemptyset's all-zero form on Linux); sigaddset
+        // checks the number and fails with EINVAL for one out of range.
+        let rc = unsafe { libc::sigaddset(&mut set, s.0) };
+        Errno::result(rc).map_err(|errno| SysError {
+            call: "sigaddset",
+            errno,
+        })?;
+    }
+    let how = if block {
+        libc::SIG_BLOCK
+    } else {
+        libc::SIG_UNBLOCK
+    };
+    // SAFETY: a valid set to apply; the old mask is not asked for (null).
+    let rc = unsafe { libc::sigprocmask(how, &set, std::ptr::null_mut()) };
+    Errno::result(rc)
+        .map_err(|errno| SysError {
+            call: "sigprocmask",
+            errno,
+        })
+        .context("cannot change the blocked signals")?;
+    Ok(())
+}
+
+/// The signals pending for this process (sigpending).
+pub fn pending() -> anyhow::Result<Vec<SigNum>> {
+    let mut set: libc::sigset_t = unsafe_zeroed_sigset();
+    // SAFETY: sigpending fills the sigset_t we pass, which is valid and writable.
+    let rc = unsafe { libc::sigpending(&mut set) };
+    Errno::result(rc).map_err(|errno| SysError {
+        call: "sigpending",
+        errno,
+    })?;
+    Ok((1..=rtmax())
+        // SAFETY: sigismember reads a valid, initialised sigset_t.
+        .filter(|&n| unsafe { libc::sigismember(&set, n) } == 1)
+        .map(SigNum)
+        .collect())
+}
+
+fn unsafe_zeroed_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain old data; all zeroes is the empty set.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Send a signal: kill(2), or sigqueue(3) with a value.
+pub fn send(pid: i32, sig: SigNum, value: Option<i32>) -> Result<(), SysError> {
+    let rc = match value {
+        // SAFETY: kill with plain integers.
+        None => unsafe { libc::kill(pid, sig.0) },
+        Some(v) => {
+            let val = libc::sigval {
+                sival_ptr: v as isize as *mut libc::c_void,
+            };
+            // SAFETY: sigqueue with plain integers and a sigval passed by value.
+            unsafe { libc::sigqueue(pid, sig.0, val) }
+        }
+    };
+    Errno::result(rc).map(|_| ()).map_err(|errno| SysError {
+        call: if value.is_some() { "sigqueue" } else { "kill" },
+        errno,
+    })
+}
+
+/// The real user id of this process.
+pub fn uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// Wait for a child to change state: stopped, continued, or ended (waitpid with WUNTRACED and
+/// WCONTINUED).
+pub fn wait_change(pid: Pid) -> anyhow::Result<nix::sys::wait::WaitStatus> {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED)) {
+            Ok(status) => return Ok(status),
+            Err(Errno::EINTR) => {}
+            Err(errno) => {
+                return Err(SysError {
+                    call: "waitpid",
+                    errno,
+                })
+                .context("cannot wait for the child");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_parsing() {
+        assert_eq!(parse_signal("USR1"), Ok(SigNum(libc::SIGUSR1)));
+        assert_eq!(parse_signal("sigterm"), Ok(SigNum(libc::SIGTERM)));
+        assert_eq!(parse_signal("9"), Ok(SigNum(9)));
+        assert_eq!(parse_signal("RTMIN"), Ok(SigNum(rtmin())));
+        assert_eq!(parse_signal("SIGRTMIN+2"), Ok(SigNum(rtmin() + 2)));
+        assert_eq!(parse_signal("RTMAX-1"), Ok(SigNum(rtmax() - 1)));
+        for bad in ["", "FOO", "0", "65", "-1", "RTMIN+99", "32"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+        assert_eq!(SigNum(libc::SIGUSR1).name(), "SIGUSR1");
+        assert_eq!(SigNum(rtmin() + 1).name(), "SIGRTMIN+1");
+        assert_eq!(SigNum(rtmax()).name(), "SIGRTMAX");
+        assert!(SigNum(rtmin()).is_realtime());
+        assert!(!catchable(SigNum(9)) && !catchable(SigNum(19)) && catchable(SigNum(15)));
+    }
+
+    #[test]
+    fn masks_read_as_lists() {
+        assert_eq!(
+            mask_signals("0000000000004a02"),
+            Some(vec![SigNum(2), SigNum(10), SigNum(12), SigNum(15)])
+        );
+        assert_eq!(mask_signals("zz"), None);
+        let me = proc_sets(std::process::id() as i32).unwrap();
+        assert!(me.pending.is_empty());
+    }
+
+    #[test]
+    fn kill_and_stop_cannot_be_handled_or_ignored() {
+        for sig in [libc::SIGKILL, libc::SIGSTOP] {
+            assert_eq!(try_handle(SigNum(sig)).unwrap_err().errno, Errno::EINVAL);
+            assert_eq!(try_ignore(SigNum(sig)).unwrap_err().errno, Errno::EINVAL);
+        }
+    }
+}
