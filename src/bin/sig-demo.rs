@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
-use ipc_lab::cli::{self, Common, HintExt as _, Ui, out_line};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use ipc_lab::cli::{self, Common, HintExt as _, Ui, UsageError, out_line};
 use ipc_lab::pipe;
 use ipc_lab::signal::{self, Action, Next, REGISTER_FAILED, Received, Recorder, SigNum};
 use nix::errno::Errno;
@@ -35,8 +35,7 @@ Examples:
   sig-demo list --pid 4242        what process 4242 catches, blocks, ignores, has pending";
 
 #[derive(Debug, Parser)]
-#[command(name = "sig-demo", version, about = ABOUT, after_help = AFTER_HELP,
-          args_conflicts_with_subcommands = true)]
+#[command(name = "sig-demo", version, about = ABOUT, after_help = AFTER_HELP)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
@@ -104,8 +103,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     let ui = Ui::new("sig-demo", &args.common);
+    // --no-handler belongs to the notes' program (or segv, fpe); --explain and --color go anywhere.
+    if args.command.is_some() && args.fault.no_handler {
+        return ui.finish(Err(UsageError(
+            "--no-handler goes after segv or fpe (sig-demo segv --no-handler), or alone".into(),
+        )
+        .into()));
+    }
     let result = match &args.command {
         None => fault(Signal::SIGSEGV, &args.fault, &ui),
         Some(Command::Segv(f)) => fault(Signal::SIGSEGV, f, &ui),
