@@ -291,6 +291,36 @@ pub fn restore_default(sig: Signal) -> Result<(), SysError> {
         })
 }
 
+/// Turn core dumps off for this process (RLIMIT_CORE = 0), so that a demo of a default action
+/// leaves no core file behind; the shell still shows the same status.
+pub fn no_core_dump() -> Result<(), SysError> {
+    let limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct we pass; lowering the soft limit needs no privilege.
+    let mut rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &limit) };
+    if rc != 0 {
+        // The hard limit may be lower than infinity: keep it, lower only the soft one.
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass, which is valid and writable.
+        unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut old) };
+        let limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: as above.
+        rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &limit) };
+    }
+    Errno::result(rc).map(|_| ()).map_err(|errno| SysError {
+        call: "setrlimit",
+        errno,
+    })
+}
+
 /// Make a real invalid memory access: a write to a page mapped with no access (PROT_NONE). The
 /// kernel answers with SIGSEGV.
 pub fn invalid_memory_access() -> anyhow::Result<()> {

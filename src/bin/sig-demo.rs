@@ -150,6 +150,9 @@ fn fault(sig: Signal, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
         );
         signal::restore_default(sig)?;
         ui.call(&format!("signal({}, SIG_DFL)", sig.as_str()), "SIG_DFL");
+        signal::no_core_dump()?;
+        ui.call("setrlimit(RLIMIT_CORE, 0)", 0);
+        ui.meaning("no core file is written: the demo leaves nothing behind (ulimit -c)");
         ui.meaning("the default action of a fault: the process ends, and may dump core");
         ui.note(&format!(
             "no handler: {} will end this process (the shell shows {status})",
