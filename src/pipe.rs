@@ -276,7 +276,8 @@ fn threads() -> Option<usize> {
 }
 
 /// `fork()`: run `child` in a new process, which then exits with what it returns (`_exit`, so
-/// nothing of the parent's is flushed or dropped twice). In the child the termination signals
+/// nothing of the parent's is flushed or dropped twice). The child is killed should the parent
+/// die first (PR_SET_PDEATHSIG), also after it execs another program. In the child the termination signals
 /// take their default actions again, so Ctrl-C ends it. SIGPIPE stays ignored, as in any Rust
 /// program: a write to a pipe nobody reads fails with EPIPE, which the child can handle (a
 /// closed stdout ends it quietly); [`exec`] restores SIGPIPE's default for the program it runs.
@@ -287,6 +288,7 @@ pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
     );
     // Whatever sits in stdout's buffer would be written twice, once by each process.
     let _ = std::io::Write::flush(&mut std::io::stdout());
+    let parent = nix::unistd::getpid();
     // SAFETY: the process is single-threaded (checked above), so the child is a full copy with
     // no lock held by another thread: it may allocate and run any code. It leaves through
     // `_exit` and never returns into the parent's stack frames.
@@ -299,6 +301,13 @@ pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
             status: None,
         }),
         ForkResult::Child => {
+            // Should the parent die without reaping it (SIGKILL, say), the child dies too: no
+            // child outlives the demo. Checked after, in case the parent died before.
+            // SAFETY: prctl with integer arguments only.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if nix::unistd::getppid() != parent {
+                exit_now(1);
+            }
             for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
                 let _ = default_action(sig);
             }
