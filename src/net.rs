@@ -207,17 +207,6 @@ fn answer(status: Status, detail: u32) -> [u8; ANSWER_LEN] {
     b
 }
 
-/// An I/O error as the house format shows a failed call: `Connection refused (ECONNREFUSED)`.
-fn os_error(call: &'static str, e: io::Error) -> anyhow::Error {
-    match e.raw_os_error() {
-        Some(code) => anyhow::Error::new(crate::sys::SysError {
-            call,
-            errno: nix::errno::Errno::from_raw(code),
-        }),
-        None => anyhow::Error::new(e),
-    }
-}
-
 /// A non-blocking socket call that did nothing this time (would block, or a signal came).
 fn try_again(e: &io::Error) -> bool {
     matches!(
@@ -495,7 +484,7 @@ impl Port {
         let listener = TcpListener::bind(addr)
             .map_err(|e| {
                 let kind = e.kind();
-                let e = os_error("bind", e).context(format!("cannot listen on {addr}"));
+                let e = crate::sys::io_error("bind", e).context(format!("cannot listen on {addr}"));
                 let hint = match Some(kind) {
                     Some(io::ErrorKind::AddrInUse) => {
                         "another program is listening on that port: pick another, or `ss -ltnp` shows which"
@@ -671,7 +660,7 @@ impl Remote {
             } else {
                 "is `mq-recv --listen PORT` running on that host, with that port? (It listens on 127.0.0.1 unless given an address such as 0.0.0.0:PORT)".to_string()
             };
-            return Err(os_error("connect", err)
+            return Err(crate::sys::io_error("connect", err)
                 .context(format!("cannot connect to {target}"))
                 .context(Hint(hint)));
         };

@@ -87,11 +87,14 @@ pub fn parse_signal(text: &str) -> Result<SigNum, String> {
     if let Ok(sig) = format!("SIG{name}").parse::<Signal>() {
         return Ok(SigNum(sig as i32));
     }
+    // RTMIN, RTMIN+n, RTMAX, RTMAX-n: the sign given is the only one allowed, then digits.
     let rt = |base: i32, rest: &str, sign: i32| -> Result<SigNum, String> {
         let off: i32 = if rest.is_empty() {
             0
-        } else {
+        } else if rest.bytes().all(|b| b.is_ascii_digit()) {
             rest.parse().map_err(|_| bad())?
+        } else {
+            return Err(bad());
         };
         let n = base + sign * off;
         if (rtmin()..=rtmax()).contains(&n) {
@@ -101,10 +104,18 @@ pub fn parse_signal(text: &str) -> Result<SigNum, String> {
         }
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
-        return rt(rtmin(), rest.strip_prefix('+').unwrap_or(rest), 1);
+        return match rest.strip_prefix('+') {
+            Some(digits) if !digits.is_empty() => rt(rtmin(), digits, 1),
+            None if rest.is_empty() => rt(rtmin(), "", 1),
+            _ => Err(bad()),
+        };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
-        return rt(rtmax(), rest.strip_prefix('-').unwrap_or(rest), -1);
+        return match rest.strip_prefix('-') {
+            Some(digits) if !digits.is_empty() => rt(rtmax(), digits, -1),
+            None if rest.is_empty() => rt(rtmax(), "", -1),
+            _ => Err(bad()),
+        };
     }
     Err(bad())
 }
@@ -218,7 +229,9 @@ fn mask_signals(hex: &str) -> Option<Vec<SigNum>> {
 /// ShdPnd) signals.
 pub fn proc_sets(pid: i32) -> anyhow::Result<ProcSets> {
     let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| crate::sys::io_error("open", e))
+        .with_context(|| format!("cannot read {path}"))?;
     let mut sets = ProcSets::default();
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
@@ -656,7 +669,10 @@ mod tests {
         assert_eq!(parse_signal("RTMIN"), Ok(SigNum(rtmin())));
         assert_eq!(parse_signal("SIGRTMIN+2"), Ok(SigNum(rtmin() + 2)));
         assert_eq!(parse_signal("RTMAX-1"), Ok(SigNum(rtmax() - 1)));
-        for bad in ["", "FOO", "0", "65", "-1", "RTMIN+99", "32"] {
+        for bad in [
+            "", "FOO", "0", "65", "-1", "RTMIN+99", "32", "RTMAX+1", "RTMIN++1", "RTMIN-1",
+            "RTMAX-+1", "RTMIN+",
+        ] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
         assert_eq!(SigNum(libc::SIGUSR1).name(), "SIGUSR1");

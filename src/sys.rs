@@ -45,6 +45,18 @@ pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
         .map(|e| e.errno)
 }
 
+/// An I/O error from std as the house format shows a failed call: `Connection refused
+/// (ECONNREFUSED)`, with the call recorded for [`errno_of`]. An error with no errno stays as is.
+pub fn io_error(call: &'static str, e: std::io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(code) => anyhow::Error::new(SysError {
+            call,
+            errno: Errno::from_raw(code),
+        }),
+        None => anyhow::Error::new(e),
+    }
+}
+
 /// A poll(2) timeout for the time `left`, rounded up to whole milliseconds (so that a
 /// sub-millisecond remainder still sleeps) and capped at what poll accepts.
 pub fn poll_timeout(left: std::time::Duration) -> nix::poll::PollTimeout {

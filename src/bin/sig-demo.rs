@@ -279,7 +279,10 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
             _ => out_line(format_args!("{text}"))?,
         }
         if count.is_some_and(|n| seen >= n) {
-            out_line(format_args!("{seen} signal(s) received: done"))?;
+            out_line(format_args!(
+                "{} received: done",
+                cli::counted(seen, "signal")
+            ))?;
             return Ok(());
         }
     }
@@ -356,8 +359,9 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
             signal::send(me, sig, queued.then_some(i as i32))?;
         }
         out_line(format_args!(
-            "{} blocked, then sent to this process {times} times ({})",
+            "{} blocked, then sent to this process {} ({})",
             sig.name(),
+            cli::counted(times, "time"),
             if queued {
                 "sigqueue, values 1 to N"
             } else {
@@ -378,14 +382,14 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
                 .map(|r| r.value.map_or("-".into(), |v| v.to_string()))
                 .collect();
             out_line(format_args!(
-                "unblocked: the handler ran {} time(s), values {} (real-time signals queue: each one sent arrives)",
-                runs.len(),
+                "unblocked: the handler ran {}, values {} (real-time signals queue: each one sent arrives)",
+                cli::counted(runs.len() as u64, "time"),
                 values.join(" ")
             ))?;
         } else {
             out_line(format_args!(
-                "unblocked: the handler ran {} time(s) (a standard signal is one pending bit: the {times} sent became one)",
-                runs.len()
+                "unblocked: the handler ran {} (a standard signal is one pending bit: however often it is sent while blocked, it arrives once)",
+                cli::counted(runs.len() as u64, "time")
             ))?;
         }
     }

@@ -748,3 +748,91 @@ pub fn has_capability(cap: u32) -> bool {
             .is_some_and(|bits| bits & (1u64 << cap) != 0)
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Directories and core dumps (tests/signal.rs)
+
+/// A directory of its own under the temporary directory that no other test (nor another run of
+/// this suite) uses: `<tmp>/ipc-lab-test-<pid>-<n>-<stem>`, made empty; removed with whatever it
+/// holds when the guard is dropped, however the test ends.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(stem: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("ipc-lab-test-{}-{n}-{stem}.d", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    /// The names of what the directory holds now, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.path.display()))
+            .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The shell words that raise the soft core-size limit (RLIMIT_CORE) to the hard one.
+const CORE_LIMIT_UP: &str = "ulimit -c \"$(ulimit -H -c)\"";
+
+/// One of our binaries run through `sh` with core dumps allowed (the soft RLIMIT_CORE raised to
+/// the hard limit, `unlimited` on most systems): a test can then tell that the program itself
+/// turns them off.
+pub fn with_core_dumps(name: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", &format!("{CORE_LIMIT_UP} && exec \"$0\" \"$@\"")])
+        .arg(bin(name))
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// A shell that allows core dumps as [`with_core_dumps`] does, then kills itself with SIGSEGV:
+/// what this system leaves in the working directory when a process does dump core.
+pub fn dumping_core() -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", &format!("{CORE_LIMIT_UP} && kill -SEGV $$")]);
+    c
+}
+
+/// Whether the kernel hands core dumps to a program (core_pattern starts with `|`) rather than
+/// writing a file; such a program may be handed the dump whatever RLIMIT_CORE says.
+pub fn core_dumps_go_to_a_program() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern").is_ok_and(|p| p.starts_with('|'))
+}
+
+/// /proc/sys/kernel/pid_max: pids stay below it, so no process ever has this one, and a signal
+/// sent to it reaches nobody (ESRCH), whatever else runs meanwhile.
+pub fn pid_never_used() -> i32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .expect("read /proc/sys/kernel/pid_max")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// The signals a /proc/PID/status line lists (`SigCgt`, `SigBlk`, `SigIgn`, `SigPnd`,
+/// `ShdPnd`), as numbers; `None` once the process is gone.
+pub fn proc_signal_set(pid: i32, field: &str) -> Option<Vec<i32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    let bits = u64::from_str_radix(hex.trim(), 16).ok()?;
+    Some((1..=64).filter(|n| bits & (1u64 << (n - 1)) != 0).collect())
+}

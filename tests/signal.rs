@@ -1,0 +1,1407 @@
+//! sig-demo as real processes: the notes' SIGSEGV program and its default action (no core file
+//! left behind), the arithmetic error, `wait` signalled from this test and from `sig-demo send`
+//! (each report naming its true sender), stop and continue, SIGKILL and SIGSTOP refusing a
+//! handler, coalescing against queuing, the table of signals and a process's sets in /proc,
+//! errors with their hints, help and usage errors.
+//!
+//! Every run is tagged (an environment variable its children inherit) and its children are
+//! recorded while it runs: afterwards none may be left, neither running nor unreaped (this test
+//! process adopts orphans, so a child its parent did not wait for shows up here). Signals that
+//! test the sender are sent with kill(2) from this test process itself, so the report must name
+//! this process's pid. No signal goes to a process this test did not start: a pid that must not
+//! exist is pid_max, which no process ever has.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use common::*;
+use nix::sys::signal::Signal;
+
+// ---------------------------------------------------------------------------------------------
+// Running sig-demo
+
+fn demo_cmd(args: &[&str]) -> Command {
+    let mut c = cmd("sig-demo");
+    c.args(args);
+    c
+}
+
+/// A sig-demo that runs: tagged, its children recorded. Should a test fail midway, dropping it
+/// kills sig-demo (`run`, even when stopped) and then whatever carries its tag (`tag`).
+struct Demo {
+    run: Running,
+    tag: Tag,
+    watch: ChildWatch,
+}
+
+/// The tag of one run; dropping it kills every live process that still carries it.
+struct Tag(String);
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        for (pid, _) in tagged_processes(&self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// A sig-demo run to its end, after the check that it left nothing behind.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    /// The children seen while it ran (one that lived less than a millisecond may be missing).
+    children: Vec<ProcId>,
+}
+
+impl Demo {
+    fn start(args: &[&str]) -> Demo {
+        Demo::start_cmd(demo_cmd(args))
+    }
+
+    fn start_cmd(mut command: Command) -> Demo {
+        adopt_orphans();
+        let tag = Tag(tag_command(&mut command));
+        let run = Running::spawn(&mut command);
+        let watch = ChildWatch::start(run.pid());
+        Demo { run, tag, watch }
+    }
+
+    fn pid(&self) -> i32 {
+        self.run.pid()
+    }
+
+    /// Wait (bounded) for the end; then check that nothing it started is left.
+    #[track_caller]
+    fn finish(self) -> Ran {
+        let Demo {
+            mut run,
+            tag,
+            watch,
+        } = self;
+        let status = run.finish();
+        let children = watch.stop();
+        assert_nothing_left(&tag.0, &children);
+        Ran {
+            status,
+            stdout: std::mem::take(&mut run.out),
+            stderr: std::mem::take(&mut run.err),
+            children,
+        }
+    }
+}
+
+/// sig-demo with these arguments, run to its end (bounded), nothing left behind.
+#[track_caller]
+fn run(args: &[&str]) -> Ran {
+    Demo::start(args).finish()
+}
+
+fn code(ran: &Ran) -> i32 {
+    shell_status(ran.status)
+}
+
+/// The whole stdout, exit 0, nothing on stderr.
+#[track_caller]
+fn assert_success(ran: &Ran, stdout: &str) {
+    assert_eq!(
+        (code(ran), ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, stdout, "")
+    );
+}
+
+#[track_caller]
+fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no child forked.
+#[track_caller]
+fn assert_usage_error(ran: &Ran, what: &str) {
+    assert_eq!(code(ran), 2, "{what}: {}", ran.stderr);
+    assert_eq!(ran.stdout, "", "{what}");
+    assert!(ran.stderr.starts_with("error: "), "{what}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
+}
+
+/// Ended by signal `sig` (not by an exit with 128 + sig), which the shell shows as 128 + sig.
+#[track_caller]
+fn assert_ended_by(ran: &Ran, sig: i32) {
+    assert_eq!(
+        (ran.status.signal(), code(ran)),
+        (Some(sig), 128 + sig),
+        "{:?}: {}",
+        ran.status,
+        ran.stderr
+    );
+}
+
+/// This test process's pid and real user id: the sender a report must name for a kill(2) made
+/// here.
+fn me() -> i32 {
+    std::process::id() as i32
+}
+
+fn uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// kill(2) from this test process.
+fn kill(pid: i32, sig: Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+        .unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
+}
+
+fn state(pid: i32) -> Option<char> {
+    proc_stat(pid).map(|s| s.state)
+}
+
+/// Wait (bounded) until process `pid` is stopped (state T in /proc/PID/stat).
+#[track_caller]
+fn eventually_stopped(pid: i32) {
+    eventually(&format!("process {pid} to be stopped"), || {
+        state(pid) == Some('T')
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notes' program: segv (the default) and fpe
+
+const SEGV: &str = "Memory access blows up!\n";
+const FPE: &str = "Arithmetic error blows up!\n";
+
+#[test]
+fn with_no_subcommand_it_is_the_notes_program() {
+    for args in [&[][..], &["segv"][..]] {
+        let ran = run(args);
+        assert_eq!(
+            (code(&ran), ran.stdout.as_str(), ran.stderr.as_str()),
+            (1, SEGV, ""),
+            "{args:?}"
+        );
+        assert_eq!(ran.status.signal(), None, "{args:?}: the handler exits 1");
+        assert!(ran.children.is_empty());
+    }
+}
+
+#[test]
+fn fpe_the_handler_prints_the_arithmetic_error_and_exits_1() {
+    let ran = run(&["fpe"]);
+    assert_eq!(
+        (code(&ran), ran.stdout.as_str(), ran.stderr.as_str()),
+        (1, FPE, "")
+    );
+    assert_eq!(ran.status.signal(), None);
+}
+
+#[test]
+fn no_handler_the_fault_kills_it_and_no_core_file_is_left() {
+    // First what this system does with a process that dumps core, in a directory of its own:
+    // a core file there shows that the checks below would see one.
+    let control = TempDir::new("core-control");
+    let shown = output_of(dumping_core().current_dir(&control.path), b"");
+    assert_eq!(shown.status.signal(), Some(11), "the control shell");
+    let files_appear = !control.entries().is_empty();
+    if !files_appear {
+        eprintln!(
+            "note: no core file appears in the working directory on this system \
+             (core_pattern, ulimit -H -c): the check for one shows less here"
+        );
+    }
+    for (args, sig, status, name) in [
+        (&["segv", "--no-handler"][..], 11, 139, "SIGSEGV"),
+        (&["--no-handler"][..], 11, 139, "SIGSEGV"),
+        (&["fpe", "--no-handler"][..], 8, 136, "SIGFPE"),
+    ] {
+        let dir = TempDir::new("core");
+        let mut c = with_core_dumps("sig-demo");
+        c.args(args).current_dir(&dir.path);
+        let ran = Demo::start_cmd(c).finish();
+        assert_eq!(ran.status.signal(), Some(sig), "{args:?}: {:?}", ran.status);
+        assert_eq!(code(&ran), status, "{args:?}");
+        assert_eq!(ran.stdout, "", "{args:?}: no handler, nothing printed");
+        assert_eq!(
+            ran.stderr,
+            format!(
+                "sig-demo: no handler: {name} will end this process (the shell shows {status})\n"
+            ),
+            "{args:?}"
+        );
+        assert_eq!(dir.entries(), Vec::<String>::new(), "{args:?}: a core file");
+        if !core_dumps_go_to_a_program() {
+            assert!(!ran.status.core_dumped(), "{args:?}: dumped core");
+        }
+    }
+}
+
+#[test]
+fn explain_narrates_the_fault_on_stderr_and_leaves_stdout_as_it_is() {
+    for (args, stdout, name, what) in [
+        (
+            &["--explain"][..],
+            SEGV,
+            "SIGSEGV",
+            "an invalid memory access",
+        ),
+        (
+            &["segv", "--explain"][..],
+            SEGV,
+            "SIGSEGV",
+            "an invalid memory access",
+        ),
+        (
+            &["--explain", "fpe"][..],
+            FPE,
+            "SIGFPE",
+            "an integer division by zero",
+        ),
+    ] {
+        let ran = run(args);
+        assert_eq!((code(&ran), ran.stdout.as_str()), (1, stdout), "{args:?}");
+        let err = &ran.stderr;
+        for phrase in [
+            format!("[step 1] register a handler for {name}\n"),
+            format!("  signal({name}, myOwnHandler) = the old handler\n"),
+            format!("[step 2] make {what}\n"),
+            format!("the kernel sends {name}; the handler prints and exits 1"),
+        ] {
+            assert!(err.contains(&phrase), "{args:?}: no {phrase:?} in {err}");
+        }
+        assert!(!err.contains("error"), "{err}");
+    }
+    // The default action, narrated: no handler, no core file, killed all the same.
+    let dir = TempDir::new("core");
+    let mut c = with_core_dumps("sig-demo");
+    c.args(["--explain", "segv", "--no-handler"])
+        .current_dir(&dir.path);
+    let ran = Demo::start_cmd(c).finish();
+    assert_eq!((ran.status.signal(), ran.stdout.as_str()), (Some(11), ""));
+    for phrase in [
+        "[step 1] no handler: SIGSEGV takes its default action\n",
+        "  signal(SIGSEGV, SIG_DFL) = SIG_DFL\n",
+        "  setrlimit(RLIMIT_CORE, 0) = 0\n",
+        "sig-demo: no handler: SIGSEGV will end this process (the shell shows 139)\n",
+        "[step 2] make an invalid memory access\n",
+        "the kernel sends SIGSEGV; nobody handles it\n",
+    ] {
+        assert!(
+            ran.stderr.contains(phrase),
+            "no {phrase:?} in {}",
+            ran.stderr
+        );
+    }
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+#[test]
+fn no_handler_with_another_subcommand_is_a_usage_error() {
+    for sub in [
+        &["wait"][..],
+        &["uncatchable"][..],
+        &["pending"][..],
+        &["list"][..],
+        &["send", &pid_never_used().to_string(), "USR1"][..],
+    ] {
+        let mut args = vec!["--no-handler"];
+        args.extend_from_slice(sub);
+        let ran = run(&args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert_eq!(
+            ran.stderr,
+            "error: --no-handler goes after segv or fpe (sig-demo segv --no-handler), or alone\n",
+            "{args:?}"
+        );
+        // After the subcommand, clap itself refuses it.
+        let mut args = sub.to_vec();
+        args.push("--no-handler");
+        let ran = run(&args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(
+            ran.stderr
+                .starts_with("error: unexpected argument '--no-handler' found"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wait: every signal reported, with its sender
+
+/// What `sig-demo wait` prints first, as process `pid`.
+fn wait_header(pid: i32) -> String {
+    format!(
+        "My PID is {pid}. From another terminal, try:\n\
+         \x20 kill -USR1 {pid}\n\
+         \x20 kill -USR2 {pid}\n\
+         \x20 kill -HUP {pid}\n\
+         \x20 kill -STOP {pid}; kill -CONT {pid}\n\
+         \x20 kill -TSTP {pid}\n\
+         \x20 sig-demo send {pid} USR1 --value 42\n\
+         \x20 sig-demo list --pid {pid}\n\
+         \x20 kill -TERM {pid}    (or Ctrl-C here: ends it)\n"
+    )
+}
+
+/// `received SIGUSR1 (10) from PID 7 (uid 0) by kill`, and what follows, with its newline.
+fn received(sig: &str, from: i32, via: &str, rest: &str) -> String {
+    format!(
+        "received {sig} from PID {from} (uid {}) by {via}{rest}\n",
+        uid()
+    )
+}
+
+const CONTINUED: &str = ": continued (if it was stopped, it runs again)";
+const STOPPING: &str =
+    ": stopping now, as its default action would (SIGCONT or the shell's fg continues)";
+
+fn ending(status: i32) -> String {
+    format!(": ending, as its default action would (the shell shows {status})")
+}
+
+/// `sig-demo wait ARGS`, once it has printed its header (its handlers are installed by then).
+fn start_wait(args: &[&str]) -> Demo {
+    let mut all = vec!["wait"];
+    all.extend_from_slice(args);
+    let mut demo = Demo::start(&all);
+    let first = demo.run.wait_stdout("My PID is ");
+    assert_eq!(
+        first,
+        format!("My PID is {}. From another terminal, try:\n", demo.pid())
+    );
+    demo.run.wait_stdout("  kill -TERM ");
+    demo
+}
+
+/// Send `sig` from this test process and return the report it gets (bounded).
+#[track_caller]
+fn signal_and_report(demo: &mut Demo, sig: Signal) -> String {
+    kill(demo.pid(), sig);
+    demo.run
+        .wait_stdout(&format!("received {} ({})", sig.as_str(), sig as i32))
+}
+
+/// `sig-demo send ARGS` run to its end: its pid, status and output.
+fn sig_send(args: &[&str]) -> (i32, Finished) {
+    let mut c = demo_cmd(&[&["send"][..], args].concat());
+    let mut sender = Running::spawn(&mut c);
+    let pid = sender.pid();
+    let status = sender.finish();
+    (
+        pid,
+        Finished {
+            status,
+            stdout: std::mem::take(&mut sender.out),
+            stderr: std::mem::take(&mut sender.err),
+        },
+    )
+}
+
+/// Show that `wait` has received nothing so far: a SIGUSR2 from this test, then SIGTERM; the
+/// whole stdout must be the header and those two reports (anything sent before the SIGUSR2 is
+/// delivered with it at the latest, and reported before the SIGTERM).
+#[track_caller]
+fn assert_received_nothing_and_end(mut demo: Demo) {
+    let pid = demo.pid();
+    signal_and_report(&mut demo, Signal::SIGUSR2);
+    kill(pid, Signal::SIGTERM);
+    let ran = demo.finish();
+    assert_eq!(ran.status.signal(), Some(15), "{:?}", ran.status);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "{}{}{}",
+            wait_header(pid),
+            received("SIGUSR2 (12)", me(), "kill", ""),
+            received("SIGTERM (15)", me(), "kill", &ending(143))
+        )
+    );
+}
+
+#[test]
+fn wait_reports_each_signal_with_its_sender_then_sigterm_ends_it() {
+    let mut demo = start_wait(&[]);
+    let pid = demo.pid();
+    let mut expected = wait_header(pid);
+
+    for (sig, name) in [
+        (Signal::SIGUSR1, "SIGUSR1 (10)"),
+        (Signal::SIGUSR2, "SIGUSR2 (12)"),
+        (Signal::SIGHUP, "SIGHUP (1)"),
+    ] {
+        let line = signal_and_report(&mut demo, sig);
+        let want = received(name, me(), "kill", "");
+        assert_eq!(line, want);
+        expected += &want;
+    }
+
+    // From another process, with a value: the report names that process.
+    let (sender, sent) = sig_send(&[&pid.to_string(), "USR1", "--value", "42"]);
+    assert_eq!(
+        (
+            shell_status(sent.status),
+            sent.stdout.as_str(),
+            sent.stderr.as_str()
+        ),
+        (
+            0,
+            format!("sent SIGUSR1 (10) to process {pid} with value 42\n").as_str(),
+            ""
+        )
+    );
+    assert_ne!(sender, me());
+    let line = demo.run.wait_stdout("received SIGUSR1 (10)");
+    let want = received("SIGUSR1 (10)", sender, "sigqueue", ", value 42");
+    assert_eq!(line, want);
+    expected += &want;
+
+    // SIGSTOP cannot be caught: it stops the process, unreported; SIGCONT continues it.
+    kill(pid, Signal::SIGSTOP);
+    eventually_stopped(pid);
+    let line = signal_and_report(&mut demo, Signal::SIGCONT);
+    let want = received("SIGCONT (18)", me(), "kill", CONTINUED);
+    assert_eq!(line, want);
+    expected += &want;
+    assert_ne!(state(pid), Some('T'));
+
+    // SIGTSTP is caught: it says so, then stops itself, as the default action would.
+    let line = signal_and_report(&mut demo, Signal::SIGTSTP);
+    let want = received("SIGTSTP (20)", me(), "kill", STOPPING);
+    assert_eq!(line, want);
+    expected += &want;
+    eventually_stopped(pid);
+    let line = signal_and_report(&mut demo, Signal::SIGCONT);
+    let want = received("SIGCONT (18)", me(), "kill", CONTINUED);
+    assert_eq!(line, want);
+    expected += &want;
+
+    kill(pid, Signal::SIGTERM);
+    let ran = demo.finish();
+    expected += &received("SIGTERM (15)", me(), "kill", &ending(143));
+    assert_eq!(ran.stdout, expected, "the last line says it ends");
+    assert_eq!(ran.status.signal(), Some(15), "{:?}", ran.status);
+    assert_eq!(code(&ran), 143);
+    assert_eq!(ran.stderr, "");
+    assert!(ran.children.is_empty());
+}
+
+#[test]
+fn wait_sigint_ends_it_by_sigint() {
+    let demo = start_wait(&[]);
+    let pid = demo.pid();
+    kill(pid, Signal::SIGINT);
+    let ran = demo.finish();
+    assert_eq!(ran.status.signal(), Some(2), "{:?}", ran.status);
+    assert_eq!(code(&ran), 130);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "{}{}",
+            wait_header(pid),
+            received("SIGINT (2)", me(), "kill", &ending(130))
+        )
+    );
+    assert_eq!(ran.stderr, "");
+}
+
+#[test]
+fn wait_sigterm_from_sig_demo_send_names_that_sender() {
+    let demo = start_wait(&[]);
+    let pid = demo.pid();
+    let (sender, sent) = sig_send(&[&pid.to_string(), "TERM"]);
+    assert_eq!(
+        (
+            shell_status(sent.status),
+            sent.stdout.as_str(),
+            sent.stderr.as_str()
+        ),
+        (
+            0,
+            format!("sent SIGTERM (15) to process {pid}\n").as_str(),
+            ""
+        )
+    );
+    let ran = demo.finish();
+    assert_ended_by(&ran, 15);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "{}{}",
+            wait_header(pid),
+            received("SIGTERM (15)", sender, "kill", &ending(143))
+        )
+    );
+}
+
+#[test]
+fn wait_count_exits_0_after_n_signals() {
+    let mut demo = start_wait(&["--count", "3"]);
+    let pid = demo.pid();
+    let mut expected = wait_header(pid);
+    for (sig, name, rest) in [
+        (Signal::SIGUSR1, "SIGUSR1 (10)", ""),
+        (Signal::SIGHUP, "SIGHUP (1)", ""),
+        (Signal::SIGCONT, "SIGCONT (18)", CONTINUED),
+    ] {
+        let line = signal_and_report(&mut demo, sig);
+        assert_eq!(line, received(name, me(), "kill", rest));
+        expected += &line;
+    }
+    let ran = demo.finish();
+    expected += "3 signals received: done\n";
+    assert_success(&ran, &expected);
+
+    // A termination signal still ends it by the signal, before the count is reached.
+    let demo = start_wait(&["--count", "2"]);
+    let pid = demo.pid();
+    kill(pid, Signal::SIGTERM);
+    let ran = demo.finish();
+    assert_eq!((ran.status.signal(), code(&ran)), (Some(15), 143));
+    assert_eq!(
+        ran.stdout,
+        wait_header(pid) + &received("SIGTERM (15)", me(), "kill", &ending(143))
+    );
+}
+
+#[test]
+fn wait_shows_the_value_and_sender_of_each_sig_demo_send() {
+    let mut demo = start_wait(&[]);
+    let pid = demo.pid();
+    let p = pid.to_string();
+    for (args, name, via, value, said) in [
+        (
+            vec![p.as_str(), "USR1", "--value", "7"],
+            "SIGUSR1 (10)",
+            "sigqueue",
+            ", value 7",
+            " with value 7",
+        ),
+        (vec![p.as_str(), "SIGUSR2"], "SIGUSR2 (12)", "kill", "", ""),
+        (
+            vec![p.as_str(), "hup", "--value", "-7"],
+            "SIGHUP (1)",
+            "sigqueue",
+            ", value -7",
+            " with value -7",
+        ),
+        (
+            vec!["--value=-2147483648", p.as_str(), "10"],
+            "SIGUSR1 (10)",
+            "sigqueue",
+            ", value -2147483648",
+            " with value -2147483648",
+        ),
+        (
+            vec![p.as_str(), "12", "--value", "2147483647"],
+            "SIGUSR2 (12)",
+            "sigqueue",
+            ", value 2147483647",
+            " with value 2147483647",
+        ),
+        (
+            vec![p.as_str(), "usr1", "--value", "0"],
+            "SIGUSR1 (10)",
+            "sigqueue",
+            ", value 0",
+            " with value 0",
+        ),
+    ] {
+        let (sender, sent) = sig_send(&args);
+        assert_eq!(
+            (
+                shell_status(sent.status),
+                sent.stdout.clone(),
+                sent.stderr.as_str()
+            ),
+            (0, format!("sent {name} to process {pid}{said}\n"), ""),
+            "{args:?}"
+        );
+        let line = demo.run.wait_stdout(&format!("received {name}"));
+        assert_eq!(line, received(name, sender, via, value), "{args:?}");
+    }
+    kill(pid, Signal::SIGTERM);
+    assert_ended_by(&demo.finish(), 15);
+}
+
+#[test]
+fn wait_explain_narrates_on_stderr_and_leaves_stdout_as_it_is() {
+    let mut demo = Demo::start(&["--explain", "wait", "--count", "1"]);
+    let pid = demo.pid();
+    demo.run.wait_stdout("  kill -TERM ");
+    signal_and_report(&mut demo, Signal::SIGUSR2);
+    let ran = demo.finish();
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "{}{}1 signal received: done\n",
+            wait_header(pid),
+            received("SIGUSR2 (12)", me(), "kill", "")
+        )
+    );
+    assert_eq!(
+        ran.stderr,
+        "  sigaction(SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGTSTP; SA_SIGINFO) = 0\n\
+         \x20 the handlers only note the signal and its sender; this main flow reports them\n"
+    );
+}
+
+#[test]
+fn wait_count_out_of_range_is_a_usage_error() {
+    for bad in ["0", "-1", "abc", "4294967296", ""] {
+        let ran = run(&["wait", "--count", bad]);
+        assert_usage_error(&ran, &format!("--count {bad:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// list --pid: a process's signal sets, as /proc shows them
+
+/// The names `sig-demo list --pid` gives the signals in a set, or `(none)`.
+fn names(signals: &[i32]) -> String {
+    if signals.is_empty() {
+        return "(none)".into();
+    }
+    signals
+        .iter()
+        .map(|&n| match Signal::try_from(n) {
+            Ok(s) => s.as_str().to_string(),
+            Err(_) => format!("signal {n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What `list --pid PID` must print, read from /proc/PID/status by this test.
+fn proc_view(pid: i32) -> String {
+    let set = |field| proc_signal_set(pid, field).expect("the process runs");
+    let mut pending = set("SigPnd");
+    pending.extend(set("ShdPnd"));
+    pending.sort();
+    pending.dedup();
+    format!(
+        "process {pid} (sig-demo)\n  caught   {}\n  blocked  {}\n  ignored  {}\n  pending  {}\n",
+        names(&set("SigCgt")),
+        names(&set("SigBlk")),
+        names(&set("SigIgn")),
+        names(&pending)
+    )
+}
+
+/// The caught line of `list --pid` as its words.
+fn caught_of(listed: &str) -> Vec<String> {
+    listed
+        .lines()
+        .find_map(|l| l.strip_prefix("  caught   "))
+        .unwrap_or_else(|| panic!("no caught line in {listed:?}"))
+        .split(' ')
+        .map(str::to_string)
+        .collect()
+}
+
+const WATCHED: [&str; 7] = [
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGTSTP",
+];
+
+#[test]
+fn list_pid_of_a_waiting_sig_demo_shows_what_it_catches() {
+    let demo = start_wait(&[]);
+    let pid = demo.pid();
+    let ran = run(&["list", "--pid", &pid.to_string()]);
+    assert_success(&ran, &proc_view(pid));
+    let caught = caught_of(&ran.stdout);
+    for sig in WATCHED {
+        assert!(caught.iter().any(|c| c == sig), "{sig} in {caught:?}");
+    }
+    // Besides its own, only std's handlers (stack-overflow detection) are there.
+    for c in &caught {
+        assert!(
+            WATCHED.contains(&c.as_str()) || c == "SIGSEGV" || c == "SIGBUS",
+            "{c} caught: {}",
+            ran.stdout
+        );
+    }
+    assert!(
+        ran.stdout.contains("\n  blocked  (none)\n")
+            && ran.stdout.ends_with("\n  pending  (none)\n"),
+        "{}",
+        ran.stdout
+    );
+    // Rust ignores SIGPIPE.
+    let ignored = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  ignored "))
+        .unwrap();
+    assert!(ignored.split(' ').any(|w| w == "SIGPIPE"), "{ignored}");
+    assert_received_nothing_and_end(demo);
+}
+
+#[test]
+fn list_pid_of_a_stopped_process_shows_a_signal_pending_until_it_continues() {
+    let mut demo = start_wait(&[]);
+    let pid = demo.pid();
+    kill(pid, Signal::SIGSTOP);
+    eventually_stopped(pid);
+    // A stopped process runs no handler: the signal waits, pending.
+    kill(pid, Signal::SIGUSR1);
+    eventually("SIGUSR1 pending", || {
+        proc_signal_set(pid, "ShdPnd").is_some_and(|s| s.contains(&10))
+            || proc_signal_set(pid, "SigPnd").is_some_and(|s| s.contains(&10))
+    });
+    let ran = run(&["list", "--pid", &pid.to_string()]);
+    assert_success(&ran, &proc_view(pid));
+    assert!(
+        ran.stdout.ends_with("\n  pending  SIGUSR1\n"),
+        "{}",
+        ran.stdout
+    );
+    for sig in WATCHED {
+        assert!(caught_of(&ran.stdout).iter().any(|c| c == sig), "{sig}");
+    }
+    // SIGCONT: both handlers run, in an order the kernel chooses.
+    kill(pid, Signal::SIGCONT);
+    let mut lines = vec![
+        demo.run.wait_stdout("received "),
+        demo.run.wait_stdout("received "),
+    ];
+    lines.sort();
+    let mut want = vec![
+        received("SIGUSR1 (10)", me(), "kill", ""),
+        received("SIGCONT (18)", me(), "kill", CONTINUED),
+    ];
+    want.sort();
+    assert_eq!(lines, want);
+    kill(pid, Signal::SIGTERM);
+    assert_ended_by(&demo.finish(), 15);
+}
+
+#[test]
+fn list_pid_of_a_stopped_sig_demo_after_sigtstp() {
+    let mut demo = start_wait(&[]);
+    let pid = demo.pid();
+    signal_and_report(&mut demo, Signal::SIGTSTP);
+    eventually_stopped(pid);
+    let ran = run(&["list", "--pid", &pid.to_string()]);
+    assert_success(&ran, &proc_view(pid));
+    assert!(
+        ran.stdout.ends_with("\n  pending  (none)\n"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(state(pid), Some('T'), "listing it did not continue it");
+    signal_and_report(&mut demo, Signal::SIGCONT);
+    kill(pid, Signal::SIGTERM);
+    assert_ended_by(&demo.finish(), 15);
+}
+
+#[test]
+fn list_pid_of_a_process_that_is_gone_is_an_error_with_a_hint() {
+    // A process that ran and was reaped, and a pid no process ever has.
+    let gone = {
+        let demo = start_wait(&[]);
+        let pid = demo.pid();
+        kill(pid, Signal::SIGKILL);
+        assert_eq!(demo.finish().status.signal(), Some(9));
+        pid
+    };
+    for pid in [pid_never_used(), gone] {
+        if pid == gone && proc_stat(pid).is_some() {
+            continue; // reused meanwhile: not gone after all
+        }
+        let ran = run(&["list", "--pid", &pid.to_string()]);
+        assert_eq!((code(&ran), ran.stdout.as_str()), (1, ""), "{}", ran.stderr);
+        let lines: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", ran.stderr);
+        assert!(
+            lines[0].starts_with(&format!(
+                "error: cannot read /proc/{pid}/status: No such file or directory"
+            )),
+            "{}",
+            ran.stderr
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "hint: is process {pid} running? `ps -p {pid}` shows it; `sig-demo wait` prints its PID"
+            )
+        );
+    }
+}
+
+#[test]
+
+fn list_pid_of_a_process_that_is_gone_names_the_errno() {
+    let pid = pid_never_used();
+    let ran = run(&["list", "--pid", &pid.to_string()]);
+    assert_eq!(code(&ran), 1);
+    assert_eq!(
+        ran.stderr.lines().next(),
+        Some(
+            format!("error: cannot read /proc/{pid}/status: No such file or directory (ENOENT)")
+                .as_str()
+        ),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn list_pid_out_of_range_is_a_usage_error() {
+    for bad in ["0", "-3", "abc", "2147483648", ""] {
+        let ran = run(&["list", "--pid", bad]);
+        assert_usage_error(&ran, &format!("--pid {bad:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// list: the table
+
+/// signal(7)'s default actions, by number (written out here, not taken from the crate).
+const DEFAULTS: [(i32, &str, &str); 31] = [
+    (1, "SIGHUP", "terminate"),
+    (2, "SIGINT", "terminate"),
+    (3, "SIGQUIT", "core"),
+    (4, "SIGILL", "core"),
+    (5, "SIGTRAP", "core"),
+    (6, "SIGABRT", "core"),
+    (7, "SIGBUS", "core"),
+    (8, "SIGFPE", "core"),
+    (9, "SIGKILL", "terminate"),
+    (10, "SIGUSR1", "terminate"),
+    (11, "SIGSEGV", "core"),
+    (12, "SIGUSR2", "terminate"),
+    (13, "SIGPIPE", "terminate"),
+    (14, "SIGALRM", "terminate"),
+    (15, "SIGTERM", "terminate"),
+    (16, "SIGSTKFLT", "terminate"),
+    (17, "SIGCHLD", "ignore"),
+    (18, "SIGCONT", "continue"),
+    (19, "SIGSTOP", "stop"),
+    (20, "SIGTSTP", "stop"),
+    (21, "SIGTTIN", "stop"),
+    (22, "SIGTTOU", "stop"),
+    (23, "SIGURG", "ignore"),
+    (24, "SIGXCPU", "core"),
+    (25, "SIGXFSZ", "core"),
+    (26, "SIGVTALRM", "terminate"),
+    (27, "SIGPROF", "terminate"),
+    (28, "SIGWINCH", "ignore"),
+    (29, "SIGIO", "terminate"),
+    (30, "SIGPWR", "terminate"),
+    (31, "SIGSYS", "core"),
+];
+
+#[test]
+fn list_is_a_table_of_31_standard_signals_and_the_real_time_ones() {
+    let ran = run(&["list"]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + 31 + 1, "{}", ran.stdout);
+    assert!(ran.stdout.ends_with('\n'));
+    assert_eq!(lines[0], "  #  name       default    catch  meaning");
+    for (i, (n, name, default)) in DEFAULTS.iter().enumerate() {
+        assert_eq!(Signal::try_from(*n).unwrap().as_str(), *name);
+        let catch = if *n == 9 || *n == 19 { "no" } else { "yes" };
+        let row = lines[1 + i];
+        let head = format!("{n:>3}  {name:<10} {default:<10} {catch:<6} ");
+        assert!(row.starts_with(&head), "{row:?} is not {head:?}...");
+        assert!(row.len() > head.len() + 5, "{row:?} says what it means");
+    }
+    // A few in full.
+    for row in [
+        "  9  SIGKILL    terminate  no     kill: cannot be caught, blocked or ignored",
+        " 19  SIGSTOP    stop       no     stop: cannot be caught, blocked or ignored",
+        " 17  SIGCHLD    ignore     yes    a child stopped or ended",
+        " 11  SIGSEGV    core       yes    invalid memory reference",
+        "  2  SIGINT     terminate  yes    interrupt from the keyboard (Ctrl-C)",
+    ] {
+        assert!(lines.contains(&row), "no {row:?} in {}", ran.stdout);
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    assert_eq!(
+        lines[32],
+        format!(
+            "{min}+  SIGRTMIN+n terminate  yes    real-time signals {min} to {max}: they queue, and \
+             can carry a value"
+        )
+    );
+    let explained = run(&["--explain", "list"]);
+    assert_eq!(explained.stdout, ran.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// uncatchable
+
+#[test]
+fn uncatchable_sigkill_and_sigstop_refuse_a_handler_and_the_child_is_reaped() {
+    let me = me();
+    for args in [&["uncatchable"][..], &["--explain", "uncatchable"][..]] {
+        let ran = run(args);
+        assert_eq!(code(&ran), 0, "{args:?}: {}", ran.stderr);
+        let child: i32 = ran
+            .stdout
+            .split("child ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no child pid in {}", ran.stdout));
+        let mut expected = String::new();
+        for sig in ["SIGKILL", "SIGSTOP"] {
+            for what in ["myOwnHandler", "SIG_IGN"] {
+                expected += &format!(
+                    "signal({sig}, {what}): Failed to register handler: Invalid argument (EINVAL)\n"
+                );
+            }
+        }
+        expected += &format!(
+            "child {child} runs (it tried to handle SIGKILL and ignore SIGSTOP, in vain)\n\
+             sent SIGSTOP to child {child}: waitpid says stopped by SIGSTOP\n\
+             sent SIGCONT to child {child}: waitpid says continued\n\
+             sent SIGKILL to child {child}: waitpid says killed by SIGKILL\n"
+        );
+        assert_eq!(ran.stdout, expected, "{args:?}");
+        if args.len() == 1 {
+            assert_eq!(ran.stderr, "");
+        } else {
+            assert!(
+                ran.stderr.contains("the kernel refuses (EINVAL)"),
+                "{}",
+                ran.stderr
+            );
+        }
+        // Reaped by sig-demo: neither left to this test (which adopts orphans) nor running.
+        assert!(
+            proc_stat(child).is_none_or(|s| s.ppid != me),
+            "child {child} was left to the test: {:?}",
+            proc_stat(child)
+        );
+        for c in &ran.children {
+            assert_eq!(c.pid, child, "one child only: {:?}", ran.children);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pending: standard signals coalesce, real-time signals queue
+
+fn pending_stdout(times: u32) -> String {
+    let values: Vec<String> = (1..=times).map(|v| v.to_string()).collect();
+    let sent = if times == 1 {
+        "1 time".to_string()
+    } else {
+        format!("{times} times")
+    };
+    format!(
+        "SIGUSR1 blocked, then sent to this process {sent} (kill)\n\
+         pending now: SIGUSR1\n\
+         unblocked: the handler ran 1 time (a standard signal is one pending bit: however often \
+         it is sent while blocked, it arrives once)\n\
+         SIGRTMIN blocked, then sent to this process {sent} (sigqueue, values 1 to N)\n\
+         pending now: SIGRTMIN\n\
+         unblocked: the handler ran {sent}, values {} (real-time signals queue: each one \
+         sent arrives)\n",
+        values.join(" ")
+    )
+}
+
+#[test]
+fn pending_a_standard_signal_runs_its_handler_once_a_real_time_one_n_times() {
+    let ran = run(&["pending"]);
+    assert_success(&ran, &pending_stdout(5));
+    assert!(ran.stdout.contains("values 1 2 3 4 5 ("), "{}", ran.stdout);
+    for times in [2, 5, 7, 100] {
+        let ran = run(&["pending", "--times", &times.to_string()]);
+        assert_success(&ran, &pending_stdout(times));
+    }
+    let explained = run(&["pending", "--times", "3", "--explain"]);
+    assert_eq!(
+        (code(&explained), explained.stdout.as_str()),
+        (0, pending_stdout(3).as_str())
+    );
+    for phrase in [
+        "sigprocmask(SIG_BLOCK, {SIGUSR1}) = 0",
+        "sigprocmask(SIG_UNBLOCK, {SIGRTMIN}) = 0",
+    ] {
+        assert!(explained.stderr.contains(phrase), "{}", explained.stderr);
+    }
+}
+
+#[test]
+fn pending_times_out_of_range_is_a_usage_error() {
+    for bad in ["0", "101", "-1", "abc", ""] {
+        let ran = run(&["pending", "--times", bad]);
+        assert_usage_error(&ran, &format!("--times {bad:?}"));
+    }
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let ran = run(&["pending", "--times", "1"]);
+    assert_success(&ran, &pending_stdout(1));
+    assert!(!ran.stdout.contains(" 1 times"), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("(s)"), "{}", ran.stdout);
+    let mut demo = start_wait(&["--count", "1"]);
+    signal_and_report(&mut demo, Signal::SIGUSR1);
+    let ran = demo.finish();
+    assert!(
+        ran.stdout.ends_with("\n1 signal received: done\n"),
+        "{}",
+        ran.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// send: errors
+
+#[test]
+fn send_to_a_pid_with_no_process_is_esrch_with_a_hint() {
+    let pid = pid_never_used();
+    for (args, sig) in [
+        (&["USR1"][..], "SIGUSR1"),
+        (&["TERM", "--value", "3"][..], "SIGTERM"),
+        (&["RTMIN+1"][..], "SIGRTMIN+1"),
+    ] {
+        let (_, sent) = sig_send(&[&[pid.to_string().as_str()][..], args].concat());
+        assert_eq!(
+            (shell_status(sent.status), sent.stdout.as_str()),
+            (1, ""),
+            "{args:?}: {}",
+            sent.stderr
+        );
+        assert_eq!(
+            sent.stderr,
+            format!(
+                "error: cannot send {sig} to process {pid}: No such process (ESRCH)\n\
+                 hint: no process {pid} is running: `sig-demo wait` prints a PID to use\n"
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn send_to_another_users_process_is_eperm_with_a_hint() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: cannot act as another user (needs root and setpriv)");
+        return;
+    }
+    // A process of this test's user (root), signalled by nobody: refused, and it gets nothing.
+    let demo = start_wait(&[]);
+    let pid = demo.pid();
+    for value in [None, Some("5")] {
+        let mut c = as_nobody("sig-demo");
+        c.args(["send", &pid.to_string(), "USR1"]);
+        if let Some(v) = value {
+            c.args(["--value", v]);
+        }
+        let out = output_of(&mut c, b"");
+        assert_eq!(
+            (shell_status(out.status), out.stdout.as_str()),
+            (1, ""),
+            "{value:?}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: cannot send SIGUSR1 to process {pid}: Operation not permitted (EPERM)\n\
+                 hint: process {pid} belongs to another user: only its owner (or root) may signal it\n"
+            ),
+            "{value:?}"
+        );
+    }
+    assert_received_nothing_and_end(demo);
+}
+
+#[test]
+fn send_an_unknown_signal_is_a_usage_error_that_names_it() {
+    // Sent at a waiting sig-demo of this test's own: it must get nothing.
+    let demo = start_wait(&[]);
+    let pid = demo.pid().to_string();
+    for bad in [
+        "FOO", "0", "65", "RTMIN+99", "RTMIN-1", "RTMAX--1", "32", "33", "-1", "SIGFOO", "", "1.5",
+        "USR3",
+    ] {
+        let ran = run(&["send", &pid, "--", bad]);
+        assert_usage_error(&ran, bad);
+        assert!(
+            ran.stderr.starts_with(&format!(
+                "error: invalid value '{bad}' for '<SIGNAL>': {bad:?} is not a signal"
+            )),
+            "{bad}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("`sig-demo list` shows them"),
+            "{}",
+            ran.stderr
+        );
+    }
+    assert_received_nothing_and_end(demo);
+}
+
+#[test]
+fn send_past_sigrtmax_is_a_usage_error() {
+    let demo = start_wait(&[]);
+    let pid = demo.pid().to_string();
+    for bad in ["RTMAX+1", "SIGRTMAX+2", "RTMIN++1"] {
+        let ran = run(&["send", &pid, bad]);
+        assert_usage_error(&ran, bad);
+    }
+    assert_received_nothing_and_end(demo);
+}
+
+#[test]
+fn send_pid_0_or_negative_is_a_usage_error() {
+    let never = format!("-{}", pid_never_used());
+    for args in [
+        &["send", "0", "USR1"][..],
+        &["send", "--", &never, "USR1"][..],
+        &["send", &never, "USR1"][..],
+        &["send", "abc", "USR1"][..],
+        &["send", "2147483648", "USR1"][..],
+    ] {
+        // In a process group of its own: should it signal "its group" (pid 0), only it is hit.
+        let mut c = demo_cmd(args);
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
+        let ran = Demo::start_cmd(c).finish();
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(
+            ran.stderr.contains("<PID>") || ran.stderr.contains("unexpected argument '-"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    let ran = run(&["send", "0", "USR1"]);
+    assert!(
+        ran.stderr
+            .starts_with("error: invalid value '0' for '<PID>': 0 is not in 1..="),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn send_explain_narrates_the_call_and_leaves_stdout_as_it_is() {
+    let mut demo = start_wait(&[]);
+    let pid = demo.pid();
+    for (args, call, said) in [
+        (
+            vec!["--explain", "send"],
+            format!("  kill({pid}, SIGUSR2) = 0\n"),
+            format!("sent SIGUSR2 (12) to process {pid}\n"),
+        ),
+        (
+            vec!["send", "--explain"],
+            format!("  sigqueue({pid}, SIGUSR2, {{sival_int = 9}}) = 0\n"),
+            format!("sent SIGUSR2 (12) to process {pid} with value 9\n"),
+        ),
+    ] {
+        let mut all = args.clone();
+        let p = pid.to_string();
+        all.extend([p.as_str(), "USR2"]);
+        if call.contains("sigqueue") {
+            all.extend(["--value", "9"]);
+        }
+        let ran = run(&all);
+        assert_eq!(
+            (code(&ran), ran.stdout.as_str(), ran.stderr.as_str()),
+            (0, said.as_str(), call.as_str()),
+            "{all:?}"
+        );
+        demo.run.wait_stdout("received SIGUSR2 (12)");
+    }
+    kill(pid, Signal::SIGTERM);
+    assert_ended_by(&demo.finish(), 15);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A closed stdout
+
+/// sig-demo with its stdout on a pipe whose reader is already gone; returns its status and
+/// stderr. Bounded; nothing it started may be left.
+fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String) {
+    adopt_orphans();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut command = demo_cmd(args);
+    let tag = Tag(tag_command(&mut command));
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Killed and reaped should the test fail before it ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut child = Reap(child);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "sig-demo {args:?} did not end with its stdout closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err);
+    assert_nothing_left(&tag.0, &[]);
+    (status, err)
+}
+
+#[test]
+fn a_closed_stdout_ends_it_quietly() {
+    for args in [
+        &["list"][..],
+        &["pending"][..],
+        &["uncatchable"][..],
+        &["wait"][..],
+    ] {
+        let (status, err) = with_stdout_closed(args);
+        assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help, version, usage errors
+
+const SUBCOMMANDS: [&str; 7] = [
+    "segv",
+    "fpe",
+    "wait",
+    "uncatchable",
+    "pending",
+    "list",
+    "send",
+];
+
+#[test]
+fn help_names_the_notes_section_every_subcommand_and_examples() {
+    for flag in ["--help", "-h"] {
+        let ran = run(&[flag]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{flag}");
+        let help = &ran.stdout;
+        assert!(
+            help.contains("Usage: sig-demo [OPTIONS] [COMMAND]"),
+            "{help}"
+        );
+        for sub in SUBCOMMANDS {
+            assert!(
+                help.contains(&format!("\n  {sub} ")),
+                "{flag}: {sub} missing: {help}"
+            );
+        }
+        for option in ["--no-handler", "--color", "--explain", "--version"] {
+            assert!(help.contains(option), "{flag}: {option}");
+        }
+    }
+    let long = run(&["--help"]).stdout;
+    assert!(long.contains("Lecture notes: B4 Unix Signal"), "{long}");
+    assert!(long.contains("Examples:"), "{long}");
+    for example in [
+        "sig-demo segv --no-handler",
+        "sig-demo send 4242 USR1 --value 7",
+        "sig-demo list --pid 4242",
+        "Memory access blows up!",
+    ] {
+        assert!(long.contains(example), "{example}: {long}");
+    }
+}
+
+#[test]
+fn version_is_the_packages() {
+    for flag in ["--version", "-V"] {
+        let ran = run(&[flag]);
+        assert_success(&ran, &format!("sig-demo {}\n", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[test]
+fn each_subcommand_has_help() {
+    for sub in SUBCOMMANDS {
+        let ran = run(&[sub, "--help"]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{sub}");
+        assert!(
+            ran.stdout
+                .contains(&format!("Usage: sig-demo {sub} [OPTIONS]")),
+            "{sub}: {}",
+            ran.stdout
+        );
+        assert!(ran.stdout.contains("--explain"), "{sub}");
+        assert!(ran.children.is_empty(), "{sub} --help forks nothing");
+        let same = run(&["help", sub]);
+        assert_eq!(
+            (code(&same), same.stdout.as_str()),
+            (0, ran.stdout.as_str()),
+            "help {sub}"
+        );
+    }
+    for (sub, words) in [
+        ("segv", &["--no-handler", "SIGSEGV handler"][..]),
+        ("fpe", &["--no-handler", "division by zero"][..]),
+        ("wait", &["--count <N>", "with its sender"][..]),
+        ("uncatchable", &["SIGKILL and SIGSTOP"][..]),
+        ("pending", &["--times <N>", "[default: 5]", "real-time"][..]),
+        ("list", &["--pid <PID>", "default action"][..]),
+        (
+            "send",
+            &["<PID> <SIGNAL>", "--value <N>", "sigqueue(3)", "RTMIN+1"][..],
+        ),
+    ] {
+        let help = run(&[sub, "--help"]).stdout;
+        for w in words {
+            assert!(help.contains(w), "{sub} --help lacks {w:?}: {help}");
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["bogus"][..],
+        &["--bogus"][..],
+        &["segv", "--bogus"][..],
+        &["segv", "extra"][..],
+        &["--color", "sometimes"][..],
+        &["--no-handler=yes"][..],
+        &["wait", "extra"][..],
+        &["wait", "--count"][..],
+        &["list", "--pid"][..],
+        &["list", "extra"][..],
+        &["send"][..],
+        &["send", "42"][..],
+        &["send", "42", "USR1", "extra"][..],
+        &["send", "42", "USR1", "--value"][..],
+        &["send", "42", "USR1", "--value", "abc"][..],
+        &["send", "42", "USR1", "--value", "2147483648"][..],
+        &["pending", "--times"][..],
+        &["uncatchable", "extra"][..],
+    ] {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(
+            ran.stderr.contains("For more information, try '--help'."),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}
