@@ -21,6 +21,9 @@
 #   lab_follow timeline "$LAB_WORK/t.out" "$pid" 10; rc=$LAB_RC   # shown as it comes, then reaped
 #   lab_check_path_gone "$LAB_WORK/lab.fifo" "the FIFO"
 #
+#   lab_wait_state "$pid" T 5                        # stopped (kill -STOP)? its letter: LAB_STATE
+#   lab_check_process_gone "$pid" "foo-recv"; lab_untrack_pid "$pid"   # a process not our child
+#
 # Every wait is bounded. On exit, error, Ctrl-C, SIGTERM and SIGHUP the trap stops the children
 # started with lab_spawn (and lab_track_pid), kills the private tmux server and removes the System V
 # segments registered with lab_track_segment and the POSIX message queues named with
@@ -45,6 +48,7 @@ LAB_WORK=""         # a private temporary directory, removed on exit (lab_init)
 LAB_PID=""          # the last process started by lab_spawn
 LAB_RC=0            # the exit status collected by lab_wait_exit
 LAB_LINE=""         # the line found by lab_wait_line / lab_tmux_wait_text
+LAB_STATE=""        # a process's state letter, from lab_proc_state / lab_wait_state
 LAB_FAILED=0        # how many checks failed
 LAB_PIDS=()         # background children to stop on exit
 LAB_QUEUE=""        # the POSIX message queue named by lab_queue_name
@@ -352,6 +356,8 @@ lab_stop() {
     mapfile -t all < <(lab_descendants "$1")
     all+=("$1")
     kill -TERM "${all[@]}" 2>/dev/null || true
+    # a stopped process keeps SIGTERM pending until it runs again: let it run, to end at once
+    kill -CONT "${all[@]}" 2>/dev/null || true
     for pid in "${all[@]}"; do
         if ! lab_wait_gone "$pid" 2; then
             kill -KILL "$pid" 2>/dev/null || true
@@ -427,6 +433,52 @@ lab_check_path_gone() {
         sleep 0.05
     done
     lab_pass "$2 $1 is gone"
+}
+
+# lab_proc_state PID: PID's state letter in LAB_STATE, as ps shows it first in STAT: R running,
+# S asleep, D asleep and not to be woken, T stopped by a signal, t stopped by a debugger, Z ended but
+# not reaped yet. False (LAB_STATE empty) when there is no such process.
+lab_proc_state() {
+    local stat
+    LAB_STATE=""
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    LAB_STATE=${stat:0:1}
+}
+
+# lab_wait_state PID LETTERS SECS: wait up to SECS (a whole number) for PID's state to be one of
+# LETTERS: "T" waits for it to be stopped, "RSD" for it to run again. The state last seen is in
+# LAB_STATE; false when the time runs out or PID ends first.
+lab_wait_state() {
+    local tries=$(($3 * 20))
+    while :; do
+        lab_proc_state "$1" || return 1
+        [[ $LAB_STATE == Z ]] && return 1
+        [[ $2 == *"$LAB_STATE"* ]] && return 0
+        ((tries-- > 0)) || return 1
+        sleep 0.05
+    done
+}
+
+# lab_untrack_pid PID: forget PID (lab_track_pid, lab_spawn): it has ended, and the clean-up must
+# not signal another process that gets its number later.
+lab_untrack_pid() {
+    local i
+    for i in "${!LAB_PIDS[@]}"; do
+        [[ ${LAB_PIDS[i]} != "$1" ]] || unset 'LAB_PIDS[i]'
+    done
+}
+
+# lab_check_process_gone PID WHAT: the check that process PID (WHAT names it) no longer runs; waits
+# up to 2 s, since it may be ending (an ended process that is not reaped yet counts as gone).
+lab_check_process_gone() {
+    if lab_wait_gone "$1" 2; then
+        lab_pass "$2 (PID $1) is no longer running"
+        return 0
+    fi
+    lab_proc_state "$1" || true
+    lab_fail "$2 (PID $1) still runs (state ${LAB_STATE:-?}: ps -o pid,stat,args -p $1)"
+    return 1
 }
 
 # lab_now_ms: milliseconds since the epoch (for timings).
