@@ -72,7 +72,8 @@ pub fn parse_signal(text: &str) -> Result<SigNum, String> {
     let t = text.trim();
     let bad = || {
         format!(
-            "{text:?} is not a signal: give a name such as TERM, SIGUSR1 or RTMIN+1, or a number from 1 to {} (`sig-demo list` shows them)",
+            "{text:?} is not a signal: give a name such as TERM, SIGUSR1 or RTMIN+1, or a number from 1 to 31 or {} to {} (`sig-demo list` shows them)",
+            rtmin(),
             rtmax()
         )
     };
@@ -294,14 +295,22 @@ pub fn install_fault_handler(sig: Signal) -> Result<(), SysError> {
 }
 
 /// Restore a signal's default action (SIG_DFL); for SIGSEGV this removes std's handler too.
-pub fn restore_default(sig: Signal) -> Result<(), SysError> {
+/// Returns the disposition it replaced, as signal(2) does.
+pub fn restore_default(sig: Signal) -> Result<SigHandler, SysError> {
     // SAFETY: SIG_DFL runs no code of ours.
-    unsafe { signal::signal(sig, SigHandler::SigDfl) }
-        .map(|_| ())
-        .map_err(|errno| SysError {
-            call: "signal",
-            errno,
-        })
+    unsafe { signal::signal(sig, SigHandler::SigDfl) }.map_err(|errno| SysError {
+        call: "signal",
+        errno,
+    })
+}
+
+/// How `signal(2)` would show a disposition it returns.
+pub fn handler_text(h: SigHandler) -> &'static str {
+    match h {
+        SigHandler::SigDfl => "SIG_DFL",
+        SigHandler::SigIgn => "SIG_IGN",
+        _ => "the old handler",
+    }
 }
 
 /// Turn core dumps off for this process (RLIMIT_CORE = 0), so that a demo of a default action

@@ -285,7 +285,8 @@ fn explain_narrates_the_fault_on_stderr_and_leaves_stdout_as_it_is() {
     assert_eq!((ran.status.signal(), ran.stdout.as_str()), (Some(11), ""));
     for phrase in [
         "[step 1] no handler: SIGSEGV takes its default action\n",
-        "  signal(SIGSEGV, SIG_DFL) = SIG_DFL\n",
+        "  signal(SIGSEGV, SIG_DFL) = the old handler\n",
+        "  the old handler was std's own, which reports a stack overflow\n",
         "  setrlimit(RLIMIT_CORE, 0) = 0\n",
         "sig-demo: no handler: SIGSEGV will end this process (the shell shows 139)\n",
         "[step 2] make an invalid memory access\n",

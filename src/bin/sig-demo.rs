@@ -148,8 +148,14 @@ fn fault(sig: Signal, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
             1,
             &format!("no handler: {} takes its default action", sig.as_str()),
         );
-        signal::restore_default(sig)?;
-        ui.call(&format!("signal({}, SIG_DFL)", sig.as_str()), "SIG_DFL");
+        let old = signal::restore_default(sig)?;
+        ui.call(
+            &format!("signal({}, SIG_DFL)", sig.as_str()),
+            signal::handler_text(old),
+        );
+        if sig == Signal::SIGSEGV {
+            ui.meaning("the old handler was std's own, which reports a stack overflow");
+        }
         signal::no_core_dump()?;
         ui.call("setrlimit(RLIMIT_CORE, 0)", 0);
         ui.meaning("no core file is written: the demo leaves nothing behind (ulimit -c)");
