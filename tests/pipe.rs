@@ -28,78 +28,15 @@ fn demo_cmd(args: &[&str]) -> Command {
     c
 }
 
-/// A pipe-demo that runs: tagged, its children recorded. Should a test fail midway, dropping it
-/// kills pipe-demo (`run`) and then whatever carries its tag (`tag`), orphans included.
-struct Demo {
-    run: Running,
-    tag: Tag,
-    watch: ChildWatch,
-}
-
-/// The tag of one run; dropping it kills every live process that still carries it.
-struct Tag(String);
-
-impl Drop for Tag {
-    fn drop(&mut self) {
-        for (pid, _) in tagged_processes(&self.0) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// A pipe-demo run to its end, after the check that it left nothing behind.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    /// The children seen while it ran (one that lived less than a millisecond may be missing).
-    children: Vec<ProcId>,
-}
-
-impl Demo {
-    fn start(args: &[&str]) -> Demo {
-        Demo::start_cmd(demo_cmd(args))
-    }
-
-    fn start_cmd(mut command: Command) -> Demo {
-        adopt_orphans();
-        let tag = Tag(tag_command(&mut command));
-        let run = Running::spawn(&mut command);
-        let watch = ChildWatch::start(run.pid());
-        Demo { run, tag, watch }
-    }
-
-    fn pid(&self) -> i32 {
-        self.run.pid()
-    }
-
-    /// Wait (bounded) for the end; then check that nothing it started is left.
-    #[track_caller]
-    fn finish(self) -> Ran {
-        let Demo {
-            mut run,
-            tag,
-            watch,
-        } = self;
-        let status = run.finish();
-        let children = watch.stop();
-        assert_nothing_left(&tag.0, &children);
-        Ran {
-            status,
-            stdout: std::mem::take(&mut run.out),
-            stderr: std::mem::take(&mut run.err),
-            children,
-        }
-    }
+/// pipe-demo with these arguments (tagged, its children watched: see [`Demo`]).
+fn start(args: &[&str]) -> Demo {
+    Demo::start_cmd(demo_cmd(args))
 }
 
 /// pipe-demo with these arguments and `stdin`, run to its end (bounded), nothing left behind.
 #[track_caller]
 fn run_stdin(args: &[&str], stdin: &[u8]) -> Ran {
-    let mut demo = Demo::start(args);
+    let mut demo = start(args);
     // A run that ends before reading its input is fine: ignore the broken pipe.
     let _ = demo.run.stdin.as_mut().unwrap().write_all(stdin);
     demo.finish()
@@ -108,37 +45,6 @@ fn run_stdin(args: &[&str], stdin: &[u8]) -> Ran {
 #[track_caller]
 fn run(args: &[&str]) -> Ran {
     run_stdin(args, b"")
-}
-
-fn code(ran: &Ran) -> i32 {
-    shell_status(ran.status)
-}
-
-/// The whole stdout, exit 0, nothing on stderr.
-#[track_caller]
-fn assert_success(ran: &Ran, stdout: &str) {
-    assert_eq!(
-        (code(ran), ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, stdout, "")
-    );
-}
-
-#[track_caller]
-fn assert_no_panic(stderr: &str) {
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-}
-
-/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no child forked.
-#[track_caller]
-fn assert_usage_error(ran: &Ran, what: &str) {
-    assert_eq!(code(ran), 2, "{what}: {}", ran.stderr);
-    assert_eq!(ran.stdout, "", "{what}");
-    assert!(ran.stderr.starts_with("error: "), "{what}: {}", ran.stderr);
-    assert_no_panic(&ran.stderr);
-    assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
 }
 
 /// The shell's own `sh -c 'CMD1 | CMD2'`: its status and stdout.
@@ -869,7 +775,7 @@ fn opening(fifo: &TempPath, side: &str) -> String {
 
 /// Start `fifo-read` or `fifo-write` and wait (bounded) until it waits in open.
 fn start_waiting_in_open(args: &[&str]) -> Demo {
-    let mut demo = Demo::start(args);
+    let mut demo = start(args);
     demo.run.wait_stderr("open waits until");
     let pid = demo.pid();
     eventually("pipe-demo to wait in open", || blocked_in_open(pid));
@@ -1104,8 +1010,8 @@ fn fifo_write_a_termination_signal_while_copying_stdin_ends_it_and_removes_its_f
 fn fifo_a_reader_and_a_writer_started_together_both_succeed() {
     for _ in 0..30 {
         let fifo = TempPath::new("fifo");
-        let mut reader = Demo::start(&["fifo-read", fifo.as_str()]);
-        let mut writer = Demo::start(&["fifo-write", fifo.as_str(), "together"]);
+        let mut reader = start(&["fifo-read", fifo.as_str()]);
+        let mut writer = start(&["fifo-write", fifo.as_str(), "together"]);
         // Should one side fail, the other waits in open for ever: look at the first to end.
         let start = Instant::now();
         loop {
@@ -1139,7 +1045,7 @@ fn fifo_a_reader_and_a_writer_started_together_both_succeed() {
 /// Start `args`, wait for `ready` on stdout and `children` children, send `sig`; the demo must
 /// end by that signal, its children recorded while it ran must be gone and nothing tagged left.
 fn interrupt(args: &[&str], ready: &str, children: usize, sig: i32) -> Ran {
-    let mut demo = Demo::start(args);
+    let mut demo = start(args);
     if !ready.is_empty() {
         demo.run.wait_stdout(ready);
     }
@@ -1201,7 +1107,7 @@ fn interrupting_eof_keep_write_end_ends_it_by_the_signal_and_kills_the_reader() 
 #[test]
 fn interrupting_redirect_ends_it_by_the_signal_and_kills_both_commands() {
     for sig in [15, 2] {
-        let demo = Demo::start(&["redirect", "sleep 30", "cat"]);
+        let demo = start(&["redirect", "sleep 30", "cat"]);
         let seen = demo.watch.wait_for(2);
         // Both have exec'd their commands.
         eventually("sleep and cat to run", || {

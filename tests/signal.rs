@@ -29,106 +29,15 @@ fn demo_cmd(args: &[&str]) -> Command {
     c
 }
 
-/// A sig-demo that runs: tagged, its children recorded. Should a test fail midway, dropping it
-/// kills sig-demo (`run`, even when stopped) and then whatever carries its tag (`tag`).
-struct Demo {
-    run: Running,
-    tag: Tag,
-    watch: ChildWatch,
-}
-
-/// The tag of one run; dropping it kills every live process that still carries it.
-struct Tag(String);
-
-impl Drop for Tag {
-    fn drop(&mut self) {
-        for (pid, _) in tagged_processes(&self.0) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// A sig-demo run to its end, after the check that it left nothing behind.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    /// The children seen while it ran (one that lived less than a millisecond may be missing).
-    children: Vec<ProcId>,
-}
-
-impl Demo {
-    fn start(args: &[&str]) -> Demo {
-        Demo::start_cmd(demo_cmd(args))
-    }
-
-    fn start_cmd(mut command: Command) -> Demo {
-        adopt_orphans();
-        let tag = Tag(tag_command(&mut command));
-        let run = Running::spawn(&mut command);
-        let watch = ChildWatch::start(run.pid());
-        Demo { run, tag, watch }
-    }
-
-    fn pid(&self) -> i32 {
-        self.run.pid()
-    }
-
-    /// Wait (bounded) for the end; then check that nothing it started is left.
-    #[track_caller]
-    fn finish(self) -> Ran {
-        let Demo {
-            mut run,
-            tag,
-            watch,
-        } = self;
-        let status = run.finish();
-        let children = watch.stop();
-        assert_nothing_left(&tag.0, &children);
-        Ran {
-            status,
-            stdout: std::mem::take(&mut run.out),
-            stderr: std::mem::take(&mut run.err),
-            children,
-        }
-    }
+/// sig-demo with these arguments (tagged, its children watched: see [`Demo`]).
+fn start(args: &[&str]) -> Demo {
+    Demo::start_cmd(demo_cmd(args))
 }
 
 /// sig-demo with these arguments, run to its end (bounded), nothing left behind.
 #[track_caller]
 fn run(args: &[&str]) -> Ran {
-    Demo::start(args).finish()
-}
-
-fn code(ran: &Ran) -> i32 {
-    shell_status(ran.status)
-}
-
-/// The whole stdout, exit 0, nothing on stderr.
-#[track_caller]
-fn assert_success(ran: &Ran, stdout: &str) {
-    assert_eq!(
-        (code(ran), ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, stdout, "")
-    );
-}
-
-#[track_caller]
-fn assert_no_panic(stderr: &str) {
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-}
-
-/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no child forked.
-#[track_caller]
-fn assert_usage_error(ran: &Ran, what: &str) {
-    assert_eq!(code(ran), 2, "{what}: {}", ran.stderr);
-    assert_eq!(ran.stdout, "", "{what}");
-    assert!(ran.stderr.starts_with("error: "), "{what}: {}", ran.stderr);
-    assert_no_panic(&ran.stderr);
-    assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
+    start(args).finish()
 }
 
 /// Ended by signal `sig` (not by an exit with 128 + sig), which the shell shows as 128 + sig.
@@ -371,7 +280,7 @@ fn ending(status: i32) -> String {
 fn start_wait(args: &[&str]) -> Demo {
     let mut all = vec!["wait"];
     all.extend_from_slice(args);
-    let mut demo = Demo::start(&all);
+    let mut demo = start(&all);
     let first = demo.run.wait_stdout("My PID is ");
     assert_eq!(
         first,
@@ -633,7 +542,7 @@ fn wait_shows_the_value_and_sender_of_each_sig_demo_send() {
 
 #[test]
 fn wait_explain_narrates_on_stderr_and_leaves_stdout_as_it_is() {
-    let mut demo = Demo::start(&["--explain", "wait", "--count", "1"]);
+    let mut demo = start(&["--explain", "wait", "--count", "1"]);
     let pid = demo.pid();
     demo.run.wait_stdout("  kill -TERM ");
     signal_and_report(&mut demo, Signal::SIGUSR2);

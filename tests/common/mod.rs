@@ -836,3 +836,103 @@ pub fn proc_signal_set(pid: i32, field: &str) -> Option<Vec<i32>> {
     let bits = u64::from_str_radix(hex.trim(), 16).ok()?;
     Some((1..=64).filter(|n| bits & (1u64 << (n - 1)) != 0).collect())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Demos that fork: runs checked for children left behind (tests/pipe.rs, tests/signal.rs)
+
+/// A demo binary that runs: tagged, its children recorded. Should a test fail midway, dropping it
+/// kills the demo (`run`, even when stopped) and then whatever carries its tag (`tag`), orphans
+/// included.
+pub struct Demo {
+    pub run: Running,
+    pub tag: Tag,
+    pub watch: ChildWatch,
+}
+
+/// The tag of one run; dropping it kills every live process that still carries it.
+pub struct Tag(pub String);
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        for (pid, _) in tagged_processes(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A demo run to its end, after the check that it left nothing behind.
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// The children seen while it ran (one that lived less than a millisecond may be missing).
+    pub children: Vec<ProcId>,
+}
+
+impl Demo {
+    pub fn start_cmd(mut command: Command) -> Demo {
+        adopt_orphans();
+        let tag = Tag(tag_command(&mut command));
+        let run = Running::spawn(&mut command);
+        let watch = ChildWatch::start(run.pid());
+        Demo { run, tag, watch }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.run.pid()
+    }
+
+    /// Wait (bounded) for the end; then check that nothing it started is left.
+    #[track_caller]
+    pub fn finish(self) -> Ran {
+        let Demo {
+            mut run,
+            tag,
+            watch,
+        } = self;
+        let status = run.finish();
+        let children = watch.stop();
+        assert_nothing_left(&tag.0, &children);
+        Ran {
+            status,
+            stdout: std::mem::take(&mut run.out),
+            stderr: std::mem::take(&mut run.err),
+            children,
+        }
+    }
+}
+
+/// The exit status of a run as a shell shows it.
+pub fn code(ran: &Ran) -> i32 {
+    shell_status(ran.status)
+}
+
+/// The whole stdout, exit 0, nothing on stderr.
+#[track_caller]
+pub fn assert_success(ran: &Ran, stdout: &str) {
+    assert_eq!(
+        (code(ran), ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, stdout, "")
+    );
+}
+
+#[track_caller]
+pub fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no child forked.
+#[track_caller]
+pub fn assert_usage_error(ran: &Ran, what: &str) {
+    assert_eq!(code(ran), 2, "{what}: {}", ran.stderr);
+    assert_eq!(ran.stdout, "", "{what}");
+    assert!(ran.stderr.starts_with("error: "), "{what}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
+}
