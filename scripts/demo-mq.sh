@@ -155,16 +155,16 @@ tmux_driver() {
     lab_tmux_pause 0.5
     lab_tmux_run "$right" "mq-send ${LOW_ARGS[*]}"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.low.rc"
+    lab_tmux_save_rc low
     lab_tmux_pause 0.5
     lab_tmux_run "$right" "mq-send ${HIGH_ARGS[*]}"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.high.rc"
+    lab_tmux_save_rc high
     lab_tmux_status "$COUNT messages wait in $QUEUE: Enter in the receiver's pane"
     lab_tmux_pause "$look"
     lab_tmux_enter "$left"
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.recv.rc"
+    lab_tmux_save_rc recv
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/recv.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/send.screen" || true
@@ -179,7 +179,7 @@ received() {
 }
 
 with_tmux() {
-    local lrc=unknown hrc=unknown rrc=unknown
+    local lrc hrc rrc
     lab_heading "Message queues (notes B2) in tmux: receiver left, senders right"
     lab_tmux_start mq recv send
     if lab_tmux_interactive; then
@@ -190,9 +190,9 @@ with_tmux() {
     fi
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
-    [[ ! -s $LAB_WORK/tmux.low.rc ]] || lrc=$(<"$LAB_WORK/tmux.low.rc")
-    [[ ! -s $LAB_WORK/tmux.high.rc ]] || hrc=$(<"$LAB_WORK/tmux.high.rc")
-    [[ ! -s $LAB_WORK/tmux.recv.rc ]] || rrc=$(<"$LAB_WORK/tmux.recv.rc")
+    lrc=$(lab_tmux_rc low)
+    hrc=$(lab_tmux_rc high)
+    rrc=$(lab_tmux_rc recv)
 
     # the screens as they are now (unless the panes are closed: then as the driver saw them last)
     lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/recv.screen" || true

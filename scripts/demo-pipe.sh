@@ -237,11 +237,11 @@ tmux_driver() {
     lab_tmux_status "the notes' program: as in the notes (left), narrated with --explain (right)"
     lab_tmux_run "$left" "pipe-demo"
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.notes.rc"
+    lab_tmux_save_rc notes
     lab_tmux_pause 0.5
     lab_tmux_run "$right" "pipe-demo --explain"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.explain.rc"
+    lab_tmux_save_rc explain
     lab_tmux_pause "$look"
 
     # 2. a named pipe: the reader left, the writer right, its lines typed on its stdin
@@ -264,9 +264,9 @@ tmux_driver() {
     lab_tmux_running "$right" || return 1
     lab_tmux_key "$right" C-d
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.writer.rc"
+    lab_tmux_save_rc writer
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.reader.rc"
+    lab_tmux_save_rc reader
     lab_tmux_pause "$look"
 
     # 3. the blocking timeline left; ps right, Enter pressed while one side is blocked
@@ -278,29 +278,20 @@ tmux_driver() {
     lab_tmux_status "the pipe is full: the writer is blocked in write()"
     lab_tmux_enter "$right"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.ps1.rc"
+    lab_tmux_save_rc ps1
     lab_tmux_mark "$right"
     lab_tmux_key "$right" Up
     lab_tmux_wait_text "$left" 'read blocks until the writer writes' 10 || return 1
     lab_tmux_status "the pipe is empty: the reader is blocked in read()"
     lab_tmux_enter "$right"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.ps2.rc"
+    lab_tmux_save_rc ps2
     lab_tmux_wait_done "$left" 15 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.blocking.rc"
+    lab_tmux_save_rc blocking
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/left.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/right.screen" || true
     lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
-}
-
-# rc NAME: the exit status the driver wrote to tmux.NAME.rc, or "unknown".
-rc() {
-    if [[ -s $LAB_WORK/tmux.$1.rc ]]; then
-        cat "$LAB_WORK/tmux.$1.rc"
-    else
-        echo unknown
-    fi
 }
 
 # check_ps WHAT FILE SYMBOL ROLE WHO: FILE is what ps printed while WHO was blocked: a pipe-demo
@@ -381,7 +372,7 @@ with_tmux() {
 
     lab_screen_output "$screen_l" 'reader$' pipe-demo >"$LAB_WORK/notes.lines"
     lab_check_output "pipe-demo's output in the left pane" "$LAB_WORK/notes.lines" "$HELLO" || true
-    lab_check_status pipe-demo "$(rc notes)" || true
+    lab_check_status pipe-demo "$(lab_tmux_rc notes)" || true
     lab_screen_output "$screen_r" 'writer$' "pipe-demo --explain" >"$LAB_WORK/explain.lines"
     lab_check_lines "pipe-demo --explain's narration in the right pane" "$LAB_WORK/explain.lines" \
         "[step 1] create the pipe: a bounded byte buffer in the kernel with two ends" || true
@@ -392,7 +383,7 @@ with_tmux() {
     else
         lab_fail "pipe-demo --explain's output in the right pane lacks: $HELLO"
     fi
-    lab_check_status "pipe-demo --explain" "$(rc explain)" || true
+    lab_check_status "pipe-demo --explain" "$(lab_tmux_rc explain)" || true
 
     # the reader's stdout: its lines on the pane but its notes (stderr, pipe-demo: ...)
     lab_screen_output "$screen_l" 'reader$' "pipe-demo fifo-read $FIFO" |
@@ -401,20 +392,20 @@ with_tmux() {
         "${MESSAGES[@]}" || true
     lab_screen_output "$screen_r" 'writer$' "pipe-demo fifo-write $FIFO" >"$LAB_WORK/writer.lines"
     lab_check_lines "the FIFO writer's pane (the lines typed)" "$LAB_WORK/writer.lines" "${MESSAGES[@]}" || true
-    lab_check_status "pipe-demo fifo-write" "$(rc writer)" || true
-    lab_check_status "pipe-demo fifo-read" "$(rc reader)" || true
+    lab_check_status "pipe-demo fifo-write" "$(lab_tmux_rc writer)" || true
+    lab_check_status "pipe-demo fifo-read" "$(lab_tmux_rc reader)" || true
     lab_check_path_gone "$FIFO" "the reader's FIFO" || true
 
     lab_screen_output "$screen_l" 'reader$' "pipe-demo blocking --delay $TMUX_DELAY" \
         >"$LAB_WORK/timeline.lines"
     check_timeline "the timeline in the left pane" "$LAB_WORK/timeline.lines" "$TMUX_DELAY"
-    lab_check_status "pipe-demo blocking" "$(rc blocking)" || true
+    lab_check_status "pipe-demo blocking" "$(lab_tmux_rc blocking)" || true
     lab_screen_output "$screen_r" 'writer$' "$PS_CMD" 1 >"$LAB_WORK/ps1.lines"
     lab_screen_output "$screen_r" 'writer$' "$PS_CMD" 2 >"$LAB_WORK/ps2.lines"
     check_ps "ps while the pipe was full" "$LAB_WORK/ps1.lines" pipe_write child "the writer"
     check_ps "ps while the pipe was empty" "$LAB_WORK/ps2.lines" pipe_read parent "the reader"
-    lab_check_status "ps while full" "$(rc ps1)" || true
-    lab_check_status "ps while empty" "$(rc ps2)" || true
+    lab_check_status "ps while full" "$(lab_tmux_rc ps1)" || true
+    lab_check_status "ps while empty" "$(lab_tmux_rc ps2)" || true
 }
 
 # ----------------------------------------------------------------------------------------------

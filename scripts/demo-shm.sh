@@ -134,9 +134,9 @@ tmux_driver() {
     lab_tmux_type "$right" "${VALUES[*]}"
     lab_tmux_enter "$right"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.slave.rc"
+    lab_tmux_save_rc slave
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.master.rc"
+    lab_tmux_save_rc master
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/master.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/slave.screen" || true
@@ -144,7 +144,7 @@ tmux_driver() {
 }
 
 with_tmux() {
-    local id="" mrc=unknown src=unknown
+    local id="" mrc src
     lab_heading "Shared memory (notes B1) in tmux: master left, slave right"
     lab_tmux_start shm master slave
     if lab_tmux_interactive; then
@@ -156,8 +156,8 @@ with_tmux() {
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
     [[ ! -s $LAB_WORK/tmux.id ]] || id=$(<"$LAB_WORK/tmux.id")
-    [[ ! -s $LAB_WORK/tmux.master.rc ]] || mrc=$(<"$LAB_WORK/tmux.master.rc")
-    [[ ! -s $LAB_WORK/tmux.slave.rc ]] || src=$(<"$LAB_WORK/tmux.slave.rc")
+    mrc=$(lab_tmux_rc master)
+    src=$(lab_tmux_rc slave)
 
     # the screens as they are now (unless the panes are closed: then as the driver saw them last)
     lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/master.screen" || true

@@ -320,15 +320,6 @@ headless() {
 # ----------------------------------------------------------------------------------------------
 # tmux
 
-# rc NAME: the exit status the driver wrote to tmux.NAME.rc, or "unknown".
-rc() {
-    if [[ -s $LAB_WORK/tmux.$1.rc ]]; then
-        cat "$LAB_WORK/tmux.$1.rc"
-    else
-        echo unknown
-    fi
-}
-
 # pane_reports PANE: the reports sig-demo wait printed in PANE, one per line. A report may follow
 # the shell's prompt on its line (printed while the job ran in the background), so each is taken
 # from "received" on.
@@ -358,7 +349,7 @@ await_pane_reports() {
 right_run() {
     lab_tmux_run "$LAB_TMUX_RIGHT" "$2"
     lab_tmux_wait_done "$LAB_TMUX_RIGHT" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.$1.rc"
+    lab_tmux_save_rc "$1"
 }
 
 # Types the three parts into the panes; writes the PID and the exit statuses to files, since it
@@ -375,14 +366,14 @@ tmux_driver() {
     lab_tmux_status "the notes' program: its handler catches SIGSEGV, prints, exits 1"
     lab_tmux_run "$left" "sig-demo"
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.notes.rc"
+    lab_tmux_save_rc notes
     lab_tmux_run "$left" "echo \$?"
     lab_tmux_wait_done "$left" 10 || return 1
     lab_tmux_pause "$look"
     lab_tmux_status "no handler: SIGSEGV's default action kills it; the shell shows 128 + 11"
     lab_tmux_run "$right" "sig-demo segv --no-handler"
     lab_tmux_wait_done "$right" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.segv.rc"
+    lab_tmux_save_rc segv
     lab_tmux_run "$right" "echo \$?"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_pause "$look"
@@ -418,7 +409,7 @@ tmux_driver() {
     lab_tmux_mark "$left"
     right_run kill-STOP "kill -STOP $pid" || return 1
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.stopped.rc"
+    lab_tmux_save_rc stopped
     lab_tmux_pause 0.5
     lab_tmux_status "ps: the process is stopped (state T)"
     right_run ps "ps -o $PS_FORMAT -p $pid" || return 1
@@ -437,7 +428,7 @@ tmux_driver() {
     n=$((n + 1))
     await_pane_reports "$left" "$n" 10 || return 1
     lab_tmux_wait_done "$left" 10 || return 1
-    echo "$LAB_RC" >"$LAB_WORK/tmux.wait.rc"
+    lab_tmux_save_rc wait
     lab_tmux_run "$left" "echo \$?"
     lab_tmux_wait_done "$left" 10 || return 1
     # the screens now, in case the panes are closed before the session ends
@@ -496,15 +487,15 @@ with_tmux() {
 
     lab_screen_output "$screen_l" 'receiver$' sig-demo >"$LAB_WORK/notes.lines"
     lab_check_output "sig-demo's output in the left pane" "$LAB_WORK/notes.lines" "$NOTES_LINE" || true
-    lab_check_status "sig-demo (the handler's exit(1))" "$(rc notes)" 1 || true
+    lab_check_status "sig-demo (the handler's exit(1))" "$(lab_tmux_rc notes)" 1 || true
     lab_screen_output "$screen_r" 'sender$' "sig-demo segv --no-handler" >"$LAB_WORK/segv.lines"
     if grep -q '^Segmentation fault' "$LAB_WORK/segv.lines"; then
         lab_pass "the right shell reports sig-demo segv --no-handler killed: Segmentation fault"
     else
         lab_fail "the right shell does not report \"Segmentation fault\" for sig-demo segv --no-handler"
     fi
-    lab_check_status "sig-demo segv --no-handler" "$(rc segv)" 139 || true
-    check_killed_by "sig-demo segv --no-handler" "$(rc segv)" SEGV
+    lab_check_status "sig-demo segv --no-handler" "$(lab_tmux_rc segv)" 139 || true
+    check_killed_by "sig-demo segv --no-handler" "$(lab_tmux_rc segv)" SEGV
 
     if [[ -z $pid ]]; then
         lab_fail "no PID appeared in the left pane (My PID is N)"
@@ -532,25 +523,25 @@ with_tmux() {
         lab_fail "the sigqueue report should name sig-demo send's PID, not the shell's ($shell): got ${sq_pid:-none}"
     fi
     for sig in USR1 USR2 HUP STOP CONT TERM; do
-        lab_check_status "kill -$sig $pid" "$(rc "kill-$sig")" || true
+        lab_check_status "kill -$sig $pid" "$(lab_tmux_rc "kill-$sig")" || true
     done
     lab_screen_output "$screen_r" 'sender$' "sig-demo send $pid USR1 --value $VALUE" >"$LAB_WORK/send.lines"
     lab_check_output "sig-demo send's output in the right pane" "$LAB_WORK/send.lines" \
         "sent SIGUSR1 (10) to process $pid with value $VALUE" || true
-    lab_check_status "sig-demo send" "$(rc send)" || true
+    lab_check_status "sig-demo send" "$(lab_tmux_rc send)" || true
     lab_screen_output "$screen_r" 'sender$' "sig-demo list --pid $pid" >"$LAB_WORK/list.lines"
     check_caught "sig-demo list --pid $pid in the right pane" "$LAB_WORK/list.lines"
-    lab_check_status "sig-demo list --pid" "$(rc list)" || true
+    lab_check_status "sig-demo list --pid" "$(lab_tmux_rc list)" || true
 
     if grep -qE '^\[[0-9]+\]\+ +Stopped +sig-demo wait$' "$screen_l"; then
         lab_pass "the left shell reports its job stopped: $(grep -E '^\[[0-9]+\]\+ +Stopped' "$screen_l" | head -n 1 | tr -s ' ')"
     else
         lab_fail "the left shell does not report sig-demo wait Stopped after kill -STOP"
     fi
-    if [[ $(rc stopped) == 147 ]]; then
+    if [[ $(lab_tmux_rc stopped) == 147 ]]; then
         lab_pass "the left shell's status for the stopped job is 147 = 128 + 19 (SIGSTOP)"
     else
-        lab_fail "the left shell's status for the stopped job is $(rc stopped), expected 147 = 128 + 19 (SIGSTOP)"
+        lab_fail "the left shell's status for the stopped job is $(lab_tmux_rc stopped), expected 147 = 128 + 19 (SIGSTOP)"
     fi
     lab_screen_output "$screen_r" 'sender$' "ps -o $PS_FORMAT -p $pid" >"$LAB_WORK/ps.lines"
     got=$(awk -v p="$pid" '$1 == p { print $2 }' "$LAB_WORK/ps.lines")
@@ -559,8 +550,8 @@ with_tmux() {
     else
         lab_fail "ps in the right pane should show PID $pid in state T; STAT: ${got:-(no such line)}"
     fi
-    lab_check_status "sig-demo wait (fg, ended by kill -TERM)" "$(rc wait)" 143 || true
-    check_killed_by "sig-demo wait" "$(rc wait)" TERM
+    lab_check_status "sig-demo wait (fg, ended by kill -TERM)" "$(lab_tmux_rc wait)" 143 || true
+    check_killed_by "sig-demo wait" "$(lab_tmux_rc wait)" TERM
 }
 
 # ----------------------------------------------------------------------------------------------

@@ -988,6 +988,20 @@ lab_tmux_capture() {
     fi
 }
 
+# lab_tmux_save_rc NAME: in a tmux driver, keep LAB_RC (the status lab_tmux_wait_done just saw)
+# as NAME's, for the checks after the session; lab_tmux_rc NAME prints it ("unknown" if none).
+lab_tmux_save_rc() {
+    echo "$LAB_RC" >"$LAB_WORK/tmux.$1.rc"
+}
+
+lab_tmux_rc() {
+    if [[ -s $LAB_WORK/tmux.$1.rc ]]; then
+        cat "$LAB_WORK/tmux.$1.rc"
+    else
+        echo unknown
+    fi
+}
+
 # lab_tmux_play DRIVER: run the function DRIVER, which types into the panes and waits for the
 # results; its status is in LAB_RC. From a terminal the session is attached meanwhile (DRIVER runs
 # in the background; the session stays until you leave it: Ctrl-b d, or exit in every pane).
