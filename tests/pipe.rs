@@ -1180,32 +1180,12 @@ fn help_names_the_notes_section_every_subcommand_and_examples() {
 
 #[test]
 fn version_is_the_packages() {
-    for flag in ["--version", "-V"] {
-        let ran = run(&[flag]);
-        assert_success(&ran, &format!("pipe-demo {}\n", env!("CARGO_PKG_VERSION")));
-    }
+    assert_version("pipe-demo", run);
 }
 
 #[test]
 fn each_subcommand_has_help() {
-    for sub in SUBCOMMANDS {
-        let ran = run(&[sub, "--help"]);
-        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{sub}");
-        assert!(
-            ran.stdout
-                .contains(&format!("Usage: pipe-demo {sub} [OPTIONS]")),
-            "{sub}: {}",
-            ran.stdout
-        );
-        assert!(ran.stdout.contains("--explain"), "{sub}");
-        assert!(ran.children.is_empty(), "{sub} --help forks nothing");
-        let same = run(&["help", sub]);
-        assert_eq!(
-            (code(&same), same.stdout.as_str()),
-            (0, ran.stdout.as_str()),
-            "help {sub}"
-        );
-    }
+    assert_subcommand_helps("pipe-demo", &SUBCOMMANDS, run);
     for (sub, words) in [
         ("redirect", &["<CMD1>", "<CMD2>"][..]),
         ("capacity", &["--size <BYTES>", "F_SETPIPE_SZ"][..]),

@@ -1239,32 +1239,12 @@ fn help_names_the_notes_section_every_subcommand_and_examples() {
 
 #[test]
 fn version_is_the_packages() {
-    for flag in ["--version", "-V"] {
-        let ran = run(&[flag]);
-        assert_success(&ran, &format!("sig-demo {}\n", env!("CARGO_PKG_VERSION")));
-    }
+    assert_version("sig-demo", run);
 }
 
 #[test]
 fn each_subcommand_has_help() {
-    for sub in SUBCOMMANDS {
-        let ran = run(&[sub, "--help"]);
-        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{sub}");
-        assert!(
-            ran.stdout
-                .contains(&format!("Usage: sig-demo {sub} [OPTIONS]")),
-            "{sub}: {}",
-            ran.stdout
-        );
-        assert!(ran.stdout.contains("--explain"), "{sub}");
-        assert!(ran.children.is_empty(), "{sub} --help forks nothing");
-        let same = run(&["help", sub]);
-        assert_eq!(
-            (code(&same), same.stdout.as_str()),
-            (0, ran.stdout.as_str()),
-            "help {sub}"
-        );
-    }
+    assert_subcommand_helps("sig-demo", &SUBCOMMANDS, run);
     for (sub, words) in [
         ("segv", &["--no-handler", "SIGSEGV handler"][..]),
         ("fpe", &["--no-handler", "division by zero"][..]),

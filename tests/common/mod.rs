@@ -936,3 +936,36 @@ pub fn assert_usage_error(ran: &Ran, what: &str) {
     assert_no_panic(&ran.stderr);
     assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
 }
+
+/// `--version` and `-V` print `NAME VERSION`, the package's.
+#[track_caller]
+pub fn assert_version(name: &str, run: impl Fn(&[&str]) -> Ran) {
+    for flag in ["--version", "-V"] {
+        let ran = run(&[flag]);
+        assert_success(&ran, &format!("{name} {}\n", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+/// Each subcommand's `--help`: its usage line, the common `--explain`, no child forked, and the
+/// same text as `help SUB`.
+#[track_caller]
+pub fn assert_subcommand_helps(name: &str, subs: &[&str], run: impl Fn(&[&str]) -> Ran) {
+    for sub in subs {
+        let ran = run(&[sub, "--help"]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{sub}");
+        assert!(
+            ran.stdout
+                .contains(&format!("Usage: {name} {sub} [OPTIONS]")),
+            "{sub}: {}",
+            ran.stdout
+        );
+        assert!(ran.stdout.contains("--explain"), "{sub}");
+        assert!(ran.children.is_empty(), "{sub} --help forks nothing");
+        let same = run(&["help", sub]);
+        assert_eq!(
+            (code(&same), same.stdout.as_str()),
+            (0, ran.stdout.as_str()),
+            "help {sub}"
+        );
+    }
+}
