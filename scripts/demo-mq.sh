@@ -194,17 +194,8 @@ with_tmux() {
     hrc=$(lab_tmux_rc high)
     rrc=$(lab_tmux_rc recv)
 
-    # the screens as they are now (unless the panes are closed: then as the driver saw them last)
-    lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/recv.screen" || true
-    lab_tmux_capture "$LAB_TMUX_RIGHT" "$LAB_WORK/send.screen" || true
-    touch "$LAB_WORK/recv.screen" "$LAB_WORK/send.screen"
-    lab_tmux_kill
-    if ((LAB_TMUX_ATTACHED == 0)); then
-        lab_heading "The receiver's pane (left)"
-        cat "$LAB_WORK/recv.screen"
-        lab_heading "The senders' pane (right)"
-        cat "$LAB_WORK/send.screen"
-    fi
+    lab_tmux_end "$LAB_WORK/recv.screen" "$LAB_WORK/send.screen" \
+        "The receiver's pane (left)" "The senders' pane (right)"
 
     echo
     if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then

@@ -347,17 +347,8 @@ with_tmux() {
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
 
-    # the screens as they are now (unless the panes are closed: then as the driver saw them last)
-    lab_tmux_capture "$LAB_TMUX_LEFT" "$screen_l" || true
-    lab_tmux_capture "$LAB_TMUX_RIGHT" "$screen_r" || true
-    touch "$screen_l" "$screen_r"
-    lab_tmux_kill
-    if ((LAB_TMUX_ATTACHED == 0)); then
-        lab_heading "The reader's pane (left)"
-        cat "$screen_l"
-        lab_heading "The writer's pane (right)"
-        cat "$screen_r"
-    fi
+    lab_tmux_end "$screen_l" "$screen_r" \
+        "The reader's pane (left)" "The writer's pane (right)"
 
     echo
     if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then

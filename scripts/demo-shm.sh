@@ -159,17 +159,8 @@ with_tmux() {
     mrc=$(lab_tmux_rc master)
     src=$(lab_tmux_rc slave)
 
-    # the screens as they are now (unless the panes are closed: then as the driver saw them last)
-    lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/master.screen" || true
-    lab_tmux_capture "$LAB_TMUX_RIGHT" "$LAB_WORK/slave.screen" || true
-    touch "$LAB_WORK/master.screen" "$LAB_WORK/slave.screen"
-    lab_tmux_kill
-    if ((LAB_TMUX_ATTACHED == 0)); then
-        lab_heading "The master's pane (left)"
-        cat "$LAB_WORK/master.screen"
-        lab_heading "The slave's pane (right)"
-        cat "$LAB_WORK/slave.screen"
-    fi
+    lab_tmux_end "$LAB_WORK/master.screen" "$LAB_WORK/slave.screen" \
+        "The master's pane (left)" "The slave's pane (right)"
 
     echo
     if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then

@@ -459,18 +459,9 @@ with_tmux() {
         lab_track_pid "$pid"
     fi
 
-    # the screens as they are now (unless the panes are closed: then as the driver saw them last)
-    lab_tmux_capture "$LAB_TMUX_LEFT" "$screen_l" || true
-    lab_tmux_capture "$LAB_TMUX_RIGHT" "$screen_r" || true
-    touch "$screen_l" "$screen_r"
     # a sig-demo wait still running (stopped, even) gets SIGHUP and SIGCONT from its shell here
-    lab_tmux_kill
-    if ((LAB_TMUX_ATTACHED == 0)); then
-        lab_heading "The receiver's pane (left)"
-        cat "$screen_l"
-        lab_heading "The sender's pane (right)"
-        cat "$screen_r"
-    fi
+    lab_tmux_end "$screen_l" "$screen_r" \
+        "The receiver's pane (left)" "The sender's pane (right)"
 
     echo
     if [[ -n $pid ]]; then

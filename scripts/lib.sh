@@ -988,6 +988,22 @@ lab_tmux_capture() {
     fi
 }
 
+# lab_tmux_end LEFT_FILE RIGHT_FILE LEFT_TITLE RIGHT_TITLE: once the driver is done, save both
+# panes' screens (as they are now; if a pane is closed, as the driver saw it last), end the
+# session, and, when nobody watched it attached, print each screen under its title.
+lab_tmux_end() {
+    lab_tmux_capture "$LAB_TMUX_LEFT" "$1" || true
+    lab_tmux_capture "$LAB_TMUX_RIGHT" "$2" || true
+    touch "$1" "$2"
+    lab_tmux_kill
+    if ((LAB_TMUX_ATTACHED == 0)); then
+        lab_heading "$3"
+        cat "$1"
+        lab_heading "$4"
+        cat "$2"
+    fi
+}
+
 # lab_tmux_save_rc NAME: in a tmux driver, keep LAB_RC (the status lab_tmux_wait_done just saw)
 # as NAME's, for the checks after the session; lab_tmux_rc NAME prints it ("unknown" if none).
 lab_tmux_save_rc() {

@@ -893,20 +893,16 @@ impl Screen {
     /// Whether the process is asleep in the kernel (state S: waiting in a system call), at three
     /// looks in a row: a program that is starting up may sleep for a moment too.
     fn sleeping(&self) -> bool {
-        let stat = format!("/proc/{}/stat", self.child.id());
-        (0..3).all(|look| {
-            if look > 0 {
-                thread::sleep(Duration::from_millis(10));
-            }
-            std::fs::read_to_string(&stat)
-                .ok()
-                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('S')))
-                .unwrap_or(false)
-        })
+        self.in_state('S')
     }
 
     /// Whether the process is stopped (state T: by SIGSTOP or SIGTSTP), at three looks in a row.
     fn stopped(&self) -> bool {
+        self.in_state('T')
+    }
+
+    /// Whether /proc/PID/stat shows the process in `state`, at three looks 10 ms apart.
+    fn in_state(&self, state: char) -> bool {
         let stat = format!("/proc/{}/stat", self.child.id());
         (0..3).all(|look| {
             if look > 0 {
@@ -914,7 +910,7 @@ impl Screen {
             }
             std::fs::read_to_string(&stat)
                 .ok()
-                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with(state)))
                 .unwrap_or(false)
         })
     }
