@@ -23,4 +23,5 @@ pub mod net;
 pub mod pipe;
 pub mod shm;
 pub mod signal;
+pub mod sync;
 pub mod sys;

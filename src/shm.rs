@@ -18,7 +18,7 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use anyhow::Context as _;
 
@@ -344,6 +344,22 @@ impl Attachment {
         (self.access == Access::ReadWrite).then(|| self.atomics())
     }
 
+    /// The words of a read-write attachment as 64-bit atomics (a counter that must not wrap,
+    /// a record of sequence numbers); None when attached read-only.
+    pub fn as_atomics_u64(&self) -> Option<&[AtomicU64]> {
+        (self.access == Access::ReadWrite).then(|| {
+            // SAFETY: as for `atomics`: the mapping is page-aligned (so aligned for u64), at
+            // least `len / 8 * 8` bytes long and mapped while `self` lives; other processes
+            // may write it at any time, which atomics allow.
+            unsafe {
+                std::slice::from_raw_parts(
+                    self.addr.as_ptr().cast::<AtomicU64>(),
+                    self.len / std::mem::size_of::<u64>(),
+                )
+            }
+        })
+    }
+
     /// Step 4: unmap the segment (`shmdt(addr)`).
     pub fn detach(mut self) -> anyhow::Result<()> {
         self.detach_now()
@@ -416,6 +432,45 @@ impl Status {
             detach_time: when(ds.shm_dtime),
             change_time: ds.shm_ctime,
         }
+    }
+}
+
+impl Status {
+    /// What makes this segment unsafe to write for user `uid`, who expects `size` bytes made
+    /// by themselves (`shm-slave --check`): another size (not the segment expected), another
+    /// owner or creator (who could read or rewrite it at will), or permission bits that let
+    /// group or others in (who could forge the values or the ready flag). Empty when none.
+    pub fn trust_problems(&self, size: usize, uid: u32) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.size != size {
+            problems.push(format!(
+                "it is {} bytes, not the {size} bytes expected",
+                self.size
+            ));
+        }
+        if self.owner_uid != uid || self.creator_uid != uid {
+            problems.push(format!(
+                "it belongs to uid {} (created by uid {}), not to you (uid {uid})",
+                self.owner_uid, self.creator_uid
+            ));
+        }
+        if self.mode & 0o077 != 0 {
+            problems.push(format!(
+                "its mode {:04o} lets {} read{} it",
+                self.mode,
+                match (self.mode & 0o070 != 0, self.mode & 0o007 != 0) {
+                    (true, true) => "its group and every other user",
+                    (true, false) => "its group",
+                    _ => "every other user",
+                },
+                if self.mode & 0o022 != 0 {
+                    " and write"
+                } else {
+                    ""
+                }
+            ));
+        }
+        problems
     }
 }
 
@@ -643,6 +698,39 @@ mod tests {
                 i32::MAX
             )
         );
+    }
+
+    #[test]
+    fn trust_problems_name_size_owner_and_mode() {
+        let seg = Segment::create(&CreateOptions::private(40)).unwrap();
+        let st = seg.id().stat().unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        assert!(st.trust_problems(40, me).is_empty());
+        assert_eq!(
+            st.trust_problems(48, me),
+            ["it is 40 bytes, not the 48 bytes expected"]
+        );
+        let other = st.trust_problems(40, me + 1);
+        assert_eq!(other.len(), 1);
+        assert!(
+            other[0].contains(&format!("not to you (uid {})", me + 1)),
+            "{other:?}"
+        );
+        for (mode, text) in [
+            (
+                0o666,
+                "its mode 0666 lets its group and every other user read and write it",
+            ),
+            (
+                0o644,
+                "its mode 0644 lets its group and every other user read it",
+            ),
+            (0o620, "its mode 0620 lets its group read and write it"),
+            (0o604, "its mode 0604 lets every other user read it"),
+        ] {
+            let open = Status { mode, ..st.clone() };
+            assert_eq!(open.trust_problems(40, me), [text]);
+        }
     }
 
     #[test]

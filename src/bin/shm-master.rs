@@ -116,6 +116,18 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         "the kernel made a {}-byte segment; id {id} names it to every process",
         layout::SIZE
     ));
+    if args.perms & 0o077 != 0 {
+        ui.meaning(&format!(
+            "mode {:04o} opens it to {}: whoever learns the id (`ipcs -m` lists it) can attach \
+             it and forge the values or the ready flag",
+            args.perms,
+            if args.perms & 0o007 != 0 {
+                "every user"
+            } else {
+                "the group"
+            }
+        ));
+    }
     inspect(args, ui, id);
 
     // Step 2: attach.

@@ -27,6 +27,7 @@ Examples:
   shm-slave 32768 5 7 -9          id and values on the command line
   shm-slave --key 0x1234 5 7 -9   find the segment by key (shm-master --key 0x1234)
   shm-slave --explain --inspect 32768 5 7 -9
+  shm-slave --check 32768 5 7 -9  refuse a segment another user could read or forge
   shm-slave --linger 10 32768 1 2 3   stay attached 10 s: watch `ipcs -m` meanwhile";
 
 #[derive(Debug, Parser)]
@@ -52,6 +53,11 @@ struct Args {
     /// Show the segment's status on stderr after each step
     #[arg(long)]
     inspect: bool,
+
+    /// Before writing, check that the segment is the 40 bytes shm-master makes, belongs to
+    /// you, and is closed to other users (mode 0600 or tighter); refuse to write otherwise
+    #[arg(long)]
+    check: bool,
 
     /// Stay attached for SECS after writing, before detaching (watch nattch with ipcs -m)
     #[arg(long, value_name = "SECS", value_parser = cli::parse_seconds)]
@@ -200,6 +206,32 @@ fn attach_hint(errno: Option<Errno>, id: Option<ShmId>) -> String {
     }
 }
 
+/// `--check`: the segment must be the size shm-master makes, ours, and closed to others.
+fn check(ui: &Ui, attachment: &shm::Attachment) -> anyhow::Result<()> {
+    let id = attachment.id();
+    let uid = nix::unistd::geteuid().as_raw();
+    let st = id.stat()?;
+    ui.call(&format!("shmctl({id}, IPC_STAT, &buf)"), 0);
+    ui.meaning("--check: is it the segment expected, and is it closed to other users?");
+    let problems = st.trust_problems(layout::SIZE, uid);
+    if problems.is_empty() {
+        ui.meaning(&format!(
+            "{} bytes, owned and created by uid {uid} (you), mode {:04o}: no other user \
+             (root aside) can read or write it",
+            st.size, st.mode
+        ));
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "refusing to write to segment {id}: {}",
+        problems.join("; ")
+    ))
+    .hint(
+        "a segment others can write could hold forged values or a forged ready flag: start \
+         shm-master with the default --perms 600, as yourself, or leave out --check to write anyway",
+    )
+}
+
 fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let (target, values) = gather(args, ui)?;
     // From here on the segment may be attached: catch termination signals to detach first.
@@ -254,6 +286,10 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             layout::bytes_needed(values.len())
         ))
         .hint("is this the id shm-master printed? Its segments are 40 bytes");
+    }
+
+    if args.check {
+        check(ui, &attachment)?;
     }
 
     ui.step(3, "write to M");
