@@ -455,20 +455,29 @@ impl Status {
             ));
         }
         if self.mode & 0o077 != 0 {
-            problems.push(format!(
-                "its mode {:04o} lets {} read{} it",
-                self.mode,
-                match (self.mode & 0o070 != 0, self.mode & 0o007 != 0) {
-                    (true, true) => "its group and every other user",
-                    (true, false) => "its group",
-                    _ => "every other user",
-                },
-                if self.mode & 0o022 != 0 {
-                    " and write"
-                } else {
-                    ""
-                }
-            ));
+            let rights = |bits: u32| match (bits & 0o4 != 0, bits & 0o2 != 0) {
+                (true, true) => Some("read and write"),
+                (true, false) => Some("read"),
+                (false, true) => Some("write"),
+                (false, false) => None,
+            };
+            let (group, others) = (rights(self.mode >> 3), rights(self.mode));
+            let who = match (group, others) {
+                (Some(g), Some(o)) if g == o => Some(format!("its group and every other user {g}")),
+                (Some(g), Some(o)) => Some(format!("its group {g} and every other user {o}")),
+                (Some(g), None) => Some(format!("its group {g}")),
+                (None, Some(o)) => Some(format!("every other user {o}")),
+                (None, None) => None,
+            };
+            problems.push(match who {
+                Some(who) => format!("its mode {:04o} lets {who} it", self.mode),
+                // Execute bits only: they give no access to a segment, yet it is not the mode
+                // this user's master makes.
+                None => format!(
+                    "its mode {:04o} has group or other bits set (expected 0600)",
+                    self.mode
+                ),
+            });
         }
         problems
     }
@@ -725,7 +734,11 @@ mod tests {
                 0o644,
                 "its mode 0644 lets its group and every other user read it",
             ),
-            (0o620, "its mode 0620 lets its group read and write it"),
+            (0o620, "its mode 0620 lets its group write it"),
+            (
+                0o642,
+                "its mode 0642 lets its group read and every other user write it",
+            ),
             (0o604, "its mode 0604 lets every other user read it"),
         ] {
             let open = Status { mode, ..st.clone() };

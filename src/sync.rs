@@ -740,6 +740,11 @@ impl Joined {
         })
     }
 
+    /// Where the race's segment is mapped in this process.
+    pub fn address(&self) -> usize {
+        self.attachment.addr()
+    }
+
     /// Which of the race's processes this is (the creator is 1).
     pub fn number(&self) -> u32 {
         self.slot + 1

@@ -101,7 +101,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             out_line(format_args!("Cannot create shared memory!"))?;
             let hint = match ipc_lab::sys::errno_of(&err) {
                 Some(nix::errno::Errno::EEXIST) => format!(
-                    "a segment with key {0} exists already (a run that was killed?): `ipcs -m` shows it, `ipcrm -M {0}` removes it",
+                    "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
                     shm::key_text(key)
                 ),
                 Some(nix::errno::Errno::ENOSPC) => "the system's limit on segments is reached (`ipcs -l`): remove unused ones with ipcrm".to_string(),

@@ -41,13 +41,13 @@ struct Args {
 /// `--sync`: one way, or all of them in turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SyncChoice {
-    /// No synchronisation: a load and a store, as C compiles `shm[0]++`
+    /// No synchronisation: plain loads and stores
     None,
     /// A System V semaphore around each critical section (semop P and V)
     Semaphore,
-    /// One atomic read-modify-write instruction (counter only)
+    /// One atomic instruction per update (counter only: a record is more than one word)
     Atomic,
-    /// Each of the above in turn, as a table
+    /// Each that applies, in turn, as a table
     All,
 }
 
@@ -188,6 +188,15 @@ fn created(ui: &Ui, race: &Race, perms: u32) {
     }
 }
 
+/// What removing a race takes away: the segment, and the semaphore set if it has one.
+fn what_goes(race: &Race) -> &'static str {
+    if race.semaphore_id().is_some() {
+        "the segment and the semaphore set"
+    } else {
+        "the segment"
+    }
+}
+
 fn removed(ui: &Ui, race: Race) -> anyhow::Result<()> {
     let (seg, sem) = (race.segment_id(), race.semaphore_id());
     race.remove()?;
@@ -284,7 +293,7 @@ fn counter(args: &CounterArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()
             return Err(interrupted(ui, term, race));
         };
         out_line(format_args!("{}", counter_row(&result)))?;
-        ui.step(4, "compare, then remove the segment and the semaphore set");
+        ui.step(4, &format!("compare, then remove {}", what_goes(&race)));
         explain_counter(ui, &result);
         removed(ui, race)?;
     }
@@ -322,7 +331,7 @@ fn counter_with_others(
     created(ui, &race, args.perms);
     let id = race.segment_id();
     let mut printed = Ok(());
-    let waiting = |left: u32| {
+    let mut waiting = |left: u32| {
         if left == procs - 1 && printed.is_ok() {
             printed = out_line(format_args!("Shared Memory Id = {id}"));
         }
@@ -335,7 +344,28 @@ fn counter_with_others(
             ui.note(&format!("all {procs} processes are here: go"));
         }
     };
-    let result = race.counter_with_others(procs, args.increments, waiting, || {
+    ui.step(
+        2,
+        &format!(
+            "wait for {} at the start gate",
+            more_processes(procs - 1).replacen("more ", "other ", 1)
+        ),
+    );
+    ui.meaning("this process races too; the others come from `shm-race counter --join`");
+    let narrate = |left: u32| {
+        waiting(left);
+        if left == 0 {
+            ui.step(
+                3,
+                &format!(
+                    "open the gate: every process adds 1, {} times",
+                    args.increments
+                ),
+            );
+            what_increments_are(ui, sync);
+        }
+    };
+    let result = race.counter_with_others(procs, args.increments, narrate, || {
         term.received().is_some()
     });
     let Some(result) = result? else {
@@ -348,6 +378,7 @@ fn counter_with_others(
     ))?;
     out_line(format_args!("{}", counter_head()))?;
     out_line(format_args!("{}", counter_row(&result)))?;
+    ui.step(4, &format!("compare, then remove {}", what_goes(&race)));
     explain_counter(ui, &result);
     removed(ui, race)
 }
@@ -370,7 +401,10 @@ fn join(ui: &Ui, term: &Termination, id: ShmId) -> anyhow::Result<()> {
             return Err(err).hint(hint);
         }
     };
-    ui.call(&format!("shmat({id}, NULL, 0)"), "an address");
+    ui.call(
+        &format!("shmat({id}, NULL, 0)"),
+        format!("{:#x}", joined.address()),
+    );
     out_line(format_args!(
         "joined segment {id}: process {} of {}, sync {}, {}",
         joined.number(),
@@ -452,7 +486,7 @@ fn torn(args: &TornArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()> {
         if let Some(copy) = result.first_torn {
             first_torn.push((sync, copy));
         }
-        ui.step(3, "remove the segment and the semaphore set");
+        ui.step(3, &format!("remove {}", what_goes(&race)));
         removed(ui, race)?;
     }
     for (sync, copy) in first_torn {
