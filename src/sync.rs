@@ -312,7 +312,8 @@ mod at {
     pub const END_AT: usize = 10;
     /// The shared counter, alone on its cache line.
     pub const COUNTER: usize = 16;
-    /// One slot per worker: its PID once it has arrived.
+    /// One slot per worker: its PID once it has arrived, [`super::SLOT_DONE`] once it has
+    /// finished (so that a finished process that has exited is not taken for one that died).
     pub const PIDS: usize = 24;
     /// The torn-record race: the record (fields, then their sum) on cache lines of its own,
     /// and what the reader found.
@@ -328,6 +329,7 @@ mod at {
 }
 
 const MAGIC: u64 = u64::from_be_bytes(*b"ipc-race");
+const SLOT_DONE: u64 = u64::MAX;
 const GATE_CLOSED: u64 = 0;
 const GATE_OPEN: u64 = 1;
 const GATE_CALLED_OFF: u64 = 2;
@@ -564,7 +566,9 @@ impl Race {
                 return Ok(None);
             }
             if let Some(pid) = (1..procs as usize)
-                .map(|slot| w[at::PIDS + slot].load(Ordering::Acquire) as i32)
+                .map(|slot| w[at::PIDS + slot].load(Ordering::Acquire))
+                .filter(|pid| *pid != SLOT_DONE)
+                .map(|pid| pid as i32)
                 .find(|pid| *pid > 0 && !alive(*pid))
             {
                 anyhow::bail!(
@@ -671,6 +675,9 @@ impl Race {
             for child in children.iter_mut() {
                 if let Some(status) = child.try_wait()? {
                     w[at::GATE].store(GATE_CALLED_OFF, Ordering::Release);
+                    if stop() {
+                        return Ok(false);
+                    }
                     anyhow::bail!(
                         "worker {} {} before the start",
                         child.pid(),
@@ -787,6 +794,7 @@ impl Joined {
         if stop() {
             return Ok(false);
         }
+        w[at::PIDS + self.slot as usize].store(SLOT_DONE, Ordering::Release);
         finished(w);
         Ok(true)
     }
@@ -984,6 +992,11 @@ fn reap(children: &mut [Child], stop: &impl Fn() -> bool) -> anyhow::Result<bool
             return Ok(false);
         };
         if pipe::shell_status(status) != 0 {
+            // Ctrl-C reaches the workers too (the whole process group): then they died of the
+            // signal this process is about to report.
+            if stop() {
+                return Ok(false);
+            }
             anyhow::bail!("worker {} {}", child.pid(), pipe::describe(status));
         }
     }

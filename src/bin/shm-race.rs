@@ -279,13 +279,13 @@ fn counter(args: &CounterArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()
     for sync in args.sync.modes() {
         let race = Race::create(sync, args.perms).hint(LIMITS_HINT)?;
         created(ui, &race, args.perms);
-        ui.step(2, &format!("fork {} racing processes", args.procs));
+        ui.step(2, &format!("fork {} to race", processes(args.procs)));
         ui.meaning("each waits at a start gate in the segment, so that all really start together");
         ui.step(
             3,
             &format!(
-                "open the gate: every process adds 1, {} times",
-                args.increments
+                "open the gate: every process adds 1, {}",
+                times(args.increments)
             ),
         );
         what_increments_are(ui, sync);
@@ -330,10 +330,11 @@ fn counter_with_others(
     let race = Race::create(sync, args.perms).hint(LIMITS_HINT)?;
     created(ui, &race, args.perms);
     let id = race.segment_id();
-    let mut printed = Ok(());
-    let mut waiting = |left: u32| {
-        if left == procs - 1 && printed.is_ok() {
-            printed = out_line(format_args!("Shared Memory Id = {id}"));
+    // A closed stdout (no one can read the id) ends the wait, quietly.
+    let printed: std::cell::RefCell<anyhow::Result<()>> = std::cell::RefCell::new(Ok(()));
+    let waiting = |left: u32| {
+        if left == procs - 1 && printed.borrow().is_ok() {
+            *printed.borrow_mut() = out_line(format_args!("Shared Memory Id = {id}"));
         }
         if left > 0 {
             ui.note(&format!(
@@ -358,17 +359,21 @@ fn counter_with_others(
             ui.step(
                 3,
                 &format!(
-                    "open the gate: every process adds 1, {} times",
-                    args.increments
+                    "open the gate: every process adds 1, {}",
+                    times(args.increments)
                 ),
             );
             what_increments_are(ui, sync);
         }
     };
     let result = race.counter_with_others(procs, args.increments, narrate, || {
-        term.received().is_some()
+        term.received().is_some() || printed.borrow().is_err()
     });
     let Some(result) = result? else {
+        if term.received().is_none() {
+            drop(race);
+            return printed.into_inner();
+        }
         return Err(interrupted(ui, term, race));
     };
     out_line(format_args!(
@@ -460,8 +465,8 @@ fn torn(args: &TornArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()> {
         .filter(|m| *m != SyncMode::Atomic)
         .collect();
     out_line(format_args!(
-        "a writer rewrites a record of 7 equal fields and their sum; a reader copies it {} times",
-        args.reads
+        "a writer rewrites a record of 7 equal fields and their sum; a reader copies it {}",
+        times(args.reads)
     ))?;
     out_line(format_args!("{}", torn_head()))?;
     let mut first_torn = Vec::new();
@@ -513,5 +518,13 @@ fn more_processes(n: u32) -> String {
         "1 more process".into()
     } else {
         format!("{n} more processes")
+    }
+}
+
+fn times(n: u64) -> String {
+    if n == 1 {
+        "once".into()
+    } else {
+        format!("{n} times")
     }
 }
