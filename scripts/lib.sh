@@ -1046,3 +1046,52 @@ lab_tmux_play() {
     fi
     LAB_RC=$rc
 }
+
+# ----------------------------------------------------------------------------------------------
+# System V semaphore sets (/proc/sysvipc/sem, which unlike the segments' table names no creator)
+
+# lab_semaphore_exists ID: true while /proc/sysvipc/sem lists semaphore set ID.
+lab_semaphore_exists() {
+    awk -v id="$1" 'NR > 1 && $2 == id { found = 1 } END { exit !found }' /proc/sysvipc/sem
+}
+
+# lab_check_semaphore_gone ID: the check that the kernel no longer lists semaphore set ID (waits
+# up to 2 s, since its creator removes it as it exits).
+lab_check_semaphore_gone() {
+    local tries=40
+    while lab_semaphore_exists "$1"; do
+        if ((tries-- <= 0)); then
+            lab_fail "semaphore set $1 is still listed in /proc/sysvipc/sem (ipcs -s)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "semaphore set $1 is gone from /proc/sysvipc/sem"
+}
+
+# lab_screen_unjoin SCREEN PROMPT COMMAND...: print SCREEN (a file from lab_tmux_capture) with each
+# line that is one of the COMMANDs typed at PROMPT ("recv$") followed by more text split in two,
+# for lab_screen_output. A command line exactly as wide as the pane (or twice, ...) leaves the
+# cursor at the margin; readline wraps it there itself, the line is marked wrapped, and
+# capture-pane -J then joins the command's first line of output to it.
+lab_screen_unjoin() {
+    local screen=$1 prompt=$2
+    shift 2
+    # through the environment: awk -v would read backslashes in a command as escapes
+    LAB__TYPED=$(printf '%s\n' "$@") awk -v p="$prompt" '
+        BEGIN {
+            m = split(ENVIRON["LAB__TYPED"], all, "\n")
+            for (i = 1; i <= m; i++) if (all[i] != "") typed[++n] = p " " all[i]
+        }
+        {
+            best = ""
+            for (i = 1; i <= n; i++)
+                if (index($0, typed[i]) == 1 && length(typed[i]) > length(best)) best = typed[i]
+            if (best != "" && length($0) > length(best)) {
+                print best
+                print substr($0, length(best) + 1)
+                next
+            }
+            print
+        }' "$screen"
+}
