@@ -182,12 +182,6 @@ with_tmux() {
     local lrc hrc rrc
     lab_heading "Message queues (notes B2) in tmux: receiver left, senders right"
     lab_tmux_start mq recv send
-    if lab_tmux_interactive; then
-        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
-        sleep 1
-    else
-        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
-    fi
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
     lrc=$(lab_tmux_rc low)

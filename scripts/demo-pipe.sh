@@ -338,12 +338,6 @@ with_tmux() {
     tty=$(lab_tmux display-message -p -t "$LAB_TMUX_LEFT" '#{pane_tty}') ||
         lab_die "tmux did not tell the left pane's terminal"
     PS_CMD="ps -o pid,ppid,stat,wchan:20,args -t ${tty#/dev/}"
-    if lab_tmux_interactive; then
-        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
-        sleep 1
-    else
-        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
-    fi
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
 

@@ -147,12 +147,6 @@ with_tmux() {
     local id="" mrc src
     lab_heading "Shared memory (notes B1) in tmux: master left, slave right"
     lab_tmux_start shm master slave
-    if lab_tmux_interactive; then
-        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
-        sleep 1
-    else
-        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
-    fi
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
     [[ ! -s $LAB_WORK/tmux.id ]] || id=$(<"$LAB_WORK/tmux.id")

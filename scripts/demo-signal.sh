@@ -445,12 +445,6 @@ with_tmux() {
     # the right pane's shell: its builtin kill sends the signals, so the reports name it
     shell=$(lab_tmux display-message -p -t "$LAB_TMUX_RIGHT" '#{pane_pid}') ||
         lab_die "tmux did not tell the right pane's process"
-    if lab_tmux_interactive; then
-        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
-        sleep 1
-    else
-        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
-    fi
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
     if [[ -s $LAB_WORK/tmux.pid ]]; then

@@ -446,12 +446,6 @@ with_tmux() {
     local torn=$LAB_WORK/torn.lines
     lab_heading "Synchronisation (notes B1) in tmux: the first terminal left, the second right"
     lab_tmux_start sync "$FIRST" "$SECOND"
-    if lab_tmux_interactive; then
-        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
-        sleep 1
-    else
-        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
-    fi
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
     [[ ! -s $LAB_WORK/tmux.tries ]] || tries=$(<"$LAB_WORK/tmux.tries")

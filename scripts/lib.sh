@@ -811,7 +811,8 @@ lab__tmux_shell() {
 }
 
 # lab_tmux_start TOPIC LEFT_TITLE RIGHT_TITLE: start the private server and its session of two
-# panes (LAB_TMUX_LEFT, LAB_TMUX_RIGHT); the shells start in the project root.
+# panes (LAB_TMUX_LEFT, LAB_TMUX_RIGHT), and say whether it will be attached; the shells start in
+# the project root.
 lab_tmux_start() {
     local topic=$1 left=$2 right=$3
     LAB_TMUX_SOCKET=ipc-lab-$topic-$$
@@ -840,6 +841,12 @@ lab_tmux_start() {
     # the names of the panes' status files, for lab_tmux_wait_done
     LAB__TMUX_STATUS[$LAB_TMUX_LEFT]=$LAB_WORK/tmux-$left.status
     LAB__TMUX_STATUS[$LAB_TMUX_RIGHT]=$LAB_WORK/tmux-$right.status
+    if lab_tmux_interactive; then
+        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
+        sleep 1
+    else
+        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
+    fi
 }
 
 # lab_tmux_status TEXT: show TEXT on the right of the status line.
