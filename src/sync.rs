@@ -954,6 +954,12 @@ fn add(
 /// The reader of the torn-record race: copy the record out `reads` times, count the copies
 /// that are not whole and keep the first. Returns the worker's exit code.
 fn read_records(w: &[AtomicU64], sem: Option<SemId>, reads: u64) -> i32 {
+    // Copying before the writer has written anything would race nothing: wait for its first
+    // write (on a busy machine the writer may start late).
+    while w[at::RECORD].load(Ordering::Acquire) == 0 {
+        std::hint::spin_loop();
+        std::thread::yield_now();
+    }
     let mut torn = 0u64;
     for done in 0..reads {
         let guard = match sem.map(|s| s.lock(0, || false)).transpose() {
