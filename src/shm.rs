@@ -195,12 +195,7 @@ impl ShmId {
     /// Whether the kernel still has this segment: read from `/proc/sysvipc/shm`, which every user
     /// may read, so it also answers for segments whose status we may not read ourselves.
     pub fn exists(self) -> bool {
-        std::fs::read_to_string("/proc/sysvipc/shm").is_ok_and(|table| {
-            table
-                .lines()
-                .skip(1)
-                .any(|line| line.split_whitespace().nth(1) == Some(self.0.to_string().as_str()))
-        })
+        crate::sys::sysvipc_lists("shm", self.0)
     }
 }
 

@@ -100,12 +100,7 @@ impl SemId {
 
     /// Whether the kernel still has this set (`/proc/sysvipc/sem`, readable by every user).
     pub fn exists(self) -> bool {
-        std::fs::read_to_string("/proc/sysvipc/sem").is_ok_and(|table| {
-            table
-                .lines()
-                .skip(1)
-                .any(|line| line.split_whitespace().nth(1) == Some(self.0.to_string().as_str()))
-        })
+        crate::sys::sysvipc_lists("sem", self.0)
     }
 
     fn op(self, index: u16, delta: libc::c_short) -> Result<(), SysError> {
@@ -497,13 +492,7 @@ impl Race {
         if !reap(&mut children, &stop)? {
             return Ok(None);
         }
-        Ok(Some(CounterResult {
-            sync,
-            procs,
-            increments,
-            got: w[at::COUNTER].load(Ordering::Acquire),
-            elapsed: race_time(w),
-        }))
+        Ok(Some(self.counted(procs, increments)))
     }
 
     /// A race whose workers are this process and `procs - 1` others, each started by hand with
@@ -577,13 +566,19 @@ impl Race {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        Ok(Some(CounterResult {
+        Ok(Some(self.counted(procs, increments)))
+    }
+
+    /// What a finished counter race found: the counter, and the time from start to last end.
+    fn counted(&self, procs: u32, increments: u64) -> CounterResult {
+        let w = self.words();
+        CounterResult {
             sync: self.sync,
             procs,
             increments,
             got: w[at::COUNTER].load(Ordering::Acquire),
             elapsed: race_time(w),
-        }))
+        }
     }
 
     /// A forked writer rewrites a record of [`RECORD_WORDS`] words over and over (every field

@@ -152,6 +152,17 @@ pub fn local_time(secs: i64) -> String {
     }
 }
 
+/// Whether a System V IPC table under /proc/sysvipc (`shm`, `sem`, `msg`) lists `id`. Every user
+/// may read these tables, so this also answers for objects whose status we may not read.
+pub fn sysvipc_lists(table: &str, id: i32) -> bool {
+    let id = id.to_string();
+    std::fs::read_to_string(format!("/proc/sysvipc/{table}")).is_ok_and(|text| {
+        text.lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().nth(1) == Some(id.as_str()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,6 +239,16 @@ fn what_increments_are(ui: &Ui, sync: SyncMode) {
     });
 }
 
+/// The counter table's title and column header.
+fn counter_title(procs: u32, increments: u64) -> anyhow::Result<()> {
+    out_line(format_args!(
+        "{} x {} of one counter in shared memory",
+        cli::counted(procs, "process"),
+        cli::counted(increments, "increment")
+    ))?;
+    out_line(format_args!("{}", counter_head()))
+}
+
 fn counter_head() -> String {
     format!(
         "{:<9} {:>10} {:>11} {:>11} {:>7} {:>11} {:>14}",
@@ -270,16 +280,14 @@ fn counter(args: &CounterArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()
         };
         return counter_with_others(args, ui, term, sync, others + 1);
     }
-    out_line(format_args!(
-        "{} x {} of one counter in shared memory",
-        processes(args.procs),
-        cli::counted(args.increments, "increment")
-    ))?;
-    out_line(format_args!("{}", counter_head()))?;
+    counter_title(args.procs, args.increments)?;
     for sync in args.sync.modes() {
         let race = Race::create(sync, args.perms).hint(LIMITS_HINT)?;
         created(ui, &race, args.perms);
-        ui.step(2, &format!("fork {} to race", processes(args.procs)));
+        ui.step(
+            2,
+            &format!("fork {} to race", cli::counted(args.procs, "process")),
+        );
         ui.meaning("each waits at a start gate in the segment, so that all really start together");
         ui.step(
             3,
@@ -339,7 +347,7 @@ fn counter_with_others(
         if left > 0 {
             ui.note(&format!(
                 "waiting for {}: run `shm-race counter --join {id}` in another terminal",
-                more_processes(left)
+                cli::counted(left, "more process")
             ));
         } else {
             ui.note(&format!("all {procs} processes are here: go"));
@@ -349,7 +357,7 @@ fn counter_with_others(
         2,
         &format!(
             "wait for {} at the start gate",
-            more_processes(procs - 1).replacen("more ", "other ", 1)
+            cli::counted(procs - 1, "other process")
         ),
     );
     ui.meaning("this process races too; the others come from `shm-race counter --join`");
@@ -376,12 +384,7 @@ fn counter_with_others(
         }
         return Err(interrupted(ui, term, race));
     };
-    out_line(format_args!(
-        "{} x {} of one counter in shared memory",
-        processes(procs),
-        cli::counted(args.increments, "increment")
-    ))?;
-    out_line(format_args!("{}", counter_head()))?;
+    counter_title(procs, args.increments)?;
     out_line(format_args!("{}", counter_row(&result)))?;
     ui.step(4, &format!("compare, then remove {}", what_goes(&race)));
     explain_counter(ui, &result);
@@ -503,22 +506,6 @@ fn torn(args: &TornArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()> {
         ))?;
     }
     Ok(())
-}
-
-fn processes(n: u32) -> String {
-    if n == 1 {
-        "1 process".into()
-    } else {
-        format!("{n} processes")
-    }
-}
-
-fn more_processes(n: u32) -> String {
-    if n == 1 {
-        "1 more process".into()
-    } else {
-        format!("{n} more processes")
-    }
 }
 
 fn times(n: u64) -> String {
