@@ -572,6 +572,12 @@ impl Termination {
     }
 }
 
+/// The first termination signal received, where the [`Termination`] value is out of reach
+/// (deep in a measured loop); None before one arrives or when none is installed.
+pub fn termination_received() -> Option<Signal> {
+    Signal::try_from(RECEIVED.load(Ordering::Relaxed)).ok()
+}
+
 /// Exit by `sig`, so that the parent (a shell) sees the true cause: the default action is
 /// restored and the signal raised. Should it not end the process, exit with 128 + N.
 pub fn exit_by_signal(sig: Signal) -> ! {

@@ -18,6 +18,7 @@
 //! All `unsafe` code of the project lives in the library's thin wrappers over system calls,
 //! each block with a `SAFETY` comment; the binaries have none.
 
+pub mod bench;
 pub mod cli;
 pub mod mq;
 pub mod net;

@@ -505,6 +505,29 @@ impl Mailbox {
         }
     }
 
+    /// Make sends and receives on this descriptor block, as a C program's plain mq_open does
+    /// (the mailbox is opened non-blocking, for polling beside a signal's wake-up).
+    pub fn set_blocking(&self) -> anyhow::Result<()> {
+        mqueue::mq_remove_nonblock(self.mqd())
+            .map(drop)
+            .map_err(|errno| SysError {
+                call: "mq_setattr",
+                errno,
+            })
+            .with_context(|| format!("cannot make queue {} blocking", self.name))
+    }
+
+    /// One `mq_send` at priority 0, no poll and no copy: for a measured loop.
+    pub fn send_raw(&self, body: &[u8]) -> Result<(), Errno> {
+        mqueue::mq_send(self.mqd(), body, 0)
+    }
+
+    /// One `mq_receive` into `buf` (at least the message size): the length received.
+    pub fn receive_raw(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut priority = 0u32;
+        mqueue::mq_receive(self.mqd(), buf, &mut priority)
+    }
+
     /// The descriptor, for a poll over several mailboxes (readable: a message is waiting).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.mqd().as_fd()

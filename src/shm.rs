@@ -261,6 +261,18 @@ impl Drop for Segment {
     }
 }
 
+/// What [`Attachment::write_bytes`] and [`Attachment::read_bytes`] move per volatile access.
+type Chunk = [u64; 4];
+const CHUNK: usize = std::mem::size_of::<Chunk>();
+
+/// For a copy of `len` bytes at address `addr`: how many bytes come before the first 8-byte
+/// boundary (done one at a time), and how many whole chunks follow it.
+fn split(addr: usize, len: usize) -> (usize, usize) {
+    let head = addr.next_multiple_of(std::mem::align_of::<Chunk>()) - addr;
+    let head = head.min(len);
+    (head, (len - head) / CHUNK)
+}
+
 /// A segment mapped into this process (step 2). Dropping it detaches (step 4).
 ///
 /// The memory is shared with other processes, so it is only reached through atomic loads and
@@ -353,6 +365,74 @@ impl Attachment {
                 )
             }
         })
+    }
+
+    /// Copy `src` into the segment from byte `offset` on, with volatile stores (bytes up to an
+    /// 8-byte boundary, then 32 bytes at a time, then the rest byte by byte): the way to fill a
+    /// buffer that another process reads once a flag or a semaphore says it may. Fails past
+    /// the end or on a read-only attachment.
+    pub fn write_bytes(&self, offset: usize, src: &[u8]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.access == Access::ReadWrite,
+            "segment {} is attached read-only",
+            self.id
+        );
+        self.check_range(offset, src.len())?;
+        // SAFETY: offset is within the mapping (checked above).
+        let dst = unsafe { self.addr.as_ptr().cast::<u8>().add(offset) };
+        let (head, chunks) = split(dst as usize, src.len());
+        let body = head..head + chunks * CHUNK;
+        for i in (0..head).chain(body.end..src.len()) {
+            // SAFETY: one byte within the mapping, which is writable. A volatile store makes no
+            // reference to memory another process may touch.
+            unsafe { dst.add(i).write_volatile(src[i]) };
+        }
+        for i in body.step_by(CHUNK) {
+            // SAFETY: the chunk is within the mapping and 8-byte aligned (`split`); the source
+            // is a valid slice of ours, read unaligned.
+            unsafe {
+                let value = src.as_ptr().add(i).cast::<Chunk>().read_unaligned();
+                dst.add(i).cast::<Chunk>().write_volatile(value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy from the segment, from byte `offset` on, into `dst`, with volatile loads (as
+    /// [`Attachment::write_bytes`] stores). Fails past the end.
+    pub fn read_bytes(&self, offset: usize, dst: &mut [u8]) -> anyhow::Result<()> {
+        self.check_range(offset, dst.len())?;
+        // SAFETY: offset is within the mapping (checked above).
+        let src = unsafe { self.addr.as_ptr().cast::<u8>().cast_const().add(offset) };
+        let (head, chunks) = split(src as usize, dst.len());
+        let body = head..head + chunks * CHUNK;
+        for i in (0..head).chain(body.end..dst.len()) {
+            // SAFETY: one byte within the mapping.
+            dst[i] = unsafe { src.add(i).read_volatile() };
+        }
+        for i in body.step_by(CHUNK) {
+            // SAFETY: the chunk is within the mapping and 8-byte aligned (`split`); the
+            // destination is a valid, writable slice of ours, written unaligned.
+            unsafe {
+                let value = src.add(i).cast::<Chunk>().read_volatile();
+                dst.as_mut_ptr()
+                    .add(i)
+                    .cast::<Chunk>()
+                    .write_unaligned(value);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "bytes {offset} to {} are past the end of segment {} ({} bytes)",
+            offset.saturating_add(len),
+            self.id,
+            self.len
+        );
+        Ok(())
     }
 
     /// Step 4: unmap the segment (`shmdt(addr)`).
@@ -739,6 +819,24 @@ mod tests {
             let open = Status { mode, ..st.clone() };
             assert_eq!(open.trust_problems(40, me), [text]);
         }
+    }
+
+    #[test]
+    fn bytes_in_and_out_at_any_offset_and_length() {
+        let seg = Segment::create(&CreateOptions::private(4096)).unwrap();
+        let rw = seg.id().attach(Access::ReadWrite).unwrap();
+        let ro = seg.id().attach(Access::ReadOnly).unwrap();
+        let data: Vec<u8> = (0..200u8).collect();
+        rw.write_bytes(3, &data).unwrap();
+        let mut back = vec![0u8; 200];
+        ro.read_bytes(3, &mut back).unwrap();
+        assert_eq!(back, data);
+        let mut one = [0u8; 1];
+        ro.read_bytes(4095, &mut one).unwrap();
+        assert!(ro.read_bytes(4095, &mut [0u8; 2]).is_err());
+        assert!(rw.write_bytes(4000, &data).is_err());
+        assert!(ro.write_bytes(0, &data).is_err());
+        assert!(rw.read_bytes(usize::MAX, &mut one).is_err());
     }
 
     #[test]

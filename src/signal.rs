@@ -710,3 +710,14 @@ mod tests {
         }
     }
 }
+
+/// `sigwaitinfo`: take one of `set`'s signals, which the caller keeps blocked, sleeping until
+/// one is pending; its number. A handled signal outside the set interrupts it (EINTR).
+pub fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
+    // SAFETY: `set` is a valid sigset_t; a null siginfo pointer asks for no details.
+    let signo = unsafe { libc::sigwaitinfo(set.as_ref(), std::ptr::null_mut()) };
+    if signo == -1 {
+        return Err(Errno::last());
+    }
+    Ok(signo)
+}

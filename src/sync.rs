@@ -240,6 +240,77 @@ impl Drop for SemaphoreSet {
 }
 
 // ---------------------------------------------------------------------------------------------
+// POSIX semaphores in shared memory
+
+/// A POSIX semaphore that lives inside a shared segment (`sem_init(sem, 1, value)`: shared
+/// between processes), so that the processes attached to the segment (or forked after it was
+/// attached) can wait on it and post it. Unlike a System V set it is no kernel object of its
+/// own: it goes with the segment. The value is copied into a forked child with the mapping, and
+/// names the same semaphore there.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedSemaphore<'a> {
+    sem: *mut libc::sem_t,
+    _segment: std::marker::PhantomData<&'a crate::shm::Attachment>,
+}
+
+impl<'a> SharedSemaphore<'a> {
+    /// The bytes a semaphore takes in a segment (and its alignment).
+    pub const SIZE: usize = std::mem::size_of::<libc::sem_t>();
+    pub const ALIGN: usize = std::mem::align_of::<libc::sem_t>();
+
+    /// Make a semaphore with `value` at byte `offset` of a read-write attachment.
+    pub fn init(
+        att: &'a crate::shm::Attachment,
+        offset: usize,
+        value: u32,
+    ) -> anyhow::Result<SharedSemaphore<'a>> {
+        anyhow::ensure!(
+            att.as_atomics().is_some(),
+            "segment {} is attached read-only",
+            att.id()
+        );
+        anyhow::ensure!(
+            offset.is_multiple_of(Self::ALIGN)
+                && offset
+                    .checked_add(Self::SIZE)
+                    .is_some_and(|end| end <= att.len()),
+            "a semaphore at byte {offset} does not fit segment {} ({} bytes, {}-byte aligned)",
+            att.id(),
+            att.len(),
+            Self::ALIGN
+        );
+        let sem = (att.addr() + offset) as *mut libc::sem_t;
+        // SAFETY: the semaphore's bytes are within the mapping and aligned (checked above),
+        // and stay mapped while `att` is borrowed; pshared = 1 as the memory is shared.
+        if unsafe { libc::sem_init(sem, 1, value) } == -1 {
+            return Err(SysError::last("sem_init")).context("cannot make a shared semaphore");
+        }
+        Ok(SharedSemaphore {
+            sem,
+            _segment: std::marker::PhantomData,
+        })
+    }
+
+    /// `sem_wait`: take one, sleeping while the value is 0. A signal's EINTR is returned.
+    pub fn wait(&self) -> Result<(), Errno> {
+        // SAFETY: `sem` was initialised by `init` and the mapping outlives `self`.
+        if unsafe { libc::sem_wait(self.sem) } == -1 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    /// `sem_post`: give one back, waking a waiter.
+    pub fn post(&self) -> Result<(), Errno> {
+        // SAFETY: as for `wait`.
+        if unsafe { libc::sem_post(self.sem) } == -1 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The races
 
 /// How the racing processes synchronise.
@@ -847,20 +918,9 @@ fn arrive(w: &[AtomicU64], slot: u32) -> bool {
 /// two workers left on one CPU's run queue take turns instead of racing. Best effort: where
 /// the affinity cannot be set, the scheduler decides.
 fn spread(slot: u32) {
-    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
-    let me = nix::unistd::Pid::from_raw(0);
-    let Ok(allowed) = sched_getaffinity(me) else {
-        return;
-    };
-    let cpus: Vec<usize> = (0..CpuSet::count())
-        .filter(|c| allowed.is_set(*c).unwrap_or(false))
-        .collect();
-    if cpus.len() < 2 {
-        return;
-    }
-    let mut one = CpuSet::new();
-    if one.set(cpus[slot as usize % cpus.len()]).is_ok() {
-        let _ = sched_setaffinity(me, &one);
+    let cpus = crate::sys::allowed_cpus();
+    if cpus.len() >= 2 {
+        let _ = crate::sys::pin_to_set(&[cpus[slot as usize % cpus.len()]]);
     }
 }
 
