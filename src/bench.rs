@@ -231,7 +231,8 @@ impl Stats {
         // The nearest-rank percentile: the smallest sample with at least p% at or below it.
         let rank = |p: f64| {
             let n = samples.len();
-            let k = ((p / 100.0) * n as f64).ceil() as usize;
+            // (less a hair: 0.999 * 1000 is 999.0000000000001 in binary floating point)
+            let k = ((p / 100.0) * n as f64 - 1e-9).ceil() as usize;
             samples[k.clamp(1, n) - 1]
         };
         Some(Stats {
