@@ -351,19 +351,27 @@ mod lay {
 /// Slots in each direction's ring.
 const SLOTS: usize = 8;
 
-/// The shared-memory channel: in each direction a ring of [`SLOTS`] message slots.
+/// The bytes a ring aims at (one direction): more slots for small messages, so that a stream
+/// rarely finds its ring full, at most [`MAX_SLOTS`].
+const RING_BYTES: usize = 256 << 10;
+const MAX_SLOTS: usize = 256;
+
+/// The shared-memory channel: in each direction a ring of message slots ([`SLOTS`] or more).
 /// Direction 0 is parent to child, 1 is child to parent.
 struct ShmChannel {
     _segment: Segment,
     attachment: Attachment,
     /// The slot stride: the size rounded up to a cache line.
     stride: usize,
+    /// Slots in each direction's ring.
+    slots: usize,
 }
 
 impl ShmChannel {
     fn create(size: usize) -> anyhow::Result<ShmChannel> {
         let stride = size.max(1).next_multiple_of(64);
-        let bytes = lay::DATA + 2 * SLOTS * stride;
+        let slots = (RING_BYTES / stride).clamp(SLOTS, MAX_SLOTS);
+        let bytes = lay::DATA + 2 * slots * stride;
         let segment = Segment::create(&CreateOptions::private(bytes))
             .context("cannot create the benchmark's segment")?;
         let attachment = segment.id().attach(Access::ReadWrite)?;
@@ -374,6 +382,7 @@ impl ShmChannel {
             _segment: segment,
             attachment,
             stride,
+            slots,
         })
     }
 
@@ -385,7 +394,7 @@ impl ShmChannel {
     }
 
     fn slot(&self, dir: usize, n: u64) -> usize {
-        lay::DATA + (dir * SLOTS + (n as usize % SLOTS)) * self.stride
+        lay::DATA + (dir * self.slots + (n as usize % self.slots)) * self.stride
     }
 }
 
@@ -398,6 +407,10 @@ struct SpinEnd<'a> {
     dir: usize,
     sent: u64,
     received: u64,
+    /// The last counts seen of the other side: messages it has freed from this end's ring,
+    /// and messages written into the ring this end reads.
+    freed: u64,
+    available: u64,
 }
 
 /// Spins (each with a pause hint) before giving the CPU away with sched_yield: on two CPUs the
@@ -437,7 +450,16 @@ impl End for SpinEnd<'_> {
     fn send(&mut self, msg: &[u8]) -> anyhow::Result<()> {
         let (ch, d) = (self.ch, self.dir);
         let sent = self.sent;
-        spin_until(|| sent - ch.done(d).load(Ordering::Acquire) < SLOTS as u64)?;
+        // The reader's count is only looked at when the ring may be full: every look at a word
+        // the other CPU writes costs a cache-line transfer.
+        if sent - self.freed >= ch.slots as u64 {
+            let mut freed = self.freed;
+            spin_until(|| {
+                freed = ch.done(d).load(Ordering::Acquire);
+                sent - freed < ch.slots as u64
+            })?;
+            self.freed = freed;
+        }
         ch.attachment.write_bytes(ch.slot(d, sent), msg)?;
         self.sent += 1;
         ch.seq(d).store(self.sent, Ordering::Release);
@@ -447,7 +469,14 @@ impl End for SpinEnd<'_> {
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
         let (ch, d) = (self.ch, 1 - self.dir);
         let want = self.received + 1;
-        spin_until(|| ch.seq(d).load(Ordering::Acquire) >= want)?;
+        if self.available < want {
+            let mut available = self.available;
+            spin_until(|| {
+                available = ch.seq(d).load(Ordering::Acquire);
+                available >= want
+            })?;
+            self.available = available;
+        }
         ch.attachment.read_bytes(ch.slot(d, self.received), buf)?;
         self.received = want;
         ch.done(d).store(want, Ordering::Release);
@@ -773,6 +802,8 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
                         dir: 0,
                         sent: 0,
                         received: 0,
+                        freed: 0,
+                        available: 0,
                     })
                 },
                 || {
@@ -781,6 +812,8 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
                         dir: 1,
                         sent: 0,
                         received: 0,
+                        freed: 0,
+                        available: 0,
                     })
                 },
                 x,
@@ -795,8 +828,8 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
                 SharedSemaphore::init(att, lay::FULL[1], 0)?,
             ];
             let empty = [
-                SharedSemaphore::init(att, lay::EMPTY[0], SLOTS as u32)?,
-                SharedSemaphore::init(att, lay::EMPTY[1], SLOTS as u32)?,
+                SharedSemaphore::init(att, lay::EMPTY[0], ch.slots as u32)?,
+                SharedSemaphore::init(att, lay::EMPTY[1], ch.slots as u32)?,
             ];
             let end = |dir| SemEnd {
                 ch: &ch,
