@@ -17,6 +17,7 @@
 //! Both processes are placed by [`Pin`]: on one CPU (they take turns), on two (every message
 //! wakes the other CPU), or wherever the scheduler likes.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -269,7 +270,8 @@ trait End {
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()>;
 }
 
-/// A byte stream (pipe or socket): write it all, read exactly a message.
+/// A byte stream (pipe or socket): write it all, read exactly a message. Each process owns
+/// only the ends it uses, so that the other's end closing is seen (EOF, EPIPE) at once.
 struct Stream<W, R> {
     out: W,
     inp: R,
@@ -277,15 +279,34 @@ struct Stream<W, R> {
 
 impl<W: Write, R: Read> End for Stream<W, R> {
     fn send(&mut self, msg: &[u8]) -> anyhow::Result<()> {
-        self.out
-            .write_all(msg)
-            .map_err(|e| crate::sys::io_error("write", e))
+        let mut sent = 0;
+        while sent < msg.len() {
+            match self.out.write(&msg[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => check_stop()?,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
+                    return Err(PeerGone.into());
+                }
+                Err(e) => return Err(crate::sys::io_error("write", e)),
+            }
+        }
+        Ok(())
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
-        self.inp
-            .read_exact(buf)
-            .map_err(|e| crate::sys::io_error("read", e))
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inp.read(&mut buf[got..]) {
+                Ok(0) => return Err(PeerGone.into()),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                    return Err(PeerGone.into());
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => check_stop()?,
+                Err(e) => return Err(crate::sys::io_error("read", e)),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -302,7 +323,11 @@ impl End for Queues<'_> {
         loop {
             match self.out.send_raw(msg) {
                 Ok(()) => return Ok(()),
-                Err(Errno::EINTR) => check_stop()?,
+                Err(Errno::EINTR) => {
+                    check_stop()?;
+                    let room = |a: crate::mq::Attributes| a.current_messages < a.max_messages;
+                    check_peer(|| self.out.attributes().is_ok_and(room))?;
+                }
                 Err(errno) => {
                     return Err(SysError {
                         call: "mq_send",
@@ -322,7 +347,10 @@ impl End for Queues<'_> {
                     buf.copy_from_slice(&self.scratch[..n]);
                     return Ok(());
                 }
-                Err(Errno::EINTR) => check_stop()?,
+                Err(Errno::EINTR) => {
+                    check_stop()?;
+                    check_peer(|| self.inp.attributes().is_ok_and(|a| a.current_messages > 0))?;
+                }
                 Err(errno) => {
                     return Err(SysError {
                         call: "mq_receive",
@@ -348,15 +376,31 @@ mod lay {
     pub const DATA: usize = 4096;
 }
 
-/// Slots in each direction's ring.
-const SLOTS: usize = 8;
+/// How big each direction's ring is, per mechanism. A spinning reader copies a message out
+/// while it is still in the cache it was written through, so a small ring (16 KiB, two 4 KiB
+/// slots) streams fastest: a big one is written to memory and read back. A sleeping reader
+/// needs room to run behind: with two slots the writer would block, and pay a wake-up, every
+/// other message.
+#[derive(Clone, Copy)]
+struct Ring {
+    /// The bytes a ring aims at: more slots for small messages, within the bounds below.
+    bytes: usize,
+    min_slots: usize,
+    max_slots: usize,
+}
 
-/// The bytes a ring aims at (one direction): more slots for small messages, so that a stream
-/// rarely finds its ring full, at most [`MAX_SLOTS`].
-const RING_BYTES: usize = 256 << 10;
-const MAX_SLOTS: usize = 256;
+const SPIN_RING: Ring = Ring {
+    bytes: 16 << 10,
+    min_slots: 2,
+    max_slots: 256,
+};
+const SEM_RING: Ring = Ring {
+    bytes: 256 << 10,
+    min_slots: 8,
+    max_slots: 256,
+};
 
-/// The shared-memory channel: in each direction a ring of message slots ([`SLOTS`] or more).
+/// The shared-memory channel: in each direction a ring of message slots (see [`Ring`]).
 /// Direction 0 is parent to child, 1 is child to parent.
 struct ShmChannel {
     _segment: Segment,
@@ -368,9 +412,9 @@ struct ShmChannel {
 }
 
 impl ShmChannel {
-    fn create(size: usize) -> anyhow::Result<ShmChannel> {
+    fn create(size: usize, ring: Ring) -> anyhow::Result<ShmChannel> {
         let stride = size.max(1).next_multiple_of(64);
-        let slots = (RING_BYTES / stride).clamp(SLOTS, MAX_SLOTS);
+        let slots = (ring.bytes / stride).clamp(ring.min_slots, ring.max_slots);
         let bytes = lay::DATA + 2 * slots * stride;
         let segment = Segment::create(&CreateOptions::private(bytes))
             .context("cannot create the benchmark's segment")?;
@@ -430,6 +474,7 @@ fn spin_until(mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
             let _ = nix::sched::sched_yield();
             if spins.is_multiple_of(SPINS_PER_YIELD * YIELDS_PER_CHECK) {
                 check_stop()?;
+                check_peer(&mut ready)?;
             }
         }
     }
@@ -494,35 +539,60 @@ struct SemEnd<'a> {
     received: u64,
 }
 
-fn sem_op(op: impl Fn() -> Result<(), Errno>, call: &'static str) -> anyhow::Result<()> {
+/// `sem.wait()`, woken by a termination signal or by the child's end (when nothing will ever
+/// be posted again).
+fn sem_wait(sem: &SharedSemaphore) -> anyhow::Result<()> {
     loop {
-        match op() {
+        match sem.wait() {
             Ok(()) => return Ok(()),
-            Err(Errno::EINTR) => check_stop()?,
-            Err(errno) => return Err(SysError { call, errno }.into()),
+            Err(Errno::EINTR) => {
+                check_stop()?;
+                // sem_wait may report EINTR even when a post came first: take that one.
+                if crate::signal::child_ended() && sem.try_wait().is_ok() {
+                    return Ok(());
+                }
+                check_peer(|| false)?;
+            }
+            Err(errno) => {
+                return Err(SysError {
+                    call: "sem_wait",
+                    errno,
+                }
+                .into());
+            }
         }
     }
+}
+
+fn sem_post(sem: &SharedSemaphore) -> anyhow::Result<()> {
+    sem.post().map_err(|errno| {
+        SysError {
+            call: "sem_post",
+            errno,
+        }
+        .into()
+    })
 }
 
 impl End for SemEnd<'_> {
     fn send(&mut self, msg: &[u8]) -> anyhow::Result<()> {
         let d = self.dir;
-        sem_op(|| self.empty[d].wait(), "sem_wait")?;
+        sem_wait(&self.empty[d])?;
         self.ch
             .attachment
             .write_bytes(self.ch.slot(d, self.sent), msg)?;
         self.sent += 1;
-        sem_op(|| self.full[d].post(), "sem_post")
+        sem_post(&self.full[d])
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
         let d = 1 - self.dir;
-        sem_op(|| self.full[d].wait(), "sem_wait")?;
+        sem_wait(&self.full[d])?;
         self.ch
             .attachment
             .read_bytes(self.ch.slot(d, self.received), buf)?;
         self.received += 1;
-        sem_op(|| self.empty[d].post(), "sem_post")
+        sem_post(&self.empty[d])
     }
 }
 
@@ -545,7 +615,14 @@ impl End for SignalEnd {
         loop {
             match crate::signal::wait_info(&self.set) {
                 Ok(_) => return Ok(()),
-                Err(Errno::EINTR) => check_stop()?,
+                Err(Errno::EINTR) => {
+                    check_stop()?;
+                    check_peer(|| {
+                        crate::signal::pending().is_ok_and(|p| {
+                            p.contains(&crate::signal::SigNum(Signal::SIGUSR1 as i32))
+                        })
+                    })?;
+                }
                 Err(errno) => {
                     return Err(SysError {
                         call: "sigwaitinfo",
@@ -573,6 +650,33 @@ impl fmt::Display for Stopped {
 }
 
 impl std::error::Error for Stopped {}
+
+/// The error a measurement stops with when the other process ends before it should (killed,
+/// say): a pipe or socket at EOF, or the child reported by SIGCHLD while the parent waited.
+#[derive(Debug)]
+pub struct PeerGone;
+
+impl fmt::Display for PeerGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the other process ended before the measurement was over")
+    }
+}
+
+impl std::error::Error for PeerGone {}
+
+/// How often the parent's blocking waits are interrupted to look at the stop flag and at the
+/// child (see [`crate::signal::Ticker`]): a signal can come just before a wait starts.
+const TICK: Duration = Duration::from_millis(100);
+
+/// In the parent, woken while waiting on the child: fails with [`PeerGone`] if the child has
+/// ended and the wait cannot be met (`ready` says whether it can, looked at once more now).
+/// In the child this never fails: should the parent die, PR_SET_PDEATHSIG ends the child.
+fn check_peer(mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
+    if crate::signal::child_ended() && !ready() {
+        return Err(PeerGone.into());
+    }
+    Ok(())
+}
 
 fn check_stop() -> anyhow::Result<()> {
     if crate::cli::termination_received().is_some() {
@@ -711,30 +815,35 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
         .cpus()
         .map_err(|e| anyhow::anyhow!("--pin {pin}: {e}"))?;
     place(parent_cpu)?;
+    // The parent learns of the child's end (SIGCHLD) even while it sleeps in a wait that only
+    // the child could end.
+    crate::signal::watch_children()?;
+    crate::signal::forget_ended_children();
+    let _ticker = crate::signal::Ticker::start(TICK)?;
     let mut msg = vec![0x5au8; size.max(1)];
     let cpu_self = cpu_ns(UsageWho::RUSAGE_SELF);
     let cpu_children = cpu_ns(UsageWho::RUSAGE_CHILDREN);
     let timed = match mech {
         Mech::Pipe => {
-            let down = pipe::pipe(false)?;
-            let up = pipe::pipe(false)?;
-            let (down_r, down_w) = (
-                std::fs::File::from(down.read),
-                std::fs::File::from(down.write),
-            );
-            let (up_r, up_w) = (std::fs::File::from(up.read), std::fs::File::from(up.write));
+            let (down, up) = (pipe::pipe(false)?, pipe::pipe(false)?);
+            // Each process takes the four ends (its own copy of them, after the fork) and
+            // closes the two it does not use.
+            let ends = Cell::new(Some((down, up)));
+            let file = std::fs::File::from;
             run_pair(
                 child_cpu,
                 || {
+                    let (down, up) = ends.take().context("the pipes are taken")?;
                     Ok(Stream {
-                        out: &down_w,
-                        inp: &up_r,
+                        out: file(down.write),
+                        inp: file(up.read),
                     })
                 },
                 || {
+                    let (down, up) = ends.take().context("the pipes are taken")?;
                     Ok(Stream {
-                        out: &up_w,
-                        inp: &down_r,
+                        out: file(up.write),
+                        inp: file(down.read),
                     })
                 },
                 x,
@@ -742,11 +851,18 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
             )?
         }
         Mech::Socket => {
-            let (a, b) = UnixStream::pair().map_err(|e| crate::sys::io_error("socketpair", e))?;
+            let pair = UnixStream::pair().map_err(|e| crate::sys::io_error("socketpair", e))?;
+            let ends = Cell::new(Some(pair));
+            let stream = |mine: UnixStream| -> anyhow::Result<_> {
+                let inp = mine
+                    .try_clone()
+                    .map_err(|e| crate::sys::io_error("dup", e))?;
+                Ok(Stream { out: mine, inp })
+            };
             run_pair(
                 child_cpu,
-                || Ok(Stream { out: &a, inp: &a }),
-                || Ok(Stream { out: &b, inp: &b }),
+                || stream(ends.take().context("the sockets are taken")?.0),
+                || stream(ends.take().context("the sockets are taken")?.1),
                 x,
                 &mut msg,
             )?
@@ -793,7 +909,7 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
             )?
         }
         Mech::ShmSpin => {
-            let ch = ShmChannel::create(size)?;
+            let ch = ShmChannel::create(size, SPIN_RING)?;
             run_pair(
                 child_cpu,
                 || {
@@ -821,7 +937,7 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
             )?
         }
         Mech::ShmSem => {
-            let ch = ShmChannel::create(size)?;
+            let ch = ShmChannel::create(size, SEM_RING)?;
             let att = &ch.attachment;
             let full = [
                 SharedSemaphore::init(att, lay::FULL[0], 0)?,
@@ -862,6 +978,134 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
     let cpu = (cpu_ns(UsageWho::RUSAGE_SELF) - cpu_self)
         + (cpu_ns(UsageWho::RUSAGE_CHILDREN) - cpu_children);
     Ok((timed, cpu))
+}
+
+/// What a measurement does, for `--explain`: the set-up's calls, then the calls of one
+/// message (latency: one round trip; throughput: one message of the stream). Each line is a
+/// call or an action, or (starting with "- ") a sentence.
+pub fn recipe(mech: Mech, mode: Mode, size: usize) -> Vec<String> {
+    let mut lines = match mech {
+        Mech::ShmSpin | Mech::ShmSem => {
+            let ring = if mech == Mech::ShmSpin {
+                SPIN_RING
+            } else {
+                SEM_RING
+            };
+            let stride = size.max(1).next_multiple_of(64);
+            let slots = (ring.bytes / stride).clamp(ring.min_slots, ring.max_slots);
+            let mut l = vec![
+                format!(
+                    "shmget(IPC_PRIVATE, {}, 0600); shmat; shmctl(IPC_RMID)",
+                    lay::DATA + 2 * slots * stride
+                ),
+                format!(
+                    "- a ring of {slots} slots of {stride} bytes each way; marked for removal at once, so it goes with the last detach, whatever happens"
+                ),
+            ];
+            if mech == Mech::ShmSem {
+                l.push(
+                    "sem_init(full, pshared 1, 0) and sem_init(empty, pshared 1, slots), each way"
+                        .into(),
+                );
+            }
+            l
+        }
+        Mech::Pipe => vec![
+            "pipe(down); pipe(up)".into(),
+            "- after fork each process closes the two ends it does not use".into(),
+        ],
+        Mech::Socket => vec!["socketpair(AF_UNIX, SOCK_STREAM)".into()],
+        Mech::Mq => vec![
+            format!(
+                "mq_open(down and up, O_CREAT | O_EXCL, mq_maxmsg 8, mq_msgsize {}); mq_unlink both",
+                size.max(1)
+            ),
+            "- unlinked at once: both processes hold them open, and the kernel frees them with the last close".into(),
+        ],
+        Mech::Signal => vec![
+            "sigprocmask(SIG_BLOCK, {SIGUSR1})".into(),
+            "- blocked, so that a SIGUSR1 waits, pending, for sigwaitinfo instead of running a handler".into(),
+        ],
+    };
+    lines.push(
+        "fork(); sched_setaffinity(parent), and in the child sched_setaffinity(child)".into(),
+    );
+    let n = size.max(1);
+    let (send, recv) = match mech {
+        Mech::ShmSpin => (
+            format!("copy {n} bytes into a slot; store seq (release)"),
+            format!(
+                "spin on seq (acquire, pause hint; sched_yield every {SPINS_PER_YIELD} spins); copy {n} bytes out; store done"
+            ),
+        ),
+        Mech::ShmSem => (
+            format!("sem_wait(empty); copy {n} bytes into a slot; sem_post(full)"),
+            format!("sem_wait(full); copy {n} bytes out; sem_post(empty)"),
+        ),
+        Mech::Pipe | Mech::Socket => (format!("write(fd, {n})"), format!("read(fd, {n})")),
+        Mech::Mq => (
+            format!("mq_send(down, {n} bytes, prio 0)"),
+            "mq_receive(up, buffer of mq_msgsize)".into(),
+        ),
+        Mech::Signal => (
+            "kill(peer, SIGUSR1)".into(),
+            "sigwaitinfo({SIGUSR1})".into(),
+        ),
+    };
+    match mode {
+        Mode::Latency => {
+            lines.push(format!(
+                "parent: t0 = clock; {send}; {recv}; sample = clock - t0"
+            ));
+            lines.push(format!("child: {recv}; {send}"));
+        }
+        _ => {
+            lines.push(format!(
+                "parent: {send}, for every message; then wait for one acknowledgement"
+            ));
+            lines.push(format!(
+                "child: {recv}, for every message; then acknowledge"
+            ));
+        }
+    }
+    lines
+}
+
+/// Where `--pin` puts the two processes, and what that does to the figures, for `--explain`.
+pub fn placement(pin: Pin) -> String {
+    let cpu = |c: Option<usize>| c.map_or("any CPU".to_string(), |c| format!("CPU {c}"));
+    match pin.cpus() {
+        Err(why) => format!("pin {pin}: not measured: {why}"),
+        Ok((parent, child)) => {
+            let what = match pin {
+                Pin::Same => {
+                    "they take turns: every wait puts one to sleep and switches to the other; a spinning reader only wastes its time slice until it yields"
+                }
+                Pin::Cross => {
+                    "every wait puts a process to sleep, and every reply must wake the other CPU; spinning avoids that, and keeps both CPUs busy"
+                }
+                Pin::None => {
+                    "the scheduler decides, message by message, where the other process runs"
+                }
+            };
+            format!(
+                "pin {pin}: the parent on {}, the child on {}: {what}",
+                cpu(parent),
+                cpu(child)
+            )
+        }
+    }
+}
+
+/// What the floor times, for `--explain`.
+pub fn floor_recipe() -> Vec<String> {
+    vec![
+        "clock: clock_gettime(CLOCK_MONOTONIC), through the vDSO: no system call".into(),
+        "syscall: getppid(), the cheapest system call: enter the kernel and come back".into(),
+        "pipe-self: write(p, n) then read(p, n) in one process: the kernel's copy in and out, no other process to wake".into(),
+        "memcpy: copy n bytes within the process: the price of the copies every mechanism makes".into(),
+        format!("each timed in {FLOOR_BATCHES} batches of many operations (one clock read per batch); the rows give the batches' spread"),
+    ]
 }
 
 /// Fork; the child builds its end with `child_end` and answers, the parent builds its own with
@@ -930,6 +1174,23 @@ fn finish_child(child: &mut Child, timed: anyhow::Result<Timed>) -> anyhow::Resu
                 pipe::describe(status)
             );
             Ok(timed)
+        }
+        Err(err) if err.is::<PeerGone>() => {
+            // Say how the child ended: it closed its ends as it died, so it is about to be
+            // reapable if it is not already.
+            let mut ended = child.try_wait().ok().flatten();
+            if ended.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+                ended = child.try_wait().ok().flatten();
+            }
+            child.kill();
+            Err(match ended {
+                Some(status) => anyhow::anyhow!(
+                    "the child process ended before the measurement was over: {}",
+                    pipe::describe(status)
+                ),
+                None => err,
+            })
         }
         Err(err) => {
             child.kill();

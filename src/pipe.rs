@@ -311,6 +311,11 @@ pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
             for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
                 let _ = default_action(sig);
             }
+            // A signal that came between fork and the lines above was only recorded, in this
+            // copy of the parent's handler state: it ends the child now.
+            if let Some(sig) = crate::cli::termination_received() {
+                crate::cli::exit_by_signal(sig);
+            }
             let code = child();
             let _ = std::io::Write::flush(&mut std::io::stdout());
             exit_now(code)

@@ -261,16 +261,25 @@ impl Drop for Segment {
     }
 }
 
-/// What [`Attachment::write_bytes`] and [`Attachment::read_bytes`] move per volatile access.
-type Chunk = [u64; 4];
-const CHUNK: usize = std::mem::size_of::<Chunk>();
+/// What [`Attachment::write_bytes`] and [`Attachment::read_bytes`] move per volatile access:
+/// a 16-byte vector register where there is one (x86_64 always has SSE2), else two words.
+#[cfg(target_arch = "x86_64")]
+type Lane = std::arch::x86_64::__m128i;
+#[cfg(not(target_arch = "x86_64"))]
+type Lane = [u64; 2];
+const LANE: usize = std::mem::size_of::<Lane>();
+/// Lanes per block: a block is one cache line, loaded in full before it is stored, so that the
+/// loads of a block overlap (a volatile copy lane by lane runs at half memcpy's speed; by
+/// blocks it keeps up with it).
+const LANES: usize = 4;
+const BLOCK: usize = LANE * LANES;
 
-/// For a copy of `len` bytes at address `addr`: how many bytes come before the first 8-byte
-/// boundary (done one at a time), and how many whole chunks follow it.
+/// For a copy of `len` bytes to or from shared address `addr`: how many bytes come before the
+/// first lane boundary (done one at a time), and how many whole blocks follow them. What is
+/// left after the blocks goes lane by lane, then byte by byte.
 fn split(addr: usize, len: usize) -> (usize, usize) {
-    let head = addr.next_multiple_of(std::mem::align_of::<Chunk>()) - addr;
-    let head = head.min(len);
-    (head, (len - head) / CHUNK)
+    let head = (addr.next_multiple_of(LANE) - addr).min(len);
+    (head, (len - head) / BLOCK)
 }
 
 /// A segment mapped into this process (step 2). Dropping it detaches (step 4).
@@ -367,8 +376,8 @@ impl Attachment {
         })
     }
 
-    /// Copy `src` into the segment from byte `offset` on, with volatile stores (bytes up to an
-    /// 8-byte boundary, then 32 bytes at a time, then the rest byte by byte): the way to fill a
+    /// Copy `src` into the segment from byte `offset` on, with volatile stores (bytes up to a
+    /// 16-byte boundary, then a cache line at a time, then 16 bytes, then bytes): the way to fill a
     /// buffer that another process reads once a flag or a semaphore says it may. Fails past
     /// the end or on a read-only attachment.
     pub fn write_bytes(&self, offset: usize, src: &[u8]) -> anyhow::Result<()> {
@@ -380,20 +389,32 @@ impl Attachment {
         self.check_range(offset, src.len())?;
         // SAFETY: offset is within the mapping (checked above).
         let dst = unsafe { self.addr.as_ptr().cast::<u8>().add(offset) };
-        let (head, chunks) = split(dst as usize, src.len());
-        let body = head..head + chunks * CHUNK;
-        for i in (0..head).chain(body.end..src.len()) {
+        let (head, blocks) = split(dst as usize, src.len());
+        let lanes_end = head + blocks * BLOCK + (src.len() - head - blocks * BLOCK) / LANE * LANE;
+        for i in (0..head).chain(lanes_end..src.len()) {
             // SAFETY: one byte within the mapping, which is writable. A volatile store makes no
             // reference to memory another process may touch.
             unsafe { dst.add(i).write_volatile(src[i]) };
         }
-        for i in body.step_by(CHUNK) {
-            // SAFETY: the chunk is within the mapping and 8-byte aligned (`split`); the source
-            // is a valid slice of ours, read unaligned.
-            unsafe {
-                let value = src.as_ptr().add(i).cast::<Chunk>().read_unaligned();
-                dst.add(i).cast::<Chunk>().write_volatile(value);
+        let lane_at = |i: usize| {
+            // SAFETY: the caller keeps i + LANE within src, a valid slice of ours, which is
+            // read unaligned.
+            unsafe { src.as_ptr().add(i).cast::<Lane>().read_unaligned() }
+        };
+        let mut i = head;
+        while i + BLOCK <= lanes_end {
+            let block: [Lane; LANES] = std::array::from_fn(|k| lane_at(i + k * LANE));
+            for (k, lane) in block.into_iter().enumerate() {
+                // SAFETY: the lane is within the mapping (i + BLOCK <= len) and LANE-aligned
+                // (`split`).
+                unsafe { dst.add(i + k * LANE).cast::<Lane>().write_volatile(lane) };
             }
+            i += BLOCK;
+        }
+        while i < lanes_end {
+            // SAFETY: as for a block's lanes.
+            unsafe { dst.add(i).cast::<Lane>().write_volatile(lane_at(i)) };
+            i += LANE;
         }
         Ok(())
     }
@@ -404,22 +425,33 @@ impl Attachment {
         self.check_range(offset, dst.len())?;
         // SAFETY: offset is within the mapping (checked above).
         let src = unsafe { self.addr.as_ptr().cast::<u8>().cast_const().add(offset) };
-        let (head, chunks) = split(src as usize, dst.len());
-        let body = head..head + chunks * CHUNK;
-        for i in (0..head).chain(body.end..dst.len()) {
+        let (head, blocks) = split(src as usize, dst.len());
+        let lanes_end = head + blocks * BLOCK + (dst.len() - head - blocks * BLOCK) / LANE * LANE;
+        for i in (0..head).chain(lanes_end..dst.len()) {
             // SAFETY: one byte within the mapping.
             dst[i] = unsafe { src.add(i).read_volatile() };
         }
-        for i in body.step_by(CHUNK) {
-            // SAFETY: the chunk is within the mapping and 8-byte aligned (`split`); the
-            // destination is a valid, writable slice of ours, written unaligned.
-            unsafe {
-                let value = src.add(i).cast::<Chunk>().read_volatile();
-                dst.as_mut_ptr()
-                    .add(i)
-                    .cast::<Chunk>()
-                    .write_unaligned(value);
+        let out = dst.as_mut_ptr();
+        let mut i = head;
+        while i + BLOCK <= lanes_end {
+            let block: [Lane; LANES] = std::array::from_fn(|k| {
+                // SAFETY: the lane is within the mapping (i + BLOCK <= len) and LANE-aligned
+                // (`split`).
+                unsafe { src.add(i + k * LANE).cast::<Lane>().read_volatile() }
+            });
+            for (k, lane) in block.into_iter().enumerate() {
+                // SAFETY: within dst, a valid, writable slice of ours, written unaligned.
+                unsafe { out.add(i + k * LANE).cast::<Lane>().write_unaligned(lane) };
             }
+            i += BLOCK;
+        }
+        while i < lanes_end {
+            // SAFETY: as for a block's lanes.
+            unsafe {
+                let lane = src.add(i).cast::<Lane>().read_volatile();
+                out.add(i).cast::<Lane>().write_unaligned(lane);
+            }
+            i += LANE;
         }
         Ok(())
     }
@@ -826,11 +858,48 @@ mod tests {
         let seg = Segment::create(&CreateOptions::private(4096)).unwrap();
         let rw = seg.id().attach(Access::ReadWrite).unwrap();
         let ro = seg.id().attach(Access::ReadOnly).unwrap();
-        let data: Vec<u8> = (0..200u8).collect();
-        rw.write_bytes(3, &data).unwrap();
-        let mut back = vec![0u8; 200];
-        ro.read_bytes(3, &mut back).unwrap();
-        assert_eq!(back, data);
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        // Every alignment of the segment side and of our side, and lengths that end in the
+        // head, in a block, in the lanes after the blocks and in the tail bytes.
+        for offset in 0..20 {
+            for ours in 0..3 {
+                for len in [
+                    0,
+                    1,
+                    5,
+                    15,
+                    16,
+                    17,
+                    63,
+                    64,
+                    65,
+                    80,
+                    127,
+                    128,
+                    143,
+                    200,
+                    999 - ours,
+                ] {
+                    let src = &data[ours..ours + len];
+                    rw.write_bytes(0, &[0xee; 1024]).unwrap();
+                    rw.write_bytes(offset, src).unwrap();
+                    let mut back = vec![0u8; len + ours];
+                    ro.read_bytes(offset, &mut back[ours..]).unwrap();
+                    assert_eq!(
+                        &back[ours..],
+                        src,
+                        "offset {offset}, ours +{ours}, len {len}"
+                    );
+                    let mut around = [0u8; 1];
+                    if offset > 0 {
+                        ro.read_bytes(offset - 1, &mut around).unwrap();
+                        assert_eq!(around, [0xee], "byte before, offset {offset}, len {len}");
+                    }
+                    ro.read_bytes(offset + len, &mut around).unwrap();
+                    assert_eq!(around, [0xee], "byte after, offset {offset}, len {len}");
+                }
+            }
+        }
         let mut one = [0u8; 1];
         ro.read_bytes(4095, &mut one).unwrap();
         assert!(ro.read_bytes(4095, &mut [0u8; 2]).is_err());

@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use nix::errno::Errno;
@@ -666,6 +666,105 @@ pub fn wait_change(pid: Pid) -> anyhow::Result<nix::sys::wait::WaitStatus> {
     }
 }
 
+/// `sigwaitinfo`: take one of `set`'s signals, which the caller keeps blocked, sleeping until
+/// one is pending; its number. A handled signal outside the set interrupts it (EINTR).
+pub fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
+    // SAFETY: `set` is a valid sigset_t; a null siginfo pointer asks for no details.
+    let signo = unsafe { libc::sigwaitinfo(set.as_ref(), std::ptr::null_mut()) };
+    if signo == -1 {
+        return Err(Errno::last());
+    }
+    Ok(signo)
+}
+
+static CHILD_ENDED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_child(_signo: libc::c_int) {
+    CHILD_ENDED.store(true, Ordering::SeqCst);
+}
+
+/// Catch SIGCHLD, without SA_RESTART, so that a parent blocked on its child (in sem_wait,
+/// mq_receive, sigwaitinfo) is woken with EINTR when the child ends, and can tell by
+/// [`child_ended`] that no answer will come.
+pub fn watch_children() -> Result<(), SysError> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_child),
+        SaFlags::SA_NOCLDSTOP,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { signal::sigaction(Signal::SIGCHLD, &action) }
+        .map(|_| ())
+        .map_err(|errno| SysError {
+            call: "sigaction",
+            errno,
+        })
+}
+
+/// Whether a child has ended since [`forget_ended_children`] (with [`watch_children`] on).
+pub fn child_ended() -> bool {
+    CHILD_ENDED.load(Ordering::SeqCst)
+}
+
+/// Start afresh before forking the next child.
+pub fn forget_ended_children() {
+    CHILD_ENDED.store(false, Ordering::SeqCst);
+}
+
+extern "C" fn on_tick(_signo: libc::c_int) {}
+
+fn set_interval(period: Duration) -> Result<(), SysError> {
+    let tv = libc::timeval {
+        tv_sec: period.as_secs() as libc::time_t,
+        tv_usec: period.subsec_micros() as libc::suseconds_t,
+    };
+    let timer = libc::itimerval {
+        it_interval: tv,
+        it_value: tv,
+    };
+    // SAFETY: a valid itimerval; the old value is not wanted (null).
+    if unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) } == -1 {
+        return Err(SysError::last("setitimer"));
+    }
+    Ok(())
+}
+
+/// A SIGALRM every `period`, caught by a handler that does nothing, without SA_RESTART: it
+/// ends any blocking call with EINTR, so that a process about to sleep on a wait just after a
+/// signal or a child's end came (too late to interrupt it, too early to be seen by the check
+/// before it) looks again within one period. Stopped and SIGALRM restored on drop. Timers are
+/// not inherited by a forked child.
+#[derive(Debug)]
+pub struct Ticker {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Ticker {
+    pub fn start(period: Duration) -> Result<Ticker, SysError> {
+        let action = SigAction::new(
+            SigHandler::Handler(on_tick),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler does nothing at all.
+        unsafe { signal::sigaction(Signal::SIGALRM, &action) }.map_err(|errno| SysError {
+            call: "sigaction",
+            errno,
+        })?;
+        set_interval(period)?;
+        Ok(Ticker {
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        let _ = set_interval(Duration::ZERO);
+        let _ = restore_default(Signal::SIGALRM);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,15 +808,4 @@ mod tests {
             assert_eq!(try_ignore(SigNum(sig)).unwrap_err().errno, Errno::EINVAL);
         }
     }
-}
-
-/// `sigwaitinfo`: take one of `set`'s signals, which the caller keeps blocked, sleeping until
-/// one is pending; its number. A handled signal outside the set interrupts it (EINTR).
-pub fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
-    // SAFETY: `set` is a valid sigset_t; a null siginfo pointer asks for no details.
-    let signo = unsafe { libc::sigwaitinfo(set.as_ref(), std::ptr::null_mut()) };
-    if signo == -1 {
-        return Err(Errno::last());
-    }
-    Ok(signo)
 }

@@ -300,6 +300,15 @@ impl<'a> SharedSemaphore<'a> {
         Ok(())
     }
 
+    /// `sem_trywait`: take one if the value is above 0, else EAGAIN at once.
+    pub fn try_wait(&self) -> Result<(), Errno> {
+        // SAFETY: as for `wait`.
+        if unsafe { libc::sem_trywait(self.sem) } == -1 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
     /// `sem_post`: give one back, waking a waiter.
     pub fn post(&self) -> Result<(), Errno> {
         // SAFETY: as for `wait`.

@@ -197,8 +197,9 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let mut out = Output::new(args.format);
     out.header(ui, &bench::machine(), args, modes)?;
     let mut latency_rows = Vec::new();
-    for &mode in modes {
+    for (step, &mode) in (1..).zip(modes) {
         let s = settings(args, mode);
+        explain(ui, mode, &s, step);
         out.begin(mode, &s)?;
         let mut printed = Ok(());
         let mut each = |row: &Row| {
@@ -212,7 +213,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             Mode::Floor => bench::floor(&s, &mut each),
         };
         if term.received().is_some() {
-            ui.note("stopped: the child process is reaped, its segment and queues are gone");
+            ui.note("stopped: the child process is reaped; the run's segment, semaphores and queues are gone");
             return Err(term.interrupted());
         }
         let rows = result?;
@@ -227,6 +228,57 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         ui.note(&format!("latency chart written to {}", plot.display()));
     }
     Ok(())
+}
+
+/// `--explain`: how a mode's rows are measured, before they are.
+fn explain(ui: &Ui, mode: Mode, s: &Settings, step: u32) {
+    if !ui.explaining() {
+        return;
+    }
+    match mode {
+        Mode::Floor => {
+            ui.step(
+                step,
+                "floor: one process, no IPC: what no mechanism can beat",
+            );
+            for line in bench::floor_recipe() {
+                ui.meaning(&line);
+            }
+        }
+        Mode::Latency | Mode::Throughput => {
+            let what = if mode == Mode::Latency {
+                "round trips, each timed"
+            } else {
+                "messages streamed one way, timed as a whole"
+            };
+            ui.step(
+                step,
+                &format!(
+                    "{mode}: {} {what}, after {} warm-up, for each placement, mechanism and size",
+                    s.count, s.warmup
+                ),
+            );
+            for &pin in &s.pins {
+                ui.meaning(&bench::placement(pin));
+            }
+            let size = s.sizes.first().copied().unwrap_or(64);
+            for &mech in &s.mechs {
+                if mode == Mode::Throughput && !mech.carries_data() {
+                    continue;
+                }
+                ui.meaning(&format!(
+                    "{mech} ({} bytes here):",
+                    if mech.carries_data() { size } else { 0 }
+                ));
+                for line in bench::recipe(mech, mode, size) {
+                    match line.strip_prefix("- ") {
+                        Some(sentence) => ui.meaning(&format!("  {sentence}")),
+                        None => ui.act(&format!("  {line}")),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// How the rows are printed, and the table's pending rows (the bars need the whole table).
@@ -260,10 +312,15 @@ impl Output {
         let s = settings(args, Mode::Latency);
         let pins: Vec<&str> = s.pins.iter().map(|p| p.name()).collect();
         let line1 = format!("ipc-bench: {machine}");
+        // Floor runs in one process: placing two means nothing to it.
+        let pin = if modes == [Mode::Floor] {
+            String::new()
+        } else {
+            format!("; pin {}", pins.join(","))
+        };
         let line2 = format!(
-            "settings: {}; pin {}{}",
+            "settings: {}{pin}{}",
             what.join("; "),
-            pins.join(","),
             if args.quick {
                 "; --quick: rough figures"
             } else {
