@@ -377,10 +377,10 @@ mod lay {
 }
 
 /// How big each direction's ring is, per mechanism. A spinning reader copies a message out
-/// while it is still in the cache it was written through, so a small ring (16 KiB, two 4 KiB
+/// while it is still in the cache it was written through, so a small ring (16 KiB, four 4 KiB
 /// slots) streams fastest: a big one is written to memory and read back. A sleeping reader
-/// needs room to run behind: with two slots the writer would block, and pay a wake-up, every
-/// other message.
+/// needs room to run behind: with a few slots the writer would block, and pay a wake-up,
+/// every few messages.
 #[derive(Clone, Copy)]
 struct Ring {
     /// The bytes a ring aims at: more slots for small messages, within the bounds below.
