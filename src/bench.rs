@@ -258,6 +258,9 @@ pub struct Settings {
     pub warmup: u64,
 }
 
+/// The most round trips a latency row times: each one's time is kept, 8 bytes each.
+pub const MAX_SAMPLES: u64 = 10_000_000;
+
 /// The largest message size the tool takes (the shared buffers hold a few of them).
 pub const MAX_SIZE: usize = 16 << 20;
 
@@ -720,9 +723,12 @@ struct PingPong {
 impl Exchange for PingPong {
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed> {
         let mut reply = msg.to_vec();
-        for _ in 0..self.warmup {
+        for i in 0..self.warmup {
             end.send(msg)?;
             end.recv(&mut reply)?;
+            if i & 1023 == 0 {
+                check_stop()?;
+            }
         }
         let mut samples = Vec::with_capacity(self.count as usize);
         let start = Instant::now();
@@ -758,8 +764,11 @@ struct Stream1 {
 impl Exchange for Stream1 {
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed> {
         let mut ack = msg.to_vec();
-        for _ in 0..self.warmup {
+        for i in 0..self.warmup {
             end.send(msg)?;
+            if i & 1023 == 0 {
+                check_stop()?;
+            }
         }
         end.recv(&mut ack)?;
         let start = Instant::now();
@@ -1211,7 +1220,10 @@ fn cannot(mech: Mech, size: usize) -> Option<String> {
 }
 
 /// Round-trip latency of every mechanism, size and placement asked for.
-pub fn latency(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<Vec<Row>> {
+pub fn latency(
+    settings: &Settings,
+    mut each: impl FnMut(&Row) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &pin in &settings.pins {
         for &mech in &settings.mechs {
@@ -1240,7 +1252,7 @@ pub fn latency(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Resul
                         }
                     }
                 };
-                each(&row);
+                each(&row)?;
                 rows.push(row);
             }
         }
@@ -1250,7 +1262,10 @@ pub fn latency(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Resul
 }
 
 /// One-way streaming throughput of every mechanism, size and placement asked for.
-pub fn throughput(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<Vec<Row>> {
+pub fn throughput(
+    settings: &Settings,
+    mut each: impl FnMut(&Row) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &pin in &settings.pins {
         for &mech in &settings.mechs {
@@ -1287,7 +1302,7 @@ pub fn throughput(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Re
                         }
                     }
                 };
-                each(&row);
+                each(&row)?;
                 rows.push(row);
             }
         }
@@ -1299,13 +1314,19 @@ pub fn throughput(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Re
 /// Batches per floor measurement, and operations per batch: each batch's mean is a sample.
 const FLOOR_BATCHES: usize = 200;
 
+/// The operations the floor times per row for `--count` `count`: whole batches, at least one
+/// operation each.
+pub fn floor_ops(count: u64) -> u64 {
+    (count / FLOOR_BATCHES as u64).max(1) * FLOOR_BATCHES as u64
+}
+
 fn floor_row(
     what: &str,
     size: usize,
     ops: u64,
     mut op: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<Row> {
-    let per_batch = (ops / FLOOR_BATCHES as u64).max(1);
+    let per_batch = ops / FLOOR_BATCHES as u64;
     let mut samples = Vec::with_capacity(FLOOR_BATCHES);
     for _ in 0..FLOOR_BATCHES {
         let t0 = Instant::now();
@@ -1324,12 +1345,16 @@ fn floor_row(
 
 /// What no IPC can beat: a clock read, a null system call (getppid), a pipe's write and read in
 /// one process, memcpy; each the mean of a batch, over many batches.
-pub fn floor(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<Vec<Row>> {
-    let ops = settings.count.max(FLOOR_BATCHES as u64);
+pub fn floor(
+    settings: &Settings,
+    mut each: impl FnMut(&Row) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Row>> {
+    let ops = floor_ops(settings.count);
     let mut rows = Vec::new();
-    let mut push = |row: Row, rows: &mut Vec<Row>| {
-        each(&row);
+    let mut push = |row: Row, rows: &mut Vec<Row>| -> anyhow::Result<()> {
+        each(&row)?;
         rows.push(row);
+        Ok(())
     };
     push(
         floor_row("clock", 0, ops, || {
@@ -1337,14 +1362,14 @@ pub fn floor(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<
             Ok(())
         })?,
         &mut rows,
-    );
+    )?;
     push(
         floor_row("syscall", 0, ops, || {
             std::hint::black_box(nix::unistd::getppid());
             Ok(())
         })?,
         &mut rows,
-    );
+    )?;
     for &size in &settings.sizes {
         let p = pipe::pipe(false)?;
         let capacity = pipe::capacity(std::os::fd::AsFd::as_fd(&p.write))?;
@@ -1354,7 +1379,7 @@ pub fn floor(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<
                     "one process cannot write {size} bytes into a {capacity}-byte pipe before reading"
                 )),
                 &mut rows,
-            );
+            )?;
         } else {
             let mut w = std::fs::File::from(p.write);
             let mut r = std::fs::File::from(p.read);
@@ -1368,7 +1393,7 @@ pub fn floor(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<
                         .map_err(|e| crate::sys::io_error("read", e))
                 })?,
                 &mut rows,
-            );
+            )?;
         }
         let src = vec![1u8; size.max(1)];
         let mut dst = vec![0u8; size.max(1)];
@@ -1379,7 +1404,7 @@ pub fn floor(settings: &Settings, mut each: impl FnMut(&Row)) -> anyhow::Result<
                 Ok(())
             })?,
             &mut rows,
-        );
+        )?;
     }
     Ok(rows)
 }

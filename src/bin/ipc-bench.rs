@@ -188,6 +188,16 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             .into());
         }
     }
+    if let Some(count) = args.count
+        && count > bench::MAX_SAMPLES
+        && matches!(args.mode, Which::Latency | Which::All)
+    {
+        return Err(UsageError(format!(
+            "--count {count}: latency keeps every round trip's time (8 bytes each), so it takes at most {}; throughput and floor take up to 100000000",
+            bench::MAX_SAMPLES
+        ))
+        .into());
+    }
     let modes: &[Mode] = match args.mode {
         Which::Latency => &[Mode::Latency],
         Which::Throughput => &[Mode::Throughput],
@@ -201,12 +211,8 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         let s = settings(args, mode);
         explain(ui, mode, &s, step);
         out.begin(mode, &s)?;
-        let mut printed = Ok(());
-        let mut each = |row: &Row| {
-            if printed.is_ok() {
-                printed = out.row(row);
-            }
-        };
+        // A row that cannot be printed (stdout closed) ends the run there.
+        let mut each = |row: &Row| out.row(row);
         let result = match mode {
             Mode::Latency => bench::latency(&s, &mut each),
             Mode::Throughput => bench::throughput(&s, &mut each),
@@ -217,7 +223,6 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             return Err(term.interrupted());
         }
         let rows = result?;
-        printed?;
         out.end()?;
         if mode == Mode::Latency {
             latency_rows = rows;
@@ -305,7 +310,7 @@ impl Output {
                 Mode::Throughput => {
                     format!("throughput {} messages after {} warm-up", s.count, s.warmup)
                 }
-                Mode::Floor => format!("floor {} operations", s.count.max(200)),
+                Mode::Floor => format!("floor {} operations", bench::floor_ops(s.count)),
             }
         };
         let what: Vec<String> = modes.iter().map(|m| describe(*m)).collect();
@@ -334,7 +339,7 @@ impl Output {
             }
             // Data formats keep stdout to data: the header goes to stderr.
             Format::Json | Format::Csv => {
-                ui.note(&line1);
+                ui.note(machine);
                 ui.note(&line2);
             }
         }
@@ -404,19 +409,25 @@ impl Output {
             Mode::Throughput => r.mb_per_s,
             _ => r.stats.map(|s| s.median),
         };
-        let values: Vec<f64> = rows.iter().filter_map(key).filter(|v| *v > 0.0).collect();
-        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().copied().fold(0.0, f64::max);
+        let hi = rows
+            .iter()
+            .filter_map(key)
+            .filter(|v| *v > 0.0)
+            .fold(0.0, f64::max);
         for r in &rows {
-            let bar = key(r).map_or(String::new(), |v| bar(v, lo, hi));
+            let bar = key(r).map_or(String::new(), |v| bar(v, hi));
             let pin = r.pin.map_or("", Pin::name);
             let line = if let Some(why) = &r.unsupported {
-                format!(
-                    "{:<9} {:<5} {:>6}  not measured: {why}",
-                    r.what,
-                    pin,
-                    size_text(r)
-                )
+                if r.mode == Mode::Floor {
+                    format!("{:<9} {:>6}  not measured: {why}", r.what, size_text(r))
+                } else {
+                    format!(
+                        "{:<9} {:<5} {:>6}  not measured: {why}",
+                        r.what,
+                        pin,
+                        size_text(r)
+                    )
+                }
             } else {
                 match r.mode {
                     Mode::Latency => {
@@ -449,7 +460,12 @@ impl Output {
                         let s = r.stats.expect("a measured floor row has statistics");
                         format!(
                             "{:<9} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1}  {bar}",
-                            r.what, r.size, s.min, s.median, s.p99, s.mean
+                            r.what,
+                            size_text(r),
+                            s.min,
+                            s.median,
+                            s.p99,
+                            s.mean
                         )
                     }
                 }
@@ -468,10 +484,12 @@ fn size_text(r: &Row) -> String {
     }
 }
 
-/// A bar from 1 to 30 cells, on a log scale from `lo` to `hi`.
-fn bar(v: f64, lo: f64, hi: f64) -> String {
-    let cells = if hi > lo {
-        1.0 + 29.0 * (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
+/// A bar from 1 to 30 cells, on a log scale: the table's highest value `hi` gets 30 cells,
+/// and every tenfold below it 10 fewer, so that equal figures get equal bars whatever the
+/// other rows (three decades below `hi` and under, 1 cell).
+fn bar(v: f64, hi: f64) -> String {
+    let cells = if v > 0.0 && hi > 0.0 {
+        30.0 - 10.0 * (hi / v).log10()
     } else {
         1.0
     };

@@ -1,0 +1,2102 @@
+//! ipc-bench as real processes: every mechanism in every mode with small counts, and the shape
+//! of what comes out (every row present, figures positive, finite and ordered, the counts
+//! asked for); the JSON, CSV and table formats; the floor; the message-queue size limit; the SVG
+//! chart; usage errors; termination signals mid-measurement, sent to ipc-bench or to its whole
+//! process group as a terminal's Ctrl-C is; its child killed alone; a closed stdout.
+//!
+//! Every run is tagged and its children are recorded while it runs (see [`Demo`]): afterwards
+//! none may be left, neither running nor unreaped. Nor may an IPC object of the run: a segment
+//! in /proc/sysvipc/shm whose creator is ipc-bench or its child, or one of its message queues
+//! (`/ipc-bench-<pid>-<n>-down` and `-up`, asked of the kernel with mq_open). Other tests make
+//! their own objects meanwhile, so the machine's tables are never expected to be empty.
+//!
+//! Figures are never compared with each other across mechanisms: only their shape is checked,
+//! so that a busy machine cannot fail a test. Placements that need two CPUs are expected to say
+//! why not when this process may use only one.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+// ---------------------------------------------------------------------------------------------
+// Running ipc-bench
+
+fn bench_cmd(args: &[&str]) -> Command {
+    let mut c = cmd("ipc-bench");
+    c.args(args);
+    c
+}
+
+/// ipc-bench with these arguments (tagged, its children watched: see [`Demo`]).
+fn start(args: &[&str]) -> Demo {
+    Demo::start_cmd(bench_cmd(args))
+}
+
+/// Wait (bounded) for the end of a started run, then check that it left nothing behind: no
+/// process (see [`Demo::finish`]) and no IPC object (see [`assert_no_ipc_left`]).
+#[track_caller]
+fn finish(demo: Demo) -> Ran {
+    let pid = demo.pid();
+    let ran = demo.finish();
+    assert_no_ipc_left(pid, &ran.children);
+    ran
+}
+
+/// ipc-bench with these arguments, run to its end (bounded), nothing left behind.
+#[track_caller]
+fn run(args: &[&str]) -> Ran {
+    finish(start(args))
+}
+
+/// A run that succeeded, with no panic on stderr.
+#[track_caller]
+fn assert_ok(ran: &Ran, what: &str) {
+    assert_eq!(code(ran), 0, "{what}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert!(!ran.stderr.contains("error"), "{what}: {}", ran.stderr);
+}
+
+/// The small counts every measuring test uses: `--quick --count 200`.
+const QUICK: [&str; 3] = ["--quick", "--count", "200"];
+const COUNT: u64 = 200;
+
+fn with_quick<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = QUICK.to_vec();
+    all.extend_from_slice(args);
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a run leaves behind
+
+/// The /proc/sysvipc/shm lines of the segments that one of `pids` created (the `cpid` column).
+fn segments_created_by(pids: &[i32]) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("read /proc/sysvipc/shm");
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let cpid = header
+        .iter()
+        .position(|h| *h == "cpid")
+        .expect("a cpid column in /proc/sysvipc/shm");
+    lines
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(cpid)
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|p| pids.contains(&p))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// How many of a run's queue names are asked about: ipc-bench numbers its queues from 0, two
+/// per measurement that uses queues, and no test here makes more than a few dozen.
+const QUEUE_NUMBERS: u32 = 64;
+
+/// The queues of ipc-bench process `pid` that exist now (`/ipc-bench-<pid>-<n>-down|up`).
+fn queues_of(pid: i32) -> Vec<String> {
+    (0..QUEUE_NUMBERS)
+        .flat_map(|n| ["down", "up"].map(|dir| format!("/ipc-bench-{pid}-{n}-{dir}")))
+        .filter(|name| {
+            let name = ipc_lab::mq::QueueName::parse(name).expect("a valid queue name");
+            ipc_lab::mq::exists(&name)
+        })
+        .collect()
+}
+
+/// No segment made by ipc-bench `pid` or one of its `children`, and none of its queues, is left.
+/// The segments are marked for removal as soon as they are attached: one still listed is still
+/// attached by a process that should be gone.
+#[track_caller]
+fn assert_no_ipc_left(pid: i32, children: &[ProcId]) {
+    let mut pids = vec![pid];
+    pids.extend(children.iter().map(|c| c.pid));
+    let segments = segments_created_by(&pids);
+    let queues = queues_of(pid);
+    // Whatever is left is removed, so that a failing test leaves nothing either.
+    for line in &segments {
+        if let Some(id) = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|id| id.parse().ok())
+        {
+            remove_segment(id);
+        }
+    }
+    for name in &queues {
+        if let Ok(name) = std::ffi::CString::new(name.as_str()) {
+            let _ = nix::mqueue::mq_unlink(name.as_c_str());
+        }
+    }
+    assert_eq!(
+        (segments, queues),
+        (vec![], vec![]),
+        "segments and queues ipc-bench {pid} left behind"
+    );
+}
+
+#[test]
+fn the_leftover_checks_see_a_segment_and_a_queue_of_the_names_they_look_for() {
+    // A segment this process made is listed under its pid until it is removed.
+    let me = std::process::id() as i32;
+    let segment = ipc_lab::shm::Segment::create(&ipc_lab::shm::CreateOptions::private(64))
+        .expect("create a segment");
+    let id = segment.id();
+    assert_eq!(segments_created_by(&[me]).len(), 1, "segment {id:?}");
+    drop(segment);
+    assert_eq!(segments_created_by(&[me]), Vec::<String>::new());
+
+    // A queue named as ipc-bench names them, for a pid no process has.
+    let pid = pid_never_used();
+    let name = format!("/ipc-bench-{pid}-{}-up", QUEUE_NUMBERS - 1);
+    let queue = ipc_lab::mq::QueueName::parse(&name).unwrap();
+    let options = ipc_lab::mq::OpenOptions::create(ipc_lab::mq::Access::Both, 1, 8);
+    let mailbox = ipc_lab::mq::Mailbox::open(&queue, &options).expect("create a queue");
+    let found = queues_of(pid);
+    let _ = ipc_lab::mq::unlink(&queue);
+    drop(mailbox);
+    assert_eq!(found, [name]);
+    assert_eq!(queues_of(pid), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+/// The CPUs this process may use (ipc-bench, started from this thread, inherits them).
+fn usable_cpus() -> Vec<usize> {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    let set = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+    (0..CpuSet::count())
+        .filter(|c| set.is_set(*c).unwrap_or(false))
+        .collect()
+}
+
+/// Why `--pin cross` is not measured here, if it is not.
+fn cross_unsupported() -> Option<String> {
+    let n = usable_cpus().len();
+    (n < 2).then(|| format!("needs two CPUs, and this process may use {n}"))
+}
+
+/// The placement where both processes spin at once: on two CPUs when there are two.
+fn spinning_pin() -> &'static str {
+    if cross_unsupported().is_none() {
+        "cross"
+    } else {
+        "same"
+    }
+}
+
+/// /proc/sys/fs/mqueue/msgsize_max: the largest message a queue may hold.
+fn msgsize_max() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/mqueue/msgsize_max")
+        .expect("read /proc/sys/fs/mqueue/msgsize_max")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn mq_reason(max: u64) -> String {
+    format!("a queue message holds at most {max} bytes here (/proc/sys/fs/mqueue/msgsize_max)")
+}
+
+/// The capacity of a new pipe (F_GETPIPE_SZ), which the floor's pipe-self must not exceed.
+fn pipe_capacity() -> u64 {
+    let p = ipc_lab::pipe::pipe(false).expect("pipe");
+    ipc_lab::pipe::capacity(std::os::fd::AsFd::as_fd(&p.write)).expect("F_GETPIPE_SZ") as u64
+}
+
+/// The machine line's facts: the kernel's release and the CPUs this process may use.
+#[track_caller]
+fn assert_machine_line(line: &str) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .expect("read /proc/sys/kernel/osrelease");
+    let n = usable_cpus().len();
+    let cpus = format!(", {n} CPU{} usable (", if n == 1 { "" } else { "s" });
+    assert!(
+        line.contains(&format!(" {} ", release.trim())) && line.contains(&cpus),
+        "the machine line names the kernel and {cpus:?}: {line:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows: the documented keys, a tiny JSON reader, a CSV reader
+
+/// Every key a row may have, in the documented order (also the CSV's columns).
+const KEYS: [&str; 14] = [
+    "mech",
+    "mode",
+    "size",
+    "count",
+    "pin",
+    "min_ns",
+    "median_ns",
+    "p99_ns",
+    "p999_ns",
+    "mean_ns",
+    "msgs_per_s",
+    "mb_per_s",
+    "cpu_ns_per_msg",
+    "unsupported",
+];
+const STATS: [&str; 5] = ["min_ns", "median_ns", "p99_ns", "p999_ns", "mean_ns"];
+const TEXT_KEYS: [&str; 4] = ["mech", "mode", "pin", "unsupported"];
+
+/// A value of a flat JSON object: a string, or a number with the text it was written as.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Text(String),
+    Number(f64, String),
+}
+
+/// A flat JSON object (strings and numbers only), its keys in order. Anything else, or
+/// anything that is not JSON (a duplicate key, `NaN`, `inf`, a trailing comma), is an error.
+fn parse_json_object(line: &str) -> Result<Vec<(String, Value)>, String> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while chars
+            .get(*i)
+            .is_some_and(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+        {
+            *i += 1;
+        }
+    };
+    let expect = |i: &mut usize, want: char| -> Result<(), String> {
+        match chars.get(*i) {
+            Some(c) if *c == want => {
+                *i += 1;
+                Ok(())
+            }
+            other => Err(format!("expected {want:?} at {i}, found {other:?}")),
+        }
+    };
+    let string = |i: &mut usize| -> Result<String, String> {
+        expect(i, '"')?;
+        let mut out = String::new();
+        loop {
+            let c = *chars.get(*i).ok_or("unterminated string")?;
+            *i += 1;
+            match c {
+                '"' => return Ok(out),
+                '\\' => {
+                    let e = *chars.get(*i).ok_or("unterminated escape")?;
+                    *i += 1;
+                    match e {
+                        '"' | '\\' | '/' => out.push(e),
+                        'b' => out.push('\u{8}'),
+                        'f' => out.push('\u{c}'),
+                        'n' => out.push('\n'),
+                        'r' => out.push('\r'),
+                        't' => out.push('\t'),
+                        'u' => {
+                            let hex: String =
+                                chars.get(*i..*i + 4).ok_or("short \\u")?.iter().collect();
+                            *i += 4;
+                            let code = u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?;
+                            out.push(char::from_u32(code).ok_or("a surrogate in \\u")?);
+                        }
+                        other => return Err(format!("bad escape \\{other}")),
+                    }
+                }
+                c if (c as u32) < 0x20 => return Err(format!("raw control character {c:?}")),
+                c => out.push(c),
+            }
+        }
+    };
+    // -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+    let number = |i: &mut usize| -> Result<(f64, String), String> {
+        let from = *i;
+        let digits = |i: &mut usize| {
+            let at = *i;
+            while chars.get(*i).is_some_and(char::is_ascii_digit) {
+                *i += 1;
+            }
+            *i - at
+        };
+        if chars.get(*i) == Some(&'-') {
+            *i += 1;
+        }
+        let lead = chars.get(*i).copied();
+        let n = digits(i);
+        if n == 0 || (lead == Some('0') && n > 1) {
+            return Err(format!("not a JSON number at {from}"));
+        }
+        if chars.get(*i) == Some(&'.') {
+            *i += 1;
+            if digits(i) == 0 {
+                return Err(format!("no digits after the point at {from}"));
+            }
+        }
+        if chars.get(*i).is_some_and(|c| matches!(c, 'e' | 'E')) {
+            *i += 1;
+            if chars.get(*i).is_some_and(|c| matches!(c, '+' | '-')) {
+                *i += 1;
+            }
+            if digits(i) == 0 {
+                return Err(format!("no digits in the exponent at {from}"));
+            }
+        }
+        let text: String = chars[from..*i].iter().collect();
+        let value = text.parse::<f64>().map_err(|e| format!("{text}: {e}"))?;
+        Ok((value, text))
+    };
+
+    let mut fields: Vec<(String, Value)> = Vec::new();
+    skip_ws(&mut i);
+    expect(&mut i, '{')?;
+    skip_ws(&mut i);
+    if chars.get(i) == Some(&'}') {
+        i += 1;
+    } else {
+        loop {
+            skip_ws(&mut i);
+            let key = string(&mut i)?;
+            skip_ws(&mut i);
+            expect(&mut i, ':')?;
+            skip_ws(&mut i);
+            let value = if chars.get(i) == Some(&'"') {
+                Value::Text(string(&mut i)?)
+            } else {
+                let (v, text) = number(&mut i)?;
+                Value::Number(v, text)
+            };
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(format!("duplicate key {key:?}"));
+            }
+            fields.push((key, value));
+            skip_ws(&mut i);
+            match chars.get(i) {
+                Some(',') => i += 1,
+                Some('}') => {
+                    i += 1;
+                    break;
+                }
+                other => return Err(format!("expected ',' or '}}' at {i}, found {other:?}")),
+            }
+        }
+    }
+    skip_ws(&mut i);
+    if i != chars.len() {
+        return Err(format!("text after the object at {i}"));
+    }
+    Ok(fields)
+}
+
+/// The cells of one CSV line (RFC 4180: a quoted cell may hold commas and doubled quotes).
+fn parse_csv_line(line: &str) -> Result<Vec<String>, String> {
+    let mut cells = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        let mut cell = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        cell.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => cell.push(c),
+                    None => return Err(format!("unterminated quoted cell in {line:?}")),
+                }
+            }
+            match chars.next() {
+                None => {
+                    cells.push(cell);
+                    return Ok(cells);
+                }
+                Some(',') => cells.push(cell),
+                Some(c) => return Err(format!("{c:?} after a quoted cell in {line:?}")),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        cells.push(cell);
+                        return Ok(cells);
+                    }
+                    Some(',') => break,
+                    Some('"') => return Err(format!("a quote inside a bare cell in {line:?}")),
+                    Some(c) => cell.push(c),
+                }
+            }
+            cells.push(cell);
+        }
+    }
+}
+
+#[test]
+fn the_json_and_csv_readers_take_what_is_so_and_refuse_what_is_not() {
+    let text = |s: &str| Value::Text(s.to_string());
+    let number = |v: f64, s: &str| Value::Number(v, s.to_string());
+    assert_eq!(
+        parse_json_object(r#"{"mech":"a\"b\u0041","size":64,"min_ns":-1.5e3}"#),
+        Ok(vec![
+            ("mech".to_string(), text("a\"bA")),
+            ("size".to_string(), number(64.0, "64")),
+            ("min_ns".to_string(), number(-1500.0, "-1.5e3")),
+        ])
+    );
+    for bad in [
+        r#"{"a":NaN}"#,
+        r#"{"a":inf}"#,
+        r#"{"a":01}"#,
+        r#"{"a":1.}"#,
+        r#"{"a":1,}"#,
+        r#"{"a":1,"a":2}"#,
+        r#"{"a":1} x"#,
+        r#"{"a":[1]}"#,
+        r#"{"a":"x"#,
+        "{\"a\":\"tab\there\"}",
+    ] {
+        assert!(parse_json_object(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        parse_csv_line(r#"a,,"b, ""c""",d"#),
+        Ok(vec!["a".into(), "".into(), "b, \"c\"".into(), "d".into()])
+    );
+    assert_eq!(parse_csv_line(""), Ok(vec![String::new()]));
+    for bad in [r#"a,"b"#, r#"a,b"c"#, r#""a"b"#] {
+        assert!(parse_csv_line(bad).is_err(), "{bad}");
+    }
+}
+
+/// One row of results, whatever the format it came in.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    /// The keys present, in the order they came.
+    keys: Vec<String>,
+    mech: String,
+    mode: String,
+    size: u64,
+    count: Option<u64>,
+    pin: Option<String>,
+    /// min, median, p99, p99.9, mean.
+    stats: Option<[f64; 5]>,
+    msgs_per_s: Option<f64>,
+    mb_per_s: Option<f64>,
+    cpu_ns_per_msg: Option<f64>,
+    unsupported: Option<String>,
+}
+
+/// The identity of a row and why it was not measured: what a test expects to see.
+type RowKey = (String, String, u64, Option<String>, Option<String>);
+
+impl Row {
+    /// From key-value pairs (absent keys left out): each key documented, strings where strings
+    /// belong, numbers finite, sizes and counts whole.
+    fn from_fields(fields: &[(String, Value)], line: &str) -> Row {
+        let keys: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+        for k in &keys {
+            assert!(
+                KEYS.contains(&k.as_str()),
+                "undocumented key {k:?} in {line}"
+            );
+        }
+        let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        let text = |key: &str| {
+            get(key).map(|v| match v {
+                Value::Text(s) => s.clone(),
+                Value::Number(..) => panic!("{key} is a number, not a string, in {line}"),
+            })
+        };
+        let number = |key: &str| {
+            get(key).map(|v| match v {
+                Value::Number(n, _) => {
+                    assert!(n.is_finite(), "{key} is not finite in {line}");
+                    *n
+                }
+                Value::Text(_) => panic!("{key} is a string, not a number, in {line}"),
+            })
+        };
+        let whole = |key: &str| {
+            get(key).map(|v| match v {
+                Value::Number(_, text) => text
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("{key} is not a whole number in {line}")),
+                Value::Text(_) => panic!("{key} is a string, not a number, in {line}"),
+            })
+        };
+        let stats = STATS.map(&number);
+        let stats = if stats.iter().all(Option::is_some) {
+            Some(stats.map(Option::unwrap))
+        } else {
+            assert!(
+                stats.iter().all(Option::is_none),
+                "all of {STATS:?} or none in {line}"
+            );
+            None
+        };
+        Row {
+            mech: text("mech").unwrap_or_else(|| panic!("no mech in {line}")),
+            mode: text("mode").unwrap_or_else(|| panic!("no mode in {line}")),
+            size: whole("size").unwrap_or_else(|| panic!("no size in {line}")),
+            count: whole("count"),
+            pin: text("pin"),
+            stats,
+            msgs_per_s: number("msgs_per_s"),
+            mb_per_s: number("mb_per_s"),
+            cpu_ns_per_msg: number("cpu_ns_per_msg"),
+            unsupported: text("unsupported"),
+            keys,
+        }
+    }
+
+    fn key(&self) -> RowKey {
+        (
+            self.mech.clone(),
+            self.mode.clone(),
+            self.size,
+            self.pin.clone(),
+            self.unsupported.clone(),
+        )
+    }
+}
+
+/// The rows of a JSON run's stdout: every line one object.
+#[track_caller]
+fn json_rows(stdout: &str) -> Vec<Row> {
+    stdout
+        .lines()
+        .map(|line| {
+            let fields = parse_json_object(line)
+                .unwrap_or_else(|e| panic!("not a flat JSON object ({e}): {line}"));
+            let row = Row::from_fields(&fields, line);
+            // JSON keeps the documented order too: a reader may rely on it as on CSV's columns.
+            let order: Vec<&str> = KEYS
+                .iter()
+                .copied()
+                .filter(|k| row.keys.iter().any(|r| r == k))
+                .collect();
+            assert_eq!(row.keys, order, "keys out of the documented order: {line}");
+            row
+        })
+        .collect()
+}
+
+/// The rows of a CSV run's stdout, after its header of the documented columns; every line has
+/// as many cells as the header, an empty cell being an absent key.
+#[track_caller]
+fn csv_rows(stdout: &str) -> Vec<Row> {
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some(KEYS.join(",").as_str()), "{stdout}");
+    lines
+        .map(|line| {
+            let cells = parse_csv_line(line).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(cells.len(), KEYS.len(), "{line}");
+            let fields: Vec<(String, Value)> = KEYS
+                .iter()
+                .zip(cells)
+                .filter(|(_, cell)| !cell.is_empty())
+                .map(|(k, cell)| {
+                    let value = if TEXT_KEYS.contains(k) {
+                        Value::Text(cell)
+                    } else {
+                        let n = cell
+                            .parse::<f64>()
+                            .unwrap_or_else(|_| panic!("{k} = {cell:?} is not a number: {line}"));
+                        Value::Number(n, cell)
+                    };
+                    (k.to_string(), value)
+                })
+                .collect();
+            Row::from_fields(&fields, line)
+        })
+        .collect()
+}
+
+/// The keys a row of this kind has, exactly.
+fn keys_for(mode: &str, measured: bool) -> Vec<&'static str> {
+    let pick = |wanted: &[&str]| {
+        KEYS.iter()
+            .copied()
+            .filter(|k| wanted.contains(k))
+            .collect()
+    };
+    let floor = mode == "floor";
+    match (mode, measured) {
+        (_, false) if floor => pick(&["mech", "mode", "size", "unsupported"]),
+        (_, false) => pick(&["mech", "mode", "size", "pin", "unsupported"]),
+        ("floor", true) => pick(&[
+            "mech",
+            "mode",
+            "size",
+            "count",
+            "min_ns",
+            "median_ns",
+            "p99_ns",
+            "p999_ns",
+            "mean_ns",
+        ]),
+        ("latency", true) => pick(&[
+            "mech",
+            "mode",
+            "size",
+            "count",
+            "pin",
+            "min_ns",
+            "median_ns",
+            "p99_ns",
+            "p999_ns",
+            "mean_ns",
+            "cpu_ns_per_msg",
+        ]),
+        ("throughput", true) => pick(&[
+            "mech",
+            "mode",
+            "size",
+            "count",
+            "pin",
+            "msgs_per_s",
+            "mb_per_s",
+            "cpu_ns_per_msg",
+        ]),
+        _ => panic!("unknown mode {mode:?}"),
+    }
+}
+
+/// Statistics in nanoseconds that can be true: positive and finite, min <= median <= p99 <=
+/// p99.9, the mean at least the minimum and, with fewer than 1000 samples (p99.9 is then the
+/// largest), at most p99.9.
+#[track_caller]
+fn assert_stats(s: [f64; 5], samples: u64, what: &str) {
+    let [min, median, p99, p999, mean] = s;
+    assert!(s.iter().all(|v| v.is_finite() && *v > 0.0), "{what}: {s:?}");
+    assert!(
+        min <= median && median <= p99 && p99 <= p999,
+        "{what}: min <= median <= p99 <= p99.9: {s:?}"
+    );
+    assert!(mean >= min, "{what}: mean >= min: {s:?}");
+    if samples < 1000 {
+        assert!(mean <= p999, "{what}: mean <= the largest sample: {s:?}");
+    }
+}
+
+/// One row's shape: its keys for its kind, a reason when not measured, otherwise figures that
+/// can be true and the count asked for (`count`; the floor's is the operations it timed).
+#[track_caller]
+fn assert_row(row: &Row, count: u64) {
+    let what = format!("{row:?}");
+    let measured = row.unsupported.is_none();
+    assert_eq!(row.keys, keys_for(&row.mode, measured), "{what}");
+    if !measured {
+        assert!(!row.unsupported.as_ref().unwrap().is_empty(), "{what}");
+        return;
+    }
+    assert_eq!(row.count, Some(count), "the count asked for: {what}");
+    if let Some(stats) = row.stats {
+        let samples = if row.mode == "floor" { 200 } else { count };
+        assert_stats(stats, samples, &what);
+    }
+    if row.mode != "floor" {
+        let cpu = row.cpu_ns_per_msg.unwrap();
+        assert!(cpu.is_finite() && cpu > 0.0, "{what}");
+    }
+    if row.mode == "throughput" {
+        let (msgs, mb) = (row.msgs_per_s.unwrap(), row.mb_per_s.unwrap());
+        let from_msgs = msgs * row.size as f64 / 1e6;
+        assert!(msgs > 0.0, "{what}");
+        assert!(mb > 0.0 || from_msgs < 0.05, "{what}");
+        // Both are printed to 0.1: within the rounding of each.
+        let slack = 0.05 + 0.05 * row.size as f64 / 1e6 + 1e-6;
+        assert!(
+            (mb - from_msgs).abs() <= slack,
+            "mb_per_s = msgs_per_s x size / 1e6 ({from_msgs}): {what}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows a run must give
+
+/// The latency or throughput rows for these mechanisms, sizes and placements, in ipc-bench's
+/// order (placement, then mechanism, then size), each with why it cannot be measured here.
+fn expected_rows(mode: &str, mechs: &[&str], sizes: &[u64], pins: &[&str]) -> Vec<RowKey> {
+    let max = msgsize_max();
+    let mut rows = Vec::new();
+    for pin in pins {
+        for mech in mechs {
+            let sizes = if *mech == "signal" {
+                vec![0]
+            } else {
+                sizes.to_vec()
+            };
+            for size in sizes {
+                let why = if mode == "throughput" && *mech == "signal" {
+                    Some("a signal carries no data: latency only".to_string())
+                } else if *mech == "mq" && size > max {
+                    Some(mq_reason(max))
+                } else if *pin == "cross" {
+                    cross_unsupported()
+                } else {
+                    None
+                };
+                rows.push((
+                    mech.to_string(),
+                    mode.to_string(),
+                    size,
+                    Some(pin.to_string()),
+                    why,
+                ));
+            }
+        }
+    }
+    rows
+}
+
+/// The floor's rows for these sizes: the clock and a system call, then per size a pipe inside
+/// one process (not when the size exceeds a pipe's capacity) and memcpy.
+fn expected_floor(sizes: &[u64]) -> Vec<RowKey> {
+    let capacity = pipe_capacity();
+    let row = |what: &str, size: u64, why: Option<String>| {
+        (what.to_string(), "floor".to_string(), size, None, why)
+    };
+    let mut rows = vec![row("clock", 0, None), row("syscall", 0, None)];
+    for &size in sizes {
+        let why = (size > capacity).then(|| {
+            format!(
+                "one process cannot write {size} bytes into a {capacity}-byte pipe before reading"
+            )
+        });
+        rows.push(row("pipe-self", size, why));
+        rows.push(row("memcpy", size, None));
+    }
+    rows
+}
+
+const ALL_MECHS: [&str; 6] = ["shm-spin", "shm-sem", "pipe", "socket", "mq", "signal"];
+const DEFAULT_SIZES: [u64; 3] = [64, 4096, 65536];
+const DEFAULT_PINS: [&str; 2] = ["same", "cross"];
+
+#[track_caller]
+fn assert_rows(rows: &[Row], expected: &[RowKey], count: u64) {
+    let keys: Vec<RowKey> = rows.iter().map(Row::key).collect();
+    assert_eq!(keys, expected, "every row, in order");
+    for row in rows {
+        assert_row(row, count);
+    }
+}
+
+/// stderr's first two lines in the data formats: the machine, then the settings.
+#[track_caller]
+fn assert_data_header(stderr: &str, settings: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    assert!(lines[0].starts_with("ipc-bench: "), "{stderr}");
+    assert_machine_line(lines[0]);
+    assert_eq!(lines[1], format!("ipc-bench: {settings}"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every mechanism in every mode
+
+#[test]
+fn every_mode_and_mechanism_gives_every_row_with_figures_that_can_be_true() {
+    let dir = TempDir::new("all");
+    let svg = dir.path.join("all.svg");
+    let svg = svg.to_str().unwrap();
+    let ran = run(&with_quick(&["--format", "json", "--plot", svg]));
+    assert_ok(&ran, "all");
+    assert_data_header(
+        &ran.stderr,
+        "settings: floor 200 operations; latency 200 round trips after 20 warm-up; \
+         throughput 200 messages after 20 warm-up; pin same,cross; --quick: rough figures",
+    );
+    assert!(
+        ran.stderr
+            .ends_with(&format!("ipc-bench: latency chart written to {svg}\n")),
+        "{}",
+        ran.stderr
+    );
+    let rows = json_rows(&ran.stdout);
+    let mut expected = expected_floor(&DEFAULT_SIZES);
+    for mode in ["latency", "throughput"] {
+        expected.extend(expected_rows(
+            mode,
+            &ALL_MECHS,
+            &DEFAULT_SIZES,
+            &DEFAULT_PINS,
+        ));
+    }
+    assert_rows(&rows, &expected, COUNT);
+    // At most one child per measured latency or throughput row (one that lived less than a
+    // millisecond may not have been seen), each reaped (see `finish`).
+    let measured = rows
+        .iter()
+        .filter(|r| r.mode != "floor" && r.unsupported.is_none())
+        .count();
+    assert!(
+        !ran.children.is_empty() && ran.children.len() <= measured,
+        "{} children for {measured} rows",
+        ran.children.len()
+    );
+    let chart = std::fs::read_to_string(svg).expect("the chart is written");
+    assert!(chart.trim_start().starts_with("<svg"), "{chart}");
+}
+
+#[test]
+fn pin_none_and_all_and_one_cpu_give_their_rows_and_say_why_cross_is_not_measured() {
+    // --pin all is none, same and cross, in that order; repeated names count once.
+    let mechs = ["shm-spin", "pipe", "signal"];
+    let ran = run(&with_quick(&[
+        "--format",
+        "json",
+        "--mech",
+        "shm-spin,pipe,signal,pipe",
+        "--size",
+        "64,64",
+        "--pin",
+        "all,none",
+    ]));
+    assert_ok(&ran, "--pin all");
+    let mut expected = expected_floor(&[64]);
+    for mode in ["latency", "throughput"] {
+        expected.extend(expected_rows(
+            mode,
+            &mechs,
+            &[64],
+            &["none", "same", "cross"],
+        ));
+    }
+    assert_rows(&json_rows(&ran.stdout), &expected, COUNT);
+
+    // On one CPU (taskset), cross is not measured and the rows say why; the CSV quotes that
+    // reason, which holds a comma.
+    if Command::new("taskset").arg("-V").output().is_err() {
+        eprintln!("skipped the one-CPU part: no taskset");
+        return;
+    }
+    let cpu = usable_cpus()[0].to_string();
+    let mut c = Command::new("taskset");
+    c.args(["-c", &cpu])
+        .arg(bin("ipc-bench"))
+        .args(with_quick(&[
+            "--format",
+            "csv",
+            "--mech",
+            "pipe,signal",
+            "--size",
+            "64",
+            "--pin",
+            "all",
+        ]))
+        .env("NO_COLOR", "1");
+    let demo = Demo::start_cmd(c);
+    let ran = finish(demo);
+    assert_ok(&ran, "one CPU");
+    let why = Some("needs two CPUs, and this process may use 1".to_string());
+    let one_cpu = |mode: &str| -> Vec<RowKey> {
+        expected_rows(mode, &["pipe", "signal"], &[64], &["none", "same", "cross"])
+            .into_iter()
+            .map(|(m, mode, size, pin, reason)| {
+                let reason = match (pin.as_deref(), &reason) {
+                    (Some("cross"), None) => why.clone(),
+                    _ => reason,
+                };
+                (m, mode, size, pin, reason)
+            })
+            .collect()
+    };
+    let mut expected = expected_floor(&[64]);
+    expected.extend(one_cpu("latency"));
+    expected.extend(one_cpu("throughput"));
+    assert_rows(&csv_rows(&ran.stdout), &expected, COUNT);
+    assert!(
+        ran.stdout.contains(
+            "pipe,latency,64,,cross,,,,,,,,,\"needs two CPUs, and this process may use 1\"\n"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stderr
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(", 1 CPU usable (")),
+        "{}",
+        ran.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor
+
+#[test]
+fn floor_times_the_clock_a_system_call_a_pipe_in_one_process_and_memcpy() {
+    let capacity = pipe_capacity();
+    let too_big = (capacity * 2).to_string();
+    let sizes = [1, 4096, capacity * 2];
+    let ran = run(&[
+        "floor",
+        "--count",
+        "400",
+        "--format",
+        "json",
+        "--size",
+        &format!("1,4096,{too_big}"),
+    ]);
+    assert_ok(&ran, "floor");
+    // One process, no child: the header names no placement.
+    assert!(ran.children.is_empty(), "{:?}", ran.children);
+    assert_data_header(&ran.stderr, "settings: floor 400 operations");
+    assert_rows(&json_rows(&ran.stdout), &expected_floor(&sizes), 400);
+
+    // --quick's default is 4000 operations, which --count overrides.
+    let ran = run(&["floor", "--quick", "--format", "json", "--size", "64"]);
+    assert_ok(&ran, "floor --quick");
+    assert_data_header(
+        &ran.stderr,
+        "settings: floor 4000 operations; --quick: rough figures",
+    );
+    assert_rows(&json_rows(&ran.stdout), &expected_floor(&[64]), 4000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The formats
+
+/// The arguments of a small run of every mode with rows of every kind: measured, a queue
+/// message too big, a signal's throughput; returns them and the rows expected.
+fn small_mixed_run(format: &str) -> (Vec<String>, Vec<RowKey>) {
+    let big = msgsize_max() + 1;
+    let sizes = [64, big];
+    let mechs = ["pipe", "mq", "signal"];
+    let args: Vec<String> = with_quick(&[
+        "--format",
+        format,
+        "--mech",
+        "pipe,mq,signal",
+        "--pin",
+        "same",
+    ])
+    .into_iter()
+    .map(str::to_string)
+    .chain(["--size".to_string(), format!("64,{big}")])
+    .collect();
+    let mut expected = expected_floor(&sizes);
+    for mode in ["latency", "throughput"] {
+        expected.extend(expected_rows(mode, &mechs, &sizes, &["same"]));
+    }
+    (args, expected)
+}
+
+fn run_owned(args: &[String]) -> Ran {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args)
+}
+
+#[test]
+fn json_and_csv_carry_the_same_rows_and_keys() {
+    let (args, expected) = small_mixed_run("json");
+    let json = run_owned(&args);
+    assert_ok(&json, "json");
+    let json = json_rows(&json.stdout);
+    assert_rows(&json, &expected, COUNT);
+
+    let (args, expected) = small_mixed_run("csv");
+    let ran = run_owned(&args);
+    assert_ok(&ran, "csv");
+    assert_data_header(
+        &ran.stderr,
+        "settings: floor 200 operations; latency 200 round trips after 20 warm-up; \
+         throughput 200 messages after 20 warm-up; pin same; --quick: rough figures",
+    );
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+    let csv = csv_rows(&ran.stdout);
+    assert_rows(&csv, &expected, COUNT);
+    // Row by row, the same keys are present (an empty cell is a key JSON leaves out).
+    for (c, j) in csv.iter().zip(&json) {
+        assert_eq!(c.keys, j.keys, "{c:?} / {j:?}");
+    }
+}
+
+/// The lines of a table run: the machine and settings lines, then one section per mode.
+struct Table {
+    machine: String,
+    settings: String,
+    sections: Vec<Section>,
+}
+
+struct Section {
+    title: String,
+    header: String,
+    rows: Vec<String>,
+}
+
+#[track_caller]
+fn table(stdout: &str) -> Table {
+    let mut lines = stdout.lines();
+    let machine = lines.next().expect("a machine line").to_string();
+    let settings = lines.next().expect("a settings line").to_string();
+    let mut sections = Vec::new();
+    let rest: Vec<&str> = lines.collect();
+    for block in rest.split(|l| l.is_empty()).skip(1) {
+        assert!(block.len() >= 2, "a title and a header: {stdout}");
+        sections.push(Section {
+            title: block[0].to_string(),
+            header: block[1].to_string(),
+            rows: block[2..].iter().map(|l| l.to_string()).collect(),
+        });
+    }
+    assert_eq!(
+        rest.first(),
+        Some(&""),
+        "a blank line after the settings: {stdout}"
+    );
+    Table {
+        machine,
+        settings,
+        sections,
+    }
+}
+
+const FLOOR_TITLE: &str =
+    "floor: what no IPC can beat, one process, in ns per operation (batches of many)";
+const FLOOR_HEAD: &str = "what        size      min   median      p99     mean";
+const LATENCY_TITLE: &str = "latency: one round trip (there and back), in µs; cpu: CPU time of \
+     both processes per round trip";
+const LATENCY_HEAD: &str =
+    "mech      pin     size      min   median      p99    p99.9     mean      cpu";
+const THROUGHPUT_TITLE: &str = "throughput: a one-way stream, each message copied out; cpu: CPU \
+     time of both processes per message, in µs";
+const THROUGHPUT_HEAD: &str = "mech      pin     size      msgs/s      MB/s      cpu";
+
+/// One table row against the row it should be: its names and size, then either `not measured:
+/// REASON` or figures that can be true and a bar of 1 to 30 cells; the size ends under the
+/// header's `size`.
+#[track_caller]
+fn assert_table_row(line: &str, header: &str, want: &RowKey) {
+    let (mech, mode, size, pin, why) = want;
+    let size_text = if *size == 0 {
+        "-".to_string()
+    } else {
+        size.to_string()
+    };
+    let size_end = header.find("size").unwrap() + 4;
+    assert!(
+        line.get(..size_end)
+            .is_some_and(|l| l.ends_with(&size_text))
+            && line.as_bytes().get(size_end) == Some(&b' '),
+        "the size {size_text} ends under the header's size:\n{header}\n{line}"
+    );
+    let mut names = vec![mech.as_str()];
+    names.extend(pin.as_deref());
+    names.push(&size_text);
+    if let Some(why) = why {
+        let (left, reason) = line
+            .split_once("  not measured: ")
+            .unwrap_or_else(|| panic!("no reason: {line:?}"));
+        assert_eq!(
+            left.split_whitespace().collect::<Vec<_>>(),
+            names,
+            "{line:?}"
+        );
+        assert_eq!(reason, why, "{line:?}");
+        return;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&words[..names.len()], &names[..], "{line:?}");
+    let figures: Vec<f64> = words[names.len()..words.len() - 1]
+        .iter()
+        .map(|w| {
+            w.parse::<f64>()
+                .unwrap_or_else(|_| panic!("{w:?} is not a figure: {line:?}"))
+        })
+        .collect();
+    let bar = words[words.len() - 1];
+    let cells = bar.chars().count();
+    assert!(
+        bar.chars().all(|c| c == '█') && (1..=30).contains(&cells),
+        "a bar of 1 to 30 cells: {line:?}"
+    );
+    assert!(
+        figures.iter().all(|f| f.is_finite() && *f >= 0.0),
+        "{line:?}"
+    );
+    match mode.as_str() {
+        // min median p99 p99.9 mean cpu, in µs to two decimals
+        "latency" => {
+            assert_eq!(figures.len(), 6, "{line:?}");
+            let f = &figures;
+            assert!(
+                f[0] <= f[1] && f[1] <= f[2] && f[2] <= f[3] && f[4] >= f[0],
+                "{line:?}"
+            );
+            assert!(f[1] > 0.0 && f[5] > 0.0, "{line:?}");
+        }
+        // msgs/s MB/s cpu
+        "throughput" => {
+            assert_eq!(figures.len(), 3, "{line:?}");
+            assert!(figures[0] > 0.0 && figures[2] > 0.0, "{line:?}");
+        }
+        // min median p99 mean, in ns to one decimal
+        _ => {
+            assert_eq!(figures.len(), 4, "{line:?}");
+            let f = &figures;
+            assert!(
+                f[0] > 0.0 && f[0] <= f[1] && f[1] <= f[2] && f[3] >= f[0],
+                "{line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn table_has_the_machine_and_settings_a_section_per_mode_and_a_line_per_row() {
+    let (args, expected) = small_mixed_run("table");
+    let ran = run_owned(&args);
+    assert_ok(&ran, "table");
+    assert_eq!(ran.stderr, "", "a table says everything on stdout");
+    let t = table(&ran.stdout);
+    assert!(t.machine.starts_with("ipc-bench: "), "{}", t.machine);
+    assert_machine_line(&t.machine);
+    assert_eq!(
+        t.settings,
+        "settings: floor 200 operations; latency 200 round trips after 20 warm-up; \
+         throughput 200 messages after 20 warm-up; pin same; --quick: rough figures"
+    );
+    let heads: Vec<(&str, &str)> = t
+        .sections
+        .iter()
+        .map(|s| (s.title.as_str(), s.header.as_str()))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            (FLOOR_TITLE, FLOOR_HEAD),
+            (LATENCY_TITLE, LATENCY_HEAD),
+            (THROUGHPUT_TITLE, THROUGHPUT_HEAD)
+        ]
+    );
+    let lines: Vec<(&str, &str)> = t
+        .sections
+        .iter()
+        .flat_map(|s| s.rows.iter().map(|r| (r.as_str(), s.header.as_str())))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per row:\n{}",
+        ran.stdout
+    );
+    for ((line, header), want) in lines.iter().zip(&expected) {
+        assert_table_row(line, header, want);
+    }
+}
+
+#[test]
+fn explain_narrates_each_mode_on_stderr_and_leaves_stdout_to_the_rows() {
+    let ran = run(&[
+        "latency",
+        "--explain",
+        "--format",
+        "json",
+        "--mech",
+        "pipe",
+        "--size",
+        "64",
+        "--pin",
+        "same",
+        "--count",
+        "50",
+        "--warmup",
+        "5",
+    ]);
+    assert_ok(&ran, "--explain");
+    assert_rows(
+        &json_rows(&ran.stdout),
+        &expected_rows("latency", &["pipe"], &[64], &["same"]),
+        50,
+    );
+    for want in [
+        "[step 1] latency: 50 round trips, each timed, after 5 warm-up, for each placement, \
+         mechanism and size",
+        "pipe(down); pipe(up)",
+        "parent: t0 = clock; write(fd, 64); read(fd, 64); sample = clock - t0",
+    ] {
+        assert!(ran.stderr.contains(want), "{want:?}: {}", ran.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message queues and their size limit
+
+#[test]
+fn mq_above_msgsize_max_is_not_measured_and_names_the_limit_in_every_format() {
+    let max = msgsize_max();
+    if max >= 16 << 20 {
+        eprintln!("skipped: msgsize_max {max} is at ipc-bench's own largest size");
+        return;
+    }
+    let big = (max + 1).to_string();
+    let why = mq_reason(max);
+    let expected: Vec<RowKey> = ["latency", "throughput"]
+        .iter()
+        .flat_map(|mode| expected_rows(mode, &["mq"], &[max + 1], &DEFAULT_PINS))
+        .collect();
+    assert!(expected.iter().all(|r| r.4.as_ref() == Some(&why)));
+    for format in ["table", "json", "csv"] {
+        let ran = run(&with_quick(&[
+            "--mech", "mq", "--size", &big, "--format", format,
+        ]));
+        assert_ok(&ran, format);
+        // Nothing measured, so nothing forked; the floor (in `all`) forks nothing either.
+        assert!(ran.children.is_empty(), "{format}: {:?}", ran.children);
+        let rows: Vec<Row> = match format {
+            "json" => json_rows(&ran.stdout),
+            "csv" => csv_rows(&ran.stdout),
+            _ => {
+                let t = table(&ran.stdout);
+                for section in &t.sections[1..] {
+                    for (line, pin) in section.rows.iter().zip(DEFAULT_PINS) {
+                        assert_eq!(
+                            line.split_whitespace().take(3).collect::<Vec<_>>(),
+                            ["mq", pin, big.as_str()],
+                            "{line:?}"
+                        );
+                        assert!(
+                            line.ends_with(&format!("  not measured: {why}")),
+                            "{line:?}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    t.sections.iter().map(|s| s.rows.len()).collect::<Vec<_>>(),
+                    [4, 2, 2]
+                );
+                continue;
+            }
+        };
+        let mq: Vec<Row> = rows.into_iter().filter(|r| r.mech == "mq").collect();
+        assert_rows(&mq, &expected, COUNT);
+    }
+}
+
+#[test]
+fn mq_at_exactly_msgsize_max_is_measured() {
+    let max = msgsize_max();
+    let ran = run(&with_quick(&[
+        "--format",
+        "json",
+        "--mech",
+        "mq",
+        "--pin",
+        "same",
+        "--size",
+        &max.to_string(),
+    ]));
+    assert_ok(&ran, "mq at msgsize_max");
+    let rows: Vec<Row> = json_rows(&ran.stdout)
+        .into_iter()
+        .filter(|r| r.mode != "floor")
+        .collect();
+    let mut expected = expected_rows("latency", &["mq"], &[max], &["same"]);
+    expected.extend(expected_rows("throughput", &["mq"], &[max], &["same"]));
+    assert!(expected.iter().all(|r| r.4.is_none()));
+    assert_rows(&rows, &expected, COUNT);
+    // One child per row (a short one may not have been seen).
+    assert!((1..=2).contains(&ran.children.len()), "{:?}", ran.children);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chart
+
+/// The text of every `<text>` element of an SVG, trimmed.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|rest| {
+            let (_, body) = rest.split_once('>')?;
+            let (text, _) = body.split_once("</text>")?;
+            Some(text.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn plot_draws_a_bar_per_mechanism_measured_into_an_svg() {
+    let dir = TempDir::new("plot");
+    let path = dir.path.join("latency.svg");
+    let path = path.to_str().unwrap();
+    let ran = run(&with_quick(&[
+        "latency",
+        "--mech",
+        "shm-spin,pipe,mq,signal",
+        "--size",
+        "64",
+        "--plot",
+        path,
+    ]));
+    assert_ok(&ran, "--plot");
+    assert_eq!(
+        ran.stderr,
+        format!("ipc-bench: latency chart written to {path}\n")
+    );
+    assert_eq!(dir.entries(), ["latency.svg"]);
+    let svg = std::fs::read_to_string(path).expect("read the chart");
+    let head = svg.trim_start();
+    assert!(
+        head.starts_with("<svg") || head.starts_with("<?xml"),
+        "{head:.200}"
+    );
+    assert!(svg.trim_end().ends_with("</svg>"), "a whole SVG");
+    let texts = svg_texts(&svg);
+    let mut want = vec![
+        "Round-trip latency, 64-byte messages (median, whisker to p99; log scale)",
+        "shm-spin",
+        "pipe",
+        "mq",
+        "signal",
+        "both on one CPU (--pin same)",
+    ];
+    if cross_unsupported().is_none() {
+        want.push("on two CPUs (--pin cross)");
+    }
+    for w in want {
+        assert!(texts.iter().any(|t| t == w), "no {w:?} label in {texts:?}");
+    }
+
+    // A mechanism with nothing measured has no bar and no label; the chart takes the smallest
+    // size measured.
+    let big = (msgsize_max() + 1).to_string();
+    let path = dir.path.join("big.svg");
+    let path = path.to_str().unwrap();
+    let ran = run(&with_quick(&[
+        "latency", "--mech", "pipe,mq", "--size", &big, "--pin", "same", "--plot", path,
+    ]));
+    assert_ok(&ran, "--plot, mq not measured");
+    let texts = svg_texts(&std::fs::read_to_string(path).expect("read the chart"));
+    assert!(texts.iter().any(|t| t == "pipe"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t == "mq"), "{texts:?}");
+    let title =
+        format!("Round-trip latency, {big}-byte messages (median, whisker to p99; log scale)");
+    assert!(texts.contains(&title), "{texts:?}");
+}
+
+#[test]
+fn plot_wants_an_svg_name_and_latency_and_writes_nothing_otherwise() {
+    let dir = TempDir::new("plot-errors");
+    let at = |name: &str| dir.path.join(name).to_str().unwrap().to_string();
+    // Refused before anything is measured: a usage error, one line, no child, no file.
+    for (args, message) in [
+        (
+            vec!["latency".to_string(), "--plot".into(), at("chart.png")],
+            format!(
+                "--plot writes SVG: give a file name ending in .svg, not {}",
+                at("chart.png")
+            ),
+        ),
+        (
+            vec!["--plot".into(), at("chart")],
+            format!(
+                "--plot writes SVG: give a file name ending in .svg, not {}",
+                at("chart")
+            ),
+        ),
+        (
+            vec!["throughput".into(), "--plot".into(), at("chart.svg")],
+            "--plot draws latency: measure latency (ipc-bench latency or all)".to_string(),
+        ),
+        (
+            vec!["floor".into(), "--plot".into(), at("chart.svg")],
+            "--plot draws latency: measure latency (ipc-bench latency or all)".to_string(),
+        ),
+    ] {
+        let mut all: Vec<String> = QUICK.iter().map(|s| s.to_string()).collect();
+        all.extend(args);
+        let ran = run_owned(&all);
+        assert_usage_error(&ran, &format!("{all:?}"));
+        assert_eq!(ran.stderr, format!("error: {message}\n"), "{all:?}");
+        assert_eq!(dir.entries(), Vec::<String>::new(), "{all:?}");
+    }
+
+    // Nothing measured, nothing to draw: a failure after the table, and no file.
+    let big = (msgsize_max() + 1).to_string();
+    let ran = run(&with_quick(&[
+        "latency",
+        "--mech",
+        "mq",
+        "--size",
+        &big,
+        "--plot",
+        &at("none.svg"),
+    ]));
+    assert_eq!(code(&ran), 1, "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr,
+        "error: no latency was measured: nothing to draw\n"
+    );
+    assert_eq!(dir.entries(), Vec::<String>::new());
+
+    // A directory that does not exist: the error names the path and why.
+    let missing = at("no-such-dir/chart.svg");
+    let ran = run(&with_quick(&[
+        "latency", "--mech", "pipe", "--size", "64", "--pin", "same", "--plot", &missing,
+    ]));
+    assert_eq!(code(&ran), 1, "{}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert_eq!(
+        ran.stderr,
+        format!("error: cannot write the chart to {missing}: No such file or directory (ENOENT)\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage errors, help, version
+
+#[test]
+fn bad_arguments_are_one_line_usage_errors() {
+    for args in [
+        &["--size", "0"][..],
+        &["--size", "99999999"][..],
+        &["--size", "16777217"][..],
+        &["--size", "abc"][..],
+        &["--size", "64,,128"][..],
+        &["--mech", "foo"][..],
+        &["--mech", "pipe,foo"][..],
+        &["--pin", "sideways"][..],
+        &["--count", "0"][..],
+        &["--count", "-1"][..],
+        &["--count", "100000001"][..],
+        &["--count", "x"][..],
+        &["--warmup", "x"][..],
+        &["--warmup", "-1"][..],
+        &["--format", "xml"][..],
+        &["sideways"][..],
+        &["latency", "extra"][..],
+        &["--bogus"][..],
+    ] {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert_eq!(
+            ran.stderr
+                .lines()
+                .filter(|l| l.starts_with("error:"))
+                .count(),
+            1,
+            "{args:?}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("For more information, try '--help'."),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    for (arg, range) in [
+        ("0", "expected a size from 1 to 16777216 bytes, got \"0\""),
+        (
+            "abc",
+            "expected a size in bytes such as 64 or 4096, got \"abc\"",
+        ),
+    ] {
+        let ran = run(&["--size", arg]);
+        assert!(ran.stderr.contains(range), "{arg}: {}", ran.stderr);
+    }
+}
+
+#[test]
+fn latency_counts_are_capped_by_the_samples_they_keep() {
+    for args in [
+        &["latency", "--count", "10000001"][..],
+        &["--count", "20000000"][..],
+    ] {
+        let ran = run(args);
+        assert_eq!(code(&ran), 2, "{args:?}: {}", ran.stderr);
+        assert_eq!(
+            ran.stderr.lines().collect::<Vec<_>>(),
+            [format!(
+                "error: --count {}: latency keeps every round trip's time (8 bytes each), so it takes at most 10000000; throughput and floor take up to 100000000",
+                args[args.len() - 1]
+            )],
+            "{args:?}"
+        );
+        assert_eq!(ran.stdout, "", "{args:?}");
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let ran = run(&["--help"]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
+    for want in [
+        "Usage: ipc-bench [OPTIONS] [MODE]",
+        "latency",
+        "throughput",
+        "floor",
+        "--mech <LIST>",
+        "--size <LIST>",
+        "--pin <LIST>",
+        "--count <N>",
+        "--warmup <N>",
+        "--quick",
+        "--format <FORMAT>",
+        "--plot <FILE.svg>",
+        "--explain",
+        "Lecture notes: B1",
+        "Examples:",
+    ] {
+        assert!(ran.stdout.contains(want), "{want:?}: {}", ran.stdout);
+    }
+    assert!(ran.children.is_empty());
+    assert_version("ipc-bench", run);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Termination signals mid-measurement
+
+const STOPPED: &str = "ipc-bench: stopped: the child process is reaped; the run's segment, \
+     semaphores and queues are gone";
+
+/// Who a termination signal is sent to: ipc-bench alone, or its whole process group, as a
+/// terminal's Ctrl-C reaches the parent and its child at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Bench,
+    Group,
+}
+
+const TERMINATION: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// The system call process `pid`'s main thread waits in now (/proc/PID/syscall), if any.
+fn syscall_of(pid: i32) -> Option<i64> {
+    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A measurement that runs far longer than any test (and starts at once: no warm-up), of two
+/// sizes: a run that went on after the signal would fork a second child.
+fn long_run(mode: &str, mech: &str, pin: &str) -> Vec<String> {
+    // A latency row keeps every sample (8 bytes each): ten million of them at most.
+    let count = if mode == "latency" {
+        "10000000"
+    } else {
+        "100000000"
+    };
+    [
+        mode, "--mech", mech, "--pin", pin, "--size", "64,128", "--count", count, "--warmup", "0",
+        "--format", "json",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// How soon a run must end after a termination signal (it looks at least every 1024 round
+/// trips or messages, and a signal interrupts any wait).
+const PROMPTLY: Duration = Duration::from_secs(3);
+
+/// Start `args`, wait until it measures (its child exists and, with `waits_in`, ipc-bench waits
+/// in one of those system calls), send `sig` to `target`: it must end within `limit`, by that
+/// signal, saying it stopped, with its child reaped, no other row started and nothing left.
+fn interrupt_mid_run(
+    args: &[String],
+    waits_in: &[i64],
+    sig: Signal,
+    target: Target,
+    limit: Duration,
+) {
+    let what = format!("{args:?} {sig} to {target:?}");
+    let mut c = bench_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    if target == Target::Group {
+        c.process_group(0);
+    }
+    let mut demo = Demo::start_cmd(c);
+    let pid = demo.pid();
+    let child = demo.watch.wait_for(1)[0];
+    if args.iter().any(|a| a.starts_with("shm-")) {
+        // The run's segment is there while it measures, under ipc-bench's pid.
+        eventually("the segment", || !segments_created_by(&[pid]).is_empty());
+    }
+    if waits_in.is_empty() {
+        std::thread::sleep(Duration::from_millis(30));
+    } else {
+        eventually(&format!("{what}: a wait in {waits_in:?}"), || {
+            syscall_of(pid).is_some_and(|nr| waits_in.contains(&nr))
+        });
+    }
+    assert!(child.exists(), "{what}: the child runs");
+    let sent = Instant::now();
+    match target {
+        Target::Bench => nix::sys::signal::kill(Pid::from_raw(pid), sig),
+        Target::Group => nix::sys::signal::killpg(Pid::from_raw(pid), sig),
+    }
+    .expect("kill");
+    // The time to its end (not to the end of the checks that follow it).
+    let took = loop {
+        let ended = demo.run.child.try_wait().expect("try_wait").is_some();
+        if ended || sent.elapsed() > PATIENCE {
+            break sent.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let ran = finish(demo);
+    assert!(took < limit, "{what}: took {took:?}");
+    assert_eq!(
+        (ran.status.signal(), code(&ran)),
+        (Some(sig as i32), 128 + sig as i32),
+        "{what}: {:?}: {}",
+        ran.status,
+        ran.stderr
+    );
+    assert_eq!(
+        ran.stderr.lines().last(),
+        Some(STOPPED),
+        "{what}: {}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("error"), "{what}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert_eq!(ran.children, [child], "{what}: no other row started");
+    assert_eq!(ran.stdout, "", "{what}: the first row was not over");
+}
+
+fn interrupt_every_way(args: &[String], waits_in: &[i64]) {
+    for sig in TERMINATION {
+        for target in [Target::Bench, Target::Group] {
+            interrupt_mid_run(args, waits_in, sig, target, PROMPTLY);
+        }
+    }
+}
+
+#[test]
+fn termination_signals_while_shm_spin_spins() {
+    interrupt_every_way(&long_run("latency", "shm-spin", spinning_pin()), &[]);
+}
+
+#[test]
+fn termination_signals_while_shm_sem_waits_in_sem_wait() {
+    interrupt_every_way(&long_run("latency", "shm-sem", "same"), &[libc::SYS_futex]);
+}
+
+#[test]
+fn termination_signals_while_a_pipe_or_a_socket_waits_in_read() {
+    interrupt_every_way(&long_run("latency", "pipe", "same"), &[libc::SYS_read]);
+    interrupt_mid_run(
+        &long_run("latency", "socket", "same"),
+        &[libc::SYS_read, libc::SYS_recvfrom],
+        Signal::SIGINT,
+        Target::Group,
+        PROMPTLY,
+    );
+}
+
+#[test]
+fn termination_signals_while_mq_waits_in_mq_receive() {
+    interrupt_every_way(
+        &long_run("latency", "mq", "same"),
+        &[libc::SYS_mq_timedreceive],
+    );
+}
+
+#[test]
+fn termination_signals_while_signal_waits_in_sigwaitinfo() {
+    interrupt_every_way(
+        &long_run("latency", "signal", "same"),
+        &[libc::SYS_rt_sigtimedwait],
+    );
+}
+
+#[test]
+fn termination_signals_mid_throughput() {
+    interrupt_every_way(&long_run("throughput", "shm-spin", spinning_pin()), &[]);
+    for target in [Target::Bench, Target::Group] {
+        interrupt_mid_run(
+            &long_run("throughput", "shm-sem", "same"),
+            &[libc::SYS_futex],
+            Signal::SIGTERM,
+            target,
+            PROMPTLY,
+        );
+        interrupt_mid_run(
+            &long_run("throughput", "pipe", "none"),
+            &[],
+            Signal::SIGINT,
+            target,
+            PROMPTLY,
+        );
+    }
+}
+
+/// A run still in its warm-up (a hundred million round trips) when the signal comes.
+fn in_warm_up(mech: &str, pin: &str) -> Vec<String> {
+    [
+        "latency",
+        "--mech",
+        mech,
+        "--pin",
+        pin,
+        "--size",
+        "64,128",
+        "--count",
+        "1000",
+        "--warmup",
+        "100000000",
+        "--format",
+        "json",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// The mechanisms a warm-up is interrupted in, and where ipc-bench waits then.
+fn warm_ups() -> [(&'static str, &'static str, &'static [i64]); 4] {
+    [
+        ("shm-spin", spinning_pin(), &[]),
+        ("shm-sem", "same", &[libc::SYS_futex]),
+        ("pipe", "same", &[libc::SYS_read]),
+        ("mq", "same", &[libc::SYS_mq_timedreceive]),
+    ]
+}
+
+#[test]
+fn ctrl_c_or_a_hangup_during_the_warm_up_ends_it_too() {
+    // The signal reaches the whole process group: the child dies of it at once, and ipc-bench
+    // is woken by that as much as by the signal.
+    for (mech, pin, waits_in) in warm_ups() {
+        for sig in [Signal::SIGINT, Signal::SIGHUP] {
+            interrupt_mid_run(
+                &in_warm_up(mech, pin),
+                waits_in,
+                sig,
+                Target::Group,
+                PROMPTLY,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_termination_signal_to_ipc_bench_alone_during_the_warm_up_ends_it_promptly() {
+    // A look at the flag every 1024 round trips, as the timed loop has, ends these runs within
+    // milliseconds; half a second is generous. Five runs each: with no look, most runs take
+    // hundreds of milliseconds, as long as it takes a tick to land in a wait.
+    for (mech, pin, waits_in) in warm_ups() {
+        if mech == "shm-spin" {
+            continue;
+        }
+        for _ in 0..5 {
+            interrupt_mid_run(
+                &in_warm_up(mech, pin),
+                waits_in,
+                Signal::SIGTERM,
+                Target::Bench,
+                Duration::from_millis(500),
+            );
+        }
+    }
+
+    // shm-spin: with each sched_yield made slow (traced by strace), the other side answers
+    // within a few yields, as on a machine where the scheduler always switches at a yield:
+    // every wait ends long before its 32768th spin, and nothing else looks at the flag.
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("skipped the shm-spin part: needs strace to make the spinning waits short");
+        return;
+    }
+    let mut c = Command::new("strace");
+    c.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=sched_yield",
+        "-e",
+        "signal=none",
+        "-o",
+        "/dev/null",
+    ])
+    .arg(bin("ipc-bench"))
+    .args(in_warm_up("shm-spin", "same"))
+    .env("NO_COLOR", "1");
+    let demo = Demo::start_cmd(c);
+    // ipc-bench is the tracer's child that runs it (strace may fork helpers first). A traced
+    // process's children are missing from its /proc/PID/task/PID/children: look for a process
+    // whose parent it is.
+    let tracer = demo.pid();
+    let mut bench = 0;
+    eventually("ipc-bench under strace", || {
+        let found = children_of(tracer)
+            .into_iter()
+            .find(|&p| ProcId::of(p).is_some_and(|c| c.cmdline().contains("--warmup 100000000")));
+        bench = found.unwrap_or(0);
+        found.is_some()
+    });
+    eventually("ipc-bench's child", || {
+        std::fs::read_dir("/proc").is_ok_and(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .any(|p| proc_stat(p).is_some_and(|s| s.ppid == bench))
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    nix::sys::signal::kill(Pid::from_raw(bench), Signal::SIGINT).expect("kill");
+    let stopped = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        proc_stat(bench).is_none_or(|s| s.state == 'Z')
+    });
+    let took = sent.elapsed();
+    if !stopped {
+        let _ = nix::sys::signal::kill(Pid::from_raw(bench), Signal::SIGKILL);
+    }
+    let ran = demo.finish();
+    assert!(
+        stopped,
+        "shm-spin: SIGINT not acted on in {took:?}: {}",
+        ran.stderr
+    );
+    assert_eq!(ran.stderr.lines().last(), Some(STOPPED), "{}", ran.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child killed alone
+
+/// Start `args`, wait until it measures, kill its child with SIGKILL: ipc-bench must end
+/// promptly with status 1 and say that the child ended before the measurement was over.
+fn kill_the_child(args: &[String], row: &str) {
+    let demo = Demo::start_cmd(bench_cmd(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let child = demo.watch.wait_for(1)[0];
+    std::thread::sleep(Duration::from_millis(50));
+    let sent = Instant::now();
+    nix::sys::signal::kill(Pid::from_raw(child.pid), Signal::SIGKILL).expect("kill the child");
+    let ran = finish(demo);
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(3), "{args:?}: took {took:?}");
+    assert_eq!(code(&ran), 1, "{args:?}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    assert_eq!(
+        ran.stderr.lines().last(),
+        Some(
+            format!(
+                "error: {row}: the child process ended before the measurement was over: killed \
+                 by SIGKILL"
+            )
+            .as_str()
+        ),
+        "{args:?}: {}",
+        ran.stderr
+    );
+    assert_eq!(ran.children, [child], "{args:?}: no other row started");
+}
+
+#[test]
+fn a_child_killed_alone_ends_the_run_with_an_error() {
+    let spin = spinning_pin();
+    for (mode, mech, pin) in [
+        ("latency", "shm-spin", spin),
+        ("latency", "mq", "same"),
+        ("latency", "shm-sem", "same"),
+        ("throughput", "shm-spin", spin),
+        ("throughput", "mq", "same"),
+    ] {
+        kill_the_child(
+            &long_run(mode, mech, pin),
+            &format!("{mech} {mode}, 64 bytes, pin {pin}"),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A closed stdout
+
+/// ipc-bench with its stdout on a pipe whose reader is already gone: its status, its stderr,
+/// the children it had; bounded, and nothing may be left behind.
+fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String, Vec<ProcId>) {
+    adopt_orphans();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut c = bench_cmd(args);
+    let tag = Tag(tag_command(&mut c));
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let watch = ChildWatch::start(pid);
+    let status = wait_bounded(&mut child, args);
+    let children = watch.stop();
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    assert_nothing_left(&tag.0, &children);
+    assert_no_ipc_left(pid, &children);
+    (status, err, children)
+}
+
+/// Wait for `child` to end; after PATIENCE it is killed and the test fails.
+fn wait_bounded(child: &mut std::process::Child, args: &[&str]) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if started.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ipc-bench {args:?} did not end with its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_it_quietly() {
+    // A table's header meets the closed pipe first: nothing is measured.
+    for args in [
+        &["floor", "--quick"][..],
+        &[
+            "latency", "--quick", "--count", "200", "--mech", "pipe", "--size", "64",
+        ][..],
+        &[
+            "--quick", "--count", "200", "--mech", "shm-spin", "--size", "64",
+        ][..],
+        // CSV's column header does the same, after the settings on stderr.
+        &[
+            "--quick", "--count", "200", "--format", "csv", "--mech", "pipe", "--size", "64",
+        ][..],
+    ] {
+        let (status, err, children) = with_stdout_closed(args);
+        assert_eq!(shell_status(status), 0, "{args:?}: {err}");
+        assert_no_panic(&err);
+        assert!(!err.contains("error"), "{args:?}: {err}");
+        assert!(
+            children.is_empty(),
+            "{args:?}: nothing measured: {children:?}"
+        );
+    }
+    // JSON's first row meets it.
+    let args = [
+        "latency",
+        "--quick",
+        "--count",
+        "200",
+        "--format",
+        "json",
+        "--mech",
+        "pipe,signal",
+        "--size",
+        "64",
+        "--pin",
+        "same",
+    ];
+    let (status, err, _) = with_stdout_closed(&args);
+    assert_eq!(shell_status(status), 0, "{err}");
+    assert_no_panic(&err);
+    assert_eq!(err.lines().count(), 2, "only the header: {err}");
+}
+
+#[test]
+fn a_reader_that_stops_after_the_first_row_ends_the_measurement() {
+    // Ten rows of a pipe's latency; the reader takes the first and goes (`| head -1`). The
+    // second row's line may still land in the pipe (if the reader is slow to go), the third's
+    // cannot: no fourth row should be measured.
+    adopt_orphans();
+    let args = [
+        "latency",
+        "--format",
+        "json",
+        "--mech",
+        "pipe",
+        "--pin",
+        "same",
+        "--size",
+        "64,65,66,67,68,69,70,71,72,73",
+        "--count",
+        "20000",
+        "--warmup",
+        "0",
+    ];
+    let mut c = bench_cmd(&args);
+    let tag = Tag(tag_command(&mut c));
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let watch = ChildWatch::start(pid);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the first row");
+    drop(stdout);
+    let status = wait_bounded(&mut child, &args);
+    let children = watch.stop();
+    assert_nothing_left(&tag.0, &children);
+    assert_no_ipc_left(pid, &children);
+    assert_eq!(shell_status(status), 0);
+    assert!(
+        first.starts_with("{\"mech\":\"pipe\",\"mode\":\"latency\",\"size\":64,"),
+        "{first}"
+    );
+    assert!(
+        children.len() <= 3,
+        "{} rows measured for a reader that took one",
+        children.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headers and alignment
+
+#[test]
+fn the_data_formats_machine_line_is_the_tables() {
+    let args = ["floor", "--count", "200", "--size", "64"];
+    let table = run(&args);
+    let machine = table.stdout.lines().next().unwrap().to_string();
+    for format in ["json", "csv"] {
+        let mut all = args.to_vec();
+        all.extend(["--format", format]);
+        let ran = run(&all);
+        assert_eq!(
+            ran.stderr.lines().next(),
+            Some(machine.as_str()),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn the_floors_header_counts_what_its_rows_count() {
+    let ran = run(&[
+        "floor", "--count", "1001", "--size", "64", "--format", "json",
+    ]);
+    assert_ok(&ran, "floor --count 1001");
+    let said: u64 = ran
+        .stderr
+        .split("settings: floor ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", ran.stderr));
+    for row in json_rows(&ran.stdout) {
+        assert_eq!(row.count, Some(said), "{row:?}");
+    }
+}
+
+#[test]
+fn the_floors_not_measured_row_lines_up_with_its_header() {
+    let size = pipe_capacity() + 1;
+    if size > 999_999 {
+        eprintln!("skipped: the pipe's capacity {size} is wider than the size column");
+        return;
+    }
+    let ran = run(&["floor", "--count", "200", "--size", &size.to_string()]);
+    assert_ok(&ran, "floor");
+    let t = table(&ran.stdout);
+    let floor = &t.sections[0];
+    for (line, want) in floor.rows.iter().zip(expected_floor(&[size])) {
+        assert_table_row(line, &floor.header, &want);
+    }
+}
