@@ -220,6 +220,8 @@ pub struct Stats {
     pub p99: f64,
     pub p999: f64,
     pub mean: f64,
+    /// How many samples they come from.
+    pub samples: usize,
 }
 
 impl Stats {
@@ -242,7 +244,18 @@ impl Stats {
             p99: rank(99.0),
             p999: rank(99.9),
             mean: samples.iter().sum::<f64>() / samples.len() as f64,
+            samples: samples.len(),
         })
+    }
+
+    /// The 99th percentile, if it means more than "the slowest sample": from 100 samples on.
+    pub fn p99_shown(&self) -> Option<f64> {
+        (self.samples >= 100).then_some(self.p99)
+    }
+
+    /// The 99.9th percentile, from 1000 samples on.
+    pub fn p999_shown(&self) -> Option<f64> {
+        (self.samples >= 1000).then_some(self.p999)
     }
 }
 
@@ -691,9 +704,9 @@ fn check_stop() -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Running one measurement
 
-/// The CPU time (user + system) of this process, or of its reaped children, in nanoseconds.
-fn cpu_ns(who: UsageWho) -> f64 {
-    getrusage(who).map_or(0.0, |u| {
+/// The CPU time (user + system) this process has used so far, in nanoseconds.
+fn own_cpu_ns() -> f64 {
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
         let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 * 1e9 + tv.tv_usec() as f64 * 1e3;
         t(u.user_time()) + t(u.system_time())
     })
@@ -705,14 +718,17 @@ struct Timed {
     samples: Vec<f64>,
     /// From the first timed message to the acknowledgement.
     elapsed: Duration,
+    /// The CPU time (user + system) both processes spent in the timed part, in ns: the
+    /// parent's here, the child's added once it has reported it.
+    cpu_ns: f64,
 }
 
 /// The two sides of a measurement, given their ends.
 trait Exchange {
     /// The parent: warm up, then time.
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed>;
-    /// The child: answer.
-    fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<()>;
+    /// The child: answer; the CPU time it spent after the warm-up, in ns.
+    fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<f64>;
 }
 
 struct PingPong {
@@ -731,6 +747,7 @@ impl Exchange for PingPong {
             }
         }
         let mut samples = Vec::with_capacity(self.count as usize);
+        let cpu = own_cpu_ns();
         let start = Instant::now();
         for i in 0..self.count {
             let t0 = Instant::now();
@@ -744,15 +761,21 @@ impl Exchange for PingPong {
         Ok(Timed {
             samples,
             elapsed: start.elapsed(),
+            cpu_ns: own_cpu_ns() - cpu,
         })
     }
 
-    fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<()> {
-        for _ in 0..self.warmup + self.count {
+    fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<f64> {
+        for _ in 0..self.warmup {
             end.recv(msg)?;
             end.send(msg)?;
         }
-        Ok(())
+        let cpu = own_cpu_ns();
+        for _ in 0..self.count {
+            end.recv(msg)?;
+            end.send(msg)?;
+        }
+        Ok(own_cpu_ns() - cpu)
     }
 }
 
@@ -771,6 +794,7 @@ impl Exchange for Stream1 {
             }
         }
         end.recv(&mut ack)?;
+        let cpu = own_cpu_ns();
         let start = Instant::now();
         for i in 0..self.count {
             end.send(msg)?;
@@ -782,18 +806,21 @@ impl Exchange for Stream1 {
         Ok(Timed {
             samples: Vec::new(),
             elapsed: start.elapsed(),
+            cpu_ns: own_cpu_ns() - cpu,
         })
     }
 
-    fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<()> {
+    fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<f64> {
         for _ in 0..self.warmup {
             end.recv(msg)?;
         }
+        let cpu = own_cpu_ns();
         end.send(msg)?;
         for _ in 0..self.count {
             end.recv(msg)?;
         }
-        end.send(msg)
+        end.send(msg)?;
+        Ok(own_cpu_ns() - cpu)
     }
 }
 
@@ -830,8 +857,6 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
     crate::signal::forget_ended_children();
     let _ticker = crate::signal::Ticker::start(TICK)?;
     let mut msg = vec![0x5au8; size.max(1)];
-    let cpu_self = cpu_ns(UsageWho::RUSAGE_SELF);
-    let cpu_children = cpu_ns(UsageWho::RUSAGE_CHILDREN);
     let timed = match mech {
         Mech::Pipe => {
             let (down, up) = (pipe::pipe(false)?, pipe::pipe(false)?);
@@ -984,8 +1009,7 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
             result?
         }
     };
-    let cpu = (cpu_ns(UsageWho::RUSAGE_SELF) - cpu_self)
-        + (cpu_ns(UsageWho::RUSAGE_CHILDREN) - cpu_children);
+    let cpu = timed.cpu_ns;
     Ok((timed, cpu))
 }
 
@@ -1088,7 +1112,7 @@ pub fn placement(pin: Pin) -> String {
         Ok((parent, child)) => {
             let what = match pin {
                 Pin::Same => {
-                    "they take turns: every wait puts one to sleep and switches to the other; a spinning reader only wastes its time slice until it yields"
+                    "they take turns: every wait puts one to sleep and switches to the other; a spinning reader cannot see an answer the other has no CPU to write: it spins, yields, and spins again until the scheduler runs the other"
                 }
                 Pin::Cross => {
                     "every wait puts a process to sleep, and every reply must wake the other CPU; spinning avoids that, and keeps both CPUs busy"
@@ -1126,7 +1150,8 @@ fn run_pair<P: End, C: End>(
     x: &dyn Exchange,
     msg: &mut [u8],
 ) -> anyhow::Result<Timed> {
-    let mut child = fork_child(child_cpu, || {
+    let report = pipe::pipe(false)?;
+    let mut child = fork_child(child_cpu, &report, || {
         let mut end = child_end()?;
         let mut buf = msg.to_vec();
         x.child(&mut end, &mut buf)
@@ -1134,7 +1159,7 @@ fn run_pair<P: End, C: End>(
     let mut end = parent_end()?;
     let timed = x.parent(&mut end, msg);
     drop(end);
-    finish_child(&mut child, timed)
+    finish_child(&mut child, report, timed)
 }
 
 fn run_signal(
@@ -1144,7 +1169,8 @@ fn run_signal(
     x: &dyn Exchange,
     msg: &mut [u8],
 ) -> anyhow::Result<Timed> {
-    let mut child = fork_child(child_cpu, || {
+    let report = pipe::pipe(false)?;
+    let mut child = fork_child(child_cpu, &report, || {
         let mut end = SignalEnd { peer: parent, set };
         let mut buf = msg.to_vec();
         x.child(&mut end, &mut buf)
@@ -1154,34 +1180,56 @@ fn run_signal(
         set,
     };
     let timed = x.parent(&mut end, msg);
-    finish_child(&mut child, timed)
+    finish_child(&mut child, report, timed)
 }
 
+/// Fork the child, which runs `body` on `cpu` and writes the CPU time it returns (8 bytes)
+/// into `report` for the parent, before it exits.
 fn fork_child(
     cpu: Option<usize>,
-    body: impl FnOnce() -> anyhow::Result<()>,
+    report: &pipe::Pipe,
+    body: impl FnOnce() -> anyhow::Result<f64>,
 ) -> anyhow::Result<Child> {
     pipe::fork(|| {
         if place(cpu).is_err() {
             return 3;
         }
         match body() {
-            Ok(()) => 0,
+            Ok(cpu_ns) => match nix::unistd::write(&report.write, &cpu_ns.to_ne_bytes()) {
+                Ok(8) => 0,
+                _ => 1,
+            },
             Err(_) => 1,
         }
     })
 }
 
-/// Reap the child after the parent's side ended: it must have ended well too.
-fn finish_child(child: &mut Child, timed: anyhow::Result<Timed>) -> anyhow::Result<Timed> {
+/// Reap the child after the parent's side ended: it must have ended well too, and reported
+/// its CPU time through `report`.
+fn finish_child(
+    child: &mut Child,
+    report: pipe::Pipe,
+    timed: anyhow::Result<Timed>,
+) -> anyhow::Result<Timed> {
+    drop(report.write);
     match timed {
-        Ok(timed) => {
+        Ok(mut timed) => {
             let status = child.wait()?;
             anyhow::ensure!(
                 pipe::shell_status(status) == 0,
                 "the benchmark's child process {}",
                 pipe::describe(status)
             );
+            let mut bytes = [0u8; 8];
+            let got = nix::unistd::read(&report.read, &mut bytes).map_err(|errno| SysError {
+                call: "read",
+                errno,
+            })?;
+            anyhow::ensure!(
+                got == 8,
+                "the benchmark's child process did not report its CPU time"
+            );
+            timed.cpu_ns += f64::from_ne_bytes(bytes);
             Ok(timed)
         }
         Err(err) if err.is::<PeerGone>() => {
@@ -1247,7 +1295,7 @@ pub fn latency(
                         Row {
                             count: settings.count,
                             stats: Stats::of(&mut timed.samples),
-                            cpu_ns_per_msg: Some(cpu / (n + settings.warmup as f64)),
+                            cpu_ns_per_msg: Some(cpu / n),
                             ..row
                         }
                     }
@@ -1297,7 +1345,7 @@ pub fn throughput(
                             count: settings.count,
                             msgs_per_s: Some(n / secs),
                             mb_per_s: Some(n * size as f64 / secs / 1e6),
-                            cpu_ns_per_msg: Some(cpu / (n + settings.warmup as f64).max(1.0)),
+                            cpu_ns_per_msg: Some(cpu / n.max(1.0)),
                             ..row
                         }
                     }
@@ -1519,7 +1567,7 @@ pub mod plot {
             .fold(f64::INFINITY, f64::min);
         let hi = chosen
             .iter()
-            .filter_map(|r| r.stats.map(|s| us(s.p99)))
+            .filter_map(|r| r.stats.map(|s| us(s.p99_shown().unwrap_or(s.median))))
             .fold(0.0, f64::max);
         // Room above the highest whisker for the legend, in the top-left corner: on a log
         // scale, a share of the height is a factor of the range.
@@ -1603,10 +1651,13 @@ pub mod plot {
                     });
                 chart
                     .draw_series(these.iter().filter_map(|r| {
-                        r.stats.map(|s| {
-                            let mid = x0(r) + width * 0.45;
-                            PathElement::new(vec![(mid, us(s.median)), (mid, us(s.p99))], BLACK)
-                        })
+                        let s = r.stats?;
+                        let mid = x0(r) + width * 0.45;
+                        let p99 = s.p99_shown()?;
+                        Some(PathElement::new(
+                            vec![(mid, us(s.median)), (mid, us(p99))],
+                            BLACK,
+                        ))
                     }))
                     .map_err(err)?;
                 // The median, written inside the top of its bar.

@@ -187,6 +187,23 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             ))
             .into());
         }
+        // Found out now, not after minutes of measuring.
+        let dir = match plot.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        if let Err(errno) = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
+            return Err(UsageError(format!(
+                "--plot {}: cannot write into {}: {}",
+                plot.display(),
+                dir.display(),
+                ipc_lab::sys::SysError {
+                    call: "access",
+                    errno
+                }
+            ))
+            .into());
+        }
     }
     if let Some(count) = args.count
         && count > bench::MAX_SAMPLES
@@ -219,7 +236,9 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             Mode::Floor => bench::floor(&s, &mut each),
         };
         if term.received().is_some() {
-            ui.note("stopped: the child process is reaped; the run's segment, semaphores and queues are gone");
+            // The rows measured so far in this mode are still worth seeing.
+            let _ = out.end();
+            ui.note("stopped: the child process is reaped, and nothing the run made is left");
             return Err(term.interrupted());
         }
         let rows = result?;
@@ -433,6 +452,8 @@ impl Output {
                     Mode::Latency => {
                         let s = r.stats.expect("a measured latency row has statistics");
                         let us = |ns: f64| format!("{:.2}", ns / 1e3);
+                        // Too few samples for a percentile above the slowest one: "-".
+                        let shown = |v: Option<f64>| v.map_or("-".to_string(), us);
                         format!(
                             "{:<9} {:<5} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {bar}",
                             r.what,
@@ -440,8 +461,8 @@ impl Output {
                             size_text(r),
                             us(s.min),
                             us(s.median),
-                            us(s.p99),
-                            us(s.p999),
+                            shown(s.p99_shown()),
+                            shown(s.p999_shown()),
                             us(s.mean),
                             r.cpu_ns_per_msg.map_or(String::new(), us),
                         )
@@ -459,12 +480,12 @@ impl Output {
                     Mode::Floor => {
                         let s = r.stats.expect("a measured floor row has statistics");
                         format!(
-                            "{:<9} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1}  {bar}",
+                            "{:<9} {:>6} {:>8.1} {:>8.1} {:>8} {:>8.1}  {bar}",
                             r.what,
                             size_text(r),
                             s.min,
                             s.median,
-                            s.p99,
+                            s.p99_shown().map_or("-".to_string(), |v| format!("{v:.1}")),
                             s.mean
                         )
                     }
@@ -523,8 +544,8 @@ fn fields(r: &Row) -> Vec<(&'static str, Option<String>)> {
         ("pin", r.pin.map(|p| json_str(p.name()))),
         ("min_ns", num(r.stats.map(|s| s.min))),
         ("median_ns", num(r.stats.map(|s| s.median))),
-        ("p99_ns", num(r.stats.map(|s| s.p99))),
-        ("p999_ns", num(r.stats.map(|s| s.p999))),
+        ("p99_ns", num(r.stats.and_then(|s| s.p99_shown()))),
+        ("p999_ns", num(r.stats.and_then(|s| s.p999_shown()))),
         ("mean_ns", num(r.stats.map(|s| s.mean))),
         ("msgs_per_s", num(r.msgs_per_s)),
         ("mb_per_s", num(r.mb_per_s)),
