@@ -1102,3 +1102,256 @@ lab_screen_unjoin() {
             print
         }' "$screen"
 }
+
+# ----------------------------------------------------------------------------------------------
+# A run's processes and kernel objects, for programs that print neither their pids nor the ids of
+# what they make (ipc-bench): a tag in the environment of everything the run starts, the children
+# of a process, the segments a process created, and what the System V tables gained meanwhile.
+#
+#   lab_tag_run                                          # first: before anything is started
+#   lab_sysv_snapshot                                    # the System V tables before the run
+#   lab_wait_child "$pid" ipc-bench 10; child=$LAB_CHILD # a child of PID, by its name
+#   lab_segments_of "$pid"; ids=("${LAB_FOUND[@]}")     # the segments PID created
+#   lab_tmux_run_watch "$LAB_TMUX_LEFT" "ipc-bench ..." 30; rc=$LAB_RC pids=("${LAB_FOUND[@]}")
+#   lab_check_tagged_gone ipc-bench                      # no process of the run is left
+#   lab_check_segments_of_gone "the benchmark" "${pids[@]}"
+#   lab_check_sysv_new_gone sem msg                      # no semaphore set or queue made meanwhile
+#   lab_check_queues_gone "its POSIX queues" /name-1 /name-2
+
+LAB_RUN_TAG=""      # this run's tag (lab_tag_run), exported as IPC_LAB_RUN
+LAB_FOUND=()        # the pids or ids found by the functions below
+LAB_CHILD=""        # the child found by lab_wait_child
+
+# lab_tag_run: export IPC_LAB_RUN, a tag of this run's own: every process started from now on
+# carries it in its environment (a forked child, the private tmux server, the shells of its panes
+# and what they run), so that lab_tagged_pids finds them even when their pids were never seen.
+lab_tag_run() {
+    LAB_RUN_TAG=$$-$(lab_now_ms)-$RANDOM
+    export IPC_LAB_RUN=$LAB_RUN_TAG
+}
+
+# lab_tagged_pids NAME: the pids of the processes named NAME (pgrep -x) whose environment holds
+# this run's tag, in LAB_FOUND. An ended process that is not reaped yet has no environment left,
+# and so counts as gone.
+lab_tagged_pids() {
+    local pid
+    local -a all=()
+    LAB_FOUND=()
+    [[ -n $LAB_RUN_TAG ]] || return 0
+    mapfile -t all < <(pgrep -x -- "$1")
+    for pid in "${all[@]}"; do
+        if grep -qzxF -- "IPC_LAB_RUN=$LAB_RUN_TAG" "/proc/$pid/environ" 2>/dev/null; then
+            LAB_FOUND+=("$pid")
+        fi
+    done
+}
+
+# lab_check_tagged_gone NAME: the check that no process named NAME started by this run (tagged by
+# lab_tag_run) still runs; waits up to 2 s, since one may be ending.
+lab_check_tagged_gone() {
+    local tries=40
+    while lab_tagged_pids "$1" && ((${#LAB_FOUND[@]} > 0)); do
+        if ((tries-- <= 0)); then
+            lab_fail "$1 started by this run still runs: PID ${LAB_FOUND[*]} (ps -fp PID shows one)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "no $1 process of this run is left (pgrep -x $1, this run's IPC_LAB_RUN in /proc/PID/environ)"
+}
+
+# lab_nap SECS: sleep SECS (a fraction such as 0.005) without starting a process: a read with a
+# time-out on a FIFO of the work directory that nobody writes to. For polls milliseconds apart.
+lab_nap() {
+    local fifo=$LAB_WORK/nap
+    [[ -p $fifo ]] || mkfifo "$fifo" 2>/dev/null || true
+    # opened for reading and writing, the open does not wait for a writer
+    read -r -t "$1" _ <>"$fifo" || true
+}
+
+# lab_children PID: the pids of PID's children in LAB_FOUND (/proc/PID/task/PID/children, read
+# without starting a process; pgrep -P where the kernel does not offer that file).
+lab_children() {
+    local kids=""
+    LAB_FOUND=()
+    if [[ -r /proc/$1/task/$1/children ]]; then
+        { read -r kids <"/proc/$1/task/$1/children"; } 2>/dev/null || true
+        read -r -a LAB_FOUND <<<"$kids"
+    elif lab_alive "$1"; then
+        mapfile -t LAB_FOUND < <(pgrep -P "$1")
+    fi
+}
+
+# lab_wait_child PID NAME SECS: wait up to SECS (a whole number) for a child of PID named NAME
+# (its comm: a forked child has its parent's name, exec gives it the program's); its pid is in
+# LAB_CHILD. False when PID ends first or the time runs out.
+lab_wait_child() {
+    local parent=$1 name=$2 tries=$(($3 * 50)) pid comm
+    LAB_CHILD=""
+    while lab_alive "$parent"; do
+        lab_children "$parent"
+        for pid in "${LAB_FOUND[@]}"; do
+            { read -r comm <"/proc/$pid/comm"; } 2>/dev/null || continue
+            if [[ $comm == "$name" ]]; then
+                LAB_CHILD=$pid
+                return 0
+            fi
+        done
+        ((tries-- > 0)) || return 1
+        lab_nap 0.02
+    done
+    return 1
+}
+
+# lab_segments_of PID...: the ids of the segments that /proc/sysvipc/shm lists with one of PIDs as
+# their creator (cpid), in LAB_FOUND. A segment marked for removal (IPC_RMID: key 0, mode 01600,
+# "dest" in ipcs) is listed until its last detach.
+lab_segments_of() {
+    mapfile -t LAB_FOUND < <(awk -v pids=" $* " 'NR > 1 && index(pids, " " $5 " ") { print $2 }' \
+        /proc/sysvipc/shm)
+}
+
+# lab_check_segments_of_gone WHAT PID...: the check that no segment created by one of PIDs (WHAT
+# names them) is listed any more; waits up to 2 s, since the last detach comes as a process ends.
+lab_check_segments_of_gone() {
+    local what=$1 tries=40
+    shift
+    if (($# == 0)); then
+        lab_fail "$what: no process id to look for (none was seen)"
+        return 1
+    fi
+    while lab_segments_of "$@" && ((${#LAB_FOUND[@]} > 0)); do
+        if ((tries-- <= 0)); then
+            lab_fail "segment(s) ${LAB_FOUND[*]} made by $what (PID $*) still listed in /proc/sysvipc/shm (ipcs -m -p)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "no segment made by $what (PID $*) is listed in /proc/sysvipc/shm (ipcs -m -p: cpid)"
+}
+
+# lab_sysv_snapshot: remember the ids /proc/sysvipc lists now, for lab_sysv_new: segments (shm),
+# semaphore sets (sem) and message queues (msg).
+lab_sysv_snapshot() {
+    local kind
+    for kind in shm sem msg; do
+        awk 'NR > 1 { print $2 }' "/proc/sysvipc/$kind" >"$LAB_WORK/sysv.$kind" 2>/dev/null ||
+            : >"$LAB_WORK/sysv.$kind"
+    done
+}
+
+# lab_sysv_new KIND: the ids of this user's KIND objects (shm, sem or msg) that /proc/sysvipc/KIND
+# lists now and did not at lab_sysv_snapshot, in LAB_FOUND. A segment whose creator still runs and
+# is not this run's (lab_tag_run) is left out: another program holds it. The tables of semaphore
+# sets and queues name no creator, so what another program of this user made meanwhile counts too.
+lab_sysv_new() {
+    local kind=$1 col=10 line id cpid
+    local -a rows=()
+    [[ $kind != sem ]] || col=7
+    LAB_FOUND=()
+    [[ -r /proc/sysvipc/$kind && -f $LAB_WORK/sysv.$kind ]] || return 0
+    mapfile -t rows < <(awk -v uid="$UID" -v col="$col" '
+        FILENAME == ARGV[1] { old[$1] = 1; next }
+        FNR > 1 && $col == uid && !($2 in old) { print $2, $5 }' \
+        "$LAB_WORK/sysv.$kind" "/proc/sysvipc/$kind")
+    for line in "${rows[@]}"; do
+        read -r id cpid <<<"$line"
+        if [[ $kind == shm ]] && lab_alive "$cpid" &&
+            ! grep -qzxF -- "IPC_LAB_RUN=$LAB_RUN_TAG" "/proc/$cpid/environ" 2>/dev/null; then
+            continue
+        fi
+        LAB_FOUND+=("$id")
+    done
+}
+
+# lab_check_sysv_new_gone KIND...: the check that no KIND object (shm, sem, msg: see lab_sysv_new)
+# made since lab_sysv_snapshot is still listed; waits up to 2 s, since an object goes as the
+# program that made it ends.
+lab_check_sysv_new_gone() {
+    local kind left tries=40
+    local -a names=()
+    local -A word=([shm]="segment" [sem]="semaphore set" [msg]="System V message queue")
+    local -A flag=([shm]=-m [sem]=-s [msg]=-q)
+    for kind in "$@"; do
+        names+=("${word[$kind]}s (ipcs ${flag[$kind]})")
+    done
+    while :; do
+        left=""
+        for kind in "$@"; do
+            lab_sysv_new "$kind"
+            ((${#LAB_FOUND[@]} == 0)) || left+="${left:+, }${word[$kind]} ${LAB_FOUND[*]}"
+        done
+        [[ -n $left ]] || break
+        if ((tries-- <= 0)); then
+            lab_fail "made during this run and still listed in /proc/sysvipc: $left"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "none made during this run is left: $(printf '%s, ' "${names[@]}" | sed 's/, $//')"
+}
+
+# lab_check_queues_gone WHAT NAME...: the check, in one line, that none of the POSIX queues
+# NAME... (WHAT names them) exists; waits up to 2 s, as lab_check_queue_gone.
+lab_check_queues_gone() {
+    local what=$1 name rc tries=40
+    local -a there unknown
+    shift
+    while :; do
+        there=() unknown=()
+        for name in "$@"; do
+            rc=0
+            lab_queue_exists "$name" 2>/dev/null || rc=$?
+            case $rc in
+            0) there+=("$name") ;;
+            2) unknown+=("$name") ;;
+            esac
+        done
+        if ((${#unknown[@]} > 0)); then
+            lab_fail "cannot tell whether $what exist: ${unknown[*]} (mq-recv --attr fails otherwise than ENOENT)"
+            return 1
+        fi
+        ((${#there[@]} > 0)) || break
+        if ((tries-- <= 0)); then
+            lab_fail "$what still exist: ${there[*]} (mq-recv --unlink -n NAME removes one)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    lab_pass "$what are gone: none of the $# names exists (mq-recv --attr: ENOENT)"
+}
+
+# lab_tmux_run_watch PANE COMMAND SECS: lab_tmux_run and lab_tmux_wait_done in one (the status in
+# LAB_RC; false when the time runs out), looking every few milliseconds meanwhile at the processes
+# the pane's shell starts for COMMAND: their pids, in the order seen, are in LAB_FOUND. (A process
+# that ends within a millisecond or two of its start may be missed.)
+lab_tmux_run_watch() {
+    local pane=$1 status=${LAB__TMUX_STATUS[$1]} tries=$(($3 * 250)) shell sent pid
+    local -a lines seen=()
+    LAB_RC=124
+    shell=$(lab_tmux display-message -p -t "$pane" '#{pane_pid}') || {
+        lab_error "tmux did not tell the pid of the shell in the pane $pane"
+        return 1
+    }
+    lab_tmux_prepare "$pane" "$2"
+    sent=${LAB__TMUX_SENT[$pane]}
+    # Enter without lab_tmux_enter's pause: a short command could end unseen meanwhile
+    lab_tmux send-keys -t "$pane" Enter
+    while :; do
+        lab_children "$shell"
+        for pid in "${LAB_FOUND[@]}"; do
+            [[ " ${seen[*]} " == *" $pid "* ]] || seen+=("$pid")
+        done
+        mapfile -t lines <"$status"
+        ((${#lines[@]} <= sent)) || break
+        if ((tries-- <= 0)); then
+            LAB_FOUND=("${seen[@]}")
+            lab_error "the command in the tmux pane $pane did not finish within $3s"
+            return 1
+        fi
+        lab_nap 0.003
+    done
+    LAB_FOUND=("${seen[@]}")
+    LAB_RC=${lines[sent]}
+    lab_tmux_pause "$LAB_TMUX_PACE"
+}
