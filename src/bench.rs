@@ -846,7 +846,7 @@ fn queue_name(tag: &str) -> anyhow::Result<QueueName> {
 }
 
 /// Make the two ends of `mech` for messages of `size` bytes, fork, run `x` on both sides.
-fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Result<(Timed, f64)> {
+fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Result<Timed> {
     let (parent_cpu, child_cpu) = pin
         .cpus()
         .map_err(|e| anyhow::anyhow!("--pin {pin}: {e}"))?;
@@ -1009,8 +1009,7 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
             result?
         }
     };
-    let cpu = timed.cpu_ns;
-    Ok((timed, cpu))
+    Ok(timed)
 }
 
 /// What a measurement does, for `--explain`: the set-up's calls, then the calls of one
@@ -1267,9 +1266,13 @@ fn cannot(mech: Mech, size: usize) -> Option<String> {
     }
 }
 
-/// Round-trip latency of every mechanism, size and placement asked for.
-pub fn latency(
+/// Every placement, mechanism and size of `settings`, in that order: a row for each, measured
+/// by `measure` (given the exchange's result) unless the mechanism cannot run it here.
+fn rows_of(
     settings: &Settings,
+    mode: Mode,
+    x: &dyn Exchange,
+    mut measure: impl FnMut(Row, Timed) -> Row,
     mut each: impl FnMut(&Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -1281,23 +1284,24 @@ pub fn latency(
                 vec![0]
             };
             for size in sizes {
-                let row = Row::new(mech.name(), Mode::Latency, size, Some(pin));
-                let row = match cannot(mech, size).or_else(|| pin.cpus().err()) {
+                let row = Row::new(mech.name(), mode, size, Some(pin));
+                let why = if mode == Mode::Throughput && !mech.carries_data() {
+                    Some("a signal carries no data: latency only".to_string())
+                } else {
+                    cannot(mech, size).or_else(|| pin.cpus().err())
+                };
+                let row = match why {
                     Some(why) => row.unsupported(why),
                     None => {
-                        let x = PingPong {
-                            count: settings.count,
-                            warmup: settings.warmup,
-                        };
-                        let (mut timed, cpu) = exchange(mech, size, pin, &x)
-                            .with_context(|| format!("{mech} latency, {size} bytes, pin {pin}"))?;
+                        let timed = exchange(mech, size, pin, x)
+                            .with_context(|| format!("{mech} {mode}, {size} bytes, pin {pin}"))?;
                         let n = settings.count.max(1) as f64;
-                        Row {
+                        let row = Row {
                             count: settings.count,
-                            stats: Stats::of(&mut timed.samples),
-                            cpu_ns_per_msg: Some(cpu / n),
+                            cpu_ns_per_msg: Some(timed.cpu_ns / n),
                             ..row
-                        }
+                        };
+                        measure(row, timed)
                     }
                 };
                 each(&row)?;
@@ -1309,54 +1313,41 @@ pub fn latency(
     Ok(rows)
 }
 
+/// Round-trip latency of every mechanism, size and placement asked for.
+pub fn latency(
+    settings: &Settings,
+    each: impl FnMut(&Row) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Row>> {
+    let x = PingPong {
+        count: settings.count,
+        warmup: settings.warmup,
+    };
+    let measure = |row: Row, mut timed: Timed| Row {
+        stats: Stats::of(&mut timed.samples),
+        ..row
+    };
+    rows_of(settings, Mode::Latency, &x, measure, each)
+}
+
 /// One-way streaming throughput of every mechanism, size and placement asked for.
 pub fn throughput(
     settings: &Settings,
-    mut each: impl FnMut(&Row) -> anyhow::Result<()>,
+    each: impl FnMut(&Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for &pin in &settings.pins {
-        for &mech in &settings.mechs {
-            let sizes: Vec<usize> = if mech.carries_data() {
-                settings.sizes.clone()
-            } else {
-                vec![0]
-            };
-            for size in sizes {
-                let row = Row::new(mech.name(), Mode::Throughput, size, Some(pin));
-                let why = if mech.carries_data() {
-                    cannot(mech, size).or_else(|| pin.cpus().err())
-                } else {
-                    Some("a signal carries no data: latency only".to_string())
-                };
-                let row = match why {
-                    Some(why) => row.unsupported(why),
-                    None => {
-                        let x = Stream1 {
-                            count: settings.count,
-                            warmup: settings.warmup,
-                        };
-                        let (timed, cpu) = exchange(mech, size, pin, &x).with_context(|| {
-                            format!("{mech} throughput, {size} bytes, pin {pin}")
-                        })?;
-                        let secs = timed.elapsed.as_secs_f64().max(1e-9);
-                        let n = settings.count as f64;
-                        Row {
-                            count: settings.count,
-                            msgs_per_s: Some(n / secs),
-                            mb_per_s: Some(n * size as f64 / secs / 1e6),
-                            cpu_ns_per_msg: Some(cpu / n.max(1.0)),
-                            ..row
-                        }
-                    }
-                };
-                each(&row)?;
-                rows.push(row);
-            }
+    let x = Stream1 {
+        count: settings.count,
+        warmup: settings.warmup,
+    };
+    let measure = |row: Row, timed: Timed| {
+        let secs = timed.elapsed.as_secs_f64().max(1e-9);
+        let n = settings.count as f64;
+        Row {
+            msgs_per_s: Some(n / secs),
+            mb_per_s: Some(n * row.size as f64 / secs / 1e6),
+            ..row
         }
-    }
-    place(None)?;
-    Ok(rows)
+    };
+    rows_of(settings, Mode::Throughput, &x, measure, each)
 }
 
 /// Batches per floor measurement, and operations per batch: each batch's mean is a sample.
