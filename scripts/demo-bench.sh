@@ -170,20 +170,10 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { r = b > 0 ? a / b : 0; printf(r < 10 ? "%.1f" : "%.0f", r) }'
 }
 
-# check_match WHAT FILE REGEX DESCRIPTION: a line of FILE must match the extended REGEX.
-check_match() {
-    local line
-    if line=$(grep -E -m 1 -- "$3" "$2"); then
-        lab_pass "$1 has the line: $line"
-    else
-        lab_fail "$1 lacks a line $4"
-    fi
-}
-
 # check_header WHAT FILE SETTINGS TITLE HEAD: the machine line, the settings, the table's title
 # and header.
 check_header() {
-    check_match "$1" "$2" "$MACHINE_RE" "naming the machine (ipc-bench: KERNEL, N CPUs usable ...)"
+    lab_check_match "$1" "$2" "$MACHINE_RE" "naming the machine (ipc-bench: KERNEL, N CPUs usable ...)"
     lab_check_lines "$1" "$2" "$3" "$4" "$5" || true
 }
 
@@ -410,7 +400,7 @@ check_json() {
     local re='^\{"mech":"shm-spin","mode":"latency","size":'$SIZE',"count":300,"pin":"'$JSON_PIN'",'
     re+='"min_ns":([0-9.]+),"median_ns":([0-9.]+),"p99_ns":([0-9.]+),'
     re+='"mean_ns":([0-9.]+),"cpu_ns_per_msg":[0-9.]+\}$'
-    check_match "the JSON run's header (stderr)" "$2" \
+    lab_check_match "the JSON run's header (stderr)" "$2" \
         "settings: latency 300 round trips after 30 warm-up; pin $JSON_PIN; --quick: rough figures\$" \
         "with the settings"
     lines=$(grep -c . "$out" || true)
@@ -491,7 +481,7 @@ check_segment() {
 # check_stopped WHAT FILE RC: the run, ended by Ctrl-C: status 130 and ipc-bench's note.
 check_stopped() {
     lab_check_status "$1 (Ctrl-C)" "$3" 130 || true
-    check_match "$1" "$2" "$(printf '%s' "$STOPPED_NOTE" | sed 's/[][\.*^$+?(){}|/]/\\&/g')\$" \
+    lab_check_match "$1" "$2" "$(printf '%s' "$STOPPED_NOTE" | sed 's/[][\.*^$+?(){}|/]/\\&/g')\$" \
         "\"$STOPPED_NOTE\""
 }
 
@@ -637,7 +627,7 @@ headless() {
     check_header "ipc-bench latency" "$out.plain" "$LAT_SETTINGS" "$LAT_TITLE" "$LAT_HEAD"
     check_rows "the latency table" "$out.plain" latency
     lab_check_status "ipc-bench latency" "$rc" || true
-    check_match "ipc-bench latency" "$out.plain" "^ipc-bench: latency chart written to $SVG\$" \
+    lab_check_match "ipc-bench latency" "$out.plain" "^ipc-bench: latency chart written to $SVG\$" \
         "saying where the chart went"
     check_svg "$SVG"
     lab_cmd "rm $SVG        # open it in a browser first, if you like"

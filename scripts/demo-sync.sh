@@ -118,16 +118,6 @@ counter_row() {
     ROW_PER=$(awk '{ print $(NF - 1), $NF }' <<<"$rest")
 }
 
-# check_match WHAT FILE REGEX DESCRIPTION: a line of FILE must match the extended REGEX.
-check_match() {
-    local line
-    if line=$(grep -E -m 1 -- "$3" "$2"); then
-        lab_pass "$1 has the line: $line"
-    else
-        lab_fail "$1 lacks a line $4"
-    fi
-}
-
 # check_gone WHAT FILE [SEGMENTS SETS]: every segment (shmget(...) = ID) and semaphore set
 # (semget(...) = ID) FILE's --explain narration says was made must be gone now; with SEGMENTS and
 # SETS, there must be that many of each.
@@ -168,7 +158,7 @@ check_pair() {
         lab_fail "the $sync row does not add up: expected $ROW_EXPECTED (should be $((2 * n))), got $ROW_GOT, lost $ROW_LOST"
     fi
     lab_check_lines "the second terminal's output" "$second" "$(joined_line "$id" "$sync" "$n")" || true
-    check_match "the second terminal's output" "$second" "$DONE_RE" \
+    lab_check_match "the second terminal's output" "$second" "$DONE_RE" \
         "\"done: the counter read N as this process finished; ...\""
     lab_check_status "shm-race counter --others 1 --sync $sync (first terminal)" "$6" || true
     lab_check_status "shm-race counter --join $id (second terminal)" "$7" || true

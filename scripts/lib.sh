@@ -1062,6 +1062,17 @@ lab_semaphore_exists() {
     awk -v id="$1" 'NR > 1 && $2 == id { found = 1 } END { exit !found }' /proc/sysvipc/sem
 }
 
+# lab_check_match WHAT FILE REGEX DESCRIPTION: a line of FILE must match the extended REGEX;
+# the check passes quoting that line, or fails saying what FILE lacks.
+lab_check_match() {
+    local line
+    if line=$(grep -E -m 1 -- "$3" "$2"); then
+        lab_pass "$1 has the line: $line"
+    else
+        lab_fail "$1 lacks a line $4"
+    fi
+}
+
 # lab_check_semaphore_gone ID: the check that the kernel no longer lists semaphore set ID (waits
 # up to 2 s, since its creator removes it as it exits).
 lab_check_semaphore_gone() {
