@@ -192,7 +192,12 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => std::path::Path::new("."),
         };
-        if let Err(errno) = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
+        // access(2) looks at permissions only: a writable regular file would pass.
+        let writable = match std::fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => Err(nix::errno::Errno::ENOTDIR),
+            _ => nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK),
+        };
+        if let Err(errno) = writable {
             return Err(UsageError(format!(
                 "--plot {}: cannot write into {}: {}",
                 plot.display(),
