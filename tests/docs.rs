@@ -68,6 +68,7 @@ const OUR_BINARIES: &[&str] = &[
     "pipe-demo",
     "sig-demo",
     "shm-race",
+    "ipc-bench",
 ];
 
 /// Programs not ours that a walk-through terminal may run too: the player runs them from PATH
