@@ -266,14 +266,21 @@ impl fmt::Display for Hint {
     }
 }
 
-/// Attach a [`Hint`] to an error.
+/// Attach a [`Hint`] to an error, unless it carries one already: the advice given closest to
+/// the failure knows most about it (which limit was reached, say), and wins.
 pub trait HintExt<T> {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T>;
 }
 
 impl<T> HintExt<T> for anyhow::Result<T> {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
-        self.map_err(|e| e.context(Hint(hint.into())))
+        self.map_err(|e| {
+            if e.downcast_ref::<Hint>().is_some() {
+                e
+            } else {
+                e.context(Hint(hint.into()))
+            }
+        })
     }
 }
 
@@ -807,6 +814,25 @@ mod tests {
         assert_eq!(
             hint.as_deref(),
             Some("is shm-master running? `ipcs -m` lists segments")
+        );
+    }
+
+    #[test]
+    fn the_hint_closest_to_the_failure_wins() {
+        let err: anyhow::Result<()> = Err(anyhow::anyhow!("No space left on device (ENOSPC)"));
+        let err = err
+            .hint("the system allows 0 segments (kernel.shmmni)")
+            .context("cannot create the segment")
+            .hint("`ipcs -l` shows the limits")
+            .unwrap_err();
+        let (msg, hint) = error_lines(&err);
+        assert_eq!(
+            msg,
+            "cannot create the segment: No space left on device (ENOSPC)"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("the system allows 0 segments (kernel.shmmni)")
         );
     }
 

@@ -565,10 +565,12 @@ pub fn open_hint(errno: Option<Errno>, name: &QueueName) -> String {
             ),
             None => "the kernel refused the size: see the limits in /proc/sys/fs/mqueue".into(),
         },
-        Some(Errno::EMFILE) | Some(Errno::ENFILE) | Some(Errno::ENOSPC) => format!(
-            "too many queues: the system allows {} (queues_max) and each user a memory budget (`ulimit -q`); remove the ones you no longer need (`mq-recv --unlink NAME` ends by removing NAME)",
+        Some(Errno::ENOSPC) => format!(
+            "too many queues: the system allows {} (fs.mqueue.queues_max, /proc/sys/fs/mqueue/queues_max); remove the ones you no longer need (`mq-recv --unlink NAME` ends by removing NAME), or raise the limit (root: `sysctl -w fs.mqueue.queues_max=N`)",
             limits.map_or("a limited number".into(), |l| l.queues_max.to_string())
         ),
+        Some(Errno::EMFILE) => "this user's budget of queue memory is spent (RLIMIT_MSGQUEUE, `ulimit -q` bytes, counting every queue's messages x their size), or this process has too many files open: remove queues you no longer need (`mq-recv --unlink NAME`), make them smaller (--maxmsg, --msgsize), or raise the budget (`ulimit -q`, root for more than the hard limit)".to_string(),
+        Some(Errno::ENFILE) => "the system has too many files open: close some, then try again".to_string(),
         _ => format!("check the name {name}, and the limits in /proc/sys/fs/mqueue"),
     }
 }

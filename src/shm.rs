@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use anyhow::Context as _;
 
+use crate::cli::HintExt as _;
 use crate::sys::{SysError, local_time};
+use nix::errno::Errno;
 
 /// The key that asks for a new segment no other process can look up by key.
 pub const IPC_PRIVATE: libc::key_t = libc::IPC_PRIVATE;
@@ -213,13 +215,24 @@ impl Segment {
         // SAFETY: shmget takes plain integers and touches no memory of ours.
         let id = unsafe { libc::shmget(options.key, options.size, options.flags()) };
         if id == -1 {
-            return Err(SysError::last("shmget")).with_context(|| {
-                format!(
-                    "cannot create a {}-byte segment with key {}",
-                    options.size,
-                    key_text(options.key)
-                )
-            });
+            let err = SysError::last("shmget");
+            // A limit reached is named here, where the size is known (callers may add their
+            // own advice for the other errors).
+            let hint = match err.errno {
+                Errno::ENOSPC | Errno::EINVAL => {
+                    crate::sys::sysv_limit_hint("shm", Some(err.errno), options.size as u64)
+                }
+                _ => None,
+            };
+            let err = anyhow::Error::new(err).context(format!(
+                "cannot create a {}-byte segment with key {}",
+                options.size,
+                key_text(options.key)
+            ));
+            return match hint {
+                Some(hint) => Err(err).hint(hint),
+                None => Err(err),
+            };
         }
         Ok(Segment {
             id: ShmId(id),

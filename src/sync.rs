@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use nix::errno::Errno;
 
+use crate::cli::HintExt as _;
 use crate::pipe::{self, Child};
 use crate::shm::{Access, Attachment, CreateOptions, Segment, ShmId};
 use crate::sys::SysError;
@@ -203,8 +204,14 @@ impl SemaphoreSet {
             )
         };
         if id == -1 {
-            return Err(SysError::last("semget"))
-                .with_context(|| format!("cannot create a set of {count} semaphore(s)"));
+            let err = SysError::last("semget");
+            let hint = crate::sys::sysv_limit_hint("sem", Some(err.errno), u64::from(count));
+            let err = anyhow::Error::new(err)
+                .context(format!("cannot create a set of {count} semaphore(s)"));
+            return match hint {
+                Some(hint) => Err(err).hint(hint),
+                None => Err(err),
+            };
         }
         Ok(SemaphoreSet {
             id: SemId(id),

@@ -206,6 +206,112 @@ pub fn online_cpus() -> usize {
         .unwrap_or(1)
 }
 
+/// A kernel tunable under /proc/sys, as numbers (`kernel.sem` has four).
+pub fn tunable(path: &str) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/sys/{}", path.replace('.', "/"))).ok()?;
+    text.split_whitespace().map(|w| w.parse().ok()).collect()
+}
+
+/// The rows of a System V table (/proc/sysvipc/shm, sem or msg) in this IPC namespace.
+pub fn sysvipc_rows(table: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(format!("/proc/sysvipc/{table}"))
+        .map(|text| {
+            text.lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().map(str::to_string).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why shmget or semget failed with ENOSPC or EINVAL, naming the limit reached (with its
+/// sysctl name and value), and how to free room or raise it: `kind` is "shm" or "sem", `size`
+/// the bytes (shm) or semaphores (sem) asked for.
+pub fn sysv_limit_hint(kind: &str, errno: Option<nix::errno::Errno>, size: u64) -> Option<String> {
+    use crate::cli::counted;
+    use nix::errno::Errno;
+    let first = |name: &str| tunable(name).and_then(|v| v.first().copied());
+    // (why, what lists them, what removes one, the sysctl to raise)
+    let (why, list, remove, raise) = match (kind, errno?) {
+        ("shm", Errno::ENOSPC) => {
+            let rows = sysvipc_rows("shm");
+            let page = 4096u64;
+            let used: u64 = rows
+                .iter()
+                .filter_map(|r| r.get(3)?.parse::<u64>().ok())
+                .map(|b| b.div_ceil(page))
+                .sum();
+            match (first("kernel.shmmni"), first("kernel.shmall")) {
+                (Some(mni), _) if rows.len() as u64 >= mni => (
+                    format!(
+                        "the system allows {} (kernel.shmmni), and {} exist",
+                        counted(mni, "segment"),
+                        rows.len()
+                    ),
+                    "ipcs -m",
+                    "ipcrm -m ID",
+                    "kernel.shmmni",
+                ),
+                (_, Some(all)) => (
+                    format!(
+                        "all segments together may take {} (kernel.shmall); {used} are taken, and this one needs {}",
+                        counted(all, "page"),
+                        size.div_ceil(page)
+                    ),
+                    "ipcs -m",
+                    "ipcrm -m ID",
+                    "kernel.shmall",
+                ),
+                _ => return None,
+            }
+        }
+        ("shm", Errno::EINVAL) => match first("kernel.shmmax") {
+            Some(max) if size > max => {
+                return Some(format!(
+                    "a segment may take at most {} here (kernel.shmmax): ask for less, or raise the limit (root: `sysctl -w kernel.shmmax=BYTES`)",
+                    counted(max, "byte")
+                ));
+            }
+            _ => return None,
+        },
+        ("sem", Errno::ENOSPC) => {
+            // kernel.sem: semmsl semmns semopm semmni
+            let sem = tunable("kernel.sem").unwrap_or_default();
+            let rows = sysvipc_rows("sem");
+            let in_sets: u64 = rows
+                .iter()
+                .filter_map(|r| r.get(3)?.parse::<u64>().ok())
+                .sum();
+            match (sem.get(3), sem.get(1)) {
+                (Some(&mni), _) if rows.len() as u64 >= mni => (
+                    format!(
+                        "the system allows {} (semmni, the 4th number of kernel.sem), and {} exist",
+                        counted(mni, "semaphore set"),
+                        rows.len()
+                    ),
+                    "ipcs -s",
+                    "ipcrm -s ID",
+                    "kernel.sem",
+                ),
+                (_, Some(&mns)) => (
+                    format!(
+                        "the system allows {} in all (semmns, the 2nd number of kernel.sem); {in_sets} are in sets, and this set needs {size}",
+                        counted(mns, "semaphore")
+                    ),
+                    "ipcs -s",
+                    "ipcrm -s ID",
+                    "kernel.sem",
+                ),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "{why}: `{list}` lists them and `{remove}` removes one a killed run left; or raise the limit (root: `sysctl -w {raise}=...`)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

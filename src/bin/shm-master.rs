@@ -104,8 +104,9 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
                     "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
                     shm::key_text(key)
                 ),
-                Some(nix::errno::Errno::ENOSPC) => "the system's limit on segments is reached (`ipcs -l`): remove unused ones with ipcrm".to_string(),
-                _ => "`ipcs -l` shows the system's limits, `ipcs -m` the segments that exist".to_string(),
+                // A limit reached is named by Segment::create's own hint, which wins.
+                _ => "`ipcs -l` shows the system's limits, `ipcs -m` the segments that exist"
+                    .to_string(),
             };
             return Err(err).hint(hint);
         }
