@@ -886,12 +886,23 @@ lab_tmux_enter() {
     lab_tmux_pause "$LAB_TMUX_PACE"
 }
 
+# lab_tmux_type_command PANE COMMAND: type COMMAND at the shell prompt. A command line that
+# ends exactly at the pane's right margin leaves the cursor at the start of the next row, and
+# the row marked wrapped: capture-pane -J would then join the command's first line of output to
+# it. A trailing space (which the shell ignores) moves the end off the margin.
+lab_tmux_type_command() {
+    lab_tmux_type "$1" "$2"
+    if [[ $(lab_tmux display-message -p -t "$1" '#{cursor_x}') == 0 ]]; then
+        lab_tmux send-keys -t "$1" Space
+    fi
+}
+
 # lab_tmux_run PANE COMMAND: type COMMAND at the shell prompt and press Enter; lab_tmux_wait_done
 # then waits for it to finish.
 lab_tmux_run() {
     local status=${LAB__TMUX_STATUS[$1]}
     LAB__TMUX_SENT[$1]=$(wc -l <"$status")
-    lab_tmux_type "$1" "$2"
+    lab_tmux_type_command "$1" "$2"
     lab_tmux_enter "$1"
 }
 
@@ -899,7 +910,7 @@ lab_tmux_run() {
 # (lab_tmux_enter), to start it at a chosen moment; lab_tmux_wait_done then waits for it.
 lab_tmux_prepare() {
     lab_tmux_mark "$1"
-    lab_tmux_type "$1" "$2"
+    lab_tmux_type_command "$1" "$2"
 }
 
 # lab_tmux_mark PANE: the next command to finish in PANE is the one lab_tmux_wait_done waits for;
