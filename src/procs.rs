@@ -39,6 +39,10 @@ impl Shared {
         })
     }
 
+    fn id(&self) -> i32 {
+        self._segment.id().as_raw()
+    }
+
     fn word(&self, i: usize) -> &AtomicU64 {
         &self
             .attachment
@@ -50,6 +54,8 @@ impl Shared {
 /// What each process saw in [`isolation`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Isolation {
+    /// The segment's id (already removed: it went with the last detach).
+    pub segment_id: i32,
     /// The address of the plain variable (the same in the parent and in the child).
     pub plain_address: usize,
     /// The address the shared word is attached at.
@@ -65,9 +71,12 @@ pub const BEFORE: u64 = 1;
 pub const CHILD_WRITES: u64 = 2;
 
 /// Fork a child that sets a plain variable and a shared word from [`BEFORE`] to
-/// [`CHILD_WRITES`]; `child_says` runs in the child after its writes (to print what it did, with
-/// its pid and the addresses). The parent waits for the child, then reads both.
+/// [`CHILD_WRITES`]. `before_fork` is told the segment's id, where it is attached and where the
+/// plain variable is; `child_says` runs in the child after its writes (to print what it did,
+/// with its pid, the addresses and the values it sees). The parent waits for the child, then
+/// reads both.
 pub fn isolation(
+    before_fork: impl FnOnce(i32, usize, usize),
     child_says: impl FnOnce(i32, usize, usize, u64, u64),
     stop: impl Fn() -> bool,
 ) -> anyhow::Result<Isolation> {
@@ -77,6 +86,7 @@ pub fn isolation(
     let mut plain: u64 = BEFORE;
     let plain_address = std::ptr::addr_of!(plain) as usize;
     let shared_address = shared.attachment.addr();
+    before_fork(shared.id(), shared_address, plain_address);
     let mut child = pipe::fork(|| {
         // black_box: the store must really happen in this process's own copy.
         plain = std::hint::black_box(CHILD_WRITES);
@@ -105,6 +115,7 @@ pub fn isolation(
         pipe::describe(status)
     );
     Ok(Isolation {
+        segment_id: shared.id(),
         plain_address,
         shared_address,
         child_pid,
@@ -156,6 +167,9 @@ pub fn count_share(below: u64, k: usize, procs: usize) -> u64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeedRow {
     pub procs: usize,
+    /// The segment the counts were left in (already removed), and the workers' pids.
+    pub segment_id: i32,
+    pub pids: Vec<i32>,
     /// The primes found: the sum of the workers' counts, read from the shared segment.
     pub primes: u64,
     /// Each worker's count, as it left it in its slot.
@@ -210,6 +224,8 @@ pub fn speedup(below: u64, procs: usize, stop: impl Fn() -> bool) -> anyhow::Res
     );
     Ok(SpeedRow {
         procs,
+        segment_id: shared.id(),
+        pids: workers.iter().map(|w| w.pid().as_raw()).collect(),
         primes: counts.iter().sum(),
         counts,
         elapsed,

@@ -123,6 +123,11 @@ impl fmt::Display for ShmId {
 }
 
 impl ShmId {
+    /// The number the kernel gave it.
+    pub fn as_raw(self) -> i32 {
+        self.0
+    }
+
     /// An id as a user typed it or another process printed it; nothing is checked yet.
     pub fn from_raw(id: i32) -> ShmId {
         ShmId(id)

@@ -69,6 +69,7 @@ const OUR_BINARIES: &[&str] = &[
     "sig-demo",
     "shm-race",
     "ipc-bench",
+    "proc-demo",
 ];
 
 /// Programs not ours that a walk-through terminal may run too: the player runs them from PATH

@@ -64,27 +64,35 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         Command::Isolation => isolation(ui, &stop),
         Command::Speedup { procs, below } => speedup(ui, procs, *below, &stop),
     };
-    if term.received().is_some() {
+    if let Some(sig) = term.received() {
+        ui.note(&format!(
+            "{}: the processes are killed and reaped; the segment went with them",
+            cli::Interrupted(sig)
+        ));
         return Err(term.interrupted());
     }
     result
 }
 
 fn isolation(ui: &Ui, stop: &dyn Fn() -> bool) -> anyhow::Result<()> {
-    ui.step(1, "make a shared segment, and a plain variable");
-    ui.call(
-        "shmget(IPC_PRIVATE, 8, IPC_CREAT | 0600); shmat; shmctl(IPC_RMID)",
-        "ok",
-    );
-    ui.meaning("marked for removal at once: it goes with the last detach");
     out_line(format_args!(
         "before fork: plain = {BEFORE}, shared = {BEFORE}"
     ))?;
-    ui.step(
-        2,
-        "fork: the child gets a copy of everything, but the segment is the same one",
-    );
     let seen = procs::isolation(
+        |id, shared_at, plain_at| {
+            ui.step(1, "a shared segment, and a plain variable");
+            ui.call("shmget(IPC_PRIVATE, 8, IPC_CREAT | 0600)", id);
+            ui.call(&format!("shmat({id}, NULL, 0)"), format!("{shared_at:#x}"));
+            ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
+            ui.meaning("marked for removal at once: it goes with the last detach");
+            ui.act(&format!(
+                "plain = {BEFORE} (at {plain_at:#x}); shared = {BEFORE}"
+            ));
+            ui.step(
+                2,
+                "fork: the child gets a copy of the parent's memory; the segment is mapped into it, not copied",
+            );
+        },
         |pid, plain_at, shared_at, plain, shared| {
             let _ = out_line(format_args!(
                 "child  (pid {pid}): plain = {plain} at {plain_at:#x}, shared = {shared} at {shared_at:#x}"
@@ -93,7 +101,14 @@ fn isolation(ui: &Ui, stop: &dyn Fn() -> bool) -> anyhow::Result<()> {
         stop,
     )?;
     ui.call("fork()", seen.child_pid);
-    ui.call("waitpid(child)", "the child has ended");
+    ui.act(&format!(
+        "in the child: plain = {CHILD_WRITES}; shared = {CHILD_WRITES}"
+    ));
+    ui.call(
+        &format!("waitpid({}, &status, 0)", seen.child_pid),
+        seen.child_pid,
+    );
+    ui.step(3, "the parent reads both");
     out_line(format_args!(
         "parent (pid {}): plain = {} at {:#x}, shared = {} at {:#x}",
         std::process::id(),
@@ -136,15 +151,34 @@ fn speedup(ui: &Ui, procs: &[u32], below: u64, stop: &dyn Fn() -> bool) -> anyho
     ))?;
     let mut base: Option<SpeedRow> = None;
     for (step, p) in (1..).zip(list) {
+        let row = procs::speedup(below, p, stop)?;
         ui.step(
             step,
-            &format!(
-                "fork {}: they take blocks of {} numbers in turn",
-                cli::counted(p as u64, "worker"),
-                procs::BLOCK
-            ),
+            &if p == 1 {
+                "1 worker counts them all".to_string()
+            } else {
+                format!(
+                    "{p} workers count, taking blocks of {} numbers in turn",
+                    procs::BLOCK
+                )
+            },
         );
-        let row = procs::speedup(below, p, stop)?;
+        let id = row.segment_id;
+        ui.call(
+            &format!("shmget(IPC_PRIVATE, {}, IPC_CREAT | 0600)", p * 8),
+            id,
+        );
+        ui.act(&format!(
+            "shmat({id}, NULL, 0): a slot of 8 bytes per worker"
+        ));
+        ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
+        for (k, pid) in row.pids.iter().enumerate() {
+            ui.call("fork()", pid);
+            ui.act(&format!("worker {k}: slot[{k}] = {}", row.counts[k]));
+        }
+        for pid in &row.pids {
+            ui.call(&format!("waitpid({pid}, &status, 0)"), pid);
+        }
         ui.meaning(&format!(
             "their counts, from the segment's slots: {:?}",
             row.counts
@@ -167,7 +201,7 @@ fn speedup(ui: &Ui, procs: &[u32], below: u64, stop: &dyn Fn() -> bool) -> anyho
         ))?;
     }
     out_line(format_args!(
-        "speedup: the first row's time over each row's; it cannot pass the number of CPUs"
+        "speedup: the first row's time over each row's: at best the number of processes, and no more than the CPUs that run them (noise moves it a little either way)"
     ))?;
     Ok(())
 }
