@@ -1,7 +1,8 @@
 //! Unix pipes (lecture notes, section B3): a one-way, bounded byte buffer in the kernel with two
-//! ends, shared by related processes through fork, and the calls around it: pipe, fork, dup2,
-//! exec, waitpid, the pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and fill level (FIONREAD),
-//! and named pipes (mkfifo).
+//! ends, shared by related processes through fork, and the calls around it: pipe, fork, dup,
+//! dup2, exec, waitpid, the pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and fill level
+//! (FIONREAD), the descriptor limit that makes pipe fail (RLIMIT_NOFILE), what /proc/self/fd and
+//! fstat say of a descriptor, and named pipes (mkfifo).
 //!
 //! Every `unsafe` block of the pipe demo lives here. Forking is safe for the child because the
 //! binaries that fork are single-threaded: [`fork`] checks that before it forks.
@@ -133,6 +134,92 @@ pub fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> anyhow::Result<()> {
         .map_err(sys("dup2"))
         .with_context(|| format!("cannot duplicate fd {} onto fd {target}", fd.as_raw_fd()))?;
     Ok(())
+}
+
+/// `dup(fd)`: a copy of `fd` on the lowest descriptor number that is free, which the kernel
+/// picks; returns that number. Meant for a standard stream (after `close(1)`, the copy lands on
+/// 1): the copy is left open as the process's stdin or stdout, which nothing in Rust owns or
+/// closes, so it is returned as a plain number. Not close-on-exec.
+pub fn dup(fd: BorrowedFd<'_>) -> anyhow::Result<RawFd> {
+    use std::os::fd::IntoRawFd as _;
+    let copy = nix::unistd::dup(fd)
+        .map_err(sys("dup"))
+        .with_context(|| format!("cannot duplicate fd {}", fd.as_raw_fd()))?;
+    Ok(copy.into_raw_fd())
+}
+
+/// In a forked child: `close(n)` on a standard stream (0, 1 or 2), for example to free number 1
+/// for [`dup`]. Returns the errno when it fails (`EBADF`: it was not open).
+pub fn close_stream_in_child(n: RawFd) -> Result<(), Errno> {
+    if !(0..=2).contains(&n) {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: `n` is a standard stream number, which no `OwnedFd` owns: std's stdin and stdout
+    // handles use the number without owning it, so nothing closes it a second time; a write to
+    // stdout after the close goes to whatever descriptor takes number `n` next (or fails EBADF).
+    let rc = unsafe { libc::close(n) };
+    Errno::result(rc).map(drop)
+}
+
+/// Whether descriptor `n` is open in this process (`fcntl(n, F_GETFD)` succeeds).
+pub fn is_open(n: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; on a number that is not open the
+    // kernel returns EBADF, and no memory is passed.
+    let flags = unsafe { libc::fcntl(n, libc::F_GETFD) };
+    flags >= 0
+}
+
+/// The descriptors open in this process, in order (the numbers in /proc/self/fd, without the
+/// one that listing itself used).
+pub fn open_descriptors() -> anyhow::Result<Vec<RawFd>> {
+    let names: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .context("cannot list /proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // The directory's own descriptor is closed by now: is_open leaves it out.
+    let mut open: Vec<RawFd> = names.into_iter().filter(|&n| is_open(n)).collect();
+    open.sort_unstable();
+    Ok(open)
+}
+
+/// This process's limit on descriptors, `getrlimit(RLIMIT_NOFILE)`: (soft, hard). A new
+/// descriptor's number must be below the soft limit.
+pub fn descriptor_limit() -> anyhow::Result<(u64, u64)> {
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(sys("getrlimit"))
+        .context("cannot read the descriptor limit (RLIMIT_NOFILE)")?;
+    Ok((soft, hard))
+}
+
+/// `setrlimit(RLIMIT_NOFILE, soft, hard)`: change the soft limit, keeping the hard one.
+pub fn set_descriptor_limit(soft: u64, hard: u64) -> anyhow::Result<()> {
+    nix::sys::resource::setrlimit(
+        nix::sys::resource::Resource::RLIMIT_NOFILE,
+        soft as _,
+        hard as _,
+    )
+    .map_err(sys("setrlimit"))
+    .with_context(|| format!("cannot set the descriptor limit (RLIMIT_NOFILE) to {soft}"))
+}
+
+/// What `/proc/self/fd/N` says of a descriptor (`readlink`): a path for a file with a name,
+/// `pipe:[INODE]` for a pipe, which has none.
+pub fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let target = std::fs::read_link(&link)
+        .map_err(|e| crate::sys::io_error("readlink", e))
+        .with_context(|| format!("cannot read the link {link}"))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
+/// `fstat(fd)`: whether the descriptor is a FIFO (`S_IFIFO`, a pipe or a named pipe), and its
+/// inode number.
+pub fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
+    let st = nix::sys::stat::fstat(fd)
+        .map_err(sys("fstat"))
+        .with_context(|| format!("cannot fstat fd {}", fd.as_raw_fd()))?;
+    let is_fifo = (st.st_mode as libc::mode_t & libc::S_IFMT) == libc::S_IFIFO;
+    Ok((is_fifo, st.st_ino as u64))
 }
 
 /// Set a signal's disposition to its default action (SIG_DFL), e.g. SIGPIPE, which Rust
@@ -386,6 +473,20 @@ pub fn open_fifo(path: &Path, write: bool) -> anyhow::Result<Option<OwnedFd>> {
         })
         .with_context(|| format!("cannot open {}", path.display())),
     }
+}
+
+/// Open a FIFO without waiting for the other end (`O_NONBLOCK`): for reading it returns at
+/// once; for writing it fails with `ENXIO` unless a reader has it open already.
+pub fn open_fifo_now(path: &Path, write: bool) -> anyhow::Result<OwnedFd> {
+    let flags = if write {
+        OFlag::O_WRONLY
+    } else {
+        OFlag::O_RDONLY
+    } | OFlag::O_CLOEXEC
+        | OFlag::O_NONBLOCK;
+    nix::fcntl::open(path, flags, Mode::empty())
+        .map_err(sys("open"))
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// The raw number of a descriptor, for narration.

@@ -1,5 +1,5 @@
-//! pipe-demo as real processes: the notes' program, `CMD1 | CMD2` against the shell's own, the
-//! capacity, the blocking timeline (its order, not its times), end of file, SIGPIPE and EPIPE,
+//! pipe-demo as real processes: the notes' program, pipe() failing with EMFILE, dup() onto
+//! stdout, a pipe's missing name, `CMD1 | CMD2` against the shell's own, the capacity, the blocking timeline (its order, not its times), end of file, SIGPIPE and EPIPE,
 //! half and full duplex, atomic writes, named pipes across two processes, termination signals,
 //! help and usage errors.
 //!
@@ -255,6 +255,9 @@ fn a_closed_stdout_before_the_first_line_ends_the_demo_quietly() {
         &["duplex"][..],
         &["writers", "--writers", "2", "--records", "2"][..],
         &["broken", "--ignore-sigpipe"][..],
+        &["fail"][..],
+        &["dup"][..],
+        &["anon"][..],
     ] {
         let (status, err) = with_stdout_closed(args);
         assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
@@ -268,7 +271,7 @@ fn a_reader_that_stops_early_ends_the_demo_quietly() {
     assert_eq!((shell_status(status), err.as_str()), (0, ""), "hello");
     // eof and duplex: the reader takes the parent's first line, then goes; the child's lines
     // then meet a closed pipe (often before the parent is done).
-    for args in ["eof", "duplex --rounds 1000"] {
+    for args in ["eof", "duplex --rounds 1000", "dup", "anon"] {
         for _ in 0..20 {
             let out = output_of(
                 Command::new("sh")
@@ -1139,8 +1142,11 @@ fn interrupting_redirect_ends_it_by_the_signal_and_kills_both_commands() {
 // ---------------------------------------------------------------------------------------------
 // Help, version, usage errors
 
-const SUBCOMMANDS: [&str; 10] = [
+const SUBCOMMANDS: [&str; 13] = [
     "hello",
+    "fail",
+    "dup",
+    "anon",
     "redirect",
     "capacity",
     "blocking",
@@ -1208,6 +1214,38 @@ fn each_subcommand_has_help() {
         ("fifo-write", &["<PATH>", "[MESSAGE]..."][..]),
         ("fifo-read", &["<PATH>"][..]),
         ("hello", &["--message <TEXT>"][..]),
+        (
+            "fail",
+            &[
+                "RLIMIT_NOFILE",
+                "EMFILE",
+                "Lecture notes: B3 Unix Pipe",
+                "Example:",
+                "pipe-demo fail --explain",
+                "exit status is 0",
+            ][..],
+        ),
+        (
+            "dup",
+            &[
+                "close(1)",
+                "dup(fd[1])",
+                "dup2(fd[1], 1)",
+                "Lecture notes: B3 Unix Pipe",
+                "Example:",
+                "pipe-demo dup --explain",
+            ][..],
+        ),
+        (
+            "anon",
+            &[
+                "pipe:[INODE]",
+                "Lecture notes: B3 Unix Pipe",
+                "anonymous FIFO file",
+                "Example:",
+                "pipe-demo anon --explain",
+            ][..],
+        ),
     ] {
         let help = run(&[sub, "--help"]).stdout;
         for w in words {
@@ -1236,6 +1274,11 @@ fn bad_arguments_are_usage_errors() {
         &["eof", "--timeout", "0"][..],
         &["eof", "--timeout", "86401"][..],
         &["broken", "--ignore-sigpipe=yes"][..],
+        &["fail", "extra"][..],
+        &["fail", "--size", "3"][..],
+        &["dup", "--bogus"][..],
+        &["dup", "1"][..],
+        &["anon", "/tmp/x.fifo"][..],
     ] {
         let ran = run(args);
         assert_usage_error(&ran, &format!("{args:?}"));
@@ -1245,4 +1288,258 @@ fn bad_arguments_are_usage_errors() {
             ran.stderr
         );
     }
+}
+
+#[test]
+fn message_with_the_new_subcommands_is_a_usage_error() {
+    for sub in ["fail", "dup", "anon"] {
+        let ran = run(&["--message", "hi", sub]);
+        assert_usage_error(&ran, &format!("--message hi {sub}"));
+        assert!(
+            ran.stderr
+                .contains("--message goes with the notes' program"),
+            "{sub}: {}",
+            ran.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fail: pipe() returns -1
+
+/// The two numbers of `PREFIX = A, SUFFIX = B`: `fd[0] = 3, fd[1] = 4` -> (3, 4).
+fn two_fds(line: &str) -> (i32, i32) {
+    let number = |after: &str| -> i32 {
+        let rest = line
+            .split(after)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {after:?} in {line:?}"));
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("no number after {after:?} in {line:?}"))
+    };
+    (number("fd[0] = "), number("fd[1] = "))
+}
+
+const FAIL_CHECK: &str = "a program checks before it uses fd[] or forks: if (pipe(fd) != 0) { \
+                          perror(\"pipe\"); exit(1); } prints \"pipe: Too many open files\" and \
+                          exits 1";
+
+#[test]
+fn fail_pipe_returns_minus_one_with_emfile_once_the_descriptors_run_out() {
+    let ran = run(&["fail"]);
+    // The failure is what the demo shows: status 0, nothing on stderr, no child.
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
+    assert!(ran.children.is_empty(), "{:?}", ran.children);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", ran.stdout);
+
+    // The limit, lowered to leave room for exactly one pipe.
+    let (head, limit) = lines[0]
+        .rsplit_once(": a new descriptor must be below ")
+        .unwrap_or_else(|| panic!("{:?}", lines[0]));
+    let limit: i32 = limit.parse().expect("the limit is a number");
+    let before = head
+        .strip_prefix("RLIMIT_NOFILE soft limit lowered from ")
+        .and_then(|rest| rest.strip_suffix(&format!(" to {limit}")))
+        .unwrap_or_else(|| panic!("{:?}", lines[0]));
+    assert!(before.parse::<u64>().is_ok(), "{before:?}");
+
+    // One pipe, on the two lowest free numbers, the higher of them just below the limit.
+    assert!(lines[1].starts_with("pipe(fd) = 0: "), "{:?}", lines[1]);
+    let (r, w) = two_fds(lines[1]);
+    assert_eq!(lines[1], format!("pipe(fd) = 0: fd[0] = {r}, fd[1] = {w}"));
+    assert!(2 < r && r < w, "{r} {w}");
+    assert_eq!(w + 1, limit, "the second end takes the last number allowed");
+
+    // Then -1, EMFILE, and what a program must do about it.
+    assert_eq!(lines[2], "pipe(fd) = -1: Too many open files (EMFILE)");
+    assert_eq!(lines[3], FAIL_CHECK);
+}
+
+#[test]
+fn fail_explain_narrates_the_limit_lowered_and_put_back() {
+    let plain = run(&["fail"]);
+    let ran = run(&["fail", "--explain"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    // The limit before is the same in both runs: stdout is unchanged by --explain.
+    assert_eq!(ran.stdout, plain.stdout);
+    let (_, w) = two_fds(ran.stdout.lines().nth(1).unwrap());
+    let limit = w + 1;
+    let err = &ran.stderr;
+    let soft_hard = err
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("getrlimit(RLIMIT_NOFILE) = 0: soft limit ")
+        })
+        .unwrap_or_else(|| panic!("no getrlimit in {err}"));
+    let (soft, hard) = soft_hard
+        .split_once(", hard limit ")
+        .unwrap_or_else(|| panic!("{soft_hard:?}"));
+    for phrase in [
+        "[step 1] how many descriptors may this process have? (RLIMIT_NOFILE)".to_string(),
+        "open now (/proc/self/fd): 0, 1, 2".to_string(),
+        format!("setrlimit(RLIMIT_NOFILE, {{{limit}, {hard}}}) = 0"),
+        format!("from now on a new descriptor must be below {limit}"),
+        "[step 3] call pipe until it fails".to_string(),
+        format!("close({}), close({w}) = 0", w - 1),
+        format!("setrlimit(RLIMIT_NOFILE, {{{soft}, {hard}}}) = 0"),
+    ] {
+        assert!(err.contains(&phrase), "no {phrase:?} in {err}");
+    }
+    assert!(!err.contains("error"), "{err}");
+    assert!(
+        plain.stdout.starts_with(&format!(
+            "RLIMIT_NOFILE soft limit lowered from {soft} to {limit}:"
+        )),
+        "{}",
+        plain.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// dup: close(1); dup(fd[1])
+
+#[test]
+fn dup_lands_on_1_and_the_childs_stdout_comes_back_through_the_pipe() {
+    let ran = run(&["dup"]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
+    let first = ran.stdout.lines().next().unwrap_or_default();
+    let (r, w) = two_fds(first);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "parent: pipe(fd) = 0: fd[0] = {r}, fd[1] = {w}; the child makes fd[1] its stdout \
+             with close(1) and dup({w})\n\
+             parent: read from fd {r}: close(1) = 0\n\
+             parent: read from fd {r}: dup({w}) = 1\n\
+             parent: read from fd {r}: Hello There!\n\
+             parent: end of file on fd {r}: the child's stdout was the last write end, and it \
+             has closed\n"
+        )
+    );
+    // At most one child (it may live too briefly to be seen), and none left: Demo::finish
+    // checks that it was reaped.
+    assert!(ran.children.len() <= 1, "{:?}", ran.children);
+}
+
+#[test]
+fn dup_explain_compares_with_dup2_and_leaves_stdout_as_it_is() {
+    let plain = run(&["dup"]);
+    let ran = run(&["dup", "--explain"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert_eq!(ran.stdout, plain.stdout);
+    let (r, w) = two_fds(ran.stdout.lines().next().unwrap());
+    let err = &ran.stderr;
+    for phrase in [
+        format!("pipe(fd) = 0: fd[0] = {r} (read end), fd[1] = {w} (write end)"),
+        format!(": close({r}) = 0"),
+        ": close(1) = 0".to_string(),
+        format!(": dup({w}) = 1"),
+        "dup takes the lowest free number: 1, just closed".to_string(),
+        format!(": close({w}) = 0"),
+        "dup2(fd[1], 1) would do close and dup in one call".to_string(),
+        ") = exited 0".to_string(),
+    ] {
+        assert!(err.contains(&phrase), "no {phrase:?} in {err}");
+    }
+    assert!(!err.contains("error"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// anon: a pipe has no name
+
+/// `/proc/self/fd/N -> TARGET (fstat: a FIFO, inode I)`: (N, TARGET, I).
+fn fd_line(line: &str) -> (i32, String, u64) {
+    let rest = line
+        .strip_prefix("/proc/self/fd/")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let (n, rest) = rest
+        .split_once(" -> ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let (target, inode) = rest
+        .rsplit_once(" (fstat: a FIFO, inode ")
+        .unwrap_or_else(|| panic!("not a FIFO: {line:?}"));
+    let inode = inode
+        .strip_suffix(')')
+        .unwrap_or_else(|| panic!("{line:?}"));
+    (
+        n.parse().expect("a descriptor number"),
+        target.to_string(),
+        inode.parse().expect("an inode number"),
+    )
+}
+
+#[test]
+fn anon_both_ends_of_a_pipe_are_one_nameless_inode_and_a_fifo_has_its_path() {
+    let demo = start(&["anon"]);
+    let fifo = std::env::temp_dir().join(format!("ipc-lab-anon-{}.fifo", demo.pid()));
+    let ran = demo.finish();
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
+    assert!(ran.children.is_empty(), "{:?}", ran.children);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 8, "{}", ran.stdout);
+
+    let (r, w) = two_fds(lines[0]);
+    assert_eq!(lines[0], format!("pipe(fd) = 0: fd[0] = {r}, fd[1] = {w}"));
+    let (n1, t1, i1) = fd_line(lines[1]);
+    let (n2, t2, i2) = fd_line(lines[2]);
+    assert_eq!((n1, n2), (r, w));
+    // Both ends: the same pipe:[INODE], the inode fstat gives, and no path.
+    assert_eq!(t1, format!("pipe:[{i1}]"));
+    assert_eq!((t2, i2), (t1.clone(), i1));
+    assert!(!t1.starts_with('/'));
+    assert_eq!(
+        lines[3],
+        format!(
+            "one pipe: both ends are inode {i1} of the kernel's pipe file system; no directory \
+             holds it, so no other process can open it by a name"
+        )
+    );
+
+    // The FIFO: its path on both ends, another inode.
+    let path = fifo.to_str().unwrap();
+    assert_eq!(
+        lines[4],
+        format!("mkfifo {path}, opened to read and to write")
+    );
+    let (n3, t3, i3) = fd_line(lines[5]);
+    let (n4, t4, i4) = fd_line(lines[6]);
+    assert_eq!((n3, n4), (w + 1, w + 2));
+    assert_eq!((t3.as_str(), t4.as_str()), (path, path));
+    assert_eq!(i3, i4);
+    assert_ne!(i3, i1);
+    assert_eq!(
+        lines[7],
+        "a named pipe: the same kind of file, with a path that any process allowed by its mode \
+         can open (removed again at the end)"
+    );
+    assert!(!fifo.exists(), "{path} is removed");
+}
+
+#[test]
+fn anon_explain_narrates_readlink_and_fstat_and_removes_the_fifo() {
+    let demo = start(&["anon", "--explain"]);
+    let fifo = std::env::temp_dir().join(format!("ipc-lab-anon-{}.fifo", demo.pid()));
+    let ran = demo.finish();
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    let path = fifo.to_str().unwrap();
+    let (r, w) = two_fds(ran.stdout.lines().next().unwrap());
+    let err = &ran.stderr;
+    for phrase in [
+        format!("readlink(\"/proc/self/fd/{r}\") = \"pipe:["),
+        format!("readlink(\"/proc/self/fd/{w}\") = \"pipe:["),
+        format!("fstat({r}) = 0: st_mode S_IFIFO, st_ino "),
+        format!("mkfifo({path:?}, 0600) = 0"),
+        format!("open({path:?}, O_RDONLY|O_NONBLOCK) = {}", w + 1),
+        format!("open({path:?}, O_WRONLY|O_NONBLOCK) = {}", w + 2),
+        format!("readlink(\"/proc/self/fd/{}\") = {path:?}", w + 1),
+        format!("{path} removed"),
+    ] {
+        assert!(err.contains(&phrase), "no {phrase:?} in {err}");
+    }
+    assert!(!err.contains("error"), "{err}");
+    assert!(!fifo.exists());
 }

@@ -1,10 +1,11 @@
 //! pipe-demo: the lecture notes' pipe program (section B3), and one subcommand for each idea
-//! of the section: the shell's `|` built by hand, the capacity, blocking, end of file, a broken
-//! pipe, half and full duplex, atomic writes, and named pipes.
+//! of the section: pipe() failing, dup(), the shell's `|` built by hand, the capacity, blocking,
+//! end of file, a broken pipe, half and full duplex, atomic writes, a pipe's missing name, and
+//! named pipes.
 
 use std::ffi::CString;
 use std::io::Write as _;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -30,6 +31,8 @@ pipe, the child reads it and prints `Proc 0 read: Hello There!` (and the parent 
 Examples:
   pipe-demo                                  the notes' program
   pipe-demo --explain                        each call narrated on stderr
+  pipe-demo fail                             pipe() fails for real: EMFILE
+  pipe-demo dup                              close(1); dup(fd[1]) lands on 1: stdout into the pipe
   pipe-demo redirect 'ls -l /' 'wc -l'       `ls -l / | wc -l`, built with pipe, fork and dup2
   pipe-demo capacity --size 5000             what F_SETPIPE_SZ grants, and the capacity
   pipe-demo blocking                         a writer waits on a full pipe, a reader on an empty one
@@ -37,8 +40,38 @@ Examples:
   pipe-demo broken; echo $?                  SIGPIPE: 141
   pipe-demo duplex --rounds 3                one pipe one way; two pipes both ways
   pipe-demo writers --record-size 20000      writes above PIPE_BUF can interleave
+  pipe-demo anon                             a pipe is pipe:[INODE], a FIFO has a path
   pipe-demo fifo-read /tmp/lab.fifo          then, in another terminal:
   pipe-demo fifo-write /tmp/lab.fifo hi      a named pipe between unrelated processes";
+
+const FAIL_HELP: &str = "\
+Lecture notes: B3 Unix Pipe, System Calls: pipe() \"returns the value of 0 for success, returns
+non-zero if got error\".
+
+Example:
+  pipe-demo fail             pipe(fd) = 0 while descriptors are left, then pipe(fd) = -1 (EMFILE)
+  pipe-demo fail --explain   with getrlimit and setrlimit
+
+The limit is lowered for this process only, and put back before it ends; the exit status is 0,
+because the failure is what the demo sets out to show.";
+
+const DUP_HELP: &str = "\
+Lecture notes: B3 Unix Pipe, Other Unix Pipes: change the standard channels to one of the pipes
+with dup() and dup2().
+
+Example:
+  pipe-demo dup              the child's stdout, read back through the pipe by the parent
+  pipe-demo dup --explain    the child's close(1) and dup() narrated; compare `redirect`, which
+                             uses dup2(fd[1], 1)";
+
+const ANON_HELP: &str = "\
+Lecture notes: B3 Unix Pipe: \"Behaviour: anonymous FIFO file\".
+
+Example:
+  pipe-demo anon             both ends of a pipe are pipe:[INODE]; a FIFO's ends are its path
+  pipe-demo anon --explain   with the readlink and fstat calls
+
+The FIFO is made in the temporary directory and removed again at the end.";
 
 #[derive(Debug, Parser)]
 #[command(name = "pipe-demo", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -64,6 +97,16 @@ struct HelloArgs {
 enum Command {
     /// The notes' program (the default): the parent writes, the child reads and prints
     Hello(HelloArgs),
+
+    /// pipe() failing for real: the soft limit on descriptors (RLIMIT_NOFILE) is lowered, then
+    /// pipe is called until it fails with EMFILE
+    #[command(after_help = FAIL_HELP)]
+    Fail,
+
+    /// dup() at work: a child runs close(1) and dup(fd[1]), which lands on 1, the lowest free
+    /// descriptor; what it prints goes into the pipe, and the parent reads it back
+    #[command(after_help = DUP_HELP)]
+    Dup,
 
     /// Build `CMD1 | CMD2` by hand: pipe, two forks, dup2 onto stdout and stdin, exec, wait
     Redirect {
@@ -135,6 +178,11 @@ enum Command {
         records: u32,
     },
 
+    /// A pipe has no name: /proc/self/fd shows both of its ends as pipe:[INODE], where a named
+    /// pipe (FIFO) shows its path
+    #[command(after_help = ANON_HELP)]
+    Anon,
+
     /// A named pipe, writing end: opens PATH (made with mkfifo if missing) and writes to it
     FifoWrite {
         /// The FIFO; created (and removed at the end) if it does not exist
@@ -168,6 +216,9 @@ fn main() -> ExitCode {
     let result = match args.command {
         None => hello(&args.hello, &ui),
         Some(Command::Hello(ref h)) => hello(h, &ui),
+        Some(Command::Fail) => fail(&ui),
+        Some(Command::Dup) => dup(&ui),
+        Some(Command::Anon) => anon(&ui),
         Some(Command::Redirect {
             ref first,
             ref second,
@@ -201,11 +252,15 @@ fn main() -> ExitCode {
 // Helpers shared by the subcommands
 
 /// Read what is there (at most `buf.len()` bytes), waiting as long as it takes; a termination
-/// signal ends the wait as [`cli::Interrupted`].
+/// signal ends the wait as [`cli::Interrupted`], and so does one that came while data kept
+/// arriving (a read that finds data is never interrupted).
 fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8], term: &Termination) -> anyhow::Result<usize> {
     loop {
         match nix::unistd::read(fd, buf) {
-            Ok(n) => return Ok(n),
+            Ok(n) => {
+                term.check()?;
+                return Ok(n);
+            }
             Err(Errno::EINTR) => term.check()?,
             Err(errno) => {
                 return Err(SysError {
@@ -248,9 +303,12 @@ fn write_all(
     term: Option<&Termination>,
 ) -> anyhow::Result<()> {
     while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
+        let written = nix::unistd::write(fd, data);
+        // A signal that comes once some bytes are written cuts the write short, with no EINTR.
+        term.map_or(Ok(()), Termination::check)?;
+        match written {
             Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) => term.map_or(Ok(()), Termination::check)?,
+            Err(Errno::EINTR) => {}
             Err(errno) => {
                 return Err(SysError {
                     call: "write",
@@ -269,6 +327,9 @@ fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<
     let Some(status) = child.wait_unless(|| term.received().is_some())? else {
         return Err(term.interrupted());
     };
+    // Ctrl-C reaches the whole job: the child may die of it before the parent's wait is
+    // interrupted. That is the signal's doing, not a failure of the child.
+    term.check()?;
     ui.call(&format!("waitpid({})", child.pid()), pipe::describe(status));
     Ok(status)
 }
@@ -365,13 +426,261 @@ fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// fail: pipe() returns -1
+
+fn fail(ui: &Ui) -> anyhow::Result<i32> {
+    // No termination handlers: nothing here waits or needs cleaning up (the limit is this
+    // process's own), so a signal simply ends it, and pipe gets the numbers a C program gets.
+    ui.step(
+        1,
+        "how many descriptors may this process have? (RLIMIT_NOFILE)",
+    );
+    let (soft, hard) = pipe::descriptor_limit()?;
+    ui.call(
+        "getrlimit(RLIMIT_NOFILE)",
+        format!("0: soft limit {soft}, hard limit {hard}"),
+    );
+    let open = pipe::open_descriptors()?;
+    let shown: Vec<String> = open.iter().map(ToString::to_string).collect();
+    let shown = shown.join(", ");
+    ui.meaning(&format!("open now (/proc/self/fd): {shown}"));
+    // A new descriptor gets the lowest free number: room for the two lowest free numbers, one
+    // pipe, and no more. Descriptors open above the limit stay open; only new ones must be below.
+    let second_free = (0..)
+        .filter(|n| !open.contains(n))
+        .nth(1)
+        .unwrap_or(i32::MAX - 1);
+    let limit = (second_free as u64 + 1).min(hard);
+    ui.step(2, "lower the soft limit: room for one more pipe");
+    pipe::set_descriptor_limit(limit, hard)?;
+    ui.call(&format!("setrlimit(RLIMIT_NOFILE, {{{limit}, {hard}}})"), 0);
+    ui.meaning(&format!(
+        "from now on a new descriptor must be below {limit}"
+    ));
+    out_line(format_args!(
+        "RLIMIT_NOFILE soft limit lowered from {soft} to {limit}: a new descriptor must be below {limit}"
+    ))?;
+    ui.step(3, "call pipe until it fails");
+    let mut pipes = Vec::new();
+    let result = loop {
+        match pipe::pipe(false) {
+            Ok(p) => {
+                out_line(format_args!(
+                    "pipe(fd) = 0: fd[0] = {}, fd[1] = {}",
+                    fd_number(&p.read),
+                    fd_number(&p.write)
+                ))?;
+                pipes.push(p);
+                if pipes.len() as u64 > limit {
+                    break Err(anyhow::anyhow!(
+                        "pipe did not fail after {} pipes, with the soft limit at {limit}",
+                        pipes.len()
+                    ));
+                }
+            }
+            Err(err) => {
+                let Some(errno) = ipc_lab::sys::errno_of(&err) else {
+                    break Err(err);
+                };
+                out_line(format_args!("pipe(fd) = -1: {} ({errno:?})", errno.desc()))?;
+                out_line(format_args!(
+                    "a program checks before it uses fd[] or forks: if (pipe(fd) != 0) {{ perror(\"pipe\"); exit(1); }} prints \"pipe: {}\" and exits 1",
+                    errno.desc()
+                ))?;
+                break Ok(0);
+            }
+        }
+    };
+    ui.step(4, "close the pipes, and put the limit back");
+    for p in pipes {
+        let (r, w) = (fd_number(&p.read), fd_number(&p.write));
+        drop(p);
+        ui.call(&format!("close({r}), close({w})"), 0);
+    }
+    pipe::set_descriptor_limit(soft, hard)?;
+    ui.call(&format!("setrlimit(RLIMIT_NOFILE, {{{soft}, {hard}}})"), 0);
+    ui.meaning("a limit lowered only for this process: it ends with it anyway");
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// dup: close(1); dup(fd[1])
+
+fn dup(ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    ui.step(1, "a pipe: the child's stdout is to go into it");
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let (r, w) = (fd_number(&read), fd_number(&write));
+    ui.call(
+        "pipe(fd)",
+        format!("0: fd[0] = {r} (read end), fd[1] = {w} (write end)"),
+    );
+    out_line(format_args!(
+        "parent: pipe(fd) = 0: fd[0] = {r}, fd[1] = {w}; the child makes fd[1] its stdout with close(1) and dup({w})"
+    ))?;
+    ui.step(
+        2,
+        "fork: the child puts the write end on its stdout with close(1) and dup(fd[1]), then prints",
+    );
+    let mut child = pipe::fork(|| {
+        pipe::close_in_child(&read);
+        // Before the close: what it does is told afterwards, through the new stdout.
+        let closed = match pipe::close_stream_in_child(1) {
+            Ok(()) => "0".to_string(),
+            Err(errno) => format!("-1 ({errno:?})"),
+        };
+        let copy = match pipe::dup(write.as_fd()) {
+            Ok(n) => n,
+            Err(e) => return child_failed(ui, e),
+        };
+        // The original is not needed any more: fd 1 is the write end now (unless dup landed
+        // elsewhere, which the lines below would show by not arriving).
+        pipe::close_in_child(&write);
+        let run = || -> anyhow::Result<()> {
+            out_line(format_args!("close(1) = {closed}"))?;
+            out_line(format_args!("dup({w}) = {copy}"))?;
+            out_line(format_args!("Hello There!"))?;
+            Ok(())
+        };
+        match run() {
+            Ok(()) => 0,
+            Err(e) => child_failed(ui, e),
+        }
+    })?;
+    let pid = child.pid();
+    ui.call("fork()", pid);
+    ui.call(&format!("  in child {pid}: close({r})"), 0);
+    ui.call(&format!("  in child {pid}: close(1)"), 0);
+    ui.call(&format!("  in child {pid}: dup({w})"), 1);
+    ui.meaning(
+        "  dup takes the lowest free number: 1, just closed; stdout (fd 1) is now the pipe's write end",
+    );
+    ui.call(&format!("  in child {pid}: close({w})"), 0);
+    ui.meaning(
+        "  dup2(fd[1], 1) would do close and dup in one call, onto the number given (pipe-demo redirect)",
+    );
+    ui.step(
+        3,
+        "the parent closes its write end and reads the child's stdout",
+    );
+    drop(write);
+    ui.call(&format!("close({w})"), 0);
+    let mut lines = LineReader::new(read.as_fd());
+    while let Some(line) = lines.next_line()? {
+        term.check()?;
+        cli::out_bytes_line(&format!("parent: read from fd {r}: "), &line)?;
+    }
+    out_line(format_args!(
+        "parent: end of file on fd {r}: the child's stdout was the last write end, and it has closed"
+    ))?;
+    let status = wait_child(&mut child, &term, ui)?;
+    Ok(match status {
+        WaitStatus::Exited(_, 0) => 0,
+        other => pipe::shell_status(other).max(1),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// anon: a pipe has no name
+
+/// `/proc/self/fd/N -> TARGET (fstat: ...)` for one descriptor; returns the inode.
+fn show_descriptor(fd: BorrowedFd<'_>, ui: &Ui) -> anyhow::Result<u64> {
+    let n = fd.as_raw_fd();
+    let target = pipe::descriptor_link(fd)?;
+    ui.call(
+        &format!("readlink(\"/proc/self/fd/{n}\")"),
+        format!("{target:?}"),
+    );
+    let (is_fifo, inode) = pipe::fifo_inode(fd)?;
+    let kind = if is_fifo { "S_IFIFO" } else { "not S_IFIFO" };
+    ui.call(
+        &format!("fstat({n})"),
+        format!("0: st_mode {kind}, st_ino {inode}"),
+    );
+    let what = if is_fifo { "a FIFO" } else { "not a FIFO" };
+    out_line(format_args!(
+        "/proc/self/fd/{n} -> {target} (fstat: {what}, inode {inode})"
+    ))?;
+    Ok(inode)
+}
+
+fn anon(ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    ui.step(1, "a pipe, and what /proc/self/fd says of its two ends");
+    let Pipe { read, write } = pipe::pipe(false)?;
+    let (r, w) = (fd_number(&read), fd_number(&write));
+    ui.call(
+        "pipe(fd)",
+        format!("0: fd[0] = {r} (read end), fd[1] = {w} (write end)"),
+    );
+    out_line(format_args!("pipe(fd) = 0: fd[0] = {r}, fd[1] = {w}"))?;
+    let a = show_descriptor(read.as_fd(), ui)?;
+    let b = show_descriptor(write.as_fd(), ui)?;
+    anyhow::ensure!(a == b, "the two ends of one pipe have inodes {a} and {b}");
+    out_line(format_args!(
+        "one pipe: both ends are inode {a} of the kernel's pipe file system; no directory holds it, so no other process can open it by a name"
+    ))?;
+    term.check()?;
+
+    ui.step(2, "a named pipe (FIFO), opened to read and to write");
+    let path = std::env::temp_dir().join(format!("ipc-lab-anon-{}.fifo", nix::unistd::getpid()));
+    pipe::mkfifo(&path, 0o600)?;
+    // Removed again when dropped: on every way out, also a termination signal.
+    let fifo = Fifo {
+        path: path.clone(),
+        created: true,
+    };
+    ui.call(
+        &format!("mkfifo({:?}, 0600)", path.display().to_string()),
+        0,
+    );
+    term.check()?;
+    // The reader first, without waiting: then the writer finds it and does not wait either.
+    let fifo_read = pipe::open_fifo_now(&fifo.path, false)?;
+    ui.call(
+        &format!(
+            "open({:?}, O_RDONLY|O_NONBLOCK)",
+            path.display().to_string()
+        ),
+        fd_number(&fifo_read),
+    );
+    let fifo_write = pipe::open_fifo_now(&fifo.path, true)?;
+    ui.call(
+        &format!(
+            "open({:?}, O_WRONLY|O_NONBLOCK)",
+            path.display().to_string()
+        ),
+        fd_number(&fifo_write),
+    );
+    out_line(format_args!(
+        "mkfifo {}, opened to read and to write",
+        path.display()
+    ))?;
+    show_descriptor(fifo_read.as_fd(), ui)?;
+    show_descriptor(fifo_write.as_fd(), ui)?;
+    out_line(format_args!(
+        "a named pipe: the same kind of file, with a path that any process allowed by its mode can open (removed again at the end)"
+    ))?;
+    drop((fifo_read, fifo_write));
+    term.check()?;
+    drop(fifo);
+    ui.meaning(&format!("{} removed", path.display()));
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
 // redirect: CMD1 | CMD2 by hand
 
 fn words(cmd: &str, which: &str) -> anyhow::Result<Vec<CString>> {
     let words = shlex::split(cmd).ok_or_else(|| {
-        UsageError(format!(
-            "{which} {cmd:?} cannot be split into words: a quote is not closed"
-        ))
+        // The two things shlex refuses: an open quote, and a backslash with nothing after it.
+        let trailing = cmd.len() - cmd.trim_end_matches('\\').len();
+        let why = if trailing % 2 == 1 {
+            "it ends with a lone backslash (write \\\\ for a backslash itself)"
+        } else {
+            "a quote is not closed"
+        };
+        UsageError(format!("{which} {cmd:?} cannot be split into words: {why}"))
     })?;
     if words.is_empty() {
         return Err(UsageError(format!("{which} is empty: give a command such as 'ls -l'")).into());
@@ -1134,10 +1443,7 @@ fn fifo_read(path: &std::path::Path, ui: &Ui) -> anyhow::Result<i32> {
         if n == 0 {
             break;
         }
-        let mut out = std::io::stdout().lock();
-        out.write_all(&buf[..n])
-            .and_then(|()| out.flush())
-            .context("cannot write to standard output")?;
+        cli::out_raw(&buf[..n])?;
     }
     ui.meaning("end of file: every writer has closed the FIFO");
     drop(fifo);
