@@ -293,7 +293,21 @@ pub fn error_lines(err: &anyhow::Error) -> (String, Option<String>) {
         .map(|e| e.to_string())
         .filter(|m| Some(m) != hint.as_ref())
         .collect();
-    (parts.join(": "), hint)
+    (one_line(&parts.join(": ")), hint.as_deref().map(one_line))
+}
+
+/// A message as one line: a control character (a newline in a path a user typed, say) is
+/// written as its escape, `\n`.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Whether an error chain comes from a closed stdout (or another pipe with no reader).
@@ -434,11 +448,40 @@ static PROMPT_PENDING: AtomicBool = AtomicBool::new(false);
 /// Write one line to stdout and flush it at once, so a pipe sees it as the program says it.
 pub fn out_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     PROMPT_PENDING.store(false, Ordering::Relaxed);
+    write_stdout(format!("{args}\n").as_bytes())
+}
+
+/// Copy raw bytes (data passing through, not a line of ours) to stdout, as [`out_line`] writes:
+/// a termination signal ends a wait for room.
+pub fn out_raw(bytes: &[u8]) -> anyhow::Result<()> {
+    write_stdout(bytes)
+}
+
+/// Write all of `bytes` to stdout with write(2), std's buffer flushed first. Unlike std's
+/// `write_all`, which retries a write a signal interrupted, a termination signal ends it
+/// ([`Interrupted`]): a program blocked on a full stdout (a reader that stopped reading) can
+/// still be stopped and clean up. A closed stdout is an error of kind BrokenPipe.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    out.write_fmt(args)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .context("cannot write to standard output")
+    out.flush().context("cannot write to standard output")?;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // A signal that comes once some bytes are written cuts the write short (no EINTR):
+        // the flag is looked at after every write.
+        let written = nix::unistd::write(&out, rest);
+        if let Some(sig) = termination_received() {
+            return Err(Interrupted(sig).into());
+        }
+        match written {
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::EINTR) => {}
+            Err(errno) => {
+                return Err(io::Error::from_raw_os_error(errno as i32))
+                    .context("cannot write to standard output");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `1 message`, `2 messages`, `2 processes`: a count with its noun, plural unless it is one.
@@ -457,21 +500,17 @@ pub fn counted(n: impl Into<u64>, noun: &str) -> String {
 /// flush it.
 pub fn out_bytes_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
     PROMPT_PENDING.store(false, Ordering::Relaxed);
-    let mut out = io::stdout().lock();
-    out.write_all(prefix.as_bytes())
-        .and_then(|()| out.write_all(body))
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .context("cannot write to standard output")
+    let mut line = Vec::with_capacity(prefix.len() + body.len() + 1);
+    line.extend_from_slice(prefix.as_bytes());
+    line.extend_from_slice(body);
+    line.push(b'\n');
+    write_stdout(&line)
 }
 
 /// Write a prompt (no newline) to stdout and flush it.
 pub fn out_prompt(text: &str) -> anyhow::Result<()> {
     PROMPT_PENDING.store(true, Ordering::Relaxed);
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .context("cannot write to standard output")
+    write_stdout(text.as_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -675,7 +714,7 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("expected a number of seconds such as 3 or 0.5, got {text:?}"))?;
-    if !secs.is_finite() || secs <= 0.0 {
+    if secs.is_nan() || secs <= 0.0 {
         return Err(format!(
             "expected a number of seconds above 0, got {text:?}"
         ));
@@ -685,7 +724,13 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
             "expected at most 86400 seconds (a day), got {text:?}"
         ));
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
+    let duration = Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))?;
+    if duration < Duration::from_micros(1) {
+        return Err(format!(
+            "expected at least 0.000001 seconds (a microsecond), got {text:?}"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Permission bits in octal, as chmod takes them: `600`, `0600`, `0o640`; at most 777.
@@ -712,8 +757,10 @@ pub fn parse_perms(text: &str) -> Result<u32, String> {
 pub fn parse_key(text: &str) -> Result<libc::key_t, String> {
     let t = text.trim();
     let value: i64 = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        i64::from_str_radix(hex, 16)
-            .ok()
+        // from_str_radix would take a sign too: 0x-5 is no key.
+        Some(hex)
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| i64::from_str_radix(h, 16).ok())
             .filter(|v| *v <= u32::MAX as i64)
             .ok_or_else(|| format!("expected a hexadecimal key up to 0xffffffff, got {text:?}"))?
     } else {

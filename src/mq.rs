@@ -48,7 +48,7 @@ impl QueueName {
         };
         let bad = |why: &str| {
             UsageError(format!(
-                "{text:?} is not a queue name: {why} (a name is / and 1 to {NAME_MAX} characters, e.g. /lab)"
+                "{text:?} is not a queue name: {why} (a name is / and 1 to {NAME_MAX} bytes, e.g. /lab)"
             ))
         };
         if body.is_empty() {
@@ -61,7 +61,7 @@ impl QueueName {
             return Err(bad("it contains a NUL byte"));
         }
         if body.len() > NAME_MAX {
-            return Err(bad(&format!("it is {} characters long", body.len())));
+            return Err(bad(&format!("it is {} bytes long", body.len())));
         }
         Ok(QueueName {
             name: format!("/{body}"),
@@ -813,7 +813,7 @@ mod tests {
         }
         assert!(QueueName::parse(&"x".repeat(255)).is_ok());
         let long = QueueName::parse(&"x".repeat(256)).unwrap_err();
-        assert!(long.0.contains("256 characters"), "{long}");
+        assert!(long.0.contains("256 bytes"), "{long}");
         assert_eq!(QueueName::for_pid(42).as_str(), "/ipc-lab-pid-42");
         assert_eq!(
             QueueName::parse("lab").unwrap(),

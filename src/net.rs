@@ -231,6 +231,32 @@ fn show_bytes(b: &[u8]) -> String {
     format!("{} ({text:?})", hex.join(" "))
 }
 
+/// `--host HOST:PORT`: where a remote mailbox listens. HOST is a name or an address (an IPv6
+/// one in brackets), PORT a number from 1 to 65535; whether the name resolves is found out when
+/// connecting.
+pub fn parse_remote(text: &str) -> Result<String, String> {
+    let bad = || {
+        format!("expected HOST:PORT (e.g. lab-pc-2:7000, 127.0.0.1:7000, [::1]:7000), got {text:?}")
+    };
+    let (host, port) = text.trim().rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        }
+    };
+    let port_ok =
+        port.parse::<u16>().is_ok_and(|p| p > 0) && port.bytes().all(|b| b.is_ascii_digit());
+    if host_ok && port_ok {
+        Ok(text.trim().to_string())
+    } else {
+        Err(bad())
+    }
+}
+
 /// Where to listen: `PORT` (this machine only, 127.0.0.1) or `ADDR:PORT` (`0.0.0.0:PORT` for
 /// every interface, `[::1]:PORT` for IPv6).
 pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {

@@ -97,7 +97,10 @@ pub fn parse_signal(text: &str) -> Result<SigNum, String> {
         } else {
             return Err(bad());
         };
-        let n = base + sign * off;
+        let n = off
+            .checked_mul(sign)
+            .and_then(|o| base.checked_add(o))
+            .ok_or_else(bad)?;
         if (rtmin()..=rtmax()).contains(&n) {
             Ok(SigNum(n))
         } else {

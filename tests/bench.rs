@@ -1709,8 +1709,7 @@ fn plot_wants_an_svg_name_and_latency_and_writes_nothing_otherwise() {
     assert_eq!(
         ran.stderr,
         format!(
-            "error: --plot {missing}: cannot write into {}: No such file or directory (ENOENT)\n",
-            at("no-such-dir")
+            "error: --plot {missing}: cannot write the chart there: No such file or directory (ENOENT)\n"
         )
     );
     assert_eq!(dir.entries(), Vec::<String>::new());
@@ -1733,8 +1732,21 @@ fn plot_wants_an_svg_name_and_latency_and_writes_nothing_otherwise() {
     assert_eq!(
         ran.stderr,
         format!(
-            "error: --plot {under_file}: cannot write into {}: Not a directory (ENOTDIR)\n",
-            at("a-file")
+            "error: --plot {under_file}: cannot write the chart there: Not a directory (ENOTDIR)\n"
+        )
+    );
+    assert_eq!(dir.entries(), ["a-file"]);
+
+    // A name longer than a directory entry may be (255 bytes).
+    let long = at(&format!("{}.svg", "a".repeat(300)));
+    let ran = run(&with_quick(&[
+        "latency", "--mech", "pipe", "--size", "64", "--pin", "same", "--plot", &long,
+    ]));
+    assert_usage_error(&ran, &long);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: --plot {long}: cannot write the chart there: File name too long (ENAMETOOLONG)\n"
         )
     );
     assert_eq!(dir.entries(), ["a-file"]);
@@ -1771,8 +1783,7 @@ fn plot_into_a_directory_it_may_not_write_is_refused_before_measuring() {
     assert_eq!(
         ran.stderr,
         format!(
-            "error: --plot {chart}: cannot write into {}: Permission denied (EACCES)\n",
-            dir.path.display()
+            "error: --plot {chart}: cannot write the chart there: Permission denied (EACCES)\n"
         )
     );
     assert_eq!(dir.entries(), Vec::<String>::new());

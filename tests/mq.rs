@@ -947,8 +947,8 @@ fn invalid_queue_names_are_usage_errors_for_both_binaries() {
         ("/", "it is empty"),
         ("/a/b", "only the leading / may be a slash"),
         ("a/b", "only the leading / may be a slash"),
-        (long.as_str(), "it is 256 characters long"),
-        (slashed_long.as_str(), "it is 256 characters long"),
+        (long.as_str(), "it is 256 bytes long"),
+        (slashed_long.as_str(), "it is 256 bytes long"),
     ] {
         for out in [
             send(&[name, "x"]),
@@ -1430,10 +1430,11 @@ fn host_with_nothing_listening_is_econnrefused_with_a_hint() {
              hint: is `mq-recv --listen PORT` running on that host, with that port? (It listens on 127.0.0.1 unless given an address such as 0.0.0.0:PORT)\n"
         )
     );
+    // Not HOST:PORT at all: a usage error, before any connection is tried.
     let out = send(&["--host", "no port here", "hi"]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 2);
     assert!(
-        out.stderr.contains("hint: give HOST:PORT"),
+        out.stderr.contains("expected HOST:PORT (e.g. lab-pc-2:7000"),
         "{}",
         out.stderr
     );

@@ -187,25 +187,26 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             ))
             .into());
         }
-        // Found out now, not after minutes of measuring.
-        let dir = match plot.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => std::path::Path::new("."),
+        // Found out now, not after minutes of measuring: a file that exists must be writable;
+        // one that does not is made and removed again (which finds a missing or read-only
+        // directory, a file in place of a directory, a name too long, ...).
+        let probe = match std::fs::metadata(plot) {
+            Ok(meta) if meta.is_dir() => Err(std::io::Error::from_raw_os_error(libc::EISDIR)),
+            Ok(_) => std::fs::OpenOptions::new()
+                .append(true)
+                .open(plot)
+                .map(drop),
+            Err(_) => std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(plot)
+                .and_then(|_| std::fs::remove_file(plot)),
         };
-        // access(2) looks at permissions only: a writable regular file would pass.
-        let writable = match std::fs::metadata(dir) {
-            Ok(meta) if !meta.is_dir() => Err(nix::errno::Errno::ENOTDIR),
-            _ => nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK),
-        };
-        if let Err(errno) = writable {
+        if let Err(e) = probe {
             return Err(UsageError(format!(
-                "--plot {}: cannot write into {}: {}",
+                "--plot {}: cannot write the chart there: {}",
                 plot.display(),
-                dir.display(),
-                ipc_lab::sys::SysError {
-                    call: "access",
-                    errno
-                }
+                ipc_lab::sys::io_error("open", e)
             ))
             .into());
         }

@@ -11,7 +11,7 @@ use ipc_lab::cli::{
     self, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
 };
 use ipc_lab::mq::{self, Access, Mailbox, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait};
-use ipc_lab::net::{Ending, Remote, Status};
+use ipc_lab::net::{self, Ending, Remote, Status};
 use nix::errno::Errno;
 
 const ABOUT: &str =
@@ -52,7 +52,7 @@ struct Args {
     to: Option<u32>,
 
     /// Send over the network to `mq-recv --listen PORT` on HOST
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = net::parse_remote)]
     host: Option<String>,
 
     /// Priority of the messages: 0 to 32767, higher is received first
