@@ -1,0 +1,2121 @@
+//! Fault injection: every binary, stopped at every place it waits, is sent SIGINT, SIGTERM and
+//! SIGHUP, to itself (`kill PID`) and to its whole process group (as a terminal's Ctrl-C or
+//! hang-up is). Each time it must end promptly (within [`PROMPTLY`]) by that very signal, which
+//! the shell shows as 128 + N; leave none of its segments, queues, semaphore sets or FIFOs; and
+//! leave no child behind, neither running nor unreaped (its children are recorded while it runs,
+//! and this process adopts orphans: see [`assert_nothing_left`]). What it did not make (a queue
+//! the test made, a queue `mq-recv` keeps by design) must still be there.
+//!
+//! The suite is one table, [`rows`]: a binary and its arguments, how the test knows it has
+//! reached its wait point (a line on stdout or stderr, the system call it waits in per
+//! /proc/PID/syscall, its children appearing), and what it owns. Every row meets every signal
+//! and both targets, two cases at a time; a case that fails because of a known bug in a binary
+//! is run by an ignored test of its own instead, which names the bug. Names are this run's own
+//! (pid and a counter), no test expects the machine to have no IPC objects, and whatever a
+//! failing case leaves is removed when its [`Fixture`] is dropped.
+//!
+//! One cell is not a termination by design: `sig-demo wait` reports SIGHUP and waits on (the lab
+//! sheet has the student send it `kill -HUP`); the case checks the report, then ends it with
+//! SIGTERM.
+//!
+//! Then SIGKILL, which no program can clean up after: the tests show what it leaves (shm-master's
+//! segment, mq-recv's and mq-send's queues, shm-race's segment and semaphore set, pipe-demo's
+//! FIFO), that the remedies the lab sheet gives (`ipcrm -m ID`, `ipcrm -M KEY`, `ipcrm -s ID`,
+//! `mq-recv --unlink -n NAME`, `rm`) remove it, and that `shm-master --remove-early`, shm-slave,
+//! ipc-bench and proc-demo leave nothing.
+//!
+//! Every signal sent to a program under test is counted; each test prints its count.
+
+mod common;
+
+use std::cell::Cell;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::panic::AssertUnwindSafe;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ipc_lab::mq::{Access, Mailbox, OpenOptions, QueueName, Wait};
+use ipc_lab::shm::{CreateOptions, Segment};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+/// The signals a terminal or a supervisor sends to end a program politely.
+const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// Who gets the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The program alone: `kill -INT PID`.
+    Process,
+    /// Its process group (the program and its children), as a terminal sends Ctrl-C or a
+    /// hang-up to the foreground job: `kill -INT -PGID`.
+    Group,
+}
+
+const TARGETS: [Target; 2] = [Target::Process, Target::Group];
+
+/// How soon a program must end after a termination signal.
+const PROMPTLY: Duration = Duration::from_secs(3);
+
+thread_local! {
+    /// The signals this thread has sent to programs under test (the faults injected).
+    static SENT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many faults this thread has injected so far.
+fn faults_sent() -> usize {
+    SENT.with(Cell::get)
+}
+
+/// Send `sig` to `pid`, or to its process group (every program under test leads its own).
+fn inject(pid: i32, sig: Signal, target: Target) {
+    SENT.with(|n| n.set(n.get() + 1));
+    let pid = Pid::from_raw(pid);
+    match target {
+        Target::Process => nix::sys::signal::kill(pid, sig),
+        Target::Group => nix::sys::signal::killpg(pid, sig),
+    }
+    .unwrap_or_else(|e| panic!("kill {sig} {target:?} {pid}: {e}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's tables
+
+/// The system call the main thread of `pid` waits in now (/proc/PID/syscall), if any.
+fn syscall_of(pid: i32) -> Option<i64> {
+    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+const POLL: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll];
+const READ: &[i64] = &[libc::SYS_read];
+const WRITE: &[i64] = &[libc::SYS_write];
+const WAITPID: &[i64] = &[libc::SYS_wait4];
+
+/// The rows of /proc/sysvipc/shm, split into fields.
+fn shm_rows() -> Vec<Vec<String>> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("read /proc/sysvipc/shm");
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// The ids of the segments that one of `pids` created (the `cpid` column, the fifth).
+fn segments_created_by(pids: &[i32]) -> Vec<i32> {
+    shm_rows()
+        .iter()
+        .filter(|f| {
+            f.get(4)
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|p| pids.contains(&p))
+        })
+        .filter_map(|f| f.get(1)?.parse().ok())
+        .collect()
+}
+
+/// The id of the segment that has `key` now, if any.
+fn segment_with_key(key: i32) -> Option<i32> {
+    shm_rows()
+        .iter()
+        .find_map(|f| (f.first()?.parse::<i32>().ok()? == key).then(|| f.get(1)?.parse().ok())?)
+}
+
+/// Whether the kernel has semaphore set `id` (/proc/sysvipc/sem).
+fn semaphore_set_exists(id: i32) -> bool {
+    let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
+    table
+        .lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().nth(1).and_then(|s| s.parse().ok()) == Some(id))
+}
+
+/// Whether a semop on set `id` has succeeded yet (its otime, the ninth field, is set).
+fn semaphore_used(id: i32) -> bool {
+    let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(1).and_then(|s| s.parse().ok()) == Some(id) && f.get(8).is_some_and(|t| *t != "0")
+    })
+}
+
+/// Remove a segment or a semaphore set with the library's own call (no ipcrm needed).
+fn remove_sysv(segment: Option<i32>, set: Option<i32>) {
+    // SAFETY: IPC_RMID takes no buffer; an id that is gone fails with EINVAL, ignored.
+    unsafe {
+        if let Some(id) = segment {
+            libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+        }
+        if let Some(id) = set {
+            libc::semctl(id, 0, libc::IPC_RMID);
+        }
+    }
+}
+
+/// The queues of ipc-bench process `pid` that exist now (`/ipc-bench-<pid>-<n>-down|up`).
+fn bench_queues_of(pid: i32) -> Vec<String> {
+    (0..16)
+        .flat_map(|n| ["down", "up"].map(|dir| format!("/ipc-bench-{pid}-{n}-{dir}")))
+        .filter(|name| ipc_lab::mq::exists(&QueueName::parse(name).expect("a queue name")))
+        .collect()
+}
+
+/// The ids a `--explain` narration names after calls starting with `call` (`shmget(`):
+/// `  shmget(IPC_PRIVATE, 1024, IPC_CREAT|0600) = 7` gives 7.
+fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let (_, id) = line.trim_start().strip_prefix(call)?.rsplit_once(") = ")?;
+            id.parse().ok()
+        })
+        .collect()
+}
+
+/// The id in the first `Shared Memory Id = N` line of `text`.
+fn id_line(text: &str) -> i32 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Shared Memory Id = ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no id line in {text:?}"))
+}
+
+fn ipcrm_installed() -> bool {
+    Command::new("ipcrm")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The program under test
+
+/// What the program's standard output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// A pipe read as it comes.
+    Read,
+    /// A pipe of 4096 bytes that nobody reads (a `| less` that does not scroll): once it is
+    /// full, a write to stdout waits.
+    Stalled,
+}
+
+/// Bytes read from a stream as they come, and whether it has ended.
+#[derive(Clone, Default)]
+struct Collected {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl Collected {
+    /// A stream that is not read (a stalled stdout): ended from the start.
+    fn none() -> Collected {
+        let c = Collected::default();
+        c.ended.store(true, Ordering::SeqCst);
+        c
+    }
+
+    fn of(mut stream: impl Read + Send + 'static) -> Collected {
+        let c = Collected::default();
+        let c2 = c.clone();
+        thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match stream.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => c2.bytes.lock().unwrap().extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            c2.ended.store(true, Ordering::SeqCst);
+        });
+        c
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned()
+    }
+
+    /// Wait (bounded) for the stream's end: what was written before an exit is then all here.
+    fn wait_end(&self) {
+        let start = Instant::now();
+        while !self.ended.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// A program under test: tagged (see [`tag_command`]), leading a process group of its own, its
+/// children recorded while it runs. Dropping it kills it and whatever carries its tag.
+struct Subject {
+    what: String,
+    child: Child,
+    tag: Tag,
+    watch: Option<ChildWatch>,
+    stdin: Option<ChildStdin>,
+    out: Collected,
+    err: Collected,
+    /// The read end of a stalled stdout, held (and never read) while the program runs.
+    _stalled: Option<OwnedFd>,
+}
+
+impl Subject {
+    /// Start `command` with a stdin this test keeps open and writes nothing to (a read waits)
+    /// and `stdout`.
+    fn start(what: String, mut command: Command, stdout: Out) -> Subject {
+        adopt_orphans();
+        let tag = Tag(tag_command(&mut command));
+        command
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped());
+        let stalled = match stdout {
+            Out::Read => {
+                command.stdout(Stdio::piped());
+                None
+            }
+            Out::Stalled => {
+                let (read, write) =
+                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+                nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096))
+                    .expect("F_SETPIPE_SZ");
+                command.stdout(Stdio::from(write));
+                Some(read)
+            }
+        };
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+        // The write end of a stalled stdout lives on in `command` until it is dropped here.
+        drop(command);
+        let watch = Some(ChildWatch::start(child.id() as i32));
+        let out = child
+            .stdout
+            .take()
+            .map(Collected::of)
+            .unwrap_or_else(Collected::none);
+        let err = Collected::of(child.stderr.take().expect("piped stderr"));
+        Subject {
+            what,
+            stdin: child.stdin.take(),
+            child,
+            tag,
+            watch,
+            out,
+            err,
+            _stalled: stalled,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    #[track_caller]
+    fn fail(&mut self, why: String) -> ! {
+        panic!(
+            "{}: {why}; stdout {:?}; stderr {:?}",
+            self.what,
+            self.out.text(),
+            self.err.text()
+        )
+    }
+
+    /// Wait (bounded) until `check` holds; the program must not end meanwhile.
+    #[track_caller]
+    fn wait_until(&mut self, what: &str, mut check: impl FnMut(&mut Subject) -> bool) {
+        let start = Instant::now();
+        while !check(self) {
+            if !self.running() {
+                let status = self.child.try_wait().ok().flatten();
+                self.fail(format!("ended ({status:?}) before {what}"));
+            }
+            if start.elapsed() > PATIENCE {
+                let call = syscall_of(self.pid());
+                self.fail(format!(
+                    "timed out waiting for {what} (in syscall {call:?})"
+                ));
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Wait until stdout holds `needle` (a prompt with no newline counts); returns stdout.
+    #[track_caller]
+    fn wait_out(&mut self, needle: &str) -> String {
+        let what = format!("{needle:?} on stdout");
+        self.wait_until(&what, |s| s.out.text().contains(needle));
+        self.out.text()
+    }
+
+    /// Wait until stderr holds `needle`; returns stderr.
+    #[track_caller]
+    fn wait_err(&mut self, needle: &str) -> String {
+        let what = format!("{needle:?} on stderr");
+        self.wait_until(&what, |s| s.err.text().contains(needle));
+        self.err.text()
+    }
+
+    /// Wait until the program's main thread waits in one of `calls`.
+    #[track_caller]
+    fn wait_in(&mut self, calls: &[i64]) {
+        let pid = self.pid();
+        let what = format!("a wait in system call {calls:?}");
+        self.wait_until(&what, |_| {
+            syscall_of(pid).is_some_and(|c| calls.contains(&c))
+        });
+    }
+
+    /// Wait until `n` children have been seen, each still running; returns them.
+    #[track_caller]
+    fn wait_children(&mut self, n: usize) -> Vec<ProcId> {
+        let what = format!("{n} child process(es)");
+        self.wait_until(&what, |s| s.children().len() >= n);
+        self.children()
+    }
+
+    fn children(&self) -> Vec<ProcId> {
+        self.watch
+            .as_ref()
+            .map(ChildWatch::seen)
+            .unwrap_or_default()
+    }
+
+    /// Wait (bounded) for the end; returns the status and the time since `sent`.
+    #[track_caller]
+    fn end(&mut self, sent: Instant) -> (ExitStatus, Duration) {
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let took = sent.elapsed();
+                drop(self.stdin.take());
+                self.out.wait_end();
+                self.err.wait_end();
+                return (status, took);
+            }
+            // Twice the limit is long enough to tell "slow" from "not at all".
+            if sent.elapsed() > 2 * PROMPTLY {
+                let call = syscall_of(self.pid());
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                self.fail(format!(
+                    "still running {:?} after the signal (in syscall {call:?})",
+                    2 * PROMPTLY
+                ));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// After the end: every child recorded is gone and was reaped by the program, and nothing
+    /// that carries its tag is left (see [`assert_nothing_left`]); returns the children.
+    #[track_caller]
+    fn assert_nothing_left(&mut self) -> Vec<ProcId> {
+        let children = self.watch.take().map(ChildWatch::stop).unwrap_or_default();
+        assert_nothing_left(&self.tag.0, &children);
+        children
+    }
+}
+
+impl Drop for Subject {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Then `tag`, dropped next, kills whatever else carries it.
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a case makes, and what the program under test owns
+
+/// The names a case uses and what it made for the program, all removed when it is dropped,
+/// however the case ends: the helpers it started are ended politely (so that they clean up),
+/// then what the program under test made is removed if the case failed.
+struct Fixture {
+    key: i32,
+    queue: QueueGuard,
+    queue2: QueueGuard,
+    /// The program's own mailbox (`/ipc-lab-pid-PID`), once its pid is known.
+    mailbox: Option<QueueGuard>,
+    fifo: TempPath,
+    /// A 40-byte segment the test made (with `key`) for shm-slave; it must outlive the slave.
+    segment: Option<Segment>,
+    /// `HOST:PORT` of a helper `mq-recv --listen`.
+    host: String,
+    /// The id of a helper's race, for `shm-race counter --join`.
+    race: i32,
+    /// The pid of a helper `mq-recv --mine`, for `mq-send --to`.
+    peer: u32,
+    /// What the program under test made, as it said: checked gone after the signal.
+    segments: Vec<i32>,
+    sets: Vec<i32>,
+    /// Processes the case runs beside the program (a receiver, a race's host).
+    helpers: Vec<Running>,
+    helper_queues: Vec<QueueGuard>,
+    helper_segments: Vec<i32>,
+    helper_sets: Vec<i32>,
+    /// FIFO ends the test holds.
+    fds: Vec<OwnedFd>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture {
+            key: unique_key(),
+            queue: QueueGuard::new(),
+            queue2: QueueGuard::new(),
+            mailbox: None,
+            fifo: TempPath::new("faults.fifo"),
+            segment: None,
+            host: String::new(),
+            race: -1,
+            peer: 0,
+            segments: Vec::new(),
+            sets: Vec::new(),
+            helpers: Vec::new(),
+            helper_queues: Vec::new(),
+            helper_segments: Vec::new(),
+            helper_sets: Vec::new(),
+            fds: Vec::new(),
+        }
+    }
+
+    /// A row's argument with its placeholders filled in.
+    fn expand(&self, arg: &str) -> String {
+        arg.replace("{key}", &format!("{:#x}", self.key as u32))
+            .replace(
+                "{seg}",
+                &self
+                    .segment
+                    .as_ref()
+                    .map_or(-1, |s| s.id().raw())
+                    .to_string(),
+            )
+            .replace("{queue}", self.queue.as_str())
+            .replace("{queue2}", self.queue2.as_str())
+            .replace("{fifo}", self.fifo.as_str())
+            .replace("{host}", &self.host)
+            .replace("{race}", &self.race.to_string())
+            .replace("{peer}", &self.peer.to_string())
+            .replace("{big}", &"x".repeat(8000))
+    }
+
+    /// Start a helper and keep it until the case is over.
+    fn helper(&mut self, bin: &str, args: &[&str]) -> &mut Running {
+        let mut c = cmd(bin);
+        c.args(args);
+        self.helpers.push(Running::spawn(&mut c));
+        self.helpers.last_mut().unwrap()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.fds.clear();
+        for h in &mut self.helpers {
+            if let Ok(None) = h.child.try_wait() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(h.pid()), Signal::SIGTERM);
+                let start = Instant::now();
+                while h.child.try_wait().ok().flatten().is_none()
+                    && start.elapsed() < Duration::from_secs(5)
+                {
+                    thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+        self.helpers.clear();
+        for id in &self.helper_segments {
+            if segment_exists(*id) {
+                remove_sysv(Some(*id), None);
+            }
+        }
+        for id in &self.helper_sets {
+            if semaphore_set_exists(*id) {
+                remove_sysv(None, Some(*id));
+            }
+        }
+        if thread::panicking() {
+            for id in &self.segments {
+                remove_sysv(Some(*id), None);
+            }
+            for id in &self.sets {
+                remove_sysv(None, Some(*id));
+            }
+            if self.segment.is_none() {
+                remove_sysv(segment_with_key(self.key), None);
+            }
+        }
+        // Then the guards: queues unlinked, the FIFO removed, the test's segment destroyed.
+    }
+}
+
+/// What a program owns (must be gone after it ends) or must leave in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Thing {
+    /// The segments it named (`Shared Memory Id = N`, or `shmget(...) = N` with --explain).
+    Segments,
+    /// A segment with the fixture's key.
+    Key,
+    /// The semaphore sets it named (`semget(...) = N` with --explain).
+    Sets,
+    Queue,
+    Queue2,
+    /// Its own mailbox, `/ipc-lab-pid-PID`.
+    Mailbox,
+    Fifo,
+    /// ipc-bench's queues, `/ipc-bench-PID-N-down|up`.
+    BenchQueues,
+    /// The segment the test made for shm-slave.
+    TestSegment,
+}
+
+/// Which of `things` exist now.
+fn existing(f: &Fixture, pid: i32, things: &[Thing]) -> Vec<String> {
+    let mut found = Vec::new();
+    for thing in things {
+        match thing {
+            Thing::Segments => found.extend(
+                f.segments
+                    .iter()
+                    .filter(|id| segment_exists(**id))
+                    .map(|id| format!("segment {id}")),
+            ),
+            Thing::Key => found.extend(
+                segment_with_key(f.key).map(|id| format!("segment {id} with key {:#x}", f.key)),
+            ),
+            Thing::Sets => found.extend(
+                f.sets
+                    .iter()
+                    .filter(|id| semaphore_set_exists(**id))
+                    .map(|id| format!("semaphore set {id}")),
+            ),
+            Thing::Queue => found.extend(f.queue.exists().then(|| f.queue.name.clone())),
+            Thing::Queue2 => found.extend(f.queue2.exists().then(|| f.queue2.name.clone())),
+            Thing::Mailbox => found.extend(
+                f.mailbox
+                    .as_ref()
+                    .filter(|m| m.exists())
+                    .map(|m| m.name.clone()),
+            ),
+            Thing::Fifo => found.extend(f.fifo.exists().then(|| f.fifo.as_str().to_string())),
+            Thing::BenchQueues => found.extend(bench_queues_of(pid)),
+            Thing::TestSegment => found.extend(
+                f.segment
+                    .as_ref()
+                    .filter(|s| segment_exists(s.id().raw()))
+                    .map(|s| format!("test segment {}", s.id())),
+            ),
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+/// A case of the table that fails because of a bug in the binary: it is left out of the table's
+/// test and run by an ignored test of its own, which names the bug.
+#[derive(Debug, Clone, Copy)]
+struct Bug {
+    targets: &'static [Target],
+    what: &'static str,
+}
+
+/// One row of the table: a program waiting somewhere.
+struct Row {
+    bin: &'static str,
+    /// Where it waits, in a few words.
+    waits: &'static str,
+    args: &'static [&'static str],
+    stdout: Out,
+    /// Made before the program starts (a queue to fill, a helper to talk to).
+    prepare: fn(&mut Fixture),
+    /// Returns once the program waits; notes what it made in the fixture.
+    ready: fn(&mut Subject, &mut Fixture),
+    /// What must be gone after it ends.
+    owns: &'static [Thing],
+    /// What must still be there (made by the test, or kept by design).
+    keeps: &'static [Thing],
+    /// Signals it reports and survives by design (then SIGTERM ends it).
+    survives: &'static [Signal],
+    bug: Option<Bug>,
+}
+
+impl Row {
+    fn name(&self) -> String {
+        format!("{} {} ({})", self.bin, self.args.join(" "), self.waits)
+    }
+
+    fn has_bug(&self, target: Target) -> bool {
+        self.bug.is_some_and(|b| b.targets.contains(&target))
+    }
+}
+
+fn nothing(_: &mut Fixture) {}
+
+// ---- shm-master and shm-slave
+
+fn master_polls(s: &mut Subject, f: &mut Fixture) {
+    let out = s.wait_out("Shared Memory Id = ");
+    let id = id_line(&out);
+    f.segments.push(id);
+    s.wait_in(POLL);
+}
+
+/// A 40-byte segment with the fixture's key, as shm-master makes (the test's own).
+fn test_segment(f: &mut Fixture) {
+    let segment = Segment::create(&CreateOptions {
+        key: f.key,
+        size: 40,
+        perms: 0o600,
+        exclusive: true,
+    })
+    .expect("a segment for shm-slave");
+    f.segment = Some(segment);
+}
+
+fn slave_prompts(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("Shared memory id for attachment: ");
+    s.wait_in(READ);
+}
+
+fn slave_reads(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(READ);
+}
+
+fn slave_lingers(s: &mut Subject, f: &mut Fixture) {
+    let id = f.segment.as_ref().unwrap().id().raw();
+    s.wait_until("the slave to attach", |_| {
+        segment(id).is_some_and(|r| r.nattch == 1)
+    });
+    s.wait_in(POLL);
+}
+
+// ---- mq-send and mq-recv
+
+/// A queue of one message of up to 64 bytes, with a message in it: full.
+fn full_queue(f: &mut Fixture) {
+    let name = QueueName::parse(f.queue.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 1, 64)).unwrap();
+    assert!(mailbox.created());
+    let sent = mailbox.send(b"full", 0, Wait::NonBlock, None).unwrap();
+    assert_eq!(sent, ipc_lab::mq::Outcome::Done(()));
+}
+
+/// An empty queue of 10 messages of up to 64 bytes.
+fn empty_queue(f: &mut Fixture) {
+    let name = QueueName::parse(f.queue.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 10, 64)).unwrap();
+    assert!(mailbox.created());
+}
+
+/// A queue of 10 messages of 8000 bytes, full: more than a stalled stdout takes.
+fn queue_of_big_messages(f: &mut Fixture) {
+    let name = QueueName::parse(f.queue.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 10, 8000)).unwrap();
+    for _ in 0..10 {
+        let sent = mailbox
+            .send(&[b'm'; 8000], 0, Wait::NonBlock, None)
+            .unwrap();
+        assert_eq!(sent, ipc_lab::mq::Outcome::Done(()));
+    }
+}
+
+fn in_poll(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(POLL);
+}
+
+fn in_write(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(WRITE);
+}
+
+fn created_then_poll(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("created queue");
+    s.wait_in(POLL);
+}
+
+fn sent_one_then_poll(s: &mut Subject, f: &mut Fixture) {
+    s.wait_in(POLL);
+    let queue = &f.queue;
+    s.wait_until("one message in the queue", |_| {
+        queue.exists() && queue.attributes().current_messages == 1
+    });
+}
+
+/// A receiver on a port of its own, into a mailbox of one message: `mq-recv --listen --hold`.
+fn full_listener(f: &mut Fixture) {
+    listener(f, &["--hold", "--maxmsg", "1"]);
+    f.helpers.last_mut().unwrap().wait_stderr("holding");
+}
+
+fn plain_listener(f: &mut Fixture) {
+    listener(f, &[]);
+}
+
+fn listener(f: &mut Fixture, extra: &[&str]) {
+    let mut args = vec!["--listen", "127.0.0.1:0", "--msgsize", "64"];
+    args.extend_from_slice(extra);
+    let run = f.helper("mq-recv", &args);
+    let pid = run.pid() as u32;
+    let port = run.listening_port();
+    f.helper_queues.push(QueueGuard::for_pid(pid));
+    f.host = format!("127.0.0.1:{port}");
+}
+
+/// A receiver with a mailbox of its own, of one message, holding: `mq-recv --mine --hold`.
+fn full_peer(f: &mut Fixture) {
+    let run = f.helper(
+        "mq-recv",
+        &["--mine", "--hold", "--maxmsg", "1", "--msgsize", "64"],
+    );
+    let pid = run.pid() as u32;
+    run.wait_stderr("holding");
+    f.helper_queues.push(QueueGuard::for_pid(pid));
+    f.peer = pid;
+}
+
+fn remote_full_then_poll(s: &mut Subject, f: &mut Fixture) {
+    s.wait_in(POLL);
+    let mailbox = &f.helper_queues[0];
+    s.wait_until("the remote mailbox to fill", |_| {
+        mailbox.attributes().current_messages == 1
+    });
+}
+
+fn connected_then_poll(s: &mut Subject, f: &mut Fixture) {
+    f.helpers[0].wait_stderr("connected");
+    s.wait_in(POLL);
+}
+
+fn own_mailbox(s: &mut Subject, f: &mut Fixture) {
+    f.mailbox = Some(QueueGuard::for_pid(s.pid() as u32));
+    s.wait_until("the mailbox", |s| {
+        s.err.text().contains("my PID is") || s.err.text().contains("listening on")
+    });
+    s.wait_in(POLL);
+}
+
+/// Listening, with a peer connected (this test, over TCP) that sends nothing.
+fn peer_connected(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let err = s.wait_err("listening on 127.0.0.1:");
+    let port: u16 = err
+        .split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {err:?}"));
+    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    f.fds.push(peer.into());
+    s.wait_err(" connected");
+    s.wait_in(POLL);
+}
+
+fn holding(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("holding");
+    s.wait_in(POLL);
+}
+
+// ---- pipe-demo
+
+/// The parent waits for its child, which waits to write to the stalled stdout.
+fn parent_waits_child_writes(s: &mut Subject, _: &mut Fixture) {
+    let child = s.wait_children(1)[0];
+    s.wait_until("the child to wait in write", |_| {
+        syscall_of(child.pid).is_some_and(|c| WRITE.contains(&c))
+    });
+    s.wait_in(WAITPID);
+}
+
+fn sleep_and_cat(s: &mut Subject, _: &mut Fixture) {
+    let children = s.wait_children(2);
+    s.wait_until("sleep and cat to run", |_| {
+        let mut lines: Vec<String> = children.iter().map(ProcId::cmdline).collect();
+        lines.sort();
+        lines == ["cat", "sleep 30"]
+    });
+    s.wait_in(WAITPID);
+}
+
+fn writer_blocks(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("write blocks");
+    s.wait_children(1);
+    s.wait_in(POLL);
+}
+
+fn reader_waits_in_vain(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("child: read 12 bytes");
+    s.wait_children(1);
+    s.wait_in(WAITPID);
+}
+
+fn writers_write(s: &mut Subject, _: &mut Fixture) {
+    s.wait_children(2);
+    thread::sleep(Duration::from_millis(20));
+}
+
+fn fifo_open_waits(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("open waits until");
+    let pid = s.pid();
+    s.wait_until("a wait in open", |_| blocked_in_open(pid));
+}
+
+/// fifo-write waits in open; a reader comes (this test), then it waits for stdin.
+fn fifo_reader_comes(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&f.fifo.path)
+        .expect("open the FIFO to read");
+    f.fds.push(fd.into());
+    s.wait_in(POLL);
+}
+
+/// fifo-read waits in open; a writer comes (this test), then it waits for data.
+fn fifo_writer_comes(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    // Not blocking, so that this test cannot hang here: the reader waiting in open counts as
+    // one, so the open succeeds at once (ENXIO only when there is none).
+    let fd = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&f.fifo.path)
+        .expect("open the FIFO to write");
+    f.fds.push(fd.into());
+    s.wait_in(POLL);
+}
+
+/// fifo-read copies what a writer sends to a stalled stdout, and waits to write more.
+fn fifo_floods_stdout(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&f.fifo.path)
+        .expect("open the FIFO to write");
+    // What fits: the FIFO's capacity, then whatever the reader has taken meanwhile.
+    let _ = std::io::Write::write(&mut &fd, &[b'f'; 100_000]);
+    f.fds.push(fd.into());
+    s.wait_in(WRITE);
+}
+
+fn make_fifo(f: &mut Fixture) {
+    f.fifo.make_fifo();
+}
+
+// ---- sig-demo
+
+fn sig_demo_waits(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("  kill -TERM ");
+    s.wait_in(POLL);
+}
+
+// ---- shm-race
+
+/// The race runs: its workers forked (and, with a semaphore, a semop done).
+fn race_runs(s: &mut Subject, f: &mut Fixture) {
+    let err = s.wait_err("[step 3]");
+    f.segments = ids_after(&err, "shmget(");
+    f.sets = ids_after(&err, "semget(");
+    s.wait_children(2);
+    if let Some(&set) = f.sets.first() {
+        s.wait_until("the race to start", |_| semaphore_used(set));
+    } else {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn torn_runs(s: &mut Subject, f: &mut Fixture) {
+    let err = s.wait_err("[step 2]");
+    f.segments = ids_after(&err, "shmget(");
+    f.sets = ids_after(&err, "semget(");
+    s.wait_children(2);
+    if let Some(&set) = f.sets.first() {
+        s.wait_until("the race to start", |_| semaphore_used(set));
+    } else {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn host_waits(s: &mut Subject, f: &mut Fixture) {
+    let err = s.wait_err("waiting for 1 more process");
+    f.segments = ids_after(&err, "shmget(");
+    f.sets = ids_after(&err, "semget(");
+}
+
+/// A race waiting for two more processes (`counter --others 2`), to join.
+fn race_host(f: &mut Fixture) {
+    let host = f.helper(
+        "shm-race",
+        &[
+            "counter",
+            "--others",
+            "2",
+            "--sync",
+            "semaphore",
+            "--explain",
+        ],
+    );
+    let line = host.wait_stdout("Shared Memory Id = ");
+    host.wait_stderr("waiting for 2 more processes");
+    let err = host.err.clone();
+    f.race = id_line(&line);
+    f.helper_segments.push(f.race);
+    f.helper_sets = ids_after(&err, "semget(");
+}
+
+fn joined(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("joined segment");
+}
+
+// ---- proc-demo
+
+fn workers_count(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("procs");
+    s.wait_children(2);
+    s.wait_in(WAITPID);
+}
+
+// ---- ipc-bench
+
+fn measures_in(s: &mut Subject, calls: &[i64]) {
+    s.wait_children(1);
+    s.wait_in(calls);
+}
+
+fn bench_pipe(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, READ);
+}
+
+fn bench_mq(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, &[libc::SYS_mq_timedreceive]);
+}
+
+fn bench_sem(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, &[libc::SYS_futex]);
+}
+
+fn bench_throughput(s: &mut Subject, _: &mut Fixture) {
+    s.wait_children(1);
+    thread::sleep(Duration::from_millis(20));
+}
+
+fn bench_floor(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("what        size");
+    thread::sleep(Duration::from_millis(20));
+}
+
+/// A latency run far longer than any test, with no warm-up.
+macro_rules! long_latency {
+    ($mech:literal) => {
+        &[
+            "latency", "--mech", $mech, "--pin", "same", "--size", "64,128", "--count", "10000000",
+            "--warmup", "0",
+        ]
+    };
+}
+
+const STALLED_STDOUT_BUG: &str = "a termination signal is not acted on while the program \
+    waits to write to a full stdout: std's write_all retries a write that EINTR interrupted \
+    (cli::out_line and out_bytes_line; fifo-read's copy), so `mq-recv Q | slow-reader` and \
+    `pipe-demo fifo-read F | slow-reader` ignore SIGINT, SIGTERM and SIGHUP until the reader \
+    reads; then SIGKILL is the only way out, and their queue or FIFO is left";
+
+const CHILD_STATUS_RACE_BUG: &str = "when the signal reaches the whole process group (Ctrl-C), \
+    the child dies of it and the parent's waitpid can return the child's status before the \
+    signal interrupts it; the parent then goes on as if the child had failed on its own, without \
+    looking at the signal it received (only redirect calls term.check() after waiting): hello \
+    exits with exit(128 + N) instead of by the signal, eof exits 1, duplex exits 1 with `error: \
+    the child killed by SIGHUP`";
+
+const WRITERS_BUG: &str = "pipe-demo writers does not act on a termination signal sent to it \
+    alone while its writers keep the pipe full: read_fd looks at the signal only when read \
+    fails with EINTR, and a read that finds data never does, so it reads on until the writers \
+    are done (seconds for 2 x 100000 records)";
+
+/// The table: every binary, every place it waits.
+fn rows() -> Vec<Row> {
+    const NONE: &[Thing] = &[];
+    const NO_SIGNAL: &[Signal] = &[];
+    let row = |bin: &'static str,
+               waits: &'static str,
+               args: &'static [&'static str],
+               ready: fn(&mut Subject, &mut Fixture)| Row {
+        bin,
+        waits,
+        args,
+        stdout: Out::Read,
+        prepare: nothing,
+        ready,
+        owns: NONE,
+        keeps: NONE,
+        survives: NO_SIGNAL,
+        bug: None,
+    };
+    vec![
+        // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
+        Row {
+            owns: &[Thing::Segments],
+            ..row("shm-master", "polling the ready flag", &[], master_polls)
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Key],
+            ..row(
+                "shm-master",
+                "polling, a segment named by key",
+                &["--key", "{key}", "--interval", "0.1"],
+                master_polls,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-master",
+                "polling, segment marked for destruction",
+                &["--remove-early", "--interval", "0.2"],
+                master_polls,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-master",
+                "polling with a timeout",
+                &["--timeout", "60", "--interval", "0.5", "--inspect"],
+                master_polls,
+            )
+        },
+        // shm-slave: at its prompt, reading values, staying attached.
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row("shm-slave", "at its prompt for the id", &[], slave_prompts)
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row("shm-slave", "reading the values", &["{seg}"], slave_reads)
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row(
+                "shm-slave",
+                "reading values, segment found by key",
+                &["--key", "{key}", "5"],
+                slave_reads,
+            )
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row(
+                "shm-slave",
+                "attached, lingering",
+                &["--linger", "30", "{seg}", "5", "7", "-9"],
+                slave_lingers,
+            )
+        },
+        // mq-send: blocked on a full queue, reading stdin, waiting on a remote mailbox.
+        Row {
+            prepare: full_queue,
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "blocked on a full queue",
+                &["{queue}", "more"],
+                in_poll,
+            )
+        },
+        Row {
+            prepare: full_queue,
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "blocked on a full queue, with a timeout",
+                &["--timeout", "30", "{queue}", "more"],
+                in_poll,
+            )
+        },
+        Row {
+            prepare: empty_queue,
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "reading messages from stdin",
+                &["{queue}"],
+                in_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "reading stdin, a queue it made and sent nothing to",
+                &["-c", "--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "blocked on a queue it made and sent to (kept for a receiver)",
+                &[
+                    "-c",
+                    "--maxmsg",
+                    "1",
+                    "--msgsize",
+                    "64",
+                    "{queue}",
+                    "a",
+                    "b",
+                ],
+                sent_one_then_poll,
+            )
+        },
+        Row {
+            prepare: full_listener,
+            ..row(
+                "mq-send",
+                "waiting for room in a remote mailbox",
+                &["--host", "{host}", "a", "b"],
+                remote_full_then_poll,
+            )
+        },
+        Row {
+            prepare: full_peer,
+            ..row(
+                "mq-send",
+                "blocked on a process's full mailbox (direct naming)",
+                &["--to", "{peer}", "a", "b"],
+                remote_full_then_poll,
+            )
+        },
+        Row {
+            prepare: plain_listener,
+            ..row(
+                "mq-send",
+                "connected, reading stdin",
+                &["--host", "{host}"],
+                connected_then_poll,
+            )
+        },
+        // mq-recv: blocked receiving, with a timeout, holding, its own mailbox, a port.
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "blocked receiving",
+                &["--unlink", "--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "blocked receiving, with a timeout",
+                &["--timeout", "30", "--unlink", "--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue, Thing::Queue2],
+            ..row(
+                "mq-recv",
+                "blocked receiving from two queues",
+                &["--unlink", "--msgsize", "64", "{queue}", "{queue2}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "holding until Enter",
+                &["--hold", "--unlink", "--msgsize", "64", "{queue}"],
+                holding,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "blocked on its own mailbox",
+                &["--mine", "--msgsize", "64"],
+                own_mailbox,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening on a port",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                own_mailbox,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, a peer connected that sends nothing",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                peer_connected,
+            )
+        },
+        Row {
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "blocked receiving, queue kept by design (no --unlink)",
+                &["--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            prepare: queue_of_big_messages,
+            stdout: Out::Stalled,
+            owns: &[Thing::Queue],
+            bug: Some(Bug {
+                targets: &[Target::Process, Target::Group],
+                what: STALLED_STDOUT_BUG,
+            }),
+            ..row(
+                "mq-recv",
+                "writing a message to a full stdout",
+                &["--unlink", "{queue}"],
+                in_write,
+            )
+        },
+        // pipe-demo: each subcommand with children alive, and both FIFO ends.
+        Row {
+            stdout: Out::Stalled,
+            bug: Some(Bug {
+                targets: &[Target::Group],
+                what: CHILD_STATUS_RACE_BUG,
+            }),
+            ..row(
+                "pipe-demo",
+                "hello: waiting for its child, which writes to a full stdout",
+                &["--message", "{big}"],
+                parent_waits_child_writes,
+            )
+        },
+        row(
+            "pipe-demo",
+            "redirect: waiting for both commands",
+            &["redirect", "sleep 30", "cat"],
+            sleep_and_cat,
+        ),
+        row(
+            "pipe-demo",
+            "blocking: the writer blocked on a full pipe",
+            &["blocking", "--delay", "5"],
+            writer_blocks,
+        ),
+        Row {
+            bug: Some(Bug {
+                targets: &[Target::Group],
+                what: CHILD_STATUS_RACE_BUG,
+            }),
+            ..row(
+                "pipe-demo",
+                "eof: waiting for the reader that never sees end of file",
+                &["eof", "--keep-write-end", "--timeout", "30"],
+                reader_waits_in_vain,
+            )
+        },
+        Row {
+            stdout: Out::Stalled,
+            bug: Some(Bug {
+                targets: &[Target::Group],
+                what: CHILD_STATUS_RACE_BUG,
+            }),
+            ..row(
+                "pipe-demo",
+                "duplex: waiting for its child, which writes to a full stdout",
+                &["duplex", "--rounds", "1000"],
+                parent_waits_child_writes,
+            )
+        },
+        Row {
+            bug: Some(Bug {
+                targets: &[Target::Process],
+                what: WRITERS_BUG,
+            }),
+            ..row(
+                "pipe-demo",
+                "writers: reading while the writers write",
+                &["writers", "--writers", "2", "--records", "100000"],
+                writers_write,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-write: in open, no reader yet",
+                &["fifo-write", "{fifo}", "hi"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: in open, no writer yet",
+                &["fifo-read", "{fifo}"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-write: a reader came, copying stdin",
+                &["fifo-write", "{fifo}"],
+                fifo_reader_comes,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: a writer came, waiting for data",
+                &["fifo-read", "{fifo}"],
+                fifo_writer_comes,
+            )
+        },
+        Row {
+            prepare: make_fifo,
+            keeps: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: in open, a FIFO it did not make",
+                &["fifo-read", "{fifo}"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            stdout: Out::Stalled,
+            owns: &[Thing::Fifo],
+            bug: Some(Bug {
+                targets: &[Target::Process, Target::Group],
+                what: STALLED_STDOUT_BUG,
+            }),
+            ..row(
+                "pipe-demo",
+                "fifo-read: copying to a full stdout",
+                &["fifo-read", "{fifo}"],
+                fifo_floods_stdout,
+            )
+        },
+        // sig-demo: waiting for signals (SIGHUP is reported, by design).
+        Row {
+            survives: &[Signal::SIGHUP],
+            ..row(
+                "sig-demo",
+                "wait: waiting for signals",
+                &["wait"],
+                sig_demo_waits,
+            )
+        },
+        Row {
+            survives: &[Signal::SIGHUP],
+            ..row(
+                "sig-demo",
+                "wait --count: waiting for signals",
+                &["wait", "--count", "5"],
+                sig_demo_waits,
+            )
+        },
+        // shm-race: mid-run with its workers, and waiting at the gate.
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-race",
+                "counter mid-run, no sync",
+                &["counter", "--increments", "10000000000", "--explain"],
+                race_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Sets],
+            ..row(
+                "shm-race",
+                "counter mid-run, semaphore",
+                &[
+                    "counter",
+                    "--sync",
+                    "semaphore",
+                    "--increments",
+                    "10000000",
+                    "--explain",
+                ],
+                race_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-race",
+                "torn mid-run, no sync",
+                &["torn", "--reads", "10000000000", "--explain"],
+                torn_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Sets],
+            ..row(
+                "shm-race",
+                "torn mid-run, semaphore",
+                &[
+                    "torn",
+                    "--sync",
+                    "semaphore",
+                    "--reads",
+                    "10000000000",
+                    "--explain",
+                ],
+                torn_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Sets],
+            ..row(
+                "shm-race",
+                "counter --others: waiting at the gate for another terminal",
+                &[
+                    "counter",
+                    "--others",
+                    "1",
+                    "--sync",
+                    "semaphore",
+                    "--explain",
+                ],
+                host_waits,
+            )
+        },
+        Row {
+            prepare: race_host,
+            ..row(
+                "shm-race",
+                "counter --join: waiting at the gate",
+                &["counter", "--join", "{race}"],
+                joined,
+            )
+        },
+        // proc-demo: counting primes with its workers.
+        row(
+            "proc-demo",
+            "speedup mid-run, waiting for its workers",
+            &["speedup", "--procs", "2", "--below", "1000000000"],
+            workers_count,
+        ),
+        // ipc-bench: mid-run, parent and child exchanging, or measuring alone.
+        row(
+            "ipc-bench",
+            "latency mid-run, pipe (read)",
+            long_latency!("pipe"),
+            bench_pipe,
+        ),
+        Row {
+            owns: &[Thing::BenchQueues],
+            ..row(
+                "ipc-bench",
+                "latency mid-run, mq (mq_timedreceive)",
+                long_latency!("mq"),
+                bench_mq,
+            )
+        },
+        row(
+            "ipc-bench",
+            "latency mid-run, shm-sem (futex)",
+            long_latency!("shm-sem"),
+            bench_sem,
+        ),
+        row(
+            "ipc-bench",
+            "throughput mid-run, pipe",
+            &[
+                "throughput",
+                "--mech",
+                "pipe",
+                "--pin",
+                "same",
+                "--size",
+                "64,128",
+                "--count",
+                "100000000",
+                "--warmup",
+                "0",
+            ],
+            bench_throughput,
+        ),
+        row(
+            "ipc-bench",
+            "floor mid-run (no child)",
+            &["floor", "--count", "100000000"],
+            bench_floor,
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// One case: a row, a signal, a target
+
+/// Run the row to its wait point, send `sig` to `target`, and check the end. Returns the time
+/// from the signal to the end.
+fn run_case(row: &Row, sig: Signal, target: Target) -> Duration {
+    let what = format!("{} <- {sig} to {target:?}", row.name());
+    let mut f = Fixture::new();
+    (row.prepare)(&mut f);
+    let mut c = cmd(row.bin);
+    c.args(row.args.iter().map(|a| f.expand(a)));
+    let mut s = Subject::start(what.clone(), c, row.stdout);
+    let pid = s.pid();
+    (row.ready)(&mut s, &mut f);
+    for child in s.children() {
+        assert!(child.exists(), "{what}: child {} runs", child.pid);
+    }
+
+    let mut sent = Instant::now();
+    inject(pid, sig, target);
+    let mut ended_by = sig;
+    if row.survives.contains(&sig) {
+        s.wait_out(&format!("received {} ({})", sig.as_str(), sig as i32));
+        thread::sleep(Duration::from_millis(20));
+        assert!(s.running(), "{what}: it reports {sig} and carries on");
+        sent = Instant::now();
+        inject(pid, Signal::SIGTERM, target);
+        ended_by = Signal::SIGTERM;
+    }
+    let (status, took) = s.end(sent);
+    let children = s.assert_nothing_left();
+    let stderr = s.err.text();
+
+    assert!(took < PROMPTLY, "{what}: ended {took:?} after the signal");
+    assert_eq!(
+        (status.signal(), shell_status(status)),
+        (Some(ended_by as i32), 128 + ended_by as i32),
+        "{what}: {status:?}; stderr {stderr:?}"
+    );
+    assert_no_panic(&stderr);
+    assert!(!stderr.contains("error:"), "{what}: {stderr}");
+
+    // Nothing it made is left: no segment that it or a child created, nor what it named.
+    let mut pids = vec![pid];
+    pids.extend(children.iter().map(|c| c.pid));
+    let created = segments_created_by(&pids);
+    f.segments.extend(created.iter().copied());
+    assert_eq!(created, Vec::<i32>::new(), "{what}: segments it created");
+    assert_eq!(
+        existing(&f, pid, row.owns),
+        Vec::<String>::new(),
+        "{what}: left behind"
+    );
+    let kept = existing(&f, pid, row.keeps);
+    assert_eq!(kept.len(), row.keeps.len(), "{what}: kept only {kept:?}");
+    took
+}
+
+/// The result of one case, for the summary.
+struct Outcome {
+    row: usize,
+    sig: Signal,
+    target: Target,
+    /// The signals the case sent (two where the first is survived by design).
+    faults: usize,
+    result: Result<Duration, String>,
+}
+
+/// Run `cases` (indices into `table`, a signal, a target) two at a time, each caught on its own
+/// so that one failure does not hide the others.
+fn run_cases(table: &[Row], cases: &[(usize, Signal, Target)]) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let outcomes = Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(row, sig, target)) = cases.get(i) else {
+                        break;
+                    };
+                    let before = faults_sent();
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        run_case(&table[row], sig, target)
+                    }))
+                    .map_err(|e| {
+                        e.downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "panicked".into())
+                    });
+                    outcomes.lock().unwrap().push(Outcome {
+                        row,
+                        sig,
+                        target,
+                        faults: faults_sent() - before,
+                        result,
+                    });
+                }
+            });
+        }
+    });
+    outcomes.into_inner().unwrap()
+}
+
+/// The table as it came out: a line per row, a cell per signal and target; then the failures.
+fn report(table: &[Row], outcomes: &[Outcome], started: Instant) -> Vec<String> {
+    let cell = |row: usize, sig: Signal, target: Target| -> &'static str {
+        match outcomes
+            .iter()
+            .find(|o| o.row == row && o.sig == sig && o.target == target)
+        {
+            None => "-",
+            Some(Outcome { result: Err(_), .. }) => "FAIL",
+            Some(_) if table[row].survives.contains(&sig) => "kept",
+            Some(_) => "ok",
+        }
+    };
+    eprintln!(
+        "{:<10} {:<62} {:>9} {:>9} {:>9}",
+        "binary", "waiting", "SIGINT", "SIGTERM", "SIGHUP"
+    );
+    for (i, row) in table.iter().enumerate() {
+        if !outcomes.iter().any(|o| o.row == i) {
+            continue;
+        }
+        let cells: Vec<String> = SIGNALS
+            .iter()
+            .map(|&sig| {
+                format!(
+                    "{}/{}",
+                    cell(i, sig, Target::Process),
+                    cell(i, sig, Target::Group)
+                )
+            })
+            .collect();
+        eprintln!(
+            "{:<10} {:<62} {:>9} {:>9} {:>9}",
+            row.bin, row.waits, cells[0], cells[1], cells[2]
+        );
+    }
+    let slowest = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .max()
+        .copied()
+        .unwrap_or_default();
+    eprintln!(
+        "(each cell: to the process / to its process group; kept: reported and survived by \
+         design, then ended by SIGTERM)"
+    );
+    eprintln!(
+        "{} rows, {} cases, {} faults injected, slowest end after a signal {slowest:?}, {:.1} s",
+        table
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| outcomes.iter().any(|o| o.row == *i))
+            .count(),
+        outcomes.len(),
+        outcomes.iter().map(|o| o.faults).sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    );
+    outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().cloned())
+        .collect()
+}
+
+/// Every case of the rows `pick` chooses, the targets `targets` gives for each.
+fn cases_of(table: &[Row], pick: impl Fn(&Row, Target) -> bool) -> Vec<(usize, Signal, Target)> {
+    let mut cases = Vec::new();
+    for (i, row) in table.iter().enumerate() {
+        for sig in SIGNALS {
+            for target in TARGETS {
+                if pick(row, target) {
+                    cases.push((i, sig, target));
+                }
+            }
+        }
+    }
+    cases
+}
+
+#[track_caller]
+fn run_table(pick: impl Fn(&Row, Target) -> bool) {
+    let started = Instant::now();
+    let table = rows();
+    let cases = cases_of(&table, pick);
+    assert!(!cases.is_empty());
+    let outcomes = run_cases(&table, &cases);
+    let failures = report(&table, &outcomes, started);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        outcomes.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn every_binary_waiting_anywhere_ends_by_each_termination_signal_and_leaves_nothing() {
+    run_table(|row, target| !row.has_bug(target));
+    let table = rows();
+    let mut bugs: Vec<&str> = Vec::new();
+    for row in &table {
+        if let Some(bug) = row.bug {
+            eprintln!(
+                "left out, to {:?}: {} (bug {})",
+                bug.targets,
+                row.name(),
+                bug_number(&table, bug.what)
+            );
+            if !bugs.contains(&bug.what) {
+                bugs.push(bug.what);
+            }
+        }
+    }
+    for (i, bug) in bugs.iter().enumerate() {
+        eprintln!("bug {}: {bug} (an ignored test of its own)", i + 1);
+    }
+}
+
+/// Bugs are numbered in the order the table first meets them.
+fn bug_number(table: &[Row], what: &str) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for bug in table.iter().filter_map(|r| r.bug) {
+        if !seen.contains(&bug.what) {
+            seen.push(bug.what);
+        }
+    }
+    seen.iter().position(|b| *b == what).map_or(0, |i| i + 1)
+}
+
+/// The cases left out of the table for `bug`.
+fn run_bug(bug: &str) {
+    run_table(|row, target| row.has_bug(target) && row.bug.is_some_and(|b| b.what == bug));
+}
+
+#[test]
+fn a_program_waiting_to_write_to_a_full_stdout_ends_by_each_termination_signal() {
+    run_bug(STALLED_STDOUT_BUG);
+}
+
+#[test]
+fn pipe_demo_hello_eof_and_duplex_end_by_the_signal_their_process_group_gets() {
+    run_bug(CHILD_STATUS_RACE_BUG);
+}
+
+#[test]
+fn pipe_demo_writers_signalled_alone_ends_promptly() {
+    run_bug(WRITERS_BUG);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL: what it leaves, and the remedies
+
+/// Send SIGKILL to a subject that waits, and wait for its end (137).
+fn kill_outright(s: &mut Subject) {
+    let sent = Instant::now();
+    inject(s.pid(), Signal::SIGKILL, Target::Process);
+    let (status, _) = s.end(sent);
+    assert_eq!(status.signal(), Some(9), "{}: {status:?}", s.what);
+    assert_eq!(shell_status(status), 137);
+}
+
+/// After SIGKILL: its children die too (PR_SET_PDEATHSIG), orphaned to this process, which
+/// reaps them; none runs on, and nothing carrying its tag is left.
+fn assert_no_process_survives(s: &mut Subject) {
+    let children = s.watch.take().map(ChildWatch::stop).unwrap_or_default();
+    let me = std::process::id() as i32;
+    eventually("the children to die", || {
+        children.iter().all(|c| match c.stat() {
+            None => true,
+            Some(st) if st.state == 'Z' && st.ppid == me => {
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(c.pid), None);
+                true
+            }
+            Some(_) => false,
+        })
+    });
+    eventually("no process of the run", || {
+        tagged_processes(&s.tag.0).is_empty()
+    });
+}
+
+/// Run a remedy (ipcrm, mq-recv --unlink -n), bounded; returns its status and stderr.
+fn remedy(command: &mut Command) -> (i32, String) {
+    let out = output_of(command, b"");
+    (shell_status(out.status), out.stderr)
+}
+
+/// `ipcrm ARGS`, or None when ipcrm is not installed (the test says it skipped it).
+fn ipcrm(args: &[&str]) -> Option<(i32, String)> {
+    if !ipcrm_installed() {
+        eprintln!("skipped: ipcrm {} (ipcrm is not installed)", args.join(" "));
+        return None;
+    }
+    Some(remedy(Command::new("ipcrm").args(args)))
+}
+
+fn start(bin: &str, args: &[String]) -> Subject {
+    let mut c = cmd(bin);
+    c.args(args);
+    Subject::start(format!("{bin} {}", args.join(" ")), c, Out::Read)
+}
+
+fn words(args: &[&str], f: &Fixture) -> Vec<String> {
+    args.iter().map(|a| f.expand(a)).collect()
+}
+
+#[test]
+fn sigkill_leaves_the_masters_segment_and_ipcrm_removes_it_by_id_or_by_key() {
+    let before = faults_sent();
+    // By id: `ipcrm -m ID`.
+    let mut f = Fixture::new();
+    let mut s = start("shm-master", &[]);
+    master_polls(&mut s, &mut f);
+    let id = f.segments[0];
+    kill_outright(&mut s);
+    let left = segment(id).expect("SIGKILL leaves the segment");
+    assert_eq!(left.nattch, 0, "nobody is attached: {left:?}");
+    if let Some((code, err)) = ipcrm(&["-m", &id.to_string()]) {
+        assert_eq!((code, err.as_str()), (0, ""), "ipcrm -m {id}");
+        assert!(!segment_exists(id), "ipcrm -m removed it");
+    }
+
+    // By key: `ipcrm -M KEY`, as shm-master's own hint says.
+    let mut f = Fixture::new();
+    let mut s = start("shm-master", &words(&["--key", "{key}"], &f));
+    master_polls(&mut s, &mut f);
+    kill_outright(&mut s);
+    assert_eq!(
+        segment_with_key(f.key),
+        Some(f.segments[0]),
+        "left, key and all"
+    );
+    // The next master with that key is refused, and told what to do.
+    let again = output_of(
+        cmd("shm-master").args(words(&["--key", "{key}", "--timeout", "1"], &f)),
+        b"",
+    );
+    assert_eq!(shell_status(again.status), 1);
+    let key = format!("{:#010x}", f.key as u32);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("`ipcrm -M {key}` removes it")),
+        "{}",
+        again.stderr
+    );
+    if let Some((code, err)) = ipcrm(&["-M", &key]) {
+        assert_eq!((code, err.as_str()), (0, ""), "ipcrm -M {key}");
+        assert_eq!(segment_with_key(f.key), None, "ipcrm -M removed it");
+    }
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
+
+#[test]
+fn sigkill_with_remove_early_leaves_no_segment() {
+    let before = faults_sent();
+    for args in [
+        &["--remove-early"][..],
+        &["--remove-early", "--key", "{key}"],
+    ] {
+        let mut f = Fixture::new();
+        let mut s = start("shm-master", &words(args, &f));
+        master_polls(&mut s, &mut f);
+        let id = f.segments[0];
+        let row = segment(id).expect("the segment, while the master waits");
+        assert_eq!(row.key, 0, "marked for destruction, it has lost its key");
+        kill_outright(&mut s);
+        // The kernel detaches a dead process: the last detach frees a marked segment.
+        eventually("the segment to go", || !segment_exists(id));
+        assert_eq!(segment_with_key(f.key), None);
+        assert_eq!(segments_created_by(&[s.pid()]), Vec::<i32>::new());
+    }
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
+
+#[test]
+fn sigkill_of_an_attached_slave_leaves_the_segment_to_its_owner_with_nattch_0() {
+    let before = faults_sent();
+    let mut f = Fixture::new();
+    test_segment(&mut f);
+    let mut s = start(
+        "shm-slave",
+        &words(&["--linger", "30", "{seg}", "1", "2", "3"], &f),
+    );
+    slave_lingers(&mut s, &mut f);
+    kill_outright(&mut s);
+    let id = f.segment.as_ref().unwrap().id().raw();
+    // The kernel detached the dead slave; the segment is still its creator's to destroy.
+    let row = segment(id).expect("the test's segment");
+    assert_eq!(row.nattch, 0, "{row:?}");
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
+
+/// `mq-recv --unlink -n NAME`, the lab sheet's remedy for a queue left behind: it may complain
+/// that the queue is empty (status 1), and removes it anyway.
+#[track_caller]
+fn unlink_with_mq_recv(name: &str) {
+    let (code, err) = remedy(cmd("mq-recv").args(["--unlink", "-n", name]));
+    assert!(
+        code == 0 || (code == 1 && err.contains("(EAGAIN)")),
+        "{code}: {err}"
+    );
+    let q = QueueName::parse(name).unwrap();
+    assert!(
+        !ipc_lab::mq::exists(&q),
+        "mq-recv --unlink -n {name} removed it"
+    );
+}
+
+#[test]
+fn sigkill_leaves_the_queues_of_mq_recv_and_mq_send_and_mq_recv_unlink_removes_them() {
+    let before = faults_sent();
+    // mq-recv --unlink: the queue it would have removed on Ctrl-C.
+    let mut f = Fixture::new();
+    let args = words(&["--unlink", "--msgsize", "64", "{queue}"], &f);
+    let mut s = start("mq-recv", &args);
+    created_then_poll(&mut s, &mut f);
+    kill_outright(&mut s);
+    assert!(f.queue.exists(), "SIGKILL leaves {}", f.queue.as_str());
+    unlink_with_mq_recv(f.queue.as_str());
+
+    // mq-recv --mine: its own mailbox, named after its pid.
+    let mut f = Fixture::new();
+    let mut s = start("mq-recv", &words(&["--mine", "--msgsize", "64"], &f));
+    own_mailbox(&mut s, &mut f);
+    kill_outright(&mut s);
+    let mailbox = f.mailbox.as_ref().unwrap();
+    assert!(mailbox.exists(), "SIGKILL leaves {}", mailbox.as_str());
+    unlink_with_mq_recv(mailbox.as_str());
+
+    // mq-send -c, reading stdin, before it sent anything.
+    let mut f = Fixture::new();
+    let args = words(&["-c", "--msgsize", "64", "{queue}"], &f);
+    let mut s = start("mq-send", &args);
+    created_then_poll(&mut s, &mut f);
+    kill_outright(&mut s);
+    assert!(f.queue.exists(), "SIGKILL leaves {}", f.queue.as_str());
+    unlink_with_mq_recv(f.queue.as_str());
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
+
+#[test]
+fn sigkill_mid_race_leaves_the_segment_and_the_semaphore_set_and_ipcrm_removes_both() {
+    let before = faults_sent();
+    let mut f = Fixture::new();
+    let args = words(
+        &[
+            "counter",
+            "--sync",
+            "semaphore",
+            "--increments",
+            "10000000",
+            "--explain",
+        ],
+        &f,
+    );
+    let mut s = start("shm-race", &args);
+    race_runs(&mut s, &mut f);
+    let (seg, set) = (f.segments[0], f.sets[0]);
+    kill_outright(&mut s);
+    // The workers die with it (PR_SET_PDEATHSIG): no process of the race runs on.
+    assert_no_process_survives(&mut s);
+    assert!(segment_exists(seg), "SIGKILL leaves segment {seg}");
+    assert!(
+        semaphore_set_exists(set),
+        "SIGKILL leaves semaphore set {set}"
+    );
+    // Let the fixture remove them, should ipcrm not.
+    match ipcrm(&["-m", &seg.to_string(), "-s", &set.to_string()]) {
+        Some((code, err)) => {
+            assert_eq!((code, err.as_str()), (0, ""), "ipcrm -m {seg} -s {set}");
+            assert!(!segment_exists(seg) && !semaphore_set_exists(set));
+        }
+        None => remove_sysv(Some(seg), Some(set)),
+    }
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
+
+#[test]
+fn sigkill_leaves_the_fifo_pipe_demo_made_and_rm_removes_it() {
+    let before = faults_sent();
+    let mut f = Fixture::new();
+    let mut s = start("pipe-demo", &words(&["fifo-read", "{fifo}"], &f));
+    fifo_open_waits(&mut s, &mut f);
+    kill_outright(&mut s);
+    assert!(f.fifo.is_fifo(), "SIGKILL leaves {}", f.fifo.as_str());
+    let (code, err) = remedy(Command::new("rm").arg(f.fifo.as_str()));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(!f.fifo.exists());
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
+
+#[test]
+fn sigkill_mid_run_leaves_nothing_of_ipc_bench_or_proc_demo() {
+    let before = faults_sent();
+    type Ready = fn(&mut Subject, &mut Fixture);
+    let runs: [(&str, &[&str], Ready); 3] = [
+        ("ipc-bench", long_latency!("shm-sem"), bench_sem),
+        ("ipc-bench", long_latency!("mq"), bench_mq),
+        (
+            "proc-demo",
+            &["speedup", "--procs", "2", "--below", "1000000000"],
+            workers_count,
+        ),
+    ];
+    for (bin, args, ready) in runs {
+        let mut f = Fixture::new();
+        let mut s = start(bin, &words(args, &f));
+        ready(&mut s, &mut f);
+        let children = s.children();
+        kill_outright(&mut s);
+        assert_no_process_survives(&mut s);
+        // Its segment was marked for destruction and its queues unlinked as soon as the
+        // processes had them: nothing is left once they are dead.
+        let mut pids = vec![s.pid()];
+        pids.extend(children.iter().map(|c| c.pid));
+        eventually("the segment to go", || {
+            segments_created_by(&pids).is_empty()
+        });
+        assert_eq!(
+            bench_queues_of(s.pid()),
+            Vec::<String>::new(),
+            "{bin} {args:?}"
+        );
+    }
+    eprintln!("SIGKILL faults injected: {}", faults_sent() - before);
+}
