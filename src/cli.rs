@@ -714,7 +714,12 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("expected a number of seconds such as 3 or 0.5, got {text:?}"))?;
-    if secs.is_nan() || secs <= 0.0 {
+    if secs.is_nan() {
+        return Err(format!(
+            "expected a number of seconds such as 3 or 0.5, got {text:?} (not a number)"
+        ));
+    }
+    if secs <= 0.0 {
         return Err(format!(
             "expected a number of seconds above 0, got {text:?}"
         ));
