@@ -1434,7 +1434,8 @@ fn host_with_nothing_listening_is_econnrefused_with_a_hint() {
     let out = send(&["--host", "no port here", "hi"]);
     assert_eq!(code(&out), 2);
     assert!(
-        out.stderr.contains("expected HOST:PORT (e.g. lab-pc-2:7000"),
+        out.stderr
+            .contains("expected HOST:PORT (e.g. lab-pc-2:7000"),
         "{}",
         out.stderr
     );
