@@ -680,6 +680,146 @@ pub fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
     Ok(signo)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Signals and threads: which thread runs the handler
+
+const THREAD_SLOTS: usize = 64;
+static THREAD_NEXT: AtomicUsize = AtomicUsize::new(0);
+static THREAD_READY: [AtomicBool; THREAD_SLOTS] = [const { AtomicBool::new(false) }; THREAD_SLOTS];
+static THREAD_TID: [AtomicI32; THREAD_SLOTS] = [const { AtomicI32::new(0) }; THREAD_SLOTS];
+static THREAD_CODE: [AtomicI32; THREAD_SLOTS] = [const { AtomicI32::new(0) }; THREAD_SLOTS];
+static THREAD_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_thread_signal(
+    _signo: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _ctx: *mut libc::c_void,
+) {
+    let saved = Errno::last_raw();
+    let slot = THREAD_NEXT.fetch_add(1, Ordering::SeqCst);
+    if slot < THREAD_SLOTS {
+        // SAFETY: gettid(2) is a plain system call, async-signal-safe; it names the thread the
+        // kernel chose to run this handler in.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+        THREAD_TID[slot].store(tid, Ordering::Relaxed);
+        if !info.is_null() {
+            // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; si_code is always set.
+            let code = unsafe { (*info).si_code };
+            THREAD_CODE[slot].store(code, Ordering::Relaxed);
+        }
+        THREAD_READY[slot].store(true, Ordering::Release);
+    }
+    Errno::set_raw(saved);
+}
+
+/// One run of the thread recorder's handler: the thread it ran in, and how the signal was sent
+/// (si_code: SI_USER for kill, SI_TKILL for pthread_kill and tgkill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RanIn {
+    pub tid: i32,
+    pub code: i32,
+}
+
+/// Records, for each delivery of a signal, the thread whose handler ran (its kernel thread id),
+/// so that the main flow can tell where a signal went. The handler stores to atomics only.
+#[derive(Debug)]
+pub struct ThreadRecorder {
+    taken: usize,
+}
+
+impl ThreadRecorder {
+    /// Install the recording handler for `sig` (once per process).
+    pub fn install(sig: SigNum) -> anyhow::Result<ThreadRecorder> {
+        anyhow::ensure!(
+            !THREAD_INSTALLED.swap(true, Ordering::SeqCst),
+            "the thread recorder is already installed in this process"
+        );
+        let mut act = unsafe_zeroed_sigaction();
+        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            on_thread_signal;
+        act.sa_sigaction = handler as usize;
+        act.sa_flags = libc::SA_SIGINFO;
+        // SAFETY: `act` is a valid sigaction whose handler only calls gettid(2) and stores to
+        // atomics; the old action is not asked for (null).
+        let rc = unsafe { libc::sigaction(sig.0, &act, std::ptr::null_mut()) };
+        Errno::result(rc).map_err(|errno| SysError {
+            call: "sigaction",
+            errno,
+        })?;
+        Ok(ThreadRecorder { taken: 0 })
+    }
+
+    /// The next run of the handler not yet taken, if one has been recorded.
+    pub fn take(&mut self) -> Option<RanIn> {
+        if self.taken >= THREAD_SLOTS || !THREAD_READY[self.taken].load(Ordering::Acquire) {
+            return None;
+        }
+        let i = self.taken;
+        self.taken += 1;
+        Some(RanIn {
+            tid: THREAD_TID[i].load(Ordering::Relaxed),
+            code: THREAD_CODE[i].load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// The kernel's id of the calling thread (gettid): the process's PID for its main thread.
+pub fn thread_id() -> i32 {
+    nix::unistd::gettid().as_raw()
+}
+
+/// Block or unblock signals in the calling thread only (pthread_sigmask); the other threads
+/// keep their own masks.
+pub fn set_thread_blocked(signals: &[SigNum], block: bool) -> Result<(), SysError> {
+    let mut set = SigSet::empty();
+    for s in signals {
+        let sig = Signal::try_from(s.0).map_err(|errno| SysError {
+            call: "sigaddset",
+            errno,
+        })?;
+        set.add(sig);
+    }
+    let how = if block {
+        signal::SigmaskHow::SIG_BLOCK
+    } else {
+        signal::SigmaskHow::SIG_UNBLOCK
+    };
+    signal::pthread_sigmask(how, Some(&set), None).map_err(|errno| SysError {
+        call: "pthread_sigmask",
+        errno,
+    })
+}
+
+/// Send a signal to one thread of this process (pthread_kill, tgkill in the kernel): the thread
+/// of `handle`, which is not yet joined, so its pthread_t is still valid.
+pub fn send_to_thread<T>(handle: &std::thread::JoinHandle<T>, sig: SigNum) -> Result<(), SysError> {
+    use std::os::unix::thread::JoinHandleExt as _;
+    // SAFETY: the pthread_t comes from a JoinHandle that is borrowed, so the thread has been
+    // neither joined nor detached: the id is valid (a thread that has ended but is not joined
+    // can still be named). pthread_kill returns an error number instead of setting errno.
+    let rc = unsafe { libc::pthread_kill(handle.as_pthread_t(), sig.0) };
+    thread_result(rc)
+}
+
+/// Send a signal to the calling thread (pthread_kill(pthread_self(), sig)): its handler runs in
+/// this thread before the call returns, unless the thread blocks it.
+pub fn send_to_this_thread(sig: SigNum) -> Result<(), SysError> {
+    // SAFETY: pthread_self() is always a valid id of the calling thread.
+    let rc = unsafe { libc::pthread_kill(libc::pthread_self(), sig.0) };
+    thread_result(rc)
+}
+
+fn thread_result(rc: libc::c_int) -> Result<(), SysError> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(SysError {
+            call: "pthread_kill",
+            errno: Errno::from_raw(rc),
+        })
+    }
+}
+
 static CHILD_ENDED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_child(_signo: libc::c_int) {

@@ -969,6 +969,108 @@ fn counts_of_one_are_singular() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// threads: a signal to the process, a signal to one thread
+
+/// What `sig-demo threads` prints, every time: thread numbers, never tids.
+const THREADS: &str = "\
+3 threads: the main thread, worker 1 and worker 2; one handler for SIGUSR1, which notes the thread it runs in
+to the process, kill(getpid(), SIGUSR1): any one thread that does not block it
+  blocked in the main thread and worker 1: the handler ran in worker 2 (si_code SI_USER: kill)
+  blocked in the main thread and worker 2: the handler ran in worker 1 (si_code SI_USER: kill)
+to one thread, pthread_kill(thread, SIGUSR1): that thread, SIGUSR1 blocked nowhere
+  to the main thread: the handler ran in the main thread (si_code SI_TKILL: tgkill)
+  to worker 1: the handler ran in worker 1 (si_code SI_TKILL: tgkill)
+  to worker 2: the handler ran in worker 2 (si_code SI_TKILL: tgkill)
+to worker 1, which blocks SIGUSR1 (the others do not): it waits for worker 1
+  pending in worker 1: SIGUSR1; in the main thread: none; the handler has not run
+  worker 1 unblocks it: the handler ran in worker 1 (si_code SI_TKILL: tgkill)
+";
+
+#[test]
+fn threads_kill_runs_the_handler_in_a_thread_that_does_not_block_it_pthread_kill_in_that_thread() {
+    // The same bytes every time: which thread runs the handler is the kernel's rule, not chance.
+    for _ in 0..25 {
+        let ran = run(&["threads"]);
+        assert_success(&ran, THREADS);
+        assert!(ran.children.is_empty(), "threads forks nothing");
+    }
+}
+
+#[test]
+fn threads_explain_shows_the_tids_on_stderr_and_leaves_stdout_as_it_is() {
+    let demo = start(&["--explain", "threads"]);
+    let pid = demo.pid();
+    let ran = demo.finish();
+    assert_eq!(
+        (code(&ran), ran.stdout.as_str()),
+        (0, THREADS),
+        "{}",
+        ran.stderr
+    );
+    let err = &ran.stderr;
+    for step in 1..=5 {
+        assert!(
+            err.contains(&format!("[step {step}] ")),
+            "step {step}: {err}"
+        );
+    }
+    // The tids: the main thread's is the PID, the workers' two others, each named with them.
+    let line = err
+        .lines()
+        .find(|l| l.contains("the main thread is tid"))
+        .unwrap_or_else(|| panic!("no tids: {err}"));
+    let tids: Vec<i32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [p, main, 1, w1, 2, w2] = tids[..] else {
+        panic!("{line}");
+    };
+    assert_eq!((p, main), (pid, pid), "{line}");
+    assert!(w1 != pid && w2 != pid && w1 != w2, "{line}");
+    assert_eq!(
+        line,
+        format!(
+            "  process {pid}: the main thread is tid {pid}, worker 1 tid {w1}, worker 2 tid {w2}"
+        )
+    );
+    for phrase in [
+        format!("kill({pid}, SIGUSR1) = 0"),
+        format!("pthread_kill(main thread, SIGUSR1), tgkill({pid}, {pid}, SIGUSR1) = 0"),
+        format!("pthread_kill(worker 1, SIGUSR1), tgkill({pid}, {w1}, SIGUSR1) = 0"),
+        format!("pthread_kill(worker 2, SIGUSR1), tgkill({pid}, {w2}, SIGUSR1) = 0"),
+        format!("the handler ran in tid {w2} (worker 2)"),
+        format!("the handler ran in tid {pid} (the main thread)"),
+        "sigpending() in worker 1 = SIGUSR1".to_string(),
+        "sigpending() in the main thread = none".to_string(),
+    ] {
+        assert!(err.contains(&phrase), "{phrase}: {err}");
+    }
+}
+
+#[test]
+fn threads_a_termination_signal_ends_it_by_that_signal_or_it_finishes_first() {
+    // It finishes within milliseconds, so a signal lands early, in the middle, or after the
+    // end: each way it stops cleanly (exit by the signal or status 0), says nothing on stderr,
+    // has printed whole lines of the report, and leaves no thread or process behind.
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        for delay_us in [0, 1000, 3000, 5000, 8000] {
+            let demo = start(&["threads"]);
+            std::thread::sleep(std::time::Duration::from_micros(delay_us));
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(demo.pid()), sig);
+            let ran = demo.finish();
+            assert_eq!(ran.stderr, "", "{sig} after {delay_us} us");
+            if ran.status.signal().is_some() {
+                assert_ended_by(&ran, sig as i32);
+                assert!(THREADS.starts_with(&ran.stdout), "{sig}: {}", ran.stdout);
+            } else {
+                assert_success(&ran, THREADS);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // send: errors
 
 #[test]
@@ -1184,6 +1286,7 @@ fn a_closed_stdout_ends_it_quietly() {
         &["list"][..],
         &["pending"][..],
         &["uncatchable"][..],
+        &["threads"][..],
         &["wait"][..],
     ] {
         let (status, err) = with_stdout_closed(args);
@@ -1194,12 +1297,13 @@ fn a_closed_stdout_ends_it_quietly() {
 // ---------------------------------------------------------------------------------------------
 // Help, version, usage errors
 
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 8] = [
     "segv",
     "fpe",
     "wait",
     "uncatchable",
     "pending",
+    "threads",
     "list",
     "send",
 ];
@@ -1231,6 +1335,7 @@ fn help_names_the_notes_section_every_subcommand_and_examples() {
         "sig-demo segv --no-handler",
         "sig-demo send 4242 USR1 --value 7",
         "sig-demo list --pid 4242",
+        "sig-demo threads",
         "Memory access blows up!",
     ] {
         assert!(long.contains(example), "{example}: {long}");
@@ -1251,6 +1356,15 @@ fn each_subcommand_has_help() {
         ("wait", &["--count <N>", "with its sender"][..]),
         ("uncatchable", &["SIGKILL and SIGSTOP"][..]),
         ("pending", &["--times <N>", "[default: 5]", "real-time"][..]),
+        (
+            "threads",
+            &[
+                "pthread_kill",
+                "does not block",
+                "B4 Unix Signal",
+                "sig-demo --explain threads",
+            ][..],
+        ),
         ("list", &["--pid <PID>", "default action"][..]),
         (
             "send",
@@ -1285,6 +1399,8 @@ fn bad_arguments_are_usage_errors() {
         &["send", "42", "USR1", "--value", "2147483648"][..],
         &["pending", "--times"][..],
         &["uncatchable", "extra"][..],
+        &["threads", "extra"][..],
+        &["threads", "--times", "2"][..],
     ] {
         let ran = run(args);
         assert_usage_error(&ran, &format!("{args:?}"));
