@@ -877,6 +877,14 @@ fn writers_write(s: &mut Subject, _: &mut Fixture) {
     thread::sleep(Duration::from_millis(20));
 }
 
+/// readers: the parent writes records (mostly making them, now and then waiting for room in
+/// the pipe) while its readers read.
+fn readers_read(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("3 readers, 100000 records");
+    s.wait_children(3);
+    thread::sleep(Duration::from_millis(20));
+}
+
 fn fifo_open_waits(s: &mut Subject, _: &mut Fixture) {
     s.wait_err("open waits until");
     let pid = s.pid();
@@ -1376,6 +1384,12 @@ fn rows() -> Vec<Row> {
                 writers_write,
             )
         },
+        row(
+            "pipe-demo",
+            "readers: writing records while the readers read",
+            &["readers", "--readers", "3", "--records", "100000"],
+            readers_read,
+        ),
         Row {
             owns: &[Thing::Fifo],
             ..row(

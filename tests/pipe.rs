@@ -1,6 +1,6 @@
 //! pipe-demo as real processes: the notes' program, pipe() failing with EMFILE, dup() onto
 //! stdout, a pipe's missing name, `CMD1 | CMD2` against the shell's own, the capacity, the blocking timeline (its order, not its times), end of file, SIGPIPE and EPIPE,
-//! half and full duplex, atomic writes, named pipes across two processes, termination signals,
+//! half and full duplex, atomic writes, several readers of one pipe, named pipes across two processes, termination signals,
 //! help and usage errors.
 //!
 //! Every run is tagged (an environment variable its children inherit) and its children are
@@ -254,6 +254,7 @@ fn a_closed_stdout_before_the_first_line_ends_the_demo_quietly() {
         &["eof"][..],
         &["duplex"][..],
         &["writers", "--writers", "2", "--records", "2"][..],
+        &["readers", "--readers", "2", "--records", "2"][..],
         &["broken", "--ignore-sigpipe"][..],
         &["fail"][..],
         &["dup"][..],
@@ -759,6 +760,154 @@ fn writers_out_of_range_is_a_usage_error() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// readers: one writer, several readers
+
+/// The per-reader counts of a successful `readers` run with `readers` readers and `records`
+/// records of `size` bytes, after checking every other line of its stdout word for word.
+#[track_caller]
+fn reader_counts(ran: &Ran, readers: u64, records: u64, size: u64) -> Vec<u64> {
+    assert_eq!(code(ran), 0, "{}{}", ran.stdout, ran.stderr);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len() as u64, readers + 3, "{}", ran.stdout);
+    let plural = |n: u64, noun: &str| {
+        if n == 1 {
+            format!("1 {noun}")
+        } else {
+            format!("{n} {noun}s")
+        }
+    };
+    assert_eq!(
+        lines[0],
+        format!(
+            "{readers} readers, {} of {} each (PIPE_BUF is 4096)",
+            plural(records, "record"),
+            plural(size, "byte")
+        )
+    );
+    let counts: Vec<u64> = (1..=readers)
+        .map(|r| {
+            let line = lines[r as usize];
+            let count: u64 = line
+                .strip_prefix(&format!("reader {r} read "))
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{line:?}"));
+            assert_eq!(line, format!("reader {r} read {}", plural(count, "record")));
+            count
+        })
+        .collect();
+    let n = readers as usize;
+    assert_eq!(
+        lines[n + 1],
+        format!(
+            "sent {}, the readers got {records}: 0 lost, 0 duplicated, 0 torn",
+            plural(records, "record")
+        )
+    );
+    assert_eq!(
+        lines[n + 2],
+        format!(
+            "each read of {} took one whole record: each record went to exactly one reader",
+            plural(size, "byte")
+        )
+    );
+    // Every record went to one reader: the counts add up to the records sent.
+    assert_eq!(counts.iter().sum::<u64>(), records, "{}", ran.stdout);
+    counts
+}
+
+#[test]
+fn readers_by_default_four_readers_share_1000_records_each_exactly_once() {
+    let ran = run(&["readers"]);
+    assert_eq!(ran.stderr, "");
+    let counts = reader_counts(&ran, 4, 1000, 4096);
+    assert_eq!(counts.len(), 4);
+    // A reader seen while it ran has ended, and was reaped (Demo::finish checks the rest).
+    for c in &ran.children {
+        assert!(!c.exists(), "reader {} is gone", c.pid);
+    }
+}
+
+#[test]
+fn readers_many_small_records_and_many_readers_add_up() {
+    for (readers, records, size) in [
+        ("64", "20000", "8"),
+        ("2", "1", "8"),
+        ("3", "2000", "4096"),
+        ("8", "5000", "100"),
+    ] {
+        let ran = run(&[
+            "readers",
+            "--readers",
+            readers,
+            "--records",
+            records,
+            "--record-size",
+            size,
+        ]);
+        assert_eq!(ran.stderr, "", "{readers} {records} {size}");
+        reader_counts(
+            &ran,
+            readers.parse().unwrap(),
+            records.parse().unwrap(),
+            size.parse().unwrap(),
+        );
+    }
+}
+
+#[test]
+fn readers_explain_narrates_the_two_pipes_the_forks_and_the_reports() {
+    let ran = run(&["readers", "--readers", "3", "--records", "30", "--explain"]);
+    reader_counts(&ran, 3, 30, 4096);
+    let err = &ran.stderr;
+    for phrase in [
+        "[step 1] create two pipes: one for the records, one for the readers' reports",
+        "pipe(records) = 0: fd[0] = ",
+        "pipe(reports) = 0: fd[0] = ",
+        "[step 2] fork 3 readers",
+        ": reader 1",
+        ": reader 3",
+        "[step 3] write 30 records, one write(",
+        "at most PIPE_BUF",
+        "the scheduler decides which reader",
+        "end of file",
+        "[step 4] read the reports, 4096 bytes each",
+        ") = exited 0",
+        "all 3 readers reaped",
+    ] {
+        assert!(err.contains(phrase), "no {phrase:?} in {err}");
+    }
+    assert!(!err.contains("error"), "{err}");
+    assert_eq!(err.matches("fork() = ").count(), 3, "{err}");
+    assert_eq!(err.matches("waitpid(").count(), 3, "{err}");
+}
+
+#[test]
+fn readers_out_of_range_is_a_usage_error() {
+    for args in [
+        &["readers", "--readers", "1"][..],
+        &["readers", "--readers", "65"][..],
+        &["readers", "--records", "0"][..],
+        &["readers", "--records", "100001"][..],
+        &["readers", "--record-size", "7"][..],
+        &["readers", "--record-size", "4097"][..],
+    ] {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(ran.stderr.contains("is not in"), "{args:?}: {}", ran.stderr);
+    }
+    for (args, bad) in [
+        (&["readers", "--readers", "x"][..], "'x'"),
+        (&["readers", "--records", "-1"][..], "-1"),
+        (&["readers", "--writers", "2"][..], "--writers"),
+    ] {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(ran.stderr.contains(bad), "{args:?}: {}", ran.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // fifo-write and fifo-read: named pipes across two processes
 
 fn created(fifo: &TempPath) -> String {
@@ -1095,6 +1244,26 @@ fn interrupting_blocking_ends_it_by_the_signal_and_kills_the_writer() {
 }
 
 #[test]
+fn interrupting_readers_mid_run_ends_it_by_the_signal_and_kills_every_reader() {
+    for sig in [15, 2, 1] {
+        // 100000 records of 4096 bytes: seconds of work, so the signal comes mid-run.
+        let ran = interrupt(
+            &["readers", "--readers", "3", "--records", "100000"],
+            "3 readers, 100000 records",
+            3,
+            sig,
+        );
+        assert_eq!(
+            ran.stdout, "3 readers, 100000 records of 4096 bytes each (PIPE_BUF is 4096)\n",
+            "signal {sig}"
+        );
+        for c in &ran.children {
+            assert!(!c.exists(), "signal {sig}: reader {} is gone", c.pid);
+        }
+    }
+}
+
+#[test]
 fn interrupting_eof_keep_write_end_ends_it_by_the_signal_and_kills_the_reader() {
     for sig in [15, 2] {
         let ran = interrupt(
@@ -1142,7 +1311,7 @@ fn interrupting_redirect_ends_it_by_the_signal_and_kills_both_commands() {
 // ---------------------------------------------------------------------------------------------
 // Help, version, usage errors
 
-const SUBCOMMANDS: [&str; 13] = [
+const SUBCOMMANDS: [&str; 14] = [
     "hello",
     "fail",
     "dup",
@@ -1154,6 +1323,7 @@ const SUBCOMMANDS: [&str; 13] = [
     "broken",
     "duplex",
     "writers",
+    "readers",
     "fifo-write",
     "fifo-read",
 ];
@@ -1209,6 +1379,21 @@ fn each_subcommand_has_help() {
                 "--record-size <BYTES>",
                 "--records <N>",
                 "PIPE_BUF",
+            ][..],
+        ),
+        (
+            "readers",
+            &[
+                "--readers <N>",
+                "--records <N>",
+                "--record-size <BYTES>",
+                "[default: 4]",
+                "[default: 1000]",
+                "PIPE_BUF",
+                "Lecture notes: B3 Unix Pipe",
+                "multiple readers and writers",
+                "Example:",
+                "pipe-demo readers --readers 8 --explain",
             ][..],
         ),
         ("fifo-write", &["<PATH>", "[MESSAGE]..."][..]),

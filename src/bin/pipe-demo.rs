@@ -1,7 +1,7 @@
 //! pipe-demo: the lecture notes' pipe program (section B3), and one subcommand for each idea
 //! of the section: pipe() failing, dup(), the shell's `|` built by hand, the capacity, blocking,
-//! end of file, a broken pipe, half and full duplex, atomic writes, a pipe's missing name, and
-//! named pipes.
+//! end of file, a broken pipe, half and full duplex, atomic writes, several readers of one pipe,
+//! a pipe's missing name, and named pipes.
 
 use std::ffi::CString;
 use std::io::Write as _;
@@ -40,6 +40,7 @@ Examples:
   pipe-demo broken; echo $?                  SIGPIPE: 141
   pipe-demo duplex --rounds 3                one pipe one way; two pipes both ways
   pipe-demo writers --record-size 20000      writes above PIPE_BUF can interleave
+  pipe-demo readers --readers 4              one pipe, four readers: each record to one of them
   pipe-demo anon                             a pipe is pipe:[INODE], a FIFO has a path
   pipe-demo fifo-read /tmp/lab.fifo          then, in another terminal:
   pipe-demo fifo-write /tmp/lab.fifo hi      a named pipe between unrelated processes";
@@ -63,6 +64,18 @@ Example:
   pipe-demo dup              the child's stdout, read back through the pipe by the parent
   pipe-demo dup --explain    the child's close(1) and dup() narrated; compare `redirect`, which
                              uses dup2(fd[1], 1)";
+
+const READERS_HELP: &str = "\
+Lecture notes: B3 Unix Pipe: \"has variants which can have multiple readers and writers\".
+
+Example:
+  pipe-demo readers                           4 readers share 1000 records of 4096 bytes
+  pipe-demo readers --readers 8 --explain     the pipes, the forks and the reports narrated
+
+The parent writes each record with one write of at most PIPE_BUF bytes, and each reader asks
+read for exactly one record's size: so every record goes whole to exactly one reader, and which
+one is up to the scheduler. The readers report what they got through a second pipe once the
+first is empty; the parent checks that nothing was lost, duplicated or torn.";
 
 const ANON_HELP: &str = "\
 Lecture notes: B3 Unix Pipe: \"Behaviour: anonymous FIFO file\".
@@ -178,6 +191,25 @@ enum Command {
         records: u32,
     },
 
+    /// One writer, several readers of one pipe: each record goes whole to exactly one reader
+    #[command(after_help = READERS_HELP)]
+    Readers {
+        /// How many reader processes
+        #[arg(long, value_name = "N", default_value_t = 4,
+              value_parser = clap::value_parser!(u32).range(2..=64))]
+        readers: u32,
+
+        /// How many records the parent writes
+        #[arg(long, value_name = "N", default_value_t = 1000,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        records: u32,
+
+        /// Bytes per record, at most PIPE_BUF (4096), at least 8 (the record's number)
+        #[arg(long, value_name = "BYTES", default_value_t = PIPE_BUF as u64,
+              value_parser = clap::value_parser!(u64).range(8..=PIPE_BUF as u64))]
+        record_size: u64,
+    },
+
     /// A pipe has no name: /proc/self/fd shows both of its ends as pipe:[INODE], where a named
     /// pipe (FIFO) shows its path
     #[command(after_help = ANON_HELP)]
@@ -236,6 +268,11 @@ fn main() -> ExitCode {
             record_size,
             records,
         }) => many_writers(writers, record_size as usize, records, &ui),
+        Some(Command::Readers {
+            readers,
+            records,
+            record_size,
+        }) => many_readers(readers, records, record_size as usize, &ui),
         Some(Command::FifoWrite {
             ref path,
             ref messages,
@@ -1325,6 +1362,260 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
         (whole + torn) * size as u64 + slot_len as u64,
         u64::from(n) * u64::from(records) * size as u64
     );
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// readers: one writer, several readers
+
+/// Record `number` of `size` bytes: the number (8 bytes, native order), then bytes that depend
+/// on the number and their place, so that a record made of two records' pieces shows.
+fn numbered_record(number: u64, size: usize) -> Vec<u8> {
+    let mut record = vec![0u8; size];
+    record[..8].copy_from_slice(&number.to_ne_bytes());
+    for (i, b) in record.iter_mut().enumerate().skip(8) {
+        *b = record_byte(number, i);
+    }
+    record
+}
+
+/// The number of a whole record of `records`, or None if it is short or torn.
+fn record_number(bytes: &[u8], size: usize, records: u32) -> Option<u32> {
+    if bytes.len() != size {
+        return None;
+    }
+    let number = u64::from_ne_bytes(bytes[..8].try_into().ok()?);
+    let whole = bytes
+        .iter()
+        .enumerate()
+        .skip(8)
+        .all(|(i, &b)| b == record_byte(number, i));
+    (number < u64::from(records) && whole).then_some(number as u32)
+}
+
+/// Byte `i` (from 8 on) of record `number`.
+fn record_byte(number: u64, i: usize) -> u8 {
+    (number as usize).wrapping_mul(31).wrapping_add(i) as u8
+}
+
+/// A reader's report: messages of exactly PIPE_BUF bytes, each one write, so that the reports of
+/// several readers on one pipe never interleave: `[reader, torn, count, number...]` as
+/// native-endian u32.
+const REPORT: usize = PIPE_BUF;
+const REPORT_NUMBERS: usize = REPORT / 4 - 3;
+
+fn report_messages(reader: u32, torn: u32, numbers: &[u32]) -> Vec<Vec<u8>> {
+    let mut chunks: Vec<&[u32]> = numbers.chunks(REPORT_NUMBERS).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    chunks
+        .into_iter()
+        .map(|chunk| {
+            let mut message = Vec::with_capacity(REPORT);
+            for word in [reader, torn, chunk.len() as u32].iter().chain(chunk) {
+                message.extend_from_slice(&word.to_ne_bytes());
+            }
+            message.resize(REPORT, 0);
+            message
+        })
+        .collect()
+}
+
+/// In a reader: read one record's size at a time until end of file, then report.
+fn reader_child(
+    reader: u32,
+    records: u32,
+    size: usize,
+    data: BorrowedFd<'_>,
+    reports: BorrowedFd<'_>,
+) -> anyhow::Result<()> {
+    let (mut numbers, mut torn) = (Vec::new(), 0u32);
+    let mut buf = vec![0u8; size];
+    loop {
+        let n = match nix::unistd::read(data, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(SysError {
+                    call: "read",
+                    errno,
+                })
+                .context("cannot read from the pipe");
+            }
+        };
+        match record_number(&buf[..n], size, records) {
+            Some(number) => numbers.push(number),
+            None => torn += 1,
+        }
+    }
+    for message in report_messages(reader, torn, &numbers) {
+        write_all(reports, &message, None)?;
+    }
+    Ok(())
+}
+
+fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i32> {
+    let term = Termination::install()?;
+    out_line(format_args!(
+        "{}, {} of {} each (PIPE_BUF is {PIPE_BUF})",
+        cli::counted(n, "reader"),
+        cli::counted(records, "record"),
+        cli::counted(size as u64, "byte")
+    ))?;
+    ui.step(
+        1,
+        "create two pipes: one for the records, one for the readers' reports",
+    );
+    let Pipe {
+        read: data_read,
+        write: data_write,
+    } = pipe::pipe(false)?;
+    ui.call(
+        "pipe(records)",
+        format!(
+            "0: fd[0] = {} (read end), fd[1] = {} (write end)",
+            fd_number(&data_read),
+            fd_number(&data_write)
+        ),
+    );
+    let Pipe {
+        read: reports_read,
+        write: reports_write,
+    } = pipe::pipe(false)?;
+    ui.call(
+        "pipe(reports)",
+        format!(
+            "0: fd[0] = {} (read end), fd[1] = {} (write end)",
+            fd_number(&reports_read),
+            fd_number(&reports_write)
+        ),
+    );
+    ui.step(
+        2,
+        &format!(
+            "fork {}: each shares the read end of the records' pipe",
+            cli::counted(n, "reader")
+        ),
+    );
+    // Declared after the pipes, so dropped before them: on an early return (a signal, say) the
+    // readers are killed first, and none sees end of file and reports into a closed pipe.
+    let mut children = Vec::new();
+    for r in 0..n {
+        let child = pipe::fork(|| {
+            pipe::close_in_child(&data_write);
+            pipe::close_in_child(&reports_read);
+            match reader_child(
+                r + 1,
+                records,
+                size,
+                data_read.as_fd(),
+                reports_write.as_fd(),
+            ) {
+                Ok(()) => 0,
+                Err(e) => child_failed(ui, e),
+            }
+        })?;
+        ui.call("fork()", format!("{}: reader {}", child.pid(), r + 1));
+        children.push(child);
+    }
+    drop((data_read, reports_write));
+    ui.meaning("the parent closes its read end of the records and its write end of the reports");
+    ui.step(
+        3,
+        &format!(
+            "write {}, one write({}, record, {size}) each",
+            cli::counted(records, "record"),
+            fd_number(&data_write)
+        ),
+    );
+    ui.meaning(&format!(
+        "{size} bytes is at most PIPE_BUF: each record lands whole; each reader's read(fd, buf, {size}) takes exactly one, and the scheduler decides which reader it is"
+    ));
+    for number in 0..records {
+        write_all(
+            data_write.as_fd(),
+            &numbered_record(u64::from(number), size),
+            Some(&term),
+        )?;
+    }
+    let w = fd_number(&data_write);
+    drop(data_write);
+    ui.call(&format!("close({w})"), 0);
+    ui.meaning("once the pipe is empty, every reader's read returns 0: end of file");
+    ui.step(
+        4,
+        &format!("read the reports, {REPORT} bytes each (PIPE_BUF: never interleaved), and reap the readers"),
+    );
+    let mut seen = vec![0u32; records as usize];
+    let mut got = vec![0u64; n as usize];
+    let mut reported = vec![false; n as usize];
+    let mut torn = 0u64;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 * REPORT];
+    loop {
+        let k = read_fd(reports_read.as_fd(), &mut buf, &term)?;
+        if k == 0 {
+            break;
+        }
+        pending.extend_from_slice(&buf[..k]);
+        while pending.len() >= REPORT {
+            let message: Vec<u32> = pending
+                .drain(..REPORT)
+                .collect::<Vec<u8>>()
+                .chunks_exact(4)
+                .map(|w| u32::from_ne_bytes(w.try_into().expect("4 bytes")))
+                .collect();
+            let (reader, count) = (message[0] as usize, message[2] as usize);
+            anyhow::ensure!(
+                (1..=n as usize).contains(&reader) && count <= REPORT_NUMBERS,
+                "a report makes no sense: reader {reader}, {count} numbers"
+            );
+            reported[reader - 1] = true;
+            torn += u64::from(message[1]);
+            got[reader - 1] += count as u64;
+            for &number in &message[3..3 + count] {
+                if let Some(times) = seen.get_mut(number as usize) {
+                    *times += 1;
+                }
+            }
+        }
+    }
+    let mut failed = 0;
+    for child in &mut children {
+        if !matches!(wait_child(child, &term, ui)?, WaitStatus::Exited(_, 0)) {
+            failed += 1;
+        }
+    }
+    ui.meaning(&format!("all {n} readers reaped"));
+    for (r, count) in got.iter().enumerate() {
+        out_line(format_args!(
+            "reader {} read {}",
+            r + 1,
+            cli::counted(*count, "record")
+        ))?;
+    }
+    let total: u64 = got.iter().sum();
+    let lost = seen.iter().filter(|&&t| t == 0).count();
+    let duplicated: u64 = seen.iter().map(|&t| u64::from(t.saturating_sub(1))).sum();
+    out_line(format_args!(
+        "sent {}, the readers got {total}: {lost} lost, {duplicated} duplicated, {torn} torn",
+        cli::counted(records, "record")
+    ))?;
+    anyhow::ensure!(failed == 0, "{failed} reader(s) failed");
+    anyhow::ensure!(
+        reported.iter().all(|&r| r),
+        "not every reader reported what it read"
+    );
+    anyhow::ensure!(
+        total == u64::from(records) && lost == 0 && duplicated == 0 && torn == 0,
+        "the records did not each reach exactly one reader"
+    );
+    out_line(format_args!(
+        "each read of {} took one whole record: each record went to exactly one reader",
+        cli::counted(size as u64, "byte")
+    ))?;
     Ok(0)
 }
 
