@@ -19,6 +19,10 @@
 //! The receiver reads a body only after checking its length against the mailbox's message size,
 //! so a peer can never make it allocate more than one message. A peer that sends anything else,
 //! an oversize length or a priority out of range is answered with the reason and disconnected.
+//!
+//! Nothing is encrypted or authenticated: the bodies cross the network as they are, among the
+//! header bytes, and whoever can reach the port can send a message. [`Port::show_wire`] makes the
+//! port report every byte it reads ([`PortEvent::Arrived`]), and [`hex_dump`] shows them.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -231,6 +235,37 @@ fn show_bytes(b: &[u8]) -> String {
     format!("{} ({text:?})", hex.join(" "))
 }
 
+/// Bytes as `hexdump -C` shows them: for each 16, the offset, the bytes in hex (two groups of
+/// 8), and the printable ones as text between bars, `.` for the others.
+pub fn hex_dump(b: &[u8]) -> Vec<String> {
+    b.chunks(16)
+        .enumerate()
+        .map(|(i, row)| {
+            let mut hex = String::new();
+            for k in 0..16 {
+                if k == 8 {
+                    hex.push(' ');
+                }
+                match row.get(k) {
+                    Some(x) => hex.push_str(&format!("{x:02x} ")),
+                    None => hex.push_str("   "),
+                }
+            }
+            let text: String = row
+                .iter()
+                .map(|&x| {
+                    if x.is_ascii_graphic() || x == b' ' {
+                        x as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            format!("{:08x}  {hex} |{text}|", i * 16)
+        })
+        .collect()
+}
+
 /// `--host HOST:PORT`: where a remote mailbox listens. HOST is a name or an address (an IPv6
 /// one in brackets), PORT a number from 1 to 65535; whether the name resolves is found out when
 /// connecting.
@@ -287,6 +322,11 @@ pub enum PortEvent {
     Dropped {
         peer: SocketAddr,
         why: String,
+    },
+    /// What one read(2) took off the connection, byte for byte (only with [`Port::show_wire`]).
+    Arrived {
+        peer: SocketAddr,
+        bytes: Vec<u8>,
     },
 }
 
@@ -358,9 +398,11 @@ impl Peer {
 
     /// Read what has arrived, putting complete messages into `mailbox`, until the socket has
     /// nothing more or a message must wait for room. Returns whether one is waiting for room.
+    /// With `wire`, report each read's bytes as they arrived.
     fn take_in(
         &mut self,
         mailbox: &Mailbox,
+        wire: bool,
         events: &mut dyn FnMut(PortEvent),
     ) -> io::Result<bool> {
         let message_size = u32::try_from(mailbox.message_size()).unwrap_or(u32::MAX);
@@ -428,6 +470,12 @@ impl Peer {
                     let r = self.stream.read(&mut buf[..want]);
                     if let Ok(n) = r {
                         self.head.extend_from_slice(&buf[..n]);
+                        if wire && n > 0 {
+                            events(PortEvent::Arrived {
+                                peer: self.addr,
+                                bytes: buf[..n].to_vec(),
+                            });
+                        }
                     }
                     r
                 }
@@ -437,6 +485,12 @@ impl Peer {
                     let r = self.stream.read(&mut buf);
                     if let Ok(n) = r {
                         body.extend_from_slice(&buf[..n]);
+                        if wire && n > 0 {
+                            events(PortEvent::Arrived {
+                                peer: self.addr,
+                                bytes: buf[..n].to_vec(),
+                            });
+                        }
                     }
                     r
                 }
@@ -502,6 +556,8 @@ pub struct Port {
     peers: Vec<Peer>,
     /// A message is waiting for room in the mailbox.
     stuck: bool,
+    /// Report every byte read ([`PortEvent::Arrived`]).
+    wire: bool,
 }
 
 impl Port {
@@ -531,11 +587,18 @@ impl Port {
             local,
             peers: Vec::new(),
             stuck: false,
+            wire: false,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// From now on, report every byte read from a sender as a [`PortEvent::Arrived`]: what
+    /// anyone on the path between the machines could read too.
+    pub fn show_wire(&mut self) {
+        self.wire = true;
     }
 
     /// Senders connected now.
@@ -616,7 +679,7 @@ impl Port {
         self.stuck = false;
         for peer in &mut self.peers {
             peer.flush(events);
-            if peer.take_in(mailbox, events)? {
+            if peer.take_in(mailbox, self.wire, events)? {
                 self.stuck = true;
             }
             peer.flush(events);
@@ -928,6 +991,21 @@ mod tests {
             Header::decode(&prio, 8192).unwrap_err().status,
             Status::BadPriority
         );
+    }
+
+    #[test]
+    fn hex_dump_is_hexdump_c() {
+        let mut frame = Header::frame(b"password=hunter2!", 0, false);
+        frame.push(0x7f);
+        assert_eq!(
+            hex_dump(&frame),
+            [
+                // As `hexdump -C` prints these 29 bytes.
+                "00000000  69 70 63 6c 00 00 00 00  00 00 11 70 61 73 73 77  |ipcl.......passw|",
+                "00000010  6f 72 64 3d 68 75 6e 74  65 72 32 21 7f           |ord=hunter2!.|",
+            ]
+        );
+        assert!(hex_dump(b"").is_empty());
     }
 
     #[test]

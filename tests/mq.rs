@@ -879,6 +879,9 @@ fn usage_errors_of_mq_recv() {
         &["--timeout", "0", "/x"],
         &["--listen", "70000", "/x"],
         &["--listen", "nowhere", "/x"],
+        &["--show-wire", "/x"],
+        &["--show-wire", "--mine"],
+        &["--attr", "--show-wire", "--listen", "7000", "/x"],
         &["--maxmsg", "0", "/x"],
         &["--perms", "800", "/x"],
         &["--bogus"],
@@ -901,6 +904,13 @@ fn usage_errors_of_mq_recv() {
     assert_eq!(
         recv(&[]).stderr,
         "error: name a queue to receive from (mq-recv /lab), or use --mine or --listen PORT\n"
+    );
+    let out = recv(&["--show-wire", q.as_str()]);
+    assert!(
+        out.stderr
+            .starts_with("error: the following required arguments were not provided:\n  --listen"),
+        "--show-wire names what it needs: {}",
+        out.stderr
     );
     assert!(!q.exists(), "a usage error creates nothing");
 }
@@ -1524,6 +1534,105 @@ fn bad_peers_are_refused_or_dropped_and_the_receiver_carries_on() {
     assert_eq!(
         receiver.out, "after garbage\nafter oversize\nafter partial\n",
         "only the good messages, nothing of the bad ones"
+    );
+    assert_no_panic(&receiver.err);
+}
+
+#[test]
+fn show_wire_dumps_each_read_and_the_message_is_in_clear() {
+    let q = QueueGuard::new();
+    let (mut receiver, port) =
+        listener(&["--show-wire", "--count", "2", "--msgsize", "64", q.as_str()]);
+    receiver.wait_stderr("--show-wire: every byte");
+    let out = send(&[
+        "--host",
+        &host(port),
+        "-p",
+        "3",
+        "password=hunter2",
+        "top secret: 42",
+    ]);
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(
+        receiver.out, "password=hunter2\ntop secret: 42\n",
+        "stdout holds the messages only, as without --show-wire"
+    );
+    let me = receiver
+        .err
+        .lines()
+        .find_map(|l| l.strip_prefix("mq-recv: ")?.strip_suffix(" connected"))
+        .expect("a connected line")
+        .to_string();
+    let wire: Vec<&str> = receiver
+        .err
+        .lines()
+        .skip_while(|l| !l.ends_with(" connected"))
+        .skip(1)
+        .take_while(|l| !l.contains("disconnected"))
+        .collect();
+    // mq-send writes both messages at once; the receiver reads a header, then its body, and
+    // shows each read as it arrived: the bodies in clear among the header bytes.
+    assert_eq!(
+        wire,
+        [
+            format!("mq-recv: {me} sent 11 bytes:"),
+            "mq-recv:   00000000  69 70 63 6c 00 00 03 00  00 00 10                 |ipcl.......|".into(),
+            format!("mq-recv: {me} sent 16 bytes:"),
+            "mq-recv:   00000000  70 61 73 73 77 6f 72 64  3d 68 75 6e 74 65 72 32  |password=hunter2|".into(),
+            format!("mq-recv: {me} sent 11 bytes:"),
+            "mq-recv:   00000000  69 70 63 6c 00 00 03 00  00 00 0e                 |ipcl.......|".into(),
+            format!("mq-recv: {me} sent 14 bytes:"),
+            "mq-recv:   00000000  74 6f 70 20 73 65 63 72  65 74 3a 20 34 32        |top secret: 42|".into(),
+        ],
+        "{}",
+        receiver.err
+    );
+    // Without --show-wire, none of it.
+    let (mut quiet, port) = listener(&["--count", "1", "--msgsize", "64", q.as_str()]);
+    assert_quiet_success(&send(&["--host", &host(port), "password=hunter2"]));
+    assert_eq!(shell_status(quiet.finish()), 0, "{}", quiet.err);
+    assert!(
+        !quiet.err.contains("sent") && !quiet.err.contains("hunter2"),
+        "{}",
+        quiet.err
+    );
+}
+
+#[test]
+fn anyone_who_reaches_the_port_can_put_a_message_in_the_mailbox() {
+    use ipc_lab::net::{ANSWER_LEN, Header};
+    let q = QueueGuard::new();
+    let (mut receiver, port) = listener(&[
+        "--show-wire",
+        "-v",
+        "--count",
+        "1",
+        "--msgsize",
+        "64",
+        q.as_str(),
+    ]);
+    // Not mq-send: a plain TCP connection that writes the protocol's bytes by hand, after
+    // skipping the greeting. Nothing asks who it is.
+    let mut forger = raw_peer(port, 64, 10);
+    let me = forger.local_addr().unwrap();
+    let frame = Header::frame(b"forged: pay mallory", 7, false);
+    forger.write_all(&frame).unwrap();
+    let mut answer = [0u8; ANSWER_LEN];
+    forger.read_exact(&mut answer).unwrap();
+    assert_eq!(answer, [0, 0, 0, 0, 0], "answered: delivered");
+    drop(forger);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(
+        receiver.out,
+        format!("{}\n", verbose_line(7, "forged: pay mallory"))
+    );
+    assert!(
+        receiver
+            .err
+            .contains(&format!("mq-recv: {me} sent 19 bytes:\n")),
+        "{}",
+        receiver.err
     );
     assert_no_panic(&receiver.err);
 }

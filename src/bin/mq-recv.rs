@@ -35,6 +35,8 @@ Examples:
   mq-recv --timeout 5 /lab       wait at most 5 s for each message
   mq-recv --hold --maxmsg 3 /lab receive nothing until Enter: watch senders block on a full queue
   mq-recv --listen 7000          a network port: mq-send --host HOST:7000 MESSAGE
+  mq-recv --listen 7000 --show-wire
+                                 the same, and every byte that arrives, as the network carried it
   mq-recv --attr /lab            the queue's attributes and the system's limits
   mq-recv --unlink /lab          remove /lab when done";
 
@@ -53,6 +55,11 @@ struct Args {
     /// other machines; port 0 picks a free one)
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = net::parse_listen)]
     listen: Option<SocketAddr>,
+
+    /// With --listen: show on stderr every byte that arrives from a sender, as it arrived (a hex
+    /// and text dump of each read): the message in clear among the protocol's header bytes
+    #[arg(long, requires = "listen")]
+    show_wire: bool,
 
     /// Show each message's priority and size before its body
     #[arg(short, long)]
@@ -79,8 +86,8 @@ struct Args {
     unlink: bool,
 
     /// Print each queue's attributes and the system's limits, and exit (receives nothing)
-    #[arg(long, conflicts_with_all = ["mine", "listen", "verbose", "count", "nonblock",
-          "timeout", "hold", "unlink"])]
+    #[arg(long, conflicts_with_all = ["mine", "listen", "show_wire", "verbose", "count",
+          "nonblock", "timeout", "hold", "unlink"])]
     attr: bool,
 
     #[command(flatten)]
@@ -131,7 +138,12 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let term = Termination::install()?;
     let options = args.queue.create_options(Access::Receive);
     // The port first: a port that cannot be had leaves no mailbox made for it.
-    let port = args.listen.map(Port::bind).transpose()?;
+    let mut port = args.listen.map(Port::bind).transpose()?;
+    if let Some(port) = &mut port
+        && args.show_wire
+    {
+        port.show_wire();
+    }
 
     ui.step(
         1,
@@ -183,6 +195,11 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             local.port(),
             mailboxes[0].name()
         ));
+        if args.show_wire {
+            ui.note(
+                "--show-wire: every byte a sender sends is shown as it arrives; nothing is encrypted, so anyone on the path between the machines can read it too (or send bytes of their own)",
+            );
+        }
     }
     if !args.unlink {
         for mailbox in mailboxes.iter_mut().skip(usize::from(own)) {
@@ -289,6 +306,15 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         )),
         PortEvent::Refused { peer, why } => ui.note(&format!("refused {peer}: {why}")),
         PortEvent::Dropped { peer, why } => ui.note(&format!("dropped {peer}: {why}")),
+        PortEvent::Arrived { peer, bytes } => {
+            ui.note(&format!(
+                "{peer} sent {}:",
+                cli::counted(bytes.len() as u64, "byte")
+            ));
+            for line in net::hex_dump(&bytes) {
+                ui.note(&format!("  {line}"));
+            }
+        }
     };
     if args.hold {
         ui.note("holding: press Enter to start receiving (messages wait in the mailbox meanwhile)");
