@@ -4,7 +4,10 @@
 //! processes taking blocks in turn, each leaving its count in a slot of one shared segment): the
 //! lines and the table, the counts `--explain` narrates, two processes against one on two CPUs,
 //! usage errors, termination signals mid-count (to the process, and to its process group as a
-//! terminal's Ctrl-C is), SIGKILL, a closed stdout, help and version.
+//! terminal's Ctrl-C is), SIGKILL, a closed stdout, help and version. And `context` (section
+//! B's opening: a process's address space, CPU state, open files and resources): a child asleep
+//! in read on a pipe, its context as the report shows it and as /proc shows it meanwhile
+//! (`--hold`), the child reaped, signals while it sleeps.
 //!
 //! Every run is tagged and its children are recorded while it runs: afterwards none may be
 //! left, neither running nor unreaped (see [`Demo`]). Nor may a segment that the run created
@@ -925,6 +928,342 @@ fn a_closed_stdout_ends_it_quietly() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// context: a process's context, from /proc
+
+/// What `context` reported, checked line by line against the templates (a `{}` for each part
+/// that differs from run to run).
+#[derive(Debug)]
+struct Report {
+    child: i32,
+    /// The descriptors listed, with what each links to.
+    fds: Vec<(i32, String)>,
+    /// The read end's number.
+    read_end: i32,
+    /// The stack's range as reported.
+    stack: String,
+}
+
+/// Check `context`'s report of proc-demo `parent`: the shape of every line, the child's pid the
+/// same throughout, its address space, its saved CPU state (read on x86_64 and aarch64, with a
+/// buffer and stack pointer in its stack and a program counter in some mapping), its files (0,
+/// 1, 2 and the pipe's read end), its limits, and the child reaped, exited 0.
+#[track_caller]
+fn check_context(stdout: &str, parent: i32, released: bool) -> Report {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = std::cell::Cell::new(0usize);
+    let next = |template: &str| -> Vec<String> {
+        let line = lines
+            .get(at.get())
+            .unwrap_or_else(|| panic!("no line for {template:?}: {stdout}"));
+        at.set(at.get() + 1);
+        holes(template, line).unwrap_or_else(|| panic!("{template:?} vs {line:?}: {stdout}"))
+    };
+    let head =
+        next("child (pid {}) of proc-demo (pid {}): asleep in read on a pipe from its parent");
+    let child = pid_in(&head[0]);
+    assert_eq!(pid_in(&head[1]), parent, "{stdout}");
+    assert_ne!(child, parent);
+    let p = child.to_string();
+    assert_eq!(
+        next("address space, from /proc/{}/maps and /proc/{}/status:"),
+        [p.clone(), p.clone()]
+    );
+    let program = next("  program: {}-{}, {} mappings of {}");
+    assert!(
+        address_in(&program[0]) < address_in(&program[1]),
+        "{stdout}"
+    );
+    assert!(program[3].ends_with("/proc-demo"), "the program: {stdout}");
+    let heap = &lines[at.get()];
+    assert!(
+        holes("  heap: {}-{}, {} kB [heap]", heap).is_some() || *heap == "  heap: none mapped",
+        "{stdout}"
+    );
+    at.set(at.get() + 1);
+    let stack = next("  stack: {}-{}, {} kB [stack]");
+    let stack_range = (address_in(&stack[0]), address_in(&stack[1]));
+    let all = next("  in all: {} mappings, VmSize {} kB, of which {} kB in memory (VmRSS)");
+    for n in &all {
+        assert!(n.parse::<u64>().is_ok_and(|n| n > 0), "{stdout}");
+    }
+    assert_eq!(
+        next(
+            "CPU state, saved when it entered the kernel, from /proc/{}/syscall and /proc/{}/stat:"
+        ),
+        [p.clone(), p.clone()]
+    );
+    assert_eq!(lines[at.get()], "  state: S (sleeping)", "{stdout}");
+    at.set(at.get() + 1);
+    let read_end;
+    if lines[at.get()].starts_with("  system call: not shown: reading /proc/") {
+        eprintln!(
+            "skipped: /proc/{child}/syscall was refused: {}",
+            lines[at.get()]
+        );
+        at.set(at.get() + 1);
+        read_end = None;
+    } else if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        let nr = next("  system call: {}, read on {}");
+        assert_eq!(nr[0].parse::<i64>().ok(), Some(libc::SYS_read), "{stdout}");
+        assert_eq!(nr[1], std::env::consts::ARCH);
+        let args = next("  arguments: fd {}, buffer {} (in its stack), count 1");
+        let buffer = address_in(&args[1]);
+        assert!((stack_range.0..stack_range.1).contains(&buffer), "{stdout}");
+        read_end = Some(args[0].parse::<i32>().expect("an fd"));
+        let sp = next("  stack pointer: {} (in its stack)");
+        assert!(
+            (stack_range.0..stack_range.1).contains(&address_in(&sp[0])),
+            "{stdout}"
+        );
+        let pc = next("  program counter: {} (in {})");
+        address_in(&pc[0]);
+        assert_ne!(pc[1], "no mapping", "{stdout}");
+    } else {
+        next("  system call: {} (numbers differ between architectures; this is {})");
+        next("  arguments: {}");
+        next("  stack pointer: {} (in its stack)");
+        next("  program counter: {} (in {})");
+        read_end = None;
+    }
+    next("  last ran on CPU: {}")[0]
+        .parse::<u32>()
+        .expect("a CPU number");
+    next("  context switches: {} voluntary, {} involuntary");
+    assert_eq!(next("open files, from /proc/{}/fd:"), [p.as_str()]);
+    let mut fds = Vec::new();
+    let mut pipe_end = None;
+    while let Some(f) = holes("  {} -> {}", lines[at.get()]) {
+        let n: i32 = f[0].parse().expect("an fd number");
+        let target = match f[1].strip_suffix(": the read end of the pipe from its parent") {
+            Some(target) => {
+                assert!(pipe_end.is_none(), "one read end: {stdout}");
+                pipe_end = Some(n);
+                target.to_string()
+            }
+            None => f[1].clone(),
+        };
+        fds.push((n, target));
+        at.set(at.get() + 1);
+    }
+    let numbers: Vec<i32> = fds.iter().map(|f| f.0).collect();
+    let pipe_end = pipe_end.unwrap_or_else(|| panic!("the read end is listed: {stdout}"));
+    assert_eq!(
+        numbers,
+        [0, 1, 2, pipe_end],
+        "0, 1, 2 and the read end: {stdout}"
+    );
+    assert!(fds[3].1.starts_with("pipe:["), "{stdout}");
+    if let Some(fd) = read_end {
+        assert_eq!(fd, pipe_end, "read sleeps on the pipe's read end: {stdout}");
+    }
+    assert_eq!(
+        next("resources and their limits, from /proc/{}/limits:"),
+        [p.as_str()]
+    );
+    let open = next("  Max open files: soft {}, hard {} (files)");
+    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    assert_eq!(
+        open[0],
+        soft.to_string(),
+        "inherited from proc-demo, from us: {stdout}"
+    );
+    next("  Max stack size: soft {}, hard {} (bytes)");
+    next("  Max processes: soft {}, hard {} (processes)");
+    if released {
+        assert_eq!(
+            lines[at.get()],
+            "released: the parent wrote 1 byte into the pipe; the child's read returned with it"
+        );
+        at.set(at.get() + 1);
+        assert_eq!(
+            next("reaped: waitpid({}) = {}, exited 0"),
+            [p.clone(), p.clone()]
+        );
+        assert_eq!(
+            lines[at.get()],
+            "all of this is the child's context: the kernel keeps it while the child sleeps, and loads its registers back onto a CPU to run it again (a context switch)"
+        );
+        at.set(at.get() + 1);
+    }
+    assert_eq!(at.get(), lines.len(), "no more lines: {stdout}");
+    Report {
+        child,
+        fds,
+        read_end: pipe_end,
+        stack: format!("{}-{}", &stack[0][2..], &stack[1][2..]),
+    }
+}
+
+#[test]
+fn context_reports_the_sleeping_childs_context_then_reaps_it() {
+    let demo = start(&["context"]);
+    let pid = demo.pid();
+    let ran = demo.finish();
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
+    let report = check_context(&ran.stdout, pid, true);
+    // Demo::finish checked that no child is left, running or unreaped.
+    for c in &ran.children {
+        assert_eq!(c.pid, report.child, "one child, the one reported");
+    }
+}
+
+#[test]
+fn context_explain_narrates_the_pipe_the_fork_proc_and_the_release() {
+    let demo = start(&["context", "--explain"]);
+    let pid = demo.pid();
+    let ran = demo.finish();
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    let report = check_context(&ran.stdout, pid, true);
+    let (child, r) = (report.child, report.read_end);
+    let err = &ran.stderr;
+    let at = |needle: &str| {
+        err.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing: {err}"))
+    };
+    let steps = [
+        at("[step 1] a pipe, then a child that reads from it"),
+        at("  pipe(fd) = 0\n"),
+        at(&format!("  fd[0] = {r} (read end), fd[1] = ")),
+        at(&format!("  fork() = {child}\n")),
+        at(&format!(
+            "close every descriptor but 0, 1, 2 and {r}; read({r}, buf, 1)"
+        )),
+        at(&format!(
+            "[step 2] the parent reads the child's context from /proc/{child}"
+        )),
+        at("[step 3] the parent releases the child, and reaps it"),
+        at(", \"x\", 1) = 1\n"),
+        at(&format!("  waitpid({child}, &status, 0) = {child}\n")),
+    ];
+    assert!(steps.is_sorted(), "in order: {err}");
+    assert_no_panic(err);
+}
+
+/// proc-demo context --hold 60 (in its own process group when `group`), once its report is out
+/// and the child sleeps on; returns the demo and the report.
+fn holding(group: bool) -> (Demo, Report) {
+    let mut c = proc_cmd(&["context", "--hold", "60"]);
+    if group {
+        c.process_group(0);
+    }
+    let mut demo = Demo::start_cmd(c);
+    demo.run.wait_stdout("  Max processes: ");
+    let note = demo.run.wait_stderr("sleeps on for 60 s");
+    let report = check_context(&demo.run.out, demo.pid(), false);
+    assert_eq!(
+        note.trim_end(),
+        format!(
+            "proc-demo: the child (pid {0}) sleeps on for 60 s: look at /proc/{0}/ meanwhile",
+            report.child
+        )
+    );
+    (demo, report)
+}
+
+#[test]
+fn context_hold_what_proc_says_meanwhile_is_what_was_reported() {
+    let (demo, report) = holding(false);
+    let child = report.child;
+    let stat = proc_stat(child).expect("the child sleeps on");
+    assert_eq!((stat.state, stat.ppid), ('S', demo.pid()), "{stat:?}");
+    let maps = std::fs::read_to_string(format!("/proc/{child}/maps")).expect("maps");
+    assert!(
+        maps.lines()
+            .any(|l| l.starts_with(&report.stack) && l.ends_with("[stack]")),
+        "{}: {maps}",
+        report.stack
+    );
+    for (n, target) in &report.fds {
+        let link = std::fs::read_link(format!("/proc/{child}/fd/{n}")).expect("the fd");
+        assert_eq!(link.to_string_lossy(), target.as_str(), "fd {n}");
+    }
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{child}/syscall"))
+        && cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
+    {
+        let f: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(f[0], libc::SYS_read.to_string(), "{text}");
+        assert_eq!(f[1], format!("{:#x}", report.read_end), "{text}");
+    }
+    // SIGTERM ends the hold: the child is killed and reaped (Demo::finish checks).
+    demo.run.signal(Signal::SIGTERM as i32);
+    let ran = demo.finish();
+    assert_ended_by(&ran, Signal::SIGTERM);
+    assert!(
+        ran.children.iter().any(|c| c.pid == child),
+        "the watch saw the child, and Demo::finish found it reaped: {:?}",
+        ran.children
+    );
+}
+
+#[test]
+fn context_termination_signals_while_the_child_sleeps_end_it_by_the_signal_with_the_child_reaped() {
+    for group in [false, true] {
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            let (demo, report) = holding(group);
+            let pid = demo.pid();
+            let sent = Instant::now();
+            if group {
+                nix::sys::signal::killpg(Pid::from_raw(pid), sig).expect("killpg");
+            } else {
+                demo.run.signal(sig as i32);
+            }
+            let ran = demo.finish();
+            let took = sent.elapsed();
+            assert!(
+                took < Duration::from_secs(3),
+                "{sig} (group {group}): took {took:?}"
+            );
+            assert_ended_by(&ran, sig);
+            assert!(!ran.stderr.contains("error"), "{sig}: {}", ran.stderr);
+            assert_no_panic(&ran.stderr);
+            assert!(
+                ran.children.iter().all(|c| !c.exists()),
+                "{sig} (group {group}): child {} reaped",
+                report.child
+            );
+            assert!(!ran.stdout.contains("reaped:"), "{sig}: not released");
+        }
+    }
+}
+
+#[test]
+fn context_with_a_closed_stdout_ends_quietly_with_the_child_reaped() {
+    // Closed at once, after the first line, and in the middle of the report.
+    for keep in [0, 1, 9] {
+        let (status, err) = with_stdout_closed(&["context"], keep);
+        assert_eq!(shell_status(status), 0, "after {keep} lines: {err}");
+        assert!(!err.contains("error"), "after {keep} lines: {err}");
+        assert_no_panic(&err);
+    }
+}
+
+#[test]
+fn context_bad_arguments_are_usage_errors() {
+    for (args, wanted) in [
+        (
+            &["context", "--hold", "0"][..],
+            "'0' for '--hold <SECONDS>': expected a number of seconds above 0",
+        ),
+        (
+            &["context", "--hold", "abc"][..],
+            "'abc' for '--hold <SECONDS>'",
+        ),
+        (
+            &["context", "--hold"][..],
+            "a value is required for '--hold <SECONDS>'",
+        ),
+        (&["context", "extra"][..], "unexpected argument 'extra'"),
+        (
+            &["context", "--procs", "2"][..],
+            "unexpected argument '--procs'",
+        ),
+    ] {
+        assert_usage(args, wanted);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Help and version
 
 #[test]
@@ -941,12 +1280,18 @@ fn help_names_the_notes_section_the_subcommands_and_examples() {
         "Examples:",
         "proc-demo isolation",
         "proc-demo speedup --procs 1,2 --below 200000",
+        "\n  context ",
+        "B. Communication Mechanisms",
+        "resources like I/O devices",
+        "proc-demo context --hold 60",
         "--explain",
         "--color",
     ] {
         assert!(help.contains(want), "{want:?}: {help}");
     }
-    assert_subcommand_helps("proc-demo", &["isolation", "speedup"], run);
+    assert_subcommand_helps("proc-demo", &["isolation", "speedup", "context"], run);
+    let help = run(&["context", "--help"]).stdout;
+    assert!(help.contains("--hold <SECONDS>"), "{help}");
     let help = run(&["speedup", "--help"]).stdout;
     for want in [
         "--procs <LIST>",
