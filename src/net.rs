@@ -222,17 +222,17 @@ fn try_again(e: &io::Error) -> bool {
 /// Bytes as a reader can check them: printable ASCII in quotes, the rest in hex.
 fn show_bytes(b: &[u8]) -> String {
     let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
-    let text: String = b
-        .iter()
-        .map(|&x| {
-            if x.is_ascii_graphic() || x == b' ' {
-                x as char
-            } else {
-                '.'
-            }
-        })
-        .collect();
+    let text: String = b.iter().map(|&x| printable(x)).collect();
     format!("{} ({text:?})", hex.join(" "))
+}
+
+/// A byte as text in a dump: printable ASCII as itself, anything else as `.`.
+fn printable(x: u8) -> char {
+    if x.is_ascii_graphic() || x == b' ' {
+        x as char
+    } else {
+        '.'
+    }
 }
 
 /// Bytes as `hexdump -C` shows them: for each 16, the offset, the bytes in hex (two groups of
@@ -251,16 +251,7 @@ pub fn hex_dump(b: &[u8]) -> Vec<String> {
                     None => hex.push_str("   "),
                 }
             }
-            let text: String = row
-                .iter()
-                .map(|&x| {
-                    if x.is_ascii_graphic() || x == b' ' {
-                        x as char
-                    } else {
-                        '.'
-                    }
-                })
-                .collect();
+            let text: String = row.iter().map(|&x| printable(x)).collect();
             format!("{:08x}  {hex} |{text}|", i * 16)
         })
         .collect()

@@ -310,6 +310,16 @@ fn context(ui: &Ui, hold: Option<Duration>, term: &Termination) -> anyhow::Resul
     ))?;
     out_line(format_args!("  state: {}", ctx.state))?;
     let arch = std::env::consts::ARCH;
+    let registers = |sp: u64, pc: u64| -> anyhow::Result<()> {
+        out_line(format_args!(
+            "  stack pointer: {sp:#x} (in {})",
+            ctx.place(sp)
+        ))?;
+        out_line(format_args!(
+            "  program counter: {pc:#x} (in {})",
+            ctx.place(pc)
+        ))
+    };
     match ctx.syscall {
         Ok(Syscall::In { nr, args, sp, pc }) => {
             match READ_SYSCALL {
@@ -321,25 +331,11 @@ fn context(ui: &Ui, hold: Option<Duration>, term: &Termination) -> anyhow::Resul
                 ))?,
             }
             out_line(format_args!("  arguments: {}", arguments(&ctx, nr, &args)))?;
-            out_line(format_args!(
-                "  stack pointer: {sp:#x} (in {})",
-                ctx.place(sp)
-            ))?;
-            out_line(format_args!(
-                "  program counter: {pc:#x} (in {})",
-                ctx.place(pc)
-            ))?;
+            registers(sp, pc)?;
         }
         Ok(Syscall::NotInCall { sp, pc }) => {
             out_line(format_args!("  system call: none (blocked outside one)"))?;
-            out_line(format_args!(
-                "  stack pointer: {sp:#x} (in {})",
-                ctx.place(sp)
-            ))?;
-            out_line(format_args!(
-                "  program counter: {pc:#x} (in {})",
-                ctx.place(pc)
-            ))?;
+            registers(sp, pc)?;
         }
         Ok(Syscall::Running) => out_line(format_args!(
             "  system call: none, it was running: no saved state to show"
