@@ -79,25 +79,6 @@ fn with_quick<'a>(args: &[&'a str]) -> Vec<&'a str> {
 // ---------------------------------------------------------------------------------------------
 // What a run leaves behind
 
-/// The /proc/sysvipc/shm lines of the segments that one of `pids` created (the `cpid` column).
-fn segments_created_by(pids: &[i32]) -> Vec<String> {
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("read /proc/sysvipc/shm");
-    let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
-    let cpid = header
-        .iter()
-        .position(|h| *h == "cpid")
-        .expect("a cpid column in /proc/sysvipc/shm");
-    lines
-        .filter(|line| {
-            line.split_whitespace()
-                .nth(cpid)
-                .and_then(|p| p.parse::<i32>().ok())
-                .is_some_and(|p| pids.contains(&p))
-        })
-        .map(str::to_string)
-        .collect()
-}
 
 /// How many of a run's queue names are asked about: ipc-bench numbers its queues from 0, two
 /// per measurement that uses queues, and no test here makes more than a few dozen.

@@ -69,6 +69,27 @@ pub fn segment_exists(id: i32) -> bool {
     segment(id).is_some()
 }
 
+/// The /proc/sysvipc/shm lines of the segments that one of `pids` created (the `cpid` column):
+/// what a run left, whatever else the machine holds.
+pub fn segments_created_by(pids: &[i32]) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("read /proc/sysvipc/shm");
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let cpid = header
+        .iter()
+        .position(|h| *h == "cpid")
+        .expect("a cpid column in /proc/sysvipc/shm");
+    lines
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(cpid)
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|p| pids.contains(&p))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Remove a segment a test made or a killed process left (ignores one already gone).
 pub fn remove_segment(id: i32) {
     let _ = Command::new("ipcrm")
