@@ -79,7 +79,6 @@ fn with_quick<'a>(args: &[&'a str]) -> Vec<&'a str> {
 // ---------------------------------------------------------------------------------------------
 // What a run leaves behind
 
-
 /// How many of a run's queue names are asked about: ipc-bench numbers its queues from 0, two
 /// per measurement that uses queues, and no test here makes more than a few dozen.
 const QUEUE_NUMBERS: u32 = 64;

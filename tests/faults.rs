@@ -9,8 +9,7 @@
 //! The suite is one table, [`rows`]: a binary and its arguments, how the test knows it has
 //! reached its wait point (a line on stdout or stderr, the system call it waits in per
 //! /proc/PID/syscall, its children appearing), and what it owns. Every row meets every signal
-//! and both targets, two cases at a time; a case that fails because of a known bug in a binary
-//! is run by an ignored test of its own instead, which names the bug. Names are this run's own
+//! and both targets, two cases at a time. Names are this run's own
 //! (pid and a counter), no test expects the machine to have no IPC objects, and whatever a
 //! failing case leaves is removed when its [`Fixture`] is dropped.
 //!
@@ -636,14 +635,6 @@ fn existing(f: &Fixture, pid: i32, things: &[Thing]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // The table
 
-/// A case of the table that fails because of a bug in the binary: it is left out of the table's
-/// test and run by an ignored test of its own, which names the bug.
-#[derive(Debug, Clone, Copy)]
-struct Bug {
-    targets: &'static [Target],
-    what: &'static str,
-}
-
 /// One row of the table: a program waiting somewhere.
 struct Row {
     bin: &'static str,
@@ -661,16 +652,11 @@ struct Row {
     keeps: &'static [Thing],
     /// Signals it reports and survives by design (then SIGTERM ends it).
     survives: &'static [Signal],
-    bug: Option<Bug>,
 }
 
 impl Row {
     fn name(&self) -> String {
         format!("{} {} ({})", self.bin, self.args.join(" "), self.waits)
-    }
-
-    fn has_bug(&self, target: Target) -> bool {
-        self.bug.is_some_and(|b| b.targets.contains(&target))
     }
 }
 
@@ -831,6 +817,18 @@ fn peer_connected(s: &mut Subject, f: &mut Fixture) {
     let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     f.fds.push(peer.into());
     s.wait_err(" connected");
+    s.wait_in(POLL);
+}
+
+/// Listening with --show-wire, a peer connected (this test) that sent the first bytes of a
+/// header and no more: they are dumped on stderr, and the receiver waits for the rest.
+fn peer_sent_part_of_a_header(s: &mut Subject, f: &mut Fixture) {
+    peer_connected(s, f);
+    let peer = f.fds.last().expect("the peer's connection");
+    let sent = nix::unistd::write(peer, &ipc_lab::net::MAGIC).expect("write to the receiver");
+    assert_eq!(sent, ipc_lab::net::MAGIC.len());
+    s.wait_err("sent 4 bytes:");
+    s.wait_err("69 70 63 6c");
     s.wait_in(POLL);
 }
 
@@ -1008,6 +1006,17 @@ fn workers_count(s: &mut Subject, _: &mut Fixture) {
     s.wait_in(WAITPID);
 }
 
+/// context --hold: the report printed, the child asleep in read on the pipe, the parent holding
+/// it there (Termination::sleep, a poll).
+fn child_held_asleep(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("sleeps on for");
+    let child = s.wait_children(1)[0];
+    s.wait_until("the child to sleep in read", |_| {
+        syscall_of(child.pid).is_some_and(|c| READ.contains(&c))
+    });
+    s.wait_in(POLL);
+}
+
 // ---- ipc-bench
 
 fn measures_in(s: &mut Subject, calls: &[i64]) {
@@ -1047,24 +1056,6 @@ macro_rules! long_latency {
     };
 }
 
-const STALLED_STDOUT_BUG: &str = "a termination signal is not acted on while the program \
-    waits to write to a full stdout: std's write_all retries a write that EINTR interrupted \
-    (cli::out_line and out_bytes_line; fifo-read's copy), so `mq-recv Q | slow-reader` and \
-    `pipe-demo fifo-read F | slow-reader` ignore SIGINT, SIGTERM and SIGHUP until the reader \
-    reads; then SIGKILL is the only way out, and their queue or FIFO is left";
-
-const CHILD_STATUS_RACE_BUG: &str = "when the signal reaches the whole process group (Ctrl-C), \
-    the child dies of it and the parent's waitpid can return the child's status before the \
-    signal interrupts it; the parent then goes on as if the child had failed on its own, without \
-    looking at the signal it received (only redirect calls term.check() after waiting): hello \
-    exits with exit(128 + N) instead of by the signal, eof exits 1, duplex exits 1 with `error: \
-    the child killed by SIGHUP`";
-
-const WRITERS_BUG: &str = "pipe-demo writers does not act on a termination signal sent to it \
-    alone while its writers keep the pipe full: read_fd looks at the signal only when read \
-    fails with EINTR, and a read that finds data never does, so it reads on until the writers \
-    are done (seconds for 2 x 100000 records)";
-
 /// The table: every binary, every place it waits.
 fn rows() -> Vec<Row> {
     const NONE: &[Thing] = &[];
@@ -1082,7 +1073,6 @@ fn rows() -> Vec<Row> {
         owns: NONE,
         keeps: NONE,
         survives: NO_SIGNAL,
-        bug: None,
     };
     vec![
         // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
@@ -1298,6 +1288,15 @@ fn rows() -> Vec<Row> {
             )
         },
         Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening --show-wire, a peer sent half a header",
+                &["--listen", "127.0.0.1:0", "--show-wire", "--msgsize", "64"],
+                peer_sent_part_of_a_header,
+            )
+        },
+        Row {
             keeps: &[Thing::Queue],
             ..row(
                 "mq-recv",
@@ -1310,10 +1309,6 @@ fn rows() -> Vec<Row> {
             prepare: queue_of_big_messages,
             stdout: Out::Stalled,
             owns: &[Thing::Queue],
-            bug: Some(Bug {
-                targets: &[Target::Process, Target::Group],
-                what: STALLED_STDOUT_BUG,
-            }),
             ..row(
                 "mq-recv",
                 "writing a message to a full stdout",
@@ -1324,10 +1319,6 @@ fn rows() -> Vec<Row> {
         // pipe-demo: each subcommand with children alive, and both FIFO ends.
         Row {
             stdout: Out::Stalled,
-            bug: Some(Bug {
-                targets: &[Target::Group],
-                what: CHILD_STATUS_RACE_BUG,
-            }),
             ..row(
                 "pipe-demo",
                 "hello: waiting for its child, which writes to a full stdout",
@@ -1348,10 +1339,6 @@ fn rows() -> Vec<Row> {
             writer_blocks,
         ),
         Row {
-            bug: Some(Bug {
-                targets: &[Target::Group],
-                what: CHILD_STATUS_RACE_BUG,
-            }),
             ..row(
                 "pipe-demo",
                 "eof: waiting for the reader that never sees end of file",
@@ -1361,10 +1348,6 @@ fn rows() -> Vec<Row> {
         },
         Row {
             stdout: Out::Stalled,
-            bug: Some(Bug {
-                targets: &[Target::Group],
-                what: CHILD_STATUS_RACE_BUG,
-            }),
             ..row(
                 "pipe-demo",
                 "duplex: waiting for its child, which writes to a full stdout",
@@ -1373,10 +1356,6 @@ fn rows() -> Vec<Row> {
             )
         },
         Row {
-            bug: Some(Bug {
-                targets: &[Target::Process],
-                what: WRITERS_BUG,
-            }),
             ..row(
                 "pipe-demo",
                 "writers: reading while the writers write",
@@ -1439,10 +1418,6 @@ fn rows() -> Vec<Row> {
         Row {
             stdout: Out::Stalled,
             owns: &[Thing::Fifo],
-            bug: Some(Bug {
-                targets: &[Target::Process, Target::Group],
-                what: STALLED_STDOUT_BUG,
-            }),
             ..row(
                 "pipe-demo",
                 "fifo-read: copying to a full stdout",
@@ -1545,12 +1520,18 @@ fn rows() -> Vec<Row> {
                 joined,
             )
         },
-        // proc-demo: counting primes with its workers.
+        // proc-demo: counting primes with its workers, holding a child asleep in read.
         row(
             "proc-demo",
             "speedup mid-run, waiting for its workers",
             &["speedup", "--procs", "2", "--below", "1000000000"],
             workers_count,
+        ),
+        row(
+            "proc-demo",
+            "context --hold: holding its child asleep in read",
+            &["context", "--hold", "30"],
+            child_held_asleep,
         ),
         // ipc-bench: mid-run, parent and child exchanging, or measuring alone.
         row(
@@ -1803,56 +1784,7 @@ fn run_table(pick: impl Fn(&Row, Target) -> bool) {
 
 #[test]
 fn every_binary_waiting_anywhere_ends_by_each_termination_signal_and_leaves_nothing() {
-    run_table(|row, target| !row.has_bug(target));
-    let table = rows();
-    let mut bugs: Vec<&str> = Vec::new();
-    for row in &table {
-        if let Some(bug) = row.bug {
-            eprintln!(
-                "left out, to {:?}: {} (bug {})",
-                bug.targets,
-                row.name(),
-                bug_number(&table, bug.what)
-            );
-            if !bugs.contains(&bug.what) {
-                bugs.push(bug.what);
-            }
-        }
-    }
-    for (i, bug) in bugs.iter().enumerate() {
-        eprintln!("bug {}: {bug} (an ignored test of its own)", i + 1);
-    }
-}
-
-/// Bugs are numbered in the order the table first meets them.
-fn bug_number(table: &[Row], what: &str) -> usize {
-    let mut seen: Vec<&str> = Vec::new();
-    for bug in table.iter().filter_map(|r| r.bug) {
-        if !seen.contains(&bug.what) {
-            seen.push(bug.what);
-        }
-    }
-    seen.iter().position(|b| *b == what).map_or(0, |i| i + 1)
-}
-
-/// The cases left out of the table for `bug`.
-fn run_bug(bug: &str) {
-    run_table(|row, target| row.has_bug(target) && row.bug.is_some_and(|b| b.what == bug));
-}
-
-#[test]
-fn a_program_waiting_to_write_to_a_full_stdout_ends_by_each_termination_signal() {
-    run_bug(STALLED_STDOUT_BUG);
-}
-
-#[test]
-fn pipe_demo_hello_eof_and_duplex_end_by_the_signal_their_process_group_gets() {
-    run_bug(CHILD_STATUS_RACE_BUG);
-}
-
-#[test]
-fn pipe_demo_writers_signalled_alone_ends_promptly() {
-    run_bug(WRITERS_BUG);
+    run_table(|_, _| true);
 }
 
 // ---------------------------------------------------------------------------------------------
