@@ -108,26 +108,6 @@ fn cut(s: &str, n: usize) -> &str {
     &s[..end]
 }
 
-/// The /proc/sysvipc/shm lines of the segments that one of `pids` created (the `cpid` column).
-fn segments_created_by(pids: &[i32]) -> Vec<String> {
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("read /proc/sysvipc/shm");
-    let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
-    let cpid = header
-        .iter()
-        .position(|h| *h == "cpid")
-        .expect("a cpid column in /proc/sysvipc/shm");
-    lines
-        .filter(|line| {
-            line.split_whitespace()
-                .nth(cpid)
-                .and_then(|p| p.parse::<i32>().ok())
-                .is_some_and(|p| pids.contains(&p))
-        })
-        .map(str::to_string)
-        .collect()
-}
-
 /// Nothing left: no segment the run (or a child) made, no file in its directory, none of the
 /// `queues` (nor the run's own mailbox, `/ipc-lab-pid-PID`).
 #[track_caller]
