@@ -77,6 +77,15 @@ impl QueueName {
         }
     }
 
+    /// The name of a pair mailbox, for `receive(P1, msg)`: what process `sender` sends to
+    /// process `receiver`, and nothing else: `/ipc-lab-pid-<RECEIVER>-from-<SENDER>`.
+    pub fn for_pair(receiver: u32, sender: u32) -> QueueName {
+        QueueName {
+            name: format!("/ipc-lab-pid-{receiver}-from-{sender}"),
+            slash_added: false,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.name
     }

@@ -1332,6 +1332,127 @@ fn mine_interrupted_removes_its_own_mailbox() {
     assert!(!mailbox.exists());
 }
 
+/// A sender whose PID is known before it sends: `sh` waits for a line (the receiver's PID), then
+/// becomes `mq-send --to PID MESSAGE` with `exec`, keeping its PID.
+fn sender_waiting_for_a_pid(message: &str) -> Running {
+    let mut c = Command::new("sh");
+    c.args(["-c", "read p2 && exec \"$0\" --to \"$p2\" \"$1\""])
+        .arg(bin("mq-send"))
+        .arg(message);
+    Running::spawn(&mut c)
+}
+
+#[test]
+fn from_pid_takes_only_that_process_and_others_wait_in_the_general_mailbox() {
+    let mut p1 = sender_waiting_for_a_pid("hello-from-p1");
+    let p1_pid = p1.pid() as u32;
+    let mut receiver = Running::spawn(&mut recv_cmd(&[
+        "--mine",
+        "--from",
+        &p1_pid.to_string(),
+        "--count",
+        "1",
+        "--msgsize",
+        "64",
+    ]));
+    let p2 = receiver.pid() as u32;
+    let general = QueueGuard::for_pid(p2);
+    let pair = QueueGuard {
+        name: format!("/ipc-lab-pid-{p2}-from-{p1_pid}"),
+    };
+    let line = receiver.wait_stderr("my PID is ");
+    assert_eq!(
+        line,
+        format!(
+            "mq-recv: my PID is {p2}; I take only messages from process {p1_pid}: its `mq-send --to {p2} MESSAGE` goes into {}; other senders' messages wait in {}, not taken\n",
+            pair.as_str(),
+            general.as_str()
+        )
+    );
+    assert!(general.exists() && pair.exists());
+    eventually("the receiver to block in poll", || {
+        blocked_in_poll(p2 as i32)
+    });
+    // P3 (this test's mq-send): its message goes into the general mailbox and stays there.
+    assert_quiet_success(&send(&["--to", &p2.to_string(), "from-p3"]));
+    assert_eq!(general.attributes().current_messages, 1);
+    assert_eq!(pair.attributes().current_messages, 0);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        receiver.stdout_lines_within(Duration::ZERO),
+        0,
+        "P3's is not taken"
+    );
+    // P1: into the pair mailbox, and received.
+    writeln!(p1.stdin.as_mut().unwrap(), "{p2}").unwrap();
+    assert_eq!(shell_status(p1.finish()), 0, "{}", p1.err);
+    assert_eq!(p1.err, "");
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "hello-from-p1\n");
+    assert!(
+        receiver.err.ends_with(&format!(
+            "mq-recv: 1 message from other senders waited in {}, not taken (--from {p1_pid} takes only that process's); they go with the mailbox\n",
+            general.as_str()
+        )),
+        "{}",
+        receiver.err
+    );
+    assert!(!general.exists() && !pair.exists(), "both go with it");
+}
+
+#[test]
+fn from_pid_interrupted_removes_both_mailboxes() {
+    for (sig, sig_name, status) in [(2, "SIGINT", 130), (15, "SIGTERM", 143), (1, "SIGHUP", 129)] {
+        let mut receiver =
+            Running::spawn(&mut recv_cmd(&["--mine", "--from", "1", "--msgsize", "64"]));
+        let pid = receiver.pid();
+        let general = QueueGuard::for_pid(pid as u32);
+        let pair = QueueGuard {
+            name: format!("/ipc-lab-pid-{pid}-from-1"),
+        };
+        receiver.wait_stderr("my PID is");
+        eventually("the receiver to block in poll", || blocked_in_poll(pid));
+        assert!(general.exists() && pair.exists());
+        receiver.signal(sig);
+        let st = receiver.finish();
+        assert_eq!(shell_status(st), status, "{sig_name}");
+        assert_eq!(st.signal(), Some(sig), "{sig_name}");
+        assert!(
+            receiver.err.ends_with(&format!(
+                "mq-recv: interrupted by {sig_name}: removed /ipc-lab-pid-{pid}-from-1, /ipc-lab-pid-{pid}\n"
+            )),
+            "{sig_name}: {}",
+            receiver.err
+        );
+        assert!(!general.exists() && !pair.exists(), "{sig_name}");
+    }
+}
+
+#[test]
+fn from_needs_mine_and_a_pid() {
+    for bad in [
+        &["--from", "5", "--count", "1"][..],
+        &["--mine", "--from", "0"],
+        &["--mine", "--from", "x"],
+        &["--mine", "--from", "-3"],
+        &["--mine", "--from", "5", "--listen", "7000"],
+        &["--attr", "--from", "5", "/x"],
+    ] {
+        let out = recv(bad);
+        assert_eq!(code(&out), 2, "{bad:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error: "), "{bad:?}: {}", out.stderr);
+        assert_eq!(out.stdout, "");
+        assert_no_panic(&out.stderr);
+    }
+    let out = recv(&["--from", "5", "--count", "1"]);
+    assert!(
+        out.stderr
+            .starts_with("error: the following required arguments were not provided:\n  --mine"),
+        "{}",
+        out.stderr
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The network port (loopback)
 

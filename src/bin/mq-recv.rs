@@ -31,6 +31,7 @@ Examples:
   mq-recv --count 3 -v /lab      three messages, with their priority and size
   mq-recv /from-a /from-b        a mailbox for each sender; lines say which
   mq-recv --mine                 direct: a mailbox named after this process (mq-send --to PID)
+  mq-recv --mine --from 5151     direct both ways, receive(P1, msg): only process 5151's messages
   mq-recv -n /lab                non-blocking: an empty queue is an error, not a wait
   mq-recv --timeout 5 /lab       wait at most 5 s for each message
   mq-recv --hold --maxmsg 3 /lab receive nothing until Enter: watch senders block on a full queue
@@ -50,6 +51,12 @@ struct Args {
     /// Direct naming: receive in a mailbox named after this process's PID, and print the PID
     #[arg(long)]
     mine: bool,
+
+    /// With --mine: receive(P1, msg), take only the messages of process PID (they go into a pair
+    /// mailbox /ipc-lab-pid-MINE-from-PID; those of other senders wait in the general mailbox)
+    #[arg(long, value_name = "PID", requires = "mine", conflicts_with = "listen",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    from: Option<u32>,
 
     /// Also receive from the network on [ADDR:]PORT (default address 127.0.0.1; 0.0.0.0 for
     /// other machines; port 0 picks a free one)
@@ -86,7 +93,7 @@ struct Args {
     unlink: bool,
 
     /// Print each queue's attributes and the system's limits, and exit (receives nothing)
-    #[arg(long, conflicts_with_all = ["mine", "listen", "show_wire", "verbose", "count",
+    #[arg(long, conflicts_with_all = ["mine", "from", "listen", "show_wire", "verbose", "count",
           "nonblock", "timeout", "hold", "unlink"])]
     attr: bool,
 
@@ -150,6 +157,8 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         "open the mailbox: the receiver owns its port, so it creates it if need be",
     );
     let mut mailboxes = Vec::new();
+    // With --from: this process's general mailbox, open but not received from.
+    let mut general: Option<Mailbox> = None;
     // Direct naming, or a port with no queue named: a mailbox of this process's own.
     let own = args.mine || (args.listen.is_some() && names.is_empty());
     let pid = std::process::id();
@@ -162,13 +171,28 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             ui,
         )?;
         mailbox.unlink_when_done();
-        if args.mine {
+        if let Some(from) = args.from {
+            // The general mailbox stays open, so that other senders find it, but is not read.
+            let pair = QueueName::for_pair(pid, from);
+            let mut only = open(&pair, &options_for(&options, false), args, ui)?;
+            only.unlink_when_done();
             ui.note(&format!(
-                "my PID is {pid}; my mailbox is {name}: send with `mq-send --to {pid} MESSAGE`"
+                "my PID is {pid}; I take only messages from process {from}: its `mq-send --to {pid} MESSAGE` goes into {pair}; other senders' messages wait in {name}, not taken"
             ));
-            ui.meaning("direct naming: the sender names this process, as send(P2, msg)");
+            ui.meaning(
+                "direct naming both ways: the receiver names its sender, as receive(P1, msg)",
+            );
+            general = Some(mailbox);
+            mailboxes.push(only);
+        } else {
+            if args.mine {
+                ui.note(&format!(
+                    "my PID is {pid}; my mailbox is {name}: send with `mq-send --to {pid} MESSAGE`"
+                ));
+                ui.meaning("direct naming: the sender names this process, as send(P2, msg)");
+            }
+            mailboxes.push(mailbox);
         }
-        mailboxes.push(mailbox);
     }
     for name in &names {
         let port_fed = mailboxes.is_empty() && args.listen.is_some();
@@ -209,7 +233,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let mut inbox = Inbox::new(mailboxes, port);
     let result = receive_all(args, ui, &term, &mut inbox);
 
-    let names: Vec<(QueueName, i32, bool)> = inbox
+    let mut names: Vec<(QueueName, i32, bool)> = inbox
         .mailboxes()
         .iter()
         .map(|m| (m.name().clone(), m.as_fd().as_raw_fd(), m.unlinks()))
@@ -220,7 +244,25 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         "clean up"
     };
     ui.step(3, step);
-    let closed = inbox.close();
+    let mut closed = inbox.close();
+    if let Some(general) = general {
+        let name = general.name().clone();
+        let fd = general.as_fd().as_raw_fd();
+        let waiting = general.attributes().map_or(0, |a| a.current_messages);
+        if waiting > 0 {
+            ui.note(&format!(
+                "{} from other senders waited in {name}, not taken (--from {} takes only that process's); they go with the mailbox",
+                cli::counted(waiting as u64, "message"),
+                args.from.unwrap_or_default()
+            ));
+        }
+        names.push((name.clone(), fd, true));
+        match (general.close(), &mut closed) {
+            (Ok(true), Ok(removed)) => removed.push(name),
+            (Err(e), Ok(_)) => closed = Err(e),
+            _ => {}
+        }
+    }
     match &closed {
         Ok(removed) => {
             for (name, fd, unlinks) in &names {

@@ -28,7 +28,8 @@ messages before any receiver runs.
 Examples:
   mq-send /lab hello world        two messages to mailbox /lab (indirect naming)
   mq-send -p 5 /lab urgent        priority 5: received before everything below 5
-  mq-send --to 4242 hi            direct: to the mailbox of process 4242 (mq-recv --mine)
+  mq-send --to 4242 hi            direct: to the mailbox of process 4242 (mq-recv --mine); into
+                                  its pair mailbox for this PID if it has one (mq-recv --from)
   mq-send -n /lab more            non-blocking: a full queue is an error, not a wait
   mq-send --timeout 2 /lab more   wait at most 2 s for room
   mq-send -c --maxmsg 3 /lab a b  make /lab (3 messages at most) if it is missing
@@ -128,10 +129,16 @@ fn gather<'a>(args: &'a Args, perms_given: bool, ui: &Ui) -> anyhow::Result<(Tar
         ));
     }
     let (target, messages) = if let Some(pid) = args.to {
-        (
-            Target::Process(pid, QueueName::for_pid(pid)),
-            &args.words[..],
-        )
+        // receive(P1, msg): a receiver started with `--mine --from MY-PID` made a pair mailbox
+        // for this process; otherwise its general one.
+        let me = std::process::id();
+        let pair = QueueName::for_pair(pid, me);
+        let name = if mq::exists(&pair) {
+            pair
+        } else {
+            QueueName::for_pid(pid)
+        };
+        (Target::Process(pid, name), &args.words[..])
     } else if let Some(host) = &args.host {
         (Target::Host(host.clone()), &args.words[..])
     } else {
@@ -232,9 +239,16 @@ fn send_local(
 
     ui.step(1, "open the mailbox for sending");
     if let Target::Process(pid, name) = target {
-        ui.meaning(&format!(
-            "direct naming: process {pid}'s mailbox is {name} (made by `mq-recv --mine`)"
-        ));
+        let me = std::process::id();
+        if *name == QueueName::for_pid(*pid) {
+            ui.meaning(&format!(
+                "direct naming: process {pid}'s mailbox is {name} (made by `mq-recv --mine`); it has no mailbox for me (PID {me}), so this is its general one"
+            ));
+        } else {
+            ui.meaning(&format!(
+                "direct naming both ways: process {pid} takes only the messages of the processes it names; {name} is its mailbox for mine (PID {me}, made by `mq-recv --mine --from {me}`)"
+            ));
+        }
     }
     let mut mailbox = match Mailbox::open(name, &options) {
         Ok(m) => m,
