@@ -1917,6 +1917,25 @@ fn long_run(mode: &str, mech: &str, pin: &str) -> Vec<String> {
 /// trips or messages, and a signal interrupts any wait).
 const PROMPTLY: Duration = Duration::from_secs(3);
 
+/// Send `sig` to the bench (or its group) and return the time to its end, not to the end of
+/// the checks that follow it (PATIENCE at most).
+fn signal_and_time(demo: &mut Demo, sig: Signal, target: Target) -> Duration {
+    let pid = Pid::from_raw(demo.pid());
+    let sent = Instant::now();
+    match target {
+        Target::Bench => nix::sys::signal::kill(pid, sig),
+        Target::Group => nix::sys::signal::killpg(pid, sig),
+    }
+    .expect("kill");
+    loop {
+        let ended = demo.run.child.try_wait().expect("try_wait").is_some();
+        if ended || sent.elapsed() > PATIENCE {
+            return sent.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Start `args`, wait until it measures (its child exists and, with `waits_in`, ipc-bench waits
 /// in one of those system calls), send `sig` to `target`: it must end within `limit`, by that
 /// signal, saying it stopped, with its child reaped, no other row started and nothing left.
@@ -1947,20 +1966,7 @@ fn interrupt_mid_run(
         });
     }
     assert!(child.exists(), "{what}: the child runs");
-    let sent = Instant::now();
-    match target {
-        Target::Bench => nix::sys::signal::kill(Pid::from_raw(pid), sig),
-        Target::Group => nix::sys::signal::killpg(Pid::from_raw(pid), sig),
-    }
-    .expect("kill");
-    // The time to its end (not to the end of the checks that follow it).
-    let took = loop {
-        let ended = demo.run.child.try_wait().expect("try_wait").is_some();
-        if ended || sent.elapsed() > PATIENCE {
-            break sent.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let took = signal_and_time(&mut demo, sig, target);
     let ran = finish(demo);
     assert!(took < limit, "{what}: took {took:?}");
     assert_eq!(
@@ -2078,23 +2084,10 @@ fn a_termination_signal_mid_table_prints_the_rows_measured_before_the_stop_note(
             c.process_group(0);
         }
         let mut demo = Demo::start_cmd(c);
-        let pid = demo.pid();
         // Each row forks its own child: with the second, the first row is over.
         let children = demo.watch.wait_for(2);
         assert!(children[1].exists(), "{what}: the second row runs");
-        let sent = Instant::now();
-        match target {
-            Target::Bench => nix::sys::signal::kill(Pid::from_raw(pid), sig),
-            Target::Group => nix::sys::signal::killpg(Pid::from_raw(pid), sig),
-        }
-        .expect("kill");
-        let took = loop {
-            let ended = demo.run.child.try_wait().expect("try_wait").is_some();
-            if ended || sent.elapsed() > PATIENCE {
-                break sent.elapsed();
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        let took = signal_and_time(&mut demo, sig, target);
         let ran = finish(demo);
         assert!(took < PROMPTLY, "{what}: took {took:?}");
         assert_eq!(
