@@ -1362,81 +1362,79 @@ fn version_is_the_packages() {
 #[test]
 fn each_subcommand_has_help() {
     assert_subcommand_helps("pipe-demo", &SUBCOMMANDS, run);
-    for (sub, words) in [
-        ("redirect", &["<CMD1>", "<CMD2>"][..]),
-        ("capacity", &["--size <BYTES>", "F_SETPIPE_SZ"][..]),
-        ("blocking", &["--delay <SECS>", "[default: 1]"][..]),
-        (
-            "eof",
-            &["--keep-write-end", "--timeout <SECS>", "[default: 2]"][..],
-        ),
-        ("broken", &["--ignore-sigpipe", "EPIPE"][..]),
-        ("duplex", &["--rounds <N>", "[default: 3]"][..]),
-        (
-            "writers",
-            &[
-                "--writers <N>",
-                "--record-size <BYTES>",
-                "--records <N>",
-                "PIPE_BUF",
-            ][..],
-        ),
-        (
-            "readers",
-            &[
-                "--readers <N>",
-                "--records <N>",
-                "--record-size <BYTES>",
-                "[default: 4]",
-                "[default: 1000]",
-                "PIPE_BUF",
-                "Lecture notes: B3 Unix Pipe",
-                "multiple readers and writers",
-                "Example:",
-                "pipe-demo readers --readers 8 --explain",
-            ][..],
-        ),
-        ("fifo-write", &["<PATH>", "[MESSAGE]..."][..]),
-        ("fifo-read", &["<PATH>"][..]),
-        ("hello", &["--message <TEXT>"][..]),
-        (
-            "fail",
-            &[
-                "RLIMIT_NOFILE",
-                "EMFILE",
-                "Lecture notes: B3 Unix Pipe",
-                "Example:",
-                "pipe-demo fail --explain",
-                "exit status is 0",
-            ][..],
-        ),
-        (
-            "dup",
-            &[
-                "close(1)",
-                "dup(fd[1])",
-                "dup2(fd[1], 1)",
-                "Lecture notes: B3 Unix Pipe",
-                "Example:",
-                "pipe-demo dup --explain",
-            ][..],
-        ),
-        (
-            "anon",
-            &[
-                "pipe:[INODE]",
-                "Lecture notes: B3 Unix Pipe",
-                "anonymous FIFO file",
-                "Example:",
-                "pipe-demo anon --explain",
-            ][..],
-        ),
-    ] {
-        let help = run(&[sub, "--help"]).stdout;
-        for w in words {
-            assert!(help.contains(w), "{sub} --help lacks {w:?}: {help}");
-        }
-    }
+    assert_helps_mention(
+        &[
+            ("redirect", &["<CMD1>", "<CMD2>"][..]),
+            ("capacity", &["--size <BYTES>", "F_SETPIPE_SZ"][..]),
+            ("blocking", &["--delay <SECS>", "[default: 1]"][..]),
+            (
+                "eof",
+                &["--keep-write-end", "--timeout <SECS>", "[default: 2]"][..],
+            ),
+            ("broken", &["--ignore-sigpipe", "EPIPE"][..]),
+            ("duplex", &["--rounds <N>", "[default: 3]"][..]),
+            (
+                "writers",
+                &[
+                    "--writers <N>",
+                    "--record-size <BYTES>",
+                    "--records <N>",
+                    "PIPE_BUF",
+                ][..],
+            ),
+            (
+                "readers",
+                &[
+                    "--readers <N>",
+                    "--records <N>",
+                    "--record-size <BYTES>",
+                    "[default: 4]",
+                    "[default: 1000]",
+                    "PIPE_BUF",
+                    "Lecture notes: B3 Unix Pipe",
+                    "multiple readers and writers",
+                    "Example:",
+                    "pipe-demo readers --readers 8 --explain",
+                ][..],
+            ),
+            ("fifo-write", &["<PATH>", "[MESSAGE]..."][..]),
+            ("fifo-read", &["<PATH>"][..]),
+            ("hello", &["--message <TEXT>"][..]),
+            (
+                "fail",
+                &[
+                    "RLIMIT_NOFILE",
+                    "EMFILE",
+                    "Lecture notes: B3 Unix Pipe",
+                    "Example:",
+                    "pipe-demo fail --explain",
+                    "exit status is 0",
+                ][..],
+            ),
+            (
+                "dup",
+                &[
+                    "close(1)",
+                    "dup(fd[1])",
+                    "dup2(fd[1], 1)",
+                    "Lecture notes: B3 Unix Pipe",
+                    "Example:",
+                    "pipe-demo dup --explain",
+                ][..],
+            ),
+            (
+                "anon",
+                &[
+                    "pipe:[INODE]",
+                    "Lecture notes: B3 Unix Pipe",
+                    "anonymous FIFO file",
+                    "Example:",
+                    "pipe-demo anon --explain",
+                ][..],
+            ),
+        ],
+        run,
+    );
 }
 
 #[test]

@@ -967,6 +967,18 @@ pub fn assert_version(name: &str, run: impl Fn(&[&str]) -> Ran) {
     }
 }
 
+/// Each subcommand's `--help` mentions every one of its words (options, defaults, the notes'
+/// section, examples).
+#[track_caller]
+pub fn assert_helps_mention(table: &[(&str, &[&str])], run: impl Fn(&[&str]) -> Ran) {
+    for (sub, words) in table {
+        let help = run(&[sub, "--help"]).stdout;
+        for w in *words {
+            assert!(help.contains(w), "{sub} --help lacks {w:?}: {help}");
+        }
+    }
+}
+
 /// Each subcommand's `--help`: its usage line, the common `--explain`, no child forked, and the
 /// same text as `help SUB`.
 #[track_caller]
