@@ -889,14 +889,22 @@ fn fifo_open_waits(s: &mut Subject, _: &mut Fixture) {
     s.wait_until("a wait in open", |_| blocked_in_open(pid));
 }
 
+/// Open the other end of the fixture's FIFO, not blocking, so that this test cannot hang
+/// here: the program waiting in open at its end counts, so the open succeeds at once (ENXIO
+/// only when there is no reader).
+fn open_fifo_end(f: &Fixture, write: bool) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&f.fifo.path)
+        .expect("open the FIFO's other end")
+}
+
 /// fifo-write waits in open; a reader comes (this test), then it waits for stdin.
 fn fifo_reader_comes(s: &mut Subject, f: &mut Fixture) {
     fifo_open_waits(s, f);
-    let fd = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&f.fifo.path)
-        .expect("open the FIFO to read");
+    let fd = open_fifo_end(f, false);
     f.fds.push(fd.into());
     s.wait_in(POLL);
 }
@@ -904,13 +912,7 @@ fn fifo_reader_comes(s: &mut Subject, f: &mut Fixture) {
 /// fifo-read waits in open; a writer comes (this test), then it waits for data.
 fn fifo_writer_comes(s: &mut Subject, f: &mut Fixture) {
     fifo_open_waits(s, f);
-    // Not blocking, so that this test cannot hang here: the reader waiting in open counts as
-    // one, so the open succeeds at once (ENXIO only when there is none).
-    let fd = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&f.fifo.path)
-        .expect("open the FIFO to write");
+    let fd = open_fifo_end(f, true);
     f.fds.push(fd.into());
     s.wait_in(POLL);
 }
@@ -918,11 +920,7 @@ fn fifo_writer_comes(s: &mut Subject, f: &mut Fixture) {
 /// fifo-read copies what a writer sends to a stalled stdout, and waits to write more.
 fn fifo_floods_stdout(s: &mut Subject, f: &mut Fixture) {
     fifo_open_waits(s, f);
-    let fd = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&f.fifo.path)
-        .expect("open the FIFO to write");
+    let fd = open_fifo_end(f, true);
     // What fits: the FIFO's capacity, then whatever the reader has taken meanwhile.
     let _ = std::io::Write::write(&mut &fd, &[b'f'; 100_000]);
     f.fds.push(fd.into());
