@@ -770,8 +770,16 @@ impl Exchange for PingPong {
             end.recv(msg)?;
             end.send(msg)?;
         }
+        if self.count == 0 {
+            return Ok(0.0);
+        }
+        // The clock starts once the first timed message is here, when the parent's has surely
+        // started: the wait before it (a spinning child burns CPU while the parent is not yet
+        // timing, or not even running) is no part of the timed exchange.
+        end.recv(msg)?;
         let cpu = own_cpu_ns();
-        for _ in 0..self.count {
+        end.send(msg)?;
+        for _ in 1..self.count {
             end.recv(msg)?;
             end.send(msg)?;
         }
@@ -814,9 +822,16 @@ impl Exchange for Stream1 {
         for _ in 0..self.warmup {
             end.recv(msg)?;
         }
-        let cpu = own_cpu_ns();
         end.send(msg)?;
-        for _ in 0..self.count {
+        if self.count == 0 {
+            end.send(msg)?;
+            return Ok(0.0);
+        }
+        // As in ping-pong: the clock starts with the first timed message, not while waiting
+        // for the parent to start sending.
+        end.recv(msg)?;
+        let cpu = own_cpu_ns();
+        for _ in 1..self.count {
             end.recv(msg)?;
         }
         end.send(msg)?;
