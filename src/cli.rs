@@ -458,27 +458,39 @@ pub fn out_raw(bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Write all of `bytes` to stdout with write(2), std's buffer flushed first. Unlike std's
-/// `write_all`, which retries a write a signal interrupted, a termination signal ends it
-/// ([`Interrupted`]): a program blocked on a full stdout (a reader that stopped reading) can
-/// still be stopped and clean up. A closed stdout is an error of kind BrokenPipe.
+/// `write_all`, which retries a write a signal interrupted, a termination signal that cuts a
+/// write short ends it ([`Interrupted`]): a program blocked on a full stdout (a reader that
+/// stopped reading) can still be stopped and clean up. A write that completes is a success even
+/// when a signal came meanwhile: the line is out, and the caller's next wait sees the signal
+/// and cleans up with its own words. A closed stdout is an error of kind BrokenPipe.
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     out.flush().context("cannot write to standard output")?;
+    write_all_unless_ended(out.as_fd(), bytes, termination_received)
+        .context("cannot write to standard output")
+}
+
+/// The loop of [`write_stdout`], on any descriptor, with the signal check passed in.
+fn write_all_unless_ended(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    ended: impl Fn() -> Option<Signal>,
+) -> anyhow::Result<()> {
     let mut rest = bytes;
     while !rest.is_empty() {
-        // A signal that comes once some bytes are written cuts the write short (no EINTR):
-        // the flag is looked at after every write.
-        let written = nix::unistd::write(&out, rest);
-        if let Some(sig) = termination_received() {
+        let written = nix::unistd::write(fd, rest);
+        if written == Ok(rest.len()) {
+            return Ok(());
+        }
+        // A signal that comes once some bytes are written cuts the write short (no EINTR);
+        // one that comes before any is written fails it with EINTR. Either way, stop here.
+        if let Some(sig) = ended() {
             return Err(Interrupted(sig).into());
         }
         match written {
             Ok(n) => rest = &rest[n..],
             Err(Errno::EINTR) => {}
-            Err(errno) => {
-                return Err(io::Error::from_raw_os_error(errno as i32))
-                    .context("cannot write to standard output");
-            }
+            Err(errno) => return Err(io::Error::from_raw_os_error(errno as i32).into()),
         }
     }
     Ok(())
@@ -899,6 +911,31 @@ mod tests {
         let err = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("write");
         assert!(is_broken_pipe(&err));
         assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+
+    #[test]
+    fn a_write_that_completes_is_done_though_a_signal_came() {
+        // The race once seen: a termination signal that arrives while a line is written, yet
+        // the whole line goes out. The line is written, and the caller's next wait (which
+        // narrates the clean-up) is left to see the signal.
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let result = write_all_unless_ended(write.as_fd(), b"Shared Memory Id = 7\n", || {
+            Some(Signal::SIGTERM)
+        });
+        assert!(result.is_ok(), "{result:?}");
+        drop(write);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(read), &mut got).unwrap();
+        assert_eq!(got, b"Shared Memory Id = 7\n");
+    }
+
+    #[test]
+    fn a_write_that_fails_names_the_error_not_the_signal_that_did_not_come() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        // SIGPIPE is ignored in a Rust program: the write fails with EPIPE.
+        let err = write_all_unless_ended(write.as_fd(), b"x\n", || None).unwrap_err();
+        assert!(is_broken_pipe(&err), "{err:#}");
     }
 
     #[test]

@@ -2218,15 +2218,16 @@ fn a_termination_signal_to_ipc_bench_alone_during_the_warm_up_ends_it_promptly()
     .args(in_warm_up("shm-spin", "same"))
     .env("NO_COLOR", "1");
     let demo = Demo::start_cmd(c);
-    // ipc-bench is the tracer's child that runs it (strace may fork helpers first). A traced
-    // process's children are missing from its /proc/PID/task/PID/children: look for a process
-    // whose parent it is.
+    // ipc-bench is the tracer's child that runs it. strace may fork helpers first, and a forked
+    // copy of strace has strace's command line, ipc-bench's arguments included: only a process
+    // that has executed ipc-bench is named so (/proc/PID/comm). A traced process's children are
+    // missing from its /proc/PID/task/PID/children: look for a process whose parent it is.
     let tracer = demo.pid();
     let mut bench = 0;
     eventually("ipc-bench under strace", || {
-        let found = children_of(tracer)
-            .into_iter()
-            .find(|&p| ProcId::of(p).is_some_and(|c| c.cmdline().contains("--warmup 100000000")));
+        let found = children_of(tracer).into_iter().find(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "ipc-bench\n")
+        });
         bench = found.unwrap_or(0);
         found.is_some()
     });

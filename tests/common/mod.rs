@@ -514,7 +514,10 @@ pub struct ProcStat {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     // The command name is in parentheses and may hold spaces: the fields follow the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -537,9 +540,22 @@ pub struct ProcId {
 impl ProcId {
     /// The process that has this pid now, if any.
     pub fn of(pid: i32) -> Option<ProcId> {
-        proc_stat(pid).map(|s| ProcId {
+        ProcId::read(pid).ok()
+    }
+
+    /// The process that has this pid now; an error of kind NotFound when there is none, another
+    /// error when /proc could not be read.
+    pub fn read(pid: i32) -> std::io::Result<ProcId> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let stat = parse_proc_stat(&text).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("/proc/{pid}/stat: {text:?}"),
+            )
+        })?;
+        Ok(ProcId {
             pid,
-            start: s.start,
+            start: stat.start,
         })
     }
 
@@ -630,13 +646,26 @@ impl ChildWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let (seen2, stop2) = (Arc::clone(&seen), Arc::clone(&stop));
         let thread = thread::spawn(move || {
-            let Some(me) = ProcId::of(parent) else {
-                return;
+            // Only a parent that is positively gone ends the watch: a look at /proc that fails
+            // for another reason (this busy test process out of descriptors for a moment, say)
+            // is tried again, or a long-lived child could go unseen.
+            let me = loop {
+                match ProcId::read(parent) {
+                    Ok(me) => break me,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                    Err(_) if stop2.load(Ordering::Relaxed) => return,
+                    Err(_) => thread::sleep(Duration::from_millis(1)),
+                }
             };
             while !stop2.load(Ordering::Relaxed) {
-                match me.stat() {
-                    Some(s) if s.state != 'Z' && s.state != 'X' => {}
-                    _ => break,
+                match ProcId::read(parent) {
+                    Ok(now) if now != me => break,
+                    Ok(_) => match me.stat() {
+                        Some(s) if s.state == 'Z' || s.state == 'X' => break,
+                        _ => {}
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(_) => {}
                 }
                 let found: Vec<ProcId> = children_of(parent)
                     .into_iter()
@@ -659,6 +688,16 @@ impl ChildWatch {
             seen,
             stop,
             thread: Some(thread),
+        }
+    }
+
+    /// Count `child` among the children seen, as a test that was told of it (the program
+    /// reported its pid while it lived) knows it was one: the end of the run then checks it as
+    /// it checks those the watch saw, however short a time the watch had to see it.
+    pub fn add(&self, child: ProcId) {
+        let mut seen = self.seen.lock().unwrap();
+        if !seen.contains(&child) {
+            seen.push(child);
         }
     }
 
