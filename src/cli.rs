@@ -184,6 +184,48 @@ impl KeyArgs {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The command line
+
+/// Parse the command line as clap's `Parser::parse` does (help, version and usage errors with
+/// exit status 2 included), with the one difference of [`command_line`].
+pub fn parse_args<P: clap::Parser>() -> P {
+    command_line::<P>().0
+}
+
+/// The command line parsed into `P`, and clap's matches beside it (for `value_source`). A usage
+/// error that quotes what was typed is printed with its control characters escaped
+/// ([`one_line`], line by line): a value such as `$'\e]0;PWNED\a'` is shown, not played on the
+/// terminal. Other errors, help and version go out as clap writes them, coloured or not.
+pub fn command_line<P: clap::CommandFactory + clap::FromArgMatches>() -> (P, clap::ArgMatches) {
+    // Only a command line with a control character in it is handled apart: clap with plain
+    // styles, so that its text holds no escape of its own, then escaped here.
+    let typed_control =
+        std::env::args_os().any(|a| a.to_string_lossy().chars().any(|c| c.is_control()));
+    let mut command = P::command();
+    if typed_control {
+        command = command.styles(clap::builder::Styles::plain());
+    }
+    let parsed = command
+        .try_get_matches()
+        .and_then(|matches| Ok((P::from_arg_matches(&matches)?, matches)));
+    match parsed {
+        Ok(parsed) => parsed,
+        Err(e) if typed_control && e.use_stderr() => {
+            let text: Vec<String> = e
+                .render()
+                .ansi()
+                .to_string()
+                .split('\n')
+                .map(one_line)
+                .collect();
+            let _ = io::stderr().lock().write_all(text.join("\n").as_bytes());
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Colour
 
 /// Kinds of text the binaries colour.
@@ -296,9 +338,10 @@ pub fn error_lines(err: &anyhow::Error) -> (String, Option<String>) {
     (one_line(&parts.join(": ")), hint.as_deref().map(one_line))
 }
 
-/// A message as one line: a control character (a newline in a path a user typed, say) is
-/// written as its escape, `\n`.
-fn one_line(text: &str) -> String {
+/// A message as one line: a control character (a newline in a path a user typed, say, or the
+/// escape that starts a terminal's control sequence) is written as its escape, `\n`, `\u{1b}`.
+/// The one escaping function for every line the binaries write on stderr.
+pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -323,6 +366,10 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// What a binary says besides its stdout: narration, inspection, notes and errors, all on
 /// stderr, coloured when stderr wants it.
+///
+/// Every line goes out as one line with its control characters escaped ([`one_line`]): a
+/// queue name, a path or a message a user typed with an escape sequence in it (one that
+/// retitles the terminal, say) is shown as `\u{1b}]0;...`, never played on the terminal.
 #[derive(Debug, Clone)]
 pub struct Ui {
     prog: &'static str,
@@ -362,14 +409,16 @@ impl Ui {
     pub fn step(&self, n: u32, title: &str) {
         if self.explain {
             let head = self.err.paint(&format!("[step {n}]"), Tone::Step);
-            self.eprint(&format!("{head} {title}"));
+            self.eprint(&format!("{head} {}", one_line(title)));
         }
     }
 
     /// `--explain`: a system call with its arguments and result: `shmget(...) = 7`.
     pub fn call(&self, call: &str, result: impl fmt::Display) {
         if self.explain {
-            let text = self.err.paint(&format!("{call} = {result}"), Tone::Call);
+            let text = self
+                .err
+                .paint(&one_line(&format!("{call} = {result}")), Tone::Call);
             self.eprint(&format!("  {text}"));
         }
     }
@@ -377,7 +426,7 @@ impl Ui {
     /// `--explain`: a plain memory access or other action with no system call: `shm[0] = 1`.
     pub fn act(&self, text: &str) {
         if self.explain {
-            let text = self.err.paint(text, Tone::Call);
+            let text = self.err.paint(&one_line(text), Tone::Call);
             self.eprint(&format!("  {text}"));
         }
     }
@@ -385,20 +434,20 @@ impl Ui {
     /// `--explain`: what the step means, in a sentence.
     pub fn meaning(&self, text: &str) {
         if self.explain {
-            self.eprint(&format!("  {text}"));
+            self.eprint(&format!("  {}", one_line(text)));
         }
     }
 
     /// A status line (`--inspect`), printed whenever the caller asks.
     pub fn inspect(&self, text: &str) {
         let head = self.err.paint("[inspect]", Tone::Inspect);
-        self.eprint(&format!("{head} {text}"));
+        self.eprint(&format!("{head} {}", one_line(text)));
     }
 
     /// A note that is always printed on stderr: `shm-master: ...`.
     pub fn note(&self, text: &str) {
         let head = self.err.paint(&format!("{}:", self.prog), Tone::Note);
-        self.eprint(&format!("{head} {text}"));
+        self.eprint(&format!("{head} {}", one_line(text)));
     }
 
     /// Print an error as `error: ...` and `hint: ...`.

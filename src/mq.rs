@@ -110,8 +110,10 @@ impl std::hash::Hash for QueueName {
 }
 
 impl fmt::Display for QueueName {
+    /// The name as it is shown, on stdout as on stderr: a control character in it is escaped
+    /// (`/x\u{1b}]0;...`), so that a name cannot play a terminal's control sequence.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
+        f.write_str(&crate::cli::one_line(&self.name))
     }
 }
 

@@ -1491,6 +1491,55 @@ fn a_newline_in_a_path_or_name_keeps_the_error_on_one_line() {
 }
 
 #[test]
+fn a_terminal_escape_typed_is_shown_escaped_never_played() {
+    // `\e]0;PWNED\a` retitles a terminal that receives it. Typed into a name, a path or a value,
+    // it may be shown back (a note, narration, an error, clap's own usage error), but only as
+    // its escape: no ESC (0x1b) or BEL (0x07) byte reaches stdout or stderr.
+    let dir = TempDir::new("bug-escape");
+    let evil = "\u{1b}]0;PWNED\u{7}";
+    let queue = format!("{}{evil}", unique_queue());
+    let guard = QueueGuard {
+        name: queue.clone(),
+    };
+    let path = format!("/nonexistent-ipc-lab/{evil}");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        // The "created queue" note, and --explain's narration of mq_open and mq_unlink.
+        ("mq-send", vec!["--explain", "-c", &queue, "hi"]),
+        ("mq-recv", vec!["--explain", "-n", "--unlink", &queue]),
+        ("mq-recv", vec!["--attr", &queue]),
+        ("shm-master", vec!["--interval", evil]),
+        ("shm-master", vec!["--timeout", "0.05", "--ftok", &path]),
+        ("shm-slave", vec![evil]),
+        ("pipe-demo", vec![evil]),
+        ("pipe-demo", vec!["fifo-read", &path]),
+        ("sig-demo", vec!["send", "1", evil]),
+        ("ipc-bench", vec!["latency", "--plot", &path]),
+        ("shm-race", vec!["counter", "--join", evil]),
+        ("proc-demo", vec!["speedup", "--below", evil]),
+    ];
+    let mut played = Vec::new();
+    for (bin, args) in &cases {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let what = format!("{bin} {}", shown(&args));
+        let out = run_in(&dir, bin, &args, b"");
+        assert_left_nothing(&what, &out, &dir, &[]);
+        assert_no_panic(&out.stderr);
+        let raw = |s: &str| s.contains(['\u{1b}', '\u{7}']);
+        if raw(&out.stdout) || raw(&out.stderr) {
+            played.push(format!("{what}: {:?} {:?}", out.stdout, out.stderr));
+        }
+        assert!(
+            out.stderr.contains("\\u{1b}]0;PWNED\\u{7}")
+                || out.stdout.contains("\\u{1b}]0;PWNED\\u{7}"),
+            "{what}: the escape shown as text: {:?}",
+            out.stderr
+        );
+    }
+    drop(guard);
+    assert_eq!(played, Vec::<String>::new(), "control characters played");
+}
+
+#[test]
 fn a_plot_name_too_long_is_refused_before_measuring() {
     let dir = TempDir::new("bug-plot");
     let name = dir.path.join(format!("{}.svg", "a".repeat(300)));

@@ -126,7 +126,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = ipc_lab::cli::parse_args();
     let ui = Ui::new("ipc-bench", &args.common);
     ui.finish(run(&args, &ui))
 }

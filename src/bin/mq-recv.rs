@@ -105,7 +105,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = ipc_lab::cli::parse_args();
     let ui = Ui::new("mq-recv", &args.common);
     ui.finish(run(&args, &ui))
 }
@@ -285,7 +285,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         let what = if removed.is_empty() {
             String::new()
         } else {
-            let list: Vec<&str> = removed.iter().map(QueueName::as_str).collect();
+            let list: Vec<String> = removed.iter().map(QueueName::to_string).collect();
             format!(": removed {}", list.join(", "))
         };
         ui.note(&format!("{}{what}", Interrupted(*sig)));
@@ -435,10 +435,10 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
 }
 
 fn queues_text(inbox: &Inbox) -> String {
-    let names: Vec<&str> = inbox
+    let names: Vec<String> = inbox
         .mailboxes()
         .iter()
-        .map(|m| m.name().as_str())
+        .map(|m| m.name().to_string())
         .collect();
     match names.as_slice() {
         [one] => format!("queue {one} is"),

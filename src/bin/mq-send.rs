@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser, parser::ValueSource};
+use clap::{Parser, parser::ValueSource};
 use ipc_lab::cli::{
     self, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
 };
@@ -85,11 +85,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let matches = Args::command().get_matches();
-    let args = match Args::from_arg_matches(&matches) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
-    };
+    let (args, matches) = cli::command_line::<Args>();
     let ui = Ui::new("mq-send", &args.common);
     let perms_given = matches.value_source("perms") == Some(ValueSource::CommandLine);
     ui.finish(run(&args, perms_given, &ui))

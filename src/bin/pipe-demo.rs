@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, parser::ValueSource};
+use clap::{Parser, Subcommand, parser::ValueSource};
 use ipc_lab::cli::{self, Common, HintExt as _, Termination, Ui, UsageError, out_line};
 use ipc_lab::pipe::{self, Child, PIPE_BUF, Pipe, fd_number};
 use ipc_lab::sys::SysError;
@@ -232,11 +232,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let matches = Args::command().get_matches();
-    let args = match Args::from_arg_matches(&matches) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
-    };
+    let (args, matches) = cli::command_line::<Args>();
     let ui = Ui::new("pipe-demo", &args.common);
     // --message belongs to the notes' program; --explain and --color go anywhere.
     if args.command.is_some() && matches.value_source("message") == Some(ValueSource::CommandLine) {

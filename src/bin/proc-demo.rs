@@ -69,7 +69,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = ipc_lab::cli::parse_args();
     let ui = Ui::new("proc-demo", &args.common);
     ui.finish(run(&args, &ui))
 }

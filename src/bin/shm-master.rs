@@ -60,7 +60,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = ipc_lab::cli::parse_args();
     let ui = Ui::new("shm-master", &args.common);
     ui.finish(run(&args, &ui))
 }

@@ -122,7 +122,7 @@ struct TornArgs {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = ipc_lab::cli::parse_args();
     let ui = Ui::new("shm-race", &args.common);
     ui.finish(run(&args, &ui))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use ipc_lab::cli::{self, Common, HintExt as _, Ui, UsageError, out_line};
 use ipc_lab::pipe;
 use ipc_lab::signal::{self, Action, Next, REGISTER_FAILED, Received, Recorder, SigNum};
@@ -119,11 +119,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let matches = Args::command().get_matches();
-    let args = match Args::from_arg_matches(&matches) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
-    };
+    let args: Args = cli::parse_args();
     let ui = Ui::new("sig-demo", &args.common);
     // --no-handler belongs to the notes' program (or segv, fpe); --explain and --color go anywhere.
     if args.command.is_some() && args.fault.no_handler {
