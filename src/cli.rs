@@ -232,6 +232,7 @@ pub fn command_line<P: clap::CommandFactory + clap::FromArgMatches>() -> (P, cla
 #[derive(Clone, Copy, Debug)]
 pub enum Tone {
     Error,
+    Warning,
     Hint,
     Step,
     Call,
@@ -262,6 +263,7 @@ impl Painter {
         }
         match tone {
             Tone::Error => text.red().bold().to_string(),
+            Tone::Warning => text.yellow().bold().to_string(),
             Tone::Hint => text.cyan().bold().to_string(),
             Tone::Step => text.bold().to_string(),
             Tone::Call => text.yellow().to_string(),
@@ -447,6 +449,13 @@ impl Ui {
     /// A note that is always printed on stderr: `shm-master: ...`.
     pub fn note(&self, text: &str) {
         let head = self.err.paint(&format!("{}:", self.prog), Tone::Note);
+        self.eprint(&format!("{head} {}", one_line(text)));
+    }
+
+    /// A warning that is always printed on stderr: `warning: ...`, for something the run goes on
+    /// with that the user should know of (an object another user opened to everyone, say).
+    pub fn warn(&self, text: &str) {
+        let head = self.err.paint("warning:", Tone::Warning);
         self.eprint(&format!("{head} {}", one_line(text)));
     }
 

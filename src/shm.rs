@@ -580,21 +580,7 @@ impl Status {
             ));
         }
         if self.mode & 0o077 != 0 {
-            let rights = |bits: u32| match (bits & 0o4 != 0, bits & 0o2 != 0) {
-                (true, true) => Some("read and write"),
-                (true, false) => Some("read"),
-                (false, true) => Some("write"),
-                (false, false) => None,
-            };
-            let (group, others) = (rights(self.mode >> 3), rights(self.mode));
-            let who = match (group, others) {
-                (Some(g), Some(o)) if g == o => Some(format!("its group and every other user {g}")),
-                (Some(g), Some(o)) => Some(format!("its group {g} and every other user {o}")),
-                (Some(g), None) => Some(format!("its group {g}")),
-                (None, Some(o)) => Some(format!("every other user {o}")),
-                (None, None) => None,
-            };
-            problems.push(match who {
+            problems.push(match crate::sys::others_access(self.mode) {
                 Some(who) => format!("its mode {:04o} lets {who} it", self.mode),
                 // Execute bits only: they give no access to a segment, yet it is not the mode
                 // this user's master makes.

@@ -137,6 +137,45 @@ pub fn wait_any(
     })
 }
 
+/// Who besides its owner a mode lets in, and to do what: `its group and every other user read
+/// and write`, `its group read and every other user write`, `every other user read`; `None`
+/// when the group and the others may neither read nor write.
+pub fn others_access(mode: u32) -> Option<String> {
+    let rights = |bits: u32| match (bits & 0o4 != 0, bits & 0o2 != 0) {
+        (true, true) => Some("read and write"),
+        (true, false) => Some("read"),
+        (false, true) => Some("write"),
+        (false, false) => None,
+    };
+    match (rights(mode >> 3), rights(mode)) {
+        (Some(g), Some(o)) if g == o => Some(format!("its group and every other user {g}")),
+        (Some(g), Some(o)) => Some(format!("its group {g} and every other user {o}")),
+        (Some(g), None) => Some(format!("its group {g}")),
+        (None, Some(o)) => Some(format!("every other user {o}")),
+        (None, None) => None,
+    }
+}
+
+/// The warning for an object that another user owns and has opened to others (chapter 5's
+/// words): `queue /lab belongs to uid 1001, not to you (uid 1000), and its mode 0666 lets its
+/// group and every other user read and write it: RISK`. `None` for an object of this user's own
+/// (`me` is the effective uid), or one closed to everybody but its owner.
+pub fn exposure_warning(what: &str, owner: u32, mode: u32, me: u32, risk: &str) -> Option<String> {
+    if owner == me {
+        return None;
+    }
+    let who = others_access(mode)?;
+    Some(format!(
+        "{what} belongs to uid {owner}, not to you (uid {me}), and its mode {:04o} lets {who} it: {risk}",
+        mode & 0o777
+    ))
+}
+
+/// The effective user id of this process, which the kernel checks permissions against.
+pub fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
 pub fn local_time(secs: i64) -> String {
     let t: libc::time_t = secs;

@@ -1063,6 +1063,196 @@ fn fifo_a_path_that_is_not_a_fifo_is_an_error() {
 }
 
 #[test]
+fn fifo_a_symbolic_link_is_not_followed() {
+    // A link to a FIFO, and a link to a file of the user's: neither is followed, neither target
+    // is touched, and the link stays.
+    let target_fifo = TempPath::new("fifo-target");
+    target_fifo.make_fifo();
+    let victim = TempPath::new("victim");
+    std::fs::write(&victim.path, "keep me\n").unwrap();
+    for target in [&target_fifo, &victim] {
+        let link = TempPath::new("link");
+        std::os::unix::fs::symlink(&target.path, &link.path).unwrap();
+        for args in [
+            &["fifo-write", link.as_str(), "hi"][..],
+            &["fifo-read", link.as_str()][..],
+        ] {
+            let ran = run(args);
+            assert_eq!(code(&ran), 1, "{args:?}: {}", ran.stderr);
+            assert_eq!(
+                ran.stderr,
+                format!(
+                    "error: {} is a symbolic link, which is not followed (another user could point it at a file of yours): give the FIFO's own path, or a new path (it will be made)\n",
+                    link.as_str()
+                ),
+                "{args:?}"
+            );
+            assert!(std::fs::symlink_metadata(&link.path).is_ok_and(|m| m.is_symlink()));
+        }
+    }
+    assert!(target_fifo.is_fifo());
+    assert_eq!(std::fs::read_to_string(&victim.path).unwrap(), "keep me\n");
+}
+
+#[test]
+fn fifo_write_never_writes_through_a_link_swapped_in_after_the_check() {
+    // Another user swaps the path between a FIFO and a link to a file of ours, as fast as it
+    // can, while fifo-write runs again and again. Whatever the timing, each run writes into the
+    // FIFO or refuses the link: the file is never written (a check by name, then an open by
+    // name, wrote into it within a few runs).
+    let dir = TempDir::new("swap");
+    let fifo = dir.path.join("real.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // A reader that holds the FIFO open, so that a writer's open never waits; what the writers
+    // write is drained as it comes.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let victim = dir.path.join("victim");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    let path = dir.path.join("lab.fifo");
+    // The path names the FIFO from the start (nothing there, and fifo-write would make its own).
+    std::fs::hard_link(&fifo, &path).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (fifo, victim, path, stop) = (fifo.clone(), victim.clone(), path.clone(), stop.clone());
+        let staged = dir.path.join("staged");
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&staged);
+                let staged_ok = if swaps.is_multiple_of(2) {
+                    std::fs::hard_link(&fifo, &staged)
+                } else {
+                    std::os::unix::fs::symlink(&victim, &staged)
+                };
+                // rename replaces the path in one step: it never names nothing.
+                if staged_ok
+                    .and_then(|()| std::fs::rename(&staged, &path))
+                    .is_err()
+                {
+                    break;
+                }
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let (mut wrote, mut refused) = (0, 0);
+    let mut drained = Vec::new();
+    for _ in 0..60 {
+        let ran = run(&["fifo-write", path.to_str().unwrap(), "secret"]);
+        match code(&ran) {
+            0 => wrote += 1,
+            1 => {
+                assert!(ran.stderr.starts_with("error: "), "{}", ran.stderr);
+                refused += 1;
+            }
+            other => panic!("exit {other}: {}", ran.stderr),
+        }
+        let _ = (&reader).read_to_end(&mut drained);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "keep me\n",
+        "after {wrote} writes and {refused} refusals ({swaps} swaps)"
+    );
+    assert_eq!(
+        drained.len(),
+        wrote * "secret\n".len(),
+        "every write reached the FIFO"
+    );
+}
+
+#[test]
+fn anon_refuses_a_fifo_path_made_before_it_and_names_its_owner() {
+    // `sh -c 'mkfifo ...$$...; exec pipe-demo anon'`: the shell's pid is pipe-demo's, so the
+    // FIFO squats on the very name anon makes. As root, it belongs to nobody, as another user's.
+    let dir = TempDir::new("anon-squat");
+    let nobody = can_drop_to_nobody();
+    let owner = if nobody {
+        65534
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    let script = format!(
+        "f=\"$TMPDIR/ipc-lab-anon-$$.fifo\" && mkfifo -m 666 \"$f\" && {} exec \"$0\" anon",
+        if nobody { "chown 65534 \"$f\" &&" } else { "" }
+    );
+    let mut c = Command::new("sh");
+    c.args(["-c", &script])
+        .arg(bin("pipe-demo"))
+        .env("TMPDIR", &dir.path)
+        .env("NO_COLOR", "1");
+    let demo = Demo::start_cmd(c);
+    let pid = demo.pid();
+    let ran = demo.finish();
+    let squat = dir.path.join(format!("ipc-lab-anon-{pid}.fifo"));
+    assert_eq!(code(&ran), 1, "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: cannot create the FIFO {0}: File exists (EEXIST)\n\
+             hint: {0} was made by uid {owner} before this run, which makes its FIFO only where nothing is: if it is yours, remove it (rm {0}); otherwise run with another TMPDIR\n",
+            squat.display()
+        )
+    );
+    assert!(
+        std::fs::symlink_metadata(&squat).is_ok(),
+        "what another user made is not removed"
+    );
+}
+
+#[test]
+fn fifo_of_another_user_open_to_everyone_is_used_with_a_warning() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root to make a FIFO owned by another user");
+        return;
+    }
+    let fifo = TempPath::new("fifo-nobody");
+    fifo.make_fifo();
+    nix::unistd::chown(&fifo.path, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    std::fs::set_permissions(
+        &fifo.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo.path)
+        .unwrap();
+    let ran = run(&["fifo-write", fifo.as_str(), "hello"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "warning: FIFO {0} belongs to uid 65534, not to you (uid 0), and its mode 0666 lets its group and every other user read and write it: anyone can read what is written into it, or write into it what its reader reads\n{1}",
+            fifo.as_str(),
+            opening(&fifo, "write")
+        )
+    );
+    let mut got = String::new();
+    reader.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "hello\n");
+    // Closed to others (0600): no warning, though it is another user's.
+    std::fs::set_permissions(
+        &fifo.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let ran = run(&["fifo-write", fifo.as_str(), "again"]);
+    assert_eq!(
+        (code(&ran), ran.stderr.clone()),
+        (0, opening(&fifo, "write"))
+    );
+}
+
+#[test]
 fn fifo_a_termination_signal_in_open_ends_it_by_the_signal_and_removes_its_fifo() {
     for (side, sig) in [
         ("fifo-read", 15),
@@ -1690,7 +1880,8 @@ fn anon_both_ends_of_a_pipe_are_one_nameless_inode_and_a_fifo_has_its_path() {
     );
     let (n3, t3, i3) = fd_line(lines[5]);
     let (n4, t4, i4) = fd_line(lines[6]);
-    assert_eq!((n3, n4), (w + 1, w + 2));
+    // w + 1 is the handle the FIFO is held by (O_PATH), both ends are opened through it.
+    assert_eq!((n3, n4), (w + 2, w + 3));
     assert_eq!((t3.as_str(), t4.as_str()), (path, path));
     assert_eq!(i3, i4);
     assert_ne!(i3, i1);
@@ -1716,9 +1907,19 @@ fn anon_explain_narrates_readlink_and_fstat_and_removes_the_fifo() {
         format!("readlink(\"/proc/self/fd/{w}\") = \"pipe:["),
         format!("fstat({r}) = 0: st_mode S_IFIFO, st_ino "),
         format!("mkfifo({path:?}, 0600) = 0"),
-        format!("open({path:?}, O_RDONLY|O_NONBLOCK) = {}", w + 1),
-        format!("open({path:?}, O_WRONLY|O_NONBLOCK) = {}", w + 2),
-        format!("readlink(\"/proc/self/fd/{}\") = {path:?}", w + 1),
+        format!("open({path:?}, O_PATH|O_NOFOLLOW) = {}", w + 1),
+        "fstat: a FIFO, yours, mode 0600".to_string(),
+        format!(
+            "open(\"/proc/self/fd/{}\", O_RDONLY|O_NONBLOCK) = {}",
+            w + 1,
+            w + 2
+        ),
+        format!(
+            "open(\"/proc/self/fd/{}\", O_WRONLY|O_NONBLOCK) = {}",
+            w + 1,
+            w + 3
+        ),
+        format!("readlink(\"/proc/self/fd/{}\") = {path:?}", w + 2),
         format!("{path} removed"),
     ] {
         assert!(err.contains(&phrase), "no {phrase:?} in {err}");

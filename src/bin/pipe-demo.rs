@@ -657,34 +657,41 @@ fn anon(ui: &Ui) -> anyhow::Result<i32> {
 
     ui.step(2, "a named pipe (FIFO), opened to read and to write");
     let path = std::env::temp_dir().join(format!("ipc-lab-anon-{}.fifo", nix::unistd::getpid()));
-    pipe::mkfifo(&path, 0o600)?;
+    let shown = path.display().to_string();
+    let found = match pipe::make_fifo(&path, 0o600) {
+        Ok(found) => found,
+        Err(err) if ipc_lab::sys::errno_of(&err) == Some(Errno::EEXIST) => {
+            let owner = pipe::owner_of(&path)
+                .map_or_else(|| "someone".to_string(), |uid| format!("uid {uid}"));
+            return Err(err).hint(format!(
+                "{shown} was made by {owner} before this run, which makes its FIFO only where nothing is: if it is yours, remove it (rm {shown}); otherwise run with another TMPDIR"
+            ));
+        }
+        Err(err) => return Err(err),
+    };
     // Removed again when dropped: on every way out, also a termination signal.
     let fifo = Fifo {
         path: path.clone(),
+        found,
         created: true,
     };
-    ui.call(
-        &format!("mkfifo({:?}, 0600)", path.display().to_string()),
-        0,
-    );
+    ui.call(&format!("mkfifo({shown:?}, 0600)"), 0);
+    narrate_handle(&fifo.found, &path, ui);
     term.check()?;
     // The reader first, without waiting: then the writer finds it and does not wait either.
-    let fifo_read = pipe::open_fifo_now(&fifo.path, false)?;
-    ui.call(
-        &format!(
-            "open({:?}, O_RDONLY|O_NONBLOCK)",
-            path.display().to_string()
-        ),
-        fd_number(&fifo_read),
-    );
-    let fifo_write = pipe::open_fifo_now(&fifo.path, true)?;
-    ui.call(
-        &format!(
-            "open({:?}, O_WRONLY|O_NONBLOCK)",
-            path.display().to_string()
-        ),
-        fd_number(&fifo_write),
-    );
+    let opened = |write: bool, flag: &str| -> anyhow::Result<OwnedFd> {
+        let fd = fifo
+            .found
+            .open(write, true)?
+            .ok_or_else(|| term.interrupted())?;
+        ui.call(
+            &format!("open({:?}, {flag}|O_NONBLOCK)", fifo.found.reopen_path()),
+            fd_number(&fd),
+        );
+        Ok(fd)
+    };
+    let fifo_read = opened(false, "O_RDONLY")?;
+    let fifo_write = opened(true, "O_WRONLY")?;
     out_line(format_args!(
         "mkfifo {}, opened to read and to write",
         path.display()
@@ -1618,78 +1625,101 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
 // ---------------------------------------------------------------------------------------------
 // fifo-write / fifo-read: named pipes
 
-/// A FIFO this run may have created: removed at the end (on every path) only if it did.
+/// A FIFO held by its handle ([`pipe::FoundFifo`]), made by this run or found at the path. It
+/// is removed at the end, on every way out, only if this run made it, and only while the path
+/// still names that very FIFO.
 struct Fifo {
     path: PathBuf,
+    found: pipe::FoundFifo,
     created: bool,
 }
 
 impl Fifo {
-    fn open_or_make(path: &std::path::Path, ui: &Ui) -> anyhow::Result<Fifo> {
-        if path.exists() {
-            anyhow::ensure!(
-                pipe::is_fifo(path),
-                "{} exists and is not a FIFO: give a new path (it will be made) or a FIFO",
-                path.display()
-            );
-            return Ok(Fifo {
-                path: path.to_path_buf(),
-                created: false,
-            });
-        }
-        if let Err(err) = pipe::mkfifo(path, 0o600) {
-            // The other end, started at the same moment, made it first: use theirs.
-            if ipc_lab::sys::errno_of(&err) == Some(Errno::EEXIST) && pipe::is_fifo(path) {
-                return Ok(Fifo {
-                    path: path.to_path_buf(),
-                    created: false,
-                });
+    /// The FIFO at `path`, or a new one made there (mode 0600) if nothing is there.
+    fn find_or_make(path: &std::path::Path, ui: &Ui) -> anyhow::Result<Fifo> {
+        let shown = path.display().to_string();
+        // Twice at most: the other end, started at the same moment, may make it in between.
+        for _ in 0..2 {
+            match pipe::find_fifo(path)? {
+                pipe::AtPath::Fifo(found) => {
+                    narrate_handle(&found, path, ui);
+                    if let Some(warning) = found.exposure(path) {
+                        ui.warn(&warning);
+                    }
+                    return Ok(Fifo {
+                        path: path.to_path_buf(),
+                        found,
+                        created: false,
+                    });
+                }
+                pipe::AtPath::Nothing => match pipe::make_fifo(path, 0o600) {
+                    Ok(found) => {
+                        ui.call(&format!("mkfifo({shown:?}, 0600)"), 0);
+                        narrate_handle(&found, path, ui);
+                        ui.note(&format!("created FIFO {shown} (removed again at the end)"));
+                        return Ok(Fifo {
+                            path: path.to_path_buf(),
+                            found,
+                            created: true,
+                        });
+                    }
+                    Err(err) if ipc_lab::sys::errno_of(&err) == Some(Errno::EEXIST) => continue,
+                    Err(err) if ipc_lab::sys::errno_of(&err).is_some() => {
+                        return Err(err).hint(
+                            "give a path in a directory you can write to, such as /tmp/lab.fifo",
+                        );
+                    }
+                    Err(err) => return Err(err),
+                },
             }
-            return Err(err)
-                .hint("give a path in a directory you can write to, such as /tmp/lab.fifo");
         }
-        ui.call(
-            &format!("mkfifo({:?}, 0600)", path.display().to_string()),
-            0,
-        );
-        ui.note(&format!(
-            "created FIFO {} (removed again at the end)",
-            path.display()
-        ));
-        Ok(Fifo {
-            path: path.to_path_buf(),
-            created: true,
-        })
+        anyhow::bail!("{shown} keeps changing: another process makes and removes it")
     }
-}
 
-impl Fifo {
-    /// Open one end (`write`: the writing one); open waits until the other end is opened too,
-    /// or a termination signal ends the wait.
+    /// Open one end (`write`: the writing one) of this very FIFO; open waits until the other end
+    /// is opened too, or a termination signal ends the wait.
     fn open(&self, write: bool, term: &Termination, ui: &Ui) -> anyhow::Result<OwnedFd> {
         let (what, other, flag) = if write {
             ("write", "reader", "O_WRONLY")
         } else {
             ("read", "writer", "O_RDONLY")
         };
-        let shown = self.path.display();
         ui.note(&format!(
-            "opening {shown} to {what}: open waits until a {other} opens it"
+            "opening {} to {what}: open waits until a {other} opens it",
+            self.path.display()
         ));
-        let Some(fd) = pipe::open_fifo(&self.path, write)? else {
+        let Some(fd) = self.found.open(write, false)? else {
             return Err(term.interrupted());
         };
         ui.call(
-            &format!("open({:?}, {flag})", shown.to_string()),
+            &format!("open({:?}, {flag})", self.found.reopen_path()),
             fd_number(&fd),
         );
         Ok(fd)
     }
 }
 
+/// `--explain`: the handle a FIFO is held by, and why.
+fn narrate_handle(found: &pipe::FoundFifo, path: &std::path::Path, ui: &Ui) {
+    ui.call(
+        &format!("open({:?}, O_PATH|O_NOFOLLOW)", path.display().to_string()),
+        found.handle_number(),
+    );
+    let whose = if found.owner == ipc_lab::sys::effective_uid() {
+        "yours".to_string()
+    } else {
+        format!("uid {}'s", found.owner)
+    };
+    ui.meaning(&format!(
+        "a handle on the object itself, never on a link; fstat: a FIFO, {whose}, mode {:04o}. \
+         Its ends are opened through the handle, so nobody can swap the path in between",
+        found.mode
+    ));
+}
+
 impl Drop for Fifo {
     fn drop(&mut self) {
-        if self.created {
+        if self.created && self.found.is_at(&self.path) {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -1697,7 +1727,7 @@ impl Drop for Fifo {
 
 fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::Result<i32> {
     let term = Termination::install()?;
-    let fifo = Fifo::open_or_make(path, ui)?;
+    let fifo = Fifo::find_or_make(path, ui)?;
     let fd = fifo.open(true, &term, ui)?;
     if messages.is_empty() {
         // Standard input, copied as it is, a chunk at a time as it comes.
@@ -1722,7 +1752,7 @@ fn fifo_write(path: &std::path::Path, messages: &[String], ui: &Ui) -> anyhow::R
 
 fn fifo_read(path: &std::path::Path, ui: &Ui) -> anyhow::Result<i32> {
     let term = Termination::install()?;
-    let fifo = Fifo::open_or_make(path, ui)?;
+    let fifo = Fifo::find_or_make(path, ui)?;
     let fd = fifo.open(false, &term, ui)?;
     let mut buf = [0u8; 4096];
     loop {
