@@ -924,7 +924,15 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
                 let mailbox = match Mailbox::open(&name, &options) {
                     Ok(mailbox) => mailbox,
                     Err(err) => {
-                        let hint = crate::mq::open_hint(crate::sys::errno_of(&err), &name);
+                        let errno = crate::sys::errno_of(&err);
+                        let hint = if errno == Some(nix::errno::Errno::EEXIST) {
+                            format!(
+                                "ipc-bench names its queues after its pid and makes them only where nothing is; {name} exists already, {}: if it is yours, left by a run that was killed, remove it (`mq-recv -n --unlink {name}`) and run again",
+                                crate::mq::made_by(&name)
+                            )
+                        } else {
+                            crate::mq::open_hint(errno, &name)
+                        };
                         return Err(err).hint(hint);
                     }
                 };

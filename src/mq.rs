@@ -22,7 +22,7 @@ use nix::mqueue::{self, MQ_OFlag, MqAttr, MqdT};
 use nix::poll::PollFlags;
 use nix::sys::stat::Mode;
 
-use crate::cli::UsageError;
+use crate::cli::{HintExt as _, UsageError};
 use crate::sys::SysError;
 
 /// The longest name after the leading `/` (NAME_MAX).
@@ -563,12 +563,23 @@ pub fn open_hint(errno: Option<Errno>, name: &QueueName) -> String {
         Some(Errno::ENOENT) => format!(
             "no queue is called {name}: start `mq-recv {name}` first (the receiver makes its mailbox), or pass --create"
         ),
-        Some(Errno::EACCES) | Some(Errno::EPERM) => format!(
-            "queue {name} belongs to another user, and its permissions keep you out (600 is owner-only; the creator chooses with --perms)"
+        Some(Errno::EACCES) | Some(Errno::EPERM) => match ownership_of(name) {
+            Some(o) if o.is_mine() => format!(
+                "queue {name} is yours, but its mode {:04o} keeps you out too: remove it (`mq-recv -n --unlink {name}`) and make it again with --perms 600",
+                o.mode
+            ),
+            Some(o) => format!(
+                "queue {name} belongs to another user ({}), and its permissions keep you out (600 is owner-only; the creator chooses with --perms)",
+                o.text()
+            ),
+            None => format!(
+                "queue {name} exists, but its permissions keep you out: it is another user's, or yours with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
+            ),
+        },
+        Some(Errno::EEXIST) => format!(
+            "queue {name} exists already, {}: pick another name, or, if it is yours and no longer needed, remove it (`mq-recv -n --unlink {name}`)",
+            made_by(name)
         ),
-        Some(Errno::EEXIST) => {
-            format!("queue {name} exists already: drop --exclusive to use it, or pick another name")
-        }
         Some(Errno::EINVAL) => match limits {
             Some(l) => format!(
                 "the kernel refused the size: without privilege a queue may hold up to {} messages (msg_max) of up to {} bytes (msgsize_max), see /proc/sys/fs/mqueue",
@@ -580,7 +591,7 @@ pub fn open_hint(errno: Option<Errno>, name: &QueueName) -> String {
             "too many queues: the system allows {} (fs.mqueue.queues_max, /proc/sys/fs/mqueue/queues_max); remove the ones you no longer need (`mq-recv --unlink NAME` ends by removing NAME), or raise the limit (root: `sysctl -w fs.mqueue.queues_max=N`)",
             limits.map_or("a limited number".into(), |l| l.queues_max.to_string())
         ),
-        Some(Errno::EMFILE) => "this user's budget of queue memory is spent (RLIMIT_MSGQUEUE, `ulimit -q` bytes, counting every queue's messages x their size), or this process has too many files open: remove queues you no longer need (`mq-recv --unlink NAME`), make them smaller (--maxmsg, --msgsize), or raise the budget (`ulimit -q`, root for more than the hard limit)".to_string(),
+        Some(Errno::EMFILE) => crate::sys::descriptor_limit_hint().unwrap_or_else(|| "this user's budget of queue memory is spent (RLIMIT_MSGQUEUE, `ulimit -q` bytes, counting every queue's messages x their size): remove queues you no longer need (`mq-recv --unlink NAME`), make them smaller (--maxmsg, --msgsize), or raise the budget (`ulimit -q`, root for more than the hard limit)".to_string()),
         Some(Errno::ENFILE) => "the system has too many files open: close some, then try again".to_string(),
         _ => format!("check the name {name}, and the limits in /proc/sys/fs/mqueue"),
     }
@@ -723,15 +734,113 @@ impl Inbox {
     }
 }
 
+/// Who owns a queue, and its permission bits (what `ls -l /dev/mqueue` shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ownership {
+    pub uid: u32,
+    pub mode: u32,
+}
+
+impl Ownership {
+    fn of_stat(st: &libc::stat) -> Ownership {
+        Ownership {
+            uid: st.st_uid,
+            mode: st.st_mode & 0o777,
+        }
+    }
+
+    /// Whether the effective user of this process owns it.
+    pub fn is_mine(&self) -> bool {
+        self.uid == crate::sys::effective_uid()
+    }
+
+    /// `uid 1001, mode 0666`, for a message that names who made a queue.
+    pub fn text(&self) -> String {
+        format!("uid {}, mode {:04o}", self.uid, self.mode)
+    }
+
+    /// The warning for a queue another user owns and opened to others (chapter 5's words); None
+    /// for a queue of this user's, or one closed to all but its owner.
+    pub fn exposure(&self, name: &QueueName) -> Option<String> {
+        crate::sys::exposure_warning(
+            &format!("queue {name}"),
+            self.uid,
+            self.mode,
+            crate::sys::effective_uid(),
+            "take out what is sent to it",
+            "put messages in it",
+        )
+    }
+}
+
+impl Mailbox {
+    /// The queue's owner and mode, from fstat(2) on its descriptor.
+    pub fn ownership(&self) -> anyhow::Result<Ownership> {
+        let st = nix::sys::stat::fstat(self.as_fd())
+            .map_err(|errno| SysError {
+                call: "fstat",
+                errno,
+            })
+            .with_context(|| format!("cannot fstat queue {}", self.name))?;
+        Ok(Ownership::of_stat(&st))
+    }
+}
+
+/// The owner and mode of the queue called `name`, for a message about a queue this run did not
+/// open: from the mqueue file system where it is mounted (`/dev/mqueue/NAME`), or else from a
+/// descriptor opened for a moment (which takes read or write permission). None when neither
+/// can tell (no such queue, or one closed to this user with /dev/mqueue not mounted).
+pub fn ownership_of(name: &QueueName) -> Option<Ownership> {
+    let listed = std::path::Path::new("/dev/mqueue").join(&name.as_str()[1..]);
+    if let Ok(st) = nix::sys::stat::lstat(&listed) {
+        return Some(Ownership::of_stat(&st));
+    }
+    [MQ_OFlag::O_RDONLY, MQ_OFlag::O_WRONLY]
+        .into_iter()
+        .find_map(|access| {
+            let mqd = mqueue::mq_open(
+                name.c_name().as_c_str(),
+                access | MQ_OFlag::O_NONBLOCK | MQ_OFlag::O_CLOEXEC,
+                Mode::empty(),
+                None,
+            )
+            .ok()?;
+            let st = nix::sys::stat::fstat(mqd.as_fd()).ok();
+            let _ = mqueue::mq_close(mqd);
+            st.map(|st| Ownership::of_stat(&st))
+        })
+}
+
+/// `made by uid 1001, mode 0666` where the owner of `name` can be found, else `made by a user
+/// whose permissions keep you out`, for an error about a queue that exists.
+pub fn made_by(name: &QueueName) -> String {
+    match ownership_of(name) {
+        Some(o) if o.is_mine() => format!("made by you ({})", o.text()),
+        Some(o) => format!("made by another user ({})", o.text()),
+        None => "made by a user whose permissions keep you from looking at it".to_string(),
+    }
+}
+
 /// Remove a queue's name (`mq_unlink`): no one can open it any more, and it goes once the last
 /// descriptor is closed. Messages still in it are lost.
 pub fn unlink(name: &QueueName) -> anyhow::Result<()> {
-    mqueue::mq_unlink(name.c_name().as_c_str())
-        .map_err(|errno| SysError {
-            call: "mq_unlink",
-            errno,
-        })
-        .with_context(|| format!("cannot remove queue {name}"))
+    match mqueue::mq_unlink(name.c_name().as_c_str()) {
+        Ok(()) => Ok(()),
+        Err(errno) => {
+            let err = Err(SysError {
+                call: "mq_unlink",
+                errno,
+            })
+            .with_context(|| format!("cannot remove queue {name}"));
+            match errno {
+                Errno::EACCES | Errno::EPERM => err.hint(format!(
+                    "only a queue's owner (or root) may remove it; {name} was {}",
+                    made_by(name)
+                )),
+                _ => err,
+            }
+        }
+    }
 }
 
 /// Whether a queue of this name exists (without creating it, or needing /dev/mqueue mounted).

@@ -578,7 +578,8 @@ impl FoundFifo {
             self.owner,
             self.mode,
             crate::sys::effective_uid(),
-            "anyone can read what is written into it, or write into it what its reader reads",
+            "read what is written into it",
+            "write into it what its reader reads",
         )
     }
 }

@@ -158,17 +158,50 @@ pub fn others_access(mode: u32) -> Option<String> {
 
 /// The warning for an object that another user owns and has opened to others (chapter 5's
 /// words): `queue /lab belongs to uid 1001, not to you (uid 1000), and its mode 0666 lets its
-/// group and every other user read and write it: RISK`. `None` for an object of this user's own
-/// (`me` is the effective uid), or one closed to everybody but its owner.
-pub fn exposure_warning(what: &str, owner: u32, mode: u32, me: u32, risk: &str) -> Option<String> {
+/// group and every other user read and write it: anyone can ...`, where what anyone can do is
+/// `read_risk` when others may read, `write_risk` when they may write, or both. `None` for an
+/// object of this user's own (`me` is the effective uid), or one closed to all but its owner.
+pub fn exposure_warning(
+    what: &str,
+    owner: u32,
+    mode: u32,
+    me: u32,
+    read_risk: &str,
+    write_risk: &str,
+) -> Option<String> {
     if owner == me {
         return None;
     }
     let who = others_access(mode)?;
+    let risks: Vec<&str> = [(0o044, read_risk), (0o022, write_risk)]
+        .into_iter()
+        .filter(|(bits, _)| mode & bits != 0)
+        .map(|(_, risk)| risk)
+        .collect();
     Some(format!(
-        "{what} belongs to uid {owner}, not to you (uid {me}), and its mode {:04o} lets {who} it: {risk}",
-        mode & 0o777
+        "{what} belongs to uid {owner}, not to you (uid {me}), and its mode {:04o} lets {who} it: anyone can {}",
+        mode & 0o777,
+        risks.join(", and ")
     ))
+}
+
+/// Where EMFILE came from the descriptor limit of this process (RLIMIT_NOFILE, `ulimit -n`), the
+/// advice that says so; None when this process is below its limit (EMFILE then has another
+/// cause, such as the queue memory budget of mq_open). Looking at /proc/self/fd takes a
+/// descriptor itself: at the limit, that look fails with EMFILE too, which tells as much.
+pub fn descriptor_limit_hint() -> Option<String> {
+    use nix::sys::resource::{Resource, getrlimit};
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let at_limit = match std::fs::read_dir("/proc/self/fd") {
+        // The directory's own descriptor is listed too, and is one more than before the look.
+        Ok(dir) => dir.count() as u64 > soft.saturating_sub(1),
+        Err(e) => e.raw_os_error() == Some(libc::EMFILE),
+    };
+    at_limit.then(|| {
+        format!(
+            "this process has as many files open as it may ({soft}, RLIMIT_NOFILE): raise the limit in this shell (`ulimit -n 1024`), then run it again"
+        )
+    })
 }
 
 /// The effective user id of this process, which the kernel checks permissions against.

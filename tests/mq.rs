@@ -289,9 +289,19 @@ fn create_makes_the_queue_with_maxmsg_msgsize_and_perms() {
         ]
     );
 
-    // -c on a queue that exists uses it as it is: no note, the sizes of the first run stay.
+    // -c on a queue that exists uses it as it is, and says so: the sizes of the first run stay.
     let out = send(&["--create", "--maxmsg", "5", "--msgsize", "64", name, "y"]);
-    assert_quiet_success(&out);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            0,
+            "",
+            format!(
+                "mq-send: queue {name} exists already (3 messages of up to 16 bytes): --maxmsg and --msgsize apply only to a new queue\n"
+            )
+            .as_str()
+        )
+    );
     let a = q.attributes();
     assert_eq!(
         (a.max_messages, a.message_size, a.current_messages),
@@ -331,7 +341,8 @@ fn exclusive_refuses_a_queue_that_exists_and_leaves_it_alone() {
         out.stderr,
         format!(
             "error: cannot create queue {name}: File exists (EEXIST)\n\
-             hint: queue {name} exists already: drop --exclusive to use it, or pick another name\n"
+             hint: queue {name} exists already, made by you (uid {}, mode 0600): drop --exclusive to use it, or pick another name\n",
+            nix::unistd::geteuid()
         )
     );
     assert!(q.exists(), "not this run's queue: not removed");
@@ -929,7 +940,7 @@ fn a_message_longer_than_msgsize_is_emsgsize_with_a_hint() {
         out.stderr,
         format!(
             "error: message 2 of 3: cannot send a 14-byte message to queue {name}: Message too long (EMSGSIZE)\n\
-             hint: queue {name} takes messages of up to 8 bytes (mq_msgsize): send less, or make the queue with a bigger --msgsize\n"
+             hint: queue {name} exists with messages of up to 8 bytes (mq_msgsize), fixed when it was made (--msgsize sizes a new queue only): send less, or remove it (`mq-recv -n --unlink {name}`) and make it again with a bigger --msgsize\n"
         )
     );
     assert_eq!(
@@ -1010,12 +1021,20 @@ fn another_user_is_refused_at_0600_with_eacces() {
         assert_eq!(format!("{:o}", q.mode()), "600");
         let out = output_of(as_nobody("mq-send").args([name, "intruder"]), b"");
         assert_eq!(code(&out), 1, "{}", out.stderr);
+        // Who made it is told where the mqueue file system shows it (nobody may not open it).
+        let hint = if mqueue_listed() {
+            format!(
+                "queue {name} belongs to another user (uid {}, mode 0600), and its permissions keep you out (600 is owner-only; the creator chooses with --perms)",
+                nix::unistd::geteuid()
+            )
+        } else {
+            format!(
+                "queue {name} exists, but its permissions keep you out: it is another user's, or yours with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
+            )
+        };
         assert_eq!(
             out.stderr,
-            format!(
-                "error: cannot open queue {name}: Permission denied (EACCES)\n\
-                 hint: queue {name} belongs to another user, and its permissions keep you out (600 is owner-only; the creator chooses with --perms)\n"
-            )
+            format!("error: cannot open queue {name}: Permission denied (EACCES)\nhint: {hint}\n")
         );
         let out = output_of(as_nobody("mq-recv").args(["-n", name]), b"");
         assert_eq!(code(&out), 1, "{}", out.stderr);
@@ -1043,10 +1062,18 @@ fn another_user_may_send_to_a_queue_made_with_perms_622() {
     );
     assert_eq!(code(&out), 0, "{}", out.stderr);
     assert_eq!(format!("{:o}", q.mode()), "622");
+    // Sent, with a word: root's queue lets every user put messages in it.
     let out = output_of(as_nobody("mq-send").args([name, "from nobody"]), b"");
     assert_eq!(
         (code(&out), out.stdout.as_str(), out.stderr.as_str()),
-        (0, "", "")
+        (
+            0,
+            "",
+            format!(
+                "warning: queue {name} belongs to uid 0, not to you (uid 65534), and its mode 0622 lets its group and every other user write it: anyone can put messages in it\n"
+            )
+            .as_str()
+        )
     );
     // Write only: nobody may not receive.
     let out = output_of(as_nobody("mq-recv").args(["-n", name]), b"");
@@ -1946,4 +1973,284 @@ fn help_and_version_name_the_lecture() {
             format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names another user can take, queues another user opened to everyone
+
+/// The shell words that run mq-send as the user who squats a name: nobody when this test may
+/// act as another user, else this user (the programs then name "you" as the one who made it).
+fn squatter_send() -> String {
+    let send = bin("mq-send");
+    if can_drop_to_nobody() {
+        format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups {}",
+            send.display()
+        )
+    } else {
+        send.display().to_string()
+    }
+}
+
+/// Who made a queue, as the programs say it, for a queue of mode 0666 made by [`squatter_send`].
+fn squatter_named() -> String {
+    if can_drop_to_nobody() {
+        "made by another user (uid 65534, mode 0666)".to_string()
+    } else {
+        format!("made by you (uid {}, mode 0666)", nix::unistd::geteuid())
+    }
+}
+
+#[test]
+fn mine_refuses_a_mailbox_someone_made_before_it_and_names_who() {
+    // `sh -c '... ; exec mq-recv --mine'`: the shell's pid is mq-recv's, so the mailbox made
+    // first is the very one --mine would make, with a message in it. It is neither adopted, nor
+    // read, nor removed.
+    for from in [None, Some("1")] {
+        let target = match from {
+            None => "\"/ipc-lab-pid-$$\"".to_string(),
+            Some(p) => format!("\"/ipc-lab-pid-$$-from-{p}\""),
+        };
+        let mut script = format!(
+            "{} -c --perms 666 {target} injected 2>/dev/null && exec \"$0\" --mine -n",
+            squatter_send()
+        );
+        if let Some(p) = from {
+            script.push_str(&format!(" --from {p}"));
+        }
+        let mut c = Command::new("sh");
+        c.args(["-c", &script])
+            .arg(bin("mq-recv"))
+            .env("NO_COLOR", "1");
+        let mut run = Running::spawn(&mut c);
+        let pid = run.pid() as u32;
+        let status = run.finish();
+        let squatted = match from {
+            None => QueueGuard::for_pid(pid),
+            Some(p) => QueueGuard {
+                name: QueueName::for_pair(pid, p.parse().unwrap())
+                    .as_str()
+                    .to_string(),
+            },
+        };
+        let general = QueueGuard::for_pid(pid);
+        let name = squatted.as_str();
+        assert_eq!(shell_status(status), 1, "{from:?}: {}", run.err);
+        assert_eq!(run.out, "", "{from:?}: the squatter's message is not read");
+        // With --from, the general mailbox is made (and said so) before the pair mailbox.
+        let made_first = match from {
+            None => String::new(),
+            Some(_) => {
+                let limits = Limits::read().expect("/proc/sys/fs/mqueue");
+                format!(
+                    "mq-recv: created queue {} ({} messages of up to {} bytes, mode 0600)\n",
+                    general.as_str(),
+                    limits.msg_default,
+                    limits.msgsize_default
+                )
+            }
+        };
+        assert_eq!(
+            run.err,
+            format!(
+                "{made_first}error: cannot create queue {name}: File exists (EEXIST)\n\
+                 hint: {name} is this process's own mailbox, yet it exists already, {}: it is made only where nothing is, so that nobody else reads what is sent to this process. Remove it if it is yours (`mq-recv -n --unlink {name}`), left by a run that was killed\n",
+                squatter_named()
+            ),
+            "{from:?}"
+        );
+        assert!(squatted.exists(), "{from:?}: not removed: not this run's");
+        assert_eq!(squatted.attributes().current_messages, 1, "{from:?}");
+        if from.is_some() {
+            assert!(
+                !general.exists(),
+                "the general mailbox this run made is removed"
+            );
+        }
+    }
+}
+
+#[test]
+fn send_to_a_pid_refuses_a_mailbox_another_user_made_for_it() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    // A process of root's, and a mailbox in its name made by nobody, open to all: a trap for
+    // what is sent to that process.
+    let mut sleeper = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let pid = sleeper.id();
+    let trap = QueueGuard::for_pid(pid);
+    let out = output_of(
+        as_nobody("mq-send").args(["-c", "--perms", "666", trap.as_str(), "bait"]),
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = send(&["--to", &pid.to_string(), "secret"]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(code(&out), 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: refusing to send to {0}: process {pid} runs as uid 0, but the mailbox was made by uid 65534 (mode 0666), so it is not that process's\n",
+            trap.as_str()
+        )
+    );
+    assert_eq!(trap.attributes().current_messages, 1, "nothing sent");
+}
+
+#[test]
+fn a_queue_of_another_user_open_to_everyone_is_used_with_a_warning() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = output_of(
+        as_nobody("mq-send").args(["-c", "--perms", "666", name, "from nobody"]),
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let warning = format!(
+        "warning: queue {name} belongs to uid 65534, not to you (uid 0), and its mode 0666 lets its group and every other user read and write it: anyone can take out what is sent to it, and put messages in it\n"
+    );
+    let out = send(&[name, "from root"]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", warning.as_str())
+    );
+    let out = recv(&["-n", "--count", "2", name]);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (0, "from nobody\nfrom root\n", warning.as_str())
+    );
+    // A queue of one's own is used without a word, whatever its mode.
+    let mine = QueueGuard::new();
+    let out = send(&["-c", "--perms", "666", mine.as_str(), "x"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = send(&[mine.as_str(), "y"]);
+    assert_quiet_success(&out);
+}
+
+#[test]
+fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: root may open any queue; needs setpriv to act as nobody");
+        return;
+    }
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = output_of(
+        as_nobody("mq-send").args(["-c", "--perms", "000", name, "made"]),
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = output_of(as_nobody("mq-send").args([name, "again"]), b"");
+    assert_eq!(code(&out), 1, "{}", out.stderr);
+    let hint = if mqueue_listed() {
+        format!(
+            "queue {name} is yours, but its mode 0000 keeps you out too: remove it (`mq-recv -n --unlink {name}`) and make it again with --perms 600"
+        )
+    } else {
+        format!(
+            "queue {name} exists, but its permissions keep you out: it is another user's, or yours with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
+        )
+    };
+    assert_eq!(
+        out.stderr,
+        format!("error: cannot open queue {name}: Permission denied (EACCES)\nhint: {hint}\n")
+    );
+}
+
+#[test]
+fn a_queue_that_may_not_be_removed_is_one_error_with_a_hint() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    // Root's queue, readable by all: nobody receives from it, and may not remove it.
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = output_of(
+        with_umask(0, "mq-send").args(["-c", "--perms", "644", name, "hi"]),
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = output_of(
+        as_nobody("mq-recv").args(["--count", "1", "--unlink", name]),
+        b"",
+    );
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            1,
+            "hi\n",
+            format!(
+                "warning: queue {name} belongs to uid 0, not to you (uid 65534), and its mode 0644 lets its group and every other user read it: anyone can take out what is sent to it\n\
+                 error: cannot remove queue {name}: Permission denied (EACCES)\n\
+                 hint: only a queue's owner (or root) may remove it; {name} was made by another user (uid 0, mode 0644)\n"
+            )
+            .as_str()
+        )
+    );
+    assert!(q.exists());
+}
+
+#[test]
+fn the_descriptor_limit_is_named_as_such() {
+    // Five descriptors: standard input, output and error, and the two ends of the signal
+    // wake-up pipe. The queue's would be the sixth.
+    let q = QueueGuard::new();
+    let mut c = Command::new("sh");
+    c.args(["-c", "ulimit -n 5 && exec \"$0\" \"$@\""])
+        .arg(bin("mq-recv"))
+        .args(["-n", q.as_str()])
+        .env("NO_COLOR", "1");
+    let out = output_of(&mut c, b"");
+    assert_eq!(code(&out), 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot open queue {}: Too many open files (EMFILE)\n\
+             hint: this process has as many files open as it may (5, RLIMIT_NOFILE): raise the limit in this shell (`ulimit -n 1024`), then run it again\n",
+            q.as_str()
+        )
+    );
+    assert!(!q.exists());
+}
+
+#[test]
+fn ipc_bench_refuses_a_queue_made_in_its_name_and_says_how_to_remove_it() {
+    // Its queues are named after its pid: `sh -c '...; exec ipc-bench'` makes the first one in
+    // that name beforehand. The advice is ipc-bench's own (it has no --exclusive to drop).
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        &format!(
+            "{} -c --perms 666 \"/ipc-bench-$$-0-down\" x 2>/dev/null && exec \"$0\" \"$@\"",
+            squatter_send()
+        ),
+    ])
+    .arg(bin("ipc-bench"))
+    .args(["latency", "--mech", "mq", "--pin", "same", "--quick"])
+    .env("NO_COLOR", "1");
+    let mut run = Running::spawn(&mut c);
+    let squatted = QueueGuard {
+        name: format!("/ipc-bench-{}-0-down", run.pid()),
+    };
+    let status = run.finish();
+    let name = squatted.as_str();
+    assert_eq!(shell_status(status), 1, "{}", run.err);
+    assert!(
+        run.err.ends_with(&format!(
+            "error: mq latency, 64 bytes, pin same: cannot create queue {name}: File exists (EEXIST)\n\
+             hint: ipc-bench names its queues after its pid and makes them only where nothing is; {name} exists already, {}: if it is yours, left by a run that was killed, remove it (`mq-recv -n --unlink {name}`) and run again\n",
+            squatter_named()
+        )),
+        "{}",
+        run.err
+    );
+    assert!(squatted.exists(), "not ipc-bench's: not removed");
 }

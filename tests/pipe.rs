@@ -1231,7 +1231,7 @@ fn fifo_of_another_user_open_to_everyone_is_used_with_a_warning() {
     assert_eq!(
         ran.stderr,
         format!(
-            "warning: FIFO {0} belongs to uid 65534, not to you (uid 0), and its mode 0666 lets its group and every other user read and write it: anyone can read what is written into it, or write into it what its reader reads\n{1}",
+            "warning: FIFO {0} belongs to uid 65534, not to you (uid 0), and its mode 0666 lets its group and every other user read and write it: anyone can read what is written into it, and write into it what its reader reads\n{1}",
             fifo.as_str(),
             opening(&fifo, "write")
         )

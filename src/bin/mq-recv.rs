@@ -163,18 +163,19 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let own = args.mine || (args.listen.is_some() && names.is_empty());
     let pid = std::process::id();
     if own {
+        // A mailbox named after this process is made by this process, or not at all: one that
+        // exists already was made by someone else (another user, to read what is sent here).
+        let mine = |port_fed: bool| OpenOptions {
+            exclusive: true,
+            ..options_for(&options, port_fed)
+        };
         let name = QueueName::for_pid(pid);
-        let mut mailbox = open(
-            &name,
-            &options_for(&options, args.listen.is_some()),
-            args,
-            ui,
-        )?;
+        let mut mailbox = open(&name, &mine(args.listen.is_some()), args, ui)?;
         mailbox.unlink_when_done();
         if let Some(from) = args.from {
             // The general mailbox stays open, so that other senders find it, but is not read.
             let pair = QueueName::for_pair(pid, from);
-            let mut only = open(&pair, &options_for(&options, false), args, ui)?;
+            let mut only = open(&pair, &mine(false), args, ui)?;
             only.unlink_when_done();
             ui.note(&format!(
                 "my PID is {pid}; I take only messages from process {from}: its `mq-send --to {pid} MESSAGE` goes into {pair}; other senders' messages wait in {name}, not taken"
@@ -276,7 +277,10 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
                 }
             }
         }
-        Err(e) => ui.report(e),
+        // A failed clean-up after a run that failed is reported here; after one that
+        // succeeded, it is the run's error, reported once by Ui::finish.
+        Err(e) if result.is_err() => ui.report(e),
+        Err(_) => {}
     }
     if let Err(Some(Interrupted(sig))) =
         result.as_ref().map_err(|e| e.downcast_ref::<Interrupted>())
@@ -310,7 +314,15 @@ fn open(name: &QueueName, options: &OpenOptions, args: &Args, ui: &Ui) -> anyhow
     let mailbox = match Mailbox::open(name, options) {
         Ok(m) => m,
         Err(err) => {
-            let hint = mq::open_hint(ipc_lab::sys::errno_of(&err), name);
+            let errno = ipc_lab::sys::errno_of(&err);
+            let hint = if errno == Some(nix::errno::Errno::EEXIST) && options.exclusive {
+                format!(
+                    "{name} is this process's own mailbox, yet it exists already, {}: it is made only where nothing is, so that nobody else reads what is sent to this process. Remove it if it is yours (`mq-recv -n --unlink {name}`), left by a run that was killed",
+                    mq::made_by(name)
+                )
+            } else {
+                mq::open_hint(errno, name)
+            };
             return Err(err).hint(hint);
         }
     };
@@ -329,6 +341,9 @@ fn open(name: &QueueName, options: &OpenOptions, args: &Args, ui: &Ui) -> anyhow
             "{name} exists: it holds up to {} messages of up to {} bytes; {} waiting now",
             attr.max_messages, attr.message_size, attr.current_messages
         ));
+        if let Some(warning) = mailbox.ownership()?.exposure(name) {
+            ui.warn(&warning);
+        }
         if args.queue.sized() {
             ui.note(&format!(
                 "queue {name} exists already ({} messages of up to {} bytes): --maxmsg and --msgsize apply only to a new queue",

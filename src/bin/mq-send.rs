@@ -252,6 +252,10 @@ fn send_local(
             let errno = ipc_lab::sys::errno_of(&err);
             let hint = match (target, errno) {
                 (Target::Process(pid, _), Some(Errno::ENOENT)) => process_hint(*pid),
+                (_, Some(Errno::EEXIST)) => format!(
+                    "queue {name} exists already, {}: drop --exclusive to use it, or pick another name",
+                    mq::made_by(name)
+                ),
                 _ => mq::open_hint(errno, name),
             };
             return Err(err).hint(hint);
@@ -260,6 +264,21 @@ fn send_local(
     let fd = mailbox.as_fd().as_raw_fd();
     ui.call(&options.call_text(name), fd);
     let attr = mailbox.attributes()?;
+    if !mailbox.created() {
+        let owner = mailbox.ownership()?;
+        if let Target::Process(pid, _) = target {
+            check_process_mailbox(*pid, name, owner)?;
+        }
+        if let Some(warning) = owner.exposure(name) {
+            ui.warn(&warning);
+        }
+        if args.queue.sized() {
+            ui.note(&format!(
+                "queue {name} exists already ({} messages of up to {} bytes): --maxmsg and --msgsize apply only to a new queue",
+                attr.max_messages, attr.message_size
+            ));
+        }
+    }
     if mailbox.created() {
         ui.note(&attr.created_note(name, options.perms));
         ui.meaning("the kernel keeps it, and what is sent to it, until a receiver comes");
@@ -279,8 +298,12 @@ fn send_local(
             .send(body, args.priority, wait, Some(term.wake_fd()))
             .map_err(|err| {
                 let hint = match ipc_lab::sys::errno_of(&err) {
-                    Some(Errno::EMSGSIZE) => Some(format!(
+                    Some(Errno::EMSGSIZE) if mailbox.created() => Some(format!(
                         "queue {name} takes messages of up to {} bytes (mq_msgsize): send less, or make the queue with a bigger --msgsize",
+                        mailbox.message_size()
+                    )),
+                    Some(Errno::EMSGSIZE) => Some(format!(
+                        "queue {name} exists with messages of up to {} bytes (mq_msgsize), fixed when it was made (--msgsize sizes a new queue only): send less, or remove it (`mq-recv -n --unlink {name}`) and make it again with a bigger --msgsize",
                         mailbox.message_size()
                     )),
                     _ => None,
@@ -354,6 +377,26 @@ fn send_local(
 }
 
 /// Why `mq-send --to PID` found no mailbox.
+/// Direct naming: the mailbox of process `pid` must be that process's, made by its user. A
+/// mailbox of that name made by another user (in wait for the pid, say) is not sent to.
+fn check_process_mailbox(pid: u32, name: &QueueName, owner: mq::Ownership) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(process) = std::fs::metadata(format!("/proc/{pid}")) else {
+        // No such process now: the mailbox may wait for a receiver that comes back; the kernel
+        // keeps what is sent.
+        return Ok(());
+    };
+    if process.uid() != owner.uid {
+        anyhow::bail!(
+            "refusing to send to {name}: process {pid} runs as uid {}, but the mailbox was made by uid {} (mode {:04o}), so it is not that process's",
+            process.uid(),
+            owner.uid,
+            owner.mode
+        );
+    }
+    Ok(())
+}
+
 fn process_hint(pid: u32) -> String {
     let alive = match i32::try_from(pid) {
         Ok(p) => !matches!(

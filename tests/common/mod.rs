@@ -408,6 +408,15 @@ impl Drop for QueueGuard {
     }
 }
 
+/// Whether the mqueue file system is mounted at /dev/mqueue, where the programs look for the
+/// owner of a queue they may not open.
+pub fn mqueue_listed() -> bool {
+    std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/dev/mqueue"))
+    })
+}
+
 /// One of our binaries run through `sh` with the given umask (mq_open applies the umask to the
 /// permissions of a queue it creates, so tests about permissions fix it).
 pub fn with_umask(umask: u32, name: &str) -> Command {
