@@ -272,8 +272,13 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
     }
     let mut seen = 0u32;
     loop {
-        let Next::Signal(r) = recorder.next(None)? else {
-            continue;
+        let r = match recorder.next(None)? {
+            Next::Signal(r) => r,
+            Next::Lost(lost) => {
+                report_lost(&lost, ui)?;
+                continue;
+            }
+            Next::TimedOut => continue,
         };
         seen += 1;
         let mut text = format!("received {} {}", name(r.signo), sender(&r));
@@ -309,6 +314,37 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Signals the recorder had no room for (they came faster than this main flow reported them):
+/// say how many, and go on. A lost SIGINT or SIGTERM still ends the process, and a lost SIGTSTP
+/// still stops it, as their default actions would.
+fn report_lost(lost: &signal::Lost, ui: &Ui) -> anyhow::Result<()> {
+    let each: Vec<String> = lost
+        .signals
+        .iter()
+        .map(|(sig, n)| format!("{} {n}", sig.name()))
+        .collect();
+    ui.note(&format!(
+        "{} lost ({}): they came faster than this process reported them, while the {} it holds unreported were full; going on",
+        cli::counted(lost.count() as u64, "signal"),
+        each.join(", "),
+        signal::SLOTS
+    ));
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        if lost.contains(SigNum(sig as i32)) {
+            ui.note(&format!(
+                "{} was among them: ending, as its default action would",
+                sig.as_str()
+            ));
+            cli::exit_by_signal(sig);
+        }
+    }
+    if lost.contains(SigNum(libc::SIGTSTP)) {
+        ui.note("SIGTSTP was among them: stopping now, as its default action would");
+        signal::send(std::process::id() as i32, SigNum(libc::SIGSTOP), None)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,8 +432,13 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         signal::set_blocked(&[sig], false)?;
         ui.call(&format!("sigprocmask(SIG_UNBLOCK, {{{}}})", sig.name()), 0);
         let mut runs = Vec::new();
-        while let Next::Signal(r) = recorder.next(Some(Instant::now()))? {
-            runs.push(r);
+        loop {
+            match recorder.next(Some(Instant::now()))? {
+                Next::Signal(r) => runs.push(r),
+                // At most 100 of each are sent: the recorder holds 1024.
+                Next::Lost(lost) => report_lost(&lost, ui)?,
+                Next::TimedOut => break,
+            }
         }
         if queued {
             let values: Vec<String> = runs
