@@ -783,6 +783,30 @@ pub fn send(pid: i32, sig: SigNum, value: Option<i32>) -> Result<(), SysError> {
     })
 }
 
+/// A limit as `ulimit` shows it: a number, or `unlimited`.
+pub fn limit_text(limit: u64) -> String {
+    if limit == libc::RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        limit.to_string()
+    }
+}
+
+/// This process's limit on queued signals, `getrlimit(RLIMIT_SIGPENDING)` (`ulimit -i`): (soft,
+/// hard). The kernel holds at most the soft limit of signals queued for this process's user and
+/// not yet delivered, counting those sent with sigqueue and real-time ones; a sigqueue past it
+/// fails with EAGAIN.
+pub fn queued_signal_limit() -> anyhow::Result<(u64, u64)> {
+    let (soft, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_SIGPENDING)
+            .map_err(|errno| SysError {
+                call: "getrlimit",
+                errno,
+            })
+            .context("cannot read the limit on queued signals (RLIMIT_SIGPENDING)")?;
+    Ok((soft, hard))
+}
+
 /// The real user id of this process.
 pub fn uid() -> u32 {
     nix::unistd::getuid().as_raw()

@@ -1115,6 +1115,53 @@ fn pending_a_standard_signal_runs_its_handler_once_a_real_time_one_n_times() {
     }
 }
 
+/// Under a low RLIMIT_SIGPENDING (`ulimit -i 5`) the sigqueue of `pending` fails with EAGAIN;
+/// it once said only `error: Try again (EAGAIN)`. The error names the call, and the hint the limit,
+/// its value now and how to raise it. Where the limit queued and other processes of this user
+/// hold signals, the send may fail earlier than the 6th: which one is not asserted.
+#[test]
+fn pending_under_a_low_rlimit_sigpending_names_sigqueue_and_ulimit_i() {
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(r#"ulimit -i 5 && exec "$0" pending --times 10"#)
+        .arg(bin("sig-demo"));
+    let ran = Demo::start_cmd(c).finish();
+    if code(&ran) == 0 {
+        eprintln!(
+            "skipped: RLIMIT_SIGPENDING 5 did not stop 10 queued signals on this system: {}",
+            ran.stdout
+        );
+        return;
+    }
+    assert_eq!(code(&ran), 1, "{}", ran.stderr);
+    // SIGUSR1 is sent with kill, which the limit does not stop; SIGRTMIN is not queued whole.
+    let first_part: String = pending_stdout(10)
+        .lines()
+        .take(3)
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    assert_eq!(ran.stdout, first_part);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", ran.stderr);
+    let rest = lines[0]
+        .strip_prefix("error: sigqueue: cannot send SIGRTMIN to this process, signal ")
+        .unwrap_or_else(|| panic!("{}", ran.stderr));
+    let (nth, rest) = rest.split_once(" of 10 (").expect(lines[0]);
+    let nth: u32 = nth.parse().expect(lines[0]);
+    assert!((1..=6).contains(&nth), "{}", lines[0]);
+    assert_eq!(
+        rest,
+        format!("{} sent before it): Try again (EAGAIN)", nth - 1)
+    );
+    assert_eq!(
+        lines[1],
+        "hint: the kernel holds at most RLIMIT_SIGPENDING queued signals (sent with sigqueue, or \
+         real-time) per user until they are delivered, its other processes' included; this \
+         process's limit is 5 (hard limit 5): `ulimit -i` shows it, `ulimit -i N` raises it up \
+         to the hard limit; or send fewer with --times"
+    );
+}
+
 #[test]
 fn pending_times_out_of_range_is_a_usage_error() {
     for bad in ["0", "101", "-1", "abc", ""] {

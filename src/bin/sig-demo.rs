@@ -415,7 +415,9 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         signal::set_blocked(&[sig], true)?;
         ui.call(&format!("sigprocmask(SIG_BLOCK, {{{}}})", sig.name()), 0);
         for i in 1..=times {
-            signal::send(me, sig, queued.then_some(i as i32))?;
+            if let Err(e) = signal::send(me, sig, queued.then_some(i as i32)) {
+                return Err(not_queued(e, sig, i, times));
+            }
         }
         out_line(format_args!(
             "{} blocked, then sent to this process {} ({})",
@@ -458,6 +460,36 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error of `pending` when sending signal `i` of `times` failed: the call named, and for
+/// EAGAIN the limit that stopped it, `ulimit -i`, with its value now and how to raise it.
+fn not_queued(e: ipc_lab::sys::SysError, sig: SigNum, i: u32, times: u32) -> anyhow::Error {
+    let call = e.call;
+    let errno = e.errno;
+    let err = anyhow::Error::new(e).context(format!(
+        "{call}: cannot send {} to this process, signal {i} of {times} ({} sent before it)",
+        sig.name(),
+        i - 1
+    ));
+    if errno != Errno::EAGAIN {
+        return err;
+    }
+    let hint = match signal::queued_signal_limit() {
+        Ok((soft, hard)) => format!(
+            "the kernel holds at most RLIMIT_SIGPENDING queued signals (sent with sigqueue, or \
+             real-time) per user until they are delivered, its other processes' included; this \
+             process's limit is {} (hard limit {}): `ulimit -i` shows it, `ulimit -i N` raises \
+             it up to the hard limit; or send fewer with --times",
+            signal::limit_text(soft),
+            signal::limit_text(hard)
+        ),
+        Err(e) => format!(
+            "the kernel holds at most RLIMIT_SIGPENDING signals queued for each user ({e:#}): \
+             `ulimit -i` shows it, `ulimit -i N` raises it; or send fewer with --times"
+        ),
+    };
+    err.context(cli::Hint(hint))
 }
 
 // ---------------------------------------------------------------------------------------------
