@@ -29,6 +29,9 @@ use crate::sys::SysError;
 pub const NAME_MAX: usize = 255;
 /// The highest priority Linux accepts (MQ_PRIO_MAX - 1).
 pub const PRIO_MAX: u32 = 32767;
+/// The largest message any queue takes: Linux's HARD_MSGSIZEMAX, 16 MiB, a bound even with
+/// CAP_SYS_RESOURCE.
+pub const MSGSIZE_HARD_MAX: usize = 16 * 1024 * 1024;
 
 /// A queue name as mq_open(3) wants it: `/` and 1 to 255 characters, none of them `/` or NUL.
 /// Two names are equal when they name the same queue, however they were typed.

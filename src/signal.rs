@@ -413,14 +413,98 @@ pub struct Received {
     pub value: Option<i32>,
 }
 
-const SLOTS: usize = 1024;
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-static READY: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+/// A ring of `N` slots that signal handlers fill and one main flow drains, in the order the
+/// handlers took them. Tickets count up for ever: the handler that takes ticket `t` fills slot
+/// `t % N` and publishes it by storing `t + 1` in that slot's `seq`; the main flow takes tickets
+/// in order from `tail`, and advances it once it has copied the slot out, which gives the slot
+/// back. So the ring never fills while the main flow keeps up, however many signals come in a
+/// lifetime. A handler that finds `N` tickets not yet taken (a burst faster than the main flow
+/// drains) counts the signal as lost and stores nothing.
+///
+/// Only lock-free atomics are used, which are async-signal-safe: a handler may interrupt the
+/// main flow, or another handler (nested, or in another thread), at any point. The payload lives
+/// in arrays beside the ring, indexed by [`Ring::slot`].
+struct Ring<const N: usize> {
+    /// Tickets handed out.
+    head: AtomicUsize,
+    /// Tickets taken by the main flow (its slots free again).
+    tail: AtomicUsize,
+    /// For each slot, the ticket stored there, plus one, once it is filled.
+    seq: [AtomicUsize; N],
+    /// Signals that found the ring full.
+    lost: AtomicUsize,
+}
+
+impl<const N: usize> Ring<N> {
+    const fn new() -> Ring<N> {
+        Ring {
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            seq: [const { AtomicUsize::new(0) }; N],
+            lost: AtomicUsize::new(0),
+        }
+    }
+
+    /// The slot of ticket `t`.
+    fn slot(t: usize) -> usize {
+        t % N
+    }
+
+    /// In a handler: take the next ticket, or count a loss when all `N` slots hold tickets the
+    /// main flow has not taken. A slot is reused only once the main flow has taken the ticket
+    /// before it there, so a handler never writes to a slot being read.
+    fn reserve(&self) -> Option<usize> {
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let tail = self.tail.load(Ordering::Acquire);
+            if head.wrapping_sub(tail) >= N {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            match self.head.compare_exchange_weak(
+                head,
+                head.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(head),
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// In a handler: ticket `t`'s slot is filled.
+    fn publish(&self, t: usize) {
+        self.seq[Self::slot(t)].store(t.wrapping_add(1), Ordering::Release);
+    }
+
+    /// In the main flow: the next ticket, once its handler has filled its slot.
+    fn ready(&self) -> Option<usize> {
+        let t = self.tail.load(Ordering::Relaxed);
+        (self.seq[Self::slot(t)].load(Ordering::Acquire) == t.wrapping_add(1)).then_some(t)
+    }
+
+    /// In the main flow: ticket `t` (from [`Ring::ready`]) is copied out; its slot is free.
+    fn taken(&self, t: usize) {
+        self.tail.store(t.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Signals that found the ring full, so far.
+    fn lost(&self) -> usize {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// How many signals the recorder holds that the main flow has not yet taken.
+pub const SLOTS: usize = 1024;
+static RING: Ring<SLOTS> = Ring::new();
 static SIGNO: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static PID: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static UID: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
 static CODE: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static VALUE: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+/// Signals lost to a full ring, by signal number (0 unused).
+static LOST_BY_SIGNAL: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
 static RECORDER_WAKE: AtomicI32 = AtomicI32::new(-1);
 static RECORDER_INSTALLED: AtomicBool = AtomicBool::new(false);
 
@@ -428,27 +512,40 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *m
     let saved = Errno::last_raw();
     // Reserve a slot (a handler interrupted by another signal gets the next one), fill it, and
     // publish it last: the main flow reads a slot only once it is ready.
-    let slot = NEXT.fetch_add(1, Ordering::SeqCst);
-    if slot < SLOTS {
-        SIGNO[slot].store(signo, Ordering::Relaxed);
-        if !info.is_null() {
-            // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t for this delivery;
-            // si_pid, si_uid and si_value read the union members the kernel filled for kill,
-            // sigqueue and tgkill (for other codes they hold zeros or unused data, read as ints).
-            let (pid, uid, code, value) = unsafe {
-                (
-                    (*info).si_pid(),
-                    (*info).si_uid(),
-                    (*info).si_code,
-                    (*info).si_value().sival_ptr as usize as i32,
-                )
-            };
+    match RING.reserve() {
+        Some(t) => {
+            let slot = Ring::<SLOTS>::slot(t);
+            SIGNO[slot].store(signo, Ordering::Relaxed);
+            let (mut pid, mut uid, mut code, mut value) = (0, 0, 0, 0);
+            if !info.is_null() {
+                // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t for this delivery;
+                // si_pid, si_uid and si_value read the union members the kernel filled for kill,
+                // sigqueue and tgkill (for other codes they hold zeros or unused data, read as
+                // ints).
+                (pid, uid, code, value) = unsafe {
+                    (
+                        (*info).si_pid(),
+                        (*info).si_uid(),
+                        (*info).si_code,
+                        (*info).si_value().sival_ptr as usize as i32,
+                    )
+                };
+            }
+            // Every field is stored, so nothing of the slot's last signal is left in it.
             PID[slot].store(pid, Ordering::Relaxed);
             UID[slot].store(uid, Ordering::Relaxed);
             CODE[slot].store(code, Ordering::Relaxed);
             VALUE[slot].store(value, Ordering::Relaxed);
+            RING.publish(t);
         }
-        READY[slot].store(true, Ordering::Release);
+        None => {
+            if let Some(count) = usize::try_from(signo)
+                .ok()
+                .and_then(|n| LOST_BY_SIGNAL.get(n))
+            {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
     let fd = RECORDER_WAKE.load(Ordering::SeqCst);
     if fd >= 0 {
@@ -461,18 +558,44 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *m
 
 /// Records the signals it catches, with their sender, in the order they arrive; the main flow
 /// takes them out with [`Recorder::next`] and reports them. Its handlers store into atomics and
-/// write one byte to a pipe, nothing else (no allocation, no lock, no printing).
+/// write one byte to a pipe, nothing else (no allocation, no lock, no printing). It holds up to
+/// [`SLOTS`] signals not yet taken, for as long as the process lives: each one taken frees its
+/// slot. Signals that come while all are full are counted, by signal, and [`Recorder::next`]
+/// reports them as [`Next::Lost`].
 #[derive(Debug)]
 pub struct Recorder {
     wake_read: OwnedFd,
     _wake_write: OwnedFd,
-    taken: usize,
+    /// Of the signals lost, how many were reported already, by signal number.
+    lost_reported: [usize; 65],
+}
+
+/// Signals that came while the recorder was full, and were not recorded: how many of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// Each signal lost, with how many times, lowest number first.
+    pub signals: Vec<(SigNum, usize)>,
+}
+
+impl Lost {
+    /// How many signals in all.
+    pub fn count(&self) -> usize {
+        self.signals.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Whether `sig` is among them.
+    pub fn contains(&self, sig: SigNum) -> bool {
+        self.signals.iter().any(|(s, _)| *s == sig)
+    }
 }
 
 /// What [`Recorder::next`] got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Signal(Received),
+    /// Signals came while all [`SLOTS`] were full (faster than the main flow took them), since
+    /// the last report: they were not recorded.
+    Lost(Lost),
     TimedOut,
 }
 
@@ -492,34 +615,49 @@ impl Recorder {
         Ok(Recorder {
             wake_read,
             _wake_write: wake_write,
-            taken: 0,
+            lost_reported: [0; 65],
         })
     }
 
-    /// How many signals the handlers have recorded so far.
+    /// How many signals the handlers have recorded so far (those lost aside).
     pub fn recorded(&self) -> usize {
-        NEXT.load(Ordering::SeqCst).min(SLOTS)
+        RING.head.load(Ordering::SeqCst)
     }
 
-    /// The next signal recorded, waiting until `deadline` (`None`: as long as it takes).
+    /// The signals lost since the last report, if any.
+    fn newly_lost(&mut self) -> Option<Lost> {
+        let mut signals = Vec::new();
+        for (n, count) in LOST_BY_SIGNAL.iter().enumerate() {
+            let now = count.load(Ordering::Relaxed);
+            let new = now.wrapping_sub(self.lost_reported[n]);
+            if new > 0 {
+                self.lost_reported[n] = now;
+                signals.push((SigNum(n as i32), new));
+            }
+        }
+        (!signals.is_empty()).then_some(Lost { signals })
+    }
+
+    /// The next signal recorded, waiting until `deadline` (`None`: as long as it takes); or the
+    /// signals lost since the last report, as soon as there are any.
     pub fn next(&mut self, deadline: Option<Instant>) -> anyhow::Result<Next> {
         loop {
-            if self.taken < SLOTS && READY[self.taken].load(Ordering::Acquire) {
-                let i = self.taken;
-                self.taken += 1;
+            if let Some(lost) = self.newly_lost() {
+                return Ok(Next::Lost(lost));
+            }
+            if let Some(t) = RING.ready() {
+                let i = Ring::<SLOTS>::slot(t);
                 let code = CODE[i].load(Ordering::Relaxed);
-                return Ok(Next::Signal(Received {
+                let received = Received {
                     signo: SigNum(SIGNO[i].load(Ordering::Relaxed)),
                     pid: PID[i].load(Ordering::Relaxed),
                     uid: UID[i].load(Ordering::Relaxed),
                     code,
                     value: (code == libc::SI_QUEUE).then(|| VALUE[i].load(Ordering::Relaxed)),
-                }));
+                };
+                RING.taken(t);
+                return Ok(Next::Signal(received));
             }
-            anyhow::ensure!(
-                self.taken < SLOTS,
-                "more than {SLOTS} signals: the recorder is full"
-            );
             let waited = crate::sys::wait_any(
                 &[(self.wake_read.as_fd(), PollFlags::POLLIN)],
                 deadline,
@@ -645,6 +783,30 @@ pub fn send(pid: i32, sig: SigNum, value: Option<i32>) -> Result<(), SysError> {
     })
 }
 
+/// A limit as `ulimit` shows it: a number, or `unlimited`.
+pub fn limit_text(limit: u64) -> String {
+    if limit == libc::RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        limit.to_string()
+    }
+}
+
+/// This process's limit on queued signals, `getrlimit(RLIMIT_SIGPENDING)` (`ulimit -i`): (soft,
+/// hard). The kernel holds at most the soft limit of signals queued for this process's user and
+/// not yet delivered, counting those sent with sigqueue and real-time ones; a sigqueue past it
+/// fails with EAGAIN.
+pub fn queued_signal_limit() -> anyhow::Result<(u64, u64)> {
+    let (soft, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_SIGPENDING)
+            .map_err(|errno| SysError {
+                call: "getrlimit",
+                errno,
+            })
+            .context("cannot read the limit on queued signals (RLIMIT_SIGPENDING)")?;
+    Ok((soft, hard))
+}
+
 /// The real user id of this process.
 pub fn uid() -> u32 {
     nix::unistd::getuid().as_raw()
@@ -683,9 +845,9 @@ pub fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
 // ---------------------------------------------------------------------------------------------
 // Signals and threads: which thread runs the handler
 
+/// How many runs of the thread recorder's handler it holds that the main flow has not taken.
 const THREAD_SLOTS: usize = 64;
-static THREAD_NEXT: AtomicUsize = AtomicUsize::new(0);
-static THREAD_READY: [AtomicBool; THREAD_SLOTS] = [const { AtomicBool::new(false) }; THREAD_SLOTS];
+static THREAD_RING: Ring<THREAD_SLOTS> = Ring::new();
 static THREAD_TID: [AtomicI32; THREAD_SLOTS] = [const { AtomicI32::new(0) }; THREAD_SLOTS];
 static THREAD_CODE: [AtomicI32; THREAD_SLOTS] = [const { AtomicI32::new(0) }; THREAD_SLOTS];
 static THREAD_INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -696,18 +858,20 @@ extern "C" fn on_thread_signal(
     _ctx: *mut libc::c_void,
 ) {
     let saved = Errno::last_raw();
-    let slot = THREAD_NEXT.fetch_add(1, Ordering::SeqCst);
-    if slot < THREAD_SLOTS {
+    if let Some(t) = THREAD_RING.reserve() {
+        let slot = Ring::<THREAD_SLOTS>::slot(t);
         // SAFETY: gettid(2) is a plain system call, async-signal-safe; it names the thread the
         // kernel chose to run this handler in.
         let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
         THREAD_TID[slot].store(tid, Ordering::Relaxed);
-        if !info.is_null() {
+        let code = if info.is_null() {
+            0
+        } else {
             // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; si_code is always set.
-            let code = unsafe { (*info).si_code };
-            THREAD_CODE[slot].store(code, Ordering::Relaxed);
-        }
-        THREAD_READY[slot].store(true, Ordering::Release);
+            unsafe { (*info).si_code }
+        };
+        THREAD_CODE[slot].store(code, Ordering::Relaxed);
+        THREAD_RING.publish(t);
     }
     Errno::set_raw(saved);
 }
@@ -721,10 +885,12 @@ pub struct RanIn {
 }
 
 /// Records, for each delivery of a signal, the thread whose handler ran (its kernel thread id),
-/// so that the main flow can tell where a signal went. The handler stores to atomics only.
+/// so that the main flow can tell where a signal went. The handler stores to atomics only. It
+/// holds up to 64 runs not yet taken, for as long as the process lives; runs that come while all
+/// are full are counted ([`ThreadRecorder::lost`]).
 #[derive(Debug)]
 pub struct ThreadRecorder {
-    taken: usize,
+    _installed: (),
 }
 
 impl ThreadRecorder {
@@ -746,20 +912,24 @@ impl ThreadRecorder {
             call: "sigaction",
             errno,
         })?;
-        Ok(ThreadRecorder { taken: 0 })
+        Ok(ThreadRecorder { _installed: () })
     }
 
     /// The next run of the handler not yet taken, if one has been recorded.
     pub fn take(&mut self) -> Option<RanIn> {
-        if self.taken >= THREAD_SLOTS || !THREAD_READY[self.taken].load(Ordering::Acquire) {
-            return None;
-        }
-        let i = self.taken;
-        self.taken += 1;
-        Some(RanIn {
+        let t = THREAD_RING.ready()?;
+        let i = Ring::<THREAD_SLOTS>::slot(t);
+        let ran = RanIn {
             tid: THREAD_TID[i].load(Ordering::Relaxed),
             code: THREAD_CODE[i].load(Ordering::Relaxed),
-        })
+        };
+        THREAD_RING.taken(t);
+        Some(ran)
+    }
+
+    /// How many runs of the handler came while all 64 were held untaken, and were not recorded.
+    pub fn lost(&self) -> usize {
+        THREAD_RING.lost()
     }
 }
 
@@ -942,6 +1112,66 @@ mod tests {
         assert_eq!(mask_signals("zz"), None);
         let me = proc_sets(std::process::id() as i32).unwrap();
         assert!(me.pending.is_empty());
+    }
+
+    #[test]
+    fn the_ring_reuses_slots_once_taken_and_counts_what_finds_it_full() {
+        let ring: Ring<4> = Ring::new();
+        assert_eq!(ring.ready(), None);
+        // Filled in order, in any order of publishing; the fifth finds it full.
+        let tickets: Vec<usize> = (0..4).map(|_| ring.reserve().unwrap()).collect();
+        assert_eq!(tickets, [0, 1, 2, 3]);
+        ring.publish(1);
+        assert_eq!(ring.ready(), None, "ticket 0 first, once it is filled");
+        ring.publish(0);
+        assert_eq!((ring.reserve(), ring.lost()), (None, 1));
+        assert_eq!(ring.ready(), Some(0));
+        ring.taken(0);
+        // Slot 0 is free again: ticket 4 goes there.
+        assert_eq!(ring.reserve(), Some(4));
+        assert_eq!((ring.reserve(), ring.lost()), (None, 2));
+        for t in [2, 3, 4] {
+            ring.publish(t);
+        }
+        for t in 1..=4 {
+            assert_eq!(ring.ready(), Some(t));
+            ring.taken(t);
+        }
+        assert_eq!(ring.ready(), None);
+        // A long life, never more than 3 waiting: nothing more is lost.
+        for round in 0..10_000 {
+            let got: Vec<usize> = (0..3).map(|_| ring.reserve().unwrap()).collect();
+            for &t in &got {
+                ring.publish(t);
+            }
+            for &t in &got {
+                assert_eq!(ring.ready(), Some(t), "round {round}");
+                ring.taken(t);
+            }
+        }
+        assert_eq!(ring.lost(), 2);
+    }
+
+    #[test]
+    fn the_thread_recorder_records_every_run_of_a_long_life() {
+        // A real-time signal no other test here uses, sent to this very thread: its handler runs
+        // before pthread_kill returns. More runs than the recorder has slots, each taken.
+        let sig = SigNum(rtmin() + 4);
+        let mut recorder = ThreadRecorder::install(sig).unwrap();
+        let me = thread_id();
+        for i in 0..200 {
+            send_to_this_thread(sig).unwrap();
+            assert_eq!(
+                recorder.take(),
+                Some(RanIn {
+                    tid: me,
+                    code: libc::SI_TKILL
+                }),
+                "run {}",
+                i + 1
+            );
+            assert_eq!(recorder.take(), None);
+        }
     }
 
     #[test]

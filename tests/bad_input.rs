@@ -5,7 +5,9 @@
 //! every binary that reads it: shm-slave (the id and the values, against a shm-master that
 //! waits), mq-send (one message per line), mq-recv --hold (Enter) and pipe-demo fifo-write (bytes
 //! copied as they are): words, negatives, overflow, empty lines, EOF at once, binary junk, a
-//! 1 MB line.
+//! 1 MB line, endless NULs (as `< /dev/zero` gives), and input at its bound and one byte past it
+//! (a number: 64 bytes; a message: the queue's mq_msgsize; the line for Enter: 4096 bytes), which
+//! is a usage error that names what was too long and the bound.
 //!
 //! Each run must end in time (no hang), with the exit status the binary documents (2 for bad
 //! input, 1 for a failure, or the status it mirrors), exactly one `error:` line (clap's own
@@ -1091,6 +1093,20 @@ fn shm_slave_refuses_malformed_values_on_stdin_and_never_attaches() {
             "value 1 of 3",
         ),
         (
+            "a value of 65 bytes, one past the bound",
+            &with_id,
+            s(&format!("{}5 7 9\n", "0".repeat(64))),
+            Want::Usage,
+            "error: value 1 of 3 on standard input is longer than 64 bytes",
+        ),
+        (
+            "endless NULs, as from /dev/zero (1 MB of them)",
+            &with_id,
+            vec![0; 1 << 20],
+            Want::Usage,
+            "error: value 1 of 3 on standard input is longer than 64 bytes",
+        ),
+        (
             "EOF at once",
             &with_id,
             s(""),
@@ -1155,6 +1171,13 @@ fn shm_slave_refuses_malformed_values_on_stdin_and_never_attaches() {
             Want::Usage,
             "segment id",
         ),
+        (
+            "endless NULs for the id, as from /dev/zero (1 MB of them)",
+            &nothing,
+            vec![0; 1 << 20],
+            Want::Usage,
+            "error: the segment id on standard input is longer than 64 bytes",
+        ),
     ];
     let mut runs = 0;
     for (name, args, stdin, want, says) in &cases {
@@ -1181,7 +1204,9 @@ fn shm_slave_refuses_malformed_values_on_stdin_and_never_attaches() {
 #[test]
 fn shm_slave_reads_odd_but_valid_input_as_scanf_would() {
     let dir = TempDir::new("stdin-slave-ok");
-    let cases: [(&str, bool, &str, [i32; 3]); 5] = [
+    let zeros = "0".repeat(63);
+    let longest = format!("{zeros}5 {zeros}7\n-{}9\n", "0".repeat(62));
+    let cases: [(&str, bool, &str, [i32; 3]); 6] = [
         (
             "blank lines, CRLF, tabs",
             true,
@@ -1207,6 +1232,7 @@ fn shm_slave_reads_odd_but_valid_input_as_scanf_would() {
             "{id}\r\n4\r\n5\r\n6\r\n",
             [4, 5, 6],
         ),
+        ("values of 64 bytes, the most", true, &longest, [5, 7, -9]),
     ];
     for (name, id_on_line, input, values) in cases {
         let mut master = Master::start(&["--interval", "0.02"]);
@@ -1260,6 +1286,7 @@ fn mq_send_sends_each_line_of_malformed_stdin_as_it_is() {
     after_big.extend_from_slice(&big);
     after_big.extend_from_slice(b"after\n");
     let eleven: String = (1..=11).map(|n| format!("{n}\n")).collect();
+    let most = vec![b'm'; 8192];
     let ok = |bodies: &[&[u8]]| -> Vec<Vec<u8>> { bodies.iter().map(|m| m.to_vec()).collect() };
     // What is typed, how it ends, the messages that arrive, what the error says.
     type Case<'a> = (&'a str, Vec<u8>, Want, Vec<Vec<u8>>, &'a str);
@@ -1287,11 +1314,39 @@ fn mq_send_sends_each_line_of_malformed_stdin_as_it_is() {
             "",
         ),
         (
-            "a 1 MB line: too long for the queue",
-            after_big,
-            Want::Failure,
+            "a line of 8192 bytes, the most the queue takes, and one with CRLF",
+            [&most[..], b"\n", &most[..], b"\r\n"].concat(),
+            Want::Status(0),
+            ok(&[&most[..], &most[..]]),
+            "",
+        ),
+        (
+            "a line of 8193 bytes, one past the bound",
+            [&most[..], b"9\n"].concat(),
+            Want::Usage,
+            ok(&[]),
+            "error: line 1 of standard input (a message) is longer than 8192 bytes, the most queue /",
+        ),
+        (
+            "a last line of 8193 bytes, with no newline",
+            [b"ok\n", &most[..], b"9"].concat(),
+            Want::Usage,
             ok(&[b"ok"]),
-            "the message on line 2: cannot send a 1048576-byte message",
+            "error: line 2 of standard input (a message) is longer than 8192 bytes",
+        ),
+        (
+            "a 1 MB line: too long for the queue, refused before its end",
+            after_big,
+            Want::Usage,
+            ok(&[b"ok"]),
+            "error: line 2 of standard input (a message) is longer than 8192 bytes, the most queue /",
+        ),
+        (
+            "endless NULs, as from /dev/zero (1 MB of them)",
+            vec![0; 1 << 20],
+            Want::Usage,
+            ok(&[]),
+            "error: line 1 of standard input (a message) is longer than 8192 bytes",
         ),
         (
             "more lines than the queue holds, -n",
@@ -1319,39 +1374,82 @@ fn mq_send_sends_each_line_of_malformed_stdin_as_it_is() {
 }
 
 #[test]
-fn mq_recv_hold_takes_any_line_or_eof_as_enter() {
+fn mq_recv_hold_takes_a_short_line_or_eof_as_enter() {
     let dir = TempDir::new("stdin-recv");
     let (q, mailbox) = own_queue();
     let args: Vec<OsString> = ["--hold", "-n", "--count", "1", q.as_str()]
         .iter()
         .map(OsString::from)
         .collect();
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("EOF at once", Vec::new()),
-        ("an empty line", b"\n".to_vec()),
+    let enter =
+        "error: line 1 of standard input (Enter, to start receiving) is longer than 4096 bytes";
+    let most = vec![b'e'; 4096];
+    // What is typed, and the error line if it is refused (None: it starts receiving).
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        ("EOF at once", Vec::new(), None),
+        ("an empty line", b"\n".to_vec(), None),
         (
             "words, a negative, an overflow",
             b"abc -5 99999999999999999999\nmore\n".to_vec(),
+            None,
         ),
-        ("binary junk", with_newline(JUNK)),
-        ("a 1 MB line with no end", megabyte(b'x', false)),
+        ("binary junk", with_newline(JUNK), None),
+        (
+            "a line of 4096 bytes, the most, with CRLF",
+            [&most[..], b"\r\n"].concat(),
+            None,
+        ),
+        (
+            "a line of 4097 bytes, one past the bound",
+            [&most[..], b"e\n"].concat(),
+            Some(enter),
+        ),
+        (
+            "a 1 MB line with no end",
+            megabyte(b'x', false),
+            Some(enter),
+        ),
+        (
+            "endless NULs, as from /dev/zero (1 MB of them)",
+            vec![0; 1 << 20],
+            Some(enter),
+        ),
     ];
     let mut runs = 0;
-    for (name, stdin) in cases {
+    for (name, stdin, refused) in cases {
         mailbox
             .send(b"hello", 0, Wait::NonBlock, None)
             .expect("send one message");
         let what = format!("mq-recv --hold < {name}");
         let out = run_in(&dir, "mq-recv", &args, &stdin);
-        assert_outcome(&what, "mq-recv", &out, Want::Status(0));
-        assert_eq!(out.stdout, "hello\n", "{what}");
         assert!(
-            out.stderr.contains("mq-recv: holding") && out.stderr.contains("receiving: 1 waiting"),
+            out.stderr.contains("mq-recv: holding"),
             "{what}: {}",
             out.stderr
         );
+        match refused {
+            None => {
+                assert_outcome(&what, "mq-recv", &out, Want::Status(0));
+                assert_eq!(out.stdout, "hello\n", "{what}");
+                assert!(
+                    out.stderr.contains("receiving: 1 waiting"),
+                    "{what}: {}",
+                    out.stderr
+                );
+                assert_eq!(drain(&mailbox), Vec::<Vec<u8>>::new(), "{what}");
+            }
+            Some(says) => {
+                assert_outcome(&what, "mq-recv", &out, Want::Usage);
+                assert_eq!(out.stdout, "", "{what}");
+                assert!(out.stderr.contains(says), "{what}: {}", out.stderr);
+                assert_eq!(
+                    drain(&mailbox),
+                    [b"hello".to_vec()],
+                    "{what}: nothing taken"
+                );
+            }
+        }
         assert!(q.exists(), "{what}: the queue is kept (no --unlink)");
-        assert_eq!(drain(&mailbox), Vec::<Vec<u8>>::new(), "{what}");
         runs += 1;
     }
     report("mq-recv (stdin)", runs);

@@ -929,6 +929,108 @@ fn usage_errors_of_mq_recv() {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
+// ---------------------------------------------------------------------------------------------
+// Endless and very long input: refused at its bound
+
+/// The two lines a line past the queue's message size gives.
+fn too_long_for(name: &str, line: u32, size: usize) -> String {
+    format!(
+        "error: line {line} of standard input (a message) is longer than {size} bytes, the most queue {name} takes (mq_msgsize)\n\
+         hint: queue {name} takes messages of up to {size} bytes: send shorter lines, or make the queue with a bigger --msgsize\n"
+    )
+}
+
+/// `mq-send QUEUE < /dev/zero` once read on for ever (one line with no end). A line is at most
+/// the queue's message size: past it, a usage error, and a queue this run made goes again.
+#[test]
+fn mq_send_from_dev_zero_is_refused_at_the_queues_message_size() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let name = q.as_str();
+    let out = output_of_dev_zero(&mut send_cmd(&[name]));
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (2, "", too_long_for(name, 1, 64).as_str())
+    );
+    assert_eq!(q.attributes().current_messages, 0, "nothing was sent");
+
+    let made = QueueGuard::new();
+    let name = made.as_str();
+    let out = output_of_dev_zero(&mut send_cmd(&["-c", "--msgsize", "128", name]));
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (
+            2,
+            "",
+            format!(
+                "mq-send: created queue {name} (10 messages of up to 128 bytes, mode 0600)\n\
+                 mq-send: removed queue {name}, which this run made and sent nothing to\n{}",
+                too_long_for(name, 1, 128)
+            )
+            .as_str()
+        )
+    );
+    assert!(!made.exists(), "the queue this run made is gone");
+}
+
+/// One line of 16 MB once took seconds (the line's end was searched for from its start after
+/// every chunk) and was then refused by mq_send. It is refused as soon as it passes the queue's
+/// message size; the lines before it are sent, those after it are not read.
+#[test]
+fn mq_send_refuses_a_16_mb_line_at_the_queues_message_size() {
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 8192);
+    let name = q.as_str();
+    let mut input = b"first\n".to_vec();
+    input.resize(input.len() + (16 << 20), b'x');
+    input.extend_from_slice(b"\nlast\n");
+    let out = output_of(&mut send_cmd(&[name]), &input);
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (2, "", too_long_for(name, 2, 8192).as_str())
+    );
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "first")]);
+}
+
+/// `mq-recv --hold < /dev/zero` once waited on for ever for the end of the line that stands for
+/// Enter. That line is at most 4096 bytes: past it, a usage error; nothing is received, and with
+/// --unlink the queue this run made goes.
+#[test]
+fn mq_recv_hold_from_dev_zero_is_refused_at_4096_bytes() {
+    let hold = "mq-recv: holding: press Enter to start receiving (messages wait in the mailbox meanwhile)\n";
+    let refused = "error: line 1 of standard input (Enter, to start receiving) is longer than 4096 bytes, more than a key press needs\n\
+                   hint: press Enter to start receiving; from a file or a pipe, give a short first line, or none (the end of input starts it too)\n";
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    let name = q.as_str();
+    let out = send(&[name, "waiting"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = output_of_dev_zero(&mut recv_cmd(&["--hold", name]));
+    assert_eq!(
+        (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+        (2, "", format!("{hold}{refused}").as_str())
+    );
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "waiting")], "untaken");
+
+    let made = QueueGuard::new();
+    let name = made.as_str();
+    let out = output_of_dev_zero(&mut recv_cmd(&[
+        "--hold",
+        "--unlink",
+        "--msgsize",
+        "64",
+        name,
+    ]));
+    assert_eq!(code(&out), 2, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.ends_with(&format!("{hold}{refused}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!made.exists(), "--unlink: the queue this run made is gone");
+}
+
 #[test]
 fn a_message_longer_than_msgsize_is_emsgsize_with_a_hint() {
     let q = QueueGuard::new();

@@ -253,6 +253,48 @@ fn bad_input_on_stdin_is_a_usage_error_before_anything_is_touched() {
     assert_no_panic(&err);
 }
 
+/// `shm-slave < /dev/zero` once aborted ("memory allocation of 536870912 bytes failed", exit
+/// 134): a word of NULs with no end was read whole. A number is at most 64 bytes: more is a usage
+/// error that says so, whether it is the id at the prompt or a value.
+#[test]
+fn endless_input_from_dev_zero_is_a_usage_error_not_an_allocation_failure() {
+    let master = Master::start(FAST);
+    let id = master.id;
+    let cases = [
+        (
+            Vec::new(),
+            "Shared memory id for attachment: ",
+            "error: the segment id on standard input is longer than 64 bytes, more than any id needs (at most 10 digits)\n\
+             hint: type the id that shm-master printed, or give it: shm-slave ID VALUE...\n",
+        ),
+        (
+            vec![s(id)],
+            "",
+            "error: value 1 of 3 on standard input is longer than 64 bytes, more than any whole number needs (at most 11 characters)\n\
+             hint: type whole numbers from -2147483648 to 2147483647, separated by spaces or newlines\n",
+        ),
+        (
+            vec![s(id), s(5), s(7)],
+            "",
+            "error: value 3 of 3 on standard input is longer than 64 bytes, more than any whole number needs (at most 11 characters)\n\
+             hint: type whole numbers from -2147483648 to 2147483647, separated by spaces or newlines\n",
+        ),
+    ];
+    for (args, stdout, stderr) in cases {
+        let out = output_of_dev_zero(&mut slave(&args));
+        assert_eq!(
+            (
+                shell_status(out.status),
+                out.stdout.as_str(),
+                out.stderr.as_str()
+            ),
+            (2, stdout, stderr),
+            "shm-slave {args:?} < /dev/zero"
+        );
+        assert_eq!(segment(id).unwrap().nattch, 1, "the slave never attached");
+    }
+}
+
 #[test]
 fn bad_arguments_are_usage_errors() {
     let cases: &[&[&str]] = &[

@@ -402,6 +402,177 @@ fn wait_reports_each_signal_with_its_sender_then_sigterm_ends_it() {
     assert!(ran.children.is_empty());
 }
 
+/// The recorder once held 1024 signals for the whole life of the process: the 1025th ended
+/// `wait` ("the recorder is full"), however slowly they came. Its slots are reused once reported:
+/// 1100 signals, each sent once the one before is reported, are all reported, and it still runs.
+#[test]
+fn wait_reports_every_signal_of_a_long_life_when_it_keeps_up() {
+    let mut demo = start_wait(&[]);
+    let pid = demo.pid();
+    let mut expected = wait_header(pid);
+    for i in 0..1100 {
+        let (sig, name) = if i % 2 == 0 {
+            (Signal::SIGUSR1, "SIGUSR1 (10)")
+        } else {
+            (Signal::SIGUSR2, "SIGUSR2 (12)")
+        };
+        let line = signal_and_report(&mut demo, sig);
+        let want = received(name, me(), "kill", "");
+        assert_eq!(line, want, "signal {}", i + 1);
+        expected += &want;
+    }
+    assert!(
+        state(pid).is_some_and(|s| s != 'Z'),
+        "still running after 1100 signals: {}",
+        demo.run.err
+    );
+    kill(pid, Signal::SIGTERM);
+    let ran = demo.finish();
+    expected += &received("SIGTERM (15)", me(), "kill", &ending(143));
+    assert_ended_by(&ran, 15);
+    assert_eq!(ran.stdout, expected);
+    assert_eq!(ran.stderr, "", "nothing lost");
+}
+
+/// Wait (bounded) until `sig` is no longer pending for `pid`: the kernel has delivered it, and
+/// its handler runs before the process does anything else.
+#[track_caller]
+fn eventually_delivered(pid: i32, sig: Signal) {
+    let start = Instant::now();
+    loop {
+        let pending = ["SigPnd", "ShdPnd"].iter().any(|field| {
+            proc_signal_set(pid, field)
+                .expect("the process is running")
+                .contains(&(sig as i32))
+        });
+        if !pending {
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{} still pending for {pid}",
+            sig.as_str()
+        );
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
+
+/// Kills the process on drop, should the test fail midway.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// A burst faster than `wait` reports: its stdout is a pipe of one page that this test does not
+/// read, so the main flow blocks in write(2) while the handlers go on recording. 1500 SIGUSR1,
+/// each sent once the one before is delivered (so each runs the handler once: none coalesce in
+/// the kernel), overflow the 1024 slots. Every signal is either reported or counted in a note on
+/// stderr, and it goes on: it reports a SIGUSR2 sent afterwards, and SIGTERM ends it.
+#[test]
+fn wait_counts_the_signals_of_a_burst_it_has_no_room_for_and_goes_on() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::fd::AsFd;
+
+    const SENT: usize = 1500;
+    let mut c = demo_cmd(&["wait"]);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(c.spawn().expect("spawn sig-demo wait"));
+    let pid = child.0.id() as i32;
+    let stdout = child.0.stdout.take().unwrap();
+    let small = nix::fcntl::fcntl(stdout.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096));
+    let mut stderr = child.0.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut out = BufReader::new(stdout);
+    let mut header = String::new();
+    while !header.contains("kill -TERM") {
+        assert!(
+            out.read_line(&mut header).expect("read the header") > 0,
+            "{header}"
+        );
+    }
+    assert_eq!(header, wait_header(pid));
+
+    for _ in 0..SENT {
+        kill(pid, Signal::SIGUSR1);
+        eventually_delivered(pid, Signal::SIGUSR1);
+    }
+
+    // Now read its stdout: it reports what it recorded, says what it lost, and waits again.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    eventually("wait to block in poll, all reported", || {
+        blocked_in_poll(pid)
+    });
+    kill(pid, Signal::SIGUSR2);
+    let mut reported = 0;
+    let usr1 = received("SIGUSR1 (10)", me(), "kill", "");
+    loop {
+        let line = rx.recv_timeout(PATIENCE).expect("a report") + "\n";
+        if line == usr1 {
+            reported += 1;
+        } else {
+            assert_eq!(line, received("SIGUSR2 (12)", me(), "kill", ""));
+            break;
+        }
+    }
+    kill(pid, Signal::SIGTERM);
+    let line = rx.recv_timeout(PATIENCE).expect("the last report") + "\n";
+    assert_eq!(line, received("SIGTERM (15)", me(), "kill", &ending(143)));
+    let status = child.0.wait().expect("wait");
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    reader.join().unwrap();
+    let stderr = errors.join().unwrap();
+
+    // Each note: `sig-demo: N signals lost (SIGUSR1 N): ...; going on`.
+    let mut lost = 0;
+    for note in stderr.lines() {
+        let rest = note
+            .strip_prefix("sig-demo: ")
+            .and_then(|r| r.split_once(" signals lost (SIGUSR1 "))
+            .unwrap_or_else(|| panic!("not a note of lost signals: {note:?}"));
+        let n: usize = rest.0.parse().expect("a count");
+        assert!(rest.1.starts_with(&format!("{n}): ")), "{note}");
+        assert!(
+            rest.1.ends_with(
+                "they came faster than this process reported them, while the 1024 it holds \
+                 unreported were full; going on"
+            ),
+            "{note}"
+        );
+        lost += n;
+    }
+    eprintln!("burst of {SENT}: {reported} reported, {lost} counted lost");
+    assert_eq!(
+        reported + lost,
+        SENT,
+        "every signal reported or counted lost: {stderr}"
+    );
+    match small {
+        // A page of pipe holds about 70 reports: over 1400 wait when the burst ends.
+        Ok(_) => assert!(lost > 0, "a one-page pipe must overflow the recorder"),
+        Err(e) => eprintln!("F_SETPIPE_SZ: {e}: a lost count is not certain ({lost} lost)"),
+    }
+}
+
 #[test]
 fn wait_sigint_ends_it_by_sigint() {
     let demo = start_wait(&[]);
@@ -942,6 +1113,53 @@ fn pending_a_standard_signal_runs_its_handler_once_a_real_time_one_n_times() {
     ] {
         assert!(explained.stderr.contains(phrase), "{}", explained.stderr);
     }
+}
+
+/// Under a low RLIMIT_SIGPENDING (`ulimit -i 5`) the sigqueue of `pending` fails with EAGAIN;
+/// it once said only `error: Try again (EAGAIN)`. The error names the call, and the hint the limit,
+/// its value now and how to raise it. Where the limit queued and other processes of this user
+/// hold signals, the send may fail earlier than the 6th: which one is not asserted.
+#[test]
+fn pending_under_a_low_rlimit_sigpending_names_sigqueue_and_ulimit_i() {
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(r#"ulimit -i 5 && exec "$0" pending --times 10"#)
+        .arg(bin("sig-demo"));
+    let ran = Demo::start_cmd(c).finish();
+    if code(&ran) == 0 {
+        eprintln!(
+            "skipped: RLIMIT_SIGPENDING 5 did not stop 10 queued signals on this system: {}",
+            ran.stdout
+        );
+        return;
+    }
+    assert_eq!(code(&ran), 1, "{}", ran.stderr);
+    // SIGUSR1 is sent with kill, which the limit does not stop; SIGRTMIN is not queued whole.
+    let first_part: String = pending_stdout(10)
+        .lines()
+        .take(3)
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    assert_eq!(ran.stdout, first_part);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", ran.stderr);
+    let rest = lines[0]
+        .strip_prefix("error: sigqueue: cannot send SIGRTMIN to this process, signal ")
+        .unwrap_or_else(|| panic!("{}", ran.stderr));
+    let (nth, rest) = rest.split_once(" of 10 (").expect(lines[0]);
+    let nth: u32 = nth.parse().expect(lines[0]);
+    assert!((1..=6).contains(&nth), "{}", lines[0]);
+    assert_eq!(
+        rest,
+        format!("{} sent before it): Try again (EAGAIN)", nth - 1)
+    );
+    assert_eq!(
+        lines[1],
+        "hint: the kernel holds at most RLIMIT_SIGPENDING queued signals (sent with sigqueue, or \
+         real-time) per user until they are delivered, its other processes' included; this \
+         process's limit is 5 (hard limit 5): `ulimit -i` shows it, `ulimit -i N` raises it up \
+         to the hard limit; or send fewer with --times"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
+    self, Bound, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
     UsageError,
 };
 use ipc_lab::mq::{self, Access, Inbox, Limits, Mailbox, OpenOptions, Outcome, QueueName, Wait};
@@ -379,7 +379,15 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         match inbox.hold(stdin.as_fd(), Some(term.wake_fd()), &mut events)? {
             Outcome::Woken => return Err(term.interrupted()),
             _ => {
-                if StdinLines::new().next(Some(term.wake_fd()))? == Line::Woken {
+                let enter = Bound {
+                    max: cli::ENTER_MAX,
+                    what: "Enter, to start receiving".into(),
+                    why: "more than a key press needs".into(),
+                    hint: "press Enter to start receiving; from a file or a pipe, give a short \
+                           first line, or none (the end of input starts it too)"
+                        .into(),
+                };
+                if StdinLines::new().next(&enter, Some(term.wake_fd()))? == Line::Woken {
                     return Err(term.interrupted());
                 }
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, parser::ValueSource};
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
+    self, Bound, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
 };
 use ipc_lab::mq::{self, Access, Mailbox, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait};
 use ipc_lab::net::{self, Ending, Remote, Status};
@@ -173,10 +173,13 @@ fn run(args: &Args, perms_given: bool, ui: &Ui) -> anyhow::Result<()> {
 }
 
 /// The bodies, one at a time: each argument, or each line of stdin without its line ending
-/// (`\n` or `\r\n`). A termination signal while waiting for a line ends it as [`cli::Interrupted`].
+/// (`\n` or `\r\n`), at most `bound` bytes (the largest message the mailbox takes: a longer
+/// line is refused as soon as that much of it has come, never read on to its end). A termination
+/// signal while waiting for a line ends it as [`cli::Interrupted`].
 fn for_each_body(
     source: Source<'_>,
     term: &Termination,
+    bound: &Bound,
     mut f: impl FnMut(usize, Option<usize>, &[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     match source {
@@ -189,11 +192,8 @@ fn for_each_body(
             let mut lines = StdinLines::new();
             let mut n = 0;
             loop {
-                match lines.next(Some(term.wake_fd()))? {
-                    Line::Text(mut line) => {
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
+                match lines.next(bound, Some(term.wake_fd()))? {
+                    Line::Text(line) => {
                         n += 1;
                         f(n, None, &line)?;
                     }
@@ -293,7 +293,16 @@ fn send_local(
 
     ui.step(2, "send: the kernel copies each message into the queue");
     let mut sent = 0usize;
-    let result = for_each_body(source, term, |n, total, body| {
+    let bound = Bound {
+        max: mailbox.message_size(),
+        what: "a message".into(),
+        why: format!("the most queue {name} takes (mq_msgsize)"),
+        hint: format!(
+            "queue {name} takes messages of up to {} bytes: send shorter lines, or make the queue with a bigger --msgsize",
+            mailbox.message_size()
+        ),
+    };
+    let result = for_each_body(source, term, &bound, |n, total, body| {
         let outcome = mailbox
             .send(body, args.priority, wait, Some(term.wake_fd()))
             .map_err(|err| {
@@ -527,7 +536,18 @@ fn send_remote(
             }
         }
         Source::Stdin => {
-            for_each_body(Source::Stdin, term, |n, total, body| {
+            // The peer says how big a message its mailbox takes; no queue takes more than
+            // 16 MiB, whatever a peer says.
+            let max = (greeting.message_size as usize).min(mq::MSGSIZE_HARD_MAX);
+            let bound = Bound {
+                max,
+                what: "a message".into(),
+                why: format!("the most the mailbox at {addr} takes"),
+                hint: format!(
+                    "the mailbox at {addr} takes messages of up to {max} bytes: send shorter lines"
+                ),
+            };
+            for_each_body(Source::Stdin, term, &bound, |n, total, body| {
                 if body.len() > greeting.message_size as usize {
                     return too_big(n, total, body.len());
                 }

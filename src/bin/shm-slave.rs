@@ -1,14 +1,14 @@
 //! shm-slave: the lecture notes' slave program (section B1): attach the master's segment, write the
 //! values, set the ready flag, detach.
 
-use std::io::{self, BufRead, IsTerminal};
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, KeyArgs, Termination, Ui, UsageError, out_line,
-    out_prompt,
+    self, Bound, Common, HintExt as _, Interrupted, KeyArgs, StdinWords, Termination, Ui,
+    UsageError, Word, out_line, out_prompt,
 };
 use ipc_lab::shm::{self, Access, ShmId, layout};
 use nix::errno::Errno;
@@ -79,26 +79,51 @@ enum Target {
     Key(libc::key_t),
 }
 
-/// Whitespace-separated words from a reader, read a line at a time as they are needed, as
-/// scanf("%d") reads them.
-struct Words<R> {
-    reader: R,
+/// Whitespace-separated words of standard input, read as they are needed, as scanf("%d") reads
+/// them; each at most [`cli::NUMBER_MAX`] bytes (`bound` says what it is for the error).
+struct Words {
+    input: StdinWords,
+    /// The rest of a word split further at a blank of Unicode's (U+00A0, say).
     pending: std::collections::VecDeque<String>,
 }
 
-impl<R: BufRead> Words<R> {
-    fn next(&mut self) -> anyhow::Result<Option<String>> {
+impl Words {
+    fn next(&mut self, bound: &Bound) -> anyhow::Result<Option<String>> {
         while self.pending.is_empty() {
-            let mut line = Vec::new();
-            let n = self.reader.read_until(b'\n', &mut line)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            let line = String::from_utf8_lossy(&line);
+            // No termination handler is installed yet: Ctrl-C ends the process by default.
+            let word = match self.input.next(bound, None)? {
+                Word::Text(word) => word,
+                Word::End | Word::Woken => return Ok(None),
+            };
+            let word = String::from_utf8_lossy(&word);
             self.pending
-                .extend(line.split_whitespace().map(str::to_string));
+                .extend(word.split_whitespace().map(str::to_string));
         }
         Ok(self.pending.pop_front())
+    }
+}
+
+/// The bound on the id typed at the prompt.
+fn id_bound() -> Bound {
+    Bound {
+        max: cli::NUMBER_MAX,
+        what: "the segment id".into(),
+        why: "more than any id needs (at most 10 digits)".into(),
+        hint: "type the id that shm-master printed, or give it: shm-slave ID VALUE...".into(),
+    }
+}
+
+/// The bound on value `nth` of `count` read from standard input.
+fn value_bound(nth: usize, count: usize) -> Bound {
+    Bound {
+        max: cli::NUMBER_MAX,
+        what: format!("value {nth} of {count}"),
+        why: "more than any whole number needs (at most 11 characters)".into(),
+        hint: format!(
+            "type whole numbers from {} to {}, separated by spaces or newlines",
+            i32::MIN,
+            i32::MAX
+        ),
     }
 }
 
@@ -112,9 +137,8 @@ fn gather(args: &Args, ui: &Ui) -> anyhow::Result<(Target, Vec<i32>)> {
     let key = args.naming.resolve(ui)?;
     // With a key there is no id argument: every word is a value.
     let mut words = args.id.iter().chain(&args.values);
-    let stdin = io::stdin();
     let mut input = Words {
-        reader: stdin.lock(),
+        input: StdinWords::new(),
         pending: Default::default(),
     };
 
@@ -124,7 +148,7 @@ fn gather(args: &Args, ui: &Ui) -> anyhow::Result<(Target, Vec<i32>)> {
         Target::Id(ShmId::from_raw(cli::parse_ipc_id(word).map_err(usage)?))
     } else {
         out_prompt("Shared memory id for attachment: ")?;
-        match input.next()? {
+        match input.next(&id_bound())? {
             Some(word) => Target::Id(ShmId::from_raw(cli::parse_ipc_id(&word).map_err(usage)?)),
             None => {
                 return Err(anyhow::anyhow!(
@@ -157,7 +181,7 @@ fn gather(args: &Args, ui: &Ui) -> anyhow::Result<(Target, Vec<i32>)> {
         ));
     }
     while values.len() < count {
-        match input.next()? {
+        match input.next(&value_bound(values.len() + 1, count))? {
             Some(word) => values.push(parse_value(&word, values.len() + 1, count)?),
             None => {
                 return Err(anyhow::anyhow!(

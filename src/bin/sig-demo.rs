@@ -268,8 +268,13 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
     }
     let mut seen = 0u32;
     loop {
-        let Next::Signal(r) = recorder.next(None)? else {
-            continue;
+        let r = match recorder.next(None)? {
+            Next::Signal(r) => r,
+            Next::Lost(lost) => {
+                report_lost(&lost, ui)?;
+                continue;
+            }
+            Next::TimedOut => continue,
         };
         seen += 1;
         let mut text = format!("received {} {}", name(r.signo), sender(&r));
@@ -305,6 +310,37 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Signals the recorder had no room for (they came faster than this main flow reported them):
+/// say how many, and go on. A lost SIGINT or SIGTERM still ends the process, and a lost SIGTSTP
+/// still stops it, as their default actions would.
+fn report_lost(lost: &signal::Lost, ui: &Ui) -> anyhow::Result<()> {
+    let each: Vec<String> = lost
+        .signals
+        .iter()
+        .map(|(sig, n)| format!("{} {n}", sig.name()))
+        .collect();
+    ui.note(&format!(
+        "{} lost ({}): they came faster than this process reported them, while the {} it holds unreported were full; going on",
+        cli::counted(lost.count() as u64, "signal"),
+        each.join(", "),
+        signal::SLOTS
+    ));
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        if lost.contains(SigNum(sig as i32)) {
+            ui.note(&format!(
+                "{} was among them: ending, as its default action would",
+                sig.as_str()
+            ));
+            cli::exit_by_signal(sig);
+        }
+    }
+    if lost.contains(SigNum(libc::SIGTSTP)) {
+        ui.note("SIGTSTP was among them: stopping now, as its default action would");
+        signal::send(std::process::id() as i32, SigNum(libc::SIGSTOP), None)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +411,9 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         signal::set_blocked(&[sig], true)?;
         ui.call(&format!("sigprocmask(SIG_BLOCK, {{{}}})", sig.name()), 0);
         for i in 1..=times {
-            signal::send(me, sig, queued.then_some(i as i32))?;
+            if let Err(e) = signal::send(me, sig, queued.then_some(i as i32)) {
+                return Err(not_queued(e, sig, i, times));
+            }
         }
         out_line(format_args!(
             "{} blocked, then sent to this process {} ({})",
@@ -392,8 +430,13 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         signal::set_blocked(&[sig], false)?;
         ui.call(&format!("sigprocmask(SIG_UNBLOCK, {{{}}})", sig.name()), 0);
         let mut runs = Vec::new();
-        while let Next::Signal(r) = recorder.next(Some(Instant::now()))? {
-            runs.push(r);
+        loop {
+            match recorder.next(Some(Instant::now()))? {
+                Next::Signal(r) => runs.push(r),
+                // At most 100 of each are sent: the recorder holds 1024.
+                Next::Lost(lost) => report_lost(&lost, ui)?,
+                Next::TimedOut => break,
+            }
         }
         if queued {
             let values: Vec<String> = runs
@@ -413,6 +456,36 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error of `pending` when sending signal `i` of `times` failed: the call named, and for
+/// EAGAIN the limit that stopped it, `ulimit -i`, with its value now and how to raise it.
+fn not_queued(e: ipc_lab::sys::SysError, sig: SigNum, i: u32, times: u32) -> anyhow::Error {
+    let call = e.call;
+    let errno = e.errno;
+    let err = anyhow::Error::new(e).context(format!(
+        "{call}: cannot send {} to this process, signal {i} of {times} ({} sent before it)",
+        sig.name(),
+        i - 1
+    ));
+    if errno != Errno::EAGAIN {
+        return err;
+    }
+    let hint = match signal::queued_signal_limit() {
+        Ok((soft, hard)) => format!(
+            "the kernel holds at most RLIMIT_SIGPENDING queued signals (sent with sigqueue, or \
+             real-time) per user until they are delivered, its other processes' included; this \
+             process's limit is {} (hard limit {}): `ulimit -i` shows it, `ulimit -i N` raises \
+             it up to the hard limit; or send fewer with --times",
+            signal::limit_text(soft),
+            signal::limit_text(hard)
+        ),
+        Err(e) => format!(
+            "the kernel holds at most RLIMIT_SIGPENDING signals queued for each user ({e:#}): \
+             `ulimit -i` shows it, `ulimit -i N` raises it; or send fewer with --times"
+        ),
+    };
+    err.context(cli::Hint(hint))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -143,8 +143,14 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(command: &mut Command) -> Running {
+        Running::spawn_reading(command, Stdio::piped())
+    }
+
+    /// Spawn with `stdin` as the process's standard input (a file, say); `stdin` is then None
+    /// unless it is `Stdio::piped()`.
+    pub fn spawn_reading(command: &mut Command, stdin: Stdio) -> Running {
         let mut child = command
-            .stdin(Stdio::piped())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -329,6 +335,19 @@ pub fn output_of(command: &mut Command, stdin: &[u8]) -> Finished {
     let mut run = Running::spawn(command);
     // A process that exits before reading all its input is fine: ignore the broken pipe.
     let _ = std::io::Write::write_all(run.stdin.as_mut().unwrap(), stdin);
+    let status = run.finish();
+    Finished {
+        status,
+        stdout: std::mem::take(&mut run.out),
+        stderr: std::mem::take(&mut run.err),
+    }
+}
+
+/// Run a command to its end with /dev/zero as its standard input (endless NUL bytes, no newline
+/// ever), bounded by [`Running::finish`]: a process that reads on for ever fails the test.
+pub fn output_of_dev_zero(command: &mut Command) -> Finished {
+    let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+    let mut run = Running::spawn_reading(command, Stdio::from(zero));
     let status = run.finish();
     Finished {
         status,
