@@ -932,11 +932,19 @@ fn usage_errors_of_mq_recv() {
 // ---------------------------------------------------------------------------------------------
 // Endless and very long input: refused at its bound
 
-/// The two lines a line past the queue's message size gives.
-fn too_long_for(name: &str, line: u32, size: usize) -> String {
+/// The two lines a line past the queue's message size gives (`created`: by this run).
+fn too_long_for(name: &str, line: u32, size: usize, created: bool) -> String {
+    let hint = if created {
+        format!(
+            "queue {name} takes messages of up to {size} bytes (mq_msgsize): send less, or make the queue with a bigger --msgsize"
+        )
+    } else {
+        format!(
+            "queue {name} exists with messages of up to {size} bytes (mq_msgsize), fixed when it was made (--msgsize sizes a new queue only): send less, or remove it (`mq-recv -n --unlink {name}`) and make it again with a bigger --msgsize"
+        )
+    };
     format!(
-        "error: line {line} of standard input (a message) is longer than {size} bytes, the most queue {name} takes (mq_msgsize)\n\
-         hint: queue {name} takes messages of up to {size} bytes: send shorter lines, or make the queue with a bigger --msgsize\n"
+        "error: line {line} of standard input (a message) is longer than {size} bytes, the most queue {name} takes (mq_msgsize)\nhint: {hint}\n"
     )
 }
 
@@ -950,7 +958,7 @@ fn mq_send_from_dev_zero_is_refused_at_the_queues_message_size() {
     let out = output_of_dev_zero(&mut send_cmd(&[name]));
     assert_eq!(
         (code(&out), out.stdout.as_str(), out.stderr.as_str()),
-        (2, "", too_long_for(name, 1, 64).as_str())
+        (2, "", too_long_for(name, 1, 64, false).as_str())
     );
     assert_eq!(q.attributes().current_messages, 0, "nothing was sent");
 
@@ -965,7 +973,7 @@ fn mq_send_from_dev_zero_is_refused_at_the_queues_message_size() {
             format!(
                 "mq-send: created queue {name} (10 messages of up to 128 bytes, mode 0600)\n\
                  mq-send: removed queue {name}, which this run made and sent nothing to\n{}",
-                too_long_for(name, 1, 128)
+                too_long_for(name, 1, 128, true)
             )
             .as_str()
         )
@@ -987,7 +995,7 @@ fn mq_send_refuses_a_16_mb_line_at_the_queues_message_size() {
     let out = output_of(&mut send_cmd(&[name]), &input);
     assert_eq!(
         (code(&out), out.stdout.as_str(), out.stderr.as_str()),
-        (2, "", too_long_for(name, 2, 8192).as_str())
+        (2, "", too_long_for(name, 2, 8192, false).as_str())
     );
     assert_eq!(drain_verbose(&q), [verbose_line(0, "first")]);
 }

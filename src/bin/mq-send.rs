@@ -297,23 +297,17 @@ fn send_local(
         max: mailbox.message_size(),
         what: "a message".into(),
         why: format!("the most queue {name} takes (mq_msgsize)"),
-        hint: format!(
-            "queue {name} takes messages of up to {} bytes: send shorter lines, or make the queue with a bigger --msgsize",
-            mailbox.message_size()
-        ),
+        hint: too_long_hint(name, mailbox.message_size(), mailbox.created()),
     };
     let result = for_each_body(source, term, &bound, |n, total, body| {
         let outcome = mailbox
             .send(body, args.priority, wait, Some(term.wake_fd()))
             .map_err(|err| {
                 let hint = match ipc_lab::sys::errno_of(&err) {
-                    Some(Errno::EMSGSIZE) if mailbox.created() => Some(format!(
-                        "queue {name} takes messages of up to {} bytes (mq_msgsize): send less, or make the queue with a bigger --msgsize",
-                        mailbox.message_size()
-                    )),
-                    Some(Errno::EMSGSIZE) => Some(format!(
-                        "queue {name} exists with messages of up to {} bytes (mq_msgsize), fixed when it was made (--msgsize sizes a new queue only): send less, or remove it (`mq-recv -n --unlink {name}`) and make it again with a bigger --msgsize",
-                        mailbox.message_size()
+                    Some(Errno::EMSGSIZE) => Some(too_long_hint(
+                        name,
+                        mailbox.message_size(),
+                        mailbox.created(),
                     )),
                     _ => None,
                 };
@@ -386,6 +380,20 @@ fn send_local(
 }
 
 /// Why `mq-send --to PID` found no mailbox.
+/// The advice for a message longer than queue `name` takes (`size`, its mq_msgsize): a queue
+/// that exists already keeps the size it was made with, whatever --msgsize says now.
+fn too_long_hint(name: &QueueName, size: usize, created: bool) -> String {
+    if created {
+        format!(
+            "queue {name} takes messages of up to {size} bytes (mq_msgsize): send less, or make the queue with a bigger --msgsize"
+        )
+    } else {
+        format!(
+            "queue {name} exists with messages of up to {size} bytes (mq_msgsize), fixed when it was made (--msgsize sizes a new queue only): send less, or remove it (`mq-recv -n --unlink {name}`) and make it again with a bigger --msgsize"
+        )
+    }
+}
+
 /// Direct naming: the mailbox of process `pid` must be that process's, made by its user. A
 /// mailbox of that name made by another user (in wait for the pid, say) is not sent to.
 fn check_process_mailbox(pid: u32, name: &QueueName, owner: mq::Ownership) -> anyhow::Result<()> {
