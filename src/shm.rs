@@ -171,8 +171,15 @@ impl ShmId {
         // touched by the call itself.
         let addr = unsafe { libc::shmat(self.0, std::ptr::null(), flags) };
         if addr as isize == -1 {
-            return Err(SysError::last("shmat"))
-                .with_context(|| format!("cannot attach segment {self}"));
+            let err = SysError::last("shmat");
+            let own_mode = (err.errno == Errno::EACCES)
+                .then(|| self.own_mode_hint(access))
+                .flatten();
+            let err = Err(err).with_context(|| format!("cannot attach segment {self}"));
+            return match own_mode {
+                Some(hint) => err.hint(hint),
+                None => err,
+            };
         }
         let addr = NonNull::new(addr).context("shmat returned a null address")?;
         let mut attachment = Attachment {
@@ -185,6 +192,29 @@ impl ShmId {
         // The size comes from the kernel, not from what the caller believes.
         attachment.len = self.stat()?.size;
         Ok(attachment)
+    }
+
+    /// For a segment of this user's own that refused an attach (EACCES): its mode keeps out its
+    /// owner too (`--perms 400` and a read-write attach, say). Read from /proc/sysvipc/shm, which
+    /// needs no permission on the segment. None for another user's segment: the caller knows
+    /// best what to say of that.
+    fn own_mode_hint(self, access: Access) -> Option<String> {
+        let row = crate::sys::sysvipc_rows("shm")
+            .into_iter()
+            .find(|f| f.get(1).is_some_and(|id| *id == self.0.to_string()))?;
+        // key shmid perms size cpid lpid nattch uid ...
+        let mode = u32::from_str_radix(row.get(2)?, 8).ok()? & 0o777;
+        let uid: u32 = row.get(7)?.parse().ok()?;
+        if uid != crate::sys::effective_uid() {
+            return None;
+        }
+        let (needs, call) = match access {
+            Access::ReadWrite => ("read and write", "a read-write shmat"),
+            Access::ReadOnly => ("read", "shmat with SHM_RDONLY"),
+        };
+        Some(format!(
+            "segment {self} is yours, but its mode {mode:04o} does not let even its owner {needs} it, which {call} needs: make it with --perms 600"
+        ))
     }
 
     /// Step 5: destroy the segment (`shmctl(id, IPC_RMID, NULL)`). It disappears once no process
@@ -257,6 +287,25 @@ impl Segment {
             self.removed = true;
         }
         Ok(())
+    }
+
+    /// Step 5 as [`Segment::remove`], but a segment someone else removed already (`ipcrm`, or
+    /// another process's IPC_RMID, and then the last detach) is no failure: there is nothing
+    /// left to destroy. Returns whether this call destroyed it (false: it was gone).
+    pub fn remove_unless_gone(&mut self) -> anyhow::Result<bool> {
+        match self.remove() {
+            Ok(()) => Ok(true),
+            Err(err)
+                if matches!(
+                    crate::sys::errno_of(&err),
+                    Some(Errno::EINVAL) | Some(Errno::EIDRM)
+                ) && !self.id.exists() =>
+            {
+                self.removed = true;
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Whether [`Segment::remove`] has marked it already.

@@ -516,11 +516,20 @@ fn explain_narrates_the_five_steps_with_the_calls() {
 fn inspect_shows_nattch_go_1_2_1_and_the_slaves_pid() {
     let mut master = Master::start(&["--interval", "0.05", "--inspect"]);
     let id = master.id;
+    // The master is held (stopped, still attached) while the slave runs, so that it cannot see
+    // the flag, read and detach before the slave's last look: then the slave sees 1, 2, 2, 1 on
+    // any schedule. Released, it reads what the slave left.
+    let master_pid = master.run.pid();
+    master.run.signal(libc::SIGSTOP);
+    eventually("the master to stop", || {
+        proc_stat(master_pid).is_some_and(|st| st.state == 'T')
+    });
     let mut c = cmd("shm-slave");
     c.args([s("--inspect"), s(id), s(1), s(2), s(3)]);
     let mut slave = Running::spawn(&mut c);
     let slave_pid = slave.pid();
     assert_eq!(shell_status(slave.finish()), 0);
+    master.run.signal(libc::SIGCONT);
     let nattch: Vec<&str> = slave
         .err
         .lines()
@@ -733,4 +742,74 @@ fn the_id_is_printed_only_after_attaching_and_clearing_the_flag() {
         assert_eq!(shell_status(master.run.finish()), 0, "{}", master.run.err);
         assert!(master.run.out.ends_with(&read_lines(&[1, 2, 3])));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Someone else removes the segment; a mode that keeps out its own owner
+
+#[test]
+fn a_segment_someone_else_removed_during_the_exchange_is_no_failure() {
+    // `ipcrm -m ID` while the master waits: Linux still lets the slave attach by id, the
+    // exchange completes, and the master's last detach frees the segment before its own
+    // IPC_RMID, which then finds nothing (EINVAL). The exchange succeeded: exit 0, and a note.
+    let mut master = Master::start(FAST);
+    let id = master.id;
+    remove_segment(id);
+    let (status, _, err) = run_slave(&[s(id), s(5), s(7), s(-9)], "");
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(shell_status(master.run.finish()), 0, "{}", master.run.err);
+    assert_eq!(
+        master.run.out,
+        format!("Shared Memory Id = {id}\n{}", read_lines(&[5, 7, -9]))
+    );
+    assert_eq!(
+        master.run.err,
+        format!(
+            "shm-master: segment {id} was gone already: someone else removed it (`ipcrm`, or another process's IPC_RMID) and the last detach freed it; nothing is left to destroy\n"
+        )
+    );
+    assert!(!segment_exists(id));
+
+    // With --timeout and no slave: the timeout is what is reported.
+    let mut master = Master::start(&["--interval", "0.05", "--timeout", "0.5"]);
+    let id = master.id;
+    remove_segment(id);
+    assert_eq!(shell_status(master.run.finish()), 1, "{}", master.run.err);
+    assert_eq!(
+        master.run.err,
+        format!(
+            "shm-master: segment {id} was gone already: someone else removed it (`ipcrm`, or another process's IPC_RMID) and the last detach freed it; nothing is left to destroy\n\
+             error: no slave set the ready flag of segment {id} within 0.5 s; the segment is destroyed\n\
+             hint: start shm-slave in another terminal and give it id {id}, or allow longer with --timeout\n"
+        )
+    );
+}
+
+#[test]
+fn a_mode_that_keeps_out_the_owner_too_is_named() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: root attaches whatever the mode; needs setpriv to act as nobody");
+        return;
+    }
+    let out = output_of(as_nobody("shm-master").args(["--perms", "400"]), b"");
+    assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
+    let id: i32 = out
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Shared Memory Id = "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{:?}", out.stdout));
+    assert_eq!(
+        out.stdout,
+        format!("Shared Memory Id = {id}\nCannot attach shared memory!\n")
+    );
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: cannot attach segment {id}: Permission denied (EACCES)\n\
+             hint: segment {id} is yours, but its mode 0400 does not let even its owner read and write it, which a read-write shmat needs: make it with --perms 600\n"
+        )
+    );
+    assert!(!segment_exists(id), "the segment it made is destroyed");
 }

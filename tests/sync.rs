@@ -1757,3 +1757,39 @@ fn check_accepts_the_default_segment() {
     );
     assert!(!segment_exists(id));
 }
+
+#[test]
+fn perms_that_keep_out_the_owner_too_are_named_not_blamed_on_limits() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: root attaches whatever the mode; needs setpriv to act as nobody");
+        return;
+    }
+    for sync in ["none", "semaphore"] {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin("shm-race"))
+            .args(["counter", "--sync", sync, "--perms", "000"])
+            .env("NO_COLOR", "1");
+        let demo = Demo::start_cmd(c);
+        let pid = demo.pid();
+        let ran = demo.finish();
+        assert_eq!(code(&ran), 1, "{sync}: {}", ran.stderr);
+        let lines: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{sync}: {}", ran.stderr);
+        assert!(
+            lines[0].starts_with("error: cannot attach segment ")
+                && lines[0].ends_with(": Permission denied (EACCES)"),
+            "{sync}: {}",
+            ran.stderr
+        );
+        assert!(
+            lines[1].starts_with("hint: segment ")
+                && lines[1].ends_with(
+                    " is yours, but its mode 0000 does not let even its owner read and write it, which a read-write shmat needs: make it with --perms 600"
+                ),
+            "{sync}: {}",
+            ran.stderr
+        );
+        assert_eq!(segments_created_by(&[pid]), Vec::<String>::new(), "{sync}");
+    }
+}

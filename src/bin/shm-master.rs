@@ -257,7 +257,13 @@ fn destroy(ui: &Ui, segment: &mut Segment) -> anyhow::Result<()> {
         ui.meaning("already marked for destruction (--remove-early): the last detach freed it");
         return Ok(());
     }
-    segment.remove()?;
+    if !segment.remove_unless_gone()? {
+        ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), "-1 EINVAL");
+        ui.note(&format!(
+            "segment {id} was gone already: someone else removed it (`ipcrm`, or another process's IPC_RMID) and the last detach freed it; nothing is left to destroy"
+        ));
+        return Ok(());
+    }
     ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
     if id.exists() {
         ui.meaning(
