@@ -807,16 +807,65 @@ fn own_mailbox(s: &mut Subject, f: &mut Fixture) {
 /// Listening, with a peer connected (this test, over TCP) that sends nothing.
 fn peer_connected(s: &mut Subject, f: &mut Fixture) {
     own_mailbox(s, f);
-    let err = s.wait_err("listening on 127.0.0.1:");
-    let port: u16 = err
-        .split("listening on 127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {err:?}"));
+    let port = port_of(s);
     let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     f.fds.push(peer.into());
     s.wait_err(" connected");
+    s.wait_in(POLL);
+}
+
+/// The port `mq-recv --listen 127.0.0.1:0` says it listens on.
+fn port_of(s: &mut Subject) -> u16 {
+    let err = s.wait_err("listening on 127.0.0.1:");
+    err.split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {err:?}"))
+}
+
+/// Listening, with 65 peers connected (this test) that send nothing: the table of 64 is full,
+/// and the last took the place of the one idle longest.
+fn table_full(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    for _ in 0..65 {
+        let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        f.fds.push(peer.into());
+    }
+    s.wait_err("its place goes to");
+    s.wait_in(POLL);
+}
+
+/// Whether prlimit(1) (util-linux) is installed, to lower another process's limits.
+fn prlimit_installed() -> bool {
+    Command::new("prlimit")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Listening, with no descriptor left (its limit lowered to what it has open) and a peer
+/// (this test) waiting in the kernel's queue: accepting is paused, and it waits in poll.
+fn out_of_descriptors(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    let pid = s.pid();
+    let open: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let free = (0..).find(|n| !open.contains(n)).unwrap();
+    let limited = Command::new("prlimit")
+        .args([format!("--pid={pid}"), format!("--nofile={free}:")])
+        .status()
+        .expect("run prlimit");
+    assert!(limited.success(), "prlimit --pid={pid} --nofile={free}:");
+    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    f.fds.push(peer.into());
+    s.wait_err("cannot take a new connection (accept: Too many open files (EMFILE))");
     s.wait_in(POLL);
 }
 
@@ -1072,7 +1121,7 @@ fn rows() -> Vec<Row> {
         keeps: NONE,
         survives: NO_SIGNAL,
     };
-    vec![
+    let mut rows = vec![
         // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
         Row {
             owns: &[Thing::Segments],
@@ -1312,6 +1361,15 @@ fn rows() -> Vec<Row> {
                 "writing a message to a full stdout",
                 &["--unlink", "{queue}"],
                 in_write,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, 64 idle peers, each newcomer evicting the idlest",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                table_full,
             )
         },
         // pipe-demo: each subcommand with children alive, and both FIFO ends.
@@ -1577,7 +1635,22 @@ fn rows() -> Vec<Row> {
             &["floor", "--count", "100000000"],
             bench_floor,
         ),
-    ]
+    ];
+    // The limit of another process is lowered with prlimit(1), from util-linux.
+    if prlimit_installed() {
+        rows.push(Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, no descriptor left: accepting paused",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                out_of_descriptors,
+            )
+        });
+    } else {
+        eprintln!("skipped: the row of mq-recv out of descriptors (prlimit is not installed)");
+    }
+    rows
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1659,6 +1659,175 @@ fn bad_peers_are_refused_or_dropped_and_the_receiver_carries_on() {
     assert_no_panic(&receiver.err);
 }
 
+/// How long mq-recv lets a connection send nothing (net::IDLE_LIMIT, as its notes say).
+const IDLE_LIMIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn two_hundred_idle_connections_do_not_lock_a_sender_out() {
+    let (mut receiver, port) = listener(&["--count", "1", "--msgsize", "64"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // The receiver has taken all 200 (each beyond 64 in the place of the one idle longest),
+    // and this test still holds every one of them open.
+    for _ in 0..200 {
+        receiver.wait_stderr(" connected\n");
+    }
+    assert!(
+        receiver
+            .err
+            .contains("64 senders are connected, and it had been idle longest ("),
+        "{}",
+        receiver.err
+    );
+    let out = send(&["--host", &host(port), "through"]);
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "through\n");
+    assert_no_panic(&receiver.err);
+    drop(idle);
+}
+
+#[test]
+fn an_idle_connection_is_dropped_with_a_note_and_mq_send_connects_again() {
+    let (mut receiver, port) = listener(&["--count", "2", "--msgsize", "64"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    // Three that go quiet: one that never sends, one that stops halfway through a header, and
+    // mq-send reading lines from a person who pauses after the first.
+    let mut silent = raw_peer(port, 64, 10);
+    let silent_addr = silent.local_addr().unwrap();
+    let mut halfway = raw_peer(port, 64, 10);
+    let halfway_addr = halfway.local_addr().unwrap();
+    halfway.write_all(b"ipcl").unwrap();
+    let mut typing = Running::spawn(&mut send_cmd(&["--host", &host(port)]));
+    let keyboard = typing.stdin.as_mut().unwrap();
+    keyboard.write_all(b"first\n").unwrap();
+    keyboard.flush().unwrap();
+    receiver.wait_stdout("first");
+    // The real bound passes for each; wait for it with room to spare on a busy machine.
+    let mut dropped = Vec::new();
+    while dropped.len() < 3 {
+        dropped.push(receiver.wait_stderr_within("dropped ", IDLE_LIMIT + 3 * PATIENCE));
+    }
+    let about = |addr: std::net::SocketAddr| {
+        dropped
+            .iter()
+            .find(|l| l.starts_with(&format!("mq-recv: dropped {addr}: ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no note on {addr}: {dropped:?}"))
+    };
+    assert_eq!(
+        about(silent_addr),
+        format!(
+            "mq-recv: dropped {silent_addr}: it sent nothing for 10 s after connecting: an idle connection is closed, to keep room for other senders\n"
+        )
+    );
+    assert_eq!(
+        about(halfway_addr),
+        format!(
+            "mq-recv: dropped {halfway_addr}: it sent nothing for 10 s in the middle of a message (header 4 of 11 bytes): that message is dropped\n"
+        )
+    );
+    assert!(
+        dropped.iter().any(|l| l.ends_with(
+            ": it sent nothing for 10 s after its last message: an idle connection is closed, to keep room for other senders\n"
+        )),
+        "{dropped:?}"
+    );
+    assert_eq!(
+        read_until_closed(&mut silent),
+        b"",
+        "closed, after its greeting"
+    );
+    assert_eq!(read_until_closed(&mut halfway), b"");
+    // The person types again: mq-send finds its connection closed and connects again.
+    let keyboard = typing.stdin.as_mut().unwrap();
+    keyboard.write_all(b"second\n").unwrap();
+    assert_eq!(shell_status(typing.finish()), 0, "{}", typing.err);
+    assert_eq!((typing.out.as_str(), typing.err.as_str()), ("", ""));
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "first\nsecond\n");
+}
+
+/// Lower the soft limit on open descriptors of process `pid` to `soft` (prlimit(1), from
+/// util-linux); false when prlimit is not installed.
+fn limit_descriptors(pid: i32, soft: usize) -> bool {
+    let Ok(status) = Command::new("prlimit")
+        .args([format!("--pid={pid}"), format!("--nofile={soft}:")])
+        .status()
+    else {
+        return false;
+    };
+    assert!(status.success(), "prlimit --pid={pid} --nofile={soft}:");
+    true
+}
+
+/// The lowest descriptor number process `pid` has free: with its limit set to it, the process
+/// can open nothing more.
+fn lowest_free_descriptor(pid: i32) -> usize {
+    let open: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !open.contains(n)).unwrap()
+}
+
+/// CPU time process `pid` has used (user + system), in clock ticks (/proc/PID/stat).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // After the command's closing parenthesis: utime and stime are the 12th and 13th.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_listener_out_of_descriptors_neither_spins_nor_locks_senders_out() {
+    let (mut receiver, port) = listener(&["--count", "1", "--msgsize", "64"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    let pid = receiver.pid();
+    let free = lowest_free_descriptor(pid);
+    if !limit_descriptors(pid, free) {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    // No descriptor for a connection, none to take from an idle sender: accept fails with
+    // EMFILE while the connection waits in the kernel's queue, the listener readable.
+    let waiting = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    receiver.wait_stderr(
+        "cannot take a new connection (accept: Too many open files (EMFILE)); it waits, and is tried again in 1 s",
+    );
+    // Polling that listener would return at once, forever: a waiting receiver uses no CPU.
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 50, "{used} ticks of CPU in 2 s: it spins");
+    // Room for one sender: the waiting connection is taken; then each newcomer gets the
+    // descriptor of the one idle longest, and a real sender gets through.
+    assert!(limit_descriptors(pid, free + 1));
+    receiver.wait_stderr(" connected\n");
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let out = send(&["--host", &host(port), "through"]);
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "through\n");
+    assert!(
+        receiver
+            .err
+            .contains(": accept: Too many open files (EMFILE): it had been idle longest ("),
+        "{}",
+        receiver.err
+    );
+    drop((waiting, idle));
+}
+
 #[test]
 fn show_wire_dumps_each_read_and_the_message_is_in_clear() {
     let q = QueueGuard::new();

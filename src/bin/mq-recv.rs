@@ -348,6 +348,10 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         )),
         PortEvent::Refused { peer, why } => ui.note(&format!("refused {peer}: {why}")),
         PortEvent::Dropped { peer, why } => ui.note(&format!("dropped {peer}: {why}")),
+        PortEvent::Paused { why, retry } => ui.note(&format!(
+            "cannot take a new connection ({why}); it waits, and is tried again in {} s",
+            retry.as_secs_f64()
+        )),
         PortEvent::Arrived { peer, bytes } => {
             ui.note(&format!(
                 "{peer} sent {}:",

@@ -400,14 +400,35 @@ fn send_remote(
         "send: each message goes into the mailbox, and the receiver confirms it",
     );
     let mut sent = 0usize;
+    // The receiver closes a connection idle for net::IDLE_LIMIT (lines from stdin come when
+    // they are typed): connect again, to the same HOST:PORT.
+    let reconnect = |remote: &mut Remote| -> anyhow::Result<()> {
+        ui.meaning(&format!(
+            "{addr} closed the connection while it was idle: connect again"
+        ));
+        let Some(again) = Remote::connect(host, args.timeout, Some(term.wake_fd()))? else {
+            return Err(term.interrupted());
+        };
+        ui.call(&format!("connect({host})"), again.addr());
+        *remote = again;
+        Ok(())
+    };
+    // `after_idle`: the connection has been idle since its last answer. Should the receiver
+    // close it as idle just as the message leaves, it read none of it (an idle connection is
+    // one with nothing to read): send it again on a new connection.
     let send = |remote: &mut Remote,
                 bodies: &[&[u8]],
                 first: usize,
                 total: Option<usize>,
-                sent: &mut usize|
+                sent: &mut usize,
+                after_idle: bool|
      -> anyhow::Result<()> {
-        let (delivered, ending) =
-            remote.send_batch(bodies, args.priority, wait, Some(term.wake_fd()))?;
+        let mut outcome = remote.send_batch(bodies, args.priority, wait, Some(term.wake_fd()))?;
+        if after_idle && outcome == (0, Ending::Closed) {
+            reconnect(remote)?;
+            outcome = remote.send_batch(bodies, args.priority, wait, Some(term.wake_fd()))?;
+        }
+        let (delivered, ending) = outcome;
         for body in &bodies[..delivered] {
             ui.call(
                 &format!(
@@ -457,9 +478,13 @@ fn send_remote(
                 ));
                 Err(err)
             }
+            Ending::Closed => Err(anyhow::anyhow!(
+                "{addr} closed the connection before answering {} (was mq-recv stopped?)",
+                which(n, total)
+            )),
         }
     };
-    let too_big = |n: usize, total: Option<usize>, len: usize| {
+    let too_big = |n: usize, total: Option<usize>, len: usize, size: u32| {
         let err = anyhow::anyhow!(
             "cannot send a {len}-byte message to {addr}: Message too long (EMSGSIZE)"
         );
@@ -469,8 +494,7 @@ fn send_remote(
             err.context(which(n, total))
         })
         .hint(format!(
-            "the mailbox at {addr} takes messages of up to {} bytes: send less",
-            greeting.message_size
+            "the mailbox at {addr} takes messages of up to {size} bytes: send less"
         ))
     };
     match source {
@@ -482,17 +506,23 @@ fn send_remote(
                 .position(|b| b.len() > greeting.message_size as usize)
                 .unwrap_or(bodies.len());
             let total = Some(bodies.len());
-            send(&mut remote, &bodies[..fit], 0, total, &mut sent)?;
+            send(&mut remote, &bodies[..fit], 0, total, &mut sent, false)?;
             if fit < bodies.len() {
-                return too_big(fit + 1, total, bodies[fit].len());
+                return too_big(fit + 1, total, bodies[fit].len(), greeting.message_size);
             }
         }
         Source::Stdin => {
             for_each_body(Source::Stdin, term, |n, total, body| {
-                if body.len() > greeting.message_size as usize {
-                    return too_big(n, total, body.len());
+                // Closed while idle: no message was in flight, so nothing is lost or sent twice.
+                let after_idle = n > 1;
+                if after_idle && remote.closed_meanwhile() {
+                    reconnect(&mut remote)?;
                 }
-                send(&mut remote, &[body], n - 1, total, &mut sent)
+                let size = remote.greeting().message_size;
+                if body.len() > size as usize {
+                    return too_big(n, total, body.len(), size);
+                }
+                send(&mut remote, &[body], n - 1, total, &mut sent, after_idle)
             })?;
         }
     }

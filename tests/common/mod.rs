@@ -168,12 +168,32 @@ impl Running {
 
     /// Read stdout until a line contains `needle`; returns that line.
     pub fn wait_stdout(&mut self, needle: &str) -> String {
-        Self::wait_on(&self.stdout, &mut self.out, needle, "stdout", &self.err)
+        Self::wait_on(
+            &self.stdout,
+            &mut self.out,
+            needle,
+            "stdout",
+            &self.err,
+            PATIENCE,
+        )
     }
 
     /// Read stderr until a line contains `needle`; returns that line.
     pub fn wait_stderr(&mut self, needle: &str) -> String {
-        Self::wait_on(&self.stderr, &mut self.err, needle, "stderr", &self.out)
+        Self::wait_stderr_within(self, needle, PATIENCE)
+    }
+
+    /// Read stderr until a line contains `needle`, for at most `within` (for what comes only
+    /// after a bound of the program's own has passed); returns that line.
+    pub fn wait_stderr_within(&mut self, needle: &str, within: Duration) -> String {
+        Self::wait_on(
+            &self.stderr,
+            &mut self.err,
+            needle,
+            "stderr",
+            &self.out,
+            within,
+        )
     }
 
     fn wait_on(
@@ -182,8 +202,9 @@ impl Running {
         needle: &str,
         name: &str,
         other: &str,
+        within: Duration,
     ) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
