@@ -7,6 +7,7 @@
 //! | outcome                                   | exit status                          |
 //! |-------------------------------------------|--------------------------------------|
 //! | success, or stdout closed early (`| head`) | 0                                   |
+//! | a message taken and not written out ([`Undelivered`]), even to a closed pipe | 1 |
 //! | a failure (`error: ...` + `hint: ...`)     | 1                                   |
 //! | bad input ([`UsageError`]; clap's own)     | 2                                   |
 //! | SIGINT / SIGTERM / SIGHUP ([`Interrupted`])| the signal re-raised: 130 / 143 / 129 |
@@ -298,7 +299,7 @@ pub fn error_lines(err: &anyhow::Error) -> (String, Option<String>) {
 
 /// A message as one line: a control character (a newline in a path a user typed, say) is
 /// written as its escape, `\n`.
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -310,12 +311,42 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Whether an error chain comes from a closed stdout (or another pipe with no reader).
+/// Bytes (a message body, perhaps not UTF-8) as one line of text: what is valid UTF-8 as
+/// [`one_line`] shows it, every other byte as `\xNN`.
+pub fn one_line_bytes(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(&one_line(chunk.valid()));
+        for b in chunk.invalid() {
+            text.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    text
+}
+
+/// The context of a failure to hand out something taken for good: a message received from a
+/// queue that could not be written out, or refused because it could not be. [`Ui::finish`]
+/// reports it even when stdout is a closed pipe, since it is not a quiet end: what was taken
+/// is lost unless the user is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered(pub String);
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether an error chain comes from a closed stdout (or another pipe with no reader), with
+/// nothing lost by it: the program ends quietly ([`Undelivered`] is never quiet).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
+    let broken = err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+            || e.downcast_ref::<crate::sys::SysError>()
+                .is_some_and(|e| e.errno == Errno::EPIPE)
+    });
+    broken && err.downcast_ref::<Undelivered>().is_none()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,28 +491,73 @@ pub fn out_raw(bytes: &[u8]) -> anyhow::Result<()> {
 /// Write all of `bytes` to stdout with write(2), std's buffer flushed first. Unlike std's
 /// `write_all`, which retries a write a signal interrupted, a termination signal ends it
 /// ([`Interrupted`]): a program blocked on a full stdout (a reader that stopped reading) can
-/// still be stopped and clean up. A closed stdout is an error of kind BrokenPipe.
+/// still be stopped and clean up. A closed pipe is EPIPE, which [`Ui::finish`] takes as a quiet
+/// end.
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    write_all_stdout(bytes).map_err(|failure| match failure {
+        WriteFailure::Interrupted(sig) => Interrupted(sig).into(),
+        WriteFailure::Errno(errno) => anyhow::Error::new(crate::sys::SysError {
+            call: "write",
+            errno,
+        })
+        .context("cannot write to standard output"),
+    })
+}
+
+/// Why a write to stdout stopped.
+enum WriteFailure {
+    Interrupted(Signal),
+    Errno(Errno),
+}
+
+fn write_all_stdout(bytes: &[u8]) -> Result<(), WriteFailure> {
     let mut out = io::stdout().lock();
-    out.flush().context("cannot write to standard output")?;
+    out.flush()
+        .map_err(|e| WriteFailure::Errno(e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)))?;
     let mut rest = bytes;
     while !rest.is_empty() {
         // A signal that comes once some bytes are written cuts the write short (no EINTR):
         // the flag is looked at after every write.
         let written = nix::unistd::write(&out, rest);
         if let Some(sig) = termination_received() {
-            return Err(Interrupted(sig).into());
+            return Err(WriteFailure::Interrupted(sig));
         }
         match written {
             Ok(n) => rest = &rest[n..],
             Err(Errno::EINTR) => {}
-            Err(errno) => {
-                return Err(io::Error::from_raw_os_error(errno as i32))
-                    .context("cannot write to standard output");
-            }
+            Err(errno) => return Err(WriteFailure::Errno(errno)),
         }
     }
     Ok(())
+}
+
+/// Write one line of something taken for good (a message received from a queue: no one else
+/// can take it now) after a text prefix. Any failure is an error, a closed pipe included
+/// ([`Undelivered`]): `cannot write message to standard output: Broken pipe (EPIPE)`. A stdout
+/// that was closed when the program started fails with EBADF, as write(2) on it would have (std
+/// put /dev/null there, which would swallow the message). A termination signal during the write
+/// is [`Interrupted`]. Either way the caller still holds the message, to save it elsewhere.
+pub fn out_taken_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
+    PROMPT_PENDING.store(false, Ordering::Relaxed);
+    let result = if crate::sys::closed_at_start(1) {
+        Err(WriteFailure::Errno(Errno::EBADF))
+    } else {
+        let mut line = Vec::with_capacity(prefix.len() + body.len() + 1);
+        line.extend_from_slice(prefix.as_bytes());
+        line.extend_from_slice(body);
+        line.push(b'\n');
+        write_all_stdout(&line)
+    };
+    result.map_err(|failure| match failure {
+        WriteFailure::Interrupted(sig) => Interrupted(sig).into(),
+        WriteFailure::Errno(errno) => anyhow::Error::new(crate::sys::SysError {
+            call: "write",
+            errno,
+        })
+        .context(Undelivered(
+            "cannot write message to standard output".into(),
+        )),
+    })
 }
 
 /// `1 message`, `2 messages`, `2 processes`: a count with its noun, plural unless it is one.
@@ -899,6 +975,35 @@ mod tests {
         let err = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("write");
         assert!(is_broken_pipe(&err));
         assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+        let epipe = || {
+            anyhow::Error::new(crate::sys::SysError {
+                call: "write",
+                errno: Errno::EPIPE,
+            })
+        };
+        assert!(is_broken_pipe(
+            &epipe().context("cannot write to standard output")
+        ));
+        // Something taken and not written out is never a quiet end.
+        let lost = epipe().context(Undelivered(
+            "cannot write message to standard output".into(),
+        ));
+        assert!(!is_broken_pipe(&lost));
+        assert_eq!(
+            error_lines(&lost).0,
+            "cannot write message to standard output: Broken pipe (EPIPE)"
+        );
+    }
+
+    #[test]
+    fn bytes_as_one_line() {
+        assert_eq!(one_line_bytes(b"hello"), "hello");
+        assert_eq!(one_line_bytes(b"a\nb\tc\x1b[31m"), "a\\nb\\tc\\u{1b}[31m");
+        assert_eq!(
+            one_line_bytes(b"\xff\xfe caf\xc3\xa9"),
+            "\\xff\\xfe caf\u{e9}"
+        );
+        assert_eq!(one_line_bytes(b""), "");
     }
 
     #[test]

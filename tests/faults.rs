@@ -652,6 +652,9 @@ struct Row {
     keeps: &'static [Thing],
     /// Signals it reports and survives by design (then SIGTERM ends it).
     survives: &'static [Signal],
+    /// What it must say on stderr on the way out (placeholders as in `args`): a message it took
+    /// and could not print, say.
+    says: &'static [&'static str],
 }
 
 impl Row {
@@ -1120,6 +1123,7 @@ fn rows() -> Vec<Row> {
         owns: NONE,
         keeps: NONE,
         survives: NO_SIGNAL,
+        says: &[],
     };
     let mut rows = vec![
         // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
@@ -1356,6 +1360,8 @@ fn rows() -> Vec<Row> {
             prepare: queue_of_big_messages,
             stdout: Out::Stalled,
             owns: &[Thing::Queue],
+            // Taken from the queue and not all written: not lost, but saved on stderr.
+            says: &["mq-recv: the message taken from {queue} was: mmmmmmmm"],
             ..row(
                 "mq-recv",
                 "writing a message to a full stdout",
@@ -1694,6 +1700,13 @@ fn run_case(row: &Row, sig: Signal, target: Target) -> Duration {
     );
     assert_no_panic(&stderr);
     assert!(!stderr.contains("error:"), "{what}: {stderr}");
+    for needle in row.says {
+        let needle = f.expand(needle);
+        assert!(
+            stderr.contains(&needle),
+            "{what}: no {needle:?} in {stderr:?}"
+        );
+    }
 
     // Nothing it made is left: no segment that it or a child created, nor what it named.
     let mut pids = vec![pid];

@@ -559,40 +559,94 @@ fn recv_creates_a_missing_queue_that_stays_unless_unlink() {
     assert!(q.exists(), "kept: no --unlink");
 }
 
+/// `mq-recv ARGS` with its stdout closed, as a shell's `mq-recv ARGS >&-` starts it.
+fn recv_stdout_closed(args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", r#"exec "$0" "$@" >&-"#])
+        .arg(bin("mq-recv"))
+        .args(args)
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// A pipe whose reader is gone (`| true` after it ended): a write to it fails with EPIPE.
+fn pipe_without_reader() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+/// What mq-recv says when it took a message from `queue` and could not print it.
+fn saved_on_stderr(queue: &str, shown: &str, why: &str) -> String {
+    format!(
+        "mq-recv: the message taken from {queue} was: {shown}\n\
+         error: cannot write message to standard output: {why}\n\
+         hint: the message is above, on stderr; mq-recv prints each message it takes, so run it with its standard output open and read to the end\n"
+    )
+}
+
 #[test]
-fn a_closed_stdout_ends_the_receiver_quietly_and_unlink_still_removes_the_queue() {
-    // Like `mq-recv --unlink /q | true`: the first line meets a broken pipe.
+fn a_message_taken_with_stdout_closed_fails_the_receiver_and_goes_to_stderr() {
+    // `mq-recv /q >&-`: the message leaves the queue for good, so losing it silently (std puts
+    // /dev/null on a closed stdout) would be the worst outcome. With --hold the same.
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    for hold in [false, true] {
+        assert_quiet_success(&send(&[q.as_str(), "caf\u{e9}\ttab\x1b[31m", "next"]));
+        let mut args = vec!["--count", "2", q.as_str()];
+        if hold {
+            args.insert(0, "--hold");
+        }
+        let out = output_of(&mut recv_stdout_closed(&args), b"\n");
+        let held = if hold {
+            "mq-recv: holding: press Enter to start receiving (messages wait in the mailbox meanwhile)\n\
+             mq-recv: receiving: 2 waiting\n"
+        } else {
+            ""
+        };
+        assert_eq!(
+            (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+            (
+                1,
+                "",
+                format!(
+                    "{held}{}",
+                    saved_on_stderr(
+                        q.as_str(),
+                        "caf\u{e9}\\ttab\\u{1b}[31m",
+                        "Bad file number (EBADF)"
+                    )
+                )
+                .as_str()
+            ),
+            "hold: {hold}"
+        );
+        // It stopped at the first: the second still waits for a receiver.
+        assert_eq!(drain_verbose(&q), [verbose_line(0, "next")], "hold: {hold}");
+    }
+}
+
+#[test]
+fn a_broken_pipe_on_stdout_fails_the_receiver_the_message_goes_to_stderr_and_unlink_still_removes_the_queue()
+ {
+    // Like `mq-recv --unlink /q | true`: the first line meets a broken pipe. Other programs end
+    // quietly there (nothing is lost); a message taken from a queue would be.
     let q = QueueGuard::new();
     make_queue(&q, 10, 64);
     assert_quiet_success(&send(&[q.as_str(), "a", "b"]));
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let mut child = cmd("mq-recv")
-        .args(["--unlink", "-n", q.as_str()])
-        .stdin(std::process::Stdio::null())
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("mq-recv did not end with its stdout closed");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!((shell_status(status), err.as_str()), (0, ""));
+    let mut receiver = Running::spawn_with_stdout(
+        &mut recv_cmd(&["--unlink", "-n", q.as_str()]),
+        pipe_without_reader(),
+    );
+    let status = receiver.finish();
+    assert_eq!(
+        (shell_status(status), receiver.err.as_str()),
+        (
+            1,
+            saved_on_stderr(q.as_str(), "a", "Broken pipe (EPIPE)").as_str()
+        )
+    );
     assert!(!q.exists(), "--unlink removed it on the way out");
 }
 

@@ -412,7 +412,22 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
                         cli::counted(message.body.len() as u64, "byte")
                     ));
                 }
-                cli::out_bytes_line(&prefix, &message.body)?;
+                // Taken from the queue, the message exists nowhere else now: if it cannot be
+                // printed (stdout closed, a reader gone, a disk full, a signal), it goes to
+                // stderr, and the run fails.
+                if let Err(err) = cli::out_taken_line(&prefix, &message.body) {
+                    ui.note(&format!(
+                        "the message taken from {} was: {}",
+                        cli::one_line(mailbox.name().as_str()),
+                        cli::one_line_bytes(&message.body)
+                    ));
+                    if err.downcast_ref::<Interrupted>().is_some() {
+                        return Err(err);
+                    }
+                    return Err(err).hint(
+                        "the message is above, on stderr; mq-recv prints each message it takes, so run it with its standard output open and read to the end",
+                    );
+                }
             }
             Outcome::WouldBlock => {
                 return Err(anyhow::anyhow!(

@@ -143,14 +143,23 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(command: &mut Command) -> Running {
+        Running::spawn_with_stdout(command, Stdio::piped())
+    }
+
+    /// Like [`Running::spawn`], with `stdout` as the process's standard output (a pipe whose
+    /// reader is gone, /dev/full); unless it is piped, `out` stays empty.
+    pub fn spawn_with_stdout(command: &mut Command, stdout: Stdio) -> Running {
         let mut child = command
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
         let stdin = child.stdin.take();
-        let stdout = lines_of(child.stdout.take().unwrap());
+        let stdout = match child.stdout.take() {
+            Some(out) => lines_of(out),
+            None => channel().1,
+        };
         let stderr = lines_of(child.stderr.take().unwrap());
         Running {
             child,
