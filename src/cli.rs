@@ -560,6 +560,39 @@ pub fn out_taken_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
     })
 }
 
+/// Whether stdout can take what is written to it now, as far as can be told without writing:
+/// EBADF when it was closed at start or is open only for reading, EPIPE when it is a pipe or
+/// a socket with no reader left (EIO for a terminal that hung up). A full pipe is fine: its
+/// reader is only slow. A receiver asks this before it accepts a message it must hand out.
+pub fn stdout_writable() -> Result<(), Errno> {
+    if crate::sys::closed_at_start(1) {
+        return Err(Errno::EBADF);
+    }
+    let out = io::stdout();
+    let fd = out.as_fd();
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)?;
+    if OFlag::from_bits_retain(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY {
+        return Err(Errno::EBADF);
+    }
+    let polled = crate::sys::wait_any(&[(fd, PollFlags::POLLOUT)], Some(Instant::now()), None)?;
+    let events = polled
+        .revents
+        .first()
+        .copied()
+        .unwrap_or(PollFlags::empty());
+    if events.contains(PollFlags::POLLNVAL) {
+        Err(Errno::EBADF)
+    } else if events.intersects(PollFlags::POLLERR | PollFlags::POLLHUP) {
+        Err(if out.is_terminal() {
+            Errno::EIO
+        } else {
+            Errno::EPIPE
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// `1 message`, `2 messages`, `2 processes`: a count with its noun, plural unless it is one.
 pub fn counted(n: impl Into<u64>, noun: &str) -> String {
     let n = n.into();

@@ -85,6 +85,9 @@ pub enum Status {
     BadPriority,
     /// Not a message header; the connection is closed.
     Malformed,
+    /// Not put into the mailbox: the receiver cannot hand messages out (its output failed);
+    /// detail: the errno of that failure. The connection is closed.
+    Undeliverable,
 }
 
 impl Status {
@@ -95,6 +98,7 @@ impl Status {
             Status::TooBig => 2,
             Status::BadPriority => 3,
             Status::Malformed => 4,
+            Status::Undeliverable => 5,
         }
     }
 
@@ -105,6 +109,7 @@ impl Status {
             2 => Status::TooBig,
             3 => Status::BadPriority,
             4 => Status::Malformed,
+            5 => Status::Undeliverable,
             _ => return None,
         })
     }
@@ -349,6 +354,19 @@ pub enum PortEvent {
     },
 }
 
+/// Where the receiving program hands out the messages it takes (its stdout): the port checks
+/// it before it accepts a message, so that a sender is told "not delivered" rather than have its
+/// message go into a mailbox whose receiver cannot pass it on.
+#[derive(Debug, Clone, Copy)]
+pub struct Outlet {
+    /// For messages: "standard output".
+    pub name: &'static str,
+    /// Whether it takes writes now; the errno it would fail with.
+    pub check: fn() -> Result<(), nix::errno::Errno>,
+    /// Advice for the receiver's user once it has failed.
+    pub hint: &'static str,
+}
+
 /// A connected sender.
 #[derive(Debug)]
 struct Peer {
@@ -472,6 +490,8 @@ impl Peer {
         &mut self,
         mailbox: &Mailbox,
         wire: bool,
+        outlet: Option<&Outlet>,
+        failed: &mut Option<nix::errno::Errno>,
         events: &mut dyn FnMut(PortEvent),
     ) -> io::Result<bool> {
         let message_size = u32::try_from(mailbox.message_size()).unwrap_or(u32::MAX);
@@ -480,6 +500,29 @@ impl Peer {
                 return Ok(false);
             }
             if self.complete() {
+                // "Delivered" promises that the receiver passes the message on: not while it
+                // cannot (its output closed). Then the sender hears so, and nothing goes in.
+                let unusable = match (*failed, outlet) {
+                    (Some(errno), Some(outlet)) => Some((errno, outlet)),
+                    (None, Some(outlet)) => (outlet.check)().err().map(|errno| (errno, outlet)),
+                    _ => None,
+                };
+                if let Some((errno, outlet)) = unusable {
+                    *failed = Some(errno);
+                    self.unsent
+                        .extend_from_slice(&answer(Status::Undeliverable, errno as i32 as u32));
+                    self.frame = None;
+                    self.closing = true;
+                    events(PortEvent::Refused {
+                        peer: self.addr,
+                        why: format!(
+                            "its message cannot be passed on: {} fails ({} ({errno:?})), so it was not put into the mailbox, and the sender is told it was not delivered",
+                            outlet.name,
+                            errno.desc()
+                        ),
+                    });
+                    return Ok(false);
+                }
                 let (header, body) = self.frame.as_ref().expect("complete");
                 match mailbox
                     .send(body, header.priority, Wait::NonBlock, None)
@@ -625,6 +668,10 @@ pub struct Port {
     stuck: bool,
     /// Report every byte read ([`PortEvent::Arrived`]).
     wire: bool,
+    /// Where the receiver hands messages out, checked before each one goes in.
+    outlet: Option<Outlet>,
+    /// How the outlet failed, once it has: every later message is refused too.
+    outlet_failed: Option<nix::errno::Errno>,
     /// accept(2) found no descriptor and none could be freed: do not poll the listener before.
     paused_until: Option<Instant>,
     /// The pause was reported, and no connection has been accepted since.
@@ -659,6 +706,8 @@ impl Port {
             peers: Vec::new(),
             stuck: false,
             wire: false,
+            outlet: None,
+            outlet_failed: None,
             paused_until: None,
             pause_reported: false,
         })
@@ -672,6 +721,12 @@ impl Port {
     /// anyone on the path between the machines could read too.
     pub fn show_wire(&mut self) {
         self.wire = true;
+    }
+
+    /// From now on, accept a message only while `outlet` takes writes; once it fails, refuse
+    /// each message with [`Status::Undeliverable`], and [`Port::service`] returns the error.
+    pub fn hand_out_to(&mut self, outlet: Outlet) {
+        self.outlet = Some(outlet);
     }
 
     /// Senders connected now.
@@ -720,6 +775,7 @@ impl Port {
 
     /// Accept new senders, read what they sent, put complete messages into `mailbox` (without
     /// waiting) and answer them; disconnect senders idle for [`IDLE_LIMIT`]. Never blocks.
+    /// Fails once the outlet ([`Port::hand_out_to`]) has failed, after answering the sender.
     pub fn service(
         &mut self,
         mailbox: &Mailbox,
@@ -734,7 +790,13 @@ impl Port {
         self.stuck = false;
         for peer in &mut self.peers {
             peer.flush(events);
-            if peer.take_in(mailbox, self.wire, events)? {
+            if peer.take_in(
+                mailbox,
+                self.wire,
+                self.outlet.as_ref(),
+                &mut self.outlet_failed,
+                events,
+            )? {
                 self.stuck = true;
             }
             peer.flush(events);
@@ -752,6 +814,17 @@ impl Port {
         if self.peers.len() < before {
             // Descriptors were freed: a connection waiting for one may be taken now.
             self.paused_until = None;
+        }
+        if let (Some(errno), Some(outlet)) = (self.outlet_failed, &self.outlet) {
+            return Err(anyhow::Error::new(crate::sys::SysError {
+                call: "write",
+                errno,
+            })
+            .context(crate::cli::Undelivered(format!(
+                "cannot write messages to {}",
+                outlet.name
+            )))
+            .context(Hint(outlet.hint.into())));
         }
         Ok(())
     }
@@ -1330,6 +1403,7 @@ mod tests {
             Status::TooBig,
             Status::BadPriority,
             Status::Malformed,
+            Status::Undeliverable,
         ] {
             assert_eq!(Status::from_code(s.code()), Some(s));
         }

@@ -2144,6 +2144,110 @@ fn a_network_message_reported_not_sent_is_not_delivered() {
     );
 }
 
+/// A receiver started with `--listen 127.0.0.1:0`, and its port once it listens.
+fn started_listener(mut run: Running) -> (Running, u16) {
+    let port = run.listening_port();
+    (run, port)
+}
+
+#[test]
+fn a_receiver_that_cannot_print_tells_a_network_sender_its_message_was_not_delivered() {
+    let args = ["--listen", "127.0.0.1:0", "--msgsize", "64"];
+    let cases = [
+        (
+            "stdout closed",
+            Running::spawn(&mut recv_stdout_closed(&args)),
+            "Bad file number (EBADF)",
+        ),
+        (
+            "stdout a pipe with no reader",
+            Running::spawn_with_stdout(&mut recv_cmd(&args), pipe_without_reader()),
+            "Broken pipe (EPIPE)",
+        ),
+        (
+            "stdout open only for reading (1</dev/null)",
+            Running::spawn_with_stdout(
+                &mut recv_cmd(&args),
+                std::fs::File::open("/dev/null").unwrap().into(),
+            ),
+            "Bad file number (EBADF)",
+        ),
+    ];
+    for (what, run, why) in cases {
+        let (mut receiver, port) = started_listener(run);
+        let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+        let h = host(port);
+        let out = send(&["--host", &h, "hello"]);
+        assert_eq!(
+            (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+            (
+                1,
+                "",
+                format!(
+                    "error: {h} did not deliver the message: the receiver cannot pass messages on (its output fails: {why}), so it did not put it into the mailbox\n\
+                     hint: is mq-recv's standard output closed, or a pipe nobody reads? Start it again with its output open\n"
+                )
+                .as_str()
+            ),
+            "{what}"
+        );
+        assert_eq!(
+            shell_status(receiver.finish()),
+            1,
+            "{what}: {}",
+            receiver.err
+        );
+        assert!(
+            receiver.err.contains(&format!(
+                ": its message cannot be passed on: standard output fails ({why}), so it was not put into the mailbox, and the sender is told it was not delivered\n"
+            )),
+            "{what}: {}",
+            receiver.err
+        );
+        assert!(
+            receiver.err.ends_with(&format!(
+                "error: cannot write messages to standard output: {why}\n\
+                 hint: mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)\n"
+            )),
+            "{what}: {}",
+            receiver.err
+        );
+        assert!(
+            !receiver.err.contains("hello"),
+            "never taken: {}",
+            receiver.err
+        );
+        assert!(!mailbox.exists(), "{what}: its own mailbox goes with it");
+    }
+}
+
+#[test]
+fn a_network_message_taken_and_not_printed_goes_to_stderr() {
+    // /dev/full takes every poll and fails every write (ENOSPC): nothing tells beforehand, so
+    // the message is in the mailbox and the sender told so; once taken, it is saved on stderr.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let (mut receiver, port) = started_listener(Running::spawn_with_stdout(
+        &mut recv_cmd(&["--listen", "127.0.0.1:0", "--msgsize", "64"]),
+        full.into(),
+    ));
+    let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    assert_quiet_success(&send(&["--host", &host(port), "to a full disk"]));
+    assert_eq!(shell_status(receiver.finish()), 1, "{}", receiver.err);
+    assert!(
+        receiver.err.ends_with(&saved_on_stderr(
+            mailbox.as_str(),
+            "to a full disk",
+            "No space left on device (ENOSPC)"
+        )),
+        "{}",
+        receiver.err
+    );
+    assert!(!mailbox.exists());
+}
+
 #[test]
 fn help_and_version_name_the_lecture() {
     for name in ["mq-send", "mq-recv"] {

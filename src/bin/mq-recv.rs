@@ -146,10 +146,16 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let options = args.queue.create_options(Access::Receive);
     // The port first: a port that cannot be had leaves no mailbox made for it.
     let mut port = args.listen.map(Port::bind).transpose()?;
-    if let Some(port) = &mut port
-        && args.show_wire
-    {
-        port.show_wire();
+    if let Some(port) = &mut port {
+        if args.show_wire {
+            port.show_wire();
+        }
+        // A sender is told "delivered" only while the messages can be printed.
+        port.hand_out_to(net::Outlet {
+            name: "standard output",
+            check: cli::stdout_writable,
+            hint: "mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)",
+        });
     }
 
     ui.step(

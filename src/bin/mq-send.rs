@@ -357,6 +357,14 @@ fn send_local(
     result
 }
 
+/// An errno a receiver sent as a number, as the house format names it: `Broken pipe (EPIPE)`.
+fn errno_text(code: u32) -> String {
+    match i32::try_from(code).map(Errno::from_raw) {
+        Ok(errno) if errno != Errno::UnknownErrno => format!("{} ({errno:?})", errno.desc()),
+        _ => format!("error {code}"),
+    }
+}
+
 /// Why `mq-send --to PID` found no mailbox.
 fn process_hint(pid: u32) -> String {
     let alive = match i32::try_from(pid) {
@@ -454,6 +462,15 @@ fn send_remote(
                 which(n, total)
             ))
             .hint("wait for the receiver to take some, or drop -n to wait for room"),
+            Ending::Refused {
+                status: Status::Undeliverable,
+                detail,
+            } => Err(anyhow::anyhow!(
+                "{addr} did not deliver {}: the receiver cannot pass messages on (its output fails: {}), so it did not put it into the mailbox",
+                which(n, total),
+                errno_text(detail)
+            ))
+            .hint("is mq-recv's standard output closed, or a pipe nobody reads? Start it again with its output open"),
             Ending::Refused { status, detail } => Err(anyhow::anyhow!(
                 "{addr} refused {}: {}",
                 which(n, total),
