@@ -7,6 +7,7 @@
 //! | outcome                                   | exit status                          |
 //! |-------------------------------------------|--------------------------------------|
 //! | success, or stdout closed early (`| head`) | 0                                   |
+//! | a message taken and not written out ([`Undelivered`]), even to a closed pipe | 1 |
 //! | a failure (`error: ...` + `hint: ...`)     | 1                                   |
 //! | bad input ([`UsageError`]; clap's own)     | 2                                   |
 //! | SIGINT / SIGTERM / SIGHUP ([`Interrupted`])| the signal re-raised: 130 / 143 / 129 |
@@ -355,12 +356,42 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Whether an error chain comes from a closed stdout (or another pipe with no reader).
+/// Bytes (a message body, perhaps not UTF-8) as one line of text: what is valid UTF-8 as
+/// [`one_line`] shows it, every other byte as `\xNN`.
+pub fn one_line_bytes(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(&one_line(chunk.valid()));
+        for b in chunk.invalid() {
+            text.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    text
+}
+
+/// The context of a failure to hand out something taken for good: a message received from a
+/// queue that could not be written out, or refused because it could not be. [`Ui::finish`]
+/// reports it even when stdout is a closed pipe, since it is not a quiet end: what was taken
+/// is lost unless the user is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered(pub String);
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether an error chain comes from a closed stdout (or another pipe with no reader), with
+/// nothing lost by it: the program ends quietly ([`Undelivered`] is never quiet).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
+    let broken = err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+            || e.downcast_ref::<crate::sys::SysError>()
+                .is_some_and(|e| e.errno == Errno::EPIPE)
+    });
+    broken && err.downcast_ref::<Undelivered>().is_none()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,20 +551,39 @@ pub fn out_raw(bytes: &[u8]) -> anyhow::Result<()> {
 /// write short ends it ([`Interrupted`]): a program blocked on a full stdout (a reader that
 /// stopped reading) can still be stopped and clean up. A write that completes is a success even
 /// when a signal came meanwhile: the line is out, and the caller's next wait sees the signal
-/// and cleans up with its own words. A closed stdout is an error of kind BrokenPipe.
+/// and cleans up with its own words. A closed pipe is EPIPE, which [`Ui::finish`] takes as a
+/// quiet end.
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
-    out.flush().context("cannot write to standard output")?;
-    write_all_unless_ended(out.as_fd(), bytes, termination_received)
-        .context("cannot write to standard output")
+    write_all_stdout(bytes).map_err(|failure| match failure {
+        WriteFailure::Interrupted(sig) => Interrupted(sig).into(),
+        WriteFailure::Errno(errno) => anyhow::Error::new(crate::sys::SysError {
+            call: "write",
+            errno,
+        })
+        .context("cannot write to standard output"),
+    })
 }
 
-/// The loop of [`write_stdout`], on any descriptor, with the signal check passed in.
+/// Why a write to stdout stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteFailure {
+    Interrupted(Signal),
+    Errno(Errno),
+}
+
+fn write_all_stdout(bytes: &[u8]) -> Result<(), WriteFailure> {
+    let mut out = io::stdout().lock();
+    out.flush()
+        .map_err(|e| WriteFailure::Errno(e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)))?;
+    write_all_unless_ended(out.as_fd(), bytes, termination_received)
+}
+
+/// The loop of [`write_all_stdout`], on any descriptor, with the signal check passed in.
 fn write_all_unless_ended(
     fd: BorrowedFd<'_>,
     bytes: &[u8],
     ended: impl Fn() -> Option<Signal>,
-) -> anyhow::Result<()> {
+) -> Result<(), WriteFailure> {
     let mut rest = bytes;
     while !rest.is_empty() {
         let written = nix::unistd::write(fd, rest);
@@ -543,15 +593,77 @@ fn write_all_unless_ended(
         // A signal that comes once some bytes are written cuts the write short (no EINTR);
         // one that comes before any is written fails it with EINTR. Either way, stop here.
         if let Some(sig) = ended() {
-            return Err(Interrupted(sig).into());
+            return Err(WriteFailure::Interrupted(sig));
         }
         match written {
             Ok(n) => rest = &rest[n..],
             Err(Errno::EINTR) => {}
-            Err(errno) => return Err(io::Error::from_raw_os_error(errno as i32).into()),
+            Err(errno) => return Err(WriteFailure::Errno(errno)),
         }
     }
     Ok(())
+}
+
+/// Write one line of something taken for good (a message received from a queue: no one else
+/// can take it now) after a text prefix. Any failure is an error, a closed pipe included
+/// ([`Undelivered`]): `cannot write message to standard output: Broken pipe (EPIPE)`. A stdout
+/// that was closed when the program started fails with EBADF, as write(2) on it would have (std
+/// put /dev/null there, which would swallow the message). A termination signal during the write
+/// is [`Interrupted`]. Either way the caller still holds the message, to save it elsewhere.
+pub fn out_taken_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
+    PROMPT_PENDING.store(false, Ordering::Relaxed);
+    let result = if crate::sys::closed_at_start(1) {
+        Err(WriteFailure::Errno(Errno::EBADF))
+    } else {
+        let mut line = Vec::with_capacity(prefix.len() + body.len() + 1);
+        line.extend_from_slice(prefix.as_bytes());
+        line.extend_from_slice(body);
+        line.push(b'\n');
+        write_all_stdout(&line)
+    };
+    result.map_err(|failure| match failure {
+        WriteFailure::Interrupted(sig) => Interrupted(sig).into(),
+        WriteFailure::Errno(errno) => anyhow::Error::new(crate::sys::SysError {
+            call: "write",
+            errno,
+        })
+        .context(Undelivered(
+            "cannot write message to standard output".into(),
+        )),
+    })
+}
+
+/// Whether stdout can take what is written to it now, as far as can be told without writing:
+/// EBADF when it was closed at start or is open only for reading, EPIPE when it is a pipe or
+/// a socket with no reader left (EIO for a terminal that hung up). A full pipe is fine: its
+/// reader is only slow. A receiver asks this before it accepts a message it must hand out.
+pub fn stdout_writable() -> Result<(), Errno> {
+    if crate::sys::closed_at_start(1) {
+        return Err(Errno::EBADF);
+    }
+    let out = io::stdout();
+    let fd = out.as_fd();
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)?;
+    if OFlag::from_bits_retain(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY {
+        return Err(Errno::EBADF);
+    }
+    let polled = crate::sys::wait_any(&[(fd, PollFlags::POLLOUT)], Some(Instant::now()), None)?;
+    let events = polled
+        .revents
+        .first()
+        .copied()
+        .unwrap_or(PollFlags::empty());
+    if events.contains(PollFlags::POLLNVAL) {
+        Err(Errno::EBADF)
+    } else if events.intersects(PollFlags::POLLERR | PollFlags::POLLHUP) {
+        Err(if out.is_terminal() {
+            Errno::EIO
+        } else {
+            Errno::EPIPE
+        })
+    } else {
+        Ok(())
+    }
 }
 
 /// `1 message`, `2 messages`, `2 processes`: a count with its noun, plural unless it is one.
@@ -1158,6 +1270,35 @@ mod tests {
         let err = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("write");
         assert!(is_broken_pipe(&err));
         assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+        let epipe = || {
+            anyhow::Error::new(crate::sys::SysError {
+                call: "write",
+                errno: Errno::EPIPE,
+            })
+        };
+        assert!(is_broken_pipe(
+            &epipe().context("cannot write to standard output")
+        ));
+        // Something taken and not written out is never a quiet end.
+        let lost = epipe().context(Undelivered(
+            "cannot write message to standard output".into(),
+        ));
+        assert!(!is_broken_pipe(&lost));
+        assert_eq!(
+            error_lines(&lost).0,
+            "cannot write message to standard output: Broken pipe (EPIPE)"
+        );
+    }
+
+    #[test]
+    fn bytes_as_one_line() {
+        assert_eq!(one_line_bytes(b"hello"), "hello");
+        assert_eq!(one_line_bytes(b"a\nb\tc\x1b[31m"), "a\\nb\\tc\\u{1b}[31m");
+        assert_eq!(
+            one_line_bytes(b"\xff\xfe caf\xc3\xa9"),
+            "\\xff\\xfe caf\u{e9}"
+        );
+        assert_eq!(one_line_bytes(b""), "");
     }
 
     fn bound(max: usize) -> Bound {
@@ -1288,8 +1429,8 @@ mod tests {
         let (read, write) = nix::unistd::pipe().unwrap();
         drop(read);
         // SIGPIPE is ignored in a Rust program: the write fails with EPIPE.
-        let err = write_all_unless_ended(write.as_fd(), b"x\n", || None).unwrap_err();
-        assert!(is_broken_pipe(&err), "{err:#}");
+        let failure = write_all_unless_ended(write.as_fd(), b"x\n", || None);
+        assert_eq!(failure, Err(WriteFailure::Errno(Errno::EPIPE)));
     }
 
     #[test]

@@ -723,7 +723,13 @@ impl Inbox {
                 }
                 set.extend(port.poll_set());
             }
-            let waited = crate::sys::wait_any(&set, deadline, wake).map_err(|errno| SysError {
+            // The port's own deadline (an idle sender's time up) ends the poll early.
+            let until_port = self.port.as_ref().and_then(|p| p.next_deadline());
+            let wake_at = match (deadline, until_port) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let waited = crate::sys::wait_any(&set, wake_at, wake).map_err(|errno| SysError {
                 call: "poll",
                 errno,
             })?;

@@ -45,8 +45,22 @@ pub const GREETING_LEN: usize = 13;
 pub const HEADER_LEN: usize = 11;
 /// An answer: status, detail.
 pub const ANSWER_LEN: usize = 5;
-/// The most senders connected at once; more are turned away.
+/// The most senders connected at once. A newcomer beyond them takes the place of the one idle
+/// longest (preferring one that has delivered nothing), so that connections that send nothing
+/// cannot lock real senders out; only when every one of them waits for room in the mailbox is
+/// the newcomer turned away.
 pub const MAX_PEERS: usize = 64;
+/// How long a sender may send nothing before it is disconnected: from its connection, or from
+/// the last byte that went either way. An honest sender sends its message at once after the
+/// greeting, which it waits for at most [`GREETING_WAIT`]; twice that leaves room for a greeting
+/// and a message that each cross a slow network. A sender that waits for room in a full mailbox
+/// is not idle: the receiver makes it wait. `mq-send` reading its messages from a terminal
+/// connects again when its connection was closed meanwhile.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
+/// How long the port stops accepting when accept(2) fails for want of a descriptor (EMFILE,
+/// ENFILE) and no connection can be closed to make one: the waiting connection stays in the
+/// kernel's queue, and polling the listener meanwhile would only spin.
+pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 /// Answers a peer may leave unread before it is disconnected.
 const MAX_UNREAD: usize = 64 * 1024;
 /// How long a sender waits for the greeting of what it connected to.
@@ -71,6 +85,9 @@ pub enum Status {
     BadPriority,
     /// Not a message header; the connection is closed.
     Malformed,
+    /// Not put into the mailbox: the receiver cannot hand messages out (its output failed);
+    /// detail: the errno of that failure. The connection is closed.
+    Undeliverable,
 }
 
 impl Status {
@@ -81,6 +98,7 @@ impl Status {
             Status::TooBig => 2,
             Status::BadPriority => 3,
             Status::Malformed => 4,
+            Status::Undeliverable => 5,
         }
     }
 
@@ -91,6 +109,7 @@ impl Status {
             2 => Status::TooBig,
             3 => Status::BadPriority,
             4 => Status::Malformed,
+            5 => Status::Undeliverable,
             _ => return None,
         })
     }
@@ -219,6 +238,14 @@ fn try_again(e: &io::Error) -> bool {
     )
 }
 
+/// A socket call that found the connection closed by the other side (reset, or no reader).
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
 /// Bytes as a reader can check them: printable ASCII in quotes, the rest in hex.
 fn show_bytes(b: &[u8]) -> String {
     let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -319,6 +346,25 @@ pub enum PortEvent {
         peer: SocketAddr,
         bytes: Vec<u8>,
     },
+    /// accept(2) failed for want of a resource (no descriptor left), with no connection to
+    /// close instead: new connections wait in the kernel's queue for `retry`.
+    Paused {
+        why: String,
+        retry: Duration,
+    },
+}
+
+/// Where the receiving program hands out the messages it takes (its stdout): the port checks
+/// it before it accepts a message, so that a sender is told "not delivered" rather than have its
+/// message go into a mailbox whose receiver cannot pass it on.
+#[derive(Debug, Clone, Copy)]
+pub struct Outlet {
+    /// For messages: "standard output".
+    pub name: &'static str,
+    /// Whether it takes writes now; the errno it would fail with.
+    pub check: fn() -> Result<(), nix::errno::Errno>,
+    /// Advice for the receiver's user once it has failed.
+    pub hint: &'static str,
 }
 
 /// A connected sender.
@@ -336,6 +382,10 @@ struct Peer {
     closing: bool,
     delivered: u64,
     gone: bool,
+    /// When a byte last went either way (at first: when it connected).
+    active: Instant,
+    /// Some byte of a message has arrived.
+    sent_any: bool,
 }
 
 impl Peer {
@@ -346,12 +396,58 @@ impl Peer {
             .is_some_and(|(h, body)| body.len() == h.length as usize)
     }
 
+    /// Whether it waits for room in the mailbox: then the receiver makes it wait, and it is
+    /// neither idle nor to be evicted.
+    fn waiting_for_room(&self) -> bool {
+        self.complete() && !self.closing
+    }
+
+    /// When it counts as idle, unless a byte goes either way before.
+    fn idle_deadline(&self) -> Option<Instant> {
+        (!self.gone && !self.waiting_for_room()).then(|| self.active + IDLE_LIMIT)
+    }
+
+    /// Why an idle connection is closed, for the receiver's log: the bound it passed.
+    fn idle_why(&self) -> String {
+        let secs = IDLE_LIMIT.as_secs();
+        if let Some(part) = self.partial() {
+            format!(
+                "it sent nothing for {secs} s in the middle of a message ({part}): that message is dropped"
+            )
+        } else if !self.unsent.is_empty() {
+            format!("it read no answer for {secs} s")
+        } else if self.delivered > 0 {
+            format!(
+                "it sent nothing for {secs} s after its last message: an idle connection is closed, to keep room for other senders"
+            )
+        } else {
+            format!(
+                "it sent nothing for {secs} s after connecting: an idle connection is closed, to keep room for other senders"
+            )
+        }
+    }
+
+    /// The part of a message that has arrived, if any: `header 4 of 11 bytes`.
+    fn partial(&self) -> Option<String> {
+        match &self.frame {
+            Some((h, body)) if !self.complete() => {
+                Some(format!("body {} of {} bytes", body.len(), h.length))
+            }
+            Some(_) => None,
+            None if !self.head.is_empty() => {
+                Some(format!("header {} of {HEADER_LEN} bytes", self.head.len()))
+            }
+            None => None,
+        }
+    }
+
     fn flush(&mut self, events: &mut dyn FnMut(PortEvent)) {
         while !self.unsent.is_empty() && !self.gone {
             match self.stream.write(&self.unsent) {
                 Ok(0) => self.drop_with("it closed the connection", events),
                 Ok(n) => {
                     self.unsent.drain(..n);
+                    self.active = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -394,6 +490,8 @@ impl Peer {
         &mut self,
         mailbox: &Mailbox,
         wire: bool,
+        outlet: Option<&Outlet>,
+        failed: &mut Option<nix::errno::Errno>,
         events: &mut dyn FnMut(PortEvent),
     ) -> io::Result<bool> {
         let message_size = u32::try_from(mailbox.message_size()).unwrap_or(u32::MAX);
@@ -402,6 +500,29 @@ impl Peer {
                 return Ok(false);
             }
             if self.complete() {
+                // "Delivered" promises that the receiver passes the message on: not while it
+                // cannot (its output closed). Then the sender hears so, and nothing goes in.
+                let unusable = match (*failed, outlet) {
+                    (Some(errno), Some(outlet)) => Some((errno, outlet)),
+                    (None, Some(outlet)) => (outlet.check)().err().map(|errno| (errno, outlet)),
+                    _ => None,
+                };
+                if let Some((errno, outlet)) = unusable {
+                    *failed = Some(errno);
+                    self.unsent
+                        .extend_from_slice(&answer(Status::Undeliverable, errno as i32 as u32));
+                    self.frame = None;
+                    self.closing = true;
+                    events(PortEvent::Refused {
+                        peer: self.addr,
+                        why: format!(
+                            "its message cannot be passed on: {} fails ({} ({errno:?})), so it was not put into the mailbox, and the sender is told it was not delivered",
+                            outlet.name,
+                            errno.desc()
+                        ),
+                    });
+                    return Ok(false);
+                }
                 let (header, body) = self.frame.as_ref().expect("complete");
                 match mailbox
                     .send(body, header.priority, Wait::NonBlock, None)
@@ -461,6 +582,10 @@ impl Peer {
                     let r = self.stream.read(&mut buf[..want]);
                     if let Ok(n) = r {
                         self.head.extend_from_slice(&buf[..n]);
+                        if n > 0 {
+                            self.active = Instant::now();
+                            self.sent_any = true;
+                        }
                         if wire && n > 0 {
                             events(PortEvent::Arrived {
                                 peer: self.addr,
@@ -476,6 +601,9 @@ impl Peer {
                     let r = self.stream.read(&mut buf);
                     if let Ok(n) = r {
                         body.extend_from_slice(&buf[..n]);
+                        if n > 0 {
+                            self.active = Instant::now();
+                        }
                         if wire && n > 0 {
                             events(PortEvent::Arrived {
                                 peer: self.addr,
@@ -488,16 +616,7 @@ impl Peer {
             };
             match result {
                 Ok(0) => {
-                    let partial = match &self.frame {
-                        Some((h, body)) => {
-                            Some(format!("body {} of {} bytes", body.len(), h.length))
-                        }
-                        None if !self.head.is_empty() => {
-                            Some(format!("header {} of {HEADER_LEN} bytes", self.head.len()))
-                        }
-                        None => None,
-                    };
-                    match partial {
+                    match self.partial() {
                         Some(partial) => self.drop_with(
                             &format!(
                                 "it closed the connection in the middle of a message ({partial}): that message is dropped"
@@ -549,6 +668,14 @@ pub struct Port {
     stuck: bool,
     /// Report every byte read ([`PortEvent::Arrived`]).
     wire: bool,
+    /// Where the receiver hands messages out, checked before each one goes in.
+    outlet: Option<Outlet>,
+    /// How the outlet failed, once it has: every later message is refused too.
+    outlet_failed: Option<nix::errno::Errno>,
+    /// accept(2) found no descriptor and none could be freed: do not poll the listener before.
+    paused_until: Option<Instant>,
+    /// The pause was reported, and no connection has been accepted since.
+    pause_reported: bool,
 }
 
 impl Port {
@@ -579,6 +706,10 @@ impl Port {
             peers: Vec::new(),
             stuck: false,
             wire: false,
+            outlet: None,
+            outlet_failed: None,
+            paused_until: None,
+            pause_reported: false,
         })
     }
 
@@ -592,9 +723,25 @@ impl Port {
         self.wire = true;
     }
 
+    /// From now on, accept a message only while `outlet` takes writes; once it fails, refuse
+    /// each message with [`Status::Undeliverable`], and [`Port::service`] returns the error.
+    pub fn hand_out_to(&mut self, outlet: Outlet) {
+        self.outlet = Some(outlet);
+    }
+
     /// Senders connected now.
     pub fn peers(&self) -> usize {
         self.peers.len()
+    }
+
+    /// When the port next needs [`Port::service`] though nothing is ready: an idle sender's
+    /// time is up, or accepting may be tried again. Poll no longer than this.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.peers
+            .iter()
+            .filter_map(Peer::idle_deadline)
+            .chain(self.paused_until)
+            .min()
     }
 
     /// Whether a message is waiting for room in the mailbox (poll the mailbox for POLLOUT).
@@ -604,7 +751,13 @@ impl Port {
 
     /// What to poll: the listener, and each peer (for its messages and its unsent answers).
     pub fn poll_set(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut set = vec![(self.listener.as_fd(), PollFlags::POLLIN)];
+        // While accepting is paused, a waiting connection would make poll return at once.
+        let listen = if self.paused_until.is_some() {
+            PollFlags::empty()
+        } else {
+            PollFlags::POLLIN
+        };
+        let mut set = vec![(self.listener.as_fd(), listen)];
         for peer in &self.peers {
             // A message waiting for room: watch only for the sender hanging up.
             let mut flags = if peer.complete() {
@@ -621,8 +774,79 @@ impl Port {
     }
 
     /// Accept new senders, read what they sent, put complete messages into `mailbox` (without
-    /// waiting) and answer them. Never blocks.
+    /// waiting) and answer them; disconnect senders idle for [`IDLE_LIMIT`]. Never blocks.
+    /// Fails once the outlet ([`Port::hand_out_to`]) has failed, after answering the sender.
     pub fn service(
+        &mut self,
+        mailbox: &Mailbox,
+        events: &mut dyn FnMut(PortEvent),
+    ) -> anyhow::Result<()> {
+        if self.paused_until.is_some_and(|t| Instant::now() >= t) {
+            self.paused_until = None;
+        }
+        if self.paused_until.is_none() {
+            self.accept_all(mailbox, events)?;
+        }
+        self.stuck = false;
+        for peer in &mut self.peers {
+            peer.flush(events);
+            if peer.take_in(
+                mailbox,
+                self.wire,
+                self.outlet.as_ref(),
+                &mut self.outlet_failed,
+                events,
+            )? {
+                self.stuck = true;
+            }
+            peer.flush(events);
+        }
+        // After reading: bytes that arrived while this process was not running are not idleness.
+        let now = Instant::now();
+        for peer in &mut self.peers {
+            if peer.idle_deadline().is_some_and(|t| now >= t) {
+                let why = peer.idle_why();
+                peer.drop_with(&why, events);
+            }
+        }
+        let before = self.peers.len();
+        self.peers.retain(|p| !p.gone);
+        if self.peers.len() < before {
+            // Descriptors were freed: a connection waiting for one may be taken now.
+            self.paused_until = None;
+        }
+        if let (Some(errno), Some(outlet)) = (self.outlet_failed, &self.outlet) {
+            return Err(anyhow::Error::new(crate::sys::SysError {
+                call: "write",
+                errno,
+            })
+            .context(crate::cli::Undelivered(format!(
+                "cannot write messages to {}",
+                outlet.name
+            )))
+            .context(Hint(outlet.hint.into())));
+        }
+        Ok(())
+    }
+
+    /// The peer to disconnect for a newcomer: the one idle longest among those not waiting for
+    /// room, preferring one that has delivered nothing, then one that has sent nothing.
+    fn idlest(&self) -> Option<usize> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.gone && !p.waiting_for_room())
+            .min_by_key(|(_, p)| (p.delivered > 0, p.sent_any, p.active))
+            .map(|(i, _)| i)
+    }
+
+    /// Disconnect peer `i` at once (its descriptor is closed), saying why.
+    fn evict(&mut self, i: usize, why: String, events: &mut dyn FnMut(PortEvent)) {
+        let mut peer = self.peers.remove(i);
+        peer.drop_with(&why, events);
+    }
+
+    fn accept_all(
         &mut self,
         mailbox: &Mailbox,
         events: &mut dyn FnMut(PortEvent),
@@ -631,11 +855,23 @@ impl Port {
             match self.listener.accept() {
                 Ok((stream, addr)) => {
                     if self.peers.len() >= MAX_PEERS {
-                        events(PortEvent::Refused {
-                            peer: addr,
-                            why: format!("{MAX_PEERS} senders are connected already"),
-                        });
-                        continue;
+                        let Some(i) = self.idlest() else {
+                            events(PortEvent::Refused {
+                                peer: addr,
+                                why: format!(
+                                    "{MAX_PEERS} senders are connected already, each waiting for room in the mailbox"
+                                ),
+                            });
+                            continue;
+                        };
+                        let idle = self.peers[i].active.elapsed().as_secs_f64();
+                        self.evict(
+                            i,
+                            format!(
+                                "{MAX_PEERS} senders are connected, and it had been idle longest ({idle:.1} s): its place goes to {addr}"
+                            ),
+                            events,
+                        );
                     }
                     stream
                         .set_nonblocking(true)
@@ -649,6 +885,7 @@ impl Port {
                             .try_into()
                             .unwrap_or(u32::MAX),
                     };
+                    self.pause_reported = false;
                     events(PortEvent::Connected(addr));
                     self.peers.push(Peer {
                         stream,
@@ -659,24 +896,95 @@ impl Port {
                         closing: false,
                         delivered: 0,
                         gone: false,
+                        active: Instant::now(),
+                        sent_any: false,
                     });
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // A connection that failed before we took it (ECONNABORTED and the like).
-                Err(_) => break,
+                // No descriptor (or memory) for the connection: it stays queued in the kernel.
+                // Close the idlest sender to make room; with none, stop polling the listener for
+                // a while, which would otherwise report the same connection again at once.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    ) =>
+                {
+                    // accept(2) takes a descriptor before it looks at the queue: EMFILE comes
+                    // whether or not a connection waits. Close no sender for nothing.
+                    if !self.connection_waiting()? {
+                        return Ok(());
+                    }
+                    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                    let failed = format!("accept: {} ({errno:?})", errno.desc());
+                    if let Some(i) = self.idlest() {
+                        let idle = self.peers[i].active.elapsed().as_secs_f64();
+                        self.evict(
+                            i,
+                            format!(
+                                "{failed}: it had been idle longest ({idle:.1} s), and its descriptor goes to a new connection"
+                            ),
+                            events,
+                        );
+                        continue;
+                    }
+                    self.pause(failed, events);
+                    return Ok(());
+                }
+                // A connection that failed before it was taken (ECONNABORTED, and the network
+                // errors accept(2) passes on): it has left the queue, so try the next.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(
+                            libc::ECONNABORTED
+                                | libc::EPROTO
+                                | libc::ENETDOWN
+                                | libc::ENOPROTOOPT
+                                | libc::EHOSTDOWN
+                                | libc::ENONET
+                                | libc::EHOSTUNREACH
+                                | libc::EOPNOTSUPP
+                                | libc::ENETUNREACH
+                        )
+                    ) => {}
+                // Anything else may well come back at once: pause rather than spin.
+                Err(e) => {
+                    let why = match e.raw_os_error() {
+                        Some(code) => {
+                            let errno = nix::errno::Errno::from_raw(code);
+                            format!("accept: {} ({errno:?})", errno.desc())
+                        }
+                        None => format!("accept: {e}"),
+                    };
+                    self.pause(why, events);
+                    return Ok(());
+                }
             }
         }
-        self.stuck = false;
-        for peer in &mut self.peers {
-            peer.flush(events);
-            if peer.take_in(mailbox, self.wire, events)? {
-                self.stuck = true;
-            }
-            peer.flush(events);
+    }
+
+    /// Whether a connection waits to be accepted (the listener is readable now).
+    fn connection_waiting(&self) -> anyhow::Result<bool> {
+        let now = crate::sys::wait_any(
+            &[(self.listener.as_fd(), PollFlags::POLLIN)],
+            Some(Instant::now()),
+            None,
+        )
+        .context("cannot poll the listening socket")?;
+        Ok(now.ready(0, PollFlags::POLLIN))
+    }
+
+    /// Stop polling the listener for [`ACCEPT_PAUSE`]; say so once until a connection is taken.
+    fn pause(&mut self, why: String, events: &mut dyn FnMut(PortEvent)) {
+        self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        if !std::mem::replace(&mut self.pause_reported, true) {
+            events(PortEvent::Paused {
+                why,
+                retry: ACCEPT_PAUSE,
+            });
         }
-        self.peers.retain(|p| !p.gone);
-        Ok(())
     }
 }
 
@@ -691,6 +999,10 @@ pub enum Ending {
     TimedOut,
     /// A termination signal arrived.
     Woken,
+    /// The receiver closed (or reset) the connection before answering the next one: it was
+    /// stopped, or closed the connection as idle just as the message left (then it read none
+    /// of it).
+    Closed,
 }
 
 /// A connection to a remote mailbox (`mq-recv --listen`).
@@ -795,6 +1107,20 @@ impl Remote {
         self.greeting
     }
 
+    /// Whether the receiver has closed the connection since its last answer (it closes one
+    /// idle for [`IDLE_LIMIT`]), or broken it: between messages nothing else may arrive, so
+    /// whatever can be read now (end of file, an error, stray bytes) means it is no use.
+    pub fn closed_meanwhile(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        loop {
+            return match self.stream.read(&mut byte) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                _ => true,
+            };
+        }
+    }
+
     /// Send `bodies` with `priority`, all at once, then wait for an answer to each. `wait`:
     /// Block waits as long as the mailbox stays full, NonBlock asks the receiver to refuse
     /// instead, and For(d) gives up when no answer comes for d. Returns how many were
@@ -831,6 +1157,9 @@ impl Remote {
                 match self.stream.write(&out[written..]) {
                     Ok(n) => written += n,
                     Err(e) if try_again(&e) => {}
+                    // Closed: write no more, but read on, for an answer it may have sent first
+                    // (a refusal), up to the end of the connection.
+                    Err(e) if gone(&e) => written = out.len(),
                     Err(e) => {
                         return Err(anyhow::Error::new(e)).with_context(|| {
                             format!("cannot send message {} to {}", delivered + 1, self.addr)
@@ -840,15 +1169,10 @@ impl Remote {
             }
             let mut buf = [0u8; ANSWER_LEN];
             match self.stream.read(&mut buf[..ANSWER_LEN - answer_buf.len()]) {
-                Ok(0) => {
-                    anyhow::bail!(
-                        "{} closed the connection before answering message {} (was mq-recv stopped?)",
-                        self.addr,
-                        delivered + 1
-                    );
-                }
+                Ok(0) => return Ok((delivered, Ending::Closed)),
                 Ok(n) => answer_buf.extend_from_slice(&buf[..n]),
                 Err(e) if try_again(&e) => {}
+                Err(e) if gone(&e) => return Ok((delivered, Ending::Closed)),
                 Err(e) => {
                     return Err(anyhow::Error::new(e)).with_context(|| {
                         format!(
@@ -1079,6 +1403,7 @@ mod tests {
             Status::TooBig,
             Status::BadPriority,
             Status::Malformed,
+            Status::Undeliverable,
         ] {
             assert_eq!(Status::from_code(s.code()), Some(s));
         }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -55,6 +56,45 @@ pub fn io_error(call: &'static str, e: std::io::Error) -> anyhow::Error {
         }),
         None => anyhow::Error::new(e),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standard descriptors closed at start
+
+/// Which of the standard descriptors 0, 1 and 2 were closed when the program was started
+/// (`mq-recv /q >&-`), bit N for descriptor N.
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
+/// Note which standard descriptors are closed, before std's start-up code sees them: std
+/// reopens a closed one on /dev/null (so that a file opened later cannot become stdout), and a
+/// write to it then succeeds and goes nowhere. Runs from `.init_array`, before `main`.
+extern "C" fn note_closed_standard_fds() {
+    let mut closed = 0u8;
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads this process's descriptor table; any fd number is valid to
+        // ask about (a closed one fails with EBADF).
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 && Errno::last() == Errno::EBADF {
+            closed |= 1 << fd;
+        }
+    }
+    CLOSED_AT_START.store(closed, Ordering::Relaxed);
+}
+
+/// The start-up hook that calls [`note_closed_standard_fds`].
+#[used]
+// SAFETY: the C start-up code calls each `.init_array` entry once, before `main`, with (argc,
+// argv, envp), which a C function of no parameters may ignore. The function needs nothing that
+// std sets up: it calls fcntl(2), reads errno (libc's, ready before any constructor) and
+// stores to an atomic.
+#[unsafe(link_section = ".init_array")]
+static NOTE_CLOSED_STANDARD_FDS: extern "C" fn() = note_closed_standard_fds;
+
+/// Whether standard descriptor `fd` (0, 1 or 2) was closed when the program started, though it
+/// is open now (std put /dev/null there).
+pub fn closed_at_start(fd: i32) -> bool {
+    // Refer to the hook, so that the linker keeps the object file that holds it.
+    std::hint::black_box(&NOTE_CLOSED_STANDARD_FDS);
+    (0..3).contains(&fd) && CLOSED_AT_START.load(Ordering::Relaxed) & (1 << fd) != 0
 }
 
 /// A poll(2) timeout for the time `left`, rounded up to whole milliseconds (so that a

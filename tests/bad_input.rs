@@ -53,7 +53,18 @@ struct Ended {
 /// killed and the test fails as hung), then checked to have left no process behind.
 #[track_caller]
 fn run_in(dir: &TempDir, bin: &str, args: &[OsString], stdin: &[u8]) -> Ended {
-    let mut c = cmd(bin);
+    run_command_in(dir, cmd(bin), bin, args, stdin)
+}
+
+/// [`run_in`] with `c` as the command that `args` are added to (a shell that starts `bin`).
+#[track_caller]
+fn run_command_in(
+    dir: &TempDir,
+    mut c: std::process::Command,
+    bin: &str,
+    args: &[OsString],
+    stdin: &[u8],
+) -> Ended {
     c.args(args).current_dir(&dir.path);
     let mut demo = Demo::start_cmd(c);
     let pid = demo.pid();
@@ -1453,6 +1464,70 @@ fn mq_recv_hold_takes_a_short_line_or_eof_as_enter() {
         runs += 1;
     }
     report("mq-recv (stdin)", runs);
+}
+
+#[test]
+fn mq_recv_with_stdout_closed_saves_any_message_on_one_line_of_stderr() {
+    // Message bodies are anyone's bytes: the one mq-recv took and could not print goes to
+    // stderr escaped, on one line, so that it is neither lost nor able to forge lines.
+    let dir = TempDir::new("closed-recv");
+    let (q, mailbox) = own_queue();
+    let args: Vec<OsString> = ["-n", "--count", "1", q.as_str()]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let mut biggest = vec![b'z'; 8191];
+    biggest.push(b'\n');
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "words, a negative, an overflow",
+            b"abc -5 99999999999999999999".to_vec(),
+            "abc -5 99999999999999999999".into(),
+        ),
+        ("an empty message", Vec::new(), String::new()),
+        (
+            "binary junk",
+            JUNK.to_vec(),
+            "\\xff\\xfe\\u{0}\\u{1}\\x80junk\\u{1b}[31m\\u{7f}".into(),
+        ),
+        (
+            "lines that would forge an error",
+            b"x\nerror: forged\r\nhint: forged".to_vec(),
+            "x\\nerror: forged\\r\\nhint: forged".into(),
+        ),
+        (
+            "the largest message, ending in a newline",
+            biggest,
+            format!("{}\\n", "z".repeat(8191)),
+        ),
+    ];
+    let mut runs = 0;
+    for (name, body, shown) in cases {
+        mailbox
+            .send(&body, 0, Wait::NonBlock, None)
+            .expect("send one message");
+        let what = format!("mq-recv -n QUEUE >&- taking {name}");
+        let mut shell = std::process::Command::new("sh");
+        shell
+            .args(["-c", r#"exec "$0" "$@" >&-"#])
+            .arg(bin("mq-recv"))
+            .env_remove("CLICOLOR_FORCE")
+            .env("NO_COLOR", "1");
+        let out = run_command_in(&dir, shell, "mq-recv", &args, b"");
+        assert_outcome(&what, "mq-recv", &out, Want::Failure);
+        assert_eq!(out.stdout, "", "{what}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "mq-recv: the message taken from {} was: {shown}\nerror: cannot write message to standard output: Bad file number (EBADF)\n",
+                q.as_str()
+            )),
+            "{what}: {:.300}",
+            out.stderr
+        );
+        assert_eq!(drain(&mailbox), Vec::<Vec<u8>>::new(), "{what}: taken");
+        runs += 1;
+    }
+    report("mq-recv (stdout closed)", runs);
 }
 
 /// Read a FIFO to its end in a thread: the open waits for the writer. Should the writer never

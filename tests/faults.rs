@@ -652,6 +652,9 @@ struct Row {
     keeps: &'static [Thing],
     /// Signals it reports and survives by design (then SIGTERM ends it).
     survives: &'static [Signal],
+    /// What it must say on stderr on the way out (placeholders as in `args`): a message it took
+    /// and could not print, say.
+    says: &'static [&'static str],
 }
 
 impl Row {
@@ -807,16 +810,65 @@ fn own_mailbox(s: &mut Subject, f: &mut Fixture) {
 /// Listening, with a peer connected (this test, over TCP) that sends nothing.
 fn peer_connected(s: &mut Subject, f: &mut Fixture) {
     own_mailbox(s, f);
-    let err = s.wait_err("listening on 127.0.0.1:");
-    let port: u16 = err
-        .split("listening on 127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {err:?}"));
+    let port = port_of(s);
     let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     f.fds.push(peer.into());
     s.wait_err(" connected");
+    s.wait_in(POLL);
+}
+
+/// The port `mq-recv --listen 127.0.0.1:0` says it listens on.
+fn port_of(s: &mut Subject) -> u16 {
+    let err = s.wait_err("listening on 127.0.0.1:");
+    err.split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {err:?}"))
+}
+
+/// Listening, with 65 peers connected (this test) that send nothing: the table of 64 is full,
+/// and the last took the place of the one idle longest.
+fn table_full(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    for _ in 0..65 {
+        let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        f.fds.push(peer.into());
+    }
+    s.wait_err("its place goes to");
+    s.wait_in(POLL);
+}
+
+/// Whether prlimit(1) (util-linux) is installed, to lower another process's limits.
+fn prlimit_installed() -> bool {
+    Command::new("prlimit")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Listening, with no descriptor left (its limit lowered to what it has open) and a peer
+/// (this test) waiting in the kernel's queue: accepting is paused, and it waits in poll.
+fn out_of_descriptors(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    let pid = s.pid();
+    let open: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let free = (0..).find(|n| !open.contains(n)).unwrap();
+    let limited = Command::new("prlimit")
+        .args([format!("--pid={pid}"), format!("--nofile={free}:")])
+        .status()
+        .expect("run prlimit");
+    assert!(limited.success(), "prlimit --pid={pid} --nofile={free}:");
+    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    f.fds.push(peer.into());
+    s.wait_err("cannot take a new connection (accept: Too many open files (EMFILE))");
     s.wait_in(POLL);
 }
 
@@ -1071,8 +1123,9 @@ fn rows() -> Vec<Row> {
         owns: NONE,
         keeps: NONE,
         survives: NO_SIGNAL,
+        says: &[],
     };
-    vec![
+    let mut rows = vec![
         // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
         Row {
             owns: &[Thing::Segments],
@@ -1307,11 +1360,22 @@ fn rows() -> Vec<Row> {
             prepare: queue_of_big_messages,
             stdout: Out::Stalled,
             owns: &[Thing::Queue],
+            // Taken from the queue and not all written: not lost, but saved on stderr.
+            says: &["mq-recv: the message taken from {queue} was: mmmmmmmm"],
             ..row(
                 "mq-recv",
                 "writing a message to a full stdout",
                 &["--unlink", "{queue}"],
                 in_write,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, 64 idle peers, each newcomer evicting the idlest",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                table_full,
             )
         },
         // pipe-demo: each subcommand with children alive, and both FIFO ends.
@@ -1577,7 +1641,22 @@ fn rows() -> Vec<Row> {
             &["floor", "--count", "100000000"],
             bench_floor,
         ),
-    ]
+    ];
+    // The limit of another process is lowered with prlimit(1), from util-linux.
+    if prlimit_installed() {
+        rows.push(Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, no descriptor left: accepting paused",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                out_of_descriptors,
+            )
+        });
+    } else {
+        eprintln!("skipped: the row of mq-recv out of descriptors (prlimit is not installed)");
+    }
+    rows
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1621,6 +1700,13 @@ fn run_case(row: &Row, sig: Signal, target: Target) -> Duration {
     );
     assert_no_panic(&stderr);
     assert!(!stderr.contains("error:"), "{what}: {stderr}");
+    for needle in row.says {
+        let needle = f.expand(needle);
+        assert!(
+            stderr.contains(&needle),
+            "{what}: no {needle:?} in {stderr:?}"
+        );
+    }
 
     // Nothing it made is left: no segment that it or a child created, nor what it named.
     let mut pids = vec![pid];

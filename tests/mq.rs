@@ -570,40 +570,94 @@ fn recv_creates_a_missing_queue_that_stays_unless_unlink() {
     assert!(q.exists(), "kept: no --unlink");
 }
 
+/// `mq-recv ARGS` with its stdout closed, as a shell's `mq-recv ARGS >&-` starts it.
+fn recv_stdout_closed(args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", r#"exec "$0" "$@" >&-"#])
+        .arg(bin("mq-recv"))
+        .args(args)
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// A pipe whose reader is gone (`| true` after it ended): a write to it fails with EPIPE.
+fn pipe_without_reader() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+/// What mq-recv says when it took a message from `queue` and could not print it.
+fn saved_on_stderr(queue: &str, shown: &str, why: &str) -> String {
+    format!(
+        "mq-recv: the message taken from {queue} was: {shown}\n\
+         error: cannot write message to standard output: {why}\n\
+         hint: the message is above, on stderr; mq-recv prints each message it takes, so run it with its standard output open and read to the end\n"
+    )
+}
+
 #[test]
-fn a_closed_stdout_ends_the_receiver_quietly_and_unlink_still_removes_the_queue() {
-    // Like `mq-recv --unlink /q | true`: the first line meets a broken pipe.
+fn a_message_taken_with_stdout_closed_fails_the_receiver_and_goes_to_stderr() {
+    // `mq-recv /q >&-`: the message leaves the queue for good, so losing it silently (std puts
+    // /dev/null on a closed stdout) would be the worst outcome. With --hold the same.
+    let q = QueueGuard::new();
+    make_queue(&q, 10, 64);
+    for hold in [false, true] {
+        assert_quiet_success(&send(&[q.as_str(), "caf\u{e9}\ttab\x1b[31m", "next"]));
+        let mut args = vec!["--count", "2", q.as_str()];
+        if hold {
+            args.insert(0, "--hold");
+        }
+        let out = output_of(&mut recv_stdout_closed(&args), b"\n");
+        let held = if hold {
+            "mq-recv: holding: press Enter to start receiving (messages wait in the mailbox meanwhile)\n\
+             mq-recv: receiving: 2 waiting\n"
+        } else {
+            ""
+        };
+        assert_eq!(
+            (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+            (
+                1,
+                "",
+                format!(
+                    "{held}{}",
+                    saved_on_stderr(
+                        q.as_str(),
+                        "caf\u{e9}\\ttab\\u{1b}[31m",
+                        "Bad file number (EBADF)"
+                    )
+                )
+                .as_str()
+            ),
+            "hold: {hold}"
+        );
+        // It stopped at the first: the second still waits for a receiver.
+        assert_eq!(drain_verbose(&q), [verbose_line(0, "next")], "hold: {hold}");
+    }
+}
+
+#[test]
+fn a_broken_pipe_on_stdout_fails_the_receiver_the_message_goes_to_stderr_and_unlink_still_removes_the_queue()
+ {
+    // Like `mq-recv --unlink /q | true`: the first line meets a broken pipe. Other programs end
+    // quietly there (nothing is lost); a message taken from a queue would be.
     let q = QueueGuard::new();
     make_queue(&q, 10, 64);
     assert_quiet_success(&send(&[q.as_str(), "a", "b"]));
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let mut child = cmd("mq-recv")
-        .args(["--unlink", "-n", q.as_str()])
-        .stdin(std::process::Stdio::null())
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("mq-recv did not end with its stdout closed");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!((shell_status(status), err.as_str()), (0, ""));
+    let mut receiver = Running::spawn_with_stdout(
+        &mut recv_cmd(&["--unlink", "-n", q.as_str()]),
+        pipe_without_reader(),
+    );
+    let status = receiver.finish();
+    assert_eq!(
+        (shell_status(status), receiver.err.as_str()),
+        (
+            1,
+            saved_on_stderr(q.as_str(), "a", "Broken pipe (EPIPE)").as_str()
+        )
+    );
     assert!(!q.exists(), "--unlink removed it on the way out");
 }
 
@@ -1796,6 +1850,175 @@ fn bad_peers_are_refused_or_dropped_and_the_receiver_carries_on() {
     assert_no_panic(&receiver.err);
 }
 
+/// How long mq-recv lets a connection send nothing (net::IDLE_LIMIT, as its notes say).
+const IDLE_LIMIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn two_hundred_idle_connections_do_not_lock_a_sender_out() {
+    let (mut receiver, port) = listener(&["--count", "1", "--msgsize", "64"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // The receiver has taken all 200 (each beyond 64 in the place of the one idle longest),
+    // and this test still holds every one of them open.
+    for _ in 0..200 {
+        receiver.wait_stderr(" connected\n");
+    }
+    assert!(
+        receiver
+            .err
+            .contains("64 senders are connected, and it had been idle longest ("),
+        "{}",
+        receiver.err
+    );
+    let out = send(&["--host", &host(port), "through"]);
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "through\n");
+    assert_no_panic(&receiver.err);
+    drop(idle);
+}
+
+#[test]
+fn an_idle_connection_is_dropped_with_a_note_and_mq_send_connects_again() {
+    let (mut receiver, port) = listener(&["--count", "2", "--msgsize", "64"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    // Three that go quiet: one that never sends, one that stops halfway through a header, and
+    // mq-send reading lines from a person who pauses after the first.
+    let mut silent = raw_peer(port, 64, 10);
+    let silent_addr = silent.local_addr().unwrap();
+    let mut halfway = raw_peer(port, 64, 10);
+    let halfway_addr = halfway.local_addr().unwrap();
+    halfway.write_all(b"ipcl").unwrap();
+    let mut typing = Running::spawn(&mut send_cmd(&["--host", &host(port)]));
+    let keyboard = typing.stdin.as_mut().unwrap();
+    keyboard.write_all(b"first\n").unwrap();
+    keyboard.flush().unwrap();
+    receiver.wait_stdout("first");
+    // The real bound passes for each; wait for it with room to spare on a busy machine.
+    let mut dropped = Vec::new();
+    while dropped.len() < 3 {
+        dropped.push(receiver.wait_stderr_within("dropped ", IDLE_LIMIT + 3 * PATIENCE));
+    }
+    let about = |addr: std::net::SocketAddr| {
+        dropped
+            .iter()
+            .find(|l| l.starts_with(&format!("mq-recv: dropped {addr}: ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no note on {addr}: {dropped:?}"))
+    };
+    assert_eq!(
+        about(silent_addr),
+        format!(
+            "mq-recv: dropped {silent_addr}: it sent nothing for 10 s after connecting: an idle connection is closed, to keep room for other senders\n"
+        )
+    );
+    assert_eq!(
+        about(halfway_addr),
+        format!(
+            "mq-recv: dropped {halfway_addr}: it sent nothing for 10 s in the middle of a message (header 4 of 11 bytes): that message is dropped\n"
+        )
+    );
+    assert!(
+        dropped.iter().any(|l| l.ends_with(
+            ": it sent nothing for 10 s after its last message: an idle connection is closed, to keep room for other senders\n"
+        )),
+        "{dropped:?}"
+    );
+    assert_eq!(
+        read_until_closed(&mut silent),
+        b"",
+        "closed, after its greeting"
+    );
+    assert_eq!(read_until_closed(&mut halfway), b"");
+    // The person types again: mq-send finds its connection closed and connects again.
+    let keyboard = typing.stdin.as_mut().unwrap();
+    keyboard.write_all(b"second\n").unwrap();
+    assert_eq!(shell_status(typing.finish()), 0, "{}", typing.err);
+    assert_eq!((typing.out.as_str(), typing.err.as_str()), ("", ""));
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "first\nsecond\n");
+}
+
+/// Lower the soft limit on open descriptors of process `pid` to `soft` (prlimit(1), from
+/// util-linux); false when prlimit is not installed.
+fn limit_descriptors(pid: i32, soft: usize) -> bool {
+    let Ok(status) = Command::new("prlimit")
+        .args([format!("--pid={pid}"), format!("--nofile={soft}:")])
+        .status()
+    else {
+        return false;
+    };
+    assert!(status.success(), "prlimit --pid={pid} --nofile={soft}:");
+    true
+}
+
+/// The lowest descriptor number process `pid` has free: with its limit set to it, the process
+/// can open nothing more.
+fn lowest_free_descriptor(pid: i32) -> usize {
+    let open: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !open.contains(n)).unwrap()
+}
+
+/// CPU time process `pid` has used (user + system), in clock ticks (/proc/PID/stat).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // After the command's closing parenthesis: utime and stime are the 12th and 13th.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_listener_out_of_descriptors_neither_spins_nor_locks_senders_out() {
+    let (mut receiver, port) = listener(&["--count", "1", "--msgsize", "64"]);
+    let _mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    let pid = receiver.pid();
+    let free = lowest_free_descriptor(pid);
+    if !limit_descriptors(pid, free) {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    // No descriptor for a connection, none to take from an idle sender: accept fails with
+    // EMFILE while the connection waits in the kernel's queue, the listener readable.
+    let waiting = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    receiver.wait_stderr(
+        "cannot take a new connection (accept: Too many open files (EMFILE)); it waits, and is tried again in 1 s",
+    );
+    // Polling that listener would return at once, forever: a waiting receiver uses no CPU.
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 50, "{used} ticks of CPU in 2 s: it spins");
+    // Room for one sender: the waiting connection is taken; then each newcomer gets the
+    // descriptor of the one idle longest, and a real sender gets through.
+    assert!(limit_descriptors(pid, free + 1));
+    receiver.wait_stderr(" connected\n");
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let out = send(&["--host", &host(port), "through"]);
+    assert_quiet_success(&out);
+    assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
+    assert_eq!(receiver.out, "through\n");
+    assert!(
+        receiver
+            .err
+            .contains(": accept: Too many open files (EMFILE): it had been idle longest ("),
+        "{}",
+        receiver.err
+    );
+    drop((waiting, idle));
+}
+
 #[test]
 fn show_wire_dumps_each_read_and_the_message_is_in_clear() {
     let q = QueueGuard::new();
@@ -2056,6 +2279,110 @@ fn a_network_message_reported_not_sent_is_not_delivered() {
         receiver.out, "first\n",
         "the message the sender gave up on must not arrive"
     );
+}
+
+/// A receiver started with `--listen 127.0.0.1:0`, and its port once it listens.
+fn started_listener(mut run: Running) -> (Running, u16) {
+    let port = run.listening_port();
+    (run, port)
+}
+
+#[test]
+fn a_receiver_that_cannot_print_tells_a_network_sender_its_message_was_not_delivered() {
+    let args = ["--listen", "127.0.0.1:0", "--msgsize", "64"];
+    let cases = [
+        (
+            "stdout closed",
+            Running::spawn(&mut recv_stdout_closed(&args)),
+            "Bad file number (EBADF)",
+        ),
+        (
+            "stdout a pipe with no reader",
+            Running::spawn_with_stdout(&mut recv_cmd(&args), pipe_without_reader()),
+            "Broken pipe (EPIPE)",
+        ),
+        (
+            "stdout open only for reading (1</dev/null)",
+            Running::spawn_with_stdout(
+                &mut recv_cmd(&args),
+                std::fs::File::open("/dev/null").unwrap().into(),
+            ),
+            "Bad file number (EBADF)",
+        ),
+    ];
+    for (what, run, why) in cases {
+        let (mut receiver, port) = started_listener(run);
+        let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+        let h = host(port);
+        let out = send(&["--host", &h, "hello"]);
+        assert_eq!(
+            (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+            (
+                1,
+                "",
+                format!(
+                    "error: {h} did not deliver the message: the receiver cannot pass messages on (its output fails: {why}), so it did not put it into the mailbox\n\
+                     hint: is mq-recv's standard output closed, or a pipe nobody reads? Start it again with its output open\n"
+                )
+                .as_str()
+            ),
+            "{what}"
+        );
+        assert_eq!(
+            shell_status(receiver.finish()),
+            1,
+            "{what}: {}",
+            receiver.err
+        );
+        assert!(
+            receiver.err.contains(&format!(
+                ": its message cannot be passed on: standard output fails ({why}), so it was not put into the mailbox, and the sender is told it was not delivered\n"
+            )),
+            "{what}: {}",
+            receiver.err
+        );
+        assert!(
+            receiver.err.ends_with(&format!(
+                "error: cannot write messages to standard output: {why}\n\
+                 hint: mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)\n"
+            )),
+            "{what}: {}",
+            receiver.err
+        );
+        assert!(
+            !receiver.err.contains("hello"),
+            "never taken: {}",
+            receiver.err
+        );
+        assert!(!mailbox.exists(), "{what}: its own mailbox goes with it");
+    }
+}
+
+#[test]
+fn a_network_message_taken_and_not_printed_goes_to_stderr() {
+    // /dev/full takes every poll and fails every write (ENOSPC): nothing tells beforehand, so
+    // the message is in the mailbox and the sender told so; once taken, it is saved on stderr.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let (mut receiver, port) = started_listener(Running::spawn_with_stdout(
+        &mut recv_cmd(&["--listen", "127.0.0.1:0", "--msgsize", "64"]),
+        full.into(),
+    ));
+    let mailbox = QueueGuard::for_pid(receiver.pid() as u32);
+    assert_quiet_success(&send(&["--host", &host(port), "to a full disk"]));
+    assert_eq!(shell_status(receiver.finish()), 1, "{}", receiver.err);
+    assert!(
+        receiver.err.ends_with(&saved_on_stderr(
+            mailbox.as_str(),
+            "to a full disk",
+            "No space left on device (ENOSPC)"
+        )),
+        "{}",
+        receiver.err
+    );
+    assert!(!mailbox.exists());
 }
 
 #[test]

@@ -146,10 +146,16 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let options = args.queue.create_options(Access::Receive);
     // The port first: a port that cannot be had leaves no mailbox made for it.
     let mut port = args.listen.map(Port::bind).transpose()?;
-    if let Some(port) = &mut port
-        && args.show_wire
-    {
-        port.show_wire();
+    if let Some(port) = &mut port {
+        if args.show_wire {
+            port.show_wire();
+        }
+        // A sender is told "delivered" only while the messages can be printed.
+        port.hand_out_to(net::Outlet {
+            name: "standard output",
+            check: cli::stdout_writable,
+            hint: "mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)",
+        });
     }
 
     ui.step(
@@ -363,6 +369,10 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         )),
         PortEvent::Refused { peer, why } => ui.note(&format!("refused {peer}: {why}")),
         PortEvent::Dropped { peer, why } => ui.note(&format!("dropped {peer}: {why}")),
+        PortEvent::Paused { why, retry } => ui.note(&format!(
+            "cannot take a new connection ({why}); it waits, and is tried again in {} s",
+            retry.as_secs_f64()
+        )),
         PortEvent::Arrived { peer, bytes } => {
             ui.note(&format!(
                 "{peer} sent {}:",
@@ -431,7 +441,22 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
                         cli::counted(message.body.len() as u64, "byte")
                     ));
                 }
-                cli::out_bytes_line(&prefix, &message.body)?;
+                // Taken from the queue, the message exists nowhere else now: if it cannot be
+                // printed (stdout closed, a reader gone, a disk full, a signal), it goes to
+                // stderr, and the run fails.
+                if let Err(err) = cli::out_taken_line(&prefix, &message.body) {
+                    ui.note(&format!(
+                        "the message taken from {} was: {}",
+                        cli::one_line(mailbox.name().as_str()),
+                        cli::one_line_bytes(&message.body)
+                    ));
+                    if err.downcast_ref::<Interrupted>().is_some() {
+                        return Err(err);
+                    }
+                    return Err(err).hint(
+                        "the message is above, on stderr; mq-recv prints each message it takes, so run it with its standard output open and read to the end",
+                    );
+                }
             }
             Outcome::WouldBlock => {
                 return Err(anyhow::anyhow!(

@@ -379,7 +379,14 @@ fn send_local(
     result
 }
 
-/// Why `mq-send --to PID` found no mailbox.
+/// An errno a receiver sent as a number, as the house format names it: `Broken pipe (EPIPE)`.
+fn errno_text(code: u32) -> String {
+    match i32::try_from(code).map(Errno::from_raw) {
+        Ok(errno) if errno != Errno::UnknownErrno => format!("{} ({errno:?})", errno.desc()),
+        _ => format!("error {code}"),
+    }
+}
+
 /// The advice for a message longer than queue `name` takes (`size`, its mq_msgsize): a queue
 /// that exists already keeps the size it was made with, whatever --msgsize says now.
 fn too_long_hint(name: &QueueName, size: usize, created: bool) -> String {
@@ -414,6 +421,7 @@ fn check_process_mailbox(pid: u32, name: &QueueName, owner: mq::Ownership) -> an
     Ok(())
 }
 
+/// Why `mq-send --to PID` found no mailbox.
 fn process_hint(pid: u32) -> String {
     let alive = match i32::try_from(pid) {
         Ok(p) => !matches!(
@@ -456,14 +464,35 @@ fn send_remote(
         "send: each message goes into the mailbox, and the receiver confirms it",
     );
     let mut sent = 0usize;
+    // The receiver closes a connection idle for net::IDLE_LIMIT (lines from stdin come when
+    // they are typed): connect again, to the same HOST:PORT.
+    let reconnect = |remote: &mut Remote| -> anyhow::Result<()> {
+        ui.meaning(&format!(
+            "{addr} closed the connection while it was idle: connect again"
+        ));
+        let Some(again) = Remote::connect(host, args.timeout, Some(term.wake_fd()))? else {
+            return Err(term.interrupted());
+        };
+        ui.call(&format!("connect({host})"), again.addr());
+        *remote = again;
+        Ok(())
+    };
+    // `after_idle`: the connection has been idle since its last answer. Should the receiver
+    // close it as idle just as the message leaves, it read none of it (an idle connection is
+    // one with nothing to read): send it again on a new connection.
     let send = |remote: &mut Remote,
                 bodies: &[&[u8]],
                 first: usize,
                 total: Option<usize>,
-                sent: &mut usize|
+                sent: &mut usize,
+                after_idle: bool|
      -> anyhow::Result<()> {
-        let (delivered, ending) =
-            remote.send_batch(bodies, args.priority, wait, Some(term.wake_fd()))?;
+        let mut outcome = remote.send_batch(bodies, args.priority, wait, Some(term.wake_fd()))?;
+        if after_idle && outcome == (0, Ending::Closed) {
+            reconnect(remote)?;
+            outcome = remote.send_batch(bodies, args.priority, wait, Some(term.wake_fd()))?;
+        }
+        let (delivered, ending) = outcome;
         for body in &bodies[..delivered] {
             ui.call(
                 &format!(
@@ -489,6 +518,15 @@ fn send_remote(
                 which(n, total)
             ))
             .hint("wait for the receiver to take some, or drop -n to wait for room"),
+            Ending::Refused {
+                status: Status::Undeliverable,
+                detail,
+            } => Err(anyhow::anyhow!(
+                "{addr} did not deliver {}: the receiver cannot pass messages on (its output fails: {}), so it did not put it into the mailbox",
+                which(n, total),
+                errno_text(detail)
+            ))
+            .hint("is mq-recv's standard output closed, or a pipe nobody reads? Start it again with its output open"),
             Ending::Refused { status, detail } => Err(anyhow::anyhow!(
                 "{addr} refused {}: {}",
                 which(n, total),
@@ -513,9 +551,13 @@ fn send_remote(
                 ));
                 Err(err)
             }
+            Ending::Closed => Err(anyhow::anyhow!(
+                "{addr} closed the connection before answering {} (was mq-recv stopped?)",
+                which(n, total)
+            )),
         }
     };
-    let too_big = |n: usize, total: Option<usize>, len: usize| {
+    let too_big = |n: usize, total: Option<usize>, len: usize, size: u32| {
         let err = anyhow::anyhow!(
             "cannot send a {len}-byte message to {addr}: Message too long (EMSGSIZE)"
         );
@@ -525,8 +567,7 @@ fn send_remote(
             err.context(which(n, total))
         })
         .hint(format!(
-            "the mailbox at {addr} takes messages of up to {} bytes: send less",
-            greeting.message_size
+            "the mailbox at {addr} takes messages of up to {size} bytes: send less"
         ))
     };
     match source {
@@ -538,9 +579,9 @@ fn send_remote(
                 .position(|b| b.len() > greeting.message_size as usize)
                 .unwrap_or(bodies.len());
             let total = Some(bodies.len());
-            send(&mut remote, &bodies[..fit], 0, total, &mut sent)?;
+            send(&mut remote, &bodies[..fit], 0, total, &mut sent, false)?;
             if fit < bodies.len() {
-                return too_big(fit + 1, total, bodies[fit].len());
+                return too_big(fit + 1, total, bodies[fit].len(), greeting.message_size);
             }
         }
         Source::Stdin => {
@@ -556,10 +597,16 @@ fn send_remote(
                 ),
             };
             for_each_body(Source::Stdin, term, &bound, |n, total, body| {
-                if body.len() > greeting.message_size as usize {
-                    return too_big(n, total, body.len());
+                // Closed while idle: no message was in flight, so nothing is lost or sent twice.
+                let after_idle = n > 1;
+                if after_idle && remote.closed_meanwhile() {
+                    reconnect(&mut remote)?;
                 }
-                send(&mut remote, &[body], n - 1, total, &mut sent)
+                let size = remote.greeting().message_size;
+                if body.len() > size as usize {
+                    return too_big(n, total, body.len(), size);
+                }
+                send(&mut remote, &[body], n - 1, total, &mut sent, after_idle)
             })?;
         }
     }

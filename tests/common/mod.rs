@@ -143,20 +143,33 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(command: &mut Command) -> Running {
-        Running::spawn_reading(command, Stdio::piped())
+        Running::spawn_io(command, Stdio::piped(), Stdio::piped())
     }
 
     /// Spawn with `stdin` as the process's standard input (a file, say); `stdin` is then None
     /// unless it is `Stdio::piped()`.
     pub fn spawn_reading(command: &mut Command, stdin: Stdio) -> Running {
+        Running::spawn_io(command, stdin, Stdio::piped())
+    }
+
+    /// Like [`Running::spawn`], with `stdout` as the process's standard output (a pipe whose
+    /// reader is gone, /dev/full); unless it is piped, `out` stays empty.
+    pub fn spawn_with_stdout(command: &mut Command, stdout: Stdio) -> Running {
+        Running::spawn_io(command, Stdio::piped(), stdout)
+    }
+
+    fn spawn_io(command: &mut Command, stdin: Stdio, stdout: Stdio) -> Running {
         let mut child = command
             .stdin(stdin)
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
         let stdin = child.stdin.take();
-        let stdout = lines_of(child.stdout.take().unwrap());
+        let stdout = match child.stdout.take() {
+            Some(out) => lines_of(out),
+            None => channel().1,
+        };
         let stderr = lines_of(child.stderr.take().unwrap());
         Running {
             child,
@@ -174,12 +187,32 @@ impl Running {
 
     /// Read stdout until a line contains `needle`; returns that line.
     pub fn wait_stdout(&mut self, needle: &str) -> String {
-        Self::wait_on(&self.stdout, &mut self.out, needle, "stdout", &self.err)
+        Self::wait_on(
+            &self.stdout,
+            &mut self.out,
+            needle,
+            "stdout",
+            &self.err,
+            PATIENCE,
+        )
     }
 
     /// Read stderr until a line contains `needle`; returns that line.
     pub fn wait_stderr(&mut self, needle: &str) -> String {
-        Self::wait_on(&self.stderr, &mut self.err, needle, "stderr", &self.out)
+        Self::wait_stderr_within(self, needle, PATIENCE)
+    }
+
+    /// Read stderr until a line contains `needle`, for at most `within` (for what comes only
+    /// after a bound of the program's own has passed); returns that line.
+    pub fn wait_stderr_within(&mut self, needle: &str, within: Duration) -> String {
+        Self::wait_on(
+            &self.stderr,
+            &mut self.err,
+            needle,
+            "stderr",
+            &self.out,
+            within,
+        )
     }
 
     fn wait_on(
@@ -188,8 +221,9 @@ impl Running {
         needle: &str,
         name: &str,
         other: &str,
+        within: Duration,
     ) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
