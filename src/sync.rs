@@ -851,17 +851,17 @@ impl Joined {
                 GATE_CALLED_OFF => anyhow::bail!("the process that created the race called it off"),
                 _ => {}
             }
+            // A look at the stop flag is one atomic load: every time round, since each turn
+            // yields the CPU, and on a busy machine a yield can last a whole time slice.
+            if stop() {
+                return Ok(false);
+            }
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(4096) {
-                if stop() {
-                    return Ok(false);
-                }
-                if !alive(self.host) {
-                    anyhow::bail!(
-                        "the process that created the race ({}) has ended",
-                        self.host
-                    );
-                }
+            if spins.is_multiple_of(4096) && !alive(self.host) {
+                anyhow::bail!(
+                    "the process that created the race ({}) has ended",
+                    self.host
+                );
             }
             std::hint::spin_loop();
             std::thread::yield_now();
