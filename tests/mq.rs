@@ -2438,6 +2438,16 @@ fn squatter_named() -> String {
     }
 }
 
+/// As nobody, make queue `name` with mode `perms` and one message in it.
+#[track_caller]
+fn nobody_makes(name: &str, perms: &str, message: &str) {
+    let out = output_of(
+        as_nobody("mq-send").args(["-c", "--perms", perms, name, message]),
+        b"",
+    );
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+}
+
 #[test]
 fn mine_refuses_a_mailbox_someone_made_before_it_and_names_who() {
     // `sh -c '... ; exec mq-recv --mine'`: the shell's pid is mq-recv's, so the mailbox made
@@ -2518,11 +2528,7 @@ fn send_to_a_pid_refuses_a_mailbox_another_user_made_for_it() {
     let mut sleeper = Command::new("sleep").arg("60").spawn().expect("sleep");
     let pid = sleeper.id();
     let trap = QueueGuard::for_pid(pid);
-    let out = output_of(
-        as_nobody("mq-send").args(["-c", "--perms", "666", trap.as_str(), "bait"]),
-        b"",
-    );
-    assert_eq!(code(&out), 0, "{}", out.stderr);
+    nobody_makes(trap.as_str(), "666", "bait");
     let out = send(&["--to", &pid.to_string(), "secret"]);
     let _ = sleeper.kill();
     let _ = sleeper.wait();
@@ -2545,11 +2551,7 @@ fn a_queue_of_another_user_open_to_everyone_is_used_with_a_warning() {
     }
     let q = QueueGuard::new();
     let name = q.as_str();
-    let out = output_of(
-        as_nobody("mq-send").args(["-c", "--perms", "666", name, "from nobody"]),
-        b"",
-    );
-    assert_eq!(code(&out), 0, "{}", out.stderr);
+    nobody_makes(name, "666", "from nobody");
     let warning = format!(
         "warning: queue {name} belongs to uid 65534, not to you (uid 0), and its mode 0666 lets its group and every other user read and write it: anyone can take out what is sent to it, and put messages in it\n"
     );
@@ -2579,11 +2581,7 @@ fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
     }
     let q = QueueGuard::new();
     let name = q.as_str();
-    let out = output_of(
-        as_nobody("mq-send").args(["-c", "--perms", "000", name, "made"]),
-        b"",
-    );
-    assert_eq!(code(&out), 0, "{}", out.stderr);
+    nobody_makes(name, "000", "made");
     let out = output_of(as_nobody("mq-send").args([name, "again"]), b"");
     assert_eq!(code(&out), 1, "{}", out.stderr);
     let hint = if mqueue_listed() {
