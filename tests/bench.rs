@@ -1913,8 +1913,8 @@ fn long_run(mode: &str, mech: &str, pin: &str) -> Vec<String> {
     .to_vec()
 }
 
-/// How soon a run must end after a termination signal (it looks at least every 1024 round
-/// trips or messages, and a signal interrupts any wait).
+/// How soon a run must end after a termination signal (it looks after every round trip or
+/// message, and a signal interrupts any wait).
 const PROMPTLY: Duration = Duration::from_secs(3);
 
 /// Send `sig` to the bench (or its group) and return the time to its end, not to the end of
@@ -2179,7 +2179,7 @@ fn ctrl_c_or_a_hangup_during_the_warm_up_ends_it_too() {
 #[test]
 fn a_termination_signal_to_ipc_bench_alone_during_the_warm_up_ends_it_promptly() {
     // A signal that lands in a wait ends it at once (EINTR); one that lands between waits is
-    // seen by the look at the flag every 1024 round trips, or else by the next 100 ms tick that
+    // seen by the look at the flag after every round trip, or else by the next 100 ms tick that
     // interrupts a wait. Either way the end is prompt, on any schedule.
     for (mech, pin, waits_in) in warm_ups() {
         if mech == "shm-spin" {
@@ -2199,7 +2199,7 @@ fn a_termination_signal_to_ipc_bench_alone_during_the_warm_up_ends_it_promptly()
 
 #[test]
 fn the_warm_up_looks_at_the_stop_flag_as_the_timed_loop_does() {
-    // The look at the flag every 1024 round trips is the same loop for every mechanism, and
+    // The look at the flag after every round trip is the same loop for every mechanism, and
     // shm-spin is the one where nothing else could end the run: its waits never sleep, so no
     // signal interrupts them, and with each sched_yield made slow (traced by strace) the other
     // side answers within a few yields, as on a machine where the scheduler always switches at

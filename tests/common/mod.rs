@@ -16,7 +16,26 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The path of one of our binaries.
 pub fn bin(name: &str) -> PathBuf {
+    default_termination_actions();
     assert_cmd::cargo::cargo_bin(name)
+}
+
+/// The programs the tests start inherit this process's signal dispositions. A test run started
+/// under nohup (SIGHUP ignored), or in the background of a script (SIGINT ignored), would hand
+/// them an ignored termination signal, which a program rightly keeps ignoring: the tests look
+/// at the programs as a terminal starts them, with every termination signal at its default.
+fn default_termination_actions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for sig in [
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::Signal::SIGINT,
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::Signal::SIGQUIT,
+        ] {
+            ipc_lab::signal::restore_default(sig).expect("restore a default signal action");
+        }
+    });
 }
 
 /// A command for one of our binaries, with colour left to the test.
