@@ -21,6 +21,7 @@
 //! each block with a `SAFETY` comment; the binaries have none.
 
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod mq;
 pub mod net;

@@ -177,6 +177,17 @@ pub fn wait_any(
     })
 }
 
+/// Remove a System V message queue: `msgctl(id, IPC_RMID, NULL)`.
+pub fn remove_sysv_queue(id: i32) -> anyhow::Result<()> {
+    // SAFETY: IPC_RMID reads no buffer, so a null pointer is what it takes.
+    let rc = unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+    if rc == -1 {
+        return Err(anyhow::Error::new(SysError::last("msgctl")))
+            .map_err(|e| e.context(format!("cannot remove System V message queue {id}")));
+    }
+    Ok(())
+}
+
 /// Who besides its owner a mode lets in, and to do what: `its group and every other user read
 /// and write`, `its group read and every other user write`, `every other user read`; `None`
 /// when the group and the others may neither read nor write.
