@@ -71,7 +71,22 @@ pub fn compile(source: &Path) -> anyhow::Result<Result<Built, CompileError>> {
         args.push("-o".into());
         args.push(executable.display().to_string());
         args.push(source.display().to_string());
-        let command = format!("{cc} {}", shlex::try_join(args.iter().map(String::as_str))?);
+        // Shown as a student would type it: the executable beside the source, not in the
+        // temporary folder it is really built in.
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if *a == executable.display().to_string() {
+                    stem.clone()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let command = format!(
+            "{cc} {}",
+            shlex::try_join(shown.iter().map(String::as_str))?
+        );
         let out = Command::new(&cc).args(&args).output();
         let out = match out {
             Ok(out) => out,
