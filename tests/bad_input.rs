@@ -47,6 +47,9 @@ struct Ended {
     stderr: String,
     pid: i32,
     children: Vec<i32>,
+    /// When the run was started: a queue named after its pid but older than that was left by an
+    /// earlier process with the same pid (pids are reused, every 32768 on many machines).
+    started: std::time::SystemTime,
 }
 
 /// Run `bin` with `args` and `stdin` in `dir`: bounded by [`LIMIT`] (a run still going then is
@@ -66,6 +69,7 @@ fn run_command_in(
     stdin: &[u8],
 ) -> Ended {
     c.args(args).current_dir(&dir.path);
+    let started = std::time::SystemTime::now();
     let mut demo = Demo::start_cmd(c);
     let pid = demo.pid();
     let mut input = demo.run.stdin.take().expect("a piped stdin");
@@ -93,7 +97,21 @@ fn run_command_in(
         stderr: ran.stderr,
         pid,
         children: ran.children.iter().map(|c| c.pid).collect(),
+        started,
     }
+}
+
+/// Whether the queue `name` was made before `started` (its inode's change time, in
+/// /dev/mqueue, is older; inode times lag the clock by a tick at most, hence the margin).
+fn made_before(name: &QueueName, started: std::time::SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = format!("/dev/mqueue/{}", name.as_str().trim_start_matches('/'));
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let made = std::time::UNIX_EPOCH
+        + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec().max(0) as u32);
+    made + Duration::from_millis(50) < started
 }
 
 /// Arguments as a reader can check them: each quoted, long ones cut short.
@@ -136,10 +154,12 @@ fn assert_left_nothing(what: &str, out: &Ended, dir: &TempDir, queues: &[&str]) 
     assert_eq!(segments, Vec::<String>::new(), "{what}: segments left");
     let own = QueueName::for_pid(out.pid as u32);
     let mut left = Vec::new();
+    // A mailbox named after the run's pid, made before the run, is another process's.
+    let own = (!made_before(&own, out.started)).then_some(own);
     for name in queues
         .iter()
         .filter_map(|q| QueueName::parse(q).ok())
-        .chain([own])
+        .chain(own)
     {
         if ipc_lab::mq::exists(&name) {
             left.push(name.to_string());
