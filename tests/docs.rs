@@ -69,6 +69,7 @@ const OUR_BINARIES: &[&str] = &[
     "sig-demo",
     "shm-race",
     "ipc-bench",
+    "lab-check",
     "proc-demo",
 ];
 
@@ -237,7 +238,16 @@ fn played_alone<S: AsRef<str>>(body: &[S]) -> bool {
         .and_then(|s| s.trim().parse::<i32>().ok())
         .is_some_and(|status| status > 128);
     let backslash = screen.iter().any(|l| l.contains('\\'));
-    command.starts_with("./") || by_signal || backslash
+    // A C file of the page given to a program (`lab-check pipe-hello pipe.c`): the player runs
+    // it in the folder the page's C files are written to.
+    let c_file = command.split_whitespace().any(page_c_file);
+    command.starts_with("./") || by_signal || backslash || c_file
+}
+
+/// Whether a command's word names a C file of the page: `pipe.c`, not a path.
+fn page_c_file(word: &str) -> bool {
+    word.strip_suffix(".c")
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// `text` with the queue name `from` replaced by `to` wherever it stands as a whole name: not
@@ -446,6 +456,10 @@ fn fifo_paths_and_blocks_played_alone() {
     assert!(played_alone(&["$ ./hello"]) && played_alone(&["$ a", "? 130"]));
     assert!(!played_alone(&["$ a", "? 1", "x"]) && !played_alone(&["$ a", "x", "? 141"]));
     assert!(played_alone(&["$ a", "write(\"x\\\\0\")"]) && !played_alone(&["$ a \\n"]));
+    assert!(played_alone(&["$ lab-check pipe-hello pipe.c"]));
+    assert!(!played_alone(&[
+        "$ lab-check pipe-hello exercises/pipe-hello/pipe-hello.c"
+    ]));
 }
 
 #[test]
@@ -864,6 +878,15 @@ impl Screen {
                 .position(|w| OUR_BINARIES.contains(&w.as_str()))
         {
             args[at] = bin(&words[1 + at]).into_os_string();
+        }
+        // A C file of the page is in the folder its program was compiled in.
+        let c_dir = words[1..]
+            .iter()
+            .filter(|w| page_c_file(w))
+            .filter_map(|w| programs.get(&format!("./{}", w.strip_suffix(".c")?)))
+            .find_map(|exe| exe.parent());
+        if let Some(dir) = c_dir {
+            cmd.current_dir(dir);
         }
         let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
         let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
