@@ -404,3 +404,55 @@ fn sig_segv_a_wrong_exit_status_fails_that_check_only() {
     assert_only_failure(&report, &SEGV_CHECKS, "exit-status", "exit(1)");
     assert!(report.contains("happened: exit status 0"), "{report}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ending lab-check
+
+#[test]
+fn a_termination_signal_ends_lab_check_with_the_program_killed_and_its_build_removed() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let scratch = Scratch::new("term");
+    let c = scratch.c_file(
+        "sleeper",
+        "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n",
+    );
+    for sig in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        let mut c_cmd = cmd("lab-check");
+        c_cmd.args(["pipe-hello", c.to_str().unwrap(), "--timeout", "600"]);
+        let demo = common::Demo::start_cmd(c_cmd);
+        let lab = demo.pid();
+        // The program runs once lab-check has a child that has executed it.
+        let mut program = 0;
+        common::eventually("the program under check", || {
+            program = common::children_of(lab)
+                .into_iter()
+                .find(|&p| {
+                    std::fs::read_to_string(format!("/proc/{p}/comm"))
+                        .is_ok_and(|c| c == "sleeper\n")
+                })
+                .unwrap_or(0);
+            program != 0
+        });
+        let exe = std::fs::read_link(format!("/proc/{program}/exe")).expect("the program's path");
+        let build = exe.parent().expect("a folder").to_path_buf();
+        assert!(build.is_dir());
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(lab), sig).expect("kill");
+        let ran = demo.finish();
+        assert_eq!(
+            ran.status.signal(),
+            Some(sig as i32),
+            "{sig}: {}",
+            ran.stderr
+        );
+        assert_eq!(ran.stdout, "", "{sig}: no report of an interrupted check");
+        assert!(
+            common::proc_stat(program).is_none_or(|s| s.state == 'Z'),
+            "{sig}: the program still runs"
+        );
+        assert!(!build.exists(), "{sig}: {} is left", build.display());
+    }
+}

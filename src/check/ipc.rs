@@ -4,9 +4,9 @@
 //! in a user namespace where the kernel allows unprivileged ones): the student's program and the
 //! reference programs then share an empty set of segments, semaphore sets and queues that no
 //! other process sees, every object found there after a run is the run's, and the namespace
-//! (with anything left in it) goes when lab-check ends. Where no namespace can be made, only the
-//! objects an exercise knows of (the segment id the program printed, the queue it was given)
-//! can be told from other programs' and are checked.
+//! (with anything left in it) goes when lab-check ends. Where no namespace can be made, the
+//! user's own objects are compared before and after each run: what is new was made by the run,
+//! unless another program of the same user made it meanwhile.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,8 +32,8 @@ impl Isolation {
                     .to_string()
             }
             Isolation::Shared(why) => format!(
-                "the programs share the machine's IPC objects ({why}): only the objects an \
-                 exercise names are checked for leftovers"
+                "the programs share the machine's IPC objects ({why}): your objects are compared \
+                 before and after each run, so run no other IPC program meanwhile"
             ),
         }
     }
@@ -135,22 +135,41 @@ impl Object {
     }
 }
 
-/// Every IPC object of this namespace (POSIX queues where /dev/mqueue is this namespace's).
+/// The IPC objects a run could have made: in a private namespace every one there (POSIX
+/// queues where /dev/mqueue is this namespace's); elsewhere those owned by this user (`cuid`,
+/// the creator's uid, in /proc/sysvipc; the owner of a queue's file in /dev/mqueue).
 pub fn snapshot(isolation: &Isolation) -> BTreeSet<Object> {
+    let me = crate::sys::effective_uid().to_string();
+    let private = matches!(isolation, Isolation::Namespace { .. });
+    // /proc/sysvipc/TABLE's header names its columns: find cuid there.
     let ids = |table: &str| {
-        crate::sys::sysvipc_rows(table)
-            .into_iter()
-            .filter_map(|row| row.get(1)?.parse::<i32>().ok())
+        let text = std::fs::read_to_string(format!("/proc/sysvipc/{table}")).unwrap_or_default();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+        let cuid = header.iter().position(|c| *c == "cuid");
+        lines
+            .filter_map(|line| {
+                let row: Vec<&str> = line.split_whitespace().collect();
+                let mine = private || cuid.and_then(|c| row.get(c)) == Some(&me.as_str());
+                mine.then(|| row.get(1)?.parse::<i32>().ok())?
+            })
             .collect::<Vec<_>>()
     };
     let mut all = BTreeSet::new();
     all.extend(ids("shm").into_iter().map(Object::Segment));
     all.extend(ids("sem").into_iter().map(Object::SemaphoreSet));
     all.extend(ids("msg").into_iter().map(Object::SysvQueue));
-    if *isolation == (Isolation::Namespace { mqueue: true }) {
+    let queues_listed = match isolation {
+        Isolation::Namespace { mqueue } => *mqueue,
+        Isolation::Shared(_) => true,
+    };
+    if queues_listed {
         if let Ok(dir) = std::fs::read_dir("/dev/mqueue") {
+            use std::os::unix::fs::MetadataExt as _;
+            let me = crate::sys::effective_uid();
             all.extend(
                 dir.flatten()
+                    .filter(|e| private || e.metadata().is_ok_and(|m| m.uid() == me))
                     .filter_map(|e| e.file_name().to_str().map(str::to_string))
                     .map(Object::PosixQueue),
             );
@@ -159,11 +178,9 @@ pub fn snapshot(isolation: &Isolation) -> BTreeSet<Object> {
     all
 }
 
-/// What a run left: the objects there now that were not `before`, in a private namespace
-/// (elsewhere other programs' objects cannot be told apart: none).
+/// What a run left: the objects there now that were not `before`. Outside a private namespace
+/// these are the user's new objects, which another program of the same user running at the
+/// same time could have made too: lab-check says so where it reports them.
 pub fn left_since(isolation: &Isolation, before: &BTreeSet<Object>) -> Vec<Object> {
-    if !matches!(isolation, Isolation::Namespace { .. }) {
-        return Vec::new();
-    }
     snapshot(isolation).difference(before).cloned().collect()
 }
