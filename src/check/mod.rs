@@ -7,11 +7,12 @@
 //! - [`ipc`]: the private IPC namespace the runs share, and the objects a run leaves behind.
 //! - [`build`]: a `.c` file compiled as the notes' programs are.
 //! - [`report`]: the result, as text for the student or Gradescope's JSON for the instructor.
-//! - one file per exercise: [`pipe_hello`], [`sig_segv`].
+//! - one file per exercise: [`pipe_hello`], [`pipeline`], [`sig_segv`].
 
 pub mod build;
 pub mod ipc;
 pub mod pipe_hello;
+pub mod pipeline;
 pub mod report;
 pub mod run;
 pub mod sig_segv;
@@ -68,7 +69,11 @@ impl Exercise {
 
 /// Every exercise, in the lab sheet's order.
 pub fn exercises() -> &'static [&'static Exercise] {
-    static ALL: &[&Exercise] = &[&pipe_hello::EXERCISE, &sig_segv::EXERCISE];
+    static ALL: &[&Exercise] = &[
+        &pipe_hello::EXERCISE,
+        &pipeline::EXERCISE,
+        &sig_segv::EXERCISE,
+    ];
     ALL
 }
 
