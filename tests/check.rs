@@ -290,6 +290,35 @@ fn pipe_hello_the_notes_program_prints_right_but_leaves_its_child_unreaped() {
 }
 
 #[test]
+fn pipe_hello_a_child_that_prints_after_its_parent_ended_is_heard_out() {
+    // The parent does not wait, and its child takes its time: as in a terminal, the child's
+    // line still comes (lab-check, its new parent, lets it finish); only waits fails.
+    let scratch = Scratch::new("pipe-late");
+    let source = read(&solution("pipe-hello"))
+        .replace(
+            "        if (waitpid(pid, NULL, 0) == -1) {\n            perror(\"waitpid\");\n            return 1;\n        }\n",
+            "",
+        )
+        .replace(
+            "        printf(\"Proc %d read: %s\\n\", pid, buf);",
+            "        usleep(300000);\n        printf(\"Proc %d read: %s\\n\", pid, buf);",
+        );
+    assert!(
+        !source.contains("waitpid(pid") && source.contains("usleep"),
+        "{source}"
+    );
+    let c = scratch.c_file("pipe", &source);
+    let (code, report, _) = check("pipe-hello", &c, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_only_failure(
+        &report,
+        &PIPE_CHECKS,
+        "waits",
+        "call wait(NULL) in the parent",
+    );
+}
+
+#[test]
 fn pipe_hello_a_child_that_prints_the_wrong_pid_fails_output_only() {
     let scratch = Scratch::new("pipe-pid");
     let source = read(&solution("pipe-hello")).replace(

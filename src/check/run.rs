@@ -177,6 +177,7 @@ impl Run {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot run {}", program.display()))?;
+        note_started(child.id());
         // The Command held the only other copies of the slave side: now only the program has it.
         drop(cmd);
         let output = Sink::default();
@@ -278,17 +279,27 @@ impl Run {
     /// left behind. Returns how it ended, what it showed, and which children it left unreaped.
     pub fn finish(mut self) -> anyhow::Result<Ended> {
         let result = self.wait_end();
-        // Whatever happened, nothing of it runs on.
-        let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
-        if self.ended.is_none() {
-            let status = self.child.wait().context("waitpid")?;
-            if result.is_ok() {
-                self.ended = Some(End::TimedOut);
-            } else {
-                self.ended = Some(End::of(status));
+        let group = Pid::from_raw(self.pid());
+        let orphans = if result.is_ok() && self.ended.is_some() {
+            // It ended by itself. A child it left running (the notes' pipe program's child may
+            // print after its parent has gone) is lab-check's now: it may finish its work until
+            // the deadline, as it would in a terminal, and is reaped and reported.
+            let orphans = reap_orphans(self.deadline.max(Instant::now()));
+            let _ = killpg(group, Signal::SIGKILL);
+            orphans
+        } else {
+            // Its deadline passed, or lab-check was interrupted: nothing of it runs on.
+            let _ = killpg(group, Signal::SIGKILL);
+            if self.ended.is_none() {
+                let status = self.child.wait().context("waitpid")?;
+                self.ended = Some(if result.is_ok() {
+                    End::TimedOut
+                } else {
+                    End::of(status)
+                });
             }
-        }
-        let orphans = reap_orphans(self.deadline.max(Instant::now()));
+            reap_orphans(Instant::now())
+        };
         result?;
         self.join_readers();
         Ok(Ended {
@@ -333,39 +344,77 @@ fn own_children() -> Vec<i32> {
     pids
 }
 
+/// The pids of lab-check's own children (the programs it started, which it waits for through
+/// their `Child`): not orphans.
+static STARTED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn note_started(pid: u32) {
+    STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(pid as i32);
+}
+
+fn started_here(pid: i32) -> bool {
+    STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&pid)
+}
+
+/// Start a reference program (a peer of the student's program): lab-check's own child, which
+/// the caller waits for, never taken for an orphan.
+pub fn spawn_peer(cmd: &mut Command) -> std::io::Result<Child> {
+    let child = cmd.spawn()?;
+    note_started(child.id());
+    Ok(child)
+}
+
+/// The children lab-check has been handed: its children it did not start.
+fn orphans_now() -> Vec<i32> {
+    own_children()
+        .into_iter()
+        .filter(|&p| !started_here(p))
+        .collect()
+}
+
 /// Reap every child lab-check has been handed (a process whose parent ended without waiting
 /// for it), waiting until `until` for those still running, then killing them. Returns their
-/// pids. Only called when lab-check's own children have been waited for.
+/// pids. The programs lab-check started itself are left to their `Child`.
 pub fn reap_orphans(until: Instant) -> Vec<i32> {
     let mut reaped = Vec::new();
+    let flags = Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL);
     loop {
-        match waitpid(
-            Pid::from_raw(-1),
-            Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
-        ) {
-            Ok(WaitStatus::StillAlive) => {
-                if Instant::now() >= until || termination_received().is_some() {
-                    for pid in own_children() {
-                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    }
-                    // Killed: they end at once; wait for them without a deadline.
-                    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-                        if let Some(pid) = status.pid() {
-                            reaped.push(pid.as_raw());
-                        }
-                    }
-                    return reaped;
-                }
-                std::thread::sleep(Duration::from_millis(2));
+        let mut running = Vec::new();
+        for pid in orphans_now() {
+            match waitpid(Pid::from_raw(pid), flags) {
+                Ok(WaitStatus::StillAlive) => running.push(pid),
+                Ok(_) => reaped.push(pid),
+                Err(Errno::EINTR) => running.push(pid),
+                Err(_) => {}
             }
-            Ok(status) => {
-                if let Some(pid) = status.pid() {
-                    reaped.push(pid.as_raw());
-                }
-            }
-            Err(Errno::EINTR) => {}
-            Err(_) => return reaped,
         }
+        if running.is_empty() {
+            return reaped;
+        }
+        if Instant::now() >= until || termination_received().is_some() {
+            for &pid in &running {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            for pid in running {
+                // Killed: it ends at once.
+                while let Err(Errno::EINTR) = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL))
+                {
+                }
+                reaped.push(pid);
+            }
+            // Killing one may have handed lab-check its children: look again.
+            if orphans_now().is_empty() {
+                return reaped;
+            }
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
