@@ -7,10 +7,11 @@
 //! - [`ipc`]: the private IPC namespace the runs share, and the objects a run leaves behind.
 //! - [`build`]: a `.c` file compiled as the notes' programs are.
 //! - [`report`]: the result, as text for the student or Gradescope's JSON for the instructor.
-//! - one file per exercise: [`pipe_hello`], [`sig_segv`].
+//! - one file per exercise: [`pipe_hello`], [`sig_segv`], [`mq_receive`].
 
 pub mod build;
 pub mod ipc;
+pub mod mq_receive;
 pub mod pipe_hello;
 pub mod report;
 pub mod run;
@@ -68,7 +69,11 @@ impl Exercise {
 
 /// Every exercise, in the lab sheet's order.
 pub fn exercises() -> &'static [&'static Exercise] {
-    static ALL: &[&Exercise] = &[&pipe_hello::EXERCISE, &sig_segv::EXERCISE];
+    static ALL: &[&Exercise] = &[
+        &pipe_hello::EXERCISE,
+        &sig_segv::EXERCISE,
+        &mq_receive::EXERCISE,
+    ];
     ALL
 }
 
