@@ -118,7 +118,11 @@ fn run_case(lab: &Lab, case: &Case) -> anyhow::Result<Outcome> {
     let name = unique_name()?;
     let options = OpenOptions {
         exclusive: true,
-        ..OpenOptions::create(Access::Send, case.messages.len().max(1) as i64, case.message_size)
+        ..OpenOptions::create(
+            Access::Send,
+            case.messages.len().max(1) as i64,
+            case.message_size,
+        )
     };
     let mut mailbox = Mailbox::open(&name, &options)?;
     mailbox.unlink_when_done();
@@ -195,6 +199,12 @@ fn output_hint(outcome: &Outcome, count: usize) -> Option<String> {
             "killed by {}: check mq_open's result against (mqd_t) -1 and malloc's against NULL, \
              and receive into a buffer of attr.mq_msgsize bytes",
             sig.as_str()
+        ));
+    }
+    if ended.output.is_empty() && ended.end == End::Exited(0) {
+        return Some(format!(
+            "nothing was printed: open the queue named argv[1], receive N messages (here {count}) \
+             with mq_receive, and print each with printf(\"%.*s\\n\", (int) len, buf)"
         ));
     }
     if ended.output.is_empty() && ended.errors.contains("mq_open") {
@@ -402,7 +412,10 @@ mod tests {
 
     #[test]
     fn junk_is_not_orders_business() {
-        assert!(same_messages("high\nhigh2\nmidh2\nlow2\n", "high\nhigh2\nmid\nlow\n"));
+        assert!(same_messages(
+            "high\nhigh2\nmidh2\nlow2\n",
+            "high\nhigh2\nmid\nlow\n"
+        ));
         assert!(!same_messages("high2\nhigh\n", "high\nhigh2\n"));
         assert!(!same_messages("high\nhigh2\nmid\n", "high\nhigh2\n"));
         assert!(!same_messages("high", "high\n"));
