@@ -7,10 +7,11 @@
 //! - [`ipc`]: the private IPC namespace the runs share, and the objects a run leaves behind.
 //! - [`build`]: a `.c` file compiled as the notes' programs are.
 //! - [`report`]: the result, as text for the student or Gradescope's JSON for the instructor.
-//! - one file per exercise: [`pipe_hello`], [`pipeline`], [`sig_segv`].
+//! - one file per exercise: [`pipe_hello`], [`pipeline`], [`sig_segv`], [`mq_receive`].
 
 pub mod build;
 pub mod ipc;
+pub mod mq_receive;
 pub mod pipe_hello;
 pub mod pipeline;
 pub mod report;
@@ -73,6 +74,7 @@ pub fn exercises() -> &'static [&'static Exercise] {
         &pipe_hello::EXERCISE,
         &pipeline::EXERCISE,
         &sig_segv::EXERCISE,
+        &mq_receive::EXERCISE,
     ];
     ALL
 }
