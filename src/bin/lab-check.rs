@@ -177,8 +177,14 @@ fn check(args: &Args, ui: &Ui) -> anyhow::Result<bool> {
     };
     let outcomes = match path {
         Some(path) => {
+            // A compiled program is shown as the student would run it: ./NAME beside NAME.c.
+            let shown = match &built {
+                Some(b) => PathBuf::from(".").join(b.executable.file_name().unwrap_or_default()),
+                None => path.clone(),
+            };
             let program = Program {
                 path,
+                shown,
                 args: args.args.clone(),
             };
             let mut lab = Lab::new(exercise, program, args.timeout, isolation, ui);
@@ -200,6 +206,7 @@ fn check(args: &Args, ui: &Ui) -> anyhow::Result<bool> {
                 exercise,
                 Program {
                     path: PathBuf::new(),
+                    shown: PathBuf::new(),
                     args: Vec::new(),
                 },
                 args.timeout,

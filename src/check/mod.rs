@@ -129,6 +129,8 @@ impl Outcome {
 #[derive(Debug)]
 pub struct Program {
     pub path: PathBuf,
+    /// How the student knows it: `./segv` (compiled from segv.c, or given so).
+    pub shown: PathBuf,
     /// The arguments given after PROGRAM (an exercise may pass them on).
     pub args: Vec<String>,
 }
@@ -178,7 +180,7 @@ impl<'a> Lab<'a> {
     pub fn start_for(&self, args: &[String], timeout: Duration) -> anyhow::Result<Run> {
         self.ui.meaning(&format!(
             "  run: {}",
-            run::shell_words(&self.program.path, args)
+            run::shell_words(&self.program.shown, args)
         ));
         Run::start(&self.program.path, args, timeout)
     }
