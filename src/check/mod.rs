@@ -7,7 +7,7 @@
 //! - [`ipc`]: the private IPC namespace the runs share, and the objects a run leaves behind.
 //! - [`build`]: a `.c` file compiled as the notes' programs are.
 //! - [`report`]: the result, as text for the student or Gradescope's JSON for the instructor.
-//! - one file per exercise: [`pipe_hello`], [`sig_segv`].
+//! - one file per exercise: [`shm_slave`], [`shm_master`], [`pipe_hello`], [`sig_segv`].
 
 pub mod build;
 pub mod ipc;
@@ -15,6 +15,8 @@ pub mod pipe_hello;
 pub mod report;
 pub mod run;
 pub mod sig_segv;
+pub mod shm_master;
+pub mod shm_slave;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,7 +70,12 @@ impl Exercise {
 
 /// Every exercise, in the lab sheet's order.
 pub fn exercises() -> &'static [&'static Exercise] {
-    static ALL: &[&Exercise] = &[&pipe_hello::EXERCISE, &sig_segv::EXERCISE];
+    static ALL: &[&Exercise] = &[
+        &shm_slave::EXERCISE,
+        &shm_master::EXERCISE,
+        &pipe_hello::EXERCISE,
+        &sig_segv::EXERCISE,
+    ];
     ALL
 }
 
