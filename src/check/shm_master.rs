@@ -7,9 +7,11 @@
 #![forbid(unsafe_code)]
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::run::End;
+use super::ipc::Object;
+use super::run::{End, Ended};
 use super::shm_slave::{Peer, id_line, in_syscall, mode, nattch, parse_id_line, read_lines};
 use super::{Check, Exercise, Failure, Lab};
 use crate::shm::ShmId;
@@ -78,192 +80,199 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
     );
     let mut master = lab.start(&[])?;
     let pid = master.pid();
-    master.wait_output(|out| out.contains('\n'))?;
+    let printed = master.wait_output(|out| out.contains('\n'))?;
     let out = master.output();
     let first = out.split_inclusive('\n').next().unwrap_or("").to_string();
-    let id = parse_id_line(&first).filter(|_| first.ends_with('\n'));
-    // Why there is no segment to work with, for the checks that need one.
-    let mut no_segment: Option<String> = None;
-    match id {
-        Some(id) if ShmId::from_raw(id).exists() => lab.pass("id-line"),
-        Some(id) => {
-            let why = format!("its first line names segment {id}, which does not exist");
-            lab.fail(
-                "id-line",
-                Failure::new(
-                    "\"Shared Memory Id = N\\n\", N the id shmget returned",
-                    why.clone(),
+    let expected_line = "\"Shared Memory Id = N\\n\", N the id shmget returned";
+    let id = match parse_id_line(&first).filter(|_| first.ends_with('\n')) {
+        Some(id) if ShmId::from_raw(id).exists() => {
+            lab.pass("id-line");
+            id
+        }
+        named => {
+            // No segment to work with: the run is over for this program.
+            let ended = master.finish()?;
+            let end = ended.end.describe(timeout);
+            let (happened, hint) = match named {
+                Some(id) => (
+                    format!("its first line names segment {id}, which does not exist; {end}"),
                     "print the id shmget returned: printf(\"Shared Memory Id = %d\\n\", shmid)",
                 ),
-            );
-            no_segment = Some(why);
-        }
-        None => {
-            // Say how it ended if it did, and what it printed.
-            let state = if master.has_ended()? {
-                "it ended"
-            } else {
-                "it is still running"
+                None if !printed => (
+                    format!("it printed no whole line: {end}; {}", ended.shown()),
+                    match ended.end {
+                        End::Killed(_) => {
+                            "a crash before the id line: check shmget's result against -1 \
+                             before printing it"
+                        }
+                        _ => {
+                            "the first thing the master prints, right after shmget: \
+                             printf(\"Shared Memory Id = %d\\n\", shmid)"
+                        }
+                    },
+                ),
+                None => (
+                    format!("its first line was {first:?}; {end}; {}", ended.shown()),
+                    "print the notes' line exactly, first: printf(\"Shared Memory Id = %d\\n\", \
+                     shmid)",
+                ),
             };
-            let why = format!("its first line was {first:?} ({state}; output {out:?})");
             lab.fail(
                 "id-line",
-                Failure::new(
-                    "\"Shared Memory Id = N\\n\", N the id shmget returned",
-                    why.clone(),
-                    "the first thing the master prints: printf(\"Shared Memory Id = %d\\n\", \
-                     shmid), right after shmget",
-                ),
+                Failure::new(expected_line, happened.clone(), hint),
             );
-            no_segment = Some(why);
-        }
-    }
-    let id = id.filter(|_| no_segment.is_none());
-
-    if let Some(id) = id {
-        lab.explain(
-            "private",
-            &format!("segment {id}'s mode, from /proc/sysvipc/shm"),
-        );
-        match mode(id) {
-            Some(0o600) => lab.pass("private"),
-            Some(m) => {
-                let hint = if m & 0o066 != 0 {
-                    "shmget(IPC_PRIVATE, 40, IPC_CREAT | 0600): 0666 lets every user on the \
-                     machine read and forge the values"
-                } else {
-                    "shmget(IPC_PRIVATE, 40, IPC_CREAT | 0600): read and write for the owner, \
-                     who attaches it read-write"
-                };
-                lab.fail(
-                    "private",
-                    Failure::new(
-                        "mode 0600",
-                        format!("segment {id} has mode {m:04o}"),
-                        hint,
-                    ),
-                );
-            }
-            None => no_segment = Some(format!("segment {id} was gone when lab-check looked")),
-        }
-    }
-
-    // read-lines: the slave writes once the master has attached and cleared the flag.
-    let mut slave_trouble = None;
-    if let Some(id) = id {
-        lab.explain(
-            "read-lines",
-            &format!(
-                "once segment {id} is attached and the master sleeps (or has attached for {} s \
-                 without sleeping), run shm-slave {id} {} {} {}; the master must print the \
-                 three values",
-                BUSY_WAIT_GRACE.as_secs(),
-                VALUES[0],
-                VALUES[1],
-                VALUES[2]
-            ),
-        );
-        let attached_at: Cell<Option<Instant>> = Cell::new(None);
-        let ready = master.wait_until(|| {
-            if nattch(id).is_none_or(|n| n == 0) {
-                return false;
-            }
-            let since = *attached_at.get().get_or_insert_with(Instant::now);
-            attached_at.set(Some(since));
-            sleeping(pid) || since.elapsed() >= BUSY_WAIT_GRACE
-        })?;
-        if ready {
-            let mut args = vec![id.to_string()];
-            args.extend(VALUES.iter().map(i32::to_string));
-            let mut slave = Peer::start(lab, "shm-slave", &args)?;
-            slave.wait_end(Instant::now() + timeout, || false)?;
-            slave.stop();
-            if slave.status().is_none_or(|s| !s.success()) {
-                slave_trouble = Some(format!(
-                    "the reference slave could not write: {}",
-                    slave.describe()
-                ));
-            }
-            let expected = format!("{}{}", id_line(id), read_lines(&VALUES));
-            master.wait_output(|out| out.len() >= expected.len() || !expected.starts_with(out))?;
-        } else {
-            slave_trouble = Some(format!(
-                "it never attached segment {id} and waited for the flag"
-            ));
-        }
-    }
-    let ended = master.finish()?;
-    let end = ended.end.describe(timeout);
-
-    let expected_reads = read_lines(&VALUES);
-    match (id, &no_segment) {
-        (Some(id), None) => {
-            let after = ended
-                .output
-                .strip_prefix(&id_line(id))
-                .unwrap_or(&ended.output);
-            if after == expected_reads && slave_trouble.is_none() {
-                lab.pass("read-lines");
-            } else {
-                let hint = if let Some(trouble) = &slave_trouble {
-                    if trouble.starts_with("it never attached") {
-                        "attach the segment (shmat(shmid, NULL, 0)), set shm[0] = 0, then \
-                         sleep(3) in a loop while shm[0] == 0"
-                    } else {
-                        "attach with shmat(shmid, NULL, 0) and keep the segment until the \
-                         values are read: 40 bytes, mode 0600"
-                    }
-                } else if after.is_empty() {
-                    "loop while (shm[0] == 0) sleep(3); then print shm[1], shm[2], shm[3]"
-                } else {
-                    "for (i = 0; i < 3; i++) printf(\"Read %d from shared memory.\\n\", \
-                     shm[i+1]): the values follow the flag shm[0]"
-                };
-                let mut happened = format!("after its id line it printed {after:?}; {end}");
-                if let Some(trouble) = &slave_trouble {
-                    happened = format!("{trouble}; {happened}");
-                }
-                if !ended.errors.is_empty() {
-                    happened.push_str(&format!(", stderr {:?}", ended.errors));
-                }
-                lab.fail(
-                    "read-lines",
-                    Failure::new(format!("{expected_reads:?}"), happened, hint),
-                );
-            }
-        }
-        _ => {
-            let why = no_segment.unwrap_or_default();
             for check in ["private", "read-lines"] {
                 lab.fail(
                     check,
                     Failure::new(
                         "a segment to look at",
-                        format!("no segment to look at: {why}; {end}"),
+                        format!("no segment to look at: {happened}"),
                         "fix id-line first: the master prints the id shmget returned",
                     ),
                 );
             }
+            conclude(lab, &ended, named, &before);
+            return Ok(());
+        }
+    };
+
+    lab.explain(
+        "private",
+        &format!("segment {id}'s mode, from /proc/sysvipc/shm"),
+    );
+    match mode(id) {
+        Some(0o600) => lab.pass("private"),
+        found => {
+            let (happened, hint) = match found {
+                Some(m) if m & 0o066 != 0 => (
+                    format!("segment {id} has mode {m:04o}"),
+                    "shmget(IPC_PRIVATE, 40, IPC_CREAT | 0600): 0666 lets every user on the \
+                     machine read and forge the values",
+                ),
+                Some(m) => (
+                    format!("segment {id} has mode {m:04o}"),
+                    "shmget(IPC_PRIVATE, 40, IPC_CREAT | 0600): read and write for the owner, \
+                     who attaches it read-write",
+                ),
+                None => (
+                    format!("segment {id} was gone when lab-check looked"),
+                    "destroy the segment at the end (step 5), not before the values are read",
+                ),
+            };
+            lab.fail("private", Failure::new("mode 0600", happened, hint));
         }
     }
 
+    // read-lines: the slave writes once the master has attached and cleared the flag.
     lab.explain(
-        "removed",
-        "after the master has ended, its segment must be gone",
+        "read-lines",
+        &format!(
+            "once segment {id} is attached and the master sleeps (or has been attached {} s \
+             without sleeping), run shm-slave {id} {} {} {}; the master must print the three \
+             values",
+            BUSY_WAIT_GRACE.as_secs(),
+            VALUES[0],
+            VALUES[1],
+            VALUES[2]
+        ),
     );
-    let mut left = lab.remove_leftovers(&before);
+    let attached_at: Cell<Option<Instant>> = Cell::new(None);
+    let ready = master.wait_until(|| {
+        if nattch(id).is_none_or(|n| n == 0) {
+            return false;
+        }
+        let since = attached_at.get().unwrap_or_else(Instant::now);
+        attached_at.set(Some(since));
+        sleeping(pid) || since.elapsed() >= BUSY_WAIT_GRACE
+    })?;
+    let mut trouble = None;
+    if ready {
+        let mut args = vec![id.to_string()];
+        args.extend(VALUES.iter().map(i32::to_string));
+        let mut slave = Peer::start(lab, "shm-slave", &args)?;
+        slave.wait_end(Instant::now() + timeout, || false)?;
+        slave.stop();
+        if slave.status().is_none_or(|s| !s.success()) {
+            trouble = Some((
+                format!("the reference slave could not write: {}", slave.describe()),
+                "attach with shmat(shmid, NULL, 0) and keep the segment until the values are \
+                 read: 40 bytes, mode 0600",
+            ));
+        }
+        let expected = format!("{}{}", id_line(id), read_lines(&VALUES));
+        master.wait_output(|out| out.len() >= expected.len() || !expected.starts_with(out))?;
+    } else {
+        trouble = Some((
+            format!("it never attached segment {id} and waited for the flag"),
+            "attach the segment (shmat(shmid, NULL, 0)), set shm[0] = 0, then sleep(3) in a \
+             loop while shm[0] == 0",
+        ));
+    }
+    let ended = master.finish()?;
+    let end = ended.end.describe(timeout);
+    let expected_reads = read_lines(&VALUES);
+    let after = ended
+        .output
+        .strip_prefix(&id_line(id))
+        .unwrap_or(&ended.output);
+    if after == expected_reads && trouble.is_none() {
+        lab.pass("read-lines");
+    } else {
+        let hint = match &trouble {
+            Some((_, hint)) => hint,
+            None if after.is_empty() => {
+                "loop while (shm[0] == 0) sleep(3); then print shm[1], shm[2], shm[3]"
+            }
+            None => {
+                "for (i = 0; i < 3; i++) printf(\"Read %d from shared memory.\\n\", shm[i+1]): \
+                 the values follow the flag shm[0]"
+            }
+        };
+        let mut happened = format!("after its id line it printed {after:?}; {end}");
+        if let Some((what, _)) = &trouble {
+            happened = format!("{what}; {happened}");
+        }
+        if !ended.errors.is_empty() {
+            happened.push_str(&format!(", stderr {:?}", ended.errors));
+        }
+        lab.fail(
+            "read-lines",
+            Failure::new(format!("{expected_reads:?}"), happened, hint),
+        );
+    }
+    conclude(lab, &ended, Some(id), &before);
+    Ok(())
+}
+
+/// `removed` and `exit-status`, once the master has ended: what it left (`id`: the segment it
+/// named), and how it ended.
+fn conclude(lab: &mut Lab, ended: &Ended, id: Option<i32>, before: &BTreeSet<Object>) {
+    let end = ended.end.describe(lab.timeout);
+    lab.explain("removed", "after the master has ended, its segment must be gone");
+    let mut left = lab.remove_leftovers(before);
     if let Some(id) = id {
+        // Where lab-check shares the machine's objects, the segment it named is still looked at.
         let segment = ShmId::from_raw(id);
         if segment.exists() {
             let _ = segment.remove();
-            let name = crate::check::ipc::Object::Segment(id).describe();
+            let name = Object::Segment(id).describe();
             if !left.contains(&name) {
                 left.push(name);
             }
         }
     }
-    if left.is_empty() {
+    if left.is_empty() && matches!(ended.end, End::Exited(_)) {
         lab.pass("removed");
+    } else if left.is_empty() {
+        lab.fail(
+            "removed",
+            Failure::new(
+                "the master destroys its segment and ends",
+                format!("it never got to step 5: {end}"),
+                "shmdt(shm) then shmctl(shmid, IPC_RMID, 0) before return 0; see exit-status \
+                 for why it did not end",
+            ),
+        );
     } else {
         let why = match ended.end {
             End::Exited(_) => String::new(),
@@ -273,10 +282,7 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
             "removed",
             Failure::new(
                 "no segment left once the master has ended",
-                format!(
-                    "{} left{why}; lab-check removed it",
-                    left.join(", ")
-                ),
+                format!("{} left{why}; lab-check removed it", left.join(", ")),
                 "step 5: shmdt(shm) then shmctl(shmid, IPC_RMID, 0) before return 0; a \
                  segment nobody destroys stays until the machine restarts (ipcs -m lists it)",
             ),
@@ -284,24 +290,20 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
     }
 
     lab.explain("exit-status", "the master's exit status must be 0");
-    match ended.end {
-        End::Exited(0) => lab.pass("exit-status"),
-        other => {
-            let hint = match other {
-                End::Killed(_) => {
-                    "a crash: check shmat's result against (void *)-1 before using it"
-                }
-                End::TimedOut => {
-                    "it never ended: while (shm[0] == 0) sleep(3); ends once the slave sets \
-                     shm[0] = 1; shm[0] must be the first int of the segment"
-                }
-                _ => "return 0 from main once the segment is destroyed",
-            };
-            lab.fail(
-                "exit-status",
-                Failure::new("exit status 0", format!("{end}; {}", ended.shown()), hint),
-            );
+    let hint = match ended.end {
+        End::Exited(0) => {
+            lab.pass("exit-status");
+            return;
         }
-    }
-    Ok(())
+        End::Killed(_) => "a crash: check shmat's result against (void *)-1 before using it",
+        End::TimedOut => {
+            "it never ended: while (shm[0] == 0) sleep(3); ends once the slave sets shm[0] = 1; \
+             shm[0] must be the first int of the segment"
+        }
+        End::Exited(_) => "return 0 from main once the segment is destroyed",
+    };
+    lab.fail(
+        "exit-status",
+        Failure::new("exit status 0", format!("{end}; {}", ended.shown()), hint),
+    );
 }

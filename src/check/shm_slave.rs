@@ -409,14 +409,17 @@ fn hint_for_end(end: End) -> &'static str {
 }
 
 fn run(lab: &mut Lab) -> anyhow::Result<()> {
-    prompt_and_flag(lab)?;
+    if !prompt(lab)? {
+        return Ok(());
+    }
+    flag_last(lab)?;
     values(lab)?;
     bad_id(lab)?;
     Ok(())
 }
 
-/// Fail every check in `checks` not yet recorded with the run's end: it ended (or hung) before
-/// they could be looked at.
+/// Fail every check in `checks` with the run's end: it ended (or hung) before they could be
+/// looked at.
 fn fail_unreached(lab: &mut Lab, checks: &[&str], what: &str, ended: &Ended) {
     let timeout = lab.timeout;
     for check in checks {
@@ -433,47 +436,45 @@ fn fail_unreached(lab: &mut Lab, checks: &[&str], what: &str, ended: &Ended) {
     }
 }
 
-/// `prompt` and `flag-last`, in one run against `shm-master --interval 0.001`: the prompt is
-/// looked at once the slave waits for the id; the flag once it has attached and waits for the
-/// values.
-fn prompt_and_flag(lab: &mut Lab) -> anyhow::Result<()> {
-    let until = Instant::now() + lab.timeout;
-    let mut master = Master::start(lab, until)?;
-    let id = master.id;
-    let watch = master.watch()?;
+/// `prompt`: once the slave waits for input, what it printed must be the notes' prompt. A slave
+/// that never waits for input fails every check here (Ok(false)): the other runs would only
+/// wait as long for it.
+fn prompt(lab: &mut Lab) -> anyhow::Result<bool> {
     lab.explain(
         "prompt",
-        &format!(
-            "run the slave with shm-master's segment {id}; once it waits for input, what it \
-             printed must be the notes' prompt"
-        ),
+        "run the slave; once it waits for input, what it printed must be the notes' prompt",
     );
     let mut slave = lab.start(&[])?;
     let pid = slave.pid();
     if !slave.wait_until(|| reading(pid))? {
-        master.peer.stop();
         let ended = slave.finish()?;
-        fail_unreached(
-            lab,
-            &["prompt", "flag-last"],
-            "it never waited for the id",
-            &ended,
-        );
-        return Ok(());
+        if ended.end == End::TimedOut {
+            fail_unreached(
+                lab,
+                &["prompt", "values", "flag-last", "bad-id"],
+                "it never waited for the id",
+                &ended,
+            );
+            return Ok(false);
+        }
+        fail_unreached(lab, &["prompt"], "it never waited for the id", &ended);
+        return Ok(true);
     }
-    // It waits for input: the prompt was written before (stdio flushes stdout before stdin reads
-    // from a terminal). Wait until it has come through, or what came differs from it.
+    // It waits for input: the prompt was written before (stdio flushes stdout before it reads
+    // stdin from a terminal). Wait until it has come through, or what came differs from it.
     slave.wait_output(|out| out.len() >= PROMPT.len() || !PROMPT.starts_with(out))?;
     let shown = slave.output();
+    // Its part is done: dropping the run kills it.
+    drop(slave);
     if shown == PROMPT {
         lab.pass("prompt");
     } else {
         let hint = if shown.trim_end() == PROMPT.trim_end() {
             "no newline after the prompt, and keep its final space: \
              printf(\"Shared memory id for attachment: \")"
-        } else if shown.is_empty() {
-            "print the prompt before reading the id: printf(\"Shared memory id for attachment: \") \
-             then scanf(\"%d\", &shmid)"
+        } else if PROMPT.starts_with(&shown) {
+            "print the whole prompt before reading the id: \
+             printf(\"Shared memory id for attachment: \") then scanf(\"%d\", &shmid)"
         } else {
             "print the notes' prompt exactly, and nothing before it: \
              printf(\"Shared memory id for attachment: \")"
@@ -487,16 +488,30 @@ fn prompt_and_flag(lab: &mut Lab) -> anyhow::Result<()> {
             ),
         );
     }
+    Ok(true)
+}
 
+/// `flag-last`, against `shm-master --interval 0.001`: the master is held while the slave
+/// attaches and waits for the values; then shm[0] must still be 0. Then the master looks every
+/// millisecond while the values are typed: it must print them.
+fn flag_last(lab: &mut Lab) -> anyhow::Result<()> {
+    let until = Instant::now() + lab.timeout;
+    let mut master = Master::start(lab, until)?;
+    let id = master.id;
+    let watch = master.watch()?;
     lab.explain(
         "flag-last",
-        "hold the master, type the id; once the slave has attached (its /proc/PID/maps lists the segment) and waits for the values, \
-         the flag shm[0] must still be 0; then type the values: the master, looking every \
-         millisecond, must print them",
+        &format!(
+            "hold shm-master (segment {id}), run the slave and type the id; once the slave has \
+             attached (its /proc/PID/maps lists the segment) and waits for the values, the \
+             flag shm[0] must still be 0; then continue the master, which looks every \
+             millisecond, and type the values: it must print them"
+        ),
     );
-    // The master is held while the slave attaches: it can neither take the flag nor destroy
-    // the segment before lab-check has looked.
+    // The master can neither take the flag nor destroy the segment before lab-check has looked.
     master.peer.signal(Signal::SIGSTOP)?;
+    let mut slave = lab.start(&[])?;
+    let pid = slave.pid();
     slave.type_line(&id.to_string())?;
     let attached = slave.wait_until(|| has_attached(pid, id) && reading(pid))?;
     if !attached {
@@ -516,9 +531,7 @@ fn prompt_and_flag(lab: &mut Lab) -> anyhow::Result<()> {
             "flag-last",
             Failure::new(
                 "shm[0] is 0 while the slave waits for the values",
-                format!(
-                    "shm[0] was {flag} once it had attached, before any value was typed"
-                ),
+                format!("shm[0] was {flag} once it had attached, before any value was typed"),
                 "set shm[0] = 1 after writing the three values: the master reads them the \
                  moment it sees the flag",
             ),
