@@ -14,9 +14,9 @@ pub mod ipc;
 pub mod pipe_hello;
 pub mod report;
 pub mod run;
-pub mod sig_segv;
 pub mod shm_master;
 pub mod shm_slave;
+pub mod sig_segv;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

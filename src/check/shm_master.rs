@@ -248,7 +248,10 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
 /// named), and how it ended.
 fn conclude(lab: &mut Lab, ended: &Ended, id: Option<i32>, before: &BTreeSet<Object>) {
     let end = ended.end.describe(lab.timeout);
-    lab.explain("removed", "after the master has ended, its segment must be gone");
+    lab.explain(
+        "removed",
+        "after the master has ended, its segment must be gone",
+    );
     let mut left = lab.remove_leftovers(before);
     if let Some(id) = id {
         // Where lab-check shares the machine's objects, the segment it named is still looked at.

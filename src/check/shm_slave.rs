@@ -686,9 +686,9 @@ fn bad_id(lab: &mut Lab) -> anyhow::Result<()> {
             "when shmat fails, print \"Error: Cannot attach!\" and exit(1) at once; do not read \
              the values",
         ),
-        End::Exited(_) if !said => Some(
-            "say why it ends: printf(\"Error: Cannot attach!\\n\") before exit(1)",
-        ),
+        End::Exited(_) if !said => {
+            Some("say why it ends: printf(\"Error: Cannot attach!\\n\") before exit(1)")
+        }
         End::Exited(_) => None,
     };
     match failure {
