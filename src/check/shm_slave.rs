@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Read;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
@@ -309,7 +310,10 @@ impl Peer {
         let how = match self.status() {
             Some(status) => match status.code() {
                 Some(code) => format!("exit status {code}"),
-                None => "killed by a signal".to_string(),
+                None => match status.signal().map(Signal::try_from) {
+                    Some(Ok(sig)) => format!("killed by {}", sig.as_str()),
+                    _ => "killed by a signal".to_string(),
+                },
             },
             None if self.ended.is_some() => "ended".to_string(),
             None => "still running".to_string(),
