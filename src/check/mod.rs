@@ -7,7 +7,8 @@
 //! - [`ipc`]: the private IPC namespace the runs share, and the objects a run leaves behind.
 //! - [`build`]: a `.c` file compiled as the notes' programs are.
 //! - [`report`]: the result, as text for the student or Gradescope's JSON for the instructor.
-//! - one file per exercise: [`pipe_hello`], [`pipeline`], [`sig_segv`], [`mq_receive`].
+//! - one file per exercise: [`shm_slave`], [`shm_master`], [`pipe_hello`], [`pipeline`],
+//!   [`sig_segv`], [`mq_receive`].
 
 pub mod build;
 pub mod ipc;
@@ -16,6 +17,8 @@ pub mod pipe_hello;
 pub mod pipeline;
 pub mod report;
 pub mod run;
+pub mod shm_master;
+pub mod shm_slave;
 pub mod sig_segv;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +74,8 @@ impl Exercise {
 /// Every exercise, in the lab sheet's order.
 pub fn exercises() -> &'static [&'static Exercise] {
     static ALL: &[&Exercise] = &[
+        &shm_slave::EXERCISE,
+        &shm_master::EXERCISE,
         &pipe_hello::EXERCISE,
         &pipeline::EXERCISE,
         &sig_segv::EXERCISE,
