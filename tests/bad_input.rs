@@ -1022,6 +1022,38 @@ fn proc_demo_bad_arguments() {
     report("proc-demo", runs);
 }
 
+/// Options of lab-check, each with a program that does exist: a valid value would check it.
+fn lab_check_rows() -> Vec<Row> {
+    vec![
+        Row::opt("lab-check", "--timeout").before(&["sig-segv", "/bin/true"]),
+        Row::opt("lab-check", "--format").before(&["sig-segv", "/bin/true"]),
+        Row::opt("lab-check", "--color").before(&["list"]),
+    ]
+}
+
+#[test]
+fn lab_check_bad_arguments() {
+    let dir = TempDir::new("bad-lab-check");
+    let mut runs = run_table(&lab_check_rows(), &dir);
+    runs += run_unknown(
+        "lab-check",
+        &[],
+        &[
+            &[],
+            &["bogus", "x.c"],
+            &["sig-segv"],
+            &["sig-segv", "/nonexistent-ipc-lab/segv.c"],
+            &["sig-segv", "/nonexistent-ipc-lab/segv"],
+            &["sig-segv", "/etc/passwd"],
+            &["list", "extra"],
+            &["sig-segv", "/bin/true", "--timeout", "0"],
+            &["sig-segv", "/bin/true", "--format", "xml"],
+        ],
+        &dir,
+    );
+    report("lab-check", runs);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed standard input
 
@@ -1709,6 +1741,8 @@ fn a_terminal_escape_typed_is_shown_escaped_never_played() {
         ("ipc-bench", vec!["latency", "--plot", &path]),
         ("shm-race", vec!["counter", "--join", evil]),
         ("proc-demo", vec!["speedup", "--below", evil]),
+        ("lab-check", vec![evil, "x.c"]),
+        ("lab-check", vec!["sig-segv", &path]),
     ];
     let mut played = Vec::new();
     for (bin, args) in &cases {

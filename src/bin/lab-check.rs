@@ -133,6 +133,25 @@ fn check(args: &Args, ui: &Ui) -> anyhow::Result<bool> {
         ))
         .into());
     };
+    if !given.is_file() {
+        return Err(UsageError(format!(
+            "cannot find the program {}: give the path of your executable (./{}) or of your .c \
+             file",
+            given.display(),
+            given
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        ))
+        .into());
+    }
+    if !check::is_c_source(given) && !check::is_executable(given) {
+        return Err(UsageError(format!(
+            "{} is not an executable program: give your .c file, or compile it first \
+             (cc -o prog prog.c) and give ./prog",
+            given.display()
+        ))
+        .into());
+    }
     // Before any thread starts: a threaded process cannot enter a user namespace.
     let isolation = ipc::isolate();
     ui.meaning(&isolation.describe());
@@ -164,15 +183,6 @@ fn check(args: &Args, ui: &Ui) -> anyhow::Result<bool> {
             }
         }
     } else {
-        anyhow::ensure!(
-            given.is_file(),
-            UsageError(format!(
-                "cannot find the program {}: give the path of your executable (./{}) or of your \
-                 .c file",
-                given.display(),
-                given.display()
-            ))
-        );
         Some(program_path(given))
     };
     let outcomes = match path {

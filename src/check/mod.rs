@@ -271,3 +271,10 @@ impl<'a> Lab<'a> {
 pub fn is_c_source(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "c")
 }
+
+/// Whether `path` is a file someone may execute (a mode bit x is set).
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
