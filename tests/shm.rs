@@ -403,6 +403,9 @@ fn termination_signals_while_waiting_clean_up_and_exit_128_plus_n() {
 fn termination_signal_while_the_slave_lingers_detaches() {
     let mut master = Master::start(FAST);
     let id = master.id;
+    // The master is held (SIGSTOP) while the slave attaches: else it could see the flag, read
+    // and detach between two looks at nattch, which would then never be seen at 2.
+    master.run.signal(19);
     let mut c = cmd("shm-slave");
     c.args([s("--linger"), s(30), s(id), s(1), s(2), s(3)]);
     let mut slave = Running::spawn(&mut c);
@@ -415,6 +418,7 @@ fn termination_signal_while_the_slave_lingers_detaches() {
         slave.err,
         format!("shm-slave: interrupted by SIGTERM: detached from segment {id}\n")
     );
+    master.run.signal(18);
     master.run.finish();
     assert!(!segment_exists(id));
 }
@@ -439,6 +443,9 @@ fn sigkill_leaks_the_segment_unless_removed_early() {
     let mut master = Master::start(&["--interval", "0.05", "--remove-early", "--inspect"]);
     let id = master.id;
     master.run.wait_stderr("marked for destruction");
+    // Held while the slave attaches, so it is still attached when it is killed (it would
+    // otherwise read the values and detach by itself within its 0.05 s interval).
+    master.run.signal(19);
     let mut c = cmd("shm-slave");
     c.args([s("--linger"), s(60), s(id), s(1), s(2), s(3)]);
     let mut slave = Running::spawn(&mut c);
