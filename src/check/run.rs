@@ -115,10 +115,11 @@ impl Ended {
     }
 }
 
-/// A growing buffer a reader thread fills from one stream of the program.
-type Sink = Arc<Mutex<Vec<u8>>>;
+/// A growing buffer a reader thread fills from one stream of a program.
+pub(super) type Sink = Arc<Mutex<Vec<u8>>>;
 
-fn drain(mut from: File, into: Sink) -> JoinHandle<()> {
+/// Copy `from` into `into` on a thread of its own, until end of file or an error.
+pub(super) fn drain(mut from: impl Read + Send + 'static, into: Sink) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         loop {
@@ -134,7 +135,8 @@ fn drain(mut from: File, into: Sink) -> JoinHandle<()> {
     })
 }
 
-fn text_of(sink: &Sink) -> String {
+/// What `sink` holds so far, as text, with a terminal's line ends as `\n`.
+pub(super) fn text_of(sink: &Sink) -> String {
     let bytes = sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
     String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
 }

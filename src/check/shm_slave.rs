@@ -6,12 +6,11 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Read;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use anyhow::Context as _;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::run::{self, End, Ended};
+use super::run::{self, End, Ended, Sink, drain, text_of};
 use super::{Check, Exercise, Failure, Lab};
 use crate::shm::{Access, Attachment, CreateOptions, Segment, ShmId};
 
@@ -109,10 +108,8 @@ pub fn mode(id: i32) -> Option<u32> {
 /// per /proc/PID/syscall: the call's number first, or `running`).
 pub fn in_syscall(pid: i32, calls: &[libc::c_long]) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|text| {
-        text.split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<libc::c_long>().ok())
-            .is_some_and(|n| calls.contains(&n))
+        matches!(crate::procs::parse_syscall(&text),
+                 Some(crate::procs::Syscall::In { nr, .. }) if calls.contains(&nr))
     })
 }
 
@@ -132,23 +129,6 @@ pub fn has_attached(pid: i32, id: i32) -> bool {
 /// Whether process `pid` is waiting for input: in read(2).
 fn reading(pid: i32) -> bool {
     in_syscall(pid, &[libc::SYS_read])
-}
-
-type Sink = Arc<Mutex<Vec<u8>>>;
-
-fn drain(mut from: impl Read + Send + 'static, into: Sink) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = from.read(&mut buf) {
-            into.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(&buf[..n]);
-        }
-    })
-}
-
-fn text_of(sink: &Sink) -> String {
-    String::from_utf8_lossy(&sink.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
 }
 
 /// A reference program (shm-master, shm-slave) run beside the student's, stdout and stderr
