@@ -1,10 +1,20 @@
 //! lab-check itself: its command line, its reports, and the pipe-hello and sig-segv exercises,
-//! on the reference solutions, the notes' own programs and broken copies of them.
+//! on the reference solutions, the notes' own programs and broken copies of them. The other
+//! exercises have a module each (shm-slave and shm-master, pipeline, mq-receive), and all share
+//! the helpers here.
 
 mod common;
 
+#[path = "check/mq_receive.rs"]
+mod mq_receive;
+#[path = "check/pipeline.rs"]
+mod pipeline;
+#[path = "check/shm.rs"]
+mod shm;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::cmd;
 
@@ -13,8 +23,11 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(test: &str) -> Scratch {
+        // The tests of every exercise run in one process: a counter keeps their folders apart.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir =
-            std::env::temp_dir().join(format!("lab-check-test-{}-{test}", std::process::id()));
+            std::env::temp_dir().join(format!("lab-check-test-{}-{n}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("make a scratch folder");
         Scratch(dir)
@@ -38,6 +51,7 @@ fn exercises_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("exercises")
 }
 
+/// The reference solution of exercise `name`: exercises/NAME/solution/NAME.c.
 fn solution(name: &str) -> PathBuf {
     exercises_dir()
         .join(name)
@@ -45,26 +59,64 @@ fn solution(name: &str) -> PathBuf {
         .join(format!("{name}.c"))
 }
 
+/// The starter students are given for exercise `name`: exercises/NAME/NAME.c.
+fn starter(name: &str) -> PathBuf {
+    exercises_dir().join(name).join(format!("{name}.c"))
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `source` with each `from` replaced by its `to`, in order; each `from` must be there.
+fn broken(source: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = source.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "the solution has no {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+/// A copy of `exercise`'s solution with `edits` made (see `broken`), checked as NAME.c.
+fn check_broken(exercise: &str, name: &str, edits: &[(&str, &str)], extra: &[&str]) -> Checked {
+    let source = broken(&read(&solution(exercise)), edits);
+    check_source(exercise, name, &source, extra)
+}
+
+/// lab-check with these arguments, uncoloured.
 fn lab_check(args: &[&str]) -> Output {
     cmd("lab-check").args(args).output().expect("run lab-check")
 }
 
-fn check(exercise: &str, program: &Path, extra: &[&str]) -> (i32, String, String) {
+/// What a run of lab-check gave: its status as a shell shows it, its report and its stderr.
+struct Checked {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// `lab-check EXERCISE PROGRAM EXTRA...`.
+fn check(exercise: &str, program: &Path, extra: &[&str]) -> Checked {
     let mut args = vec![exercise, program.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
     let out = lab_check(&args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Checked {
+        code: common::shell_status(out.status),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
-/// The report's line for `check`, with its mark: `ok    output  3/3  ...`.
+/// Check `source`, written as NAME.c in a folder of the test's own.
+fn check_source(exercise: &str, name: &str, source: &str, extra: &[&str]) -> Checked {
+    let scratch = Scratch::new(name);
+    let path = scratch.c_file(name, source);
+    check(exercise, &path, extra)
+}
+
+/// The report's line for `check`, with its mark: `ok    output  3/3  ...` or
+/// `FAIL  removed  0/2  ...`.
 fn line_of<'a>(report: &'a str, check: &str) -> &'a str {
     report
         .lines()
@@ -75,31 +127,73 @@ fn line_of<'a>(report: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for check {check} in:\n{report}"))
 }
 
-fn assert_passed(report: &str, checks: &[&str]) {
-    for c in checks {
+/// The lines under `check`'s line (expected, happened, hint, see), without it.
+fn details(report: &str, check: &str) -> String {
+    let mut lines = report
+        .lines()
+        .skip_while(|l| l.split_whitespace().nth(1) != Some(check));
+    lines.next();
+    lines
+        .take_while(|l| l.starts_with("      "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Each check of `all` in `failing` is marked FAIL, every other one ok.
+#[track_caller]
+fn assert_marks(report: &str, all: &[&str], failing: &[&str]) {
+    for c in all {
+        let (mark, should) = if failing.contains(c) {
+            ("FAIL", "fail")
+        } else {
+            ("ok  ", "pass")
+        };
         assert!(
-            line_of(report, c).starts_with("ok"),
-            "{c} should pass:\n{report}"
+            line_of(report, c).starts_with(&format!("{mark}  {c} ")),
+            "{c} should {should}:\n{report}"
         );
     }
 }
 
-/// Exactly `failed` fails, with `hint` in its hint line; every other check of `all` passes.
-fn assert_only_failure(report: &str, all: &[&str], failed: &str, hint: &str) {
-    for c in all {
-        let line = line_of(report, c);
-        if *c == failed {
-            assert!(line.starts_with("FAIL"), "{c} should fail:\n{report}");
-        } else {
-            assert!(line.starts_with("ok"), "{c} should pass:\n{report}");
-        }
-    }
-    let hint_line = report
+/// The report says `text`.
+#[track_caller]
+fn assert_reports(ran: &Checked, text: &str) {
+    assert!(ran.stdout.contains(text), "{}", ran.stdout);
+}
+
+/// The run passed (exit status 0): every check of `all` is ok, and the report ends with the
+/// full score, `max` points.
+#[track_caller]
+fn assert_all_pass(ran: &Checked, all: &[&str], max: u32) {
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_marks(&ran.stdout, all, &[]);
+    let n = all.len();
+    assert!(
+        ran.stdout
+            .ends_with(&format!("score: {max}/{max} ({n} of {n} checks passed)\n")),
+        "{}",
+        ran.stdout
+    );
+}
+
+/// The run failed (exit status 1): exactly `failed` fails, says what happened and has `hint` in
+/// its hint line; every other check of `all` passes. Returns the lines under the failure.
+#[track_caller]
+fn assert_only_failure(ran: &Checked, all: &[&str], failed: &str, hint: &str) -> String {
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert_marks(&ran.stdout, all, &[failed]);
+    let details = details(&ran.stdout, failed);
+    let hint_line = details
         .lines()
-        .skip_while(|l| !l.starts_with("FAIL"))
         .find(|l| l.trim_start().starts_with("hint:"))
-        .unwrap_or_else(|| panic!("no hint:\n{report}"));
-    assert!(hint_line.contains(hint), "hint {hint:?} missing:\n{report}");
+        .unwrap_or_else(|| panic!("no hint:\n{}", ran.stdout));
+    assert!(
+        hint_line.contains(hint),
+        "hint {hint:?} missing:\n{}",
+        ran.stdout
+    );
+    assert!(details.contains("happened: "), "{}", ran.stdout);
+    details
 }
 
 /// The notes' C program that contains `marker`, as printed in the notes.
@@ -187,9 +281,11 @@ fn a_missing_program_is_a_usage_error() {
 
 #[test]
 fn a_program_that_does_not_compile_fails_every_check_with_the_first_error() {
-    let scratch = Scratch::new("nocompile");
-    let c = scratch.c_file("broken", "int main(void) { return x; }\n");
-    let (code, report, _) = check("sig-segv", &c, &[]);
+    let Checked {
+        code,
+        stdout: report,
+        ..
+    } = check_source("sig-segv", "broken", "int main(void) { return x; }\n", &[]);
     assert_eq!(code, 1, "{report}");
     let first = report.lines().next().unwrap_or("");
     assert!(
@@ -198,9 +294,7 @@ fn a_program_that_does_not_compile_fails_every_check_with_the_first_error() {
         "{report}"
     );
     assert!(first.contains("error"), "{report}");
-    for c in SEGV_CHECKS {
-        assert!(line_of(&report, c).starts_with("FAIL"), "{report}");
-    }
+    assert_marks(&report, &SEGV_CHECKS, &SEGV_CHECKS);
     assert!(
         report.contains("not checked: the program did not compile"),
         "{report}"
@@ -213,9 +307,14 @@ fn a_program_that_does_not_compile_fails_every_check_with_the_first_error() {
 
 #[test]
 fn json_is_gradescopes_format_with_one_test_per_check() {
-    let scratch = Scratch::new("json");
-    let c = scratch.c_file("pipe", &notes_program("Hello There!"));
-    let (code, json, _) = check("pipe-hello", &c, &["--format", "json"]);
+    let Checked {
+        code, stdout: json, ..
+    } = check_source(
+        "pipe-hello",
+        "pipe",
+        &notes_program("Hello There!"),
+        &["--format", "json"],
+    );
     assert_eq!(code, 1, "{json}");
     assert!(
         json.starts_with("{\"score\": 4, \"max_score\": 6, \"tests\": ["),
@@ -248,13 +347,9 @@ fn an_executable_is_run_as_given() {
         .status()
         .expect("cc");
     assert!(built.success());
-    let (code, report, _) = check("sig-segv", &exe, &[]);
-    assert_eq!(code, 0, "{report}");
-    assert!(!report.contains("compiled"), "{report}");
-    assert!(
-        report.ends_with("score: 6/6 (3 of 3 checks passed)\n"),
-        "{report}"
-    );
+    let ran = check("sig-segv", &exe, &[]);
+    assert_all_pass(&ran, &SEGV_CHECKS, 6);
+    assert!(!ran.stdout.contains("compiled"), "{}", ran.stdout);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,74 +357,55 @@ fn an_executable_is_run_as_given() {
 
 #[test]
 fn pipe_hello_solution_passes_every_check() {
-    let (code, report, _) = check("pipe-hello", &solution("pipe-hello"), &[]);
-    assert_eq!(code, 0, "{report}");
-    assert_passed(&report, &PIPE_CHECKS);
-    assert!(
-        report.ends_with("score: 6/6 (3 of 3 checks passed)\n"),
-        "{report}"
-    );
+    let ran = check("pipe-hello", &solution("pipe-hello"), &[]);
+    assert_all_pass(&ran, &PIPE_CHECKS, 6);
 }
 
 #[test]
 fn pipe_hello_the_notes_program_prints_right_but_leaves_its_child_unreaped() {
-    let scratch = Scratch::new("notes-pipe");
-    let c = scratch.c_file("pipe", &notes_program("Hello There!"));
-    let (code, report, _) = check("pipe-hello", &c, &[]);
-    assert_eq!(code, 1, "{report}");
-    assert_only_failure(
-        &report,
-        &PIPE_CHECKS,
-        "waits",
-        "call wait(NULL) in the parent",
-    );
-    assert!(
-        report.contains("lab-check reaped its child (pid "),
-        "{report}"
-    );
+    let ran = check_source("pipe-hello", "pipe", &notes_program("Hello There!"), &[]);
+    assert_only_failure(&ran, &PIPE_CHECKS, "waits", "call wait(NULL) in the parent");
+    assert_reports(&ran, "lab-check reaped its child (pid ");
 }
 
 #[test]
 fn pipe_hello_a_child_that_prints_after_its_parent_ended_is_heard_out() {
     // The parent does not wait, and its child takes its time: as in a terminal, the child's
     // line still comes (lab-check, its new parent, lets it finish); only waits fails.
-    let scratch = Scratch::new("pipe-late");
-    let source = read(&solution("pipe-hello"))
-        .replace(
-            "        if (waitpid(pid, NULL, 0) == -1) {\n            perror(\"waitpid\");\n            return 1;\n        }\n",
-            "",
-        )
-        .replace(
-            "        printf(\"Proc %d read: %s\\n\", pid, buf);",
-            "        usleep(300000);\n        printf(\"Proc %d read: %s\\n\", pid, buf);",
-        );
+    let source = broken(
+        &read(&solution("pipe-hello")),
+        &[
+            (
+                "        if (waitpid(pid, NULL, 0) == -1) {\n            perror(\"waitpid\");\n            return 1;\n        }\n",
+                "",
+            ),
+            (
+                "        printf(\"Proc %d read: %s\\n\", pid, buf);",
+                "        usleep(300000);\n        printf(\"Proc %d read: %s\\n\", pid, buf);",
+            ),
+        ],
+    );
     assert!(
         !source.contains("waitpid(pid") && source.contains("usleep"),
         "{source}"
     );
-    let c = scratch.c_file("pipe", &source);
-    let (code, report, _) = check("pipe-hello", &c, &[]);
-    assert_eq!(code, 1, "{report}");
-    assert_only_failure(
-        &report,
-        &PIPE_CHECKS,
-        "waits",
-        "call wait(NULL) in the parent",
-    );
+    let ran = check_source("pipe-hello", "pipe", &source, &[]);
+    assert_only_failure(&ran, &PIPE_CHECKS, "waits", "call wait(NULL) in the parent");
 }
 
 #[test]
 fn pipe_hello_a_child_that_prints_the_wrong_pid_fails_output_only() {
-    let scratch = Scratch::new("pipe-pid");
-    let source = read(&solution("pipe-hello")).replace(
-        "printf(\"Proc %d read: %s\\n\", pid, buf);",
-        "printf(\"Proc %d read: %s\\n\", getpid(), buf);",
+    let ran = check_broken(
+        "pipe-hello",
+        "pipe",
+        &[(
+            "printf(\"Proc %d read: %s\\n\", pid, buf);",
+            "printf(\"Proc %d read: %s\\n\", getpid(), buf);",
+        )],
+        &[],
     );
-    let c = scratch.c_file("pipe", &source);
-    let (code, report, _) = check("pipe-hello", &c, &[]);
-    assert_eq!(code, 1, "{report}");
     assert_only_failure(
-        &report,
+        &ran,
         &PIPE_CHECKS,
         "output",
         "fork's return value, which is 0 in the child",
@@ -338,21 +414,31 @@ fn pipe_hello_a_child_that_prints_the_wrong_pid_fails_output_only() {
 
 #[test]
 fn pipe_hello_a_write_end_left_open_hangs_the_reader_and_is_named() {
-    let scratch = Scratch::new("pipe-open");
     // The parent keeps its write end and waits for the child, which waits for more data (it
     // reads again until end of file): neither ever ends.
-    let source = read(&solution("pipe-hello"))
-        .replace("        close(pipeFd[WRITE_END]);\n        if (waitpid", "        if (waitpid")
-        .replace(
-            "        close(pipeFd[WRITE_END]);\n        len = read",
-            "        len = read",
-        )
-        .replace(
-            "        buf[len] = '\\0';",
-            "        buf[len] = '\\0';\n        while (read(pipeFd[READ_END], buf + len, 1) > 0)\n            ;",
-        );
-    let c = scratch.c_file("pipe", &source);
-    let (code, report, _) = check("pipe-hello", &c, &["--timeout", "1"]);
+    let Checked {
+        code,
+        stdout: report,
+        ..
+    } = check_broken(
+        "pipe-hello",
+        "pipe",
+        &[
+            (
+                "        close(pipeFd[WRITE_END]);\n        if (waitpid",
+                "        if (waitpid",
+            ),
+            (
+                "        close(pipeFd[WRITE_END]);\n        len = read",
+                "        len = read",
+            ),
+            (
+                "        buf[len] = '\\0';",
+                "        buf[len] = '\\0';\n        while (read(pipeFd[READ_END], buf + len, 1) > 0)\n            ;",
+            ),
+        ],
+        &["--timeout", "1"],
+    );
     assert_eq!(code, 1, "{report}");
     let ends = line_of(&report, "ends");
     assert!(ends.starts_with("FAIL"), "{report}");
@@ -371,67 +457,49 @@ fn pipe_hello_a_write_end_left_open_hangs_the_reader_and_is_named() {
 
 #[test]
 fn sig_segv_solution_and_the_notes_program_pass_every_check() {
-    let (code, report, _) = check("sig-segv", &solution("sig-segv"), &[]);
-    assert_eq!(code, 0, "{report}");
-    assert_passed(&report, &SEGV_CHECKS);
-    let scratch = Scratch::new("notes-segv");
-    let c = scratch.c_file("segv", &notes_program("Memory access blows up!"));
-    let (code, report, _) = check("sig-segv", &c, &[]);
-    assert_eq!(code, 0, "{report}");
-    assert!(
-        report.ends_with("score: 6/6 (3 of 3 checks passed)\n"),
-        "{report}"
+    let ran = check("sig-segv", &solution("sig-segv"), &[]);
+    assert_all_pass(&ran, &SEGV_CHECKS, 6);
+    let ran = check_source(
+        "sig-segv",
+        "segv",
+        &notes_program("Memory access blows up!"),
+        &[],
     );
+    assert_all_pass(&ran, &SEGV_CHECKS, 6);
 }
 
 #[test]
 fn sig_segv_without_a_handler_dies_by_sigsegv_and_is_told_to_install_one() {
-    let scratch = Scratch::new("segv-none");
-    let source = read(&solution("sig-segv")).replace(
+    let no_handler = (
         "    if (signal(SIGSEGV, myOwnHandler) == SIG_ERR) {",
         "    if (0) {",
     );
-    let c = scratch.c_file("segv", &source);
-    let (code, report, _) = check("sig-segv", &c, &[]);
-    assert_eq!(code, 1, "{report}");
-    assert!(line_of(&report, "message").starts_with("FAIL"), "{report}");
-    assert!(
-        line_of(&report, "exit-status").starts_with("FAIL"),
-        "{report}"
-    );
-    assert!(line_of(&report, "no-return").starts_with("ok"), "{report}");
-    assert!(report.contains("happened: killed by SIGSEGV"), "{report}");
-    assert!(
-        report.contains("install it with signal(SIGSEGV, myOwnHandler)"),
-        "{report}"
-    );
+    let ran = check_broken("sig-segv", "segv", &[no_handler], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert_marks(&ran.stdout, &SEGV_CHECKS, &["message", "exit-status"]);
+    assert_reports(&ran, "happened: killed by SIGSEGV");
+    assert_reports(&ran, "install it with signal(SIGSEGV, myOwnHandler)");
 }
 
 #[test]
 fn sig_segv_a_handler_that_returns_faults_for_ever_and_is_named() {
-    let scratch = Scratch::new("segv-return");
-    let source = read(&solution("sig-segv")).replace("        exit(1);\n", "");
-    let c = scratch.c_file("segv", &source);
-    let (code, report, _) = check("sig-segv", &c, &["--timeout", "1"]);
-    assert_eq!(code, 1, "{report}");
-    for c in SEGV_CHECKS {
-        assert!(line_of(&report, c).starts_with("FAIL"), "{c}:\n{report}");
-    }
-    assert!(
-        report.contains("a SIGSEGV handler must not return"),
-        "{report}"
-    );
+    let returns = ("        exit(1);\n", "");
+    let ran = check_broken("sig-segv", "segv", &[returns], &["--timeout", "1"]);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert_marks(&ran.stdout, &SEGV_CHECKS, &SEGV_CHECKS);
+    assert_reports(&ran, "a SIGSEGV handler must not return");
 }
 
 #[test]
 fn sig_segv_a_wrong_exit_status_fails_that_check_only() {
-    let scratch = Scratch::new("segv-status");
-    let source = read(&solution("sig-segv")).replace("        exit(1);\n", "        exit(0);\n");
-    let c = scratch.c_file("segv", &source);
-    let (code, report, _) = check("sig-segv", &c, &[]);
-    assert_eq!(code, 1, "{report}");
-    assert_only_failure(&report, &SEGV_CHECKS, "exit-status", "exit(1)");
-    assert!(report.contains("happened: exit status 0"), "{report}");
+    let ran = check_broken(
+        "sig-segv",
+        "segv",
+        &[("        exit(1);\n", "        exit(0);\n")],
+        &[],
+    );
+    assert_only_failure(&ran, &SEGV_CHECKS, "exit-status", "exit(1)");
+    assert_reports(&ran, "happened: exit status 0");
 }
 
 // ---------------------------------------------------------------------------------------------
