@@ -581,6 +581,127 @@ fn the_lab_sheets_index_links_the_coverage_table() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Every page of the sheet: its links lead somewhere
+
+/// The pages of the sheet, as paths from the top of the crate: docs/*.md and docs/deeper/*.md.
+fn sheet_pages() -> Vec<String> {
+    let mut pages = Vec::new();
+    for dir in ["docs", "docs/deeper"] {
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut here: Vec<String> = std::fs::read_dir(&full)
+            .unwrap_or_else(|e| panic!("{dir}/: {e}"))
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".md"))
+            .map(|name| format!("{dir}/{name}"))
+            .collect();
+        here.sort();
+        pages.extend(here);
+    }
+    pages
+}
+
+/// Where a relative link `target` (no `#anchor`) of the page at `page` leads, as a path from the
+/// top of the crate: `../03-pipes.md` from `docs/deeper/03-x.md` is `docs/03-pipes.md`. None for
+/// a link that climbs out of the crate or is absolute.
+fn resolve(page: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = page.split('/').collect();
+    parts.pop(); // the page's own file name
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => parts.push(name),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Every relative link of the page at `page` (text `text`): it leads to a file of the crate, and
+/// its `#anchor`, if any, to a heading of that file (or of the page itself for `#anchor` alone).
+fn page_link_problems(page: &str, text: &str, read: Read) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, line) in outside_fences(text) {
+        for target in line.split("](").skip(1).filter_map(|t| t.split_once(')')) {
+            let target = target.0;
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let found = if file.is_empty() {
+                Some(text.to_string())
+            } else {
+                resolve(page, file).and_then(|path| read(&path))
+            };
+            let Some(found) = found else {
+                problems.push(format!(
+                    "{page}:{}: the link {target} leads to no file",
+                    i + 1
+                ));
+                continue;
+            };
+            if !anchor.is_empty() && !headings(&found).iter().any(|h| h.anchor == anchor) {
+                problems.push(format!(
+                    "{page}:{}: the link {target} leads to no heading",
+                    i + 1
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_link_of_the_sheet_leads_to_a_file_and_a_heading() {
+    let mut problems = Vec::new();
+    let pages = sheet_pages();
+    for page in &pages {
+        let text = read_from_crate(page).expect("a page of the sheet");
+        problems.extend(page_link_problems(page, &text, &read_from_crate));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    eprintln!("links checked on {} pages", pages.len());
+}
+
+#[test]
+fn links_resolve_from_the_page_that_holds_them() {
+    assert_eq!(
+        resolve("docs/deeper/03-x.md", "../03-pipes.md").as_deref(),
+        Some("docs/03-pipes.md")
+    );
+    assert_eq!(
+        resolve("docs/03-pipes.md", "deeper/03-x.md").as_deref(),
+        Some("docs/deeper/03-x.md")
+    );
+    assert_eq!(
+        resolve("docs/README.md", "../exercises/pipeline/README.md").as_deref(),
+        Some("exercises/pipeline/README.md")
+    );
+    assert_eq!(resolve("docs/README.md", "../../etc/passwd"), None);
+    assert_eq!(resolve("docs/README.md", "/etc/passwd"), None);
+    let files: HashMap<&str, &str> = [("docs/01-x.md", CHAPTER)].into();
+    let read = |p: &str| files.get(p).map(|s| s.to_string());
+    let page = "\
+[ok](../01-x.md#walk-through-the-notes-dialogue) [gone](../01-x.md#nope) [none](../09.md)
+
+```text
+[inside a fence](nowhere.md)
+```
+";
+    assert_eq!(
+        page_link_problems("docs/deeper/01-y.md", page, &read),
+        [
+            "docs/deeper/01-y.md:1: the link ../01-x.md#nope leads to no heading",
+            "docs/deeper/01-y.md:1: the link ../09.md leads to no file",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // The checker itself, on small inline sheets
 
 const CHAPTER: &str = "\

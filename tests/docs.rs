@@ -1,4 +1,5 @@
-//! The lab sheet never lies: every transcript in docs/*.md is run and compared.
+//! The lab sheet never lies: every transcript in docs/*.md and docs/deeper/*.md is run and
+//! compared.
 //!
 //! - ```console blocks go through trycmd, one command at a time; they may only run our binaries
 //!   (trycmd would silently skip any other program, so that is refused here).
@@ -32,6 +33,9 @@
 //!   types them), one for each walk-through. The queues are removed when the page or the
 //!   walk-through is done, whatever happened (see [`Queues`]). A user's queues may only take so
 //!   much kernel memory, so whatever makes queues takes turns (see [`queue_turn`]).
+//! - A name of the sheet that ends in `-$USER` (`/lab-$USER`) is the reader's own: the screens
+//!   show `you` where the reader's login name stands (`/lab-you`), and the checks read the
+//!   commands the same way before making the names their own (see [`page_text`]).
 //! - A named pipe's path in a console block (a word `/tmp/NAME.fifo`) becomes one of this run's
 //!   own, `/tmp/ipc-lab-docs-<pid>-<n>-NAME.fifo`, in the commands and the screens, as queue names
 //!   do; the file is removed when the page or the walk-through is done (see [`Fifos`]).
@@ -45,6 +49,8 @@
 //!   comparing). The copy trycmd reads has such a block as ```text, which trycmd skips.
 //!
 //! In expected text, `[..]` matches anything within a line and a line `...` any number of lines.
+//!
+//! `IPC_LAB_DOCS=03 cargo test --test docs` checks only the pages whose file name holds `03`.
 
 mod common;
 
@@ -483,12 +489,15 @@ fn single_terminal_transcripts() {
     let queues = Queues::default();
     let fifos = Fifos::default();
     for file in doc_files() {
-        let text = std::fs::read_to_string(&file).unwrap();
-        std::fs::write(
-            dir.join(file.file_name().unwrap()),
-            trycmd_copy(&text, &queues, &fifos),
-        )
-        .unwrap();
+        let text = page_text(&file);
+        // docs/deeper/03-x.md is copied as deeper-03-x.md, beside docs/03-x.md's copy.
+        let name = file.file_name().unwrap().to_string_lossy();
+        let copy = if file.starts_with("docs/deeper") {
+            format!("deeper-{name}")
+        } else {
+            name.to_string()
+        };
+        std::fs::write(dir.join(copy), trycmd_copy(&text, &queues, &fifos)).unwrap();
     }
     eprintln!(
         "checking copies of docs/*.md in {} (same line numbers)",
@@ -533,19 +542,89 @@ impl Block {
     }
 }
 
+/// The pages of the sheet: docs/*.md, then the deeper pages, docs/deeper/*.md.
 fn doc_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("docs")
-        .expect("docs/ exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    files.sort();
+    let mut files = Vec::new();
+    for dir in ["docs", "docs/deeper"] {
+        let mut here: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{dir}/: {e}"))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect();
+        here.sort();
+        files.extend(here);
+    }
+    // IPC_LAB_DOCS=03 checks only the pages whose file name holds "03" (a chapter and its deeper
+    // page), while one is being written; the whole sheet is checked otherwise.
+    if let Ok(only) = std::env::var("IPC_LAB_DOCS") {
+        files.retain(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&only))
+        });
+        eprintln!("IPC_LAB_DOCS={only}: checking only {files:?}");
+    }
     assert!(!files.is_empty(), "no docs/*.md");
     files
 }
 
+/// The text of a page as the checks read it. A name of the sheet that ends in `-$USER`
+/// (`/lab-$USER`, `/tmp/lab-$USER.fifo`) is the reader's own: their shell puts their login name
+/// there, and the screens the page shows have `you` in its place (`/lab-you`). The checks read
+/// the commands as the screens do, and then make the name this run's own, as any other.
+fn page_text(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .replace("-$USER", "-you")
+}
+
+/// The chapter a deeper page goes deeper into: docs/deeper/03-x.md belongs to docs/03-*.md.
+fn chapter_of(file: &Path) -> Option<PathBuf> {
+    if file.parent()?.file_name()? != "deeper" {
+        return None;
+    }
+    let prefix = file.file_name()?.to_str()?.get(..3)?.to_string();
+    doc_files().into_iter().find(|f| {
+        f.parent().is_some_and(|d| d == Path::new("docs"))
+            && f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+    })
+}
+
+/// The ```c blocks a page's `./NAME` commands may run: the page's own, and for a deeper page
+/// its chapter's too (a deeper page runs the chapter's C programs without printing them again).
+fn c_blocks_for(file: &Path, blocks: &[Block]) -> Vec<Block> {
+    let mut all: Vec<Block> = blocks.iter().filter(|b| b.lang() == "c").cloned().collect();
+    if let Some(chapter) = chapter_of(file) {
+        all.extend(blocks_of(&chapter).into_iter().filter(|b| b.lang() == "c"));
+    }
+    all
+}
+
+#[test]
+fn names_ending_in_user_read_as_the_screens_show_them() {
+    let dir = std::env::temp_dir().join(format!("ipc-lab-docs-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("x.md");
+    std::fs::write(
+        &page,
+        "$ mq-send /lab-$USER hi /tmp/lab-$USER.fifo \"$USER\"\n",
+    )
+    .unwrap();
+    let text = page_text(&page);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(text, "$ mq-send /lab-you hi /tmp/lab-you.fifo \"$USER\"\n");
+    assert!(is_queue_name("/lab-you") && is_fifo_path("/tmp/lab-you.fifo"));
+    let deeper = chapter_of(Path::new("docs/deeper/03-more.md"));
+    assert!(
+        deeper.is_some_and(|c| c.to_str().is_some_and(|c| c.starts_with("docs/03-"))),
+        "a deeper page belongs to its chapter"
+    );
+    assert_eq!(chapter_of(Path::new("docs/03-pipes.md")), None);
+}
+
 fn blocks_of(file: &Path) -> Vec<Block> {
-    let text = std::fs::read_to_string(file).unwrap();
+    let text = page_text(file);
     let mut blocks = Vec::new();
     let mut open: Option<(String, Block)> = None;
     for (i, line) in text.lines().enumerate() {
@@ -1365,7 +1444,7 @@ fn two_terminal_walk_throughs() {
     let another_user = common::can_drop_to_nobody();
     for file in doc_files() {
         let blocks = blocks_of(&file);
-        let mut programs = match compile_c(&blocks, &dir) {
+        let mut programs = match compile_c(&c_blocks_for(&file, &blocks), &dir) {
             Ok(p) => p,
             Err(e) => {
                 failures.push(e);
@@ -1452,9 +1531,8 @@ fn console_blocks_run_only_our_programs() {
     for file in doc_files() {
         let blocks = blocks_of(&file);
         // The C programs of the page: `./NAME` for each ```c NAME.c block.
-        let c_programs: Vec<String> = blocks
+        let c_programs: Vec<String> = c_blocks_for(&file, &blocks)
             .iter()
-            .filter(|b| b.lang() == "c")
             .filter_map(|b| b.info.split_whitespace().nth(1)?.strip_suffix(".c"))
             .map(|name| format!("./{name}"))
             .collect();
