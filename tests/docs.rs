@@ -544,16 +544,7 @@ impl Block {
 
 /// The pages of the sheet: docs/*.md, then the deeper pages, docs/deeper/*.md.
 fn doc_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for dir in ["docs", "docs/deeper"] {
-        let mut here: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{dir}/: {e}"))
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "md"))
-            .collect();
-        here.sort();
-        files.extend(here);
-    }
+    let mut files = all_doc_files();
     // IPC_LAB_DOCS=03 checks only the pages whose file name holds "03" (a chapter and its deeper
     // page), while one is being written; the whole sheet is checked otherwise.
     if let Ok(only) = std::env::var("IPC_LAB_DOCS") {
@@ -564,6 +555,21 @@ fn doc_files() -> Vec<PathBuf> {
         eprintln!("IPC_LAB_DOCS={only}: checking only {files:?}");
     }
     assert!(!files.is_empty(), "no docs/*.md");
+    files
+}
+
+/// Every page of the sheet, whatever IPC_LAB_DOCS says.
+fn all_doc_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["docs", "docs/deeper"] {
+        let mut here: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{dir}/: {e}"))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect();
+        here.sort();
+        files.extend(here);
+    }
     files
 }
 
@@ -583,7 +589,7 @@ fn chapter_of(file: &Path) -> Option<PathBuf> {
         return None;
     }
     let prefix = file.file_name()?.to_str()?.get(..3)?.to_string();
-    doc_files().into_iter().find(|f| {
+    all_doc_files().into_iter().find(|f| {
         f.parent().is_some_and(|d| d == Path::new("docs"))
             && f.file_name()
                 .and_then(|n| n.to_str())
