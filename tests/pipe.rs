@@ -541,6 +541,23 @@ fn counts_of_one_are_singular() {
          received 1 record: 1 whole, 0 torn\n\
          each write of 1 byte (at most PIPE_BUF) is atomic: records never interleave\n",
     );
+    let ran = run(&["duplex", "--rounds", "1"]);
+    assert_success(
+        &ran,
+        "half duplex: one pipe, parent -> child\n\
+         child: got \"request 1\"\n\
+         child: end of file after 1 request; it cannot answer on this pipe\n\
+         full duplex: two pipes, parent -> child and child -> parent\n\
+         parent: sent \"ping 1\", got \"pong 1\"\n\
+         parent: 1 round trip over two pipes\n",
+    );
+    let ran = run(&["writers", "--writers", "1", "--records", "1", "--explain"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("  the writer reaped\n") && !ran.stderr.contains("all 1 "),
+        "{}",
+        ran.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -367,6 +367,15 @@ fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<
     Ok(status)
 }
 
+/// `the writer reaped` or `all 8 writers reaped`.
+fn all_reaped(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("the {noun} reaped")
+    } else {
+        format!("all {} reaped", cli::counted(n, noun))
+    }
+}
+
 /// In a child: report an error on stderr, as the parent would, and return the exit status. A
 /// closed stdout (`| head`) ends it quietly, as it ends the parent.
 fn child_failed(ui: &Ui, err: anyhow::Error) -> i32 {
@@ -506,8 +515,8 @@ fn fail(ui: &Ui) -> anyhow::Result<i32> {
                 pipes.push(p);
                 if pipes.len() as u64 > limit {
                     break Err(anyhow::anyhow!(
-                        "pipe did not fail after {} pipes, with the soft limit at {limit}",
-                        pipes.len()
+                        "pipe did not fail after {}, with the soft limit at {limit}",
+                        cli::counted(pipes.len() as u64, "pipe")
                     ));
                 }
             }
@@ -995,7 +1004,8 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
     clock.line(
         "reader",
         &format!(
-            "read returns {n} bytes after {:.1} s",
+            "read returns {} after {:.1} s",
+            cli::counted(n as u64, "byte"),
             start.elapsed().as_secs_f64()
         ),
     )?;
@@ -1052,12 +1062,16 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
                 })?;
                 if n == 0 {
                     out_line(format_args!(
-                        "child: read returns 0 after {total} bytes: end of file, every write end is closed"
+                        "child: read returns 0 after {}: end of file, every write end is closed",
+                        cli::counted(total as u64, "byte")
                     ))?;
                     return Ok(());
                 }
                 total += n;
-                cli::out_bytes_line(&format!("child: read {n} bytes: "), &buf[..n])?;
+                cli::out_bytes_line(
+                    &format!("child: read {}: ", cli::counted(n as u64, "byte")),
+                    &buf[..n],
+                )?;
             }
         };
         match run() {
@@ -1067,8 +1081,8 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
     })?;
     drop(read);
     out_line(format_args!(
-        "parent: writes {} bytes, then closes its write end",
-        message.len()
+        "parent: writes {}, then closes its write end",
+        cli::counted(message.len() as u64, "byte")
     ))?;
     write_all(write.as_fd(), message, Some(&term))?;
     drop(write);
@@ -1099,8 +1113,8 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
     if ignore_sigpipe {
         pipe::ignore(Signal::SIGPIPE)?;
         out_line(format_args!(
-            "parent: SIGPIPE is ignored; writes {} bytes to the pipe",
-            message.len()
+            "parent: SIGPIPE is ignored; writes {} to the pipe",
+            cli::counted(message.len() as u64, "byte")
         ))?;
         match nix::unistd::write(write.as_fd(), message) {
             Err(Errno::EPIPE) => {
@@ -1115,8 +1129,8 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
         // Rust ignores SIGPIPE; a C program (and this demo) has its default action: terminate.
         pipe::default_action(Signal::SIGPIPE)?;
         out_line(format_args!(
-            "parent: writes {} bytes: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
-            message.len()
+            "parent: writes {}: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
+            cli::counted(message.len() as u64, "byte")
         ))?;
         let _ = std::io::stdout().flush();
         let result = nix::unistd::write(write.as_fd(), message);
@@ -1138,7 +1152,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
         pipe::close_in_child(&write);
         let run = || -> anyhow::Result<()> {
             let mut lines = LineReader::new(read.as_fd());
-            let mut n = 0;
+            let mut n = 0u32;
             while let Some(line) = lines.next_line()? {
                 n += 1;
                 out_line(format_args!(
@@ -1147,7 +1161,8 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
                 ))?;
             }
             out_line(format_args!(
-                "child: end of file after {n} requests; it cannot answer on this pipe"
+                "child: end of file after {}; it cannot answer on this pipe",
+                cli::counted(n, "request")
             ))?;
             Ok(())
         };
@@ -1235,7 +1250,10 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
         "the child {}",
         pipe::describe(status)
     );
-    out_line(format_args!("parent: {rounds} round trips over two pipes"))?;
+    out_line(format_args!(
+        "parent: {} over two pipes",
+        cli::counted(rounds, "round trip")
+    ))?;
     Ok(0)
 }
 
@@ -1337,13 +1355,13 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
             }
         }
     }
-    let mut failed = 0;
+    let mut failed = 0u32;
     for child in &mut children {
         if !matches!(wait_child(child, &term, ui)?, WaitStatus::Exited(_, 0)) {
             failed += 1;
         }
     }
-    ui.meaning(&format!("all {n} writers reaped"));
+    ui.meaning(&all_reaped(n, "writer"));
     out_line(format_args!(
         "received {}: {whole} whole, {torn} torn",
         cli::counted(whole + torn, "record")
@@ -1358,11 +1376,11 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
             "a write of {bytes} (more than PIPE_BUF) may be split: other writers' bytes can land in between"
         ))?;
     }
-    anyhow::ensure!(failed == 0, "{failed} writer(s) failed");
+    anyhow::ensure!(failed == 0, "{} failed", cli::counted(failed, "writer"));
     anyhow::ensure!(
         whole + torn == u64::from(n) * u64::from(records) && slot_len == 0,
-        "the reader got {} bytes, not the {} written",
-        (whole + torn) * size as u64 + slot_len as u64,
+        "the reader got {}, not the {} written",
+        cli::counted((whole + torn) * size as u64 + slot_len as u64, "byte"),
         u64::from(n) * u64::from(records) * size as u64
     );
     Ok(0)
@@ -1573,7 +1591,8 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
             let (reader, count) = (message[0] as usize, message[2] as usize);
             anyhow::ensure!(
                 (1..=n as usize).contains(&reader) && count <= REPORT_NUMBERS,
-                "a report makes no sense: reader {reader}, {count} numbers"
+                "a report makes no sense: reader {reader}, {}",
+                cli::counted(count as u64, "number")
             );
             reported[reader - 1] = true;
             torn += u64::from(message[1]);
@@ -1585,13 +1604,13 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
             }
         }
     }
-    let mut failed = 0;
+    let mut failed = 0u32;
     for child in &mut children {
         if !matches!(wait_child(child, &term, ui)?, WaitStatus::Exited(_, 0)) {
             failed += 1;
         }
     }
-    ui.meaning(&format!("all {n} readers reaped"));
+    ui.meaning(&all_reaped(n, "reader"));
     for (r, count) in got.iter().enumerate() {
         out_line(format_args!(
             "reader {} read {}",
@@ -1606,7 +1625,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
         "sent {}, the readers got {total}: {lost} lost, {duplicated} duplicated, {torn} torn",
         cli::counted(records, "record")
     ))?;
-    anyhow::ensure!(failed == 0, "{failed} reader(s) failed");
+    anyhow::ensure!(failed == 0, "{} failed", cli::counted(failed, "reader"));
     anyhow::ensure!(
         reported.iter().all(|&r| r),
         "not every reader reported what it read"
