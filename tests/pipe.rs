@@ -1637,6 +1637,9 @@ fn each_subcommand_has_help() {
                     "anonymous FIFO file",
                     "Example:",
                     "pipe-demo anon --explain",
+                    "by a path",
+                    "/proc/PID/fd/N",
+                    "SCM_RIGHTS",
                 ][..],
             ),
         ],
@@ -1865,6 +1868,7 @@ fn fd_line(line: &str) -> (i32, String, u64) {
 #[test]
 fn anon_both_ends_of_a_pipe_are_one_nameless_inode_and_a_fifo_has_its_path() {
     let demo = start(&["anon"]);
+    let pid = demo.pid();
     let fifo = std::env::temp_dir().join(format!("ipc-lab-anon-{}.fifo", demo.pid()));
     let ran = demo.finish();
     assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
@@ -1881,11 +1885,14 @@ fn anon_both_ends_of_a_pipe_are_one_nameless_inode_and_a_fifo_has_its_path() {
     assert_eq!(t1, format!("pipe:[{i1}]"));
     assert_eq!((t2, i2), (t1.clone(), i1));
     assert!(!t1.starts_with('/'));
+    // No path, but /proc/PID/fd and SCM_RIGHTS still lead to it.
     assert_eq!(
         lines[3],
         format!(
             "one pipe: both ends are inode {i1} of the kernel's pipe file system; no directory \
-             holds it, so no other process can open it by a name"
+             holds it, so no process can open it by a path, but another can still get an end: by \
+             fork, by opening /proc/{pid}/fd/{r} (if allowed to look into this process), or sent \
+             over a Unix socket (SCM_RIGHTS)"
         )
     );
 

@@ -23,7 +23,8 @@ const ABOUT: &str = "Pipes: the lecture notes' program, and the bounded buffer m
 
 const AFTER_HELP: &str = "\
 Lecture notes: B3 Unix Pipe: a one-way, bounded byte buffer with implicit synchronisation
-(writers wait when it is full, readers when it is empty), shared by related processes.
+(writers wait when it is full, readers when it is empty), shared by related processes, which
+inherit its ends through fork (`pipe-demo anon`: the other ways to an end, none of them a path).
 
 With no subcommand it is exactly the notes' program: the parent writes \"Hello There!\" into a
 pipe, the child reads it and prints `Proc 0 read: Hello There!` (and the parent waits for it).
@@ -83,6 +84,10 @@ Lecture notes: B3 Unix Pipe: \"Behaviour: anonymous FIFO file\".
 Example:
   pipe-demo anon             both ends of a pipe are pipe:[INODE]; a FIFO's ends are its path
   pipe-demo anon --explain   with the readlink and fstat calls
+
+No process can open a pipe by a path. Another process can still get one of its ends: by fork, by
+opening /proc/PID/fd/N if it may look into a process that holds the end (one of the same user, or
+with privilege), or by being sent the descriptor over a Unix socket (SCM_RIGHTS).
 
 The FIFO is made in the temporary directory and removed again at the end.";
 
@@ -660,7 +665,8 @@ fn anon(ui: &Ui) -> anyhow::Result<i32> {
     let b = show_descriptor(write.as_fd(), ui)?;
     anyhow::ensure!(a == b, "the two ends of one pipe have inodes {a} and {b}");
     out_line(format_args!(
-        "one pipe: both ends are inode {a} of the kernel's pipe file system; no directory holds it, so no other process can open it by a name"
+        "one pipe: both ends are inode {a} of the kernel's pipe file system; no directory holds it, so no process can open it by a path, but another can still get an end: by fork, by opening /proc/{}/fd/{r} (if allowed to look into this process), or sent over a Unix socket (SCM_RIGHTS)",
+        nix::unistd::getpid()
     ))?;
     term.check()?;
 
