@@ -1554,6 +1554,16 @@ fn help_names_the_notes_section_every_subcommand_and_examples() {
     }
     let long = run(&["--help"]).stdout;
     assert!(long.contains("Lecture notes: B3 Unix Pipe"), "{long}");
+    // What differs from the notes' C program, said precisely: not "exactly the notes' program".
+    assert!(!long.contains("exactly the notes' program"), "{long}");
+    for difference in [
+        "byte for byte",
+        "the parent waits for its child; the C parent does not",
+        "of at most 100 bytes (sizeof buf)",
+        "checks none of them",
+    ] {
+        assert!(long.contains(difference), "no {difference:?} in {long}");
+    }
     assert!(long.contains("Examples:"), "{long}");
     assert!(
         long.contains("pipe-demo redirect 'ls -l /' 'wc -l'"),

@@ -26,8 +26,17 @@ Lecture notes: B3 Unix Pipe: a one-way, bounded byte buffer with implicit synchr
 (writers wait when it is full, readers when it is empty), shared by related processes, which
 inherit its ends through fork (`pipe-demo anon`: the other ways to an end, none of them a path).
 
-With no subcommand it is exactly the notes' program: the parent writes \"Hello There!\" into a
-pipe, the child reads it and prints `Proc 0 read: Hello There!` (and the parent waits for it).
+With no subcommand it prints what the notes' C program prints, byte for byte, and exits 0 as it
+does: the parent writes \"Hello There!\" and its NUL (13 bytes) into a pipe, the child reads them
+and prints `Proc 0 read: Hello There!`. What differs, none of it on stdout:
+  - the parent waits for its child; the C parent does not, so the shell's prompt can come before
+    the child's line, and the C program's exit status says nothing of the child. Here a child
+    that fails makes the exit status its own (128 + N for a signal N);
+  - the child reads until end of file and prints up to the first NUL; the C child makes one read
+    of at most 100 bytes (sizeof buf), so a message of 100 bytes or more (--message) would be cut
+    and left without its NUL;
+  - a pipe, fork, read or write that fails is reported (error: ..., exit status 1); the C program
+    checks none of them, and goes on with what it has.
 
 Examples:
   pipe-demo                                  the notes' program
