@@ -563,28 +563,77 @@ fn counts_of_one_are_singular() {
 // ---------------------------------------------------------------------------------------------
 // blocking: the timeline, in order
 
+/// The size of a memory page, which a pipe's slots each hold.
+fn page_size() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .expect("sysconf")
+        .expect("a page size") as usize
+}
+
 #[test]
 fn blocking_shows_the_writer_then_the_reader_waiting_in_order() {
     let ran = run(&["blocking", "--delay", "0.3"]);
     assert_eq!(code(&ran), 0, "{}", ran.stderr);
     assert_eq!(ran.stderr, "");
+    // Four slots of a page each: the level after each step, live, as a bar of the slots; each
+    // reader line says what it read and what it left.
+    let page = page_size();
+    let cap = 4 * page;
+    let bar = |pages: usize| {
+        format!(
+            "[{}{}] {} of {cap} bytes",
+            "#".repeat(pages),
+            ".".repeat(4 - pages),
+            pages * page
+        )
+    };
     assert_eq!(
         timeline_events(&ran.stdout),
         [
-            "a pipe of 16384 bytes; the writer writes 5 x 4096 bytes, the reader waits 0.3 s before reading",
-            "writer write #1 of 4096 bytes: the pipe holds 4096 of 16384",
-            "writer write #2 of 4096 bytes: the pipe holds 8192 of 16384",
-            "writer write #3 of 4096 bytes: the pipe holds 12288 of 16384",
-            "writer write #4 of 4096 bytes: the pipe holds 16384 of 16384",
-            "writer write #5 of 4096 bytes: the pipe holds 16384 of 16384, no room: write blocks",
-            "reader reads 4096 bytes: the pipe holds 16384 of 16384",
-            "writer write #5 returns after N s: the reader made room",
-            "reader reads everything: the pipe holds 16384 of 16384",
-            "reader the pipe holds 0: read blocks until the writer writes",
-            "writer writes 100 bytes, then closes its end",
-            "reader read returns 100 bytes after N s",
-            "reader read returns 0: end of file, the writer closed its end",
+            format!(
+                "a pipe of {cap} bytes: 4 slots of one page ({page} bytes) each; the writer writes 5 x {page} bytes, the reader waits 0.3 s before reading"
+            ),
+            format!("writer write #1 of {page} bytes went in: {}", bar(1)),
+            format!("writer write #2 of {page} bytes went in: {}", bar(2)),
+            format!("writer write #3 of {page} bytes went in: {}", bar(3)),
+            format!("writer write #4 of {page} bytes went in: {}, full", bar(4)),
+            format!(
+                "writer write #5 of {page} bytes: {}, no free slot: write blocks",
+                bar(4)
+            ),
+            format!(
+                "reader finds {} and reads {page} bytes (one page): a slot is free",
+                bar(4)
+            ),
+            format!(
+                "writer write #5 returns after N s, into the slot the reader freed: {}",
+                bar(4)
+            ),
+            format!(
+                "reader reads {cap} bytes, everything: the pipe is empty, {}",
+                bar(0)
+            ),
+            "reader reads again: nothing to read, so read blocks until the writer writes".into(),
+            "writer writes 100 bytes, then closes its end".into(),
+            format!(
+                "reader read returns 100 bytes after N s: the pipe is empty again, {}",
+                bar(0)
+            ),
+            "reader read returns 0: end of file, the writer closed its end".into(),
         ]
+    );
+    if page == 4096 {
+        assert!(
+            ran.stdout.contains("[##..] 8192 of 16384 bytes\n"),
+            "{}",
+            ran.stdout
+        );
+    }
+    // No line gives a level before its step as if it were after: the old wording is gone.
+    assert!(
+        !ran.stdout.contains("reads everything: the pipe holds"),
+        "{}",
+        ran.stdout
     );
     // Every event line but the first carries a time, stripped above.
     for line in ran.stdout.lines().skip(1) {
@@ -1434,11 +1483,14 @@ fn interrupting_blocking_ends_it_by_the_signal_and_kills_the_writer() {
         let ran = interrupt(&["blocking", "--delay", "5"], "write blocks", 1, sig);
         // Ended while the writer waited: the reader never read.
         let events = timeline_events(&ran.stdout);
+        let page = page_size();
         assert_eq!(
-            events.last().map(String::as_str),
-            Some(
-                "writer write #5 of 4096 bytes: the pipe holds 16384 of 16384, no room: write blocks"
-            ),
+            events.last(),
+            Some(&format!(
+                "writer write #5 of {page} bytes: [####] {} of {} bytes, no free slot: write blocks",
+                4 * page,
+                4 * page
+            )),
             "{}",
             ran.stdout
         );

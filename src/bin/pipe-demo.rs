@@ -916,55 +916,86 @@ impl Clock {
     }
 }
 
+/// The fill level of a pipe of `cap` bytes with pages of `page` bytes, read live with FIONREAD:
+/// `[##..] 8192 of 16384 bytes`, a mark for each of its slots (one page each). Drawn only where
+/// it is true: the writes of `blocking` are whole pages and its reads take whole pages, so a
+/// whole number of pages fills exactly that many slots. Any other count is said in bytes alone,
+/// since how many slots it takes depends on the writes (see `capacity --write-size`).
+fn level(bytes: usize, cap: usize, page: usize) -> String {
+    let slots = cap / page;
+    if bytes % page == 0 && bytes <= cap {
+        let used = bytes / page;
+        format!(
+            "[{}{}] {bytes} of {cap} bytes",
+            "#".repeat(used),
+            ".".repeat(slots - used)
+        )
+    } else {
+        format!("{bytes} of {cap} bytes")
+    }
+}
+
 fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
-    // A pipe keeps its bytes in pages: a write waits for a whole free page once the last one is
-    // full, so the writer writes a page at a time and the reader frees one per read.
-    const CHUNK: usize = 4096;
+    // A pipe keeps its bytes in pages, one to each of its slots. The writer writes a whole page
+    // at a time: each write takes a slot of its own, and waits once none is free. The reader
+    // frees a slot with each page it reads.
     const FINAL: usize = 100;
+    let page = pipe::page_size();
     let term = Termination::install()?;
     let p = pipe::pipe(false)?;
-    let cap = pipe::set_capacity(p.write.as_fd(), 4 * CHUNK)?;
-    ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {})", 4 * CHUNK), cap);
-    let chunks = cap / CHUNK + 1;
+    let cap = pipe::set_capacity(p.write.as_fd(), 4 * page)?;
+    ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {})", 4 * page), cap);
+    ui.meaning(
+        "each level is ioctl(fd, FIONREAD) at that moment, the bytes waiting to be read; [#...] marks the slots they fill, one page each",
+    );
+    let slots = cap / page;
+    let chunks = slots + 1;
     let clock = Clock(Instant::now());
     out_line(format_args!(
-        "a pipe of {cap} bytes; the writer writes {chunks} x {CHUNK} bytes, the reader waits {} s before reading",
+        "a pipe of {cap} bytes: {} of one page ({page} bytes) each; the writer writes {chunks} x {page} bytes, the reader waits {} s before reading",
+        cli::counted(slots as u64, "slot"),
         delay.as_secs_f64()
     ))?;
     let Pipe { read, write } = p;
     let mut writer = pipe::fork(|| {
         pipe::close_in_child(&read);
         let run = || -> anyhow::Result<()> {
-            let data = [b'w'; CHUNK];
+            let data = vec![b'w'; page];
+            let write_page = || {
+                nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
+                    call: "write",
+                    errno,
+                })
+            };
             for i in 1..=chunks {
                 let held = pipe::fill(write.as_fd())?;
-                if held + CHUNK > cap {
-                    clock.line(
-                        "writer",
-                        &format!("write #{i} of {CHUNK} bytes: the pipe holds {held} of {cap}, no room: write blocks"),
-                    )?;
-                    let start = Instant::now();
-                    nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
-                        call: "write",
-                        errno,
-                    })?;
+                if held + page > cap {
                     clock.line(
                         "writer",
                         &format!(
-                            "write #{i} returns after {:.1} s: the reader made room",
-                            start.elapsed().as_secs_f64()
+                            "write #{i} of {page} bytes: {}, no free slot: write blocks",
+                            level(held, cap, page)
+                        ),
+                    )?;
+                    let start = Instant::now();
+                    write_page()?;
+                    clock.line(
+                        "writer",
+                        &format!(
+                            "write #{i} returns after {:.1} s, into the slot the reader freed: {}",
+                            start.elapsed().as_secs_f64(),
+                            level(pipe::fill(write.as_fd())?, cap, page)
                         ),
                     )?;
                 } else {
-                    nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
-                        call: "write",
-                        errno,
-                    })?;
+                    write_page()?;
+                    let now = pipe::fill(write.as_fd())?;
+                    let full = if now + page > cap { ", full" } else { "" };
                     clock.line(
                         "writer",
                         &format!(
-                            "write #{i} of {CHUNK} bytes: the pipe holds {} of {cap}",
-                            held + CHUNK
+                            "write #{i} of {page} bytes went in: {}{full}",
+                            level(now, cap, page)
                         ),
                     )?;
                 }
@@ -991,37 +1022,46 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
     if let Some(sig) = term.sleep(delay) {
         return Err(cli::Interrupted(sig).into());
     }
+    // What it finds, then what it does: the level after this read is the writer's to tell, as
+    // the writer refills the freed slot at once.
     let held = pipe::fill(read.as_fd())?;
     clock.line(
         "reader",
-        &format!("reads {CHUNK} bytes: the pipe holds {held} of {cap}"),
+        &format!(
+            "finds {} and reads {page} bytes (one page): a slot is free",
+            level(held, cap, page)
+        ),
     )?;
-    read_fd(read.as_fd(), &mut buf[..CHUNK], &term)?;
+    read_fd(read.as_fd(), &mut buf[..page], &term)?;
     if let Some(sig) = term.sleep(delay / 2) {
         return Err(cli::Interrupted(sig).into());
     }
     let held = pipe::fill(read.as_fd())?;
-    clock.line(
-        "reader",
-        &format!("reads everything: the pipe holds {held} of {cap}"),
-    )?;
     let mut got = 0;
     while got < held {
         got += read_fd(read.as_fd(), &mut buf[..held - got], &term)?;
     }
-    let held = pipe::fill(read.as_fd())?;
     clock.line(
         "reader",
-        &format!("the pipe holds {held}: read blocks until the writer writes"),
+        &format!(
+            "reads {}, everything: the pipe is empty, {}",
+            cli::counted(got as u64, "byte"),
+            level(pipe::fill(read.as_fd())?, cap, page)
+        ),
+    )?;
+    clock.line(
+        "reader",
+        "reads again: nothing to read, so read blocks until the writer writes",
     )?;
     let start = Instant::now();
     let n = read_fd(read.as_fd(), &mut buf, &term)?;
     clock.line(
         "reader",
         &format!(
-            "read returns {} after {:.1} s",
+            "read returns {} after {:.1} s: the pipe is empty again, {}",
             cli::counted(n as u64, "byte"),
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            level(pipe::fill(read.as_fd())?, cap, page)
         ),
     )?;
     let mut n = n;
