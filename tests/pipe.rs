@@ -444,10 +444,187 @@ fn redirect_reaps_both_children() {
 const PIPE_BUF_LINE: &str = "PIPE_BUF: 4096 bytes (a write of at most this many bytes is atomic)\n";
 
 fn capacity_lines(granted: usize) -> String {
+    let page = page_size();
+    let slots = granted / page;
+    let slots = if slots == 1 {
+        "1 slot".to_string()
+    } else {
+        format!("{slots} slots")
+    };
     format!(
-        "capacity: {granted} bytes written before a write would block (EAGAIN)\n\
-         F_GETPIPE_SZ: {granted} bytes\n{PIPE_BUF_LINE}"
+        "capacity: {granted} bytes written, a page ({page} bytes) at a time, before a write would \
+         block (EAGAIN)\n\
+         F_GETPIPE_SZ: {granted} bytes: {slots} of one page ({page} bytes) each; writes of other \
+         sizes may fill less (--write-size)\n{PIPE_BUF_LINE}"
     )
+}
+
+/// What writes of `size` bytes put into an empty pipe of `cap` bytes with pages of `page` bytes
+/// until one would block, by the kernel's rule (fs/pipe.c, pipe_write): the pipe has cap / page
+/// slots, a page each; a write's bytes beyond whole pages (all of it, below a page) join the last
+/// page if they fit there entirely, the rest takes fresh pages while slots are free; a write that
+/// finds room for none of its bytes fails with EAGAIN. Returns (writes in whole, writes in part,
+/// bytes held).
+fn slot_fill(cap: usize, page: usize, size: usize) -> (usize, usize, usize) {
+    let slots = cap / page;
+    let mut pages: Vec<usize> = Vec::new();
+    let (mut whole, mut part, mut held) = (0, 0, 0);
+    loop {
+        let (mut rest, mut wrote) = (size, 0);
+        let odd = size % page;
+        if odd > 0 && pages.last().is_some_and(|last| last + odd <= page) {
+            *pages.last_mut().unwrap() += odd;
+            rest -= odd;
+            wrote += odd;
+        }
+        while rest > 0 && pages.len() < slots {
+            let k = rest.min(page);
+            pages.push(k);
+            rest -= k;
+            wrote += k;
+        }
+        match wrote {
+            0 => return (whole, part, held),
+            w if w == size => whole += 1,
+            _ => part += 1,
+        }
+        held += wrote;
+    }
+}
+
+/// The capacity the kernel gives a new pipe, or grants when asked for `asked` bytes.
+fn pipe_capacity(asked: Option<usize>) -> usize {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let (r, w) = nix::unistd::pipe().expect("pipe");
+    if let Some(asked) = asked {
+        fcntl(&w, FcntlArg::F_SETPIPE_SZ(asked as i32)).expect("F_SETPIPE_SZ");
+    }
+    let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ") as usize;
+    drop((r, w));
+    cap
+}
+
+#[test]
+fn capacity_write_size_fills_page_slots_not_bytes() {
+    let page = page_size();
+    let cap = pipe_capacity(None);
+    let slots = cap / page;
+    // On this machine's x86-64 (pages of 4096 bytes, 16 of them): 2049-byte writes fill only
+    // 32784 bytes, 3000-byte ones 48000.
+    if page == 4096 && cap == 65536 {
+        assert_eq!(slot_fill(cap, page, 2049).2, 32784);
+        assert_eq!(slot_fill(cap, page, 3000).2, 48000);
+    }
+    for size in [
+        2049,
+        3000,
+        1,
+        1000,
+        page / 2 + 1,
+        page - 1,
+        page,
+        page + 1,
+        5000,
+        3 * page + 7,
+        cap,
+    ] {
+        if size > cap {
+            continue;
+        }
+        let ran = run(&["capacity", "--write-size", &size.to_string()]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{size}");
+        let (whole, part, held) = slot_fill(cap, page, size);
+        let went = if part == 0 {
+            format!("{whole} went in")
+        } else {
+            format!("{whole} went in whole and {part} in part")
+        };
+        let bytes = if size == 1 { "byte" } else { "bytes" };
+        let lines: Vec<&str> = ran.stdout.lines().collect();
+        assert_eq!(lines.len(), 5, "{size}: {}", ran.stdout);
+        assert_eq!(
+            lines[0],
+            format!(
+                "writes of {size} {bytes} until one would block (EAGAIN): {went}; the pipe holds \
+                 {held} bytes (FIONREAD)"
+            ),
+            "{size}"
+        );
+        assert_eq!(
+            lines[1],
+            format!("F_GETPIPE_SZ: {cap} bytes: {slots} slots of one page ({page} bytes) each")
+        );
+        assert_eq!(lines[4], PIPE_BUF_LINE.trim_end());
+        // Writes of less than a page that do not go twice into one: a page each.
+        if size < page && 2 * size > page {
+            assert_eq!(
+                lines[2],
+                "a write smaller than a page joins the last, part-filled page only if it fits \
+                 there entirely, else it takes a fresh page"
+            );
+            assert_eq!(
+                lines[3],
+                format!(
+                    "{size} + {size} > {page}: each write took a fresh page, so the {slots} slots \
+                     hold {slots} x {size} = {held} bytes"
+                )
+            );
+        }
+        assert!(!ran.stdout.contains("differs"), "{}", ran.stdout);
+    }
+}
+
+#[test]
+fn capacity_write_size_with_a_size_asked_for_fills_the_granted_slots() {
+    let page = page_size();
+    let cap = pipe_capacity(Some(8192));
+    let ran = run(&["capacity", "--size", "8192", "--write-size", "3000"]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
+    let (_, _, held) = slot_fill(cap, page, 3000);
+    assert!(
+        ran.stdout.starts_with(&format!(
+            "asked for 8192 bytes (F_SETPIPE_SZ): the kernel granted {cap} (whole pages, a power of \
+             two)\nwrites of 3000 bytes until one would block (EAGAIN): "
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(&format!("; the pipe holds {held} bytes (FIONREAD)\n")),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn capacity_write_size_out_of_range_is_a_usage_error() {
+    let cap = pipe_capacity(None);
+    for bad in ["0", "-5", "abc", "", "2147483649"] {
+        let ran = run(&["capacity", "--write-size", bad]);
+        assert_usage_error(&ran, &format!("--write-size {bad:?}"));
+    }
+    // Above the capacity: it is known only once the pipe is made (and --size granted).
+    let above = (cap + 1).to_string();
+    let ran = run(&["capacity", "--write-size", &above]);
+    assert_usage_error(&ran, &above);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: --write-size {above} is more than the pipe's capacity ({cap} bytes): give 1 \
+             to {cap}\n"
+        )
+    );
+    let granted = pipe_capacity(Some(1));
+    let above = (granted + 1).to_string();
+    let ran = run(&["capacity", "--size", "1", "--write-size", &above]);
+    assert_usage_error(&ran, &above);
+    assert!(
+        ran.stderr
+            .contains(&format!("capacity ({granted} bytes): give 1 to {granted}")),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]
@@ -1634,7 +1811,17 @@ fn each_subcommand_has_help() {
     assert_helps_mention(
         &[
             ("redirect", &["<CMD1>", "<CMD2>"][..]),
-            ("capacity", &["--size <BYTES>", "F_SETPIPE_SZ"][..]),
+            (
+                "capacity",
+                &[
+                    "--size <BYTES>",
+                    "F_SETPIPE_SZ",
+                    "--write-size <BYTES>",
+                    "pipe-demo capacity --write-size 2049",
+                    "slots of one page each",
+                    "Lecture notes: B3 Unix Pipe",
+                ][..],
+            ),
             ("blocking", &["--delay <SECS>", "[default: 1]"][..]),
             (
                 "eof",

@@ -87,6 +87,20 @@ read for exactly one record's size: so every record goes whole to exactly one re
 one is up to the scheduler. The readers report what they got through a second pipe once the
 first is empty; the parent checks that nothing was lost, duplicated or torn.";
 
+const CAPACITY_HELP: &str = "\
+Lecture notes: B3 Unix Pipe: \"circular bounded byte buffer\".
+
+Examples:
+  pipe-demo capacity                      whole pages until EAGAIN: the capacity (F_GETPIPE_SZ)
+  pipe-demo capacity --size 5000          what F_SETPIPE_SZ grants: whole pages, a power of two
+  pipe-demo capacity --write-size 2049    a page per write: 32784 bytes of 65536 (4 KiB pages)
+
+A pipe keeps its bytes in slots of one page each (capacity / page size: 16 by default, of
+4096 bytes on x86-64). A write smaller than a page joins the last, part-filled page only if it fits there
+entirely, else it takes a fresh page; a larger write fills fresh pages, its odd bytes (beyond
+whole pages) first joining the last page if they fit there. Once no slot is free, write fails
+with EAGAIN: how many bytes that is depends on the size of the writes.";
+
 const ANON_HELP: &str = "\
 Lecture notes: B3 Unix Pipe: \"Behaviour: anonymous FIFO file\".
 
@@ -145,11 +159,18 @@ enum Command {
         second: String,
     },
 
-    /// Fill a pipe without blocking until it is full: its capacity, F_GETPIPE_SZ and PIPE_BUF
+    /// Fill a pipe without blocking until it is full: its capacity, its page slots, F_GETPIPE_SZ
+    /// and PIPE_BUF
+    #[command(after_help = CAPACITY_HELP)]
     Capacity {
         /// First ask for this capacity (F_SETPIPE_SZ); the kernel says what it granted
         #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1u64 << 31))]
         size: Option<u64>,
+
+        /// Fill it with writes of this many bytes (1 to the capacity), and see how many bytes it
+        /// then holds: a pipe has page slots, not a byte count
+        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1u64 << 31))]
+        write_size: Option<u64>,
     },
 
     /// A timeline: a writer blocks on a full pipe until a slow reader drains it, then the reader
@@ -265,7 +286,7 @@ fn main() -> ExitCode {
             ref first,
             ref second,
         }) => redirect(first, second, &ui),
-        Some(Command::Capacity { size }) => capacity(size, &ui),
+        Some(Command::Capacity { size, write_size }) => capacity(size, write_size, &ui),
         Some(Command::Blocking { delay }) => blocking(delay, &ui),
         Some(Command::Eof {
             keep_write_end,
@@ -858,13 +879,14 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
 // ---------------------------------------------------------------------------------------------
 // capacity
 
-fn capacity(size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
+fn capacity(size: Option<u64>, write_size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
     ui.step(
         1,
         "a pipe whose write end does not block: a full pipe makes write fail with EAGAIN",
     );
     let p = pipe::pipe(true)?;
     ui.call("pipe2(fd, O_NONBLOCK)", 0);
+    let mut asked = None;
     if let Some(size) = size {
         let granted = match pipe::set_capacity(p.write.as_fd(), size as usize) {
             Ok(n) => n,
@@ -881,25 +903,149 @@ fn capacity(size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
             }
         };
         ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {size})"), granted);
+        asked = Some((size, granted));
+    }
+    let cap = pipe::capacity(p.write.as_fd())?;
+    let page = pipe::page_size();
+    let slots = cap / page;
+    if let Some(n) = write_size {
+        if n as usize > cap {
+            return Err(UsageError(format!(
+                "--write-size {n} is more than the pipe's capacity ({cap} bytes): give 1 to {cap}"
+            ))
+            .into());
+        }
+    }
+    if let Some((size, granted)) = asked {
         out_line(format_args!(
             "asked for {} (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, a power of two)",
             cli::counted(size, "byte")
         ))?;
     }
-    ui.step(2, "write until the next write would block");
-    let written = pipe::fill_until_full(p.write.as_fd())?;
-    ui.meaning("pages of 4096 bytes while they fit, then single bytes until EAGAIN");
-    let reported = pipe::capacity(p.write.as_fd())?;
-    let waiting = pipe::fill(p.read.as_fd())?;
-    ui.call("ioctl(fd[0], FIONREAD)", waiting);
-    out_line(format_args!(
-        "capacity: {written} bytes written before a write would block (EAGAIN)"
-    ))?;
-    out_line(format_args!("F_GETPIPE_SZ: {reported} bytes"))?;
+    let slots_line = format!(
+        "F_GETPIPE_SZ: {cap} bytes: {} of one page ({page} bytes) each",
+        cli::counted(slots as u64, "slot")
+    );
+    match write_size {
+        None => {
+            ui.step(2, "write whole pages until the next write would block");
+            let written = pipe::fill_until_full(p.write.as_fd())?;
+            ui.meaning(&format!(
+                "pages of {page} bytes while they fit, then single bytes until EAGAIN"
+            ));
+            let waiting = pipe::fill(p.read.as_fd())?;
+            ui.call("ioctl(fd[0], FIONREAD)", waiting);
+            out_line(format_args!(
+                "capacity: {written} bytes written, a page ({page} bytes) at a time, before a write would block (EAGAIN)"
+            ))?;
+            out_line(format_args!(
+                "{slots_line}; writes of other sizes may fill less (--write-size)"
+            ))?;
+        }
+        Some(n) => {
+            let n = n as usize;
+            ui.step(
+                2,
+                &format!(
+                    "write {} at a time until a write would block",
+                    cli::counted(n as u64, "byte")
+                ),
+            );
+            let filled = pipe::fill_with_writes(p.write.as_fd(), n)?;
+            let waiting = pipe::fill(p.read.as_fd())?;
+            ui.call("ioctl(fd[0], FIONREAD)", waiting);
+            let went = if filled.partial.is_empty() {
+                format!("{} went in", filled.whole)
+            } else {
+                format!(
+                    "{} went in whole and {} in part",
+                    filled.whole,
+                    filled.partial.len()
+                )
+            };
+            out_line(format_args!(
+                "writes of {} until one would block (EAGAIN): {went}; the pipe holds {} (FIONREAD)",
+                cli::counted(n as u64, "byte"),
+                cli::counted(waiting as u64, "byte")
+            ))?;
+            out_line(format_args!("{slots_line}"))?;
+            for line in slot_rule_lines(cap, page, n) {
+                out_line(format_args!("{line}"))?;
+            }
+            let rule = pipe::slot_rule(cap, page, n);
+            if waiting != rule.bytes || filled != rule {
+                out_line(format_args!(
+                    "this kernel differs from the rule: the pipe took {waiting} bytes, where the rule says {}",
+                    rule.bytes
+                ))?;
+            }
+        }
+    }
     out_line(format_args!(
         "PIPE_BUF: {PIPE_BUF} bytes (a write of at most this many bytes is atomic)"
     ))?;
     Ok(0)
+}
+
+/// The slot rule for writes of `n` bytes into an empty pipe of `cap` bytes with pages of `page`
+/// bytes, and what it makes of them: two lines.
+fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
+    let slots = cap / page;
+    let rule = pipe::slot_rule(cap, page, n);
+    let bytes = cli::counted(rule.bytes as u64, "byte");
+    if n < page {
+        let per_page = page / n;
+        let held = per_page * n;
+        let so = if per_page == 1 {
+            format!("{n} + {n} > {page}: each write took a fresh page")
+        } else if held == page {
+            format!("{per_page} writes fill a page exactly")
+        } else {
+            format!("{per_page} writes fit in a page ({held} bytes), and the next took a fresh one")
+        };
+        [
+            "a write smaller than a page joins the last, part-filled page only if it fits there entirely, else it takes a fresh page".into(),
+            format!("{so}, so the {} hold {slots} x {held} = {bytes}", cli::counted(slots as u64, "slot")),
+        ]
+    } else if n == page {
+        [
+            "a write of one page takes a fresh page".into(),
+            format!(
+                "each write filled a page, so the {} hold {slots} x {page} = {bytes}",
+                cli::counted(slots as u64, "slot")
+            ),
+        ]
+    } else if n % page == 0 {
+        let pages = n / page;
+        [
+            format!("a write of {pages} whole pages takes {pages} fresh pages"),
+            format!(
+                "so {} went in whole: {bytes}",
+                cli::counted(rule.whole, "write")
+            ),
+        ]
+    } else {
+        let odd = n % page;
+        let parts = if rule.partial.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and {} in part ({})",
+                rule.partial.len(),
+                cli::counted(rule.partial.iter().sum::<usize>() as u64, "byte")
+            )
+        };
+        [
+            format!(
+                "a write of more than a page fills fresh pages, but first its part beyond whole pages ({} here) joins the last, part-filled page if it fits there entirely; once no slot is free, a write of more than PIPE_BUF bytes goes in part",
+                cli::counted(odd as u64, "byte")
+            ),
+            format!(
+                "so {} went in whole{parts}: {bytes}",
+                cli::counted(rule.whole, "write")
+            ),
+        ]
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
