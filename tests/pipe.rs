@@ -438,6 +438,110 @@ fn redirect_reaps_both_children() {
     assert_eq!(ran.children.len(), 2, "{:?}", ran.children);
 }
 
+/// A descriptor table as redirect --explain prints it (`0 -> /dev/null  5 -> pipe:[12] (read
+/// end, cloexec)`): each number with its target and its notes.
+fn fd_cells(table: &str) -> Vec<(i32, String, String)> {
+    table
+        .split("  ")
+        .map(|cell| {
+            let (n, rest) = cell
+                .split_once(" -> ")
+                .unwrap_or_else(|| panic!("{cell:?} in {table:?}"));
+            let (target, notes) = match rest.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
+                Some((target, notes)) => (target, notes),
+                None => (rest, ""),
+            };
+            (
+                n.parse().unwrap_or_else(|_| panic!("{cell:?}")),
+                target.to_string(),
+                notes.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn redirect_explain_shows_each_processs_descriptor_table_from_proc() {
+    let mut c = demo_cmd(&["redirect", "--explain", "seq 5", "sort -r"]);
+    c.env("LC_ALL", "C");
+    let ran = Demo::start_cmd(c).finish();
+    // The shell compares stdout: the tables go to stderr only.
+    assert_eq!(
+        (code(&ran), ran.stdout.as_str()),
+        (0, "5\n4\n3\n2\n1\n"),
+        "{}",
+        ran.stderr
+    );
+    let err = &ran.stderr;
+    let lines: Vec<&str> = err.lines().map(str::trim_start).collect();
+    let (r, w) = two_fds(
+        lines
+            .iter()
+            .find(|l| l.starts_with("pipe(fd) = 0: "))
+            .unwrap_or_else(|| panic!("no pipe(fd) in {err}")),
+    );
+    let at = |head: &str| -> usize {
+        let found: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with(head))
+            .collect();
+        assert_eq!(found.len(), 1, "{head:?} once in {err}");
+        found[0]
+    };
+    let table = |head: &str| fd_cells(&lines[at(head)][head.len()..]);
+    let heads = [
+        "parent after pipe(): ",
+        "child 1 (seq 5) after fork: ",
+        "child 1 (seq 5) before exec: ",
+        "child 2 (sort -r) after fork: ",
+        "child 2 (sort -r) before exec: ",
+        "parent after closing both ends: ",
+    ];
+    let places: Vec<usize> = heads.iter().map(|h| at(h)).collect();
+    assert!(places.windows(2).all(|p| p[0] < p[1]), "in order: {err}");
+
+    // The parent, after pipe(): both ends of one pipe, read end and write end.
+    let parent = table(heads[0]);
+    let find = |t: &[(i32, String, String)], n: i32| t.iter().find(|c| c.0 == n).cloned();
+    let (_, lab, notes) = find(&parent, r).unwrap_or_else(|| panic!("no fd {r}: {err}"));
+    assert!(lab.starts_with("pipe:[") && lab.ends_with(']'), "{lab}");
+    assert_eq!(notes, "read end, cloexec");
+    assert_eq!(
+        find(&parent, w),
+        Some((w, lab.clone(), "write end, cloexec".into()))
+    );
+    let standard: Vec<_> = (0..3).map(|n| find(&parent, n)).collect();
+    assert!(standard.iter().all(Option::is_some), "{err}");
+
+    // Each child after fork: a copy of the parent's table.
+    assert_eq!(table(heads[1]), parent, "{err}");
+    assert_eq!(table(heads[3]), parent, "{err}");
+
+    // Each child before exec: its end on 1 (or 0), not close-on-exec; neither original end.
+    let writer = table(heads[2]);
+    assert_eq!(find(&writer, 1), Some((1, lab.clone(), "write end".into())));
+    let reader = table(heads[4]);
+    assert_eq!(find(&reader, 0), Some((0, lab.clone(), "read end".into())));
+    for (t, kept) in [(&writer, [0, 2]), (&reader, [1, 2])] {
+        assert!(find(t, r).is_none() && find(t, w).is_none(), "{err}");
+        assert_eq!(t.iter().filter(|c| c.1 == lab).count(), 1, "{err}");
+        for n in kept {
+            assert_eq!(find(t, n), standard[n as usize], "{err}");
+        }
+    }
+    // ... told after dup2 and close, just before the exec.
+    let writer_pid = lines[at(heads[1]) - 1]
+        .strip_prefix("fork() = ")
+        .unwrap_or_else(|| panic!("fork() before the table: {err}"));
+    let dup2 = at(&format!("in child {writer_pid}: dup2({w}, 1) = 1"));
+    let exec = at(&format!("in child {writer_pid}: execvp(\"seq\""));
+    assert!(dup2 < places[2] && places[2] + 1 == exec, "{err}");
+
+    // The parent, after closing both ends: no end of the pipe is left in it.
+    let after = table(heads[5]);
+    assert!(after.iter().all(|c| c.1 != lab), "{err}");
+    assert_eq!(after.len() + 2, parent.len(), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // capacity
 

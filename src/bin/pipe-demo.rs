@@ -787,13 +787,28 @@ fn show_argv(argv: &[CString]) -> String {
 }
 
 /// In a child of redirect: put `end` on `target` (1: stdout, 0: stdin), drop both pipe ends,
-/// exec. Only returns the status to exit with when exec failed.
-fn exec_with(end: BorrowedFd<'_>, target: i32, ends: &Pipe, argv: &[CString], ui: &Ui) -> i32 {
+/// exec. Only returns the status to exit with when exec failed. With `hold` (--explain) it stops
+/// right after fork and again just before exec, so that the parent can read its descriptor
+/// table at both points.
+fn exec_with(
+    end: BorrowedFd<'_>,
+    target: i32,
+    ends: &Pipe,
+    argv: &[CString],
+    hold: bool,
+    ui: &Ui,
+) -> i32 {
+    if hold {
+        pipe::stop_self();
+    }
     if let Err(e) = pipe::dup2(end, target) {
         return child_failed(ui, e);
     }
     pipe::close_in_child(&ends.read);
     pipe::close_in_child(&ends.write);
+    if hold {
+        pipe::stop_self();
+    }
     let errno = pipe::exec(argv);
     let name = argv[0].to_string_lossy();
     ui.report(&anyhow::anyhow!(
@@ -804,18 +819,91 @@ fn exec_with(end: BorrowedFd<'_>, target: i32, ends: &Pipe, argv: &[CString], ui
     if errno == Errno::ENOENT { 127 } else { 126 }
 }
 
-/// What a child of redirect does between fork and exec, told by the parent (which knows the plan)
-/// so that the narration stays in order: `end` goes onto `target` (`stream`), both pipe ends
-/// are closed, the program is exec'd.
-fn narrate_child(
+/// `--explain`: a descriptor table in one line, read from /proc: this process's (`None`) or a
+/// stopped child's. `0 -> /dev/pts/3  1 -> pipe:[1234] (write end)  3 -> pipe:[77] (cloexec)`:
+/// the ends of the lab's pipe (`lab`, its `pipe:[INODE]`) are named, and close-on-exec ones
+/// marked.
+fn fd_table(pid: Option<nix::unistd::Pid>, lab: &str) -> anyhow::Result<String> {
+    let cells: Vec<String> = pipe::descriptors(pid)?
+        .iter()
+        .map(|d| {
+            let mut notes = Vec::new();
+            if d.target == lab {
+                notes.push(match d.access {
+                    pipe::Access::Read => "read end",
+                    pipe::Access::Write => "write end",
+                    pipe::Access::ReadWrite => "read and write",
+                });
+            }
+            if d.cloexec {
+                notes.push("cloexec");
+            }
+            if notes.is_empty() {
+                format!("{} -> {}", d.number, d.target)
+            } else {
+                format!("{} -> {} ({})", d.number, d.target, notes.join(", "))
+            }
+        })
+        .collect();
+    Ok(cells.join("  "))
+}
+
+/// `--explain`: wait until `child` stops itself, show its descriptor table as `who`, and let it
+/// go on. A child that ended instead shows nothing (its status is reported when it is reaped).
+fn show_stopped(
+    child: &mut Child,
+    who: &str,
+    lab: &str,
+    term: &Termination,
     ui: &Ui,
-    child: &Child,
-    (end, target, stream, which): (i32, i32, &str, &str),
+) -> anyhow::Result<()> {
+    match child.wait_stopped(|| term.received().is_some())? {
+        None => Err(term.interrupted()),
+        Some(pipe::Halt::Ended(_)) => Ok(()),
+        Some(pipe::Halt::Stopped) => {
+            let table = fd_table(Some(child.pid()), lab);
+            child.resume()?;
+            ui.meaning(&format!("  {who}: {}", table?));
+            Ok(())
+        }
+    }
+}
+
+/// One child of redirect, as the parent narrates it: `end` goes onto `target` (`stream`), both
+/// pipe ends are closed, the program is exec'd. The calls are told by the parent, which knows the
+/// plan, so that the narration stays in order; with --explain the tables between them are the
+/// child's real ones, read while it is stopped.
+struct Plan<'a> {
+    /// `child 1 (seq 5)`
+    who: String,
+    end: i32,
+    target: i32,
+    stream: &'a str,
+    which: &'a str,
+    argv: &'a [CString],
+}
+
+fn narrate_child(
+    child: &mut Child,
+    plan: &Plan<'_>,
     (r, w): (i32, i32),
-    argv: &[CString],
-) {
+    lab: &str,
+    term: &Termination,
+    ui: &Ui,
+) -> anyhow::Result<()> {
     let pid = child.pid();
+    let Plan {
+        who,
+        end,
+        target,
+        stream,
+        which,
+        argv,
+    } = plan;
     ui.call("fork()", pid);
+    if ui.explaining() {
+        show_stopped(child, &format!("{who} after fork"), lab, term, ui)?;
+    }
     ui.call(&format!("  in child {pid}: dup2({end}, {target})"), target);
     ui.meaning(&format!(
         "  its {stream} (fd {target}) is now the pipe's {which} end"
@@ -824,6 +912,9 @@ fn narrate_child(
     ui.meaning(&format!(
         "  unused ends closed: only fd {target} refers to the pipe now"
     ));
+    if ui.explaining() {
+        show_stopped(child, &format!("{who} before exec"), lab, term, ui)?;
+    }
     ui.call(
         &format!(
             "  in child {pid}: execvp({:?}, [{}])",
@@ -832,12 +923,14 @@ fn narrate_child(
         ),
         "nothing: it returns only if it fails",
     );
+    Ok(())
 }
 
 fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
     let argv1 = words(first, "CMD1")?;
     let argv2 = words(second, "CMD2")?;
     let term = Termination::install()?;
+    let hold = ui.explaining();
     ui.step(1, "pipe: the channel from CMD1's stdout to CMD2's stdin");
     let ends = pipe::pipe(false)?;
     let (r, w) = (fd_number(&ends.read), fd_number(&ends.write));
@@ -845,24 +938,69 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
         "pipe(fd)",
         format!("0: fd[0] = {r} (read end), fd[1] = {w} (write end)"),
     );
+    // The tables (--explain) name the ends of this pipe, and say which pipe is the signals'.
+    let lab = if hold {
+        pipe::descriptor_link(ends.read.as_fd())?
+    } else {
+        String::new()
+    };
+    if hold {
+        ui.meaning(&format!("parent after pipe(): {}", fd_table(None, &lab)?));
+        let wake = pipe::descriptor_link(term.wake_fd())?;
+        let own: Vec<String> = pipe::descriptors(None)?
+            .iter()
+            .filter(|d| d.target == wake)
+            .map(|d| d.number.to_string())
+            .collect();
+        ui.meaning(&format!(
+            "{} pipe-demo's own pipe, which its signal handler writes to; cloexec: close-on-exec, closed by exec (pipe-demo makes its pipes so; the notes' pipe() does not)",
+            match own.as_slice() {
+                [] => String::new(),
+                [one] => format!("{one} is"),
+                many => format!("{} are", many.join(" and ")),
+            }
+        ));
+    }
 
     ui.step(
         2,
         "fork the writer, which becomes CMD1 with its stdout on the pipe",
     );
-    let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, ui))?;
-    narrate_child(ui, &writer, (w, 1, "stdout", "write"), (r, w), &argv1);
+    let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, hold, ui))?;
+    let plan = Plan {
+        who: format!("child 1 ({first})"),
+        end: w,
+        target: 1,
+        stream: "stdout",
+        which: "write",
+        argv: &argv1,
+    };
+    narrate_child(&mut writer, &plan, (r, w), &lab, &term, ui)?;
 
     ui.step(
         3,
         "fork the reader, which becomes CMD2 with its stdin on the pipe",
     );
-    let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, ui))?;
-    narrate_child(ui, &reader, (r, 0, "stdin", "read"), (r, w), &argv2);
+    let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, hold, ui))?;
+    let plan = Plan {
+        who: format!("child 2 ({second})"),
+        end: r,
+        target: 0,
+        stream: "stdin",
+        which: "read",
+        argv: &argv2,
+    };
+    narrate_child(&mut reader, &plan, (r, w), &lab, &term, ui)?;
 
     ui.step(4, "the parent closes both ends: it uses neither");
     drop(ends);
     ui.call(&format!("close({r}), close({w})"), 0);
+    if hold {
+        ui.meaning(&format!(
+            "parent after closing both ends: {}",
+            fd_table(None, &lab)?
+        ));
+    }
     ui.meaning("had it kept the write end, CMD2 would never see end of file");
 
     ui.step(
