@@ -1600,6 +1600,77 @@ fn fifo_of_another_user_open_to_everyone_is_used_with_a_warning() {
 }
 
 #[test]
+fn fifo_another_users_path_gets_the_hint_to_pick_a_name_of_ones_own() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as the user nobody");
+        return;
+    }
+    let nobody = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(65534))
+        .ok()
+        .flatten()
+        .map_or_else(|| "uid65534".to_string(), |u| u.name);
+    // root's directory, open to all to look into: root's FIFO (0600) and root's file in it.
+    let dir = TempDir::new("others-fifo");
+    std::fs::set_permissions(
+        &dir.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let fifo = dir.path.join("lab.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let file = dir.path.join("notes.txt");
+    std::fs::write(&file, "keep me\n").unwrap();
+    let run_as_nobody = |args: &[&str]| {
+        let out = output_of(as_nobody("pipe-demo").args(args), b"");
+        (shell_status(out.status), out.stdout, out.stderr)
+    };
+    let shown = fifo.display().to_string();
+    for (args, side, other) in [
+        (&["fifo-read", shown.as_str()][..], "read", "writer"),
+        (&["fifo-write", shown.as_str(), "hi"][..], "write", "reader"),
+    ] {
+        let (status, stdout, stderr) = run_as_nobody(args);
+        assert_eq!((status, stdout.as_str()), (1, ""), "{args:?}: {stderr}");
+        assert_eq!(
+            mask_numbers(&stderr, "/proc/self/fd/", ")"),
+            format!(
+                "pipe-demo: opening {shown} to {side}: open waits until a {other} opens it\n\
+                 error: cannot open the FIFO (through /proc/self/fd/N): Permission denied (EACCES)\n\
+                 hint: another user has {shown}: pick another name, such as {}\n",
+                dir.path.join(format!("lab-{nobody}.fifo")).display()
+            ),
+            "{args:?}"
+        );
+    }
+    let (status, _, stderr) = run_as_nobody(&["fifo-read", file.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {0} exists and is not a FIFO: give a new path (it will be made) or a FIFO\n\
+             hint: another user has {0}: pick another name, such as {1}\n",
+            file.display(),
+            dir.path.join(format!("notes-{nobody}.txt")).display()
+        )
+    );
+    // What is another user's is left as it was.
+    assert!(std::fs::symlink_metadata(&fifo).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_fifo()
+    }));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me\n");
+
+    // nobody's own FIFO, closed even to nobody (mode 0000): refused, and no word of another user.
+    let own = dir.path.join("own.fifo");
+    nix::unistd::mkfifo(&own, nix::sys::stat::Mode::empty()).unwrap();
+    nix::unistd::chown(&own, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let (status, _, stderr) = run_as_nobody(&["fifo-read", own.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("(EACCES)\n"), "{stderr}");
+    assert!(!stderr.contains("another user"), "{stderr}");
+}
+
+#[test]
 fn fifo_a_termination_signal_in_open_ends_it_by_the_signal_and_removes_its_fifo() {
     for (side, sig) in [
         ("fifo-read", 15),

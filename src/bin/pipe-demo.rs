@@ -1998,7 +1998,12 @@ impl Fifo {
         let shown = path.display().to_string();
         // Twice at most: the other end, started at the same moment, may make it in between.
         for _ in 0..2 {
-            match pipe::find_fifo(path)? {
+            // What is there may be another user's (a link, a file): then the hint says so.
+            let at = match pipe::find_fifo(path) {
+                Ok(at) => at,
+                Err(err) => return Err(others_hint(err, path, pipe::owner_of(path))),
+            };
+            match at {
                 pipe::AtPath::Fifo(found) => {
                     narrate_handle(&found, path, ui);
                     if let Some(warning) = found.exposure(path) {
@@ -2046,7 +2051,15 @@ impl Fifo {
             "opening {} to {what}: open waits until a {other} opens it",
             self.path.display()
         ));
-        let Some(fd) = self.found.open(write, false)? else {
+        let opened = self.found.open(write, false).map_err(|err| {
+            // Refused: another user's FIFO that its mode keeps closed to this one.
+            if ipc_lab::sys::errno_of(&err) == Some(Errno::EACCES) {
+                others_hint(err, &self.path, Some(self.found.owner))
+            } else {
+                err
+            }
+        })?;
+        let Some(fd) = opened else {
             return Err(term.interrupted());
         };
         ui.call(
@@ -2055,6 +2068,35 @@ impl Fifo {
         );
         Ok(fd)
     }
+}
+
+/// An error about a FIFO path that another user owns (`owner`, when known) gets the hint to pick
+/// a name of one's own: `another user has /tmp/lab.fifo: pick another name, such as
+/// /tmp/lab-alice.fifo`, with this user's login name. Others pass as they are.
+fn others_hint(err: anyhow::Error, path: &std::path::Path, owner: Option<u32>) -> anyhow::Error {
+    let me = ipc_lab::sys::effective_uid();
+    if owner.is_none_or(|uid| uid == me) {
+        return err;
+    }
+    let user = ipc_lab::sys::user_name(me).unwrap_or_else(|| format!("uid{me}"));
+    let name = |stem: &std::ffi::OsStr| {
+        let stem = stem.to_string_lossy();
+        match path.extension() {
+            Some(ext) => format!("{stem}-{user}.{}", ext.to_string_lossy()),
+            None => format!("{stem}-{user}"),
+        }
+    };
+    let suggested = match path.file_stem() {
+        Some(stem) => path.with_file_name(name(stem)),
+        None => std::path::PathBuf::from(format!("{}-{user}", path.display())),
+    };
+    Err::<(), _>(err)
+        .hint(format!(
+            "another user has {}: pick another name, such as {}",
+            path.display(),
+            suggested.display()
+        ))
+        .unwrap_err()
 }
 
 /// `--explain`: the handle a FIFO is held by, and why.
