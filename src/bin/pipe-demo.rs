@@ -1153,7 +1153,7 @@ fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
                 cli::counted(slots as u64, "slot")
             ),
         ]
-    } else if n % page == 0 {
+    } else if n.is_multiple_of(page) {
         let pages = n / page;
         [
             format!("a write of {pages} whole pages takes {pages} fresh pages"),
@@ -1207,7 +1207,7 @@ impl Clock {
 /// since how many slots it takes depends on the writes (see `capacity --write-size`).
 fn level(bytes: usize, cap: usize, page: usize) -> String {
     let slots = cap / page;
-    if bytes % page == 0 && bytes <= cap {
+    if bytes.is_multiple_of(page) && bytes <= cap {
         let used = bytes / page;
         format!(
             "[{}{}] {bytes} of {cap} bytes",
