@@ -89,10 +89,20 @@ pub fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
     Ok(n as usize)
 }
 
-/// Write into a non-blocking pipe until it would block; returns the bytes written (the
-/// capacity, when it started empty). Whole pages first, then single bytes for the rest.
+/// The size of a memory page (`sysconf(_SC_PAGESIZE)`): a pipe keeps its bytes in pages, one
+/// page to each of its slots.
+pub fn page_size() -> usize {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+        Ok(Some(n)) if n > 0 => n as usize,
+        _ => 4096,
+    }
+}
+
+/// Write into a non-blocking pipe until it would block, a page at a time, then single bytes;
+/// returns the bytes written. Whole pages fill every slot of the pipe, so from empty that is the
+/// capacity (smaller writes may fill less: see [`fill_with_writes`]).
 pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
-    let page = [b'x'; 4096];
+    let page = vec![b'x'; page_size()];
     let mut total = 0;
     for chunk in [&page[..], &page[..1]] {
         loop {
@@ -111,6 +121,85 @@ pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
         }
     }
     Ok(total)
+}
+
+/// How a pipe took writes of one size until a write would block: the writes that went in
+/// whole, the ones that went in part (what each wrote), and the bytes it then held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filled {
+    pub whole: u64,
+    pub partial: Vec<usize>,
+    pub bytes: usize,
+}
+
+/// Write `size` bytes at a time into a non-blocking pipe until a write fails with EAGAIN. A
+/// write of more than PIPE_BUF bytes may go in part: it counts as partial, and the writing goes
+/// on until one writes nothing.
+pub fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Filled> {
+    let data = vec![b'x'; size];
+    let mut filled = Filled::default();
+    loop {
+        match nix::unistd::write(write, &data) {
+            Ok(n) if n == size => filled.whole += 1,
+            Ok(0) => break,
+            Ok(n) => filled.partial.push(n),
+            Err(Errno::EAGAIN) => break,
+            Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(SysError {
+                    call: "write",
+                    errno,
+                })
+                .with_context(|| format!("cannot fill the pipe with writes of {size} bytes"));
+            }
+        }
+    }
+    filled.bytes = filled.whole as usize * size + filled.partial.iter().sum::<usize>();
+    Ok(filled)
+}
+
+/// What the slot rule predicts for writes of `size` bytes into an empty pipe of `capacity`
+/// bytes with pages of `page` bytes, none read, until a write would block. The pipe has
+/// capacity / page slots, one page each. A write first puts its odd bytes (`size % page`: all of
+/// it, if it is smaller than a page) into the last, part-filled page, if they fit there entirely
+/// and the pipe is not empty; the rest goes into fresh pages, a page at a time, while a slot is
+/// free. A write that finds room for none of its bytes fails (EAGAIN); one of more than PIPE_BUF
+/// bytes may go in part (never one of PIPE_BUF or fewer: it fits in a page).
+pub fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
+    let slots = capacity / page.max(1);
+    let mut pages: Vec<usize> = Vec::with_capacity(slots);
+    let mut filled = Filled::default();
+    if size == 0 || page == 0 {
+        return filled;
+    }
+    loop {
+        let (mut rest, mut wrote) = (size, 0);
+        let odd = size % page;
+        match pages.last_mut() {
+            Some(last) if odd > 0 && *last + odd <= page => {
+                *last += odd;
+                rest -= odd;
+                wrote += odd;
+            }
+            _ => {}
+        }
+        while rest > 0 && pages.len() < slots {
+            let k = rest.min(page);
+            pages.push(k);
+            rest -= k;
+            wrote += k;
+        }
+        if wrote == 0 {
+            break;
+        }
+        if wrote == size {
+            filled.whole += 1;
+        } else {
+            filled.partial.push(wrote);
+        }
+        filled.bytes += wrote;
+    }
+    filled
 }
 
 /// Make a descriptor blocking or not (`fcntl(F_SETFL)`).
@@ -212,6 +301,72 @@ pub fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
     Ok(target.to_string_lossy().into_owned())
 }
 
+/// How a descriptor was opened: to read, to write, or both (the access mode of its flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// One entry of a process's descriptor table, as /proc shows it: the number, what it refers to
+/// (`readlink /proc/PID/fd/N`: a path, `pipe:[INODE]`, `socket:[INODE]`), and from
+/// `/proc/PID/fdinfo/N` its access mode and whether it is close-on-exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub number: RawFd,
+    pub target: String,
+    pub access: Access,
+    pub cloexec: bool,
+}
+
+/// The descriptor table of this process (`None`) or of another one, a child say (`Some(pid)`),
+/// in order of number, read from `/proc/self/fd` or `/proc/PID/fd` and `fdinfo`. For this process,
+/// the descriptor the listing itself used is left out (it is closed again before the look at
+/// each entry). A process may look at its own children's tables; the child should hold still
+/// meanwhile (stopped, see [`stop_self`]) for the table to be one moment's.
+pub fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}"),
+        None => "/proc/self".to_string(),
+    };
+    let mut numbers: Vec<RawFd> = std::fs::read_dir(format!("{dir}/fd"))
+        .map_err(|e| crate::sys::io_error("opendir", e))
+        .with_context(|| format!("cannot list {dir}/fd"))?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    let mut table = Vec::with_capacity(numbers.len());
+    for number in numbers {
+        // Gone since the listing: the listing's own descriptor, or one closed meanwhile.
+        let Ok(target) = std::fs::read_link(format!("{dir}/fd/{number}")) else {
+            continue;
+        };
+        let Ok(info) = std::fs::read_to_string(format!("{dir}/fdinfo/{number}")) else {
+            continue;
+        };
+        let Some(flags) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| i64::from_str_radix(f.trim(), 8).ok())
+        else {
+            continue;
+        };
+        let access = match flags & i64::from(libc::O_ACCMODE) {
+            x if x == i64::from(libc::O_WRONLY) => Access::Write,
+            x if x == i64::from(libc::O_RDWR) => Access::ReadWrite,
+            _ => Access::Read,
+        };
+        table.push(Descriptor {
+            number,
+            target: target.to_string_lossy().into_owned(),
+            access,
+            cloexec: flags & i64::from(libc::O_CLOEXEC) != 0,
+        });
+    }
+    Ok(table)
+}
+
 /// `fstat(fd)`: whether the descriptor is a FIFO (`S_IFIFO`, a pipe or a named pipe), and its
 /// inode number.
 pub fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
@@ -247,6 +402,13 @@ pub fn ignore(sig: Signal) -> anyhow::Result<()> {
 pub struct Child {
     pid: Pid,
     status: Option<WaitStatus>,
+}
+
+/// Where [`Child::wait_stopped`] found a child: stopped, or ended (and reaped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    Stopped,
+    Ended(WaitStatus),
 }
 
 /// How a child ended, as a shell reports it.
@@ -312,6 +474,41 @@ impl Child {
                 }
             }
         }
+    }
+
+    /// Wait until the child stops ([`stop_self`]) or ends, with `waitpid(pid, WUNTRACED)`;
+    /// `None` when `stop` says so (asked before the wait and whenever a signal interrupts it).
+    pub fn wait_stopped(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<Halt>> {
+        if let Some(status) = self.status {
+            return Ok(Some(Halt::Ended(status)));
+        }
+        loop {
+            if stop() {
+                return Ok(None);
+            }
+            match waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WUNTRACED)) {
+                Ok(WaitStatus::Stopped(..)) => return Ok(Some(Halt::Stopped)),
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    self.status = Some(status);
+                    return Ok(Some(Halt::Ended(status)));
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    return Err(SysError {
+                        call: "waitpid",
+                        errno,
+                    })
+                    .with_context(|| format!("cannot wait for child {} to stop", self.pid));
+                }
+            }
+        }
+    }
+
+    /// Let a stopped child go on (`kill(pid, SIGCONT)`).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        signal::kill(self.pid, Signal::SIGCONT)
+            .map_err(sys("kill"))
+            .with_context(|| format!("cannot continue child {}", self.pid))
     }
 
     /// Whether it has ended, without waiting (`waitpid(pid, WNOHANG)`); reaps it if so.
@@ -417,6 +614,12 @@ pub fn close_in_child(fd: &OwnedFd) {
     // SAFETY: the descriptor is open (its owner is alive); in this child process nothing else
     // closes it, because the child ends with _exit and runs no destructors.
     unsafe { libc::close(fd.as_raw_fd()) };
+}
+
+/// In a forked child: stop (`raise(SIGSTOP)`) until the parent sends SIGCONT ([`Child::resume`]),
+/// so that the parent can look at it as it is at this point ([`descriptors`]).
+pub fn stop_self() {
+    let _ = signal::raise(Signal::SIGSTOP);
 }
 
 /// `_exit(code)`: end this process at once, without running destructors or atexit handlers.
@@ -594,7 +797,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_new_pipe_is_empty_and_holds_its_capacity() {
+    fn a_new_pipe_is_empty_and_whole_pages_fill_its_capacity() {
         let p = pipe(true).unwrap();
         assert_eq!(fill(p.read.as_fd()).unwrap(), 0);
         let cap = capacity(p.write.as_fd()).unwrap();
@@ -609,6 +812,80 @@ mod tests {
         assert_eq!(granted, 8192);
         assert_eq!(capacity(p.read.as_fd()).unwrap(), 8192);
         assert_eq!(fill_until_full(p.write.as_fd()).unwrap(), 8192);
+    }
+
+    #[test]
+    fn the_slot_rule_with_pages_of_4096_bytes() {
+        let bytes = |size| slot_rule(65536, 4096, size).bytes;
+        assert_eq!(bytes(2049), 32784);
+        assert_eq!(bytes(3000), 48000);
+        assert_eq!(bytes(1000), 64000);
+        assert_eq!(bytes(1), 65536);
+        assert_eq!(bytes(4096), 65536);
+        let odd = slot_rule(65536, 4096, 4097);
+        assert_eq!(
+            (odd.whole, odd.partial.clone(), odd.bytes),
+            (10, vec![4096], 45066)
+        );
+        // A part-filled last page takes the odd bytes of a write even with no slot free.
+        let full = slot_rule(8192, 4096, 5000);
+        assert_eq!(
+            (full.whole, full.partial, full.bytes),
+            (1, vec![904; 3], 7712)
+        );
+    }
+
+    #[test]
+    fn the_slot_rule_predicts_what_the_kernel_does() {
+        let page = page_size();
+        for pages in [1, 2, 4, 16] {
+            for size in [
+                1,
+                7,
+                1000,
+                page / 2,
+                page / 2 + 1,
+                page - 1,
+                page,
+                page + 1,
+                3 * page / 2,
+                2 * page + 5,
+            ] {
+                let p = pipe(true).unwrap();
+                let cap = set_capacity(p.write.as_fd(), pages * page).unwrap();
+                if size > cap {
+                    continue;
+                }
+                let real = fill_with_writes(p.write.as_fd(), size).unwrap();
+                assert_eq!(
+                    real,
+                    slot_rule(cap, page, size),
+                    "{size}-byte writes into {cap} bytes"
+                );
+                assert_eq!(fill(p.read.as_fd()).unwrap(), real.bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn descriptors_shows_a_pipes_two_ends() {
+        let p = pipe(false).unwrap();
+        let table = descriptors(None).unwrap();
+        let find = |fd: &OwnedFd| {
+            table
+                .iter()
+                .find(|d| d.number == fd.as_raw_fd())
+                .cloned()
+                .unwrap_or_else(|| panic!("fd {} not in {table:?}", fd.as_raw_fd()))
+        };
+        let (r, w) = (find(&p.read), find(&p.write));
+        assert!(
+            r.target.starts_with("pipe:[") && r.target == w.target,
+            "{r:?} {w:?}"
+        );
+        assert_eq!((r.access, w.access), (Access::Read, Access::Write));
+        assert!(r.cloexec && w.cloexec);
+        assert!(table.windows(2).all(|x| x[0].number < x[1].number));
     }
 
     #[test]

@@ -260,6 +260,14 @@ pub fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// The login name of a user id, from the user database (`getpwuid_r`); `None` when it has none.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
 pub fn local_time(secs: i64) -> String {
     let t: libc::time_t = secs;

@@ -751,6 +751,7 @@ fn pipe_rows() -> Vec<Row> {
                 Want::Status(0),
             ),
         Row::opt("pipe-demo", "--size").before(&["capacity"]),
+        Row::opt("pipe-demo", "--write-size").before(&["capacity"]),
         Row::opt("pipe-demo", "--delay").before(&["blocking"]),
         Row::opt("pipe-demo", "--timeout").before(&["eof", "--keep-write-end"]),
         Row::opt("pipe-demo", "--rounds").before(&["duplex"]),
@@ -812,6 +813,10 @@ fn pipe_demo_bad_arguments() {
             &["redirect", "   ", "cat"],
             &["redirect", "# a comment", "cat"],
             &["capacity", "--message", "hi"],
+            // --write-size: 1 to the pipe's capacity (65536 by default, at most 16 pages of
+            // 64 KiB, so 1048577 is above it anywhere).
+            &["capacity", "--write-size", "0"],
+            &["capacity", "--write-size", "1048577"],
             &["fifo-write"],
             &["fail", "extra"],
             &["fail", "--records", "1"],

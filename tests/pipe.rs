@@ -438,16 +438,297 @@ fn redirect_reaps_both_children() {
     assert_eq!(ran.children.len(), 2, "{:?}", ran.children);
 }
 
+/// A descriptor table as redirect --explain prints it (`0 -> /dev/null  5 -> pipe:[12] (read
+/// end, cloexec)`): each number with its target and its notes.
+fn fd_cells(table: &str) -> Vec<(i32, String, String)> {
+    table
+        .split("  ")
+        .map(|cell| {
+            let (n, rest) = cell
+                .split_once(" -> ")
+                .unwrap_or_else(|| panic!("{cell:?} in {table:?}"));
+            let (target, notes) = match rest.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
+                Some((target, notes)) => (target, notes),
+                None => (rest, ""),
+            };
+            (
+                n.parse().unwrap_or_else(|_| panic!("{cell:?}")),
+                target.to_string(),
+                notes.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn redirect_explain_shows_each_processs_descriptor_table_from_proc() {
+    let mut c = demo_cmd(&["redirect", "--explain", "seq 5", "sort -r"]);
+    c.env("LC_ALL", "C");
+    let ran = Demo::start_cmd(c).finish();
+    // The shell compares stdout: the tables go to stderr only.
+    assert_eq!(
+        (code(&ran), ran.stdout.as_str()),
+        (0, "5\n4\n3\n2\n1\n"),
+        "{}",
+        ran.stderr
+    );
+    let err = &ran.stderr;
+    let lines: Vec<&str> = err.lines().map(str::trim_start).collect();
+    let (r, w) = two_fds(
+        lines
+            .iter()
+            .find(|l| l.starts_with("pipe(fd) = 0: "))
+            .unwrap_or_else(|| panic!("no pipe(fd) in {err}")),
+    );
+    let at = |head: &str| -> usize {
+        let found: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with(head))
+            .collect();
+        assert_eq!(found.len(), 1, "{head:?} once in {err}");
+        found[0]
+    };
+    let table = |head: &str| fd_cells(&lines[at(head)][head.len()..]);
+    let heads = [
+        "parent after pipe(): ",
+        "child 1 (seq 5) after fork: ",
+        "child 1 (seq 5) before exec: ",
+        "child 2 (sort -r) after fork: ",
+        "child 2 (sort -r) before exec: ",
+        "parent after closing both ends: ",
+    ];
+    let places: Vec<usize> = heads.iter().map(|h| at(h)).collect();
+    assert!(places.windows(2).all(|p| p[0] < p[1]), "in order: {err}");
+
+    // The parent, after pipe(): both ends of one pipe, read end and write end.
+    let parent = table(heads[0]);
+    let find = |t: &[(i32, String, String)], n: i32| t.iter().find(|c| c.0 == n).cloned();
+    let (_, lab, notes) = find(&parent, r).unwrap_or_else(|| panic!("no fd {r}: {err}"));
+    assert!(lab.starts_with("pipe:[") && lab.ends_with(']'), "{lab}");
+    assert_eq!(notes, "read end, cloexec");
+    assert_eq!(
+        find(&parent, w),
+        Some((w, lab.clone(), "write end, cloexec".into()))
+    );
+    let standard: Vec<_> = (0..3).map(|n| find(&parent, n)).collect();
+    assert!(standard.iter().all(Option::is_some), "{err}");
+
+    // Each child after fork: a copy of the parent's table.
+    assert_eq!(table(heads[1]), parent, "{err}");
+    assert_eq!(table(heads[3]), parent, "{err}");
+
+    // Each child before exec: its end on 1 (or 0), not close-on-exec; neither original end.
+    let writer = table(heads[2]);
+    assert_eq!(find(&writer, 1), Some((1, lab.clone(), "write end".into())));
+    let reader = table(heads[4]);
+    assert_eq!(find(&reader, 0), Some((0, lab.clone(), "read end".into())));
+    for (t, kept) in [(&writer, [0, 2]), (&reader, [1, 2])] {
+        assert!(find(t, r).is_none() && find(t, w).is_none(), "{err}");
+        assert_eq!(t.iter().filter(|c| c.1 == lab).count(), 1, "{err}");
+        for n in kept {
+            assert_eq!(find(t, n), standard[n as usize], "{err}");
+        }
+    }
+    // ... told after dup2 and close, just before the exec.
+    let writer_pid = lines[at(heads[1]) - 1]
+        .strip_prefix("fork() = ")
+        .unwrap_or_else(|| panic!("fork() before the table: {err}"));
+    let dup2 = at(&format!("in child {writer_pid}: dup2({w}, 1) = 1"));
+    let exec = at(&format!("in child {writer_pid}: execvp(\"seq\""));
+    assert!(dup2 < places[2] && places[2] + 1 == exec, "{err}");
+
+    // The parent, after closing both ends: no end of the pipe is left in it.
+    let after = table(heads[5]);
+    assert!(after.iter().all(|c| c.1 != lab), "{err}");
+    assert_eq!(after.len() + 2, parent.len(), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // capacity
 
 const PIPE_BUF_LINE: &str = "PIPE_BUF: 4096 bytes (a write of at most this many bytes is atomic)\n";
 
 fn capacity_lines(granted: usize) -> String {
+    let page = page_size();
+    let slots = granted / page;
+    let slots = if slots == 1 {
+        "1 slot".to_string()
+    } else {
+        format!("{slots} slots")
+    };
     format!(
-        "capacity: {granted} bytes written before a write would block (EAGAIN)\n\
-         F_GETPIPE_SZ: {granted} bytes\n{PIPE_BUF_LINE}"
+        "capacity: {granted} bytes written, a page ({page} bytes) at a time, before a write would \
+         block (EAGAIN)\n\
+         F_GETPIPE_SZ: {granted} bytes: {slots} of one page ({page} bytes) each; writes of other \
+         sizes may fill less (--write-size)\n{PIPE_BUF_LINE}"
     )
+}
+
+/// What writes of `size` bytes put into an empty pipe of `cap` bytes with pages of `page` bytes
+/// until one would block, by the kernel's rule (fs/pipe.c, pipe_write): the pipe has cap / page
+/// slots, a page each; a write's bytes beyond whole pages (all of it, below a page) join the last
+/// page if they fit there entirely, the rest takes fresh pages while slots are free; a write that
+/// finds room for none of its bytes fails with EAGAIN. Returns (writes in whole, writes in part,
+/// bytes held).
+fn slot_fill(cap: usize, page: usize, size: usize) -> (usize, usize, usize) {
+    let slots = cap / page;
+    let mut pages: Vec<usize> = Vec::new();
+    let (mut whole, mut part, mut held) = (0, 0, 0);
+    loop {
+        let (mut rest, mut wrote) = (size, 0);
+        let odd = size % page;
+        if odd > 0 && pages.last().is_some_and(|last| last + odd <= page) {
+            *pages.last_mut().unwrap() += odd;
+            rest -= odd;
+            wrote += odd;
+        }
+        while rest > 0 && pages.len() < slots {
+            let k = rest.min(page);
+            pages.push(k);
+            rest -= k;
+            wrote += k;
+        }
+        match wrote {
+            0 => return (whole, part, held),
+            w if w == size => whole += 1,
+            _ => part += 1,
+        }
+        held += wrote;
+    }
+}
+
+/// The capacity the kernel gives a new pipe, or grants when asked for `asked` bytes.
+fn pipe_capacity(asked: Option<usize>) -> usize {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let (r, w) = nix::unistd::pipe().expect("pipe");
+    if let Some(asked) = asked {
+        fcntl(&w, FcntlArg::F_SETPIPE_SZ(asked as i32)).expect("F_SETPIPE_SZ");
+    }
+    let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ") as usize;
+    drop((r, w));
+    cap
+}
+
+#[test]
+fn capacity_write_size_fills_page_slots_not_bytes() {
+    let page = page_size();
+    let cap = pipe_capacity(None);
+    let slots = cap / page;
+    // On this machine's x86-64 (pages of 4096 bytes, 16 of them): 2049-byte writes fill only
+    // 32784 bytes, 3000-byte ones 48000.
+    if page == 4096 && cap == 65536 {
+        assert_eq!(slot_fill(cap, page, 2049).2, 32784);
+        assert_eq!(slot_fill(cap, page, 3000).2, 48000);
+    }
+    for size in [
+        2049,
+        3000,
+        1,
+        1000,
+        page / 2 + 1,
+        page - 1,
+        page,
+        page + 1,
+        5000,
+        3 * page + 7,
+        cap,
+    ] {
+        if size > cap {
+            continue;
+        }
+        let ran = run(&["capacity", "--write-size", &size.to_string()]);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{size}");
+        let (whole, part, held) = slot_fill(cap, page, size);
+        let went = if part == 0 {
+            format!("{whole} went in")
+        } else {
+            format!("{whole} went in whole and {part} in part")
+        };
+        let bytes = if size == 1 { "byte" } else { "bytes" };
+        let lines: Vec<&str> = ran.stdout.lines().collect();
+        assert_eq!(lines.len(), 5, "{size}: {}", ran.stdout);
+        assert_eq!(
+            lines[0],
+            format!(
+                "writes of {size} {bytes} until one would block (EAGAIN): {went}; the pipe holds \
+                 {held} bytes (FIONREAD)"
+            ),
+            "{size}"
+        );
+        assert_eq!(
+            lines[1],
+            format!("F_GETPIPE_SZ: {cap} bytes: {slots} slots of one page ({page} bytes) each")
+        );
+        assert_eq!(lines[4], PIPE_BUF_LINE.trim_end());
+        // Writes of less than a page that do not go twice into one: a page each.
+        if size < page && 2 * size > page {
+            assert_eq!(
+                lines[2],
+                "a write smaller than a page joins the last, part-filled page only if it fits \
+                 there entirely, else it takes a fresh page"
+            );
+            assert_eq!(
+                lines[3],
+                format!(
+                    "{size} + {size} > {page}: each write took a fresh page, so the {slots} slots \
+                     hold {slots} x {size} = {held} bytes"
+                )
+            );
+        }
+        assert!(!ran.stdout.contains("differs"), "{}", ran.stdout);
+    }
+}
+
+#[test]
+fn capacity_write_size_with_a_size_asked_for_fills_the_granted_slots() {
+    let page = page_size();
+    let cap = pipe_capacity(Some(8192));
+    let ran = run(&["capacity", "--size", "8192", "--write-size", "3000"]);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
+    let (_, _, held) = slot_fill(cap, page, 3000);
+    assert!(
+        ran.stdout.starts_with(&format!(
+            "asked for 8192 bytes (F_SETPIPE_SZ): the kernel granted {cap} (whole pages, a power of \
+             two)\nwrites of 3000 bytes until one would block (EAGAIN): "
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(&format!("; the pipe holds {held} bytes (FIONREAD)\n")),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn capacity_write_size_out_of_range_is_a_usage_error() {
+    let cap = pipe_capacity(None);
+    for bad in ["0", "-5", "abc", "", "2147483649"] {
+        let ran = run(&["capacity", "--write-size", bad]);
+        assert_usage_error(&ran, &format!("--write-size {bad:?}"));
+    }
+    // Above the capacity: it is known only once the pipe is made (and --size granted).
+    let above = (cap + 1).to_string();
+    let ran = run(&["capacity", "--write-size", &above]);
+    assert_usage_error(&ran, &above);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "error: --write-size {above} is more than the pipe's capacity ({cap} bytes): give 1 \
+             to {cap}\n"
+        )
+    );
+    let granted = pipe_capacity(Some(1));
+    let above = (granted + 1).to_string();
+    let ran = run(&["capacity", "--size", "1", "--write-size", &above]);
+    assert_usage_error(&ran, &above);
+    assert!(
+        ran.stderr
+            .contains(&format!("capacity ({granted} bytes): give 1 to {granted}")),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]
@@ -541,33 +822,99 @@ fn counts_of_one_are_singular() {
          received 1 record: 1 whole, 0 torn\n\
          each write of 1 byte (at most PIPE_BUF) is atomic: records never interleave\n",
     );
+    let ran = run(&["duplex", "--rounds", "1"]);
+    assert_success(
+        &ran,
+        "half duplex: one pipe, parent -> child\n\
+         child: got \"request 1\"\n\
+         child: end of file after 1 request; it cannot answer on this pipe\n\
+         full duplex: two pipes, parent -> child and child -> parent\n\
+         parent: sent \"ping 1\", got \"pong 1\"\n\
+         parent: 1 round trip over two pipes\n",
+    );
+    let ran = run(&["writers", "--writers", "1", "--records", "1", "--explain"]);
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("  the writer reaped\n") && !ran.stderr.contains("all 1 "),
+        "{}",
+        ran.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // blocking: the timeline, in order
+
+/// The size of a memory page, which a pipe's slots each hold.
+fn page_size() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .expect("sysconf")
+        .expect("a page size") as usize
+}
 
 #[test]
 fn blocking_shows_the_writer_then_the_reader_waiting_in_order() {
     let ran = run(&["blocking", "--delay", "0.3"]);
     assert_eq!(code(&ran), 0, "{}", ran.stderr);
     assert_eq!(ran.stderr, "");
+    // Four slots of a page each: the level after each step, live, as a bar of the slots; each
+    // reader line says what it read and what it left.
+    let page = page_size();
+    let cap = 4 * page;
+    let bar = |pages: usize| {
+        format!(
+            "[{}{}] {} of {cap} bytes",
+            "#".repeat(pages),
+            ".".repeat(4 - pages),
+            pages * page
+        )
+    };
     assert_eq!(
         timeline_events(&ran.stdout),
         [
-            "a pipe of 16384 bytes; the writer writes 5 x 4096 bytes, the reader waits 0.3 s before reading",
-            "writer write #1 of 4096 bytes: the pipe holds 4096 of 16384",
-            "writer write #2 of 4096 bytes: the pipe holds 8192 of 16384",
-            "writer write #3 of 4096 bytes: the pipe holds 12288 of 16384",
-            "writer write #4 of 4096 bytes: the pipe holds 16384 of 16384",
-            "writer write #5 of 4096 bytes: the pipe holds 16384 of 16384, no room: write blocks",
-            "reader reads 4096 bytes: the pipe holds 16384 of 16384",
-            "writer write #5 returns after N s: the reader made room",
-            "reader reads everything: the pipe holds 16384 of 16384",
-            "reader the pipe holds 0: read blocks until the writer writes",
-            "writer writes 100 bytes, then closes its end",
-            "reader read returns 100 bytes after N s",
-            "reader read returns 0: end of file, the writer closed its end",
+            format!(
+                "a pipe of {cap} bytes: 4 slots of one page ({page} bytes) each; the writer writes 5 x {page} bytes, the reader waits 0.3 s before reading"
+            ),
+            format!("writer write #1 of {page} bytes went in: {}", bar(1)),
+            format!("writer write #2 of {page} bytes went in: {}", bar(2)),
+            format!("writer write #3 of {page} bytes went in: {}", bar(3)),
+            format!("writer write #4 of {page} bytes went in: {}, full", bar(4)),
+            format!(
+                "writer write #5 of {page} bytes: {}, no free slot: write blocks",
+                bar(4)
+            ),
+            format!(
+                "reader finds {} and reads {page} bytes (one page): a slot is free",
+                bar(4)
+            ),
+            format!(
+                "writer write #5 returns after N s, into the slot the reader freed: {}",
+                bar(4)
+            ),
+            format!(
+                "reader reads {cap} bytes, everything: the pipe is empty, {}",
+                bar(0)
+            ),
+            "reader reads again: nothing to read, so read blocks until the writer writes".into(),
+            "writer writes 100 bytes, then closes its end".into(),
+            format!(
+                "reader read returns 100 bytes after N s: the pipe is empty again, {}",
+                bar(0)
+            ),
+            "reader read returns 0: end of file, the writer closed its end".into(),
         ]
+    );
+    if page == 4096 {
+        assert!(
+            ran.stdout.contains("[##..] 8192 of 16384 bytes\n"),
+            "{}",
+            ran.stdout
+        );
+    }
+    // No line gives a level before its step as if it were after: the old wording is gone.
+    assert!(
+        !ran.stdout.contains("reads everything: the pipe holds"),
+        "{}",
+        ran.stdout
     );
     // Every event line but the first carries a time, stripped above.
     for line in ran.stdout.lines().skip(1) {
@@ -1253,6 +1600,77 @@ fn fifo_of_another_user_open_to_everyone_is_used_with_a_warning() {
 }
 
 #[test]
+fn fifo_another_users_path_gets_the_hint_to_pick_a_name_of_ones_own() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as the user nobody");
+        return;
+    }
+    let nobody = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(65534))
+        .ok()
+        .flatten()
+        .map_or_else(|| "uid65534".to_string(), |u| u.name);
+    // root's directory, open to all to look into: root's FIFO (0600) and root's file in it.
+    let dir = TempDir::new("others-fifo");
+    std::fs::set_permissions(
+        &dir.path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let fifo = dir.path.join("lab.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let file = dir.path.join("notes.txt");
+    std::fs::write(&file, "keep me\n").unwrap();
+    let run_as_nobody = |args: &[&str]| {
+        let out = output_of(as_nobody("pipe-demo").args(args), b"");
+        (shell_status(out.status), out.stdout, out.stderr)
+    };
+    let shown = fifo.display().to_string();
+    for (args, side, other) in [
+        (&["fifo-read", shown.as_str()][..], "read", "writer"),
+        (&["fifo-write", shown.as_str(), "hi"][..], "write", "reader"),
+    ] {
+        let (status, stdout, stderr) = run_as_nobody(args);
+        assert_eq!((status, stdout.as_str()), (1, ""), "{args:?}: {stderr}");
+        assert_eq!(
+            mask_numbers(&stderr, "/proc/self/fd/", ")"),
+            format!(
+                "pipe-demo: opening {shown} to {side}: open waits until a {other} opens it\n\
+                 error: cannot open the FIFO (through /proc/self/fd/N): Permission denied (EACCES)\n\
+                 hint: another user has {shown}: pick another name, such as {}\n",
+                dir.path.join(format!("lab-{nobody}.fifo")).display()
+            ),
+            "{args:?}"
+        );
+    }
+    let (status, _, stderr) = run_as_nobody(&["fifo-read", file.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {0} exists and is not a FIFO: give a new path (it will be made) or a FIFO\n\
+             hint: another user has {0}: pick another name, such as {1}\n",
+            file.display(),
+            dir.path.join(format!("notes-{nobody}.txt")).display()
+        )
+    );
+    // What is another user's is left as it was.
+    assert!(std::fs::symlink_metadata(&fifo).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_fifo()
+    }));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me\n");
+
+    // nobody's own FIFO, closed even to nobody (mode 0000): refused, and no word of another user.
+    let own = dir.path.join("own.fifo");
+    nix::unistd::mkfifo(&own, nix::sys::stat::Mode::empty()).unwrap();
+    nix::unistd::chown(&own, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let (status, _, stderr) = run_as_nobody(&["fifo-read", own.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("(EACCES)\n"), "{stderr}");
+    assert!(!stderr.contains("another user"), "{stderr}");
+}
+
+#[test]
 fn fifo_a_termination_signal_in_open_ends_it_by_the_signal_and_removes_its_fifo() {
     for (side, sig) in [
         ("fifo-read", 15),
@@ -1417,11 +1835,14 @@ fn interrupting_blocking_ends_it_by_the_signal_and_kills_the_writer() {
         let ran = interrupt(&["blocking", "--delay", "5"], "write blocks", 1, sig);
         // Ended while the writer waited: the reader never read.
         let events = timeline_events(&ran.stdout);
+        let page = page_size();
         assert_eq!(
-            events.last().map(String::as_str),
-            Some(
-                "writer write #5 of 4096 bytes: the pipe holds 16384 of 16384, no room: write blocks"
-            ),
+            events.last(),
+            Some(&format!(
+                "writer write #5 of {page} bytes: [####] {} of {} bytes, no free slot: write blocks",
+                4 * page,
+                4 * page
+            )),
             "{}",
             ran.stdout
         );
@@ -1537,6 +1958,16 @@ fn help_names_the_notes_section_every_subcommand_and_examples() {
     }
     let long = run(&["--help"]).stdout;
     assert!(long.contains("Lecture notes: B3 Unix Pipe"), "{long}");
+    // What differs from the notes' C program, said precisely: not "exactly the notes' program".
+    assert!(!long.contains("exactly the notes' program"), "{long}");
+    for difference in [
+        "byte for byte",
+        "the parent waits for its child; the C parent does not",
+        "of at most 100 bytes (sizeof buf)",
+        "checks none of them",
+    ] {
+        assert!(long.contains(difference), "no {difference:?} in {long}");
+    }
     assert!(long.contains("Examples:"), "{long}");
     assert!(
         long.contains("pipe-demo redirect 'ls -l /' 'wc -l'"),
@@ -1555,7 +1986,17 @@ fn each_subcommand_has_help() {
     assert_helps_mention(
         &[
             ("redirect", &["<CMD1>", "<CMD2>"][..]),
-            ("capacity", &["--size <BYTES>", "F_SETPIPE_SZ"][..]),
+            (
+                "capacity",
+                &[
+                    "--size <BYTES>",
+                    "F_SETPIPE_SZ",
+                    "--write-size <BYTES>",
+                    "pipe-demo capacity --write-size 2049",
+                    "slots of one page each",
+                    "Lecture notes: B3 Unix Pipe",
+                ][..],
+            ),
             ("blocking", &["--delay <SECS>", "[default: 1]"][..]),
             (
                 "eof",
@@ -1620,6 +2061,9 @@ fn each_subcommand_has_help() {
                     "anonymous FIFO file",
                     "Example:",
                     "pipe-demo anon --explain",
+                    "by a path",
+                    "/proc/PID/fd/N",
+                    "SCM_RIGHTS",
                 ][..],
             ),
         ],
@@ -1848,6 +2292,7 @@ fn fd_line(line: &str) -> (i32, String, u64) {
 #[test]
 fn anon_both_ends_of_a_pipe_are_one_nameless_inode_and_a_fifo_has_its_path() {
     let demo = start(&["anon"]);
+    let pid = demo.pid();
     let fifo = std::env::temp_dir().join(format!("ipc-lab-anon-{}.fifo", demo.pid()));
     let ran = demo.finish();
     assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
@@ -1864,11 +2309,14 @@ fn anon_both_ends_of_a_pipe_are_one_nameless_inode_and_a_fifo_has_its_path() {
     assert_eq!(t1, format!("pipe:[{i1}]"));
     assert_eq!((t2, i2), (t1.clone(), i1));
     assert!(!t1.starts_with('/'));
+    // No path, but /proc/PID/fd and SCM_RIGHTS still lead to it.
     assert_eq!(
         lines[3],
         format!(
             "one pipe: both ends are inode {i1} of the kernel's pipe file system; no directory \
-             holds it, so no other process can open it by a name"
+             holds it, so no process can open it by a path, but another can still get an end: by \
+             fork, by opening /proc/{pid}/fd/{r} (if allowed to look into this process), or sent \
+             over a Unix socket (SCM_RIGHTS)"
         )
     );
 

@@ -23,10 +23,20 @@ const ABOUT: &str = "Pipes: the lecture notes' program, and the bounded buffer m
 
 const AFTER_HELP: &str = "\
 Lecture notes: B3 Unix Pipe: a one-way, bounded byte buffer with implicit synchronisation
-(writers wait when it is full, readers when it is empty), shared by related processes.
+(writers wait when it is full, readers when it is empty), shared by related processes, which
+inherit its ends through fork (`pipe-demo anon`: the other ways to an end, none of them a path).
 
-With no subcommand it is exactly the notes' program: the parent writes \"Hello There!\" into a
-pipe, the child reads it and prints `Proc 0 read: Hello There!` (and the parent waits for it).
+With no subcommand it prints what the notes' C program prints, byte for byte, and exits 0 as it
+does: the parent writes \"Hello There!\" and its NUL (13 bytes) into a pipe, the child reads them
+and prints `Proc 0 read: Hello There!`. What differs, none of it on stdout:
+  - the parent waits for its child; the C parent does not, so the shell's prompt can come before
+    the child's line, and the C program's exit status says nothing of the child. Here a child
+    that fails makes the exit status its own (128 + N for a signal N);
+  - the child reads until end of file and prints up to the first NUL; the C child makes one read
+    of at most 100 bytes (sizeof buf), so a message of 100 bytes or more (--message) would be cut
+    and left without its NUL;
+  - a pipe, fork, read or write that fails is reported (error: ..., exit status 1); the C program
+    checks none of them, and goes on with what it has.
 
 Examples:
   pipe-demo                                  the notes' program
@@ -77,12 +87,30 @@ read for exactly one record's size: so every record goes whole to exactly one re
 one is up to the scheduler. The readers report what they got through a second pipe once the
 first is empty; the parent checks that nothing was lost, duplicated or torn.";
 
+const CAPACITY_HELP: &str = "\
+Lecture notes: B3 Unix Pipe: \"circular bounded byte buffer\".
+
+Examples:
+  pipe-demo capacity                      whole pages until EAGAIN: the capacity (F_GETPIPE_SZ)
+  pipe-demo capacity --size 5000          what F_SETPIPE_SZ grants: whole pages, a power of two
+  pipe-demo capacity --write-size 2049    a page per write: 32784 bytes of 65536 (4 KiB pages)
+
+A pipe keeps its bytes in slots of one page each (capacity / page size: 16 by default, of
+4096 bytes on x86-64). A write smaller than a page joins the last, part-filled page only if it fits there
+entirely, else it takes a fresh page; a larger write fills fresh pages, its odd bytes (beyond
+whole pages) first joining the last page if they fit there. Once no slot is free, write fails
+with EAGAIN: how many bytes that is depends on the size of the writes.";
+
 const ANON_HELP: &str = "\
 Lecture notes: B3 Unix Pipe: \"Behaviour: anonymous FIFO file\".
 
 Example:
   pipe-demo anon             both ends of a pipe are pipe:[INODE]; a FIFO's ends are its path
   pipe-demo anon --explain   with the readlink and fstat calls
+
+No process can open a pipe by a path. Another process can still get one of its ends: by fork, by
+opening /proc/PID/fd/N if it may look into a process that holds the end (one of the same user, or
+with privilege), or by being sent the descriptor over a Unix socket (SCM_RIGHTS).
 
 The FIFO is made in the temporary directory and removed again at the end.";
 
@@ -131,11 +159,18 @@ enum Command {
         second: String,
     },
 
-    /// Fill a pipe without blocking until it is full: its capacity, F_GETPIPE_SZ and PIPE_BUF
+    /// Fill a pipe without blocking until it is full: its capacity, its page slots, F_GETPIPE_SZ
+    /// and PIPE_BUF
+    #[command(after_help = CAPACITY_HELP)]
     Capacity {
         /// First ask for this capacity (F_SETPIPE_SZ); the kernel says what it granted
         #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1u64 << 31))]
         size: Option<u64>,
+
+        /// Fill it with writes of this many bytes (1 to the capacity), and see how many bytes it
+        /// then holds: a pipe has page slots, not a byte count
+        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1u64 << 31))]
+        write_size: Option<u64>,
     },
 
     /// A timeline: a writer blocks on a full pipe until a slow reader drains it, then the reader
@@ -251,7 +286,7 @@ fn main() -> ExitCode {
             ref first,
             ref second,
         }) => redirect(first, second, &ui),
-        Some(Command::Capacity { size }) => capacity(size, &ui),
+        Some(Command::Capacity { size, write_size }) => capacity(size, write_size, &ui),
         Some(Command::Blocking { delay }) => blocking(delay, &ui),
         Some(Command::Eof {
             keep_write_end,
@@ -365,6 +400,15 @@ fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<
     term.check()?;
     ui.call(&format!("waitpid({})", child.pid()), pipe::describe(status));
     Ok(status)
+}
+
+/// `the writer reaped` or `all 8 writers reaped`.
+fn all_reaped(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("the {noun} reaped")
+    } else {
+        format!("all {} reaped", cli::counted(n, noun))
+    }
 }
 
 /// In a child: report an error on stderr, as the parent would, and return the exit status. A
@@ -506,8 +550,8 @@ fn fail(ui: &Ui) -> anyhow::Result<i32> {
                 pipes.push(p);
                 if pipes.len() as u64 > limit {
                     break Err(anyhow::anyhow!(
-                        "pipe did not fail after {} pipes, with the soft limit at {limit}",
-                        pipes.len()
+                        "pipe did not fail after {}, with the soft limit at {limit}",
+                        cli::counted(pipes.len() as u64, "pipe")
                     ));
                 }
             }
@@ -651,7 +695,8 @@ fn anon(ui: &Ui) -> anyhow::Result<i32> {
     let b = show_descriptor(write.as_fd(), ui)?;
     anyhow::ensure!(a == b, "the two ends of one pipe have inodes {a} and {b}");
     out_line(format_args!(
-        "one pipe: both ends are inode {a} of the kernel's pipe file system; no directory holds it, so no other process can open it by a name"
+        "one pipe: both ends are inode {a} of the kernel's pipe file system; no directory holds it, so no process can open it by a path, but another can still get an end: by fork, by opening /proc/{}/fd/{r} (if allowed to look into this process), or sent over a Unix socket (SCM_RIGHTS)",
+        nix::unistd::getpid()
     ))?;
     term.check()?;
 
@@ -742,13 +787,28 @@ fn show_argv(argv: &[CString]) -> String {
 }
 
 /// In a child of redirect: put `end` on `target` (1: stdout, 0: stdin), drop both pipe ends,
-/// exec. Only returns the status to exit with when exec failed.
-fn exec_with(end: BorrowedFd<'_>, target: i32, ends: &Pipe, argv: &[CString], ui: &Ui) -> i32 {
+/// exec. Only returns the status to exit with when exec failed. With `hold` (--explain) it stops
+/// right after fork and again just before exec, so that the parent can read its descriptor
+/// table at both points.
+fn exec_with(
+    end: BorrowedFd<'_>,
+    target: i32,
+    ends: &Pipe,
+    argv: &[CString],
+    hold: bool,
+    ui: &Ui,
+) -> i32 {
+    if hold {
+        pipe::stop_self();
+    }
     if let Err(e) = pipe::dup2(end, target) {
         return child_failed(ui, e);
     }
     pipe::close_in_child(&ends.read);
     pipe::close_in_child(&ends.write);
+    if hold {
+        pipe::stop_self();
+    }
     let errno = pipe::exec(argv);
     let name = argv[0].to_string_lossy();
     ui.report(&anyhow::anyhow!(
@@ -759,18 +819,91 @@ fn exec_with(end: BorrowedFd<'_>, target: i32, ends: &Pipe, argv: &[CString], ui
     if errno == Errno::ENOENT { 127 } else { 126 }
 }
 
-/// What a child of redirect does between fork and exec, told by the parent (which knows the plan)
-/// so that the narration stays in order: `end` goes onto `target` (`stream`), both pipe ends
-/// are closed, the program is exec'd.
-fn narrate_child(
+/// `--explain`: a descriptor table in one line, read from /proc: this process's (`None`) or a
+/// stopped child's. `0 -> /dev/pts/3  1 -> pipe:[1234] (write end)  3 -> pipe:[77] (cloexec)`:
+/// the ends of the lab's pipe (`lab`, its `pipe:[INODE]`) are named, and close-on-exec ones
+/// marked.
+fn fd_table(pid: Option<nix::unistd::Pid>, lab: &str) -> anyhow::Result<String> {
+    let cells: Vec<String> = pipe::descriptors(pid)?
+        .iter()
+        .map(|d| {
+            let mut notes = Vec::new();
+            if d.target == lab {
+                notes.push(match d.access {
+                    pipe::Access::Read => "read end",
+                    pipe::Access::Write => "write end",
+                    pipe::Access::ReadWrite => "read and write",
+                });
+            }
+            if d.cloexec {
+                notes.push("cloexec");
+            }
+            if notes.is_empty() {
+                format!("{} -> {}", d.number, d.target)
+            } else {
+                format!("{} -> {} ({})", d.number, d.target, notes.join(", "))
+            }
+        })
+        .collect();
+    Ok(cells.join("  "))
+}
+
+/// `--explain`: wait until `child` stops itself, show its descriptor table as `who`, and let it
+/// go on. A child that ended instead shows nothing (its status is reported when it is reaped).
+fn show_stopped(
+    child: &mut Child,
+    who: &str,
+    lab: &str,
+    term: &Termination,
     ui: &Ui,
-    child: &Child,
-    (end, target, stream, which): (i32, i32, &str, &str),
+) -> anyhow::Result<()> {
+    match child.wait_stopped(|| term.received().is_some())? {
+        None => Err(term.interrupted()),
+        Some(pipe::Halt::Ended(_)) => Ok(()),
+        Some(pipe::Halt::Stopped) => {
+            let table = fd_table(Some(child.pid()), lab);
+            child.resume()?;
+            ui.meaning(&format!("  {who}: {}", table?));
+            Ok(())
+        }
+    }
+}
+
+/// One child of redirect, as the parent narrates it: `end` goes onto `target` (`stream`), both
+/// pipe ends are closed, the program is exec'd. The calls are told by the parent, which knows the
+/// plan, so that the narration stays in order; with --explain the tables between them are the
+/// child's real ones, read while it is stopped.
+struct Plan<'a> {
+    /// `child 1 (seq 5)`
+    who: String,
+    end: i32,
+    target: i32,
+    stream: &'a str,
+    which: &'a str,
+    argv: &'a [CString],
+}
+
+fn narrate_child(
+    child: &mut Child,
+    plan: &Plan<'_>,
     (r, w): (i32, i32),
-    argv: &[CString],
-) {
+    lab: &str,
+    term: &Termination,
+    ui: &Ui,
+) -> anyhow::Result<()> {
     let pid = child.pid();
+    let Plan {
+        who,
+        end,
+        target,
+        stream,
+        which,
+        argv,
+    } = plan;
     ui.call("fork()", pid);
+    if ui.explaining() {
+        show_stopped(child, &format!("{who} after fork"), lab, term, ui)?;
+    }
     ui.call(&format!("  in child {pid}: dup2({end}, {target})"), target);
     ui.meaning(&format!(
         "  its {stream} (fd {target}) is now the pipe's {which} end"
@@ -779,6 +912,9 @@ fn narrate_child(
     ui.meaning(&format!(
         "  unused ends closed: only fd {target} refers to the pipe now"
     ));
+    if ui.explaining() {
+        show_stopped(child, &format!("{who} before exec"), lab, term, ui)?;
+    }
     ui.call(
         &format!(
             "  in child {pid}: execvp({:?}, [{}])",
@@ -787,12 +923,14 @@ fn narrate_child(
         ),
         "nothing: it returns only if it fails",
     );
+    Ok(())
 }
 
 fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
     let argv1 = words(first, "CMD1")?;
     let argv2 = words(second, "CMD2")?;
     let term = Termination::install()?;
+    let hold = ui.explaining();
     ui.step(1, "pipe: the channel from CMD1's stdout to CMD2's stdin");
     let ends = pipe::pipe(false)?;
     let (r, w) = (fd_number(&ends.read), fd_number(&ends.write));
@@ -800,24 +938,69 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
         "pipe(fd)",
         format!("0: fd[0] = {r} (read end), fd[1] = {w} (write end)"),
     );
+    // The tables (--explain) name the ends of this pipe, and say which pipe is the signals'.
+    let lab = if hold {
+        pipe::descriptor_link(ends.read.as_fd())?
+    } else {
+        String::new()
+    };
+    if hold {
+        ui.meaning(&format!("parent after pipe(): {}", fd_table(None, &lab)?));
+        let wake = pipe::descriptor_link(term.wake_fd())?;
+        let own: Vec<String> = pipe::descriptors(None)?
+            .iter()
+            .filter(|d| d.target == wake)
+            .map(|d| d.number.to_string())
+            .collect();
+        ui.meaning(&format!(
+            "{} pipe-demo's own pipe, which its signal handler writes to; cloexec: close-on-exec, closed by exec (pipe-demo makes its pipes so; the notes' pipe() does not)",
+            match own.as_slice() {
+                [] => String::new(),
+                [one] => format!("{one} is"),
+                many => format!("{} are", many.join(" and ")),
+            }
+        ));
+    }
 
     ui.step(
         2,
         "fork the writer, which becomes CMD1 with its stdout on the pipe",
     );
-    let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, ui))?;
-    narrate_child(ui, &writer, (w, 1, "stdout", "write"), (r, w), &argv1);
+    let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, hold, ui))?;
+    let plan = Plan {
+        who: format!("child 1 ({first})"),
+        end: w,
+        target: 1,
+        stream: "stdout",
+        which: "write",
+        argv: &argv1,
+    };
+    narrate_child(&mut writer, &plan, (r, w), &lab, &term, ui)?;
 
     ui.step(
         3,
         "fork the reader, which becomes CMD2 with its stdin on the pipe",
     );
-    let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, ui))?;
-    narrate_child(ui, &reader, (r, 0, "stdin", "read"), (r, w), &argv2);
+    let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, hold, ui))?;
+    let plan = Plan {
+        who: format!("child 2 ({second})"),
+        end: r,
+        target: 0,
+        stream: "stdin",
+        which: "read",
+        argv: &argv2,
+    };
+    narrate_child(&mut reader, &plan, (r, w), &lab, &term, ui)?;
 
     ui.step(4, "the parent closes both ends: it uses neither");
     drop(ends);
     ui.call(&format!("close({r}), close({w})"), 0);
+    if hold {
+        ui.meaning(&format!(
+            "parent after closing both ends: {}",
+            fd_table(None, &lab)?
+        ));
+    }
     ui.meaning("had it kept the write end, CMD2 would never see end of file");
 
     ui.step(
@@ -834,13 +1017,14 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
 // ---------------------------------------------------------------------------------------------
 // capacity
 
-fn capacity(size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
+fn capacity(size: Option<u64>, write_size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
     ui.step(
         1,
         "a pipe whose write end does not block: a full pipe makes write fail with EAGAIN",
     );
     let p = pipe::pipe(true)?;
     ui.call("pipe2(fd, O_NONBLOCK)", 0);
+    let mut asked = None;
     if let Some(size) = size {
         let granted = match pipe::set_capacity(p.write.as_fd(), size as usize) {
             Ok(n) => n,
@@ -857,25 +1041,149 @@ fn capacity(size: Option<u64>, ui: &Ui) -> anyhow::Result<i32> {
             }
         };
         ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {size})"), granted);
+        asked = Some((size, granted));
+    }
+    let cap = pipe::capacity(p.write.as_fd())?;
+    let page = pipe::page_size();
+    let slots = cap / page;
+    if let Some(n) = write_size {
+        if n as usize > cap {
+            return Err(UsageError(format!(
+                "--write-size {n} is more than the pipe's capacity ({cap} bytes): give 1 to {cap}"
+            ))
+            .into());
+        }
+    }
+    if let Some((size, granted)) = asked {
         out_line(format_args!(
             "asked for {} (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, a power of two)",
             cli::counted(size, "byte")
         ))?;
     }
-    ui.step(2, "write until the next write would block");
-    let written = pipe::fill_until_full(p.write.as_fd())?;
-    ui.meaning("pages of 4096 bytes while they fit, then single bytes until EAGAIN");
-    let reported = pipe::capacity(p.write.as_fd())?;
-    let waiting = pipe::fill(p.read.as_fd())?;
-    ui.call("ioctl(fd[0], FIONREAD)", waiting);
-    out_line(format_args!(
-        "capacity: {written} bytes written before a write would block (EAGAIN)"
-    ))?;
-    out_line(format_args!("F_GETPIPE_SZ: {reported} bytes"))?;
+    let slots_line = format!(
+        "F_GETPIPE_SZ: {cap} bytes: {} of one page ({page} bytes) each",
+        cli::counted(slots as u64, "slot")
+    );
+    match write_size {
+        None => {
+            ui.step(2, "write whole pages until the next write would block");
+            let written = pipe::fill_until_full(p.write.as_fd())?;
+            ui.meaning(&format!(
+                "pages of {page} bytes while they fit, then single bytes until EAGAIN"
+            ));
+            let waiting = pipe::fill(p.read.as_fd())?;
+            ui.call("ioctl(fd[0], FIONREAD)", waiting);
+            out_line(format_args!(
+                "capacity: {written} bytes written, a page ({page} bytes) at a time, before a write would block (EAGAIN)"
+            ))?;
+            out_line(format_args!(
+                "{slots_line}; writes of other sizes may fill less (--write-size)"
+            ))?;
+        }
+        Some(n) => {
+            let n = n as usize;
+            ui.step(
+                2,
+                &format!(
+                    "write {} at a time until a write would block",
+                    cli::counted(n as u64, "byte")
+                ),
+            );
+            let filled = pipe::fill_with_writes(p.write.as_fd(), n)?;
+            let waiting = pipe::fill(p.read.as_fd())?;
+            ui.call("ioctl(fd[0], FIONREAD)", waiting);
+            let went = if filled.partial.is_empty() {
+                format!("{} went in", filled.whole)
+            } else {
+                format!(
+                    "{} went in whole and {} in part",
+                    filled.whole,
+                    filled.partial.len()
+                )
+            };
+            out_line(format_args!(
+                "writes of {} until one would block (EAGAIN): {went}; the pipe holds {} (FIONREAD)",
+                cli::counted(n as u64, "byte"),
+                cli::counted(waiting as u64, "byte")
+            ))?;
+            out_line(format_args!("{slots_line}"))?;
+            for line in slot_rule_lines(cap, page, n) {
+                out_line(format_args!("{line}"))?;
+            }
+            let rule = pipe::slot_rule(cap, page, n);
+            if waiting != rule.bytes || filled != rule {
+                out_line(format_args!(
+                    "this kernel differs from the rule: the pipe took {waiting} bytes, where the rule says {}",
+                    rule.bytes
+                ))?;
+            }
+        }
+    }
     out_line(format_args!(
         "PIPE_BUF: {PIPE_BUF} bytes (a write of at most this many bytes is atomic)"
     ))?;
     Ok(0)
+}
+
+/// The slot rule for writes of `n` bytes into an empty pipe of `cap` bytes with pages of `page`
+/// bytes, and what it makes of them: two lines.
+fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
+    let slots = cap / page;
+    let rule = pipe::slot_rule(cap, page, n);
+    let bytes = cli::counted(rule.bytes as u64, "byte");
+    if n < page {
+        let per_page = page / n;
+        let held = per_page * n;
+        let so = if per_page == 1 {
+            format!("{n} + {n} > {page}: each write took a fresh page")
+        } else if held == page {
+            format!("{per_page} writes fill a page exactly")
+        } else {
+            format!("{per_page} writes fit in a page ({held} bytes), and the next took a fresh one")
+        };
+        [
+            "a write smaller than a page joins the last, part-filled page only if it fits there entirely, else it takes a fresh page".into(),
+            format!("{so}, so the {} hold {slots} x {held} = {bytes}", cli::counted(slots as u64, "slot")),
+        ]
+    } else if n == page {
+        [
+            "a write of one page takes a fresh page".into(),
+            format!(
+                "each write filled a page, so the {} hold {slots} x {page} = {bytes}",
+                cli::counted(slots as u64, "slot")
+            ),
+        ]
+    } else if n.is_multiple_of(page) {
+        let pages = n / page;
+        [
+            format!("a write of {pages} whole pages takes {pages} fresh pages"),
+            format!(
+                "so {} went in whole: {bytes}",
+                cli::counted(rule.whole, "write")
+            ),
+        ]
+    } else {
+        let odd = n % page;
+        let parts = if rule.partial.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and {} in part ({})",
+                rule.partial.len(),
+                cli::counted(rule.partial.iter().sum::<usize>() as u64, "byte")
+            )
+        };
+        [
+            format!(
+                "a write of more than a page fills fresh pages, but first its part beyond whole pages ({} here) joins the last, part-filled page if it fits there entirely; once no slot is free, a write of more than PIPE_BUF bytes goes in part",
+                cli::counted(odd as u64, "byte")
+            ),
+            format!(
+                "so {} went in whole{parts}: {bytes}",
+                cli::counted(rule.whole, "write")
+            ),
+        ]
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -892,55 +1200,86 @@ impl Clock {
     }
 }
 
+/// The fill level of a pipe of `cap` bytes with pages of `page` bytes, read live with FIONREAD:
+/// `[##..] 8192 of 16384 bytes`, a mark for each of its slots (one page each). Drawn only where
+/// it is true: the writes of `blocking` are whole pages and its reads take whole pages, so a
+/// whole number of pages fills exactly that many slots. Any other count is said in bytes alone,
+/// since how many slots it takes depends on the writes (see `capacity --write-size`).
+fn level(bytes: usize, cap: usize, page: usize) -> String {
+    let slots = cap / page;
+    if bytes.is_multiple_of(page) && bytes <= cap {
+        let used = bytes / page;
+        format!(
+            "[{}{}] {bytes} of {cap} bytes",
+            "#".repeat(used),
+            ".".repeat(slots - used)
+        )
+    } else {
+        format!("{bytes} of {cap} bytes")
+    }
+}
+
 fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
-    // A pipe keeps its bytes in pages: a write waits for a whole free page once the last one is
-    // full, so the writer writes a page at a time and the reader frees one per read.
-    const CHUNK: usize = 4096;
+    // A pipe keeps its bytes in pages, one to each of its slots. The writer writes a whole page
+    // at a time: each write takes a slot of its own, and waits once none is free. The reader
+    // frees a slot with each page it reads.
     const FINAL: usize = 100;
+    let page = pipe::page_size();
     let term = Termination::install()?;
     let p = pipe::pipe(false)?;
-    let cap = pipe::set_capacity(p.write.as_fd(), 4 * CHUNK)?;
-    ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {})", 4 * CHUNK), cap);
-    let chunks = cap / CHUNK + 1;
+    let cap = pipe::set_capacity(p.write.as_fd(), 4 * page)?;
+    ui.call(&format!("fcntl(fd, F_SETPIPE_SZ, {})", 4 * page), cap);
+    ui.meaning(
+        "each level is ioctl(fd, FIONREAD) at that moment, the bytes waiting to be read; [#...] marks the slots they fill, one page each",
+    );
+    let slots = cap / page;
+    let chunks = slots + 1;
     let clock = Clock(Instant::now());
     out_line(format_args!(
-        "a pipe of {cap} bytes; the writer writes {chunks} x {CHUNK} bytes, the reader waits {} s before reading",
+        "a pipe of {cap} bytes: {} of one page ({page} bytes) each; the writer writes {chunks} x {page} bytes, the reader waits {} s before reading",
+        cli::counted(slots as u64, "slot"),
         delay.as_secs_f64()
     ))?;
     let Pipe { read, write } = p;
     let mut writer = pipe::fork(|| {
         pipe::close_in_child(&read);
         let run = || -> anyhow::Result<()> {
-            let data = [b'w'; CHUNK];
+            let data = vec![b'w'; page];
+            let write_page = || {
+                nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
+                    call: "write",
+                    errno,
+                })
+            };
             for i in 1..=chunks {
                 let held = pipe::fill(write.as_fd())?;
-                if held + CHUNK > cap {
-                    clock.line(
-                        "writer",
-                        &format!("write #{i} of {CHUNK} bytes: the pipe holds {held} of {cap}, no room: write blocks"),
-                    )?;
-                    let start = Instant::now();
-                    nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
-                        call: "write",
-                        errno,
-                    })?;
+                if held + page > cap {
                     clock.line(
                         "writer",
                         &format!(
-                            "write #{i} returns after {:.1} s: the reader made room",
-                            start.elapsed().as_secs_f64()
+                            "write #{i} of {page} bytes: {}, no free slot: write blocks",
+                            level(held, cap, page)
+                        ),
+                    )?;
+                    let start = Instant::now();
+                    write_page()?;
+                    clock.line(
+                        "writer",
+                        &format!(
+                            "write #{i} returns after {:.1} s, into the slot the reader freed: {}",
+                            start.elapsed().as_secs_f64(),
+                            level(pipe::fill(write.as_fd())?, cap, page)
                         ),
                     )?;
                 } else {
-                    nix::unistd::write(write.as_fd(), &data).map_err(|errno| SysError {
-                        call: "write",
-                        errno,
-                    })?;
+                    write_page()?;
+                    let now = pipe::fill(write.as_fd())?;
+                    let full = if now + page > cap { ", full" } else { "" };
                     clock.line(
                         "writer",
                         &format!(
-                            "write #{i} of {CHUNK} bytes: the pipe holds {} of {cap}",
-                            held + CHUNK
+                            "write #{i} of {page} bytes went in: {}{full}",
+                            level(now, cap, page)
                         ),
                     )?;
                 }
@@ -967,36 +1306,46 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
     if let Some(sig) = term.sleep(delay) {
         return Err(cli::Interrupted(sig).into());
     }
+    // What it finds, then what it does: the level after this read is the writer's to tell, as
+    // the writer refills the freed slot at once.
     let held = pipe::fill(read.as_fd())?;
     clock.line(
         "reader",
-        &format!("reads {CHUNK} bytes: the pipe holds {held} of {cap}"),
+        &format!(
+            "finds {} and reads {page} bytes (one page): a slot is free",
+            level(held, cap, page)
+        ),
     )?;
-    read_fd(read.as_fd(), &mut buf[..CHUNK], &term)?;
+    read_fd(read.as_fd(), &mut buf[..page], &term)?;
     if let Some(sig) = term.sleep(delay / 2) {
         return Err(cli::Interrupted(sig).into());
     }
     let held = pipe::fill(read.as_fd())?;
-    clock.line(
-        "reader",
-        &format!("reads everything: the pipe holds {held} of {cap}"),
-    )?;
     let mut got = 0;
     while got < held {
         got += read_fd(read.as_fd(), &mut buf[..held - got], &term)?;
     }
-    let held = pipe::fill(read.as_fd())?;
     clock.line(
         "reader",
-        &format!("the pipe holds {held}: read blocks until the writer writes"),
+        &format!(
+            "reads {}, everything: the pipe is empty, {}",
+            cli::counted(got as u64, "byte"),
+            level(pipe::fill(read.as_fd())?, cap, page)
+        ),
+    )?;
+    clock.line(
+        "reader",
+        "reads again: nothing to read, so read blocks until the writer writes",
     )?;
     let start = Instant::now();
     let n = read_fd(read.as_fd(), &mut buf, &term)?;
     clock.line(
         "reader",
         &format!(
-            "read returns {n} bytes after {:.1} s",
-            start.elapsed().as_secs_f64()
+            "read returns {} after {:.1} s: the pipe is empty again, {}",
+            cli::counted(n as u64, "byte"),
+            start.elapsed().as_secs_f64(),
+            level(pipe::fill(read.as_fd())?, cap, page)
         ),
     )?;
     let mut n = n;
@@ -1052,12 +1401,16 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
                 })?;
                 if n == 0 {
                     out_line(format_args!(
-                        "child: read returns 0 after {total} bytes: end of file, every write end is closed"
+                        "child: read returns 0 after {}: end of file, every write end is closed",
+                        cli::counted(total as u64, "byte")
                     ))?;
                     return Ok(());
                 }
                 total += n;
-                cli::out_bytes_line(&format!("child: read {n} bytes: "), &buf[..n])?;
+                cli::out_bytes_line(
+                    &format!("child: read {}: ", cli::counted(n as u64, "byte")),
+                    &buf[..n],
+                )?;
             }
         };
         match run() {
@@ -1067,8 +1420,8 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
     })?;
     drop(read);
     out_line(format_args!(
-        "parent: writes {} bytes, then closes its write end",
-        message.len()
+        "parent: writes {}, then closes its write end",
+        cli::counted(message.len() as u64, "byte")
     ))?;
     write_all(write.as_fd(), message, Some(&term))?;
     drop(write);
@@ -1099,8 +1452,8 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
     if ignore_sigpipe {
         pipe::ignore(Signal::SIGPIPE)?;
         out_line(format_args!(
-            "parent: SIGPIPE is ignored; writes {} bytes to the pipe",
-            message.len()
+            "parent: SIGPIPE is ignored; writes {} to the pipe",
+            cli::counted(message.len() as u64, "byte")
         ))?;
         match nix::unistd::write(write.as_fd(), message) {
             Err(Errno::EPIPE) => {
@@ -1115,8 +1468,8 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
         // Rust ignores SIGPIPE; a C program (and this demo) has its default action: terminate.
         pipe::default_action(Signal::SIGPIPE)?;
         out_line(format_args!(
-            "parent: writes {} bytes: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
-            message.len()
+            "parent: writes {}: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
+            cli::counted(message.len() as u64, "byte")
         ))?;
         let _ = std::io::stdout().flush();
         let result = nix::unistd::write(write.as_fd(), message);
@@ -1138,7 +1491,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
         pipe::close_in_child(&write);
         let run = || -> anyhow::Result<()> {
             let mut lines = LineReader::new(read.as_fd());
-            let mut n = 0;
+            let mut n = 0u32;
             while let Some(line) = lines.next_line()? {
                 n += 1;
                 out_line(format_args!(
@@ -1147,7 +1500,8 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
                 ))?;
             }
             out_line(format_args!(
-                "child: end of file after {n} requests; it cannot answer on this pipe"
+                "child: end of file after {}; it cannot answer on this pipe",
+                cli::counted(n, "request")
             ))?;
             Ok(())
         };
@@ -1235,7 +1589,10 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
         "the child {}",
         pipe::describe(status)
     );
-    out_line(format_args!("parent: {rounds} round trips over two pipes"))?;
+    out_line(format_args!(
+        "parent: {} over two pipes",
+        cli::counted(rounds, "round trip")
+    ))?;
     Ok(0)
 }
 
@@ -1337,13 +1694,13 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
             }
         }
     }
-    let mut failed = 0;
+    let mut failed = 0u32;
     for child in &mut children {
         if !matches!(wait_child(child, &term, ui)?, WaitStatus::Exited(_, 0)) {
             failed += 1;
         }
     }
-    ui.meaning(&format!("all {n} writers reaped"));
+    ui.meaning(&all_reaped(n, "writer"));
     out_line(format_args!(
         "received {}: {whole} whole, {torn} torn",
         cli::counted(whole + torn, "record")
@@ -1358,11 +1715,11 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
             "a write of {bytes} (more than PIPE_BUF) may be split: other writers' bytes can land in between"
         ))?;
     }
-    anyhow::ensure!(failed == 0, "{failed} writer(s) failed");
+    anyhow::ensure!(failed == 0, "{} failed", cli::counted(failed, "writer"));
     anyhow::ensure!(
         whole + torn == u64::from(n) * u64::from(records) && slot_len == 0,
-        "the reader got {} bytes, not the {} written",
-        (whole + torn) * size as u64 + slot_len as u64,
+        "the reader got {}, not the {} written",
+        cli::counted((whole + torn) * size as u64 + slot_len as u64, "byte"),
         u64::from(n) * u64::from(records) * size as u64
     );
     Ok(0)
@@ -1573,7 +1930,8 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
             let (reader, count) = (message[0] as usize, message[2] as usize);
             anyhow::ensure!(
                 (1..=n as usize).contains(&reader) && count <= REPORT_NUMBERS,
-                "a report makes no sense: reader {reader}, {count} numbers"
+                "a report makes no sense: reader {reader}, {}",
+                cli::counted(count as u64, "number")
             );
             reported[reader - 1] = true;
             torn += u64::from(message[1]);
@@ -1585,13 +1943,13 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
             }
         }
     }
-    let mut failed = 0;
+    let mut failed = 0u32;
     for child in &mut children {
         if !matches!(wait_child(child, &term, ui)?, WaitStatus::Exited(_, 0)) {
             failed += 1;
         }
     }
-    ui.meaning(&format!("all {n} readers reaped"));
+    ui.meaning(&all_reaped(n, "reader"));
     for (r, count) in got.iter().enumerate() {
         out_line(format_args!(
             "reader {} read {}",
@@ -1606,7 +1964,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
         "sent {}, the readers got {total}: {lost} lost, {duplicated} duplicated, {torn} torn",
         cli::counted(records, "record")
     ))?;
-    anyhow::ensure!(failed == 0, "{failed} reader(s) failed");
+    anyhow::ensure!(failed == 0, "{} failed", cli::counted(failed, "reader"));
     anyhow::ensure!(
         reported.iter().all(|&r| r),
         "not every reader reported what it read"
@@ -1640,7 +1998,12 @@ impl Fifo {
         let shown = path.display().to_string();
         // Twice at most: the other end, started at the same moment, may make it in between.
         for _ in 0..2 {
-            match pipe::find_fifo(path)? {
+            // What is there may be another user's (a link, a file): then the hint says so.
+            let at = match pipe::find_fifo(path) {
+                Ok(at) => at,
+                Err(err) => return Err(others_hint(err, path, pipe::owner_of(path))),
+            };
+            match at {
                 pipe::AtPath::Fifo(found) => {
                     narrate_handle(&found, path, ui);
                     if let Some(warning) = found.exposure(path) {
@@ -1688,7 +2051,15 @@ impl Fifo {
             "opening {} to {what}: open waits until a {other} opens it",
             self.path.display()
         ));
-        let Some(fd) = self.found.open(write, false)? else {
+        let opened = self.found.open(write, false).map_err(|err| {
+            // Refused: another user's FIFO that its mode keeps closed to this one.
+            if ipc_lab::sys::errno_of(&err) == Some(Errno::EACCES) {
+                others_hint(err, &self.path, Some(self.found.owner))
+            } else {
+                err
+            }
+        })?;
+        let Some(fd) = opened else {
             return Err(term.interrupted());
         };
         ui.call(
@@ -1697,6 +2068,35 @@ impl Fifo {
         );
         Ok(fd)
     }
+}
+
+/// An error about a FIFO path that another user owns (`owner`, when known) gets the hint to pick
+/// a name of one's own: `another user has /tmp/lab.fifo: pick another name, such as
+/// /tmp/lab-alice.fifo`, with this user's login name. Others pass as they are.
+fn others_hint(err: anyhow::Error, path: &std::path::Path, owner: Option<u32>) -> anyhow::Error {
+    let me = ipc_lab::sys::effective_uid();
+    if owner.is_none_or(|uid| uid == me) {
+        return err;
+    }
+    let user = ipc_lab::sys::user_name(me).unwrap_or_else(|| format!("uid{me}"));
+    let name = |stem: &std::ffi::OsStr| {
+        let stem = stem.to_string_lossy();
+        match path.extension() {
+            Some(ext) => format!("{stem}-{user}.{}", ext.to_string_lossy()),
+            None => format!("{stem}-{user}"),
+        }
+    };
+    let suggested = match path.file_stem() {
+        Some(stem) => path.with_file_name(name(stem)),
+        None => std::path::PathBuf::from(format!("{}-{user}", path.display())),
+    };
+    Err::<(), _>(err)
+        .hint(format!(
+            "another user has {}: pick another name, such as {}",
+            path.display(),
+            suggested.display()
+        ))
+        .unwrap_err()
 }
 
 /// `--explain`: the handle a FIFO is held by, and why.
