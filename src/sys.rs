@@ -260,6 +260,20 @@ pub fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// The login name of the user who runs this process (its real uid), for a name of their own to
+/// suggest (`/lab-alice`): from the password database, which `su` and `setpriv` do not fool as
+/// they do `$USER`; else `$USER` where it is set; else `uid1000`.
+pub fn login_name() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|name| !name.is_empty()))
+        .unwrap_or_else(|| format!("uid{uid}"))
+}
+
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
 pub fn local_time(secs: i64) -> String {
     let t: libc::time_t = secs;

@@ -375,6 +375,39 @@ pub fn as_nobody(name: &str) -> Command {
     c
 }
 
+/// One of our binaries run as the user nobody, with the mqueue file system mounted on `dir` in
+/// a mount namespace of its own (`unshare -m`, gone with the process), so that the program
+/// can see who owns a queue it may not open, whatever this machine mounts. None when that
+/// cannot be done here (not root, no setpriv or unshare, or the mount refused).
+pub fn as_nobody_seeing_queues(name: &str, dir: &TempDir) -> Option<Command> {
+    const SCRIPT: &str = "mount -t mqueue none \"$0\" && exec \"$@\"";
+    if !can_drop_to_nobody() {
+        return None;
+    }
+    let mountable = Command::new("unshare")
+        .args(["-m", "sh", "-c", SCRIPT])
+        .arg(&dir.path)
+        .arg("true")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mountable {
+        return None;
+    }
+    let mut c = Command::new("unshare");
+    c.args(["-m", "sh", "-c", SCRIPT])
+        .arg(&dir.path)
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(bin(name))
+        .env("NO_COLOR", "1");
+    Some(c)
+}
+
 /// What a command run to its end left: its status and its output.
 pub struct Finished {
     pub status: ExitStatus,
