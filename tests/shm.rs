@@ -182,6 +182,69 @@ fn a_key_in_use_is_refused_not_adopted() {
 }
 
 #[test]
+fn a_key_another_user_holds_is_met_with_advice_for_a_key_of_ones_own() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    let dir = TempDir::new("ftok");
+    let by_ftok = ipc_lab::shm::ftok(&dir.path, 1).expect("ftok of a directory");
+    for (key, naming) in [
+        (unique_key(), None),
+        (by_ftok, Some(dir.path.to_str().unwrap())),
+    ] {
+        // Root's segment with that key, owner-only, as another user's master would leave it.
+        let theirs = Segment::create(&CreateOptions {
+            key,
+            size: 40,
+            perms: 0o600,
+            exclusive: true,
+        })
+        .unwrap();
+        let id = theirs.id();
+        let key_text = ipc_lab::shm::key_text(key);
+        let hint = format!(
+            "hint: another user has key {key_text}: pick another key, or --ftok a file of your own (segment {id}, owner uid 0, mode 0600)\n"
+        );
+        let named: Vec<String> = match naming {
+            None => vec![s("--key"), key_text.clone()],
+            Some(path) => vec![s("--ftok"), s(path)],
+        };
+
+        let out = output_of(as_nobody("shm-master").args(&named), b"");
+        assert_eq!(
+            (shell_status(out.status), out.stdout.as_str()),
+            (1, "Cannot create shared memory!\n"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: cannot create a 40-byte segment with key {key_text}: File exists (EEXIST)\n{hint}"
+            )
+        );
+
+        let out = output_of(
+            as_nobody("shm-slave").args(&named).args(["1", "2", "3"]),
+            b"",
+        );
+        assert_eq!(
+            (shell_status(out.status), out.stdout.as_str()),
+            (1, "Error: Cannot attach!\n"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr,
+            format!("error: cannot attach segment {id}: Permission denied (EACCES)\n{hint}")
+        );
+        let row = segment(id.as_raw()).expect("their segment is left alone");
+        assert_eq!(row.nattch, 0);
+    }
+}
+
+#[test]
 fn a_missing_key_is_a_clear_error() {
     let key = unique_key().to_string();
     let (status, out, err) = run_slave(&[s("--key"), key, s(1), s(2), s(3)], "");

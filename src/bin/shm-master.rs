@@ -100,10 +100,11 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         Err(err) => {
             out_line(format_args!("Cannot create shared memory!"))?;
             let hint = match ipc_lab::sys::errno_of(&err) {
-                Some(nix::errno::Errno::EEXIST) => format!(
-                    "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
-                    shm::key_text(key)
-                ),
+                Some(nix::errno::Errno::EEXIST) => shm::another_users_key_hint(key)
+                    .unwrap_or_else(|| format!(
+                        "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
+                        shm::key_text(key)
+                    )),
                 // A limit reached is named by Segment::create's own hint, which wins.
                 _ => "`ipcs -l` shows the system's limits, `ipcs -m` the segments that exist"
                     .to_string(),
