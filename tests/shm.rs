@@ -758,6 +758,29 @@ fn help_and_version_name_the_lecture() {
 }
 
 #[test]
+fn the_masters_help_says_what_differs_from_the_notes_program() {
+    // The same stdout and exit status, not the same program: the help says so, point by point.
+    let out = output_of(cmd("shm-master").arg("--help"), b"");
+    assert!(out.status.success());
+    // clap wraps the text at the terminal's width: compare it as one line.
+    let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!help.contains("exactly the notes' program"), "{help}");
+    for point in [
+        "With no options it prints on stdout what the notes' program prints, byte for byte, and exits with the same status. What it does differently from the notes' C master:",
+        "it attaches the segment and clears the ready flag (steps 2 and 3) before it prints \"Shared Memory Id = N\". The C master prints the id right after shmget, before it attaches",
+        "then every --interval seconds (3 by default, as the C master's sleep(3))",
+        "it does not wait for the slave to attach or to detach: the flag alone ends the wait",
+        "Ctrl-C, SIGTERM or SIGHUP while it waits: it detaches and destroys the segment",
+        "A failed attach: it destroys the segment it made",
+        "a segment someone else removed already (`ipcrm`) is told on stderr, not a failure",
+        "where the C master ignores what shmctl returns and exits with 0",
+        "Each line of stdout is written at once, into a pipe too",
+    ] {
+        assert!(help.contains(point), "--help lacks {point:?}:\n{help}");
+    }
+}
+
+#[test]
 fn slave_waits_for_values_typed_later() {
     // The slave at its prompt, values typed one at a time, as a person would.
     let mut master = Master::start(FAST);
