@@ -260,6 +260,21 @@ pub fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// The width in columns of the terminal open on `fd` (`ioctl(fd, TIOCGWINSZ)`), or None where
+/// `fd` is no terminal, or a terminal that does not say (0 columns, as some serial lines).
+pub fn terminal_columns(fd: BorrowedFd<'_>) -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which is valid and writable for the
+    // call and read by nothing else meanwhile; the descriptor is borrowed, so open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
 /// The login name of the user who runs this process (its real uid), for a name of their own to
 /// suggest (`/lab-alice`): from the password database, which `su` and `setpriv` do not fool as
 /// they do `$USER`; else `$USER` where it is set; else `uid1000`.

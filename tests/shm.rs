@@ -780,6 +780,87 @@ fn the_masters_help_says_what_differs_from_the_notes_program() {
     }
 }
 
+/// The slave's narration of an id that names no segment: the same in every run.
+fn narrated_slave(extra: &[&str]) -> Command {
+    let mut c = cmd("shm-slave");
+    c.env_remove("COLUMNS")
+        .args(["--explain", "--inspect", "2147483647", "1", "2", "3"])
+        .args(extra);
+    c
+}
+
+/// `stderr` as a terminal `width` wide shows it: each narration and inspect line wrapped at
+/// word boundaries under its text; errors and hints as they are.
+fn wrapped_at(stderr: &str, width: usize) -> String {
+    stderr
+        .lines()
+        .map(|line| {
+            let prefix_len = if line.starts_with("[step ") {
+                line.find("] ").expect("a step heading") + 2
+            } else if line.starts_with("[inspect] ") {
+                "[inspect] ".len()
+            } else if line.starts_with("  ") {
+                2
+            } else {
+                return format!("{line}\n");
+            };
+            let (prefix, text) = line.split_at(prefix_len);
+            format!("{}\n", ipc_lab::cli::wrap_line(prefix, text, width))
+        })
+        .collect()
+}
+
+#[test]
+fn narration_on_a_narrow_terminal_is_wrapped_at_its_width_and_nowhere_else() {
+    // Into a pipe: the lines as they are, $COLUMNS or not.
+    let piped = output_of(&mut narrated_slave(&[]), b"");
+    assert_eq!(shell_status(piped.status), 1, "{}", piped.stderr);
+    let lines = piped.stderr.clone();
+    assert!(
+        lines.contains("\n  the master created it; its id 2147483647 is all the slave needs\n"),
+        "{lines}"
+    );
+    assert!(lines.lines().any(|l| l.len() > 80), "{lines}");
+    let piped_narrow = output_of(narrated_slave(&[]).env("COLUMNS", "30"), b"");
+    assert_eq!(piped_narrow.stderr, lines, "a pipe is not a terminal");
+
+    // On a terminal 40 columns wide (a half-screen tmux pane): wrapped at 40.
+    let narrow = output_with_stderr_on_terminal(&mut narrated_slave(&[]), 40);
+    assert_eq!(shell_status(narrow.status), 1, "{}", narrow.stderr);
+    assert_eq!(narrow.stdout, piped.stdout);
+    assert_eq!(narrow.stderr, wrapped_at(&lines, 40));
+    assert_ne!(narrow.stderr, lines);
+    assert!(
+        narrow.stderr.contains(
+            "[inspect] segment 2147483647: gone (the\n          master destroyed it, and this\n          was the last detach)\n"
+        ),
+        "{}",
+        narrow.stderr
+    );
+    // The error and its hint are not narration: as they are.
+    assert!(narrow.stderr.ends_with(
+        "error: cannot attach segment 2147483647: Invalid argument (EINVAL)\nhint: is shm-master running, and is 2147483647 the id it printed? `ipcs -m` lists segments\n"
+    ));
+
+    // $COLUMNS, where it is set, says the width.
+    let wide = output_with_stderr_on_terminal(narrated_slave(&[]).env("COLUMNS", "60"), 40);
+    assert_eq!(wide.stderr, wrapped_at(&lines, 60));
+
+    // Coloured, the same breaks: the escapes take no room.
+    let coloured = output_with_stderr_on_terminal(&mut narrated_slave(&["--color", "always"]), 40);
+    assert!(coloured.stderr.contains('\x1b'), "{:?}", coloured.stderr);
+    let mut plain = String::new();
+    let mut chars = coloured.stderr.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            plain.push(c);
+        }
+    }
+    assert_eq!(plain, narrow.stderr);
+}
+
 #[test]
 fn slave_waits_for_values_typed_later() {
     // The slave at its prompt, values typed one at a time, as a person would.
