@@ -893,7 +893,9 @@ pub fn ownership_of(name: &QueueName) -> Option<Ownership> {
 }
 
 /// Where the mqueue file system is mounted in this mount namespace: each mount point of type
-/// mqueue in /proc/self/mounts, and /dev/mqueue, its usual place, when that cannot be read.
+/// mqueue in /proc/self/mounts, the latest first (a mount made for a private IPC namespace, as
+/// scripts/private-ipc.sh makes, comes after the one it inherited); /dev/mqueue, its usual
+/// place, when that table cannot be read.
 fn mqueue_mounts() -> Vec<std::path::PathBuf> {
     let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
         return vec!["/dev/mqueue".into()];
@@ -905,6 +907,7 @@ fn mqueue_mounts() -> Vec<std::path::PathBuf> {
             let point = fields.nth(1)?;
             (fields.next()? == "mqueue").then(|| unescape_mount_point(point).into())
         })
+        .rev()
         .collect()
 }
 

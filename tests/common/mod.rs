@@ -565,12 +565,13 @@ impl Drop for QueueGuard {
     }
 }
 
-/// Whether the mqueue file system is mounted at /dev/mqueue, where the programs look for the
-/// owner of a queue they may not open.
+/// Whether the mqueue file system is mounted in this mount namespace (at /dev/mqueue as a rule;
+/// scripts/private-ipc.sh mounts its namespace's at a directory of its own): the programs look
+/// there for the owner of a queue they may not open.
 pub fn mqueue_listed() -> bool {
     std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
         m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/dev/mqueue"))
+            .any(|l| l.split_whitespace().nth(2) == Some("mqueue"))
     })
 }
 
