@@ -927,7 +927,7 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
                                 crate::mq::made_by(&name)
                             )
                         } else {
-                            crate::mq::open_hint(errno, &name)
+                            crate::mq::open_hint(errno, &name, crate::mq::NamedBy::Program)
                         };
                         return Err(err).hint(hint);
                     }

@@ -2,7 +2,9 @@
 //!
 //! Each section of the lecture notes (`shared/seed/ipc-lecture-notes.md`) has a module here and
 //! one or more binaries that show it, two processes at a time. With no options a binary prints
-//! exactly what the notes' C program prints; its options show every point the notes make.
+//! on stdout exactly what the notes' C program prints, and exits with its status; where it goes
+//! about it differently (`shm-master` attaches before it prints the id, say), its `--help` says
+//! what differs. Its options show every point the notes make.
 //!
 //! | notes                                  | module     | binaries                   | lab sheet                   |
 //! |----------------------------------------|------------|----------------------------|-----------------------------|

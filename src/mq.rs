@@ -559,30 +559,90 @@ impl Drop for Mailbox {
     }
 }
 
-/// Advice for a queue that would not open, from the errno.
-pub fn open_hint(errno: Option<Errno>, name: &QueueName) -> String {
+/// Who chose a queue's name, for the advice on one that would not open: a user who typed it
+/// may pick another; a name the program made (a process's own mailbox, named after its pid)
+/// cannot be changed by its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamedBy {
+    /// Typed by the user (`mq-send /lab ...`).
+    User,
+    /// Made by the program (`--mine`, `--to PID`, a benchmark's queues).
+    Program,
+}
+
+/// A name of this user's own in place of `name`: `/lab-alice`, after the login name of the
+/// real user ([`crate::sys::login_name`]); shortened to fit NAME_MAX, and `/lab-alice-2` for a
+/// name that is already `/lab-alice`.
+pub fn name_of_ones_own(name: &QueueName) -> QueueName {
+    // A login name holds no `/` or NUL; should one ever, it is left out rather than break
+    // the name.
+    let login: String = crate::sys::login_name()
+        .chars()
+        .filter(|c| *c != '/' && *c != '\0')
+        .collect();
+    let body = &name.as_str()[1..];
+    let suffix = if body.ends_with(&format!("-{login}")) {
+        "-2".to_string()
+    } else {
+        format!("-{login}")
+    };
+    let mut keep = NAME_MAX.saturating_sub(suffix.len()).min(body.len());
+    while !body.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let own = format!("/{}{suffix}", &body[..keep]);
+    QueueName::parse(&own).unwrap_or_else(|_| name.clone())
+}
+
+/// The advice for a queue name that another user holds (`owner` where it could be seen):
+/// `another user has /lab: pick another name, such as /lab-alice (owner uid 1001, mode 0600)`.
+pub fn another_users_name_hint(name: &QueueName, owner: Ownership) -> String {
+    format!(
+        "another user has {name}: pick another name, such as {} (owner {})",
+        name_of_ones_own(name),
+        owner.text()
+    )
+}
+
+/// The advice for a queue this user may not open and whose owner cannot be seen (the mqueue
+/// file system is not mounted, and the queue is closed to this user): another user's, most
+/// likely, or this user's own with a mode that keeps its owner out too.
+fn unseen_owner_hint(name: &QueueName) -> String {
+    format!(
+        "queue {name} exists, but its permissions keep you out: if another user has {name}, pick another name, such as {}; else it is yours, with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)",
+        name_of_ones_own(name)
+    )
+}
+
+/// Advice for a queue named by `named_by` that would not open, from the errno.
+pub fn open_hint(errno: Option<Errno>, name: &QueueName, named_by: NamedBy) -> String {
     let limits = Limits::read().ok();
     match errno {
         Some(Errno::ENOENT) => format!(
             "no queue is called {name}: start `mq-recv {name}` first (the receiver makes its mailbox), or pass --create"
         ),
-        Some(Errno::EACCES) | Some(Errno::EPERM) => match ownership_of(name) {
-            Some(o) if o.is_mine() => format!(
+        Some(Errno::EACCES) | Some(Errno::EPERM) => match (ownership_of(name), named_by) {
+            (Some(o), _) if o.is_mine() => format!(
                 "queue {name} is yours, but its mode {:04o} keeps you out too: remove it (`mq-recv -n --unlink {name}`) and make it again with --perms 600",
                 o.mode
             ),
-            Some(o) => format!(
+            (Some(o), NamedBy::User) => another_users_name_hint(name, o),
+            (Some(o), NamedBy::Program) => format!(
                 "queue {name} belongs to another user ({}), and its permissions keep you out (600 is owner-only; the creator chooses with --perms)",
                 o.text()
             ),
-            None => format!(
+            (None, NamedBy::User) => unseen_owner_hint(name),
+            (None, NamedBy::Program) => format!(
                 "queue {name} exists, but its permissions keep you out: it is another user's, or yours with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
             ),
         },
-        Some(Errno::EEXIST) => format!(
-            "queue {name} exists already, {}: pick another name, or, if it is yours and no longer needed, remove it (`mq-recv -n --unlink {name}`)",
-            made_by(name)
-        ),
+        Some(Errno::EEXIST) => match (ownership_of(name), named_by) {
+            (Some(o), NamedBy::User) if !o.is_mine() => another_users_name_hint(name, o),
+            _ => format!(
+                "queue {name} exists already, {}: pick another name, or, if it is yours and no longer needed, remove it (`mq-recv -n --unlink {name}`)",
+                made_by(name)
+            ),
+        },
         Some(Errno::EINVAL) => match limits {
             Some(l) => format!(
                 "the kernel refused the size: without privilege a queue may hold up to {} messages (msg_max) of up to {} bytes (msgsize_max), see /proc/sys/fs/mqueue",
@@ -598,6 +658,15 @@ pub fn open_hint(errno: Option<Errno>, name: &QueueName) -> String {
         Some(Errno::ENFILE) => "the system has too many files open: close some, then try again".to_string(),
         _ => format!("check the name {name}, and the limits in /proc/sys/fs/mqueue"),
     }
+}
+
+/// The advice for an exclusive create (O_EXCL) of a name the user typed that exists already:
+/// the one for another user's name where the owner is another user, else None (the caller
+/// knows what to say of a queue of this user's own).
+pub fn taken_by_another_user(name: &QueueName) -> Option<String> {
+    ownership_of(name)
+        .filter(|o| !o.is_mine())
+        .map(|o| another_users_name_hint(name, o))
 }
 
 /// What a receiver takes messages from: one or more mailboxes (the notes' "mailboxes for
@@ -796,12 +865,15 @@ impl Mailbox {
 }
 
 /// The owner and mode of the queue called `name`, for a message about a queue this run did not
-/// open: from the mqueue file system where it is mounted (`/dev/mqueue/NAME`), or else from a
-/// descriptor opened for a moment (which takes read or write permission). None when neither
-/// can tell (no such queue, or one closed to this user with /dev/mqueue not mounted).
+/// open: from the mqueue file system where it is mounted (`/dev/mqueue/NAME`, or wherever
+/// /proc/self/mounts lists it), or else from a descriptor opened for a moment (which takes
+/// read or write permission). None when neither can tell (no such queue, or one closed to this
+/// user with the mqueue file system mounted nowhere).
 pub fn ownership_of(name: &QueueName) -> Option<Ownership> {
-    let listed = std::path::Path::new("/dev/mqueue").join(&name.as_str()[1..]);
-    if let Ok(st) = nix::sys::stat::lstat(&listed) {
+    let listed = mqueue_mounts()
+        .into_iter()
+        .find_map(|dir| nix::sys::stat::lstat(&dir.join(&name.as_str()[1..])).ok());
+    if let Some(st) = listed {
         return Some(Ownership::of_stat(&st));
     }
     [MQ_OFlag::O_RDONLY, MQ_OFlag::O_WRONLY]
@@ -818,6 +890,49 @@ pub fn ownership_of(name: &QueueName) -> Option<Ownership> {
             let _ = mqueue::mq_close(mqd);
             st.map(|st| Ownership::of_stat(&st))
         })
+}
+
+/// Where the mqueue file system is mounted in this mount namespace: each mount point of type
+/// mqueue in /proc/self/mounts, the latest first (a mount made for a private IPC namespace, as
+/// scripts/private-ipc.sh makes, comes after the one it inherited); /dev/mqueue, its usual
+/// place, when that table cannot be read.
+fn mqueue_mounts() -> Vec<std::path::PathBuf> {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return vec!["/dev/mqueue".into()];
+    };
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let point = fields.nth(1)?;
+            (fields.next()? == "mqueue").then(|| unescape_mount_point(point).into())
+        })
+        .rev()
+        .collect()
+}
+
+/// A mount point as /proc/self/mounts writes it, its blanks and backslashes as octal escapes
+/// (`\040` for a space), back to the path.
+fn unescape_mount_point(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
+            Some(b) => {
+                out.push(b);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `made by uid 1001, mode 0666` where the owner of `name` can be found, else `made by a user
@@ -1165,6 +1280,34 @@ mod tests {
         mb.keep_when_done();
         assert!(!mb.close().unwrap());
         assert!(exists(&q3.0));
+    }
+
+    #[test]
+    fn a_name_of_ones_own_ends_with_the_login_name_and_fits() {
+        let login = crate::sys::login_name();
+        let own = |text: &str| name_of_ones_own(&QueueName::parse(text).unwrap());
+        assert_eq!(own("/lab").as_str(), format!("/lab-{login}"));
+        // Already one's own: another still.
+        assert_eq!(
+            own(&format!("/lab-{login}")).as_str(),
+            format!("/lab-{login}-2")
+        );
+        // The longest name is shortened so that the suggestion is a name too.
+        let long = format!("/{}", "q".repeat(NAME_MAX));
+        let suggested = own(&long);
+        assert_eq!(suggested.as_str().len(), NAME_MAX + 1);
+        assert!(suggested.as_str().ends_with(&format!("q-{login}")));
+        // Shortened at a character's boundary.
+        let wide = format!("/{}", "é".repeat(NAME_MAX / 2));
+        assert!(own(&wide).as_str().ends_with(&format!("-{login}")));
+    }
+
+    #[test]
+    fn mount_points_are_read_back_from_their_escapes() {
+        assert_eq!(unescape_mount_point("/dev/mqueue"), "/dev/mqueue");
+        assert_eq!(unescape_mount_point("/tmp/a\\040b\\134c"), "/tmp/a b\\c");
+        assert_eq!(unescape_mount_point("/x\\04"), "/x\\04");
+        assert_eq!(unescape_mount_point("/x\\9999"), "/x\\9999");
     }
 
     #[test]

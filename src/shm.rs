@@ -57,6 +57,47 @@ pub fn key_text(key: libc::key_t) -> String {
     }
 }
 
+/// Who holds a key: the segment that has it, its owner and its mode, as /proc/sysvipc/shm lists
+/// them (every user may read that table, whatever the segment's mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHolder {
+    pub id: ShmId,
+    pub owner_uid: u32,
+    pub mode: u32,
+}
+
+impl KeyHolder {
+    /// The segment that has `key` now, if one has.
+    pub fn of(key: libc::key_t) -> Option<KeyHolder> {
+        // key shmid perms size cpid lpid nattch uid ...; the key in signed decimal.
+        crate::sys::sysvipc_rows("shm").into_iter().find_map(|row| {
+            let listed: i64 = row.first()?.parse().ok()?;
+            (listed as u32 == key as u32).then_some(())?;
+            Some(KeyHolder {
+                id: ShmId(row.get(1)?.parse().ok()?),
+                mode: u32::from_str_radix(row.get(2)?, 8).ok()? & 0o777,
+                owner_uid: row.get(7)?.parse().ok()?,
+            })
+        })
+    }
+}
+
+/// The advice for a key that a segment of another user has: `another user has key 0x00001234:
+/// pick another key, or --ftok a file of your own (segment 7, owner uid 1001, mode 0600)`. None
+/// when no segment has the key, or when it is this user's own.
+pub fn another_users_key_hint(key: libc::key_t) -> Option<String> {
+    let holder = KeyHolder::of(key)?;
+    (holder.owner_uid != crate::sys::effective_uid()).then(|| {
+        format!(
+            "another user has key {}: pick another key, or --ftok a file of your own (segment {}, owner uid {}, mode {:04o})",
+            key_text(key),
+            holder.id,
+            holder.owner_uid,
+            holder.mode
+        )
+    })
+}
+
 /// How a segment is created: `shmget(key, size, IPC_CREAT [| IPC_EXCL] | perms)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreateOptions {
@@ -840,6 +881,17 @@ mod tests {
         assert_eq!(seg.id().stat().unwrap().mode, 0o640);
         let err = Segment::create(&opts).unwrap_err();
         assert_eq!(crate::sys::errno_of(&err), Some(nix::errno::Errno::EEXIST));
+        // Who holds the key, from the table every user may read; a key of one's own is no
+        // other user's.
+        assert_eq!(
+            KeyHolder::of(key),
+            Some(KeyHolder {
+                id: seg.id(),
+                owner_uid: crate::sys::effective_uid(),
+                mode: 0o640
+            })
+        );
+        assert_eq!(another_users_key_hint(key), None);
         assert_eq!(
             opts.call_text(),
             format!("shmget({}, 40, IPC_CREAT|IPC_EXCL|0640)", key_text(key))

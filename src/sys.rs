@@ -268,6 +268,32 @@ pub fn user_name(uid: u32) -> Option<String> {
         .map(|u| u.name)
 }
 
+/// The width in columns of the terminal open on `fd` (`ioctl(fd, TIOCGWINSZ)`), or None where
+/// `fd` is no terminal, or a terminal that does not say (0 columns, as some serial lines).
+pub fn terminal_columns(fd: BorrowedFd<'_>) -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which is valid and writable for the
+    // call and read by nothing else meanwhile; the descriptor is borrowed, so open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// The login name of the user who runs this process (its real uid), for a name of their own to
+/// suggest (`/lab-alice`): from the password database, which `su` and `setpriv` do not fool as
+/// they do `$USER`; else `$USER` where it is set; else `uid1000`.
+pub fn login_name() -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    user_name(uid)
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|name| !name.is_empty()))
+        .unwrap_or_else(|| format!("uid{uid}"))
+}
+
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
 pub fn local_time(secs: i64) -> String {
     let t: libc::time_t = secs;

@@ -1185,16 +1185,12 @@ fn another_user_is_refused_at_0600_with_eacces() {
         assert_eq!(format!("{:o}", q.mode()), "600");
         let out = output_of(as_nobody("mq-send").args([name, "intruder"]), b"");
         assert_eq!(code(&out), 1, "{}", out.stderr);
-        // Who made it is told where the mqueue file system shows it (nobody may not open it).
+        // Who made it is told where the mqueue file system shows it (nobody may not open it);
+        // either way, a name of nobody's own is suggested.
         let hint = if mqueue_listed() {
-            format!(
-                "queue {name} belongs to another user (uid {}, mode 0600), and its permissions keep you out (600 is owner-only; the creator chooses with --perms)",
-                nix::unistd::geteuid()
-            )
+            another_users_hint(name, "nobody", 0, 0o600)
         } else {
-            format!(
-                "queue {name} exists, but its permissions keep you out: it is another user's, or yours with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
-            )
+            unseen_owner_hint(name, "nobody")
         };
         assert_eq!(
             out.stderr,
@@ -1209,6 +1205,105 @@ fn another_user_is_refused_at_0600_with_eacces() {
         );
     }
     assert_eq!(drain_verbose(&by_send), [verbose_line(0, "mine")]);
+}
+
+/// The hint for a queue name that user `uid` holds with `mode`, as `login` is told it.
+fn another_users_hint(name: &str, login: &str, uid: u32, mode: u32) -> String {
+    format!(
+        "another user has {name}: pick another name, such as {name}-{login} (owner uid {uid}, mode {mode:04o})"
+    )
+}
+
+/// The hint for a queue that `login` may not open, where its owner cannot be seen (the mqueue
+/// file system is mounted nowhere).
+fn unseen_owner_hint(name: &str, login: &str) -> String {
+    format!(
+        "queue {name} exists, but its permissions keep you out: if another user has {name}, pick another name, such as {name}-{login}; else it is yours, with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
+    )
+}
+
+#[test]
+fn a_name_another_user_holds_is_met_with_a_name_of_ones_own() {
+    let mount = TempDir::new("mqueue");
+    let Some(_) = as_nobody_seeing_queues("mq-send", &mount) else {
+        eprintln!(
+            "skipped: needs root, setpriv and unshare to act as nobody with the queues' owners shown"
+        );
+        return;
+    };
+    let nobody = |name: &str, args: &[&str]| {
+        let mut c = as_nobody_seeing_queues(name, &mount).expect("possible once");
+        // The login name comes from the password database, not from $USER, which setpriv and
+        // su leave as it was.
+        c.env("USER", "root").args(args);
+        output_of(&mut c, b"")
+    };
+    // Root's queue, owner-only: nobody may neither send, nor receive, nor read its attributes.
+    let q = QueueGuard::new();
+    let name = q.as_str();
+    let out = send(&["-c", "--msgsize", "64", name, "mine"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let refused = format!(
+        "error: cannot open queue {name}: Permission denied (EACCES)\nhint: {}\n",
+        another_users_hint(name, "nobody", 0, 0o600)
+    );
+    for (binary, args) in [
+        ("mq-send", &[name, "intruder"][..]),
+        ("mq-recv", &["-n", name][..]),
+        ("mq-recv", &["--attr", name][..]),
+    ] {
+        let out = nobody(binary, args);
+        assert_eq!(
+            (code(&out), out.stdout.as_str(), out.stderr.as_str()),
+            (1, "", refused.as_str()),
+            "{binary} {args:?}"
+        );
+    }
+    assert_eq!(drain_verbose(&q), [verbose_line(0, "mine")]);
+
+    // A name nobody holds, open to everyone: made exclusively by root, it is refused with a name
+    // of root's own, and nobody's queue is left as it was.
+    let theirs = QueueGuard::new();
+    let name = theirs.as_str();
+    let out = nobody("mq-send", &["-c", "--perms", "666", name, "theirs"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = send(&["-c", "--exclusive", name, "mine"]);
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .expect("a passwd entry for the test's user")
+        .name;
+    assert_eq!(
+        (code(&out), out.stderr.clone()),
+        (
+            1,
+            format!(
+                "error: cannot create queue {name}: File exists (EEXIST)\nhint: {}\n",
+                another_users_hint(name, &me, 65534, 0o666)
+            )
+        )
+    );
+    assert_eq!(theirs.attributes().current_messages, 1, "nothing sent");
+
+    // A name the program made (a process's own mailbox) is not the user's to change: no other
+    // name is suggested.
+    let mut sleeper = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let pid = sleeper.id();
+    let mailbox = QueueGuard::for_pid(pid);
+    let out = send(&["-c", "--msgsize", "64", mailbox.as_str(), "made"]);
+    assert_eq!(code(&out), 0, "{}", out.stderr);
+    let out = nobody("mq-send", &["--to", &pid.to_string(), "x"]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(
+        (code(&out), out.stderr),
+        (
+            1,
+            format!(
+                "error: cannot open queue {0}: Permission denied (EACCES)\nhint: queue {0} belongs to another user (uid 0, mode 0600), and its permissions keep you out (600 is owner-only; the creator chooses with --perms)\n",
+                mailbox.as_str()
+            )
+        )
+    );
 }
 
 #[test]
@@ -2589,9 +2684,7 @@ fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
             "queue {name} is yours, but its mode 0000 keeps you out too: remove it (`mq-recv -n --unlink {name}`) and make it again with --perms 600"
         )
     } else {
-        format!(
-            "queue {name} exists, but its permissions keep you out: it is another user's, or yours with a mode that denies you too (where the mqueue file system is mounted, `ls -l /dev/mqueue` shows each queue's owner and mode)"
-        )
+        unseen_owner_hint(name, "nobody")
     };
     assert_eq!(
         out.stderr,

@@ -182,6 +182,69 @@ fn a_key_in_use_is_refused_not_adopted() {
 }
 
 #[test]
+fn a_key_another_user_holds_is_met_with_advice_for_a_key_of_ones_own() {
+    if !can_drop_to_nobody() {
+        eprintln!("skipped: needs root and setpriv to act as nobody");
+        return;
+    }
+    let dir = TempDir::new("ftok");
+    let by_ftok = ipc_lab::shm::ftok(&dir.path, 1).expect("ftok of a directory");
+    for (key, naming) in [
+        (unique_key(), None),
+        (by_ftok, Some(dir.path.to_str().unwrap())),
+    ] {
+        // Root's segment with that key, owner-only, as another user's master would leave it.
+        let theirs = Segment::create(&CreateOptions {
+            key,
+            size: 40,
+            perms: 0o600,
+            exclusive: true,
+        })
+        .unwrap();
+        let id = theirs.id();
+        let key_text = ipc_lab::shm::key_text(key);
+        let hint = format!(
+            "hint: another user has key {key_text}: pick another key, or --ftok a file of your own (segment {id}, owner uid 0, mode 0600)\n"
+        );
+        let named: Vec<String> = match naming {
+            None => vec![s("--key"), key_text.clone()],
+            Some(path) => vec![s("--ftok"), s(path)],
+        };
+
+        let out = output_of(as_nobody("shm-master").args(&named), b"");
+        assert_eq!(
+            (shell_status(out.status), out.stdout.as_str()),
+            (1, "Cannot create shared memory!\n"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: cannot create a 40-byte segment with key {key_text}: File exists (EEXIST)\n{hint}"
+            )
+        );
+
+        let out = output_of(
+            as_nobody("shm-slave").args(&named).args(["1", "2", "3"]),
+            b"",
+        );
+        assert_eq!(
+            (shell_status(out.status), out.stdout.as_str()),
+            (1, "Error: Cannot attach!\n"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr,
+            format!("error: cannot attach segment {id}: Permission denied (EACCES)\n{hint}")
+        );
+        let row = segment(id.as_raw()).expect("their segment is left alone");
+        assert_eq!(row.nattch, 0);
+    }
+}
+
+#[test]
 fn a_missing_key_is_a_clear_error() {
     let key = unique_key().to_string();
     let (status, out, err) = run_slave(&[s("--key"), key, s(1), s(2), s(3)], "");
@@ -692,6 +755,110 @@ fn help_and_version_name_the_lecture() {
             format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
         );
     }
+}
+
+#[test]
+fn the_masters_help_says_what_differs_from_the_notes_program() {
+    // The same stdout and exit status, not the same program: the help says so, point by point.
+    let out = output_of(cmd("shm-master").arg("--help"), b"");
+    assert!(out.status.success());
+    // clap wraps the text at the terminal's width: compare it as one line.
+    let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!help.contains("exactly the notes' program"), "{help}");
+    for point in [
+        "With no options it prints on stdout what the notes' program prints, byte for byte, and exits with the same status. What it does differently from the notes' C master:",
+        "it attaches the segment and clears the ready flag (steps 2 and 3) before it prints \"Shared Memory Id = N\". The C master prints the id right after shmget, before it attaches",
+        "then every --interval seconds (3 by default, as the C master's sleep(3))",
+        "it does not wait for the slave to attach or to detach: the flag alone ends the wait",
+        "Ctrl-C, SIGTERM or SIGHUP while it waits: it detaches and destroys the segment",
+        "A failed attach: it destroys the segment it made",
+        "a segment someone else removed already (`ipcrm`) is told on stderr, not a failure",
+        "where the C master ignores what shmctl returns and exits with 0",
+        "Each line of stdout is written at once, into a pipe too",
+    ] {
+        assert!(help.contains(point), "--help lacks {point:?}:\n{help}");
+    }
+}
+
+/// The slave's narration of an id that names no segment: the same in every run.
+fn narrated_slave(extra: &[&str]) -> Command {
+    let mut c = cmd("shm-slave");
+    c.env_remove("COLUMNS")
+        .args(["--explain", "--inspect", "2147483647", "1", "2", "3"])
+        .args(extra);
+    c
+}
+
+/// `stderr` as a terminal `width` wide shows it: each narration and inspect line wrapped at
+/// word boundaries under its text; errors and hints as they are.
+fn wrapped_at(stderr: &str, width: usize) -> String {
+    stderr
+        .lines()
+        .map(|line| {
+            let prefix_len = if line.starts_with("[step ") {
+                line.find("] ").expect("a step heading") + 2
+            } else if line.starts_with("[inspect] ") {
+                "[inspect] ".len()
+            } else if line.starts_with("  ") {
+                2
+            } else {
+                return format!("{line}\n");
+            };
+            let (prefix, text) = line.split_at(prefix_len);
+            format!("{}\n", ipc_lab::cli::wrap_line(prefix, text, width))
+        })
+        .collect()
+}
+
+#[test]
+fn narration_on_a_narrow_terminal_is_wrapped_at_its_width_and_nowhere_else() {
+    // Into a pipe: the lines as they are, $COLUMNS or not.
+    let piped = output_of(&mut narrated_slave(&[]), b"");
+    assert_eq!(shell_status(piped.status), 1, "{}", piped.stderr);
+    let lines = piped.stderr.clone();
+    assert!(
+        lines.contains("\n  the master created it; its id 2147483647 is all the slave needs\n"),
+        "{lines}"
+    );
+    assert!(lines.lines().any(|l| l.len() > 80), "{lines}");
+    let piped_narrow = output_of(narrated_slave(&[]).env("COLUMNS", "30"), b"");
+    assert_eq!(piped_narrow.stderr, lines, "a pipe is not a terminal");
+
+    // On a terminal 40 columns wide (a half-screen tmux pane): wrapped at 40.
+    let narrow = output_with_stderr_on_terminal(&mut narrated_slave(&[]), 40);
+    assert_eq!(shell_status(narrow.status), 1, "{}", narrow.stderr);
+    assert_eq!(narrow.stdout, piped.stdout);
+    assert_eq!(narrow.stderr, wrapped_at(&lines, 40));
+    assert_ne!(narrow.stderr, lines);
+    assert!(
+        narrow.stderr.contains(
+            "[inspect] segment 2147483647: gone (the\n          master destroyed it, and this\n          was the last detach)\n"
+        ),
+        "{}",
+        narrow.stderr
+    );
+    // The error and its hint are not narration: as they are.
+    assert!(narrow.stderr.ends_with(
+        "error: cannot attach segment 2147483647: Invalid argument (EINVAL)\nhint: is shm-master running, and is 2147483647 the id it printed? `ipcs -m` lists segments\n"
+    ));
+
+    // $COLUMNS, where it is set, says the width.
+    let wide = output_with_stderr_on_terminal(narrated_slave(&[]).env("COLUMNS", "60"), 40);
+    assert_eq!(wide.stderr, wrapped_at(&lines, 60));
+
+    // Coloured, the same breaks: the escapes take no room.
+    let coloured = output_with_stderr_on_terminal(&mut narrated_slave(&["--color", "always"]), 40);
+    assert!(coloured.stderr.contains('\x1b'), "{:?}", coloured.stderr);
+    let mut plain = String::new();
+    let mut chars = coloured.stderr.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            plain.push(c);
+        }
+    }
+    assert_eq!(plain, narrow.stderr);
 }
 
 #[test]

@@ -12,7 +12,9 @@ use ipc_lab::cli::{
     self, Bound, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
     UsageError,
 };
-use ipc_lab::mq::{self, Access, Inbox, Limits, Mailbox, OpenOptions, Outcome, QueueName, Wait};
+use ipc_lab::mq::{
+    self, Access, Inbox, Limits, Mailbox, NamedBy, OpenOptions, Outcome, QueueName, Wait,
+};
 use ipc_lab::net::{self, Port, PortEvent};
 
 const ABOUT: &str =
@@ -327,7 +329,13 @@ fn open(name: &QueueName, options: &OpenOptions, args: &Args, ui: &Ui) -> anyhow
                     mq::made_by(name)
                 )
             } else {
-                mq::open_hint(errno, name)
+                // A mailbox of this process's own (made exclusively) is named after its pid.
+                let named_by = if options.exclusive {
+                    NamedBy::Program
+                } else {
+                    NamedBy::User
+                };
+                mq::open_hint(errno, name, named_by)
             };
             return Err(err).hint(hint);
         }
@@ -512,7 +520,7 @@ fn attributes(names: &[QueueName], ui: &Ui) -> anyhow::Result<()> {
                     Some(nix::errno::Errno::ENOENT) => format!(
                         "no queue is called {name} yet: `mq-recv {name}` makes it (or `mq-send -c {name} MESSAGE`)"
                     ),
-                    _ => mq::open_hint(errno, name),
+                    _ => mq::open_hint(errno, name, NamedBy::User),
                 };
                 return Err(err).hint(hint);
             }

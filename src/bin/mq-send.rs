@@ -10,7 +10,9 @@ use clap::{Parser, parser::ValueSource};
 use ipc_lab::cli::{
     self, Bound, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
 };
-use ipc_lab::mq::{self, Access, Mailbox, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait};
+use ipc_lab::mq::{
+    self, Access, Mailbox, NamedBy, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait,
+};
 use ipc_lab::net::{self, Ending, Remote, Status};
 use nix::errno::Errno;
 
@@ -250,13 +252,19 @@ fn send_local(
         Ok(m) => m,
         Err(err) => {
             let errno = ipc_lab::sys::errno_of(&err);
+            let named_by = match target {
+                Target::Process(..) => NamedBy::Program,
+                _ => NamedBy::User,
+            };
             let hint = match (target, errno) {
                 (Target::Process(pid, _), Some(Errno::ENOENT)) => process_hint(*pid),
-                (_, Some(Errno::EEXIST)) => format!(
-                    "queue {name} exists already, {}: drop --exclusive to use it, or pick another name",
-                    mq::made_by(name)
-                ),
-                _ => mq::open_hint(errno, name),
+                (_, Some(Errno::EEXIST)) => mq::taken_by_another_user(name).unwrap_or_else(|| {
+                    format!(
+                        "queue {name} exists already, {}: drop --exclusive to use it, or pick another name",
+                        mq::made_by(name)
+                    )
+                }),
+                _ => mq::open_hint(errno, name, named_by),
             };
             return Err(err).hint(hint);
         }

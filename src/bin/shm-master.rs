@@ -14,8 +14,28 @@ const ABOUT: &str = "Create a shared memory segment and wait for shm-slave to wr
 const AFTER_HELP: &str = "\
 Lecture notes: B1 Shared Memory, the master program (steps 1 to 5).
 
+With no options it prints on stdout what the notes' program prints, byte for byte, and exits \
+with the same status. What it does differently from the notes' C master:
+- The order: it attaches the segment and clears the ready flag (steps 2 and 3) before it \
+prints \"Shared Memory Id = N\". The C master prints the id right after shmget, before it \
+attaches, and clears the flag after that: a slave quick enough to write in between has its \
+flag wiped, and that master waits for ever.
+- The wait: it looks at the flag at once, then every --interval seconds (3 by default, as the \
+C master's sleep(3)), with an acquire load where C reads a plain int. Like the C master, it \
+does not wait for the slave to attach or to detach: the flag alone ends the wait (--inspect \
+shows nattch at each look).
+- Ctrl-C, SIGTERM or SIGHUP while it waits: it detaches and destroys the segment, then exits \
+by the signal. The C master dies and leaves the segment behind (`ipcs -m` lists it).
+- A failed attach: it destroys the segment it made; the C master exits and leaves it.
+- The removal (step 5): a segment someone else removed already (`ipcrm`) is told on stderr, \
+not a failure; any other failure to remove it is an error with exit status 1, where the C \
+master ignores what shmctl returns and exits with 0.
+- Each line of stdout is written at once, into a pipe too (the C master's id line waits in \
+stdio's buffer there until it exits).
+- On a failure it adds `error:` and `hint:` lines on stderr to the C master's one line.
+
 Examples:
-  shm-master                      exactly the notes' program: prints the id, polls every 3 s
+  shm-master                      the notes' program: prints the id, looks at the flag every 3 s
   shm-master --explain --inspect  narrate each step and show the segment's status
   shm-master --interval 0.2 --timeout 60 --count 5
   shm-master --key 0x1234         a known key instead of IPC_PRIVATE (shm-slave --key 0x1234)
@@ -100,10 +120,11 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         Err(err) => {
             out_line(format_args!("Cannot create shared memory!"))?;
             let hint = match ipc_lab::sys::errno_of(&err) {
-                Some(nix::errno::Errno::EEXIST) => format!(
-                    "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
-                    shm::key_text(key)
-                ),
+                Some(nix::errno::Errno::EEXIST) => shm::another_users_key_hint(key)
+                    .unwrap_or_else(|| format!(
+                        "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
+                        shm::key_text(key)
+                    )),
                 // A limit reached is named by Segment::create's own hint, which wins.
                 _ => "`ipcs -l` shows the system's limits, `ipcs -m` the segments that exist"
                     .to_string(),

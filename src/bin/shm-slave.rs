@@ -212,10 +212,13 @@ fn inspect(args: &Args, ui: &Ui, id: ShmId) {
     }
 }
 
-/// The hint for a segment we could not reach, from the errno.
-fn attach_hint(errno: Option<Errno>, id: Option<ShmId>) -> String {
+/// The hint for a segment we could not reach, from the errno; `key` when it was named by one.
+fn attach_hint(errno: Option<Errno>, id: Option<ShmId>, key: Option<libc::key_t>) -> String {
     match errno {
         Some(Errno::EACCES) | Some(Errno::EPERM) => {
+            if let Some(hint) = key.and_then(shm::another_users_key_hint) {
+                return hint;
+            }
             "the segment belongs to another user and its permissions keep you out: `ipcs -m` shows its owner and perms".into()
         }
         Some(Errno::ENOENT) => {
@@ -277,7 +280,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
             }
             Err(err) => {
                 out_line(format_args!("Error: Cannot attach!"))?;
-                let hint = attach_hint(ipc_lab::sys::errno_of(&err), None);
+                let hint = attach_hint(ipc_lab::sys::errno_of(&err), None, Some(key));
                 return Err(err).hint(hint);
             }
         },
@@ -289,7 +292,11 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         Ok(attachment) => attachment,
         Err(err) => {
             out_line(format_args!("Error: Cannot attach!"))?;
-            let hint = attach_hint(ipc_lab::sys::errno_of(&err), Some(id));
+            let key = match target {
+                Target::Key(key) => Some(key),
+                Target::Id(_) => None,
+            };
+            let hint = attach_hint(ipc_lab::sys::errno_of(&err), Some(id), key);
             return Err(err).hint(hint);
         }
     };

@@ -375,6 +375,91 @@ pub fn as_nobody(name: &str) -> Command {
     c
 }
 
+/// One of our binaries run as the user nobody, with the mqueue file system mounted on `dir` in
+/// a mount namespace of its own (`unshare -m`, gone with the process), so that the program
+/// can see who owns a queue it may not open, whatever this machine mounts. None when that
+/// cannot be done here (not root, no setpriv or unshare, or the mount refused).
+pub fn as_nobody_seeing_queues(name: &str, dir: &TempDir) -> Option<Command> {
+    const SCRIPT: &str = "mount -t mqueue none \"$0\" && exec \"$@\"";
+    if !can_drop_to_nobody() {
+        return None;
+    }
+    let mountable = Command::new("unshare")
+        .args(["-m", "sh", "-c", SCRIPT])
+        .arg(&dir.path)
+        .arg("true")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mountable {
+        return None;
+    }
+    let mut c = Command::new("unshare");
+    c.args(["-m", "sh", "-c", SCRIPT])
+        .arg(&dir.path)
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(bin(name))
+        .env("NO_COLOR", "1");
+    Some(c)
+}
+
+/// Run a command to its end with its stderr on a terminal `columns` wide (a pseudo-terminal,
+/// as a tmux pane is), stdin empty and stdout a pipe; the terminal's `\r\n` are read as `\n`.
+/// Bounded by PATIENCE, as [`output_of`].
+pub fn output_with_stderr_on_terminal(command: &mut Command, columns: u16) -> Finished {
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(pty.slave))
+        .spawn()
+        .expect("spawn");
+    // The command held the only other copy of the terminal's slave side: with it gone, the
+    // master reads end of file (EIO) once the program has ended.
+    command.stderr(Stdio::null());
+    let terminal = std::fs::File::from(pty.master);
+    let reader = |mut stream: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                bytes.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().expect("piped")));
+    let stderr = reader(Box::new(terminal));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not end in time");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Finished {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader").replace("\r\n", "\n"),
+    }
+}
+
 /// What a command run to its end left: its status and its output.
 pub struct Finished {
     pub status: ExitStatus,
@@ -480,12 +565,13 @@ impl Drop for QueueGuard {
     }
 }
 
-/// Whether the mqueue file system is mounted at /dev/mqueue, where the programs look for the
-/// owner of a queue they may not open.
+/// Whether the mqueue file system is mounted in this mount namespace (at /dev/mqueue as a rule;
+/// scripts/private-ipc.sh mounts its namespace's at a directory of its own): the programs look
+/// there for the owner of a queue they may not open.
 pub fn mqueue_listed() -> bool {
     std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
         m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/dev/mqueue"))
+            .any(|l| l.split_whitespace().nth(2) == Some("mqueue"))
     })
 }
 
