@@ -667,6 +667,39 @@ fn every_link_of_the_sheet_leads_to_a_file_and_a_heading() {
     eprintln!("links checked on {} pages", pages.len());
 }
 
+/// A chapter is one lab session of about an hour: at most this many lines, the rest on its deeper
+/// page.
+const CHAPTER_LINES: usize = 450;
+
+#[test]
+fn each_chapter_is_one_session_with_a_summary() {
+    let mut problems = Vec::new();
+    let chapters: Vec<String> = sheet_pages()
+        .into_iter()
+        .filter(|p| {
+            p.strip_prefix("docs/")
+                .is_some_and(|name| name.starts_with('0') && !name.contains('/'))
+        })
+        .collect();
+    for chapter in &chapters {
+        let text = read_from_crate(chapter).expect("a chapter");
+        let lines = text.lines().count();
+        if lines > CHAPTER_LINES {
+            problems.push(format!(
+                "{chapter}: {lines} lines, more than {CHAPTER_LINES}: move what is not the session to docs/deeper/"
+            ));
+        }
+        if !outside_fences(&text)
+            .iter()
+            .any(|(_, l)| l.trim_end() == "## Summary")
+        {
+            problems.push(format!("{chapter}: no `## Summary` section"));
+        }
+    }
+    assert!(chapters.len() >= 8, "chapters found: {chapters:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn links_resolve_from_the_page_that_holds_them() {
     assert_eq!(
