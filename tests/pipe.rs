@@ -1402,8 +1402,9 @@ fn fifo_a_path_that_is_not_a_fifo_is_an_error() {
         ran.stderr,
         format!(
             "error: cannot create the FIFO {}: No such file or directory (ENOENT)\n\
-             hint: give a path in a directory you can write to, such as /tmp/lab.fifo\n",
-            inside.display()
+             hint: give a path in a directory you can write to, such as /tmp/lab-{}.fifo\n",
+            inside.display(),
+            ipc_lab::sys::login_name()
         )
     );
     assert!(!dir.exists());

@@ -29,19 +29,23 @@ message's body is printed as one line on stdout, nothing else; with several queu
 starts with its queue's name. It runs until --count messages have arrived, or Ctrl-C.
 
 Examples:
-  mq-recv /lab                   receive from /lab (indirect: sender and receiver name a mailbox)
-  mq-recv --count 3 -v /lab      three messages, with their priority and size
-  mq-recv /from-a /from-b        a mailbox for each sender; lines say which
+  mq-recv /lab-$USER             receive from /lab-$USER (indirect: both sides name a mailbox)
+  mq-recv --count 3 -v /lab-$USER
+                                 three messages, with their priority and size
+  mq-recv /a-$USER /b-$USER      a mailbox for each sender; lines say which
   mq-recv --mine                 direct: a mailbox named after this process (mq-send --to PID)
   mq-recv --mine --from 5151     direct both ways, receive(P1, msg): only process 5151's messages
-  mq-recv -n /lab                non-blocking: an empty queue is an error, not a wait
-  mq-recv --timeout 5 /lab       wait at most 5 s for each message
-  mq-recv --hold --maxmsg 3 /lab receive nothing until Enter: watch senders block on a full queue
+  mq-recv -n /lab-$USER          non-blocking: an empty queue is an error, not a wait
+  mq-recv --timeout 5 /lab-$USER wait at most 5 s for each message
+  mq-recv --hold --maxmsg 3 /lab-$USER
+                                 receive nothing until Enter: watch senders block on a full queue
   mq-recv --listen 7000          a network port: mq-send --host HOST:7000 MESSAGE
   mq-recv --listen 7000 --show-wire
                                  the same, and every byte that arrives, as the network carried it
-  mq-recv --attr /lab            the queue's attributes and the system's limits
-  mq-recv --unlink /lab          remove /lab when done";
+  mq-recv --attr /lab-$USER      the queue's attributes and the system's limits
+  mq-recv --unlink /lab-$USER    remove the queue when done
+
+Queue names are shared by every user of the machine: end yours in your login name ($USER).";
 
 #[derive(Debug, Parser)]
 #[command(name = "mq-recv", version, about = ABOUT, after_help = AFTER_HELP)]

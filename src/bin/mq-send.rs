@@ -28,15 +28,19 @@ The receiver (mq-recv) makes the queue; --create makes it here instead, so the k
 messages before any receiver runs.
 
 Examples:
-  mq-send /lab hello world        two messages to mailbox /lab (indirect naming)
-  mq-send -p 5 /lab urgent        priority 5: received before everything below 5
+  mq-send /lab-$USER hello world  two messages to mailbox /lab-$USER (indirect naming)
+  mq-send -p 5 /lab-$USER urgent  priority 5: received before everything below 5
   mq-send --to 4242 hi            direct: to the mailbox of process 4242 (mq-recv --mine); into
                                   its pair mailbox for this PID if it has one (mq-recv --from)
-  mq-send -n /lab more            non-blocking: a full queue is an error, not a wait
-  mq-send --timeout 2 /lab more   wait at most 2 s for room
-  mq-send -c --maxmsg 3 /lab a b  make /lab (3 messages at most) if it is missing
-  seq 5 | mq-send /lab            five messages, one per line
-  mq-send --host lab-pc-2:7000 hi to `mq-recv --listen 0.0.0.0:7000` on another machine";
+  mq-send -n /lab-$USER more      non-blocking: a full queue is an error, not a wait
+  mq-send --timeout 2 /lab-$USER more
+                                  wait at most 2 s for room
+  mq-send -c --maxmsg 3 /lab-$USER a b
+                                  make the queue (3 messages at most) if it is missing
+  seq 5 | mq-send /lab-$USER      five messages, one per line
+  mq-send --host lab-pc-2:7000 hi to `mq-recv --listen 0.0.0.0:7000` on another machine
+
+Queue names are shared by every user of the machine: end yours in your login name ($USER).";
 
 #[derive(Debug, Parser)]
 #[command(name = "mq-send", version, about = ABOUT, after_help = AFTER_HELP,

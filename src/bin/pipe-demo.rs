@@ -52,8 +52,9 @@ Examples:
   pipe-demo writers --record-size 20000      writes above PIPE_BUF can interleave
   pipe-demo readers --readers 4              one pipe, four readers: each record to one of them
   pipe-demo anon                             a pipe is pipe:[INODE], a FIFO has a path
-  pipe-demo fifo-read /tmp/lab.fifo          then, in another terminal:
-  pipe-demo fifo-write /tmp/lab.fifo hi      a named pipe between unrelated processes";
+  pipe-demo fifo-read /tmp/lab-$USER.fifo    then, in another terminal:
+  pipe-demo fifo-write /tmp/lab-$USER.fifo hi
+                                             a named pipe between unrelated processes";
 
 const FAIL_HELP: &str = "\
 Lecture notes: B3 Unix Pipe, System Calls: pipe() \"returns the value of 0 for success, returns
@@ -2028,9 +2029,10 @@ impl Fifo {
                     }
                     Err(err) if ipc_lab::sys::errno_of(&err) == Some(Errno::EEXIST) => continue,
                     Err(err) if ipc_lab::sys::errno_of(&err).is_some() => {
-                        return Err(err).hint(
-                            "give a path in a directory you can write to, such as /tmp/lab.fifo",
-                        );
+                        return Err(err).hint(format!(
+                            "give a path in a directory you can write to, such as /tmp/lab-{}.fifo",
+                            ipc_lab::sys::login_name()
+                        ));
                     }
                     Err(err) => return Err(err),
                 },
