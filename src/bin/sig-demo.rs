@@ -171,7 +171,7 @@ fn fault(sig: Signal, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
         }
         signal::no_core_dump()?;
         ui.call("setrlimit(RLIMIT_CORE, 0)", 0);
-        ui.meaning("no core file is written: the demo leaves nothing behind (ulimit -c)");
+        ui.meaning("no core file is written (ulimit -c 0); a collector in core_pattern (|...) still gets the dump");
         ui.meaning("the default action of a fault: the process ends, and may dump core");
         ui.note(&format!(
             "no handler: {} will end this process (the shell shows {status})",
