@@ -877,8 +877,8 @@ fn out_of_descriptors(s: &mut Subject, f: &mut Fixture) {
 fn peer_sent_part_of_a_header(s: &mut Subject, f: &mut Fixture) {
     peer_connected(s, f);
     let peer = f.fds.last().expect("the peer's connection");
-    let sent = nix::unistd::write(peer, &ipc_lab::net::MAGIC).expect("write to the receiver");
-    assert_eq!(sent, ipc_lab::net::MAGIC.len());
+    let sent = nix::unistd::write(peer, &ipc_lab::mq::net::MAGIC).expect("write to the receiver");
+    assert_eq!(sent, ipc_lab::mq::net::MAGIC.len());
     s.wait_err("sent 4 bytes:");
     s.wait_err("69 70 63 6c");
     s.wait_in(POLL);

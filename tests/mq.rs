@@ -2177,7 +2177,7 @@ fn show_wire_dumps_each_read_and_the_message_is_in_clear() {
 
 #[test]
 fn anyone_who_reaches_the_port_can_put_a_message_in_the_mailbox() {
-    use ipc_lab::net::{ANSWER_LEN, Header};
+    use ipc_lab::mq::net::{ANSWER_LEN, Header};
     let q = QueueGuard::new();
     let (mut receiver, port) = listener(&[
         "--show-wire",

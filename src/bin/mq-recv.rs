@@ -12,10 +12,10 @@ use ipc_lab::cli::{
     self, Bound, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
     UsageError,
 };
+use ipc_lab::mq::net::{self, Port, PortEvent};
 use ipc_lab::mq::{
     self, Access, Inbox, Limits, Mailbox, NamedBy, OpenOptions, Outcome, QueueName, Wait,
 };
-use ipc_lab::net::{self, Port, PortEvent};
 
 const ABOUT: &str =
     "Receive messages from POSIX message queues (mailboxes), or from a network port";

@@ -10,10 +10,10 @@ use clap::{Parser, parser::ValueSource};
 use ipc_lab::cli::{
     self, Bound, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
 };
+use ipc_lab::mq::net::{self, Ending, Remote, Status};
 use ipc_lab::mq::{
     self, Access, Mailbox, NamedBy, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait,
 };
-use ipc_lab::net::{self, Ending, Remote, Status};
 use nix::errno::Errno;
 
 const ABOUT: &str =

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use nix::poll::PollFlags;
 
+use super::{Mailbox, Outcome, PRIO_MAX, Wait};
 use crate::cli::Hint;
-use crate::mq::{Mailbox, Outcome, PRIO_MAX, Wait};
 
 /// The first bytes of a greeting and of every message.
 pub const MAGIC: [u8; 4] = *b"ipcl";

@@ -25,6 +25,8 @@ use nix::sys::stat::Mode;
 use crate::cli::{HintExt as _, UsageError};
 use crate::sys::SysError;
 
+pub mod net;
+
 /// The longest name after the leading `/` (NAME_MAX).
 pub const NAME_MAX: usize = 255;
 /// The highest priority Linux accepts (MQ_PRIO_MAX - 1).
@@ -679,13 +681,13 @@ pub fn taken_by_another_user(name: &QueueName) -> Option<String> {
 #[derive(Debug)]
 pub struct Inbox {
     mailboxes: Vec<Mailbox>,
-    port: Option<crate::net::Port>,
+    port: Option<net::Port>,
     next: usize,
 }
 
 impl Inbox {
     /// `mailboxes` must not be empty; the port, if any, feeds the first one.
-    pub fn new(mailboxes: Vec<Mailbox>, port: Option<crate::net::Port>) -> Inbox {
+    pub fn new(mailboxes: Vec<Mailbox>, port: Option<net::Port>) -> Inbox {
         assert!(!mailboxes.is_empty(), "an inbox needs a mailbox");
         Inbox {
             mailboxes,
@@ -698,7 +700,7 @@ impl Inbox {
         &self.mailboxes
     }
 
-    pub fn port(&self) -> Option<&crate::net::Port> {
+    pub fn port(&self) -> Option<&net::Port> {
         self.port.as_ref()
     }
 
@@ -727,7 +729,7 @@ impl Inbox {
         &mut self,
         wait: Wait,
         wake: Option<BorrowedFd<'_>>,
-        events: &mut dyn FnMut(crate::net::PortEvent),
+        events: &mut dyn FnMut(net::PortEvent),
     ) -> anyhow::Result<Outcome<(usize, Message)>> {
         self.run(wait, wake, None, events)
     }
@@ -738,7 +740,7 @@ impl Inbox {
         &mut self,
         until: BorrowedFd<'_>,
         wake: Option<BorrowedFd<'_>>,
-        events: &mut dyn FnMut(crate::net::PortEvent),
+        events: &mut dyn FnMut(net::PortEvent),
     ) -> anyhow::Result<Outcome<()>> {
         Ok(match self.run(Wait::Block, wake, Some(until), events)? {
             Outcome::Done(_) => Outcome::Done(()),
@@ -753,7 +755,7 @@ impl Inbox {
         wait: Wait,
         wake: Option<BorrowedFd<'_>>,
         until: Option<BorrowedFd<'_>>,
-        events: &mut dyn FnMut(crate::net::PortEvent),
+        events: &mut dyn FnMut(net::PortEvent),
     ) -> anyhow::Result<Outcome<(usize, Message)>> {
         let deadline = wait.deadline();
         let n = self.mailboxes.len();
