@@ -27,6 +27,8 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
+pub use crate::sys::counted;
+
 /// Exit status for a failure.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for bad input (clap uses the same).
@@ -756,18 +758,6 @@ pub fn stdout_writable() -> Result<(), Errno> {
     }
 }
 
-/// `1 message`, `2 messages`, `2 processes`: a count with its noun, plural unless it is one.
-pub fn counted(n: impl Into<u64>, noun: &str) -> String {
-    let n = n.into();
-    if n == 1 {
-        format!("1 {noun}")
-    } else if noun.ends_with('s') {
-        format!("{n} {noun}es")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Write one line of raw bytes (a message body, perhaps not UTF-8) after a text prefix, and
 /// flush it.
 pub fn out_bytes_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
@@ -1275,14 +1265,6 @@ mod tests {
 
     fn os(s: &str) -> Option<OsString> {
         Some(OsString::from(s))
-    }
-
-    #[test]
-    fn counts_with_their_nouns() {
-        assert_eq!(counted(1u32, "message"), "1 message");
-        assert_eq!(counted(0u32, "message"), "0 messages");
-        assert_eq!(counted(1u32, "process"), "1 process");
-        assert_eq!(counted(3u32, "more process"), "3 more processes");
     }
 
     /// The inspect line of a 40-byte segment, as shm-master prints it.
