@@ -655,7 +655,7 @@ impl End for SignalEnd {
 // Stopping early
 
 /// The error a measurement stops with once a termination signal has arrived (see
-/// [`crate::cli::Termination`]).
+/// [`crate::sys::Termination`]).
 #[derive(Debug)]
 pub struct Stopped;
 
@@ -699,7 +699,7 @@ fn check_peer(mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
 /// round trip takes, and on a busy machine, where a round trip may wait out another process's
 /// time slice, the run still ends within one round trip of the signal.
 fn check_stop() -> anyhow::Result<()> {
-    if crate::cli::termination_received().is_some() {
+    if crate::sys::termination_received().is_some() {
         return Err(Stopped.into());
     }
     Ok(())

@@ -597,8 +597,8 @@ pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
             }
             // A signal that came between fork and the lines above was only recorded, in this
             // copy of the parent's handler state: it ends the child now.
-            if let Some(sig) = crate::cli::termination_received() {
-                crate::cli::exit_by_signal(sig);
+            if let Some(sig) = crate::sys::termination_received() {
+                crate::sys::exit_by_signal(sig);
             }
             let code = child();
             let _ = std::io::Write::flush(&mut std::io::stdout());

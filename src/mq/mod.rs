@@ -6,7 +6,7 @@
 //! [`unlink`] removes it, so messages sent with no receiver running wait there.
 //!
 //! Waiting is done with `poll(2)` on the queue's descriptor, which Linux makes pollable, beside an
-//! optional wake-up descriptor (`cli::Termination::wake_fd`). The descriptor itself is always
+//! optional wake-up descriptor (`sys::Termination::wake_fd`). The descriptor itself is always
 //! non-blocking, so a blocking send or receive is: try, and if the queue is full (empty), poll
 //! until it has room (a message), a deadline passes, or a termination signal arrives. A
 //! signal can never be lost between a check and a blocking call.

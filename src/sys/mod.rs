@@ -9,6 +9,7 @@
 //! | `fd.rs`    | descriptors: the standard ones closed at start, a terminal's width, RLIMIT_NOFILE |
 //! | `poll.rs`  | [`wait_any`]: poll(2) over descriptors beside a wake-up descriptor, to a deadline |
 //! | `sysv.rs`  | System V tables and limits under /proc, removing a queue, `ipcs -t` times       |
+//! | `termination.rs` | [`Termination`]: SIGINT, SIGTERM, SIGHUP caught for a clean-up, then [`exit_by_signal`] |
 //! | `users.rs` | user ids and names; who besides its owner an object's mode lets in              |
 //! | `cpus.rs`  | the CPUs this process may run on                                                |
 //! | `words.rs` | [`counted`]: `1 segment`, `2 segments`                                          |
@@ -18,6 +19,7 @@ mod error;
 mod fd;
 mod poll;
 mod sysv;
+mod termination;
 mod users;
 mod words;
 
@@ -27,6 +29,9 @@ pub use fd::{closed_at_start, descriptor_limit_hint, terminal_columns};
 pub use poll::{Waited, poll_timeout, wait_any};
 pub use sysv::{
     local_time, remove_sysv_queue, sysv_limit_hint, sysvipc_lists, sysvipc_rows, tunable,
+};
+pub use termination::{
+    Interrupted, TERMINATION_SIGNALS, Termination, exit_by_signal, termination_received,
 };
 pub use users::{effective_uid, exposure_warning, login_name, others_access, user_name};
 pub use words::counted;
