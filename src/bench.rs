@@ -31,9 +31,10 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::cli::HintExt as _;
 use crate::mq::{Access as MqAccess, Mailbox, OpenOptions, QueueName};
-use crate::pipe::{self, Child};
+use crate::pipe;
 use crate::shm::{Access, Attachment, CreateOptions, Segment};
 use crate::sync::SharedSemaphore;
+use crate::sys::Child;
 use crate::sys::SysError;
 
 /// How the two processes talk.
@@ -1208,7 +1209,7 @@ fn fork_child(
     report: &pipe::Pipe,
     body: impl FnOnce() -> anyhow::Result<f64>,
 ) -> anyhow::Result<Child> {
-    pipe::fork(|| {
+    crate::sys::fork(|| {
         if place(cpu).is_err() {
             return 3;
         }
@@ -1234,9 +1235,9 @@ fn finish_child(
         Ok(mut timed) => {
             let status = child.wait()?;
             anyhow::ensure!(
-                pipe::shell_status(status) == 0,
+                crate::sys::shell_status(status) == 0,
                 "the benchmark's child process {}",
-                pipe::describe(status)
+                crate::sys::describe(status)
             );
             let mut bytes = [0u8; 8];
             let got = nix::unistd::read(&report.read, &mut bytes).map_err(|errno| SysError {
@@ -1262,7 +1263,7 @@ fn finish_child(
             Err(match ended {
                 Some(status) => anyhow::anyhow!(
                     "the child process ended before the measurement was over: {}",
-                    pipe::describe(status)
+                    crate::sys::describe(status)
                 ),
                 None => err,
             })

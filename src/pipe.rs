@@ -1,23 +1,18 @@
 //! Unix pipes (lecture notes, section B3): a one-way, bounded byte buffer in the kernel with two
-//! ends, shared by related processes through fork, and the calls around it: pipe, fork, dup,
-//! dup2, exec, waitpid, the pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and fill level
-//! (FIONREAD), the descriptor limit that makes pipe fail (RLIMIT_NOFILE), what /proc/self/fd and
-//! fstat say of a descriptor, and named pipes (mkfifo).
-//!
-//! Every `unsafe` block of the pipe demo lives here. Forking is safe for the child because the
-//! binaries that fork are single-threaded: [`fork`] checks that before it forks.
+//! ends, shared by related processes through fork: pipe, the pipe's capacity (F_GETPIPE_SZ /
+//! F_SETPIPE_SZ) and fill level (FIONREAD), the slots a pipe's pages are, what /proc says of a
+//! process's descriptors, and named pipes (mkfifo). The calls around a pipe that every mechanism
+//! shares live in [`crate::sys`]: fork, exec and waitpid, dup and dup2, the descriptor limit
+//! (RLIMIT_NOFILE) that makes pipe fail.
 
-use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::signal::{self, SigHandler, Signal};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use crate::sys::SysError;
 
@@ -36,7 +31,7 @@ pub struct Pipe {
 }
 
 /// `pipe2(fd, O_CLOEXEC [| O_NONBLOCK])`. Close-on-exec: a program we exec gets only the ends
-/// we put on its stdin or stdout with [`dup2`].
+/// we put on its stdin or stdout with [`dup2`](crate::sys::dup2).
 pub fn pipe(nonblock: bool) -> anyhow::Result<Pipe> {
     let mut flags = OFlag::O_CLOEXEC;
     if nonblock {
@@ -202,105 +197,6 @@ pub fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
     filled
 }
 
-/// Make a descriptor blocking or not (`fcntl(F_SETFL)`).
-pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblock: bool) -> anyhow::Result<()> {
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(sys("fcntl"))?;
-    let mut flags = OFlag::from_bits_retain(flags);
-    flags.set(OFlag::O_NONBLOCK, nonblock);
-    fcntl(fd, FcntlArg::F_SETFL(flags))
-        .map_err(sys("fcntl"))
-        .context("cannot change O_NONBLOCK")?;
-    Ok(())
-}
-
-/// `dup2(fd, target)`: make `target` (0 for stdin, 1 for stdout) a copy of `fd`. The copy is
-/// not close-on-exec, so a program we exec inherits it.
-pub fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> anyhow::Result<()> {
-    // SAFETY: dup2 on a valid borrowed descriptor; `target` is a standard stream number, which
-    // this process owns, and which dup2 closes and replaces atomically.
-    let rc = unsafe { libc::dup2(fd.as_raw_fd(), target) };
-    Errno::result(rc)
-        .map_err(sys("dup2"))
-        .with_context(|| format!("cannot duplicate fd {} onto fd {target}", fd.as_raw_fd()))?;
-    Ok(())
-}
-
-/// `dup(fd)`: a copy of `fd` on the lowest descriptor number that is free, which the kernel
-/// picks; returns that number. Meant for a standard stream (after `close(1)`, the copy lands on
-/// 1): the copy is left open as the process's stdin or stdout, which nothing in Rust owns or
-/// closes, so it is returned as a plain number. Not close-on-exec.
-pub fn dup(fd: BorrowedFd<'_>) -> anyhow::Result<RawFd> {
-    use std::os::fd::IntoRawFd as _;
-    let copy = nix::unistd::dup(fd)
-        .map_err(sys("dup"))
-        .with_context(|| format!("cannot duplicate fd {}", fd.as_raw_fd()))?;
-    Ok(copy.into_raw_fd())
-}
-
-/// In a forked child: `close(n)` on a standard stream (0, 1 or 2), for example to free number 1
-/// for [`dup`]. Returns the errno when it fails (`EBADF`: it was not open).
-pub fn close_stream_in_child(n: RawFd) -> Result<(), Errno> {
-    if !(0..=2).contains(&n) {
-        return Err(Errno::EINVAL);
-    }
-    // SAFETY: `n` is a standard stream number, which no `OwnedFd` owns: std's stdin and stdout
-    // handles use the number without owning it, so nothing closes it a second time; a write to
-    // stdout after the close goes to whatever descriptor takes number `n` next (or fails EBADF).
-    let rc = unsafe { libc::close(n) };
-    Errno::result(rc).map(drop)
-}
-
-/// Whether descriptor `n` is open in this process (`fcntl(n, F_GETFD)` succeeds).
-pub fn is_open(n: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags; on a number that is not open the
-    // kernel returns EBADF, and no memory is passed.
-    let flags = unsafe { libc::fcntl(n, libc::F_GETFD) };
-    flags >= 0
-}
-
-/// The descriptors open in this process, in order (the numbers in /proc/self/fd, without the
-/// one that listing itself used).
-pub fn open_descriptors() -> anyhow::Result<Vec<RawFd>> {
-    let names: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
-        .context("cannot list /proc/self/fd")?
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    // The directory's own descriptor is closed by now: is_open leaves it out.
-    let mut open: Vec<RawFd> = names.into_iter().filter(|&n| is_open(n)).collect();
-    open.sort_unstable();
-    Ok(open)
-}
-
-/// This process's limit on descriptors, `getrlimit(RLIMIT_NOFILE)`: (soft, hard). A new
-/// descriptor's number must be below the soft limit.
-pub fn descriptor_limit() -> anyhow::Result<(u64, u64)> {
-    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_err(sys("getrlimit"))
-        .context("cannot read the descriptor limit (RLIMIT_NOFILE)")?;
-    Ok((soft, hard))
-}
-
-/// `setrlimit(RLIMIT_NOFILE, soft, hard)`: change the soft limit, keeping the hard one.
-pub fn set_descriptor_limit(soft: u64, hard: u64) -> anyhow::Result<()> {
-    nix::sys::resource::setrlimit(
-        nix::sys::resource::Resource::RLIMIT_NOFILE,
-        soft as _,
-        hard as _,
-    )
-    .map_err(sys("setrlimit"))
-    .with_context(|| format!("cannot set the descriptor limit (RLIMIT_NOFILE) to {soft}"))
-}
-
-/// What `/proc/self/fd/N` says of a descriptor (`readlink`): a path for a file with a name,
-/// `pipe:[INODE]` for a pipe, which has none.
-pub fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let target = std::fs::read_link(&link)
-        .map_err(|e| crate::sys::io_error("readlink", e))
-        .with_context(|| format!("cannot read the link {link}"))?;
-    Ok(target.to_string_lossy().into_owned())
-}
-
 /// How a descriptor was opened: to read, to write, or both (the access mode of its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -324,7 +220,7 @@ pub struct Descriptor {
 /// in order of number, read from `/proc/self/fd` or `/proc/PID/fd` and `fdinfo`. For this process,
 /// the descriptor the listing itself used is left out (it is closed again before the look at
 /// each entry). A process may look at its own children's tables; the child should hold still
-/// meanwhile (stopped, see [`stop_self`]) for the table to be one moment's.
+/// meanwhile (stopped, see [`stop_self`](crate::sys::stop_self)) for the table to be one moment's.
 pub fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
     let dir = match pid {
         Some(pid) => format!("/proc/{pid}"),
@@ -375,275 +271,6 @@ pub fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
         .with_context(|| format!("cannot fstat fd {}", fd.as_raw_fd()))?;
     let is_fifo = (st.st_mode as libc::mode_t & libc::S_IFMT) == libc::S_IFIFO;
     Ok((is_fifo, st.st_ino as u64))
-}
-
-/// Set a signal's disposition to its default action (SIG_DFL), e.g. SIGPIPE, which Rust
-/// programs ignore and a forked child inherits ignored, also across exec.
-pub fn default_action(sig: Signal) -> anyhow::Result<()> {
-    // SAFETY: installing SIG_DFL runs no code of ours in a handler.
-    unsafe { signal::signal(sig, SigHandler::SigDfl) }
-        .map_err(sys("signal"))
-        .with_context(|| format!("cannot restore the default action of {}", sig.as_str()))?;
-    Ok(())
-}
-
-/// Ignore a signal (SIG_IGN).
-pub fn ignore(sig: Signal) -> anyhow::Result<()> {
-    // SAFETY: SIG_IGN runs no code of ours in a handler.
-    unsafe { signal::signal(sig, SigHandler::SigIgn) }
-        .map_err(sys("signal"))
-        .with_context(|| format!("cannot ignore {}", sig.as_str()))?;
-    Ok(())
-}
-
-/// A forked child, reaped at the latest when dropped (killed first if it still runs), so that
-/// none outlives the demo and none is left a zombie.
-#[derive(Debug)]
-pub struct Child {
-    pid: Pid,
-    status: Option<WaitStatus>,
-}
-
-/// Where [`Child::wait_stopped`] found a child: stopped, or ended (and reaped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Halt {
-    Stopped,
-    Ended(WaitStatus),
-}
-
-/// How a child ended, as a shell reports it.
-pub fn shell_status(status: WaitStatus) -> i32 {
-    match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => 1,
-    }
-}
-
-/// What a shell would say of a child's end: `exited 0`, `killed by SIGPIPE`.
-pub fn describe(status: WaitStatus) -> String {
-    match status {
-        WaitStatus::Exited(_, code) => format!("exited {code}"),
-        WaitStatus::Signaled(_, sig, core) => {
-            format!(
-                "killed by {}{}",
-                sig.as_str(),
-                if core { " (core dumped)" } else { "" }
-            )
-        }
-        other => format!("{other:?}"),
-    }
-}
-
-impl Child {
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// Wait for the child to end (`waitpid`), retrying after a signal interrupts the wait.
-    pub fn wait(&mut self) -> anyhow::Result<WaitStatus> {
-        loop {
-            if let Some(status) = self.wait_unless(|| false)? {
-                return Ok(status);
-            }
-        }
-    }
-
-    /// Wait for the child to end, unless `stop` says so when a signal interrupts the wait
-    /// (`None`); `stop` is asked before the wait too.
-    pub fn wait_unless(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<WaitStatus>> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
-        }
-        loop {
-            if stop() {
-                return Ok(None);
-            }
-            match waitpid(self.pid, None) {
-                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    self.status = Some(status);
-                    return Ok(Some(status));
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(errno) => {
-                    return Err(SysError {
-                        call: "waitpid",
-                        errno,
-                    })
-                    .with_context(|| format!("cannot wait for child {}", self.pid));
-                }
-            }
-        }
-    }
-
-    /// Wait until the child stops ([`stop_self`]) or ends, with `waitpid(pid, WUNTRACED)`;
-    /// `None` when `stop` says so (asked before the wait and whenever a signal interrupts it).
-    pub fn wait_stopped(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<Halt>> {
-        if let Some(status) = self.status {
-            return Ok(Some(Halt::Ended(status)));
-        }
-        loop {
-            if stop() {
-                return Ok(None);
-            }
-            match waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WUNTRACED)) {
-                Ok(WaitStatus::Stopped(..)) => return Ok(Some(Halt::Stopped)),
-                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    self.status = Some(status);
-                    return Ok(Some(Halt::Ended(status)));
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(errno) => {
-                    return Err(SysError {
-                        call: "waitpid",
-                        errno,
-                    })
-                    .with_context(|| format!("cannot wait for child {} to stop", self.pid));
-                }
-            }
-        }
-    }
-
-    /// Let a stopped child go on (`kill(pid, SIGCONT)`).
-    pub fn resume(&self) -> anyhow::Result<()> {
-        signal::kill(self.pid, Signal::SIGCONT)
-            .map_err(sys("kill"))
-            .with_context(|| format!("cannot continue child {}", self.pid))
-    }
-
-    /// Whether it has ended, without waiting (`waitpid(pid, WNOHANG)`); reaps it if so.
-    pub fn try_wait(&mut self) -> anyhow::Result<Option<WaitStatus>> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
-        }
-        match waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                self.status = Some(status);
-                Ok(Some(status))
-            }
-            Ok(_) | Err(Errno::EINTR) => Ok(None),
-            Err(errno) => Err(SysError {
-                call: "waitpid",
-                errno,
-            })
-            .with_context(|| format!("cannot check on child {}", self.pid)),
-        }
-    }
-
-    /// Record that the child was reaped elsewhere (a waitpid of the caller's own returned its
-    /// end), so that dropping it does not wait again.
-    pub fn mark_reaped(&mut self, status: WaitStatus) {
-        if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
-            self.status = Some(status);
-        }
-    }
-
-    /// Kill the child (SIGKILL) unless it has ended, and reap it.
-    pub fn kill(&mut self) {
-        if self.status.is_none() {
-            let _ = signal::kill(self.pid, Signal::SIGKILL);
-            let _ = self.wait();
-        }
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn threads() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()
-        .map(Iterator::count)
-}
-
-/// `fork()`: run `child` in a new process, which then exits with what it returns (`_exit`, so
-/// nothing of the parent's is flushed or dropped twice). The child is killed should the parent
-/// die first (PR_SET_PDEATHSIG), also after it execs another program. In the child the termination signals
-/// take their default actions again, so Ctrl-C ends it. SIGPIPE stays ignored, as in any Rust
-/// program: a write to a pipe nobody reads fails with EPIPE, which the child can handle (a
-/// closed stdout ends it quietly); [`exec`] restores SIGPIPE's default for the program it runs.
-pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
-    anyhow::ensure!(
-        threads().is_none_or(|n| n == 1),
-        "cannot fork safely: this process runs more than one thread"
-    );
-    // Whatever sits in stdout's buffer would be written twice, once by each process.
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    let parent = nix::unistd::getpid();
-    // SAFETY: the process is single-threaded (checked above), so the child is a full copy with
-    // no lock held by another thread: it may allocate and run any code. It leaves through
-    // `_exit` and never returns into the parent's stack frames.
-    match unsafe { nix::unistd::fork() }
-        .map_err(sys("fork"))
-        .context("cannot fork a child process")?
-    {
-        ForkResult::Parent { child } => Ok(Child {
-            pid: child,
-            status: None,
-        }),
-        ForkResult::Child => {
-            // Should the parent die without reaping it (SIGKILL, say), the child dies too: no
-            // child outlives the demo. Checked after, in case the parent died before.
-            // SAFETY: prctl with integer arguments only.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-            if nix::unistd::getppid() != parent {
-                exit_now(1);
-            }
-            for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-                let _ = default_action(sig);
-            }
-            // A signal that came between fork and the lines above was only recorded, in this
-            // copy of the parent's handler state: it ends the child now.
-            if let Some(sig) = crate::sys::termination_received() {
-                crate::sys::exit_by_signal(sig);
-            }
-            let code = child();
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-            exit_now(code)
-        }
-    }
-}
-
-/// In a forked child: close this process's copy of a descriptor that the parent's `OwnedFd`
-/// owns (an end the child does not use). The child never drops that `OwnedFd`: it leaves
-/// through `_exit`, so the descriptor is closed exactly once in each process.
-pub fn close_in_child(fd: &OwnedFd) {
-    // SAFETY: the descriptor is open (its owner is alive); in this child process nothing else
-    // closes it, because the child ends with _exit and runs no destructors.
-    unsafe { libc::close(fd.as_raw_fd()) };
-}
-
-/// In a forked child: stop (`raise(SIGSTOP)`) until the parent sends SIGCONT ([`Child::resume`]),
-/// so that the parent can look at it as it is at this point ([`descriptors`]).
-pub fn stop_self() {
-    let _ = signal::raise(Signal::SIGSTOP);
-}
-
-/// `_exit(code)`: end this process at once, without running destructors or atexit handlers.
-pub fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit never returns and touches no Rust state.
-    unsafe { libc::_exit(code) }
-}
-
-/// `execvp(argv[0], argv)`: replace this process with a program found on PATH, with SIGPIPE's
-/// default action restored first (an ignored signal stays ignored across exec, and C programs
-/// such as `yes` rely on SIGPIPE to end). Returns only on failure, with the errno (the shell
-/// then exits 127 for "not found", 126 otherwise).
-pub fn exec(argv: &[CString]) -> Errno {
-    let Some(program) = argv.first() else {
-        return Errno::EINVAL;
-    };
-    if default_action(Signal::SIGPIPE).is_err() {
-        return Errno::last();
-    }
-    let args: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
-    match nix::unistd::execvp(program, &args) {
-        Ok(never) => match never {},
-        Err(errno) => errno,
-    }
 }
 
 /// What is at a path, looked at once: the object itself (not a link to it), held open, so that
@@ -787,11 +414,6 @@ impl FoundFifo {
     }
 }
 
-/// The raw number of a descriptor, for narration.
-pub fn fd_number(fd: &impl AsFd) -> RawFd {
-    fd.as_fd().as_raw_fd()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -886,19 +508,5 @@ mod tests {
         assert_eq!((r.access, w.access), (Access::Read, Access::Write));
         assert!(r.cloexec && w.cloexec);
         assert!(table.windows(2).all(|x| x[0].number < x[1].number));
-    }
-
-    #[test]
-    fn shell_status_of_a_signal_is_128_plus() {
-        let pid = Pid::from_raw(1);
-        assert_eq!(shell_status(WaitStatus::Exited(pid, 3)), 3);
-        assert_eq!(
-            shell_status(WaitStatus::Signaled(pid, Signal::SIGPIPE, false)),
-            141
-        );
-        assert_eq!(
-            describe(WaitStatus::Signaled(pid, Signal::SIGPIPE, false)),
-            "killed by SIGPIPE"
-        );
     }
 }

@@ -20,8 +20,9 @@ use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::sys::wait::WaitStatus;
 
-use crate::pipe::{self, Child};
+use crate::pipe;
 use crate::shm::{Access, Attachment, CreateOptions, Segment};
+use crate::sys::Child;
 
 /// The most worker processes [`speedup`] forks at once.
 pub const MAX_PROCS: usize = 64;
@@ -93,7 +94,7 @@ pub fn isolation(
     let plain_address = std::ptr::addr_of!(plain) as usize;
     let shared_address = shared.attachment.addr();
     before_fork(shared.id(), shared_address, plain_address);
-    let mut child = pipe::fork(|| {
+    let mut child = crate::sys::fork(|| {
         // black_box: the store must really happen in this process's own copy.
         plain = std::hint::black_box(CHILD_WRITES);
         word.store(CHILD_WRITES, Ordering::SeqCst);
@@ -116,9 +117,9 @@ pub fn isolation(
         }
     };
     anyhow::ensure!(
-        pipe::shell_status(status) == 0,
+        crate::sys::shell_status(status) == 0,
         "the child process {}",
-        pipe::describe(status)
+        crate::sys::describe(status)
     );
     Ok(Isolation {
         segment_id: shared.id(),
@@ -200,7 +201,7 @@ pub fn speedup(below: u64, procs: usize, stop: impl Fn() -> bool) -> anyhow::Res
     let mut workers: Vec<Child> = Vec::with_capacity(procs);
     for k in 0..procs {
         let slot = shared.word(k);
-        workers.push(pipe::fork(|| {
+        workers.push(crate::sys::fork(|| {
             slot.store(count_share(below, k, procs), Ordering::SeqCst);
             0
         })?);
@@ -215,9 +216,9 @@ pub fn speedup(below: u64, procs: usize, stop: impl Fn() -> bool) -> anyhow::Res
             }
         };
         anyhow::ensure!(
-            pipe::shell_status(status) == 0,
+            crate::sys::shell_status(status) == 0,
             "a worker process {}",
-            pipe::describe(status)
+            crate::sys::describe(status)
         );
     }
     let elapsed = start.elapsed();
@@ -477,10 +478,10 @@ impl Sleeper {
     /// `pipe`, then `fork`: the child keeps the read end only and sleeps in `read` on it.
     pub fn fork() -> anyhow::Result<Sleeper> {
         let p = pipe::pipe(false)?;
-        let read_fd = pipe::fd_number(&p.read);
-        let write_fd = pipe::fd_number(&p.write);
-        let read_link = pipe::descriptor_link(p.read.as_fd())?;
-        let child = pipe::fork(|| {
+        let read_fd = crate::sys::fd_number(&p.read);
+        let write_fd = crate::sys::fd_number(&p.write);
+        let read_link = crate::sys::descriptor_link(p.read.as_fd())?;
+        let child = crate::sys::fork(|| {
             keep_only_in_child(read_fd);
             let mut byte = [0u8; 1];
             loop {

@@ -22,8 +22,8 @@ use anyhow::Context as _;
 use nix::errno::Errno;
 
 use crate::cli::HintExt as _;
-use crate::pipe::{self, Child};
 use crate::shm::{Access, Attachment, CreateOptions, Segment, ShmId};
+use crate::sys::Child;
 use crate::sys::SysError;
 
 // ---------------------------------------------------------------------------------------------
@@ -559,7 +559,7 @@ impl Race {
         let sync = self.sync;
         let mut children = Vec::new();
         for slot in 0..procs {
-            children.push(pipe::fork(|| {
+            children.push(crate::sys::fork(|| {
                 let w = words(&self.attachment);
                 if !arrive(w, slot) {
                     return WORKER_FAILED;
@@ -681,7 +681,7 @@ impl Race {
         let sem = self.semaphore_id();
         let w = self.words();
         w[at::WORKERS].store(2, Ordering::Relaxed);
-        let writer = pipe::fork(|| {
+        let writer = crate::sys::fork(|| {
             let w = words(&self.attachment);
             if !arrive(w, 0) {
                 return WORKER_FAILED;
@@ -708,7 +708,7 @@ impl Race {
             finished(w);
             0
         })?;
-        let reader = pipe::fork(|| {
+        let reader = crate::sys::fork(|| {
             let w = words(&self.attachment);
             if !arrive(w, 1) {
                 return WORKER_FAILED;
@@ -763,7 +763,7 @@ impl Race {
                     anyhow::bail!(
                         "worker {} {} before the start",
                         child.pid(),
-                        pipe::describe(status)
+                        crate::sys::describe(status)
                     );
                 }
             }
@@ -1068,13 +1068,13 @@ fn reap(children: &mut [Child], stop: &impl Fn() -> bool) -> anyhow::Result<bool
         let Some(status) = child.wait_unless(stop)? else {
             return Ok(false);
         };
-        if pipe::shell_status(status) != 0 {
+        if crate::sys::shell_status(status) != 0 {
             // Ctrl-C reaches the workers too (the whole process group): then they died of the
             // signal this process is about to report.
             if stop() {
                 return Ok(false);
             }
-            anyhow::bail!("worker {} {}", child.pid(), pipe::describe(status));
+            anyhow::bail!("worker {} {}", child.pid(), crate::sys::describe(status));
         }
     }
     Ok(true)

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, parser::ValueSource};
 use ipc_lab::cli::{self, Common, HintExt as _, Termination, Ui, UsageError, out_line};
-use ipc_lab::pipe::{self, Child, PIPE_BUF, Pipe, fd_number};
-use ipc_lab::sys::SysError;
+use ipc_lab::pipe::{self, PIPE_BUF, Pipe};
+use ipc_lab::sys::{self, Child, SysError, fd_number};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -399,7 +399,7 @@ fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<
     // Ctrl-C reaches the whole job: the child may die of it before the parent's wait is
     // interrupted. That is the signal's doing, not a failure of the child.
     term.check()?;
-    ui.call(&format!("waitpid({})", child.pid()), pipe::describe(status));
+    ui.call(&format!("waitpid({})", child.pid()), sys::describe(status));
     Ok(status)
 }
 
@@ -440,9 +440,9 @@ fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
     ui.step(2, "fork: the child gets copies of both ends");
     let mut message = args.message.as_bytes().to_vec();
     message.push(0);
-    let mut child = pipe::fork(|| {
+    let mut child = sys::fork(|| {
         // The child: close(write end), read, print.
-        pipe::close_in_child(&write);
+        sys::close_in_child(&write);
         let mut buf = Vec::new();
         let mut chunk = [0u8; 100];
         loop {
@@ -499,7 +499,7 @@ fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
     let status = wait_child(&mut child, &term, ui)?;
     Ok(match status {
         WaitStatus::Exited(_, 0) => 0,
-        other => pipe::shell_status(other).max(1),
+        other => sys::shell_status(other).max(1),
     })
 }
 
@@ -513,12 +513,12 @@ fn fail(ui: &Ui) -> anyhow::Result<i32> {
         1,
         "how many descriptors may this process have? (RLIMIT_NOFILE)",
     );
-    let (soft, hard) = pipe::descriptor_limit()?;
+    let (soft, hard) = sys::descriptor_limit()?;
     ui.call(
         "getrlimit(RLIMIT_NOFILE)",
         format!("0: soft limit {soft}, hard limit {hard}"),
     );
-    let open = pipe::open_descriptors()?;
+    let open = sys::open_descriptors()?;
     let shown: Vec<String> = open.iter().map(ToString::to_string).collect();
     let shown = shown.join(", ");
     ui.meaning(&format!("open now (/proc/self/fd): {shown}"));
@@ -530,7 +530,7 @@ fn fail(ui: &Ui) -> anyhow::Result<i32> {
         .unwrap_or(i32::MAX - 1);
     let limit = (second_free as u64 + 1).min(hard);
     ui.step(2, "lower the soft limit: room for one more pipe");
-    pipe::set_descriptor_limit(limit, hard)?;
+    sys::set_descriptor_limit(limit, hard)?;
     ui.call(&format!("setrlimit(RLIMIT_NOFILE, {{{limit}, {hard}}})"), 0);
     ui.meaning(&format!(
         "from now on a new descriptor must be below {limit}"
@@ -575,7 +575,7 @@ fn fail(ui: &Ui) -> anyhow::Result<i32> {
         drop(p);
         ui.call(&format!("close({r}), close({w})"), 0);
     }
-    pipe::set_descriptor_limit(soft, hard)?;
+    sys::set_descriptor_limit(soft, hard)?;
     ui.call(&format!("setrlimit(RLIMIT_NOFILE, {{{soft}, {hard}}})"), 0);
     ui.meaning("a limit lowered only for this process: it ends with it anyway");
     result
@@ -600,20 +600,20 @@ fn dup(ui: &Ui) -> anyhow::Result<i32> {
         2,
         "fork: the child puts the write end on its stdout with close(1) and dup(fd[1]), then prints",
     );
-    let mut child = pipe::fork(|| {
-        pipe::close_in_child(&read);
+    let mut child = sys::fork(|| {
+        sys::close_in_child(&read);
         // Before the close: what it does is told afterwards, through the new stdout.
-        let closed = match pipe::close_stream_in_child(1) {
+        let closed = match sys::close_stream_in_child(1) {
             Ok(()) => "0".to_string(),
             Err(errno) => format!("-1 ({errno:?})"),
         };
-        let copy = match pipe::dup(write.as_fd()) {
+        let copy = match sys::dup(write.as_fd()) {
             Ok(n) => n,
             Err(e) => return child_failed(ui, e),
         };
         // The original is not needed any more: fd 1 is the write end now (unless dup landed
         // elsewhere, which the lines below would show by not arriving).
-        pipe::close_in_child(&write);
+        sys::close_in_child(&write);
         let run = || -> anyhow::Result<()> {
             out_line(format_args!("close(1) = {closed}"))?;
             out_line(format_args!("dup({w}) = {copy}"))?;
@@ -654,7 +654,7 @@ fn dup(ui: &Ui) -> anyhow::Result<i32> {
     let status = wait_child(&mut child, &term, ui)?;
     Ok(match status {
         WaitStatus::Exited(_, 0) => 0,
-        other => pipe::shell_status(other).max(1),
+        other => sys::shell_status(other).max(1),
     })
 }
 
@@ -664,7 +664,7 @@ fn dup(ui: &Ui) -> anyhow::Result<i32> {
 /// `/proc/self/fd/N -> TARGET (fstat: ...)` for one descriptor; returns the inode.
 fn show_descriptor(fd: BorrowedFd<'_>, ui: &Ui) -> anyhow::Result<u64> {
     let n = fd.as_raw_fd();
-    let target = pipe::descriptor_link(fd)?;
+    let target = sys::descriptor_link(fd)?;
     ui.call(
         &format!("readlink(\"/proc/self/fd/{n}\")"),
         format!("{target:?}"),
@@ -800,17 +800,17 @@ fn exec_with(
     ui: &Ui,
 ) -> i32 {
     if hold {
-        pipe::stop_self();
+        sys::stop_self();
     }
-    if let Err(e) = pipe::dup2(end, target) {
+    if let Err(e) = sys::dup2(end, target) {
         return child_failed(ui, e);
     }
-    pipe::close_in_child(&ends.read);
-    pipe::close_in_child(&ends.write);
+    sys::close_in_child(&ends.read);
+    sys::close_in_child(&ends.write);
     if hold {
-        pipe::stop_self();
+        sys::stop_self();
     }
-    let errno = pipe::exec(argv);
+    let errno = sys::exec(argv);
     let name = argv[0].to_string_lossy();
     ui.report(&anyhow::anyhow!(
         "cannot run {name:?}: {} ({errno:?})",
@@ -860,8 +860,8 @@ fn show_stopped(
 ) -> anyhow::Result<()> {
     match child.wait_stopped(|| term.received().is_some())? {
         None => Err(term.interrupted()),
-        Some(pipe::Halt::Ended(_)) => Ok(()),
-        Some(pipe::Halt::Stopped) => {
+        Some(sys::Halt::Ended(_)) => Ok(()),
+        Some(sys::Halt::Stopped) => {
             let table = fd_table(Some(child.pid()), lab);
             child.resume()?;
             ui.meaning(&format!("  {who}: {}", table?));
@@ -941,13 +941,13 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
     );
     // The tables (--explain) name the ends of this pipe, and say which pipe is the signals'.
     let lab = if hold {
-        pipe::descriptor_link(ends.read.as_fd())?
+        sys::descriptor_link(ends.read.as_fd())?
     } else {
         String::new()
     };
     if hold {
         ui.meaning(&format!("parent after pipe(): {}", fd_table(None, &lab)?));
-        let wake = pipe::descriptor_link(term.wake_fd())?;
+        let wake = sys::descriptor_link(term.wake_fd())?;
         let own: Vec<String> = pipe::descriptors(None)?
             .iter()
             .filter(|d| d.target == wake)
@@ -967,7 +967,7 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
         2,
         "fork the writer, which becomes CMD1 with its stdout on the pipe",
     );
-    let mut writer = pipe::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, hold, ui))?;
+    let mut writer = sys::fork(|| exec_with(ends.write.as_fd(), 1, &ends, &argv1, hold, ui))?;
     let plan = Plan {
         who: format!("child 1 ({first})"),
         end: w,
@@ -982,7 +982,7 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
         3,
         "fork the reader, which becomes CMD2 with its stdin on the pipe",
     );
-    let mut reader = pipe::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, hold, ui))?;
+    let mut reader = sys::fork(|| exec_with(ends.read.as_fd(), 0, &ends, &argv2, hold, ui))?;
     let plan = Plan {
         who: format!("child 2 ({second})"),
         end: r,
@@ -1012,7 +1012,7 @@ fn redirect(first: &str, second: &str, ui: &Ui) -> anyhow::Result<i32> {
     wait_child(&mut writer, &term, ui)?;
     let status = wait_child(&mut reader, &term, ui)?;
     term.check()?;
-    Ok(pipe::shell_status(status))
+    Ok(sys::shell_status(status))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1242,8 +1242,8 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
         delay.as_secs_f64()
     ))?;
     let Pipe { read, write } = p;
-    let mut writer = pipe::fork(|| {
-        pipe::close_in_child(&read);
+    let mut writer = sys::fork(|| {
+        sys::close_in_child(&read);
         let run = || -> anyhow::Result<()> {
             let data = vec![b'w'; page];
             let write_page = || {
@@ -1373,10 +1373,10 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
     let Pipe { read, write } = pipe::pipe(false)?;
     let w = fd_number(&write);
     let message = b"Hello There!";
-    let mut child = pipe::fork(|| {
+    let mut child = sys::fork(|| {
         // The child's copy of the write end: closed, unless asked to keep it.
         if !keep_write_end {
-            pipe::close_in_child(&write);
+            sys::close_in_child(&write);
         }
         let run = || -> anyhow::Result<()> {
             let mut total = 0;
@@ -1441,17 +1441,17 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
 fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
     let term = Termination::install()?;
     let Pipe { read, write } = pipe::pipe(false)?;
-    let mut child = pipe::fork(|| 0)?;
+    let mut child = sys::fork(|| 0)?;
     drop(read);
     let status = wait_child(&mut child, &term, ui)?;
     out_line(format_args!(
         "parent: the reader (child {}) {} without reading: no process holds the read end now",
         child.pid(),
-        pipe::describe(status)
+        sys::describe(status)
     ))?;
     let message = b"Hello There!\0";
     if ignore_sigpipe {
-        pipe::ignore(Signal::SIGPIPE)?;
+        sys::ignore(Signal::SIGPIPE)?;
         out_line(format_args!(
             "parent: SIGPIPE is ignored; writes {} to the pipe",
             cli::counted(message.len() as u64, "byte")
@@ -1467,7 +1467,7 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
         }
     } else {
         // Rust ignores SIGPIPE; a C program (and this demo) has its default action: terminate.
-        pipe::default_action(Signal::SIGPIPE)?;
+        sys::default_action(Signal::SIGPIPE)?;
         out_line(format_args!(
             "parent: writes {}: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
             cli::counted(message.len() as u64, "byte")
@@ -1487,9 +1487,9 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     // Half duplex: one pipe, parent to child.
     out_line(format_args!("half duplex: one pipe, parent -> child"))?;
     let Pipe { read, write } = pipe::pipe(false)?;
-    let mut child = pipe::fork(|| {
+    let mut child = sys::fork(|| {
         // Without this the child would hold a write end itself and never see end of file.
-        pipe::close_in_child(&write);
+        sys::close_in_child(&write);
         let run = || -> anyhow::Result<()> {
             let mut lines = LineReader::new(read.as_fd());
             let mut n = 0u32;
@@ -1530,7 +1530,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     anyhow::ensure!(
         matches!(status, WaitStatus::Exited(_, 0)),
         "the child {}",
-        pipe::describe(status)
+        sys::describe(status)
     );
 
     // Full duplex: two pipes, one each way.
@@ -1539,9 +1539,9 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     ))?;
     let down = pipe::pipe(false)?;
     let up = pipe::pipe(false)?;
-    let mut child = pipe::fork(|| {
-        pipe::close_in_child(&down.write);
-        pipe::close_in_child(&up.read);
+    let mut child = sys::fork(|| {
+        sys::close_in_child(&down.write);
+        sys::close_in_child(&up.read);
         let run = || -> anyhow::Result<()> {
             let mut lines = LineReader::new(down.read.as_fd());
             while let Some(line) = lines.next_line()? {
@@ -1588,7 +1588,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     anyhow::ensure!(
         matches!(status, WaitStatus::Exited(_, 0)),
         "the child {}",
-        pipe::describe(status)
+        sys::describe(status)
     );
     out_line(format_args!(
         "parent: {} over two pipes",
@@ -1654,8 +1654,8 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
     let Pipe { read, write } = pipe::pipe(false)?;
     let mut children = Vec::new();
     for w in 0..n {
-        children.push(pipe::fork(|| {
-            pipe::close_in_child(&read);
+        children.push(sys::fork(|| {
+            sys::close_in_child(&read);
             // Every byte of a record is this writer's mark: a record holding two marks is torn.
             let record = vec![b'!' + w as u8; size];
             for _ in 0..records {
@@ -1864,9 +1864,9 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
     // readers are killed first, and none sees end of file and reports into a closed pipe.
     let mut children = Vec::new();
     for r in 0..n {
-        let child = pipe::fork(|| {
-            pipe::close_in_child(&data_write);
-            pipe::close_in_child(&reports_read);
+        let child = sys::fork(|| {
+            sys::close_in_child(&data_write);
+            sys::close_in_child(&reports_read);
             match reader_child(
                 r + 1,
                 records,

@@ -391,12 +391,12 @@ fn context(ui: &Ui, hold: Option<Duration>, term: &Termination) -> anyhow::Resul
     ))?;
     out_line(format_args!(
         "reaped: waitpid({pid}) = {pid}, {}",
-        ipc_lab::pipe::describe(status)
+        ipc_lab::sys::describe(status)
     ))?;
     anyhow::ensure!(
-        ipc_lab::pipe::shell_status(status) == 0,
+        ipc_lab::sys::shell_status(status) == 0,
         "the child {}",
-        ipc_lab::pipe::describe(status)
+        ipc_lab::sys::describe(status)
     );
     out_line(format_args!(
         "all of this is the child's context: the kernel keeps it while the child sleeps, and loads its registers back onto a CPU to run it again (a context switch)"

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ipc_lab::cli::{self, Common, HintExt as _, Ui, UsageError, out_line};
-use ipc_lab::pipe;
 use ipc_lab::signal::{self, Action, Next, REGISTER_FAILED, Received, Recorder, SigNum};
+use ipc_lab::sys;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -363,7 +363,7 @@ fn uncatchable(ui: &Ui) -> anyhow::Result<()> {
         }
     }
     ui.meaning("SIGKILL and SIGSTOP always take their default action: the kernel refuses (EINVAL)");
-    let mut child = pipe::fork(|| {
+    let mut child = sys::fork(|| {
         // The child tries too, then waits for what comes.
         let _ = signal::try_handle(SigNum(libc::SIGKILL));
         let _ = signal::try_ignore(SigNum(libc::SIGSTOP));
@@ -385,7 +385,7 @@ fn uncatchable(ui: &Ui) -> anyhow::Result<()> {
         let said = match status {
             WaitStatus::Stopped(_, s) => format!("stopped by {}", s.as_str()),
             WaitStatus::Continued(_) => "continued".to_string(),
-            other => pipe::describe(other),
+            other => sys::describe(other),
         };
         out_line(format_args!(
             "sent {} to child {cpid}: waitpid says {said}",

@@ -1,10 +1,21 @@
 //! Descriptors: which standard ones were closed when the program started, the width of the
-//! terminal one is open on, and whether EMFILE came from this process's descriptor limit.
+//! terminal one is open on, whether EMFILE came from this process's descriptor limit; and the
+//! calls on descriptors themselves: dup, dup2, close, O_NONBLOCK, which are open, the limit
+//! (RLIMIT_NOFILE), and what /proc/self/fd says of one.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use anyhow::Context as _;
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+use super::error::SysError;
+
+/// The error of `call`, from the errno it failed with (for `map_err`).
+fn failed(call: &'static str) -> impl FnOnce(Errno) -> SysError {
+    move |errno| SysError { call, errno }
+}
 
 /// Which of the standard descriptors 0, 1 and 2 were closed when the program was started
 /// (`mq-recv /q >&-`), bit N for descriptor N.
@@ -74,4 +85,108 @@ pub fn descriptor_limit_hint() -> Option<String> {
             "this process has as many files open as it may ({soft}, RLIMIT_NOFILE): raise the limit in this shell (`ulimit -n 1024`), then run it again"
         )
     })
+}
+
+/// Make a descriptor blocking or not (`fcntl(F_SETFL)`).
+pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblock: bool) -> anyhow::Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(failed("fcntl"))?;
+    let mut flags = OFlag::from_bits_retain(flags);
+    flags.set(OFlag::O_NONBLOCK, nonblock);
+    fcntl(fd, FcntlArg::F_SETFL(flags))
+        .map_err(failed("fcntl"))
+        .context("cannot change O_NONBLOCK")?;
+    Ok(())
+}
+
+/// `dup2(fd, target)`: make `target` (0 for stdin, 1 for stdout) a copy of `fd`. The copy is
+/// not close-on-exec, so a program we exec inherits it.
+pub fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> anyhow::Result<()> {
+    // SAFETY: dup2 on a valid borrowed descriptor; `target` is a standard stream number, which
+    // this process owns, and which dup2 closes and replaces atomically.
+    let rc = unsafe { libc::dup2(fd.as_raw_fd(), target) };
+    Errno::result(rc)
+        .map_err(failed("dup2"))
+        .with_context(|| format!("cannot duplicate fd {} onto fd {target}", fd.as_raw_fd()))?;
+    Ok(())
+}
+
+/// `dup(fd)`: a copy of `fd` on the lowest descriptor number that is free, which the kernel
+/// picks; returns that number. Meant for a standard stream (after `close(1)`, the copy lands on
+/// 1): the copy is left open as the process's stdin or stdout, which nothing in Rust owns or
+/// closes, so it is returned as a plain number. Not close-on-exec.
+pub fn dup(fd: BorrowedFd<'_>) -> anyhow::Result<RawFd> {
+    use std::os::fd::IntoRawFd as _;
+    let copy = nix::unistd::dup(fd)
+        .map_err(failed("dup"))
+        .with_context(|| format!("cannot duplicate fd {}", fd.as_raw_fd()))?;
+    Ok(copy.into_raw_fd())
+}
+
+/// In a forked child: `close(n)` on a standard stream (0, 1 or 2), for example to free number 1
+/// for [`dup`]. Returns the errno when it fails (`EBADF`: it was not open).
+pub fn close_stream_in_child(n: RawFd) -> Result<(), Errno> {
+    if !(0..=2).contains(&n) {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: `n` is a standard stream number, which no `OwnedFd` owns: std's stdin and stdout
+    // handles use the number without owning it, so nothing closes it a second time; a write to
+    // stdout after the close goes to whatever descriptor takes number `n` next (or fails EBADF).
+    let rc = unsafe { libc::close(n) };
+    Errno::result(rc).map(drop)
+}
+
+/// Whether descriptor `n` is open in this process (`fcntl(n, F_GETFD)` succeeds).
+pub fn is_open(n: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; on a number that is not open the
+    // kernel returns EBADF, and no memory is passed.
+    let flags = unsafe { libc::fcntl(n, libc::F_GETFD) };
+    flags >= 0
+}
+
+/// The descriptors open in this process, in order (the numbers in /proc/self/fd, without the
+/// one that listing itself used).
+pub fn open_descriptors() -> anyhow::Result<Vec<RawFd>> {
+    let names: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .context("cannot list /proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // The directory's own descriptor is closed by now: is_open leaves it out.
+    let mut open: Vec<RawFd> = names.into_iter().filter(|&n| is_open(n)).collect();
+    open.sort_unstable();
+    Ok(open)
+}
+
+/// This process's limit on descriptors, `getrlimit(RLIMIT_NOFILE)`: (soft, hard). A new
+/// descriptor's number must be below the soft limit.
+pub fn descriptor_limit() -> anyhow::Result<(u64, u64)> {
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(failed("getrlimit"))
+        .context("cannot read the descriptor limit (RLIMIT_NOFILE)")?;
+    Ok((soft, hard))
+}
+
+/// `setrlimit(RLIMIT_NOFILE, soft, hard)`: change the soft limit, keeping the hard one.
+pub fn set_descriptor_limit(soft: u64, hard: u64) -> anyhow::Result<()> {
+    nix::sys::resource::setrlimit(
+        nix::sys::resource::Resource::RLIMIT_NOFILE,
+        soft as _,
+        hard as _,
+    )
+    .map_err(failed("setrlimit"))
+    .with_context(|| format!("cannot set the descriptor limit (RLIMIT_NOFILE) to {soft}"))
+}
+
+/// What `/proc/self/fd/N` says of a descriptor (`readlink`): a path for a file with a name,
+/// `pipe:[INODE]` for a pipe, which has none.
+pub fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let target = std::fs::read_link(&link)
+        .map_err(|e| super::io_error("readlink", e))
+        .with_context(|| format!("cannot read the link {link}"))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
+/// The raw number of a descriptor, for narration.
+pub fn fd_number(fd: &impl AsFd) -> RawFd {
+    fd.as_fd().as_raw_fd()
 }

@@ -6,7 +6,8 @@
 //! | file       | what                                                                            |
 //! |------------|---------------------------------------------------------------------------------|
 //! | `error.rs` | [`SysError`]: a failed call and its errno's name; [`errno_of`], [`io_error`]    |
-//! | `fd.rs`    | descriptors: the standard ones closed at start, a terminal's width, RLIMIT_NOFILE |
+//! | `fd.rs`    | descriptors: dup, dup2, which are open, RLIMIT_NOFILE, the standard ones closed at start, a terminal's width |
+//! | `process.rs` | [`fork`] and its [`Child`], [`exec`], how a child ended ([`describe`]), dispositions it inherits |
 //! | `poll.rs`  | [`wait_any`]: poll(2) over descriptors beside a wake-up descriptor, to a deadline |
 //! | `sysv.rs`  | System V tables and limits under /proc, removing a queue, `ipcs -t` times       |
 //! | `termination.rs` | [`Termination`]: SIGINT, SIGTERM, SIGHUP caught for a clean-up, then [`exit_by_signal`] |
@@ -18,6 +19,7 @@ mod cpus;
 mod error;
 mod fd;
 mod poll;
+mod process;
 mod sysv;
 mod termination;
 mod users;
@@ -25,8 +27,16 @@ mod words;
 
 pub use cpus::{allowed_cpus, online_cpus, pin_to_set};
 pub use error::{SysError, errno_of, io_error};
-pub use fd::{closed_at_start, descriptor_limit_hint, terminal_columns};
+pub use fd::{
+    close_stream_in_child, closed_at_start, descriptor_limit, descriptor_limit_hint,
+    descriptor_link, dup, dup2, fd_number, is_open, open_descriptors, set_descriptor_limit,
+    set_nonblocking, terminal_columns,
+};
 pub use poll::{Waited, poll_timeout, wait_any};
+pub use process::{
+    Child, Halt, close_in_child, default_action, describe, exec, exit_now, fork, ignore,
+    shell_status, stop_self,
+};
 pub use sysv::{
     local_time, remove_sysv_queue, sysv_limit_hint, sysvipc_lists, sysvipc_rows, tunable,
 };
