@@ -29,13 +29,13 @@ use nix::errno::Errno;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cli::HintExt as _;
 use crate::mq::{Access as MqAccess, Mailbox, OpenOptions, QueueName};
 use crate::pipe;
 use crate::shm::{Access, Attachment, CreateOptions, Segment};
 use crate::sync::SharedSemaphore;
 use crate::sys::Child;
 use crate::sys::SysError;
+use crate::ui::HintExt as _;
 
 /// How the two processes talk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]

@@ -32,3 +32,4 @@ pub mod shm;
 pub mod signal;
 pub mod sync;
 pub mod sys;
+pub mod ui;

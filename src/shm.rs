@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use anyhow::Context as _;
 
-use crate::cli::HintExt as _;
 use crate::sys::{SysError, local_time};
+use crate::ui::HintExt as _;
 use nix::errno::Errno;
 
 /// The key that asks for a new segment no other process can look up by key.

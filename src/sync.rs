@@ -21,10 +21,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use nix::errno::Errno;
 
-use crate::cli::HintExt as _;
 use crate::shm::{Access, Attachment, CreateOptions, Segment, ShmId};
 use crate::sys::Child;
 use crate::sys::SysError;
+use crate::ui::HintExt as _;
 
 // ---------------------------------------------------------------------------------------------
 // System V semaphores

@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use ipc_lab::bench::{Mech, Pin};
-use ipc_lab::cli::{self, ColorChoice};
+use ipc_lab::cli;
 use ipc_lab::mq::net::{self, GREETING_LEN, Greeting, HEADER_LEN, Header};
 use ipc_lab::mq::{NAME_MAX, PRIO_MAX, QueueName};
 use ipc_lab::shm;
 use ipc_lab::signal::{self, SigNum};
+use ipc_lab::ui::ColorChoice;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -680,7 +681,7 @@ proptest! {
         prop_assert!(!slashed.slash_added);
         prop_assert_eq!(&slashed, &bare, "the same queue however typed");
         // Shown as it is, but for a control character, which is shown as its escape.
-        prop_assert_eq!(slashed.to_string(), ipc_lab::cli::one_line(bare.as_str()));
+        prop_assert_eq!(slashed.to_string(), ipc_lab::ui::one_line(bare.as_str()));
         if !body.chars().any(char::is_control) {
             prop_assert_eq!(slashed.to_string(), bare.as_str());
         }

@@ -805,7 +805,7 @@ fn wrapped_at(stderr: &str, width: usize) -> String {
                 return format!("{line}\n");
             };
             let (prefix, text) = line.split_at(prefix_len);
-            format!("{}\n", ipc_lab::cli::wrap_line(prefix, text, width))
+            format!("{}\n", ipc_lab::ui::wrap_line(prefix, text, width))
         })
         .collect()
 }

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use ipc_lab::bench::{self, Mech, Mode, Pin, Row, Settings};
-use ipc_lab::cli::{Common, Termination, Ui, UsageError, out_line};
+use ipc_lab::cli::Common;
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{Ui, UsageError, out_line};
 
 const ABOUT: &str =
     "Measure IPC: latency, throughput and the floor, per mechanism and CPU placement";
@@ -127,7 +129,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 fn main() -> ExitCode {
     let args: Args = ipc_lab::cli::parse_args();
-    let ui = Ui::new("ipc-bench", &args.common);
+    let ui = Ui::new("ipc-bench", args.common.color, args.common.explain);
     ui.finish(run(&args, &ui))
 }
 

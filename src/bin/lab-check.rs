@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use ipc_lab::check::report::{Compiled, Report};
 use ipc_lab::check::{self, Exercise, Lab, Program, build, ipc, run};
-use ipc_lab::cli::{self, Common, Painter, Stream, Termination, Ui, UsageError, out_raw};
+use ipc_lab::cli::{self, Common};
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{self, Painter, Stream, Ui, UsageError, out_raw};
 
 const ABOUT: &str = "Check a program you wrote for one of the lecture notes' exercises";
 
@@ -74,7 +76,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = cli::parse_args();
-    let ui = Ui::new("lab-check", &args.common);
+    let ui = Ui::new("lab-check", args.common.color, args.common.explain);
     if args.exercise == "list" {
         return ui.finish(list(&args));
     }
@@ -116,7 +118,7 @@ fn find_exercise(name: &str) -> anyhow::Result<&'static Exercise> {
         let names: Vec<&str> = check::exercises().iter().map(|e| e.name).collect();
         UsageError(format!(
             "no exercise is named {}: the exercises are {} (`lab-check list` says what each is)",
-            cli::one_line(name),
+            ui::one_line(name),
             names.join(", ")
         ))
         .into()
@@ -202,10 +204,10 @@ fn check(args: &Args, ui: &Ui) -> anyhow::Result<bool> {
             match ran {
                 Ok(()) => lab.outcomes("the exercise stopped before it"),
                 Err(err) => {
-                    if err.downcast_ref::<cli::Interrupted>().is_some() {
+                    if err.downcast_ref::<ui::Interrupted>().is_some() {
                         return Err(err);
                     }
-                    let (message, _) = cli::error_lines(&err);
+                    let (message, _) = ui::error_lines(&err);
                     ui.report(&err);
                     lab.outcomes(&format!("lab-check could not go on: {message}"))
                 }

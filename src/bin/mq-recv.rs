@@ -8,14 +8,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ipc_lab::cli::{
-    self, Bound, Common, HintExt as _, Interrupted, Line, QueueArgs, StdinLines, Termination, Ui,
-    UsageError,
-};
+use ipc_lab::cli::{self, Common, QueueArgs};
 use ipc_lab::mq::net::{self, Port, PortEvent};
 use ipc_lab::mq::{
     self, Access, Inbox, Limits, Mailbox, NamedBy, OpenOptions, Outcome, QueueName, Wait,
 };
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{self, Bound, HintExt as _, Interrupted, Line, StdinLines, Ui, UsageError};
 
 const ABOUT: &str =
     "Receive messages from POSIX message queues (mailboxes), or from a network port";
@@ -112,7 +111,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = ipc_lab::cli::parse_args();
-    let ui = Ui::new("mq-recv", &args.common);
+    let ui = Ui::new("mq-recv", args.common.color, args.common.explain);
     ui.finish(run(&args, &ui))
 }
 
@@ -159,7 +158,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         // A sender is told "delivered" only while the messages can be printed.
         port.hand_out_to(net::Outlet {
             name: "standard output",
-            check: cli::stdout_writable,
+            check: ui::stdout_writable,
             hint: "mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)",
         });
     }
@@ -265,7 +264,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         if waiting > 0 {
             ui.note(&format!(
                 "{} from other senders waited in {name}, not taken (--from {} takes only that process's); they go with the mailbox",
-                cli::counted(waiting as u64, "message"),
+                ui::counted(waiting as u64, "message"),
                 args.from.unwrap_or_default()
             ));
         }
@@ -377,7 +376,7 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         PortEvent::Connected(peer) => ui.note(&format!("{peer} connected")),
         PortEvent::Closed { peer, delivered } => ui.note(&format!(
             "{peer} disconnected after {}",
-            cli::counted(delivered, "message")
+            ui::counted(delivered, "message")
         )),
         PortEvent::Refused { peer, why } => ui.note(&format!("refused {peer}: {why}")),
         PortEvent::Dropped { peer, why } => ui.note(&format!("dropped {peer}: {why}")),
@@ -388,7 +387,7 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
         PortEvent::Arrived { peer, bytes } => {
             ui.note(&format!(
                 "{peer} sent {}:",
-                cli::counted(bytes.len() as u64, "byte")
+                ui::counted(bytes.len() as u64, "byte")
             ));
             for line in net::hex_dump(&bytes) {
                 ui.note(&format!("  {line}"));
@@ -402,7 +401,7 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
             Outcome::Woken => return Err(term.interrupted()),
             _ => {
                 let enter = Bound {
-                    max: cli::ENTER_MAX,
+                    max: ui::ENTER_MAX,
                     what: "Enter, to start receiving".into(),
                     why: "more than a key press needs".into(),
                     hint: "press Enter to start receiving; from a file or a pipe, give a short \
@@ -450,17 +449,17 @@ fn receive_all(args: &Args, ui: &Ui, term: &Termination, inbox: &mut Inbox) -> a
                     prefix.push_str(&format!(
                         "priority {}, {}: ",
                         message.priority,
-                        cli::counted(message.body.len() as u64, "byte")
+                        ui::counted(message.body.len() as u64, "byte")
                     ));
                 }
                 // Taken from the queue, the message exists nowhere else now: if it cannot be
                 // printed (stdout closed, a reader gone, a disk full, a signal), it goes to
                 // stderr, and the run fails.
-                if let Err(err) = cli::out_taken_line(&prefix, &message.body) {
+                if let Err(err) = ui::out_taken_line(&prefix, &message.body) {
                     ui.note(&format!(
                         "the message taken from {} was: {}",
-                        cli::one_line(mailbox.name().as_str()),
-                        cli::one_line_bytes(&message.body)
+                        ui::one_line(mailbox.name().as_str()),
+                        ui::one_line_bytes(&message.body)
                     ));
                     if err.downcast_ref::<Interrupted>().is_some() {
                         return Err(err);
@@ -509,7 +508,7 @@ fn queues_text(inbox: &Inbox) -> String {
 fn after(received: u64) -> String {
     match received {
         0 => String::new(),
-        n => format!(" after {}", cli::counted(n, "message")),
+        n => format!(" after {}", ui::counted(n, "message")),
     }
 }
 
@@ -531,22 +530,22 @@ fn attributes(names: &[QueueName], ui: &Ui) -> anyhow::Result<()> {
         };
         let a = mailbox.attributes()?;
         ui.call(&format!("mq_getattr({name})"), 0);
-        cli::out_line(format_args!("queue {name}"))?;
-        cli::out_line(format_args!(
+        ui::out_line(format_args!("queue {name}"))?;
+        ui::out_line(format_args!(
             "  mq_maxmsg        {:<8} the most messages it holds",
             a.max_messages
         ))?;
-        cli::out_line(format_args!(
+        ui::out_line(format_args!(
             "  mq_msgsize       {:<8} the largest message, in bytes",
             a.message_size
         ))?;
-        cli::out_line(format_args!(
+        ui::out_line(format_args!(
             "  mq_curmsgs       {:<8} messages waiting now",
             a.current_messages
         ))?;
     }
     let l = Limits::read()?;
-    cli::out_line(format_args!("system limits (/proc/sys/fs/mqueue)"))?;
+    ui::out_line(format_args!("system limits (/proc/sys/fs/mqueue)"))?;
     for (field, value, what) in [
         (
             "msg_max",
@@ -570,7 +569,7 @@ fn attributes(names: &[QueueName], ui: &Ui) -> anyhow::Result<()> {
         ),
         ("queues_max", l.queues_max, "queues on the whole system"),
     ] {
-        cli::out_line(format_args!("  {field:<16} {value:<8} {what}"))?;
+        ui::out_line(format_args!("  {field:<16} {value:<8} {what}"))?;
     }
     Ok(())
 }

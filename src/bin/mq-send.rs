@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, parser::ValueSource};
-use ipc_lab::cli::{
-    self, Bound, Common, HintExt as _, Line, QueueArgs, StdinLines, Termination, Ui, UsageError,
-};
+use ipc_lab::cli::{self, Common, QueueArgs};
 use ipc_lab::mq::net::{self, Ending, Remote, Status};
 use ipc_lab::mq::{
     self, Access, Mailbox, NamedBy, OpenOptions, Outcome, PRIO_MAX, QueueName, Wait,
 };
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{self, Bound, HintExt as _, Line, StdinLines, Ui, UsageError};
 use nix::errno::Errno;
 
 const ABOUT: &str =
@@ -92,7 +92,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let (args, matches) = cli::command_line::<Args>();
-    let ui = Ui::new("mq-send", &args.common);
+    let ui = Ui::new("mq-send", args.common.color, args.common.explain);
     let perms_given = matches.value_source("perms") == Some(ValueSource::CommandLine);
     ui.finish(run(&args, perms_given, &ui))
 }
@@ -181,7 +181,7 @@ fn run(args: &Args, perms_given: bool, ui: &Ui) -> anyhow::Result<()> {
 /// The bodies, one at a time: each argument, or each line of stdin without its line ending
 /// (`\n` or `\r\n`), at most `bound` bytes (the largest message the mailbox takes: a longer
 /// line is refused as soon as that much of it has come, never read on to its end). A termination
-/// signal while waiting for a line ends it as [`cli::Interrupted`].
+/// signal while waiting for a line ends it as [`ui::Interrupted`].
 fn for_each_body(
     source: Source<'_>,
     term: &Termination,
@@ -329,7 +329,7 @@ fn send_local(
                     err
                 };
                 match hint {
-                    Some(h) => err.context(cli::Hint(h)),
+                    Some(h) => err.context(ui::Hint(h)),
                     None => err,
                 }
             })?;
@@ -350,7 +350,7 @@ fn send_local(
             }
             Outcome::WouldBlock => Err(anyhow::anyhow!(
                 "queue {name} is full ({}): -n/--nonblock does not wait (EAGAIN); {} was not sent",
-                cli::counted(attr.max_messages as u64, "message"),
+                ui::counted(attr.max_messages as u64, "message"),
                 which(n, total)
             ))
             .hint(format!(
@@ -526,7 +526,7 @@ fn send_remote(
                 detail,
             } => Err(anyhow::anyhow!(
                 "the mailbox at {addr} is full ({}): -n/--nonblock does not wait (EAGAIN); {} was not sent",
-                cli::counted(detail, "message"),
+                ui::counted(detail, "message"),
                 which(n, total)
             ))
             .hint("wait for the receiver to take some, or drop -n to wait for room"),
@@ -625,7 +625,7 @@ fn send_remote(
     ui.step(3, "close the connection");
     ui.meaning(&format!(
         "{} delivered into the mailbox at {addr}",
-        cli::counted(sent as u64, "message")
+        ui::counted(sent as u64, "message")
     ));
     Ok(())
 }

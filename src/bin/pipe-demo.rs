@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, parser::ValueSource};
-use ipc_lab::cli::{self, Common, HintExt as _, Termination, Ui, UsageError, out_line};
+use ipc_lab::cli::{self, Common};
 use ipc_lab::pipe::{self, PIPE_BUF, Pipe};
-use ipc_lab::sys::{self, Child, SysError, fd_number};
+use ipc_lab::sys::{self, Child, SysError, Termination, fd_number};
+use ipc_lab::ui::{self, HintExt as _, Ui, UsageError, out_line};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -269,7 +270,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let (args, matches) = cli::command_line::<Args>();
-    let ui = Ui::new("pipe-demo", &args.common);
+    let ui = Ui::new("pipe-demo", args.common.color, args.common.explain);
     // --message belongs to the notes' program; --explain and --color go anywhere.
     if args.command.is_some() && matches.value_source("message") == Some(ValueSource::CommandLine) {
         return ui.finish(Err(UsageError(
@@ -321,7 +322,7 @@ fn main() -> ExitCode {
 // Helpers shared by the subcommands
 
 /// Read what is there (at most `buf.len()` bytes), waiting as long as it takes; a termination
-/// signal ends the wait as [`cli::Interrupted`], and so does one that came while data kept
+/// signal ends the wait as [`ui::Interrupted`], and so does one that came while data kept
 /// arriving (a read that finds data is never interrupted).
 fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8], term: &Termination) -> anyhow::Result<usize> {
     loop {
@@ -390,7 +391,7 @@ fn write_all(
     Ok(())
 }
 
-/// Wait for a child; a termination signal ends the wait as [`cli::Interrupted`] (the child is
+/// Wait for a child; a termination signal ends the wait as [`ui::Interrupted`] (the child is
 /// then killed and reaped when dropped).
 fn wait_child(child: &mut Child, term: &Termination, ui: &Ui) -> anyhow::Result<WaitStatus> {
     let Some(status) = child.wait_unless(|| term.received().is_some())? else {
@@ -408,14 +409,14 @@ fn all_reaped(n: u32, noun: &str) -> String {
     if n == 1 {
         format!("the {noun} reaped")
     } else {
-        format!("all {} reaped", cli::counted(n, noun))
+        format!("all {} reaped", ui::counted(n, noun))
     }
 }
 
 /// In a child: report an error on stderr, as the parent would, and return the exit status. A
 /// closed stdout (`| head`) ends it quietly, as it ends the parent.
 fn child_failed(ui: &Ui, err: anyhow::Error) -> i32 {
-    if cli::is_broken_pipe(&err) {
+    if ui::is_broken_pipe(&err) {
         return 0;
     }
     ui.report(&err);
@@ -465,7 +466,7 @@ fn hello(args: &HelloArgs, ui: &Ui) -> anyhow::Result<i32> {
         // printf("%s") stops at the NUL the parent sent.
         let text = buf.split(|&b| b == 0).next().unwrap_or_default();
         // fork() returned 0 in the child: the notes print that value.
-        match cli::out_bytes_line("Proc 0 read: ", text) {
+        match ui::out_bytes_line("Proc 0 read: ", text) {
             Ok(()) => 0,
             Err(e) => child_failed(ui, e),
         }
@@ -552,7 +553,7 @@ fn fail(ui: &Ui) -> anyhow::Result<i32> {
                 if pipes.len() as u64 > limit {
                     break Err(anyhow::anyhow!(
                         "pipe did not fail after {}, with the soft limit at {limit}",
-                        cli::counted(pipes.len() as u64, "pipe")
+                        ui::counted(pipes.len() as u64, "pipe")
                     ));
                 }
             }
@@ -646,7 +647,7 @@ fn dup(ui: &Ui) -> anyhow::Result<i32> {
     let mut lines = LineReader::new(read.as_fd());
     while let Some(line) = lines.next_line()? {
         term.check()?;
-        cli::out_bytes_line(&format!("parent: read from fd {r}: "), &line)?;
+        ui::out_bytes_line(&format!("parent: read from fd {r}: "), &line)?;
     }
     out_line(format_args!(
         "parent: end of file on fd {r}: the child's stdout was the last write end, and it has closed"
@@ -1058,12 +1059,12 @@ fn capacity(size: Option<u64>, write_size: Option<u64>, ui: &Ui) -> anyhow::Resu
     if let Some((size, granted)) = asked {
         out_line(format_args!(
             "asked for {} (F_SETPIPE_SZ): the kernel granted {granted} (whole pages, a power of two)",
-            cli::counted(size, "byte")
+            ui::counted(size, "byte")
         ))?;
     }
     let slots_line = format!(
         "F_GETPIPE_SZ: {cap} bytes: {} of one page ({page} bytes) each",
-        cli::counted(slots as u64, "slot")
+        ui::counted(slots as u64, "slot")
     );
     match write_size {
         None => {
@@ -1087,7 +1088,7 @@ fn capacity(size: Option<u64>, write_size: Option<u64>, ui: &Ui) -> anyhow::Resu
                 2,
                 &format!(
                     "write {} at a time until a write would block",
-                    cli::counted(n as u64, "byte")
+                    ui::counted(n as u64, "byte")
                 ),
             );
             let filled = pipe::fill_with_writes(p.write.as_fd(), n)?;
@@ -1104,8 +1105,8 @@ fn capacity(size: Option<u64>, write_size: Option<u64>, ui: &Ui) -> anyhow::Resu
             };
             out_line(format_args!(
                 "writes of {} until one would block (EAGAIN): {went}; the pipe holds {} (FIONREAD)",
-                cli::counted(n as u64, "byte"),
-                cli::counted(waiting as u64, "byte")
+                ui::counted(n as u64, "byte"),
+                ui::counted(waiting as u64, "byte")
             ))?;
             out_line(format_args!("{slots_line}"))?;
             for line in slot_rule_lines(cap, page, n) {
@@ -1131,7 +1132,7 @@ fn capacity(size: Option<u64>, write_size: Option<u64>, ui: &Ui) -> anyhow::Resu
 fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
     let slots = cap / page;
     let rule = pipe::slot_rule(cap, page, n);
-    let bytes = cli::counted(rule.bytes as u64, "byte");
+    let bytes = ui::counted(rule.bytes as u64, "byte");
     if n < page {
         let per_page = page / n;
         let held = per_page * n;
@@ -1144,14 +1145,14 @@ fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
         };
         [
             "a write smaller than a page joins the last, part-filled page only if it fits there entirely, else it takes a fresh page".into(),
-            format!("{so}, so the {} hold {slots} x {held} = {bytes}", cli::counted(slots as u64, "slot")),
+            format!("{so}, so the {} hold {slots} x {held} = {bytes}", ui::counted(slots as u64, "slot")),
         ]
     } else if n == page {
         [
             "a write of one page takes a fresh page".into(),
             format!(
                 "each write filled a page, so the {} hold {slots} x {page} = {bytes}",
-                cli::counted(slots as u64, "slot")
+                ui::counted(slots as u64, "slot")
             ),
         ]
     } else if n.is_multiple_of(page) {
@@ -1160,7 +1161,7 @@ fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
             format!("a write of {pages} whole pages takes {pages} fresh pages"),
             format!(
                 "so {} went in whole: {bytes}",
-                cli::counted(rule.whole, "write")
+                ui::counted(rule.whole, "write")
             ),
         ]
     } else {
@@ -1171,17 +1172,17 @@ fn slot_rule_lines(cap: usize, page: usize, n: usize) -> [String; 2] {
             format!(
                 " and {} in part ({})",
                 rule.partial.len(),
-                cli::counted(rule.partial.iter().sum::<usize>() as u64, "byte")
+                ui::counted(rule.partial.iter().sum::<usize>() as u64, "byte")
             )
         };
         [
             format!(
                 "a write of more than a page fills fresh pages, but first its part beyond whole pages ({} here) joins the last, part-filled page if it fits there entirely; once no slot is free, a write of more than PIPE_BUF bytes goes in part",
-                cli::counted(odd as u64, "byte")
+                ui::counted(odd as u64, "byte")
             ),
             format!(
                 "so {} went in whole{parts}: {bytes}",
-                cli::counted(rule.whole, "write")
+                ui::counted(rule.whole, "write")
             ),
         ]
     }
@@ -1238,7 +1239,7 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
     let clock = Clock(Instant::now());
     out_line(format_args!(
         "a pipe of {cap} bytes: {} of one page ({page} bytes) each; the writer writes {chunks} x {page} bytes, the reader waits {} s before reading",
-        cli::counted(slots as u64, "slot"),
+        ui::counted(slots as u64, "slot"),
         delay.as_secs_f64()
     ))?;
     let Pipe { read, write } = p;
@@ -1305,7 +1306,7 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
     // The reader: slow at first, so that the writer fills the pipe and blocks.
     let mut buf = vec![0u8; cap];
     if let Some(sig) = term.sleep(delay) {
-        return Err(cli::Interrupted(sig).into());
+        return Err(ui::Interrupted(sig).into());
     }
     // What it finds, then what it does: the level after this read is the writer's to tell, as
     // the writer refills the freed slot at once.
@@ -1319,7 +1320,7 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
     )?;
     read_fd(read.as_fd(), &mut buf[..page], &term)?;
     if let Some(sig) = term.sleep(delay / 2) {
-        return Err(cli::Interrupted(sig).into());
+        return Err(ui::Interrupted(sig).into());
     }
     let held = pipe::fill(read.as_fd())?;
     let mut got = 0;
@@ -1330,7 +1331,7 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
         "reader",
         &format!(
             "reads {}, everything: the pipe is empty, {}",
-            cli::counted(got as u64, "byte"),
+            ui::counted(got as u64, "byte"),
             level(pipe::fill(read.as_fd())?, cap, page)
         ),
     )?;
@@ -1344,7 +1345,7 @@ fn blocking(delay: Duration, ui: &Ui) -> anyhow::Result<i32> {
         "reader",
         &format!(
             "read returns {} after {:.1} s: the pipe is empty again, {}",
-            cli::counted(n as u64, "byte"),
+            ui::counted(n as u64, "byte"),
             start.elapsed().as_secs_f64(),
             level(pipe::fill(read.as_fd())?, cap, page)
         ),
@@ -1403,13 +1404,13 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
                 if n == 0 {
                     out_line(format_args!(
                         "child: read returns 0 after {}: end of file, every write end is closed",
-                        cli::counted(total as u64, "byte")
+                        ui::counted(total as u64, "byte")
                     ))?;
                     return Ok(());
                 }
                 total += n;
-                cli::out_bytes_line(
-                    &format!("child: read {}: ", cli::counted(n as u64, "byte")),
+                ui::out_bytes_line(
+                    &format!("child: read {}: ", ui::counted(n as u64, "byte")),
                     &buf[..n],
                 )?;
             }
@@ -1422,7 +1423,7 @@ fn eof(keep_write_end: bool, timeout: Duration, ui: &Ui) -> anyhow::Result<i32> 
     drop(read);
     out_line(format_args!(
         "parent: writes {}, then closes its write end",
-        cli::counted(message.len() as u64, "byte")
+        ui::counted(message.len() as u64, "byte")
     ))?;
     write_all(write.as_fd(), message, Some(&term))?;
     drop(write);
@@ -1454,7 +1455,7 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
         sys::ignore(Signal::SIGPIPE)?;
         out_line(format_args!(
             "parent: SIGPIPE is ignored; writes {} to the pipe",
-            cli::counted(message.len() as u64, "byte")
+            ui::counted(message.len() as u64, "byte")
         ))?;
         match nix::unistd::write(write.as_fd(), message) {
             Err(Errno::EPIPE) => {
@@ -1470,7 +1471,7 @@ fn broken(ignore_sigpipe: bool, ui: &Ui) -> anyhow::Result<i32> {
         sys::default_action(Signal::SIGPIPE)?;
         out_line(format_args!(
             "parent: writes {}: the kernel sends SIGPIPE, whose default action ends the writer (the shell shows 128 + 13 = 141)",
-            cli::counted(message.len() as u64, "byte")
+            ui::counted(message.len() as u64, "byte")
         ))?;
         let _ = std::io::stdout().flush();
         let result = nix::unistd::write(write.as_fd(), message);
@@ -1502,7 +1503,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
             }
             out_line(format_args!(
                 "child: end of file after {}; it cannot answer on this pipe",
-                cli::counted(n, "request")
+                ui::counted(n, "request")
             ))?;
             Ok(())
         };
@@ -1592,7 +1593,7 @@ fn duplex(rounds: u32, ui: &Ui) -> anyhow::Result<i32> {
     );
     out_line(format_args!(
         "parent: {} over two pipes",
-        cli::counted(rounds, "round trip")
+        ui::counted(rounds, "round trip")
     ))?;
     Ok(0)
 }
@@ -1647,9 +1648,9 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
     let term = Termination::install()?;
     out_line(format_args!(
         "{}, {} of {} each (PIPE_BUF is {PIPE_BUF})",
-        cli::counted(n, "writer"),
-        cli::counted(records, "record"),
-        cli::counted(size as u64, "byte")
+        ui::counted(n, "writer"),
+        ui::counted(records, "record"),
+        ui::counted(size as u64, "byte")
     ))?;
     let Pipe { read, write } = pipe::pipe(false)?;
     let mut children = Vec::new();
@@ -1704,9 +1705,9 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
     ui.meaning(&all_reaped(n, "writer"));
     out_line(format_args!(
         "received {}: {whole} whole, {torn} torn",
-        cli::counted(whole + torn, "record")
+        ui::counted(whole + torn, "record")
     ))?;
-    let bytes = cli::counted(size as u64, "byte");
+    let bytes = ui::counted(size as u64, "byte");
     if size <= PIPE_BUF {
         out_line(format_args!(
             "each write of {bytes} (at most PIPE_BUF) is atomic: records never interleave"
@@ -1716,11 +1717,11 @@ fn many_writers(n: u32, size: usize, records: u32, ui: &Ui) -> anyhow::Result<i3
             "a write of {bytes} (more than PIPE_BUF) may be split: other writers' bytes can land in between"
         ))?;
     }
-    anyhow::ensure!(failed == 0, "{} failed", cli::counted(failed, "writer"));
+    anyhow::ensure!(failed == 0, "{} failed", ui::counted(failed, "writer"));
     anyhow::ensure!(
         whole + torn == u64::from(n) * u64::from(records) && slot_len == 0,
         "the reader got {}, not the {} written",
-        cli::counted((whole + torn) * size as u64 + slot_len as u64, "byte"),
+        ui::counted((whole + torn) * size as u64 + slot_len as u64, "byte"),
         u64::from(n) * u64::from(records) * size as u64
     );
     Ok(0)
@@ -1821,9 +1822,9 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
     let term = Termination::install()?;
     out_line(format_args!(
         "{}, {} of {} each (PIPE_BUF is {PIPE_BUF})",
-        cli::counted(n, "reader"),
-        cli::counted(records, "record"),
-        cli::counted(size as u64, "byte")
+        ui::counted(n, "reader"),
+        ui::counted(records, "record"),
+        ui::counted(size as u64, "byte")
     ))?;
     ui.step(
         1,
@@ -1857,7 +1858,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
         2,
         &format!(
             "fork {}: each shares the read end of the records' pipe",
-            cli::counted(n, "reader")
+            ui::counted(n, "reader")
         ),
     );
     // Declared after the pipes, so dropped before them: on an early return (a signal, say) the
@@ -1887,7 +1888,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
         3,
         &format!(
             "write {}, one write({}, record, {size}) each",
-            cli::counted(records, "record"),
+            ui::counted(records, "record"),
             fd_number(&data_write)
         ),
     );
@@ -1932,7 +1933,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
             anyhow::ensure!(
                 (1..=n as usize).contains(&reader) && count <= REPORT_NUMBERS,
                 "a report makes no sense: reader {reader}, {}",
-                cli::counted(count as u64, "number")
+                ui::counted(count as u64, "number")
             );
             reported[reader - 1] = true;
             torn += u64::from(message[1]);
@@ -1955,7 +1956,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
         out_line(format_args!(
             "reader {} read {}",
             r + 1,
-            cli::counted(*count, "record")
+            ui::counted(*count, "record")
         ))?;
     }
     let total: u64 = got.iter().sum();
@@ -1963,9 +1964,9 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
     let duplicated: u64 = seen.iter().map(|&t| u64::from(t.saturating_sub(1))).sum();
     out_line(format_args!(
         "sent {}, the readers got {total}: {lost} lost, {duplicated} duplicated, {torn} torn",
-        cli::counted(records, "record")
+        ui::counted(records, "record")
     ))?;
-    anyhow::ensure!(failed == 0, "{} failed", cli::counted(failed, "reader"));
+    anyhow::ensure!(failed == 0, "{} failed", ui::counted(failed, "reader"));
     anyhow::ensure!(
         reported.iter().all(|&r| r),
         "not every reader reported what it read"
@@ -1976,7 +1977,7 @@ fn many_readers(n: u32, records: u32, size: usize, ui: &Ui) -> anyhow::Result<i3
     );
     out_line(format_args!(
         "each read of {} took one whole record: each record went to exactly one reader",
-        cli::counted(size as u64, "byte")
+        ui::counted(size as u64, "byte")
     ))?;
     Ok(0)
 }
@@ -2162,7 +2163,7 @@ fn fifo_read(path: &std::path::Path, ui: &Ui) -> anyhow::Result<i32> {
         if n == 0 {
             break;
         }
-        cli::out_raw(&buf[..n])?;
+        ui::out_raw(&buf[..n])?;
     }
     ui.meaning("end of file: every writer has closed the FIFO");
     drop(fifo);

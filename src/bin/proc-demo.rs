@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ipc_lab::cli::{self, Common, Termination, Ui, UsageError, out_line};
+use ipc_lab::cli::{self, Common};
 use ipc_lab::procs::{self, BEFORE, CHILD_WRITES, READ_SYSCALL, Sleeper, SpeedRow, Syscall};
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{self, Ui, UsageError, out_line};
 
 const ABOUT: &str = "Processes are isolated by default; cooperating, they can split work";
 
@@ -70,7 +72,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args: Args = ipc_lab::cli::parse_args();
-    let ui = Ui::new("proc-demo", &args.common);
+    let ui = Ui::new("proc-demo", args.common.color, args.common.explain);
     ui.finish(run(&args, &ui))
 }
 
@@ -85,7 +87,7 @@ fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     if let Some(sig) = term.received() {
         ui.note(&format!(
             "{}: the processes are killed and reaped; the segment went with them",
-            cli::Interrupted(sig)
+            ui::Interrupted(sig)
         ));
         return Err(term.interrupted());
     }
@@ -161,7 +163,7 @@ fn speedup(ui: &Ui, procs: &[u32], below: u64, stop: &dyn Fn() -> bool) -> anyho
     let cpus = ipc_lab::sys::allowed_cpus().len();
     out_line(format_args!(
         "counting the primes below {below}, split over processes that each write their count into one shared segment; {} usable here",
-        cli::counted(cpus as u64, "CPU")
+        ui::counted(cpus as u64, "CPU")
     ))?;
     out_line(format_args!(
         "{:>5} {:>10} {:>10} {:>8}",
@@ -206,7 +208,7 @@ fn speedup(ui: &Ui, procs: &[u32], below: u64, stop: &dyn Fn() -> bool) -> anyho
             row.primes == one.primes,
             "{p} processes found {} primes, {} found {}",
             row.primes,
-            cli::counted(one.procs as u64, "process"),
+            ui::counted(one.procs as u64, "process"),
             one.primes
         );
         let speedup = one.elapsed.as_secs_f64() / row.elapsed.as_secs_f64().max(1e-9);
@@ -283,7 +285,7 @@ fn context(ui: &Ui, hold: Option<Duration>, term: &Termination) -> anyhow::Resul
             "  program: {:#x}-{:#x}, {} of {}",
             first.start,
             last.end,
-            cli::counted(program.len() as u64, "mapping"),
+            ui::counted(program.len() as u64, "mapping"),
             ctx.exe
         ))?,
         _ => out_line(format_args!("  program: not mapped under {}", ctx.exe))?,
@@ -301,7 +303,7 @@ fn context(ui: &Ui, hold: Option<Duration>, term: &Termination) -> anyhow::Resul
     }
     out_line(format_args!(
         "  in all: {}, VmSize {} kB, of which {} kB in memory (VmRSS)",
-        cli::counted(ctx.maps.len() as u64, "mapping"),
+        ui::counted(ctx.maps.len() as u64, "mapping"),
         ctx.vm_size_kb,
         ctx.vm_rss_kb
     ))?;

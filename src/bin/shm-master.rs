@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use ipc_lab::cli::{self, Common, HintExt as _, Interrupted, KeyArgs, Termination, Ui, out_line};
+use ipc_lab::cli::{self, Common, KeyArgs};
 use ipc_lab::shm::{self, Access, Attachment, CreateOptions, IPC_PRIVATE, Segment, layout};
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{HintExt as _, Interrupted, Ui, out_line};
 
 const ABOUT: &str = "Create a shared memory segment and wait for shm-slave to write values into it";
 
@@ -81,7 +83,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = ipc_lab::cli::parse_args();
-    let ui = Ui::new("shm-master", &args.common);
+    let ui = Ui::new("shm-master", args.common.color, args.common.explain);
     ui.finish(run(&args, &ui))
 }
 

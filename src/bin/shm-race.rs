@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ipc_lab::cli::{
-    self, Common, HintExt as _, Interrupted, Termination, Ui, UsageError, out_line,
-};
+use ipc_lab::cli::{self, Common};
 use ipc_lab::shm::{CreateOptions, ShmId};
 use ipc_lab::sync::{self, CounterResult, Joined, Race, SyncMode, TornResult};
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{self, HintExt as _, Interrupted, Ui, UsageError, out_line};
 
 const ABOUT: &str =
     "Processes racing on shared memory: lost updates and torn reads, then semaphores and atomics";
@@ -123,7 +123,7 @@ struct TornArgs {
 
 fn main() -> ExitCode {
     let args: Args = ipc_lab::cli::parse_args();
-    let ui = Ui::new("shm-race", &args.common);
+    let ui = Ui::new("shm-race", args.common.color, args.common.explain);
     ui.finish(run(&args, &ui))
 }
 
@@ -243,8 +243,8 @@ fn what_increments_are(ui: &Ui, sync: SyncMode) {
 fn counter_title(procs: u32, increments: u64) -> anyhow::Result<()> {
     out_line(format_args!(
         "{} x {} of one counter in shared memory",
-        cli::counted(procs, "process"),
-        cli::counted(increments, "increment")
+        ui::counted(procs, "process"),
+        ui::counted(increments, "increment")
     ))?;
     out_line(format_args!("{}", counter_head()))
 }
@@ -286,7 +286,7 @@ fn counter(args: &CounterArgs, ui: &Ui, term: &Termination) -> anyhow::Result<()
         created(ui, &race, args.perms);
         ui.step(
             2,
-            &format!("fork {} to race", cli::counted(args.procs, "process")),
+            &format!("fork {} to race", ui::counted(args.procs, "process")),
         );
         ui.meaning("each waits at a start gate in the segment, so that all really start together");
         ui.step(
@@ -347,7 +347,7 @@ fn counter_with_others(
         if left > 0 {
             ui.note(&format!(
                 "waiting for {}: run `shm-race counter --join {id}` in another terminal",
-                cli::counted(left, "more process")
+                ui::counted(left, "more process")
             ));
         } else {
             ui.note(&format!("all {procs} processes are here: go"));
@@ -357,7 +357,7 @@ fn counter_with_others(
         2,
         &format!(
             "wait for {} at the start gate",
-            cli::counted(procs - 1, "other process")
+            ui::counted(procs - 1, "other process")
         ),
     );
     ui.meaning("this process races too; the others come from `shm-race counter --join`");
@@ -418,7 +418,7 @@ fn join(ui: &Ui, term: &Termination, id: ShmId) -> anyhow::Result<()> {
         joined.number(),
         joined.procs,
         joined.sync,
-        cli::counted(joined.increments, "increment")
+        ui::counted(joined.increments, "increment")
     ))?;
     ui.step(2, "wait at the gate, then add 1 again and again");
     what_increments_are(ui, joined.sync);

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ipc_lab::cli::{
-    self, Bound, Common, HintExt as _, Interrupted, KeyArgs, StdinWords, Termination, Ui,
-    UsageError, Word, out_line, out_prompt,
-};
+use ipc_lab::cli::{self, Common, KeyArgs};
 use ipc_lab::shm::{self, Access, ShmId, layout};
+use ipc_lab::sys::Termination;
+use ipc_lab::ui::{
+    self, Bound, HintExt as _, Interrupted, StdinWords, Ui, UsageError, Word, out_line, out_prompt,
+};
 use nix::errno::Errno;
 
 const ABOUT: &str = "Attach shm-master's shared memory segment and write values into it";
@@ -69,7 +70,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = ipc_lab::cli::parse_args();
-    let ui = Ui::new("shm-slave", &args.common);
+    let ui = Ui::new("shm-slave", args.common.color, args.common.explain);
     ui.finish(run(&args, &ui))
 }
 
@@ -80,7 +81,7 @@ enum Target {
 }
 
 /// Whitespace-separated words of standard input, read as they are needed, as scanf("%d") reads
-/// them; each at most [`cli::NUMBER_MAX`] bytes (`bound` says what it is for the error).
+/// them; each at most [`ui::NUMBER_MAX`] bytes (`bound` says what it is for the error).
 struct Words {
     input: StdinWords,
     /// The rest of a word split further at a blank of Unicode's (U+00A0, say).
@@ -106,7 +107,7 @@ impl Words {
 /// The bound on the id typed at the prompt.
 fn id_bound() -> Bound {
     Bound {
-        max: cli::NUMBER_MAX,
+        max: ui::NUMBER_MAX,
         what: "the segment id".into(),
         why: "more than any id needs (at most 10 digits)".into(),
         hint: "type the id that shm-master printed, or give it: shm-slave ID VALUE...".into(),
@@ -116,7 +117,7 @@ fn id_bound() -> Bound {
 /// The bound on value `nth` of `count` read from standard input.
 fn value_bound(nth: usize, count: usize) -> Bound {
     Bound {
-        max: cli::NUMBER_MAX,
+        max: ui::NUMBER_MAX,
         what: format!("value {nth} of {count}"),
         why: "more than any whole number needs (at most 11 characters)".into(),
         hint: format!(

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use ipc_lab::cli::{self, Common, HintExt as _, Ui, UsageError, out_line};
+use ipc_lab::cli::{self, Common};
 use ipc_lab::signal::{self, Action, Next, REGISTER_FAILED, Received, Recorder, SigNum};
 use ipc_lab::sys;
+use ipc_lab::ui::{self, HintExt as _, Ui, UsageError, out_line};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -120,7 +121,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args: Args = cli::parse_args();
-    let ui = Ui::new("sig-demo", &args.common);
+    let ui = Ui::new("sig-demo", args.common.color, args.common.explain);
     // --no-handler belongs to the notes' program (or segv, fpe); --explain and --color go anywhere.
     if args.command.is_some() && args.fault.no_handler {
         return ui.finish(Err(UsageError(
@@ -287,7 +288,7 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
                     "{text}: ending, as its default action would (the shell shows {})",
                     128 + sig as i32
                 ))?;
-                cli::exit_by_signal(sig);
+                sys::exit_by_signal(sig);
             }
             Ok(Signal::SIGTSTP) => {
                 out_line(format_args!(
@@ -305,7 +306,7 @@ fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
         if count.is_some_and(|n| seen >= n) {
             out_line(format_args!(
                 "{} received: done",
-                cli::counted(seen, "signal")
+                ui::counted(seen, "signal")
             ))?;
             return Ok(());
         }
@@ -323,7 +324,7 @@ fn report_lost(lost: &signal::Lost, ui: &Ui) -> anyhow::Result<()> {
         .collect();
     ui.note(&format!(
         "{} lost ({}): they came faster than this process reported them, while the {} it holds unreported were full; going on",
-        cli::counted(lost.count() as u64, "signal"),
+        ui::counted(lost.count() as u64, "signal"),
         each.join(", "),
         signal::SLOTS
     ));
@@ -333,7 +334,7 @@ fn report_lost(lost: &signal::Lost, ui: &Ui) -> anyhow::Result<()> {
                 "{} was among them: ending, as its default action would",
                 sig.as_str()
             ));
-            cli::exit_by_signal(sig);
+            sys::exit_by_signal(sig);
         }
     }
     if lost.contains(SigNum(libc::SIGTSTP)) {
@@ -418,7 +419,7 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
         out_line(format_args!(
             "{} blocked, then sent to this process {} ({})",
             sig.name(),
-            cli::counted(times, "time"),
+            ui::counted(times, "time"),
             if queued {
                 "sigqueue, values 1 to N"
             } else {
@@ -445,13 +446,13 @@ fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
                 .collect();
             out_line(format_args!(
                 "unblocked: the handler ran {}, values {} (real-time signals queue: each one sent arrives)",
-                cli::counted(runs.len() as u64, "time"),
+                ui::counted(runs.len() as u64, "time"),
                 values.join(" ")
             ))?;
         } else {
             out_line(format_args!(
                 "unblocked: the handler ran {} (a standard signal is one pending bit: however often it is sent while blocked, it arrives once)",
-                cli::counted(runs.len() as u64, "time")
+                ui::counted(runs.len() as u64, "time")
             ))?;
         }
     }
@@ -485,7 +486,7 @@ fn not_queued(e: ipc_lab::sys::SysError, sig: SigNum, i: u32, times: u32) -> any
              `ulimit -i` shows it, `ulimit -i N` raises it; or send fewer with --times"
         ),
     };
-    err.context(cli::Hint(hint))
+    err.context(ui::Hint(hint))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +516,7 @@ impl Worker {
             .name(format!("worker {number}"))
             .spawn(move || {
                 // Termination signals are for the main thread, which cleans up and ends.
-                let terminations: Vec<SigNum> = cli::TERMINATION_SIGNALS
+                let terminations: Vec<SigNum> = sys::TERMINATION_SIGNALS
                     .iter()
                     .map(|&s| SigNum(s as i32))
                     .collect();
@@ -609,7 +610,7 @@ fn how_sent(code: i32) -> &'static str {
 /// Wait (bounded, and ended by a termination signal) for the handler to run once more; where.
 fn handler_ran(
     recorder: &mut signal::ThreadRecorder,
-    term: &cli::Termination,
+    term: &sys::Termination,
     workers: &[Worker],
     ui: &Ui,
 ) -> anyhow::Result<String> {
@@ -634,7 +635,7 @@ fn handler_ran(
 
 fn threads(ui: &Ui) -> anyhow::Result<()> {
     let usr1 = SigNum(libc::SIGUSR1);
-    let term = cli::Termination::install()?;
+    let term = sys::Termination::install()?;
     let mut recorder = signal::ThreadRecorder::install(usr1)?;
     let pid = std::process::id();
     let main_tid = signal::thread_id();

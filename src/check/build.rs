@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::cli::HintExt as _;
+use crate::ui::HintExt as _;
 
 /// The flags every compile uses.
 const WARNINGS: [&str; 2] = ["-Wall", "-Wextra"];

@@ -24,7 +24,7 @@ pub mod sig_segv;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::Ui;
+use crate::ui::Ui;
 use ipc::{Isolation, Object};
 use run::Run;
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Exercise, Outcome};
-use crate::cli::{Painter, Tone};
+use crate::ui::{Painter, Tone};
 
 /// How the program was compiled, when lab-check compiled it.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl Report {
                 n => format!(
                     "compiled: {} ({})",
                     c.command,
-                    crate::cli::counted(n as u64, "warning")
+                    crate::ui::counted(n as u64, "warning")
                 ),
             },
         }
@@ -89,7 +89,7 @@ impl Report {
                     ("happened", &f.happened),
                     ("hint", &f.hint),
                 ] {
-                    let _ = writeln!(out, "      {label}: {}", crate::cli::one_line(text));
+                    let _ = writeln!(out, "      {label}: {}", crate::ui::one_line(text));
                 }
                 let _ = writeln!(out, "      see: {}", o.check.see);
             }

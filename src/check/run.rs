@@ -18,8 +18,8 @@ use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::cli::HintExt as _;
 use crate::sys::{Interrupted, termination_received};
+use crate::ui::HintExt as _;
 
 /// How often the waits below look again (a process's output, its end, a segment's state).
 pub const LOOK: Duration = Duration::from_millis(5);

@@ -22,8 +22,8 @@ use nix::mqueue::{self, MQ_OFlag, MqAttr, MqdT};
 use nix::poll::PollFlags;
 use nix::sys::stat::Mode;
 
-use crate::cli::{HintExt as _, UsageError};
 use crate::sys::SysError;
+use crate::ui::{HintExt as _, UsageError};
 
 pub mod net;
 
@@ -118,7 +118,7 @@ impl fmt::Display for QueueName {
     /// The name as it is shown, on stdout as on stderr: a control character in it is escaped
     /// (`/x\u{1b}]0;...`), so that a name cannot play a terminal's control sequence.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::cli::one_line(&self.name))
+        f.write_str(&crate::ui::one_line(&self.name))
     }
 }
 
@@ -222,7 +222,7 @@ impl Attributes {
     pub fn created_note(&self, name: &QueueName, perms: u32) -> String {
         format!(
             "created queue {name} ({} of up to {} bytes, mode {perms:04o})",
-            crate::cli::counted(self.max_messages as u64, "message"),
+            crate::ui::counted(self.max_messages as u64, "message"),
             self.message_size
         )
     }

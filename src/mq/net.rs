@@ -33,7 +33,7 @@ use anyhow::Context as _;
 use nix::poll::PollFlags;
 
 use super::{Mailbox, Outcome, PRIO_MAX, Wait};
-use crate::cli::Hint;
+use crate::ui::Hint;
 
 /// The first bytes of a greeting and of every message.
 pub const MAGIC: [u8; 4] = *b"ipcl";
@@ -545,7 +545,7 @@ impl Peer {
                             peer: self.addr,
                             why: format!(
                                 "the mailbox is full ({}) and the sender asked not to wait (-n)",
-                                crate::cli::counted(capacity, "message")
+                                crate::ui::counted(capacity, "message")
                             ),
                         });
                         // The sender stops at a refusal, so later messages on this connection
@@ -820,7 +820,7 @@ impl Port {
                 call: "write",
                 errno,
             })
-            .context(crate::cli::Undelivered(format!(
+            .context(crate::ui::Undelivered(format!(
                 "cannot write messages to {}",
                 outlet.name
             )))
