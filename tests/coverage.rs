@@ -15,6 +15,12 @@
 //!
 //! The checker reads files through a function, so that its own tests can feed it small inline
 //! sheets and see it refuse a made-up command, a made-up test, a missing anchor.
+//!
+//! The same goes for the structure of src/ (design.md, "Layout"): `sys` is layer 0, `ui` 1, the
+//! mechanisms 2, `cli` 3 and the binaries 4. No file may use a module of a higher layer than its
+//! own, and the mechanisms may use one another without a cycle; a failure names the file and
+//! line. Its checker takes the files as text, so that its own tests can show it an upward edge
+//! and a cycle.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -1111,6 +1117,405 @@ site](https://example.com/x#y) and [the chapter](01-x.md).
             "line 6: the link 09-no.md#x leads to no page of docs/",
             "line 6: the link ../README.md#build leads to no page of docs/",
             "line 6: the link #nope leads to no heading",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layers of src/ (design.md, "Layout"): sys 0, ui 1, the mechanisms 2, cli 3, the binaries 4.
+// No file uses a module of a higher layer than its own, and the mechanisms use one another
+// without a cycle. An edge is a path `crate::X` in a library file or `ipc_lab::X` in a binary
+// (in a `use`, grouped as `crate::{X, Y}` too, or written out in the code), comments aside.
+
+/// The layer of a top-level module of the library: `sys` 0, `ui` 1, `cli` 3, and every other
+/// module lib.rs declares is a mechanism, layer 2.
+fn layer_of(module: &str) -> u8 {
+    match module {
+        "sys" => 0,
+        "ui" => 1,
+        "cli" => 3,
+        _ => 2,
+    }
+}
+
+/// The modules lib.rs declares (`pub mod X;`, `mod X;`).
+fn declared_modules(lib: &str) -> Vec<String> {
+    lib.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let rest = line.strip_prefix("pub ").unwrap_or(line);
+            let name = rest.strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(name.trim().to_string())
+        })
+        .collect()
+}
+
+/// Which top-level module a file of src/ belongs to and its layer: `None` for lib.rs, `Some((None,
+/// 4))` for a binary, `Some((Some("mq"), 2))` for src/mq/net.rs.
+fn owner_of(path: &str) -> Option<(Option<String>, u8)> {
+    let rel = path.strip_prefix("src/")?;
+    if rel == "lib.rs" {
+        return None;
+    }
+    if rel.starts_with("bin/") {
+        return Some((None, 4));
+    }
+    let first = rel.split('/').next()?;
+    let module = first.strip_suffix(".rs").unwrap_or(first).to_string();
+    let layer = layer_of(&module);
+    Some((Some(module), layer))
+}
+
+/// A line without its comment: from the first `//` that is not inside a string literal.
+fn code_of(line: &str) -> &str {
+    let mut in_string = false;
+    let mut escaped = false;
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+/// The first identifier of `text`, if it starts with one.
+fn leading_ident(text: &str) -> Option<&str> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    (end > 0).then(|| &text[..end])
+}
+
+/// The top-level modules named by `root::X` on one line (`root` is `crate` or `ipc_lab`), with a
+/// group `root::{X, Y::Z}` read as its first names (a group spread over lines is read line by
+/// line by [`edges_of`]).
+fn named_after(code: &str, root: &str) -> Vec<String> {
+    let needle = format!("{root}::");
+    let mut names = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(&needle) {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + needle.len()..];
+        rest = after;
+        // `super::crate` does not exist, but `my_crate::` does: the root must stand alone.
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        if let Some(group) = after.strip_prefix('{') {
+            let inner = group.split('}').next().unwrap_or(group);
+            names.extend(group_names(inner));
+        } else if let Some(name) = leading_ident(after) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// The first names of the items of a `{...}` group at its top level: `a::B, c, self` gives a
+/// and c (`self` names the root itself).
+fn group_names(inner: &str) -> Vec<String> {
+    let mut depth = 0;
+    let mut names = Vec::new();
+    let mut start = true;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => start = true,
+            c if start && depth == 0 && !c.is_whitespace() => {
+                start = false;
+                if let Some(name) = leading_ident(&inner[i..]) {
+                    if name != "self" {
+                        names.push(name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// One use of a module by a file: the line, and the module used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Edge {
+    file: String,
+    line: usize,
+    to: String,
+}
+
+/// Every module of `modules` that the file at `path` names, line by line. A group that spans
+/// lines (`use crate::{\n    a::B,\n    c,\n};`) is read whole from the line it starts on.
+fn edges_of(path: &str, text: &str, modules: &[String]) -> Vec<Edge> {
+    let root = if path.starts_with("src/bin/") {
+        "ipc_lab"
+    } else {
+        "crate"
+    };
+    let lines: Vec<&str> = text.lines().map(code_of).collect();
+    let mut edges = Vec::new();
+    for (i, code) in lines.iter().enumerate() {
+        let mut names = named_after(code, root);
+        let open = format!("{root}::{{");
+        if code.contains(&open) && !code[code.find(&open).unwrap()..].contains('}') {
+            let mut group = code[code.find(&open).unwrap() + open.len()..].to_string();
+            for more in &lines[i + 1..] {
+                group.push(' ');
+                group.push_str(more);
+                if more.contains('}') {
+                    break;
+                }
+            }
+            names.extend(group_names(group.split('}').next().unwrap_or("")));
+        }
+        for name in names {
+            if modules.contains(&name) {
+                edges.push(Edge {
+                    file: path.to_string(),
+                    line: i + 1,
+                    to: name,
+                });
+            }
+        }
+    }
+    edges
+}
+
+/// What is wrong with the layering of `files` (path under src/, text), lib.rs among them: each
+/// upward edge as `src/FILE:LINE: ...`, and each cycle among the mechanisms with the lines that
+/// make it.
+fn layering_problems(files: &[(String, String)]) -> Vec<String> {
+    let lib = files
+        .iter()
+        .find(|(path, _)| path == "src/lib.rs")
+        .map_or("", |(_, text)| text.as_str());
+    let modules = declared_modules(lib);
+    let mut problems = Vec::new();
+    // Between mechanisms: (from, to) -> the first line that makes the edge.
+    let mut between: std::collections::BTreeMap<(String, String), Edge> = Default::default();
+    for (path, text) in files {
+        let Some((owner, layer)) = owner_of(path) else {
+            continue;
+        };
+        for edge in edges_of(path, text, &modules) {
+            if owner.as_deref() == Some(edge.to.as_str()) {
+                continue;
+            }
+            let to_layer = layer_of(&edge.to);
+            let from = owner.clone().unwrap_or_else(|| "the binary".to_string());
+            if to_layer > layer {
+                problems.push(format!(
+                    "{}:{}: {from} (layer {layer}) uses {} (layer {to_layer}), a higher layer",
+                    edge.file, edge.line, edge.to
+                ));
+            } else if layer == 2 && to_layer == 2 {
+                between.entry((from, edge.to.clone())).or_insert(edge);
+            }
+        }
+    }
+    problems.extend(cycles(&between));
+    problems
+}
+
+/// Each cycle among the mechanisms, once, as `cycle: a -> b -> a (FILE:LINE uses b; ...)`.
+fn cycles(edges: &std::collections::BTreeMap<(String, String), Edge>) -> Vec<String> {
+    let mut graph: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (from, to) in edges.keys() {
+        graph.entry(from).or_default().push(to);
+    }
+    let mut found: Vec<Vec<&str>> = Vec::new();
+    // From every module, a depth-first search for a way back to it through larger names only,
+    // so that each cycle is reported once, starting at its smallest module.
+    for &start in graph.keys() {
+        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, vec![start])];
+        while let Some((at, path)) = stack.pop() {
+            for &next in graph.get(at).into_iter().flatten() {
+                if next == start {
+                    found.push(path.clone());
+                } else if next > start && !path.contains(&next) {
+                    let mut longer = path.clone();
+                    longer.push(next);
+                    stack.push((next, longer));
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+        .into_iter()
+        .map(|cycle| {
+            let mut ring = cycle.clone();
+            ring.push(cycle[0]);
+            let lines: Vec<String> = ring
+                .windows(2)
+                .map(|pair| {
+                    let edge = &edges[&(pair[0].to_string(), pair[1].to_string())];
+                    format!("{}:{} uses {}", edge.file, edge.line, edge.to)
+                })
+                .collect();
+            format!(
+                "cycle among the mechanisms: {} ({})",
+                ring.join(" -> "),
+                lines.join("; ")
+            )
+        })
+        .collect()
+}
+
+/// Every .rs file under src/, as (path from the top of the crate, text), in order.
+fn source_files() -> Vec<(String, String)> {
+    fn walk(dir: &Path, top: &Path, out: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, top, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let rel = path.strip_prefix(top).expect("under the crate");
+                let text = std::fs::read_to_string(&path).expect("a readable source file");
+                out.push((rel.to_string_lossy().into_owned(), text));
+            }
+        }
+    }
+    let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&top.join("src"), top, &mut files);
+    files
+}
+
+#[test]
+fn no_module_of_src_uses_a_higher_layer_and_the_mechanisms_form_no_cycle() {
+    let files = source_files();
+    // Sure that it read the real tree: every layer has files, and they use one another.
+    for (layer, example) in [
+        (0, "src/sys/mod.rs"),
+        (1, "src/ui/mod.rs"),
+        (2, "src/shm.rs"),
+        (3, "src/cli.rs"),
+        (4, "src/bin/shm-master.rs"),
+    ] {
+        assert!(
+            files.iter().any(|(path, _)| path == example),
+            "{example} (layer {layer}) was not read"
+        );
+    }
+    let modules = declared_modules(&read_from_crate("src/lib.rs").expect("src/lib.rs"));
+    let edges: usize = files
+        .iter()
+        .map(|(path, text)| edges_of(path, text, &modules).len())
+        .sum();
+    assert!(edges > 50, "only {edges} uses of a module found in src/");
+    let problems = layering_problems(&files);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A small tree for the checker's own tests: lib.rs declares every module the files use.
+fn tree(files: &[(&str, &str)]) -> Vec<(String, String)> {
+    let lib =
+        "pub mod bench;\npub mod cli;\npub mod mq;\npub mod shm;\npub mod sys;\npub mod ui;\n";
+    std::iter::once(("src/lib.rs", lib))
+        .chain(files.iter().copied())
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_clean_tree_passes() {
+    let files = tree(&[
+        ("src/sys/mod.rs", "mod error;\npub use error::SysError;\n"),
+        ("src/sys/error.rs", "pub struct SysError;\n"),
+        ("src/ui/mod.rs", "use crate::sys::SysError;\n"),
+        (
+            "src/shm.rs",
+            "use crate::{sys::SysError, ui};\n// crate::cli is named in a comment only\n",
+        ),
+        ("src/mq/mod.rs", "pub mod net;\nuse crate::shm;\n"),
+        (
+            "src/mq/net.rs",
+            "use crate::mq::Mailbox;\nuse super::Wait;\n",
+        ),
+        (
+            "src/bench.rs",
+            "use crate::mq::{\n    self,\n    Mailbox,\n};\n",
+        ),
+        (
+            "src/cli.rs",
+            "use crate::ui::Ui;\nfn f() { crate::shm::ftok(); }\n",
+        ),
+        (
+            "src/bin/shm-master.rs",
+            "use ipc_lab::cli::Common;\nuse ipc_lab::{sys, ui::Ui};\n",
+        ),
+    ]);
+    assert_eq!(layering_problems(&files), Vec::<String>::new());
+    // And it saw the uses it let pass.
+    let modules = declared_modules(&files[0].1);
+    let bench = edges_of("src/bench.rs", &files[7].1, &modules);
+    assert_eq!(
+        bench.iter().map(|e| e.to.as_str()).collect::<Vec<_>>(),
+        ["mq"]
+    );
+    let binary = edges_of("src/bin/shm-master.rs", &files[9].1, &modules);
+    assert_eq!(
+        binary
+            .iter()
+            .map(|e| (e.line, e.to.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "cli"), (2, "sys"), (2, "ui")]
+    );
+}
+
+#[test]
+fn an_upward_edge_is_refused_naming_its_file_and_line() {
+    let files = tree(&[
+        ("src/sys/mod.rs", "mod fd;\n"),
+        (
+            "src/sys/fd.rs",
+            "use std::io;\n\npub fn f() -> String {\n    crate::ui::counted(2, \"fd\")\n}\n",
+        ),
+        ("src/ui/mod.rs", "use crate::{sys, cli::Common};\n"),
+        ("src/shm.rs", "use crate::cli::KeyArgs;\n"),
+        ("src/bin/shm-slave.rs", "use ipc_lab::shm;\n"),
+    ]);
+    assert_eq!(
+        layering_problems(&files),
+        [
+            "src/sys/fd.rs:4: sys (layer 0) uses ui (layer 1), a higher layer",
+            "src/ui/mod.rs:1: ui (layer 1) uses cli (layer 3), a higher layer",
+            "src/shm.rs:1: shm (layer 2) uses cli (layer 3), a higher layer",
+        ]
+    );
+}
+
+#[test]
+fn a_cycle_between_mechanisms_is_refused_with_the_lines_that_make_it() {
+    let files = tree(&[
+        ("src/mq/mod.rs", "pub mod net;\n"),
+        ("src/mq/net.rs", "\nuse crate::bench::Stopped;\n"),
+        ("src/bench.rs", "use crate::shm::Segment;\n"),
+        (
+            "src/shm.rs",
+            "use crate::sys::SysError;\nuse crate::mq::Mailbox;\n",
+        ),
+    ]);
+    assert_eq!(
+        layering_problems(&files),
+        [
+            "cycle among the mechanisms: bench -> shm -> mq -> bench (src/bench.rs:1 uses shm; \
+             src/shm.rs:2 uses mq; src/mq/net.rs:2 uses bench)"
         ]
     );
 }
