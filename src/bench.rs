@@ -671,7 +671,7 @@ impl std::error::Error for Stopped {}
 /// The error a measurement stops with when the other process ends before it should (killed,
 /// say): a pipe or socket at EOF, or the child reported by SIGCHLD while the parent waited.
 #[derive(Debug)]
-pub struct PeerGone;
+pub(crate) struct PeerGone;
 
 impl fmt::Display for PeerGone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -132,7 +132,7 @@ pub fn isolation(
 }
 
 /// Whether `n` is prime, by trial division: deliberately plain work for the CPU.
-pub fn is_prime(n: u64) -> bool {
+pub(crate) fn is_prime(n: u64) -> bool {
     if n < 2 {
         return false;
     }
@@ -264,7 +264,7 @@ pub struct Mapping {
 }
 
 /// Parse /proc/PID/maps (`start-end perms offset dev inode [path]`).
-pub fn parse_maps(text: &str) -> Vec<Mapping> {
+pub(crate) fn parse_maps(text: &str) -> Vec<Mapping> {
     text.lines()
         .filter_map(|line| {
             let mut f = line.split_whitespace();
@@ -308,7 +308,7 @@ fn hex(text: &str) -> Option<u64> {
 }
 
 /// Parse /proc/PID/syscall.
-pub fn parse_syscall(text: &str) -> Option<Syscall> {
+pub(crate) fn parse_syscall(text: &str) -> Option<Syscall> {
     let f: Vec<&str> = text.split_whitespace().collect();
     match f[..] {
         ["running"] => Some(Syscall::Running),
@@ -336,7 +336,7 @@ pub struct Limit {
 }
 
 /// Parse /proc/PID/limits: the name fills the first 26 columns, then soft, hard and units.
-pub fn parse_limits(text: &str) -> Vec<Limit> {
+pub(crate) fn parse_limits(text: &str) -> Vec<Limit> {
     text.lines()
         .skip(1)
         .filter_map(|line| {

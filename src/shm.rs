@@ -60,7 +60,7 @@ pub fn key_text(key: libc::key_t) -> String {
 /// Who holds a key: the segment that has it, its owner and its mode, as /proc/sysvipc/shm lists
 /// them (every user may read that table, whatever the segment's mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyHolder {
+pub(crate) struct KeyHolder {
     pub id: ShmId,
     pub owner_uid: u32,
     pub mode: u32,

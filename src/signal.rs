@@ -24,9 +24,9 @@ use nix::unistd::Pid;
 use crate::sys::SysError;
 
 /// What the notes' handler prints.
-pub const SEGV_MESSAGE: &str = "Memory access blows up!\n";
+pub(crate) const SEGV_MESSAGE: &str = "Memory access blows up!\n";
 /// What our arithmetic-error handler prints, in the notes' words.
-pub const FPE_MESSAGE: &str = "Arithmetic error blows up!\n";
+pub(crate) const FPE_MESSAGE: &str = "Arithmetic error blows up!\n";
 /// What the notes print when `signal` fails.
 pub const REGISTER_FAILED: &str = "Failed to register handler";
 
@@ -833,7 +833,7 @@ pub fn wait_change(pid: Pid) -> anyhow::Result<nix::sys::wait::WaitStatus> {
 
 /// `sigwaitinfo`: take one of `set`'s signals, which the caller keeps blocked, sleeping until
 /// one is pending; its number. A handled signal outside the set interrupts it (EINTR).
-pub fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
+pub(crate) fn wait_info(set: &nix::sys::signal::SigSet) -> Result<i32, Errno> {
     // SAFETY: `set` is a valid sigset_t; a null siginfo pointer asks for no details.
     let signo = unsafe { libc::sigwaitinfo(set.as_ref(), std::ptr::null_mut()) };
     if signo == -1 {
@@ -999,7 +999,7 @@ extern "C" fn on_child(_signo: libc::c_int) {
 /// Catch SIGCHLD, without SA_RESTART, so that a parent blocked on its child (in sem_wait,
 /// mq_receive, sigwaitinfo) is woken with EINTR when the child ends, and can tell by
 /// [`child_ended`] that no answer will come.
-pub fn watch_children() -> Result<(), SysError> {
+pub(crate) fn watch_children() -> Result<(), SysError> {
     let action = SigAction::new(
         SigHandler::Handler(on_child),
         SaFlags::SA_NOCLDSTOP,
@@ -1015,12 +1015,12 @@ pub fn watch_children() -> Result<(), SysError> {
 }
 
 /// Whether a child has ended since [`forget_ended_children`] (with [`watch_children`] on).
-pub fn child_ended() -> bool {
+pub(crate) fn child_ended() -> bool {
     CHILD_ENDED.load(Ordering::SeqCst)
 }
 
 /// Start afresh before forking the next child.
-pub fn forget_ended_children() {
+pub(crate) fn forget_ended_children() {
     CHILD_ENDED.store(false, Ordering::SeqCst);
 }
 
@@ -1048,7 +1048,7 @@ fn set_interval(period: Duration) -> Result<(), SysError> {
 /// before it) looks again within one period. Stopped and SIGALRM restored on drop. Timers are
 /// not inherited by a forked child.
 #[derive(Debug)]
-pub struct Ticker {
+pub(crate) struct Ticker {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 

@@ -187,7 +187,7 @@ impl Drop for SemGuard {
 
 /// A semaphore set this process created: dropping it removes it.
 #[derive(Debug)]
-pub struct SemaphoreSet {
+pub(crate) struct SemaphoreSet {
     id: SemId,
     removed: bool,
 }
@@ -255,7 +255,7 @@ impl Drop for SemaphoreSet {
 /// own: it goes with the segment. The value is copied into a forked child with the mapping, and
 /// names the same semaphore there.
 #[derive(Debug, Clone, Copy)]
-pub struct SharedSemaphore<'a> {
+pub(crate) struct SharedSemaphore<'a> {
     sem: *mut libc::sem_t,
     _segment: std::marker::PhantomData<&'a crate::shm::Attachment>,
 }
@@ -420,7 +420,7 @@ const GATE_CALLED_OFF: u64 = 2;
 pub const SEGMENT_SIZE: usize = at::WORDS * 8;
 
 /// Words in the torn-race record: the fields, then their sum.
-pub const RECORD_WORDS: usize = at::FIELDS + 1;
+pub(crate) const RECORD_WORDS: usize = at::FIELDS + 1;
 
 /// What a counter race found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,7 +471,7 @@ pub struct TornResult {
 
 /// Whether a copy of the record is whole: every field the same number, and the last word their
 /// sum. A copy made while the writer was half way through has fields from two writes.
-pub fn record_is_whole(copy: &[u64; RECORD_WORDS]) -> bool {
+pub(crate) fn record_is_whole(copy: &[u64; RECORD_WORDS]) -> bool {
     let fields = &copy[..at::FIELDS];
     let sum = fields.iter().fold(0u64, |a, f| a.wrapping_add(*f));
     fields.iter().all(|f| *f == fields[0]) && copy[at::FIELDS] == sum

@@ -132,7 +132,7 @@ fn first_error(messages: &str) -> String {
 }
 
 /// How many warnings the compiler gave.
-pub fn warning_count(messages: &str) -> usize {
+pub(crate) fn warning_count(messages: &str) -> usize {
     messages
         .lines()
         .filter(|l| l.contains(": warning:"))

@@ -138,7 +138,7 @@ impl Object {
 /// The IPC objects a run could have made: in a private namespace every one there (POSIX
 /// queues where /dev/mqueue is this namespace's); elsewhere those owned by this user (`cuid`,
 /// the creator's uid, in /proc/sysvipc; the owner of a queue's file in /dev/mqueue).
-pub fn snapshot(isolation: &Isolation) -> BTreeSet<Object> {
+pub(crate) fn snapshot(isolation: &Isolation) -> BTreeSet<Object> {
     let me = crate::sys::effective_uid().to_string();
     let private = matches!(isolation, Isolation::Namespace { .. });
     // /proc/sysvipc/TABLE's header names its columns: find cuid there.
@@ -181,6 +181,6 @@ pub fn snapshot(isolation: &Isolation) -> BTreeSet<Object> {
 /// What a run left: the objects there now that were not `before`. Outside a private namespace
 /// these are the user's new objects, which another program of the same user running at the
 /// same time could have made too: lab-check says so where it reports them.
-pub fn left_since(isolation: &Isolation, before: &BTreeSet<Object>) -> Vec<Object> {
+pub(crate) fn left_since(isolation: &Isolation, before: &BTreeSet<Object>) -> Vec<Object> {
     snapshot(isolation).difference(before).cloned().collect()
 }

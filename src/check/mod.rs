@@ -13,13 +13,13 @@
 pub mod build;
 pub mod ipc;
 pub mod mq_receive;
-pub mod pipe_hello;
+pub(crate) mod pipe_hello;
 pub mod pipeline;
 pub mod report;
 pub mod run;
-pub mod shm_master;
-pub mod shm_slave;
-pub mod sig_segv;
+pub(crate) mod shm_master;
+pub(crate) mod shm_slave;
+pub(crate) mod sig_segv;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -54,7 +54,7 @@ pub static EXERCISE: Exercise = Exercise {
 };
 
 /// The pipelines of `same-as-shell`: each needs no quoting, and each says something different.
-pub const SAME_AS_SHELL: &[(&str, &str)] = &[
+pub(crate) const SAME_AS_SHELL: &[(&str, &str)] = &[
     ("echo hello world", "tr a-z A-Z"),
     ("seq 5", "sort -r"),
     ("ls /", "wc -l"),
@@ -63,7 +63,7 @@ pub const SAME_AS_SHELL: &[(&str, &str)] = &[
 ];
 
 /// A command no system has.
-pub const MISSING: &str = "no-such-command-xyz";
+pub(crate) const MISSING: &str = "no-such-command-xyz";
 
 /// The hint for a hang on end of file, in the brief's words.
 const WRITE_END_OPEN: &str =
@@ -75,7 +75,7 @@ const READ_END_OPEN: &str = "a read end is still open, so yes never gets SIGPIPE
 
 /// A process that held an end of the pipe when a run hung.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
+pub(crate) struct Holder {
     pub pid: i32,
     /// Its name (/proc/PID/comm): `cat`, or the student's program's.
     pub name: String,
@@ -107,7 +107,7 @@ fn describe_all(holders: &[Holder]) -> String {
 
 /// What a hung run showed at its deadline, before lab-check killed it.
 #[derive(Debug, Default, Clone)]
-pub struct OpenEnds {
+pub(crate) struct OpenEnds {
     /// The processes holding a write end of the pipe CMD2 reads (CMD2 still running).
     pub write: Vec<Holder>,
     /// The processes holding a read end of the pipe CMD1 writes (CMD1 still running).
@@ -215,7 +215,7 @@ fn holders(pgid: i32, members: &[(i32, String)], inode: u64, write: bool) -> Vec
 
 /// Look at a hung run of `cmd1 | cmd2`: who holds the write ends of the pipe CMD2 reads, and
 /// the read ends of the pipe CMD1 writes.
-pub fn open_ends(pgid: i32, cmd1: &str, cmd2: &str) -> OpenEnds {
+pub(crate) fn open_ends(pgid: i32, cmd1: &str, cmd2: &str) -> OpenEnds {
     let members = group_members(pgid);
     let find = |name: &str, fd: i32| {
         members

@@ -153,7 +153,7 @@ fn test_json(name: &str, score: u32, max: u32, status: &str, output: &str) -> St
 }
 
 /// `text` as a JSON string literal.
-pub fn json_string(text: &str) -> String {
+pub(crate) fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

@@ -22,10 +22,10 @@ use crate::sys::{Interrupted, termination_received};
 use crate::ui::HintExt as _;
 
 /// How often the waits below look again (a process's output, its end, a segment's state).
-pub const LOOK: Duration = Duration::from_millis(5);
+pub(crate) const LOOK: Duration = Duration::from_millis(5);
 
 /// Fail with [`Interrupted`] once a termination signal has arrived.
-pub fn check_interrupted() -> anyhow::Result<()> {
+pub(crate) fn check_interrupted() -> anyhow::Result<()> {
     match termination_received() {
         Some(sig) => Err(Interrupted(sig).into()),
         None => Ok(()),
@@ -367,7 +367,7 @@ fn started_here(pid: i32) -> bool {
 
 /// Start a reference program (a peer of the student's program): lab-check's own child, which
 /// the caller waits for, never taken for an orphan.
-pub fn spawn_peer(cmd: &mut Command) -> std::io::Result<Child> {
+pub(crate) fn spawn_peer(cmd: &mut Command) -> std::io::Result<Child> {
     let child = cmd.spawn()?;
     note_started(child.id());
     Ok(child)
@@ -384,7 +384,7 @@ fn orphans_now() -> Vec<i32> {
 /// Reap every child lab-check has been handed (a process whose parent ended without waiting
 /// for it), waiting until `until` for those still running, then killing them. Returns their
 /// pids. The programs lab-check started itself are left to their `Child`.
-pub fn reap_orphans(until: Instant) -> Vec<i32> {
+pub(crate) fn reap_orphans(until: Instant) -> Vec<i32> {
     let mut reaped = Vec::new();
     let flags = Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL);
     loop {
@@ -441,7 +441,7 @@ pub fn reference(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// A command as a shell would take it: `./slave 'a b'`.
-pub fn shell_words(program: &Path, args: &[String]) -> String {
+pub(crate) fn shell_words(program: &Path, args: &[String]) -> String {
     let program = program.display().to_string();
     let words = std::iter::once(program.as_str()).chain(args.iter().map(String::as_str));
     shlex::try_join(words).unwrap_or_else(|_| format!("{program} {args:?}"))

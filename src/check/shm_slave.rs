@@ -77,7 +77,7 @@ pub fn read_lines(values: &[i32]) -> String {
 }
 
 /// The id in a line `Shared Memory Id = N` (its newline included or not).
-pub fn parse_id_line(line: &str) -> Option<i32> {
+pub(crate) fn parse_id_line(line: &str) -> Option<i32> {
     line.strip_suffix('\n')
         .unwrap_or(line)
         .strip_prefix("Shared Memory Id = ")?
@@ -106,7 +106,7 @@ pub fn mode(id: i32) -> Option<u32> {
 
 /// Whether process `pid` is waiting in one of the system calls `calls` now (its main thread,
 /// per /proc/PID/syscall: the call's number first, or `running`).
-pub fn in_syscall(pid: i32, calls: &[libc::c_long]) -> bool {
+pub(crate) fn in_syscall(pid: i32, calls: &[libc::c_long]) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|text| {
         matches!(crate::procs::parse_syscall(&text),
                  Some(crate::procs::Syscall::In { nr, .. }) if calls.contains(&nr))
@@ -115,7 +115,7 @@ pub fn in_syscall(pid: i32, calls: &[libc::c_long]) -> bool {
 
 /// Whether process `pid` has segment `id` attached: /proc/PID/maps lists a `/SYSV` mapping
 /// whose inode is the segment's id.
-pub fn has_attached(pid: i32, id: i32) -> bool {
+pub(crate) fn has_attached(pid: i32, id: i32) -> bool {
     let id = id.to_string();
     std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|maps| {
         maps.lines().any(|line| {
@@ -135,7 +135,7 @@ fn reading(pid: i32) -> bool {
 /// read as they come. Dropping it kills and reaps it, on every path. It is started with
 /// [`run::spawn_peer`], so the reaping of orphans when a student's run ends leaves it alone.
 #[derive(Debug)]
-pub struct Peer {
+pub(crate) struct Peer {
     name: &'static str,
     child: Child,
     output: Sink,

@@ -575,7 +575,7 @@ pub enum NamedBy {
 /// A name of this user's own in place of `name`: `/lab-alice`, after the login name of the
 /// real user ([`crate::sys::login_name`]); shortened to fit NAME_MAX, and `/lab-alice-2` for a
 /// name that is already `/lab-alice`.
-pub fn name_of_ones_own(name: &QueueName) -> QueueName {
+pub(crate) fn name_of_ones_own(name: &QueueName) -> QueueName {
     // A login name holds no `/` or NUL; should one ever, it is left out rather than break
     // the name.
     let login: String = crate::sys::login_name()
@@ -598,7 +598,7 @@ pub fn name_of_ones_own(name: &QueueName) -> QueueName {
 
 /// The advice for a queue name that another user holds (`owner` where it could be seen):
 /// `another user has /lab: pick another name, such as /lab-alice (owner uid 1001, mode 0600)`.
-pub fn another_users_name_hint(name: &QueueName, owner: Ownership) -> String {
+pub(crate) fn another_users_name_hint(name: &QueueName, owner: Ownership) -> String {
     format!(
         "another user has {name}: pick another name, such as {} (owner {})",
         name_of_ones_own(name),
@@ -871,7 +871,7 @@ impl Mailbox {
 /// /proc/self/mounts lists it), or else from a descriptor opened for a moment (which takes
 /// read or write permission). None when neither can tell (no such queue, or one closed to this
 /// user with the mqueue file system mounted nowhere).
-pub fn ownership_of(name: &QueueName) -> Option<Ownership> {
+pub(crate) fn ownership_of(name: &QueueName) -> Option<Ownership> {
     let listed = mqueue_mounts()
         .into_iter()
         .find_map(|dir| nix::sys::stat::lstat(&dir.join(&name.as_str()[1..])).ok());

@@ -49,7 +49,7 @@ pub const ANSWER_LEN: usize = 5;
 /// longest (preferring one that has delivered nothing), so that connections that send nothing
 /// cannot lock real senders out; only when every one of them waits for room in the mailbox is
 /// the newcomer turned away.
-pub const MAX_PEERS: usize = 64;
+pub(crate) const MAX_PEERS: usize = 64;
 /// How long a sender may send nothing before it is disconnected: from its connection, or from
 /// the last byte that went either way. An honest sender sends its message at once after the
 /// greeting, which it waits for at most [`GREETING_WAIT`]; twice that leaves room for a greeting
@@ -60,13 +60,13 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
 /// How long the port stops accepting when accept(2) fails for want of a descriptor (EMFILE,
 /// ENFILE) and no connection can be closed to make one: the waiting connection stays in the
 /// kernel's queue, and polling the listener meanwhile would only spin.
-pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+pub(crate) const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 /// Answers a peer may leave unread before it is disconnected.
 const MAX_UNREAD: usize = 64 * 1024;
 /// How long a sender waits for the greeting of what it connected to.
-pub const GREETING_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const GREETING_WAIT: Duration = Duration::from_secs(5);
 /// How long a sender waits to connect when no --timeout says otherwise.
-pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 const FLAG_NONBLOCK: u8 = 1;
 /// poll(2): the peer closed its end for writing (Linux; nix has no name for it).

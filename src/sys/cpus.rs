@@ -15,7 +15,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Run this process on the CPUs in `cpus` only (`sched_setaffinity`).
-pub fn pin_to_set(cpus: &[usize]) -> anyhow::Result<()> {
+pub(crate) fn pin_to_set(cpus: &[usize]) -> anyhow::Result<()> {
     use nix::sched::{CpuSet, sched_setaffinity};
     let mut set = CpuSet::new();
     for cpu in cpus {
@@ -31,7 +31,7 @@ pub fn pin_to_set(cpus: &[usize]) -> anyhow::Result<()> {
 }
 
 /// How many CPUs are online (`/sys/devices/system/cpu/online`, e.g. `0-1`), or 1.
-pub fn online_cpus() -> usize {
+pub(crate) fn online_cpus() -> usize {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
         .ok()
         .and_then(|text| {

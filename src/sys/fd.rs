@@ -47,7 +47,7 @@ static NOTE_CLOSED_STANDARD_FDS: extern "C" fn() = note_closed_standard_fds;
 
 /// Whether standard descriptor `fd` (0, 1 or 2) was closed when the program started, though it
 /// is open now (std put /dev/null there).
-pub fn closed_at_start(fd: i32) -> bool {
+pub(crate) fn closed_at_start(fd: i32) -> bool {
     // Refer to the hook, so that the linker keeps the object file that holds it.
     std::hint::black_box(&NOTE_CLOSED_STANDARD_FDS);
     (0..3).contains(&fd) && CLOSED_AT_START.load(Ordering::Relaxed) & (1 << fd) != 0
@@ -55,7 +55,7 @@ pub fn closed_at_start(fd: i32) -> bool {
 
 /// The width in columns of the terminal open on `fd` (`ioctl(fd, TIOCGWINSZ)`), or None where
 /// `fd` is no terminal, or a terminal that does not say (0 columns, as some serial lines).
-pub fn terminal_columns(fd: BorrowedFd<'_>) -> Option<usize> {
+pub(crate) fn terminal_columns(fd: BorrowedFd<'_>) -> Option<usize> {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -72,7 +72,7 @@ pub fn terminal_columns(fd: BorrowedFd<'_>) -> Option<usize> {
 /// advice that says so; None when this process is below its limit (EMFILE then has another
 /// cause, such as the queue memory budget of mq_open). Looking at /proc/self/fd takes a
 /// descriptor itself: at the limit, that look fails with EMFILE too, which tells as much.
-pub fn descriptor_limit_hint() -> Option<String> {
+pub(crate) fn descriptor_limit_hint() -> Option<String> {
     use nix::sys::resource::{Resource, getrlimit};
     let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
     let at_limit = match std::fs::read_dir("/proc/self/fd") {

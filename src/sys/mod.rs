@@ -25,23 +25,24 @@ mod termination;
 mod users;
 mod words;
 
-pub use cpus::{allowed_cpus, online_cpus, pin_to_set};
+pub use cpus::allowed_cpus;
+pub(crate) use cpus::{online_cpus, pin_to_set};
 pub use error::{SysError, errno_of, io_error};
 pub use fd::{
-    close_stream_in_child, closed_at_start, descriptor_limit, descriptor_limit_hint,
-    descriptor_link, dup, dup2, fd_number, is_open, open_descriptors, set_descriptor_limit,
-    set_nonblocking, terminal_columns,
+    close_stream_in_child, descriptor_limit, descriptor_link, dup, dup2, fd_number, is_open,
+    open_descriptors, set_descriptor_limit, set_nonblocking,
 };
-pub use poll::{Waited, poll_timeout, wait_any};
+pub(crate) use fd::{closed_at_start, descriptor_limit_hint, terminal_columns};
+pub use poll::{Waited, wait_any};
 pub use process::{
-    Child, Halt, close_in_child, default_action, describe, exec, exit_now, fork, ignore,
-    shell_status, stop_self,
+    Child, Halt, close_in_child, default_action, describe, exec, fork, ignore, shell_status,
+    stop_self,
 };
-pub use sysv::{
-    local_time, remove_sysv_queue, sysv_limit_hint, sysvipc_lists, sysvipc_rows, tunable,
+pub(crate) use sysv::{
+    local_time, remove_sysv_queue, sysv_limit_hint, sysvipc_lists, sysvipc_rows,
 };
-pub use termination::{
-    Interrupted, TERMINATION_SIGNALS, Termination, exit_by_signal, termination_received,
-};
-pub use users::{effective_uid, exposure_warning, login_name, others_access, user_name};
+pub(crate) use termination::termination_received;
+pub use termination::{Interrupted, TERMINATION_SIGNALS, Termination, exit_by_signal};
+pub use users::{effective_uid, login_name, user_name};
+pub(crate) use users::{exposure_warning, others_access};
 pub use words::counted;

@@ -9,7 +9,7 @@ use nix::poll::PollFlags;
 
 /// A poll(2) timeout for the time `left`, rounded up to whole milliseconds (so that a
 /// sub-millisecond remainder still sleeps) and capped at what poll accepts.
-pub fn poll_timeout(left: std::time::Duration) -> nix::poll::PollTimeout {
+pub(crate) fn poll_timeout(left: std::time::Duration) -> nix::poll::PollTimeout {
     let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
     nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
 }

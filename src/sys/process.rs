@@ -267,7 +267,7 @@ pub fn stop_self() {
 }
 
 /// `_exit(code)`: end this process at once, without running destructors or atexit handlers.
-pub fn exit_now(code: i32) -> ! {
+pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
 }

@@ -6,7 +6,7 @@ use super::error::SysError;
 use super::words::counted;
 
 /// Remove a System V message queue: `msgctl(id, IPC_RMID, NULL)`.
-pub fn remove_sysv_queue(id: i32) -> anyhow::Result<()> {
+pub(crate) fn remove_sysv_queue(id: i32) -> anyhow::Result<()> {
     // SAFETY: IPC_RMID reads no buffer, so a null pointer is what it takes.
     let rc = unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
     if rc == -1 {
@@ -18,7 +18,7 @@ pub fn remove_sysv_queue(id: i32) -> anyhow::Result<()> {
 
 /// Whether a System V IPC table under /proc/sysvipc (`shm`, `sem`, `msg`) lists `id`. Every user
 /// may read these tables, so this also answers for objects whose status we may not read.
-pub fn sysvipc_lists(table: &str, id: i32) -> bool {
+pub(crate) fn sysvipc_lists(table: &str, id: i32) -> bool {
     let id = id.to_string();
     std::fs::read_to_string(format!("/proc/sysvipc/{table}")).is_ok_and(|text| {
         text.lines()
@@ -28,7 +28,7 @@ pub fn sysvipc_lists(table: &str, id: i32) -> bool {
 }
 
 /// The rows of a System V table (/proc/sysvipc/shm, sem or msg) in this IPC namespace.
-pub fn sysvipc_rows(table: &str) -> Vec<Vec<String>> {
+pub(crate) fn sysvipc_rows(table: &str) -> Vec<Vec<String>> {
     std::fs::read_to_string(format!("/proc/sysvipc/{table}"))
         .map(|text| {
             text.lines()
@@ -40,7 +40,7 @@ pub fn sysvipc_rows(table: &str) -> Vec<Vec<String>> {
 }
 
 /// A kernel tunable under /proc/sys, as numbers (`kernel.sem` has four).
-pub fn tunable(path: &str) -> Option<Vec<u64>> {
+pub(crate) fn tunable(path: &str) -> Option<Vec<u64>> {
     let text = std::fs::read_to_string(format!("/proc/sys/{}", path.replace('.', "/"))).ok()?;
     text.split_whitespace().map(|w| w.parse().ok()).collect()
 }
@@ -48,7 +48,11 @@ pub fn tunable(path: &str) -> Option<Vec<u64>> {
 /// Why shmget or semget failed with ENOSPC or EINVAL, naming the limit reached (with its
 /// sysctl name and value), and how to free room or raise it: `kind` is "shm" or "sem", `size`
 /// the bytes (shm) or semaphores (sem) asked for.
-pub fn sysv_limit_hint(kind: &str, errno: Option<nix::errno::Errno>, size: u64) -> Option<String> {
+pub(crate) fn sysv_limit_hint(
+    kind: &str,
+    errno: Option<nix::errno::Errno>,
+    size: u64,
+) -> Option<String> {
     use nix::errno::Errno;
     let first = |name: &str| tunable(name).and_then(|v| v.first().copied());
     // (why, what lists them, what removes one, the sysctl to raise)
@@ -133,7 +137,7 @@ pub fn sysv_limit_hint(kind: &str, errno: Option<nix::errno::Errno>, size: u64) 
 }
 
 /// `HH:MM:SS` in local time for a Unix time in seconds, as `ipcs -t` shows it.
-pub fn local_time(secs: i64) -> String {
+pub(crate) fn local_time(secs: i64) -> String {
     let t: libc::time_t = secs;
     // SAFETY: `tm` is plain old data, so all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

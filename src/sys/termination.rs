@@ -121,7 +121,7 @@ impl Termination {
 
 /// The first termination signal received, where the [`Termination`] value is out of reach
 /// (deep in a measured loop); None before one arrives or when none is installed.
-pub fn termination_received() -> Option<Signal> {
+pub(crate) fn termination_received() -> Option<Signal> {
     Signal::try_from(RECEIVED.load(Ordering::Relaxed)).ok()
 }
 

@@ -28,7 +28,7 @@ pub fn login_name() -> String {
 /// Who besides its owner a mode lets in, and to do what: `its group and every other user read
 /// and write`, `its group read and every other user write`, `every other user read`; `None`
 /// when the group and the others may neither read nor write.
-pub fn others_access(mode: u32) -> Option<String> {
+pub(crate) fn others_access(mode: u32) -> Option<String> {
     let rights = |bits: u32| match (bits & 0o4 != 0, bits & 0o2 != 0) {
         (true, true) => Some("read and write"),
         (true, false) => Some("read"),
@@ -49,7 +49,7 @@ pub fn others_access(mode: u32) -> Option<String> {
 /// group and every other user read and write it: anyone can ...`, where what anyone can do is
 /// `read_risk` when others may read, `write_risk` when they may write, or both. `None` for an
 /// object of this user's own (`me` is the effective uid), or one closed to all but its owner.
-pub fn exposure_warning(
+pub(crate) fn exposure_warning(
     what: &str,
     owner: u32,
     mode: u32,

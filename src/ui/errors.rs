@@ -94,7 +94,7 @@ pub fn one_line_bytes(bytes: &[u8]) -> String {
 /// reports it even when stdout is a closed pipe, since it is not a quiet end: what was taken
 /// is lost unless the user is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Undelivered(pub String);
+pub(crate) struct Undelivered(pub String);
 
 impl fmt::Display for Undelivered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -28,11 +28,12 @@ mod narration;
 mod output;
 
 pub use colour::{ColorChoice, Painter, Stream, Tone};
+pub(crate) use errors::Undelivered;
 pub use errors::{
-    Hint, HintExt, Undelivered, UsageError, error_lines, is_broken_pipe, one_line, one_line_bytes,
+    Hint, HintExt, UsageError, error_lines, is_broken_pipe, one_line, one_line_bytes,
 };
 pub use input::{Bound, ENTER_MAX, Line, NUMBER_MAX, StdinLines, StdinWords, Word};
-pub use narration::{Ui, narration_width, visible_width, wrap_line};
+pub use narration::{Ui, wrap_line};
 pub use output::{out_bytes_line, out_line, out_prompt, out_raw, out_taken_line, stdout_writable};
 
 /// A termination signal ended the run ([`crate::sys`] makes it; [`Ui::finish`] exits by it).
@@ -41,7 +42,7 @@ pub use crate::sys::Interrupted;
 pub use crate::sys::counted;
 
 /// Exit status for a failure.
-pub const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 
 /// Exit status for bad input (clap uses the same).
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;

@@ -168,7 +168,7 @@ impl Ui {
 /// is set to a number of columns, else the terminal's own width (TIOCGWINSZ on stderr), asked
 /// at each line, so that a pane resized meanwhile is followed. None where stderr is no terminal
 /// (a pipe, a file, a test): the lines then go out as they are, byte for byte.
-pub fn narration_width() -> Option<usize> {
+pub(crate) fn narration_width() -> Option<usize> {
     let stderr = io::stderr();
     if !stderr.is_terminal() {
         return None;
@@ -182,7 +182,7 @@ pub fn narration_width() -> Option<usize> {
 
 /// How many columns `text` takes on a terminal: its characters, less the escape sequences that
 /// colour it (`\x1b[1;31m` and the like, CSI sequences), which take none.
-pub fn visible_width(text: &str) -> usize {
+pub(crate) fn visible_width(text: &str) -> usize {
     let mut width = 0;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
