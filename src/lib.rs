@@ -14,10 +14,18 @@
 //! | B2 Message passing: mailboxes (ports), direct and indirect naming, priorities, blocking or not | [`mq`], [`mq::net`] | `mq-send`, `mq-recv` | `docs/02-message-passing.md` |
 //! | B3 Unix pipe: a bounded byte buffer, blocking, dup2 and the shell's `|`, FIFOs | [`pipe`] | `pipe-demo` | `docs/03-pipes.md` |
 //! | B4 Unix signal: default and user handlers, real faults, stop and continue, coalescing | [`signal`] | `sig-demo` | `docs/04-signals.md` |
-//! | B1 and B2 speed claims: shared memory "very fast", message passing "inefficient"; latency, throughput and the floor, on one CPU or two | [`bench`] | `ipc-bench` | `docs/06-measuring.md` |
+//! | B1 and B2 speed claims: shared memory "very fast", message passing "inefficient"; latency, throughput and the floor, on one CPU or two | [`bench`](mod@bench) | `ipc-bench` | `docs/06-measuring.md` |
 //!
-//! What every binary shares (colour, `--explain`, errors, exit codes, termination signals) is
-//! in [`cli`]; [`sys`] holds the error type of a failed system call.
+//! The modules stand in layers, and none uses a module of a higher layer (`tests/coverage.rs`
+//! checks it, and that the mechanisms use one another without a cycle):
+//!
+//! | layer | modules | what |
+//! |-------|---------|------|
+//! | 0 | [`sys`] | the kernel side every mechanism shares: the error of a failed system call and its errno's name, poll, processes (fork, `Child`, exec), descriptors, termination signals, System V tables and limits, users, CPUs |
+//! | 1 | [`ui`] | what every binary says and how it ends: narration (`--explain`, `--inspect`), colour, errors and hints, exit codes, stdout, standard input read within a bound |
+//! | 2 | [`procs`], [`shm`], [`sync`], [`mq`] (with [`mq::net`]), [`pipe`], [`signal`], [`bench`](mod@bench), [`check`] | the mechanisms of the table above, and the exercises' checker (`lab-check`) |
+//! | 3 | [`cli`] | the clap pieces the binaries share: the options every binary has, `--key`/`--ftok`, a new queue's size, the value parsers |
+//! | 4 | `src/bin/` | one binary per tool: its clap types, help text and dispatch |
 //!
 //! All `unsafe` code of the project lives in the library's thin wrappers over system calls,
 //! each block with a `SAFETY` comment; the binaries have none.

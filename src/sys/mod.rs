@@ -3,17 +3,17 @@
 //! nothing here uses another module of the crate: `ui`, the mechanisms, `cli` and the binaries
 //! build on it.
 //!
-//! | file       | what                                                                            |
-//! |------------|---------------------------------------------------------------------------------|
-//! | `error.rs` | [`SysError`]: a failed call and its errno's name; [`errno_of`], [`io_error`]    |
-//! | `fd.rs`    | descriptors: dup, dup2, which are open, RLIMIT_NOFILE, the standard ones closed at start, a terminal's width |
-//! | `process.rs` | [`fork`] and its [`Child`], [`exec`], how a child ended ([`describe`]), dispositions it inherits |
-//! | `poll.rs`  | [`wait_any`]: poll(2) over descriptors beside a wake-up descriptor, to a deadline |
-//! | `sysv.rs`  | System V tables and limits under /proc, removing a queue, `ipcs -t` times       |
-//! | `termination.rs` | [`Termination`]: SIGINT, SIGTERM, SIGHUP caught for a clean-up, then [`exit_by_signal`] |
-//! | `users.rs` | user ids and names; who besides its owner an object's mode lets in              |
-//! | `cpus.rs`  | the CPUs this process may run on                                                |
-//! | `words.rs` | [`counted`]: `1 segment`, `2 segments`                                          |
+//! | file             | what                                                                      |
+//! |------------------|---------------------------------------------------------------------------|
+//! | `error.rs`       | [`SysError`]: a failed call and its errno's name; [`errno_of`], [`io_error`] |
+//! | `fd.rs`          | descriptors: dup, dup2, which are open, RLIMIT_NOFILE, a terminal's width |
+//! | `poll.rs`        | [`wait_any`]: poll(2) over descriptors and a wake-up descriptor           |
+//! | `process.rs`     | [`fork`] and its [`Child`], [`exec`], how a child ended, what it inherits |
+//! | `sysv.rs`        | System V tables and limits under /proc, removing a queue, `ipcs -t` times |
+//! | `termination.rs` | [`Termination`]: SIGINT, SIGTERM, SIGHUP, then [`exit_by_signal`]         |
+//! | `users.rs`       | user ids and names; who besides its owner an object's mode lets in        |
+//! | `cpus.rs`        | the CPUs this process may run on                                          |
+//! | `words.rs`       | [`counted`]: `1 segment`, `2 segments`                                    |
 
 mod cpus;
 mod error;

@@ -261,7 +261,7 @@ pub fn close_in_child(fd: &OwnedFd) {
 }
 
 /// In a forked child: stop (`raise(SIGSTOP)`) until the parent sends SIGCONT ([`Child::resume`]),
-/// so that the parent can look at it as it is at this point ([`descriptors`]).
+/// so that the parent can look at it as it is at this point (its descriptor table, say).
 pub fn stop_self() {
     let _ = signal::raise(Signal::SIGSTOP);
 }

@@ -50,7 +50,7 @@ impl<T> HintExt<T> for anyhow::Result<T> {
 }
 
 /// The lines an error is reported as: `error: a: b: c` and, where the chain carries one,
-/// `hint: ...` (without colour; [`Ui::report`] colours them).
+/// `hint: ...` (without colour; [`Ui::report`](super::Ui::report) colours them).
 pub fn error_lines(err: &anyhow::Error) -> (String, Option<String>) {
     let hint = err.downcast_ref::<Hint>().map(|h| h.0.clone());
     let parts: Vec<String> = err
