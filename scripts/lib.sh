@@ -887,7 +887,8 @@ lab_step() {
     ((LAB_STEP == 1 || LAB_STEP_MODE)) || lab_look
     lab_caption "$caption" "${1:-}"
     ((LAB_STEP_MODE)) || return 0
-    lab__step_key "step $LAB_STEP of ${#LAB_STEPS[@]}: $caption"
+    # headless, the caption is just above; typed into a pane, it may be out of sight
+    lab__step_key "step $LAB_STEP of ${#LAB_STEPS[@]}${1:+: $caption}"
     [[ $LAB__KEY != q ]] || lab_quit
 }
 
