@@ -1069,6 +1069,7 @@ lab__tmux_shell() {
 # and how to leave it; the shells start in the project root.
 lab_tmux_start() {
     local topic=$1 left=$2 right=$3 split=-h prefix pane
+    local -a env=()
     [[ ${4:-} != vertical ]] || split=-v
     LAB_TMUX_MODE=detached
     if lab_tmux_interactive; then
@@ -1077,8 +1078,10 @@ lab_tmux_start() {
     lab__tmux_shell "$left"
     if [[ $LAB_TMUX_MODE == window ]]; then
         LAB__TMUX_ON=user
+        # the user's server has its own environment: the run's tag (lab_tag_run) is passed on
+        [[ -z ${IPC_LAB_RUN:-} ]] || env=(-e "IPC_LAB_RUN=$IPC_LAB_RUN")
         read -r LAB_TMUX_LEFT LAB_TMUX_WINDOW < <(lab_tmux new-window -P -F '#{pane_id} #{window_id}' \
-            -n "ipc-lab-$topic" -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") || true
+            "${env[@]}" -n "ipc-lab-$topic" -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") || true
         lab_tmux set-option -w -t "$LAB_TMUX_WINDOW" automatic-rename off >/dev/null 2>&1 || true
     else
         LAB__TMUX_ON=private
@@ -1090,7 +1093,7 @@ lab_tmux_start() {
     fi
     [[ -n $LAB_TMUX_LEFT ]] || lab_die "tmux could not open a window"
     lab__tmux_shell "$right"
-    LAB_TMUX_RIGHT=$(lab_tmux split-window "$split" -P -F '#{pane_id}' -t "$LAB_TMUX_LEFT" \
+    LAB_TMUX_RIGHT=$(lab_tmux split-window "$split" -P -F '#{pane_id}' -t "$LAB_TMUX_LEFT" "${env[@]}" \
         -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") ||
         lab_die "tmux could not split the window"
     lab_tmux select-pane -t "$LAB_TMUX_LEFT" -T "$left"
