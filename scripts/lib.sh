@@ -736,15 +736,15 @@ lab_demo_start() {
 
 # lab_options_help: the lines of a demo's --help on the options every demo takes.
 lab_options_help() {
-    local leave=" (Ctrl-b d leaves it early)"
-    [[ -z ${TMUX:-} ]] || leave=""
+    # inside tmux, nothing says Ctrl-b d: it would detach the user's own session
+    local own=$'own (Ctrl-b d leaves it\n                  early); the'
+    [[ -z ${TMUX:-} ]] || own="own; the"
     cat <<EOF
                   From a terminal the panes are shown as they are typed into: inside tmux in a
                   new window of your session (your prefix key, then l, goes back to the window
-                  you came from), outside tmux in a session of the demo's own$leave; the
-                  window or session closes when the demo ends.
-                  Without a terminal the session runs detached, then each pane's screen is
-                  printed and checked.
+                  you came from), outside tmux in a session of the demo's $own
+                  window or session closes when the demo ends. Without a terminal the session
+                  runs detached, then each pane's screen is printed and checked.
   --detached      With --tmux: do not attach, even from a terminal (as in CI).
   --pace SECS     SECS (a positive number) between two words typed into a pane, and 10 x SECS
                   to read before each step. Default: 0.3 with --tmux from a terminal, 0.05
