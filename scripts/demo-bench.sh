@@ -50,9 +50,9 @@ placement; in each measured row min <= median <= p99 and min <= mean (p99.9 is "
 round trips are too few for it), and a throughput row's MB/s is its msgs/s times $BIG bytes;
 with one usable CPU every cross row says "not measured: needs two CPUs". The chart is an SVG
 file naming every mechanism, and is gone after rm. The JSON run prints exactly one line on
-stdout: an object with the expected fields and ordered figures. In part 5 ps sees the parent and its child in every sample, on two different
-CPUs, and with shm-spin both running (STAT R) every time; their segment is marked for removal
-(mode 01600) and attached twice; Ctrl-C ends the run with status 130 (128 + SIGINT) and
+stdout: an object with the expected fields and ordered figures. In part 5 ps sees the parent
+and its child in every sample, on two different CPUs, and with shm-spin both running (STAT R)
+every time; their segment is marked for removal (mode 01600) and attached twice; Ctrl-C ends the run with status 130 (128 + SIGINT) and
 ipc-bench's note that it cleaned up, and both processes and the segment are gone. At the end no
 ipc-bench started by the demo runs (found by a tag in their environment, IPC_LAB_RUN), no segment
 created by one of them is listed (/proc/sysvipc/shm), no semaphore set or System V queue

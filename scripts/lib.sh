@@ -737,14 +737,13 @@ lab_demo_start() {
 # lab_options_help: the lines of a demo's --help on the options every demo takes.
 lab_options_help() {
     # inside tmux, nothing says Ctrl-b d: it would detach the user's own session
-    local own=$'own (Ctrl-b d leaves it\n                  early); the'
-    [[ -z ${TMUX:-} ]] || own="own; the"
+    local leave=" (Ctrl-b d leaves it early)" in="                  "
+    [[ -z ${TMUX:-} ]] || leave=""
     cat <<EOF
-                  From a terminal the panes are shown as they are typed into: inside tmux in a
-                  new window of your session (your prefix key, then l, goes back to the window
-                  you came from), outside tmux in a session of the demo's $own
-                  window or session closes when the demo ends. Without a terminal the session
-                  runs detached, then each pane's screen is printed and checked.
+$(lab_wrap 98 "$in" "$in" "" "From a terminal the panes are shown as they are typed into: inside tmux in \
+a new window of your session (your prefix key, then l, goes back to the window you came from), \
+outside tmux in a session of the demo's own$leave. The window or session closes when the demo \
+ends. Without a terminal the session runs detached, then each pane's screen is printed and checked.")
   --detached      With --tmux: do not attach, even from a terminal (as in CI).
   --pace SECS     SECS (a positive number) between two words typed into a pane, and 10 x SECS
                   to read before each step. Default: 0.3 with --tmux from a terminal, 0.05
