@@ -43,24 +43,23 @@ Options:
                   the segment; Ctrl-C is typed above.
 $(lab_options_help)
 
-Checks: every run exits 0 and prints the machine line, its settings, its table's title and
-header; the floor has rows for clock, syscall, and pipe-self and memcpy at 64, 4096 and 65536
-bytes, latency a row for each mechanism and placement, throughput for shm-spin and pipe on each
-placement; in each measured row min <= median <= p99 and min <= mean (p99.9 is "-": 300
-round trips are too few for it), and a throughput row's MB/s is its msgs/s times $BIG bytes;
-with one usable CPU every cross row says "not measured: needs two CPUs". The chart is an SVG
-file naming every mechanism, and is gone after rm. The JSON run prints exactly one line on
-stdout: an object with the expected fields and ordered figures. In part 5 ps sees the parent
-and its child in every sample, on two different CPUs, and with shm-spin both running (STAT R)
-every time; their segment is marked for removal (mode 01600) and attached twice; Ctrl-C ends the run with status 130 (128 + SIGINT) and
+Checks: every run exits 0 and prints the machine line, its settings, its table's title and header;
+the floor has rows for clock, syscall, and pipe-self and memcpy at 64, 4096 and 65536 bytes,
+latency a row for each mechanism and placement, throughput for shm-spin and pipe on each placement;
+in each measured row min <= median <= p99 and min <= mean (p99.9 is "-": 300 round trips are too
+few for it), and a throughput row's MB/s is its msgs/s times $BIG bytes; with one usable CPU every
+cross row says "not measured: needs two CPUs". The chart is an SVG file naming every mechanism, and
+is gone after rm. The JSON run prints exactly one line on stdout: an object with the expected
+fields and ordered figures. In part 5 ps sees the parent and its child in every sample, on two
+different CPUs, and with shm-spin both running (STAT R) every time; their segment is marked for
+removal (mode 01600) and attached twice; Ctrl-C ends the run with status 130 (128 + SIGINT) and
 ipc-bench's note that it cleaned up, and both processes and the segment are gone. At the end no
 ipc-bench started by the demo runs (found by a tag in their environment, IPC_LAB_RUN), no segment
-created by one of them is listed (/proc/sysvipc/shm), no semaphore set or System V queue
-appeared during the demo (ipc-bench makes none), and the latency run's POSIX queues are gone.
-The figures themselves are not checked: they are this machine's (on a busy machine the demo says
-so). On an error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped (ipc-bench reaps
-its child on the way). Exit status: 0 when every check passed, 1 when one failed, 2 for a usage
-error.
+created by one of them is listed (/proc/sysvipc/shm), no semaphore set or System V queue appeared
+during the demo (ipc-bench makes none), and the latency run's POSIX queues are gone. The figures
+themselves are not checked: they are this machine's (on a busy machine the demo says so). On an
+error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped (ipc-bench reaps its child on
+the way). Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
 
 Examples:
   scripts/demo-bench.sh                   headless, builds first if needed
