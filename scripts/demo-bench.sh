@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
-Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--pace SECS] [--step] [--bin-dir DIR]
 
 The benchmark demo (lecture notes B1: shared memory is "very fast", the kernel is involved only
 at set-up; B2: message passing is "inefficient", a system call for every send and receive).
@@ -40,40 +40,30 @@ Options:
                   wide), the commands typed as a person would: ipc-bench above; below, ls and rm
                   for the chart, then, while the long runs go on, ps (ps -t: the upper
                   terminal's processes; again with Up and Enter every 0.5 s) and ipcs -m -i for
-                  the segment; Ctrl-C is typed above. From a terminal the session is attached
-                  (leave it with Ctrl-b d); without one it runs detached, then each pane's
-                  screen is printed and checked.
-  --detached      With --tmux: do not attach, even from a terminal (as in CI).
-  --bin-dir DIR   Take ipc-bench (and mq-recv, to look for queues) from DIR. Default:
-                  \$IPC_LAB_BIN, else build them once with cargo build --release and use
-                  target/release.
-  -h, --help      Print this help.
+                  the segment; Ctrl-C is typed above.
+$(lab_options_help)
 
-Checks: every run exits 0 and prints the machine line, its settings, its table's title and
-header; the floor has rows for clock, syscall, and pipe-self and memcpy at 64, 4096 and 65536
-bytes, latency a row for each mechanism and placement, throughput for shm-spin and pipe on each
-placement; in each measured row min <= median <= p99 and min <= mean (p99.9 is "-": 300
-round trips are too few for it), and a throughput row's MB/s is its msgs/s times $BIG bytes;
-with one usable CPU every cross row says "not measured: needs two CPUs". The chart is an SVG
-file naming every mechanism, and is gone after rm. The JSON run prints exactly one line on stdout: an object with the expected fields and
-ordered figures. In part 5 ps sees the parent and its child in every sample, on two different
-CPUs, and with shm-spin both running (STAT R) every time; their segment is marked for removal
-(mode 01600) and attached twice; Ctrl-C ends the run with status 130 (128 + SIGINT) and
+Checks: every run exits 0 and prints the machine line, its settings, its table's title and header;
+the floor has rows for clock, syscall, and pipe-self and memcpy at 64, 4096 and 65536 bytes,
+latency a row for each mechanism and placement, throughput for shm-spin and pipe on each placement;
+in each measured row min <= median <= p99 and min <= mean (p99.9 is "-": 300 round trips are too
+few for it), and a throughput row's MB/s is its msgs/s times $BIG bytes; with one usable CPU every
+cross row says "not measured: needs two CPUs". The chart is an SVG file naming every mechanism, and
+is gone after rm. The JSON run prints exactly one line on stdout: an object with the expected
+fields and ordered figures. In part 5 ps sees the parent and its child in every sample, on two
+different CPUs, and with shm-spin both running (STAT R) every time; their segment is marked for
+removal (mode 01600) and attached twice; Ctrl-C ends the run with status 130 (128 + SIGINT) and
 ipc-bench's note that it cleaned up, and both processes and the segment are gone. At the end no
 ipc-bench started by the demo runs (found by a tag in their environment, IPC_LAB_RUN), no segment
-created by one of them is listed (/proc/sysvipc/shm), no semaphore set or System V queue
-appeared during the demo (ipc-bench makes none), and the latency run's POSIX queues are gone.
-The figures themselves are not checked: they are this machine's (on a busy machine the demo says
-so). On an error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped (ipc-bench reaps
-its child on the way). Exit status: 0 when every check passed, 1 when one failed, 2 for a usage
-error.
-
-Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
-NO_COLOR (no colours).
+created by one of them is listed (/proc/sysvipc/shm), no semaphore set or System V queue appeared
+during the demo (ipc-bench makes none), and the latency run's POSIX queues are gone. The figures
+themselves are not checked: they are this machine's (on a busy machine the demo says so). On an
+error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped (ipc-bench reaps its child on
+the way). Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
 
 Examples:
   scripts/demo-bench.sh                   headless, builds first if needed
-  scripts/demo-bench.sh --tmux            watch it typed into two panes
+  scripts/demo-bench.sh --tmux --step     watch it typed into two panes, a key before each step
   scripts/demo-bench.sh --bin-dir target/release
 EOF
 }
@@ -92,6 +82,14 @@ STOPPED_NOTE="ipc-bench: stopped: the child process is reaped, and nothing the r
 CROSS=1                            # 1 when two CPUs are usable (set in main)
 SVG=""                             # the chart, in the work directory (set in main)
 JSON_PIN=cross
+LAB_STEPS=(
+    "the floor: a clock read, a system call, a write and a read through a pipe to itself, memcpy: one process, no IPC"
+    "latency: a round trip, both processes on one CPU (same) and on two (cross); then the chart of the table"
+    "throughput: a one-way stream of $BIG-byte messages, shm-spin against a pipe"
+    "one row as JSON (--format json) on stdout, the header on stderr: for scripts"
+    "the price of spinning: a long shm-spin ping-pong on two CPUs while ps looks at both processes; then Ctrl-C"
+    "the same through pipes: the side waiting for the answer sleeps in read()"
+)
 
 # The commands are the same in both modes (set in main: they depend on CROSS and SVG).
 FLOOR_ARGS=() LAT_ARGS=() THR_ARGS=() JSON_ARGS=() SPIN_ARGS=() PIPE_ARGS=()
@@ -295,10 +293,10 @@ observe_floor() {
     sys=$(floor_median "$file" syscall -)
     pipe=$(floor_median "$file" pipe-self "$SIZE")
     copy=$(floor_median "$file" memcpy "$SIZE")
-    lab_say "Look at the medians: a clock read ${clock} ns (the vDSO: no system call), a system call"
-    lab_say "${sys} ns, a ${SIZE}-byte write and read through a pipe in one process ${pipe} ns, a ${SIZE}-byte"
-    lab_say "copy ${copy} ns. Every message passed through the kernel pays system calls and two copies:"
-    lab_say "a pipe round trip (a write and a read each way) cannot cost less than twice ${pipe} ns."
+    lab_say "Look at the medians: a clock read ${clock} ns (the vDSO: no system call), a system call" \
+        "${sys} ns, a ${SIZE}-byte write and read through a pipe in one process ${pipe} ns, a ${SIZE}-byte" \
+        "copy ${copy} ns. Every message passed through the kernel pays system calls and two copies:" \
+        "a pipe round trip (a write and a read each way) cannot cost less than twice ${pipe} ns."
 }
 
 # observe_latency FILE: what to look at in the latency table; on a busy machine, says so.
@@ -308,10 +306,10 @@ observe_latency() {
         m=$(median "$file" "$mech" same)
         [[ -z $m ]] || same+="${same:+, }$mech $m"
     done
-    lab_say "Medians on one CPU (same): $same µs."
-    lab_say "The two processes take turns: every round trip is two switches from one process to the"
-    lab_say "other. shm-spin is no faster there: its waiting side spins until it gives the CPU away"
-    lab_say "(sched_yield), while the others sleep in the kernel at once."
+    lab_say "Medians on one CPU (same): $same µs." \
+        "The two processes take turns: every round trip is two switches from one process to the" \
+        "other. shm-spin is no faster there: its waiting side spins until it gives the CPU away" \
+        "(sched_yield), while the others sleep in the kernel at once."
     ((CROSS)) || {
         lab_say "Only one CPU is usable here, so nothing ran on two: the cross rows say \"not measured\"."
         return 0
@@ -328,19 +326,19 @@ observe_latency() {
     [[ -n $spin && -n $lo ]] || return 0
     lab_say "On two CPUs (cross): $others µs, and shm-spin $spin µs."
     if ordered "$hi" "$(awk -v lo="$lo" 'BEGIN { print 2 * lo }')"; then
-        lab_say "Cross-CPU round trips cost about the same for every system-call mechanism ($lo to $hi µs,"
-        lab_say "a factor of $(ratio "$hi" "$lo")): waking the other CPU is the cost, not the mechanism."
+        lab_say "Cross-CPU round trips cost about the same for every system-call mechanism ($lo to $hi µs," \
+            "a factor of $(ratio "$hi" "$lo")): waking the other CPU is the cost, not the mechanism."
     else
-        lab_say "Cross-CPU round trips usually cost about the same for every system-call mechanism (waking"
-        lab_say "the other CPU is the cost, not the mechanism); here they spread from $lo to $hi µs: other"
-        lab_say "programs keep these CPUs busy (the figures are rough with --quick)."
+        lab_say "Cross-CPU round trips usually cost about the same for every system-call mechanism (waking" \
+            "the other CPU is the cost, not the mechanism); here they spread from $lo to $hi µs: other" \
+            "programs keep these CPUs busy (the figures are rough with --quick)."
     fi
     if ordered "$spin" "$lo"; then
-        lab_say "shm-spin is $(ratio "$lo" "$spin") times faster than the fastest of them: it never sleeps, so there is"
-        lab_say "no CPU to wake (notes B1: after set-up the kernel is not involved). The price: part 5."
+        lab_say "shm-spin is $(ratio "$lo" "$spin") times faster than the fastest of them: it never sleeps, so there is" \
+            "no CPU to wake (notes B1: after set-up the kernel is not involved). The price: part 5."
     else
-        lab_say "This time shm-spin was not the fastest on two CPUs: other programs keep these CPUs busy"
-        lab_say "(the figures are rough with --quick); run ipc-bench latency --mech shm-spin,pipe again."
+        lab_say "This time shm-spin was not the fastest on two CPUs: other programs keep these CPUs busy" \
+            "(the figures are rough with --quick); run ipc-bench latency --mech shm-spin,pipe again."
     fi
 }
 
@@ -359,16 +357,16 @@ observe_throughput() {
         pipe=$(mb_per_s "$file" pipe "$pin")
         [[ -n $spin && -n $pipe ]] || continue
         if [[ $pin == same ]]; then
-            lab_say "On one CPU: shm-spin $spin MB/s, the pipe $pipe MB/s. The writer and the reader take turns"
-            lab_say "on the CPU; a spinning side wastes its turn until it yields."
+            lab_say "On one CPU: shm-spin $spin MB/s, the pipe $pipe MB/s. The writer and the reader take turns" \
+                "on the CPU; a spinning side wastes its turn until it yields."
         else
-            lab_say "On two CPUs: shm-spin $spin MB/s, the pipe $pipe MB/s ($(ratio "$spin" "$pipe") x)."
-            lab_say "Each pipe message is a write and a read: two system calls, a copy into the kernel and"
-            lab_say "one out; shm-spin copies into the segment and out of it, and no system call is made"
-            lab_say "while the stream flows."
+            lab_say "On two CPUs: shm-spin $spin MB/s, the pipe $pipe MB/s ($(ratio "$spin" "$pipe") x)." \
+                "Each pipe message is a write and a read: two system calls, a copy into the kernel and" \
+                "one out; shm-spin copies into the segment and out of it, and no system call is made" \
+                "while the stream flows."
             if ordered "$spin" "$pipe"; then
-                lab_say "This time the pipe kept up: other programs keep these CPUs busy, and a spinning side"
-                lab_say "that loses its CPU holds up the stream (the figures are rough with --quick)."
+                lab_say "This time the pipe kept up: other programs keep these CPUs busy, and a spinning side" \
+                    "that loses its CPU holds up the stream (the figures are rough with --quick)."
             fi
         fi
     done
@@ -449,15 +447,15 @@ check_busy() {
     if [[ $mech == shm-spin ]]; then
         if ((run == both)); then
             lab_pass "$what: both running (STAT R) in every sample, neither ever sleeps; %CPU $pc and $cc"
-            lab_say "The side waiting for the answer spins instead of sleeping: two CPUs busy for one"
-            lab_say "conversation, messages or not (%CPU near 100 each when nothing else wants the CPUs)."
+            lab_say "The side waiting for the answer spins instead of sleeping: two CPUs busy for one" \
+                "conversation, messages or not (%CPU near 100 each when nothing else wants the CPUs)."
         else
             lab_fail "$what: both should be running (STAT R) in every sample, only $run of $both were"
         fi
     else
-        lab_say "Through pipes the sides were seen asleep (STAT S) $asleep time(s) in $both samples (in the"
-        lab_say "kernel at $wchan), and %CPU is $pc and $cc: a side waiting for the answer sleeps,"
-        lab_say "and its CPU is free for others meanwhile."
+        lab_say "Through pipes the sides were seen asleep (STAT S) $asleep time(s) in $both samples (in the" \
+            "kernel at $wchan), and %CPU is $pc and $cc: a side waiting for the answer sleeps," \
+            "and its CPU is free for others meanwhile."
     fi
 }
 
@@ -508,10 +506,10 @@ check_left() {
 }
 
 say_left() {
-    lab_say "ipc-bench marks its segment for removal as soon as it is attached and unlinks its queues"
-    lab_say "as soon as both are open: the kernel frees them with the last detach and the last close,"
-    lab_say "however the processes end. shm-sem's semaphores are POSIX ones inside the segment"
-    lab_say "(sem_init, pshared): they go with it, and no System V semaphore set is ever made."
+    lab_say "ipc-bench marks its segment for removal as soon as it is attached and unlinks its queues" \
+        "as soon as both are open: the kernel frees them with the last detach and the last close," \
+        "however the processes end. shm-sem's semaphores are POSIX ones inside the segment" \
+        "(sem_init, pshared): they go with it, and no System V semaphore set is ever made."
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -522,6 +520,7 @@ say_left() {
 bench() {
     local name=$1 out=$2
     shift 2
+    lab_step
     lab_cmd "ipc-bench $*"
     lab_spawn "$out" /dev/null "$LAB_BIN/ipc-bench" "$@"
     record_pid "$name" "$LAB_PID"
@@ -549,6 +548,7 @@ busy() {
     local name=$1 mech=$2 out=$LAB_WORK/$1.out err=$LAB_WORK/$1.err ps=$LAB_WORK/$1.ps
     local parent child i id="" seg="" rc
     shift 2
+    lab_step
     lab_cmd "ipc-bench $* &"
     lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/ipc-bench" "$@"
     parent=$LAB_PID
@@ -605,8 +605,8 @@ busy() {
 headless() {
     local out err rc
     lab_heading "The floor (notes B1, B2): what no IPC can beat"
-    lab_say "One process, no IPC: a clock read, the cheapest system call (getppid), a write and a read"
-    lab_say "through a pipe to itself, and memcpy; each timed in batches, in ns per operation."
+    lab_say "One process, no IPC: a clock read, the cheapest system call (getppid), a write and a read" \
+        "through a pipe to itself, and memcpy; each timed in batches, in ns per operation."
     out=$LAB_WORK/floor.out
     bench floor "$out" "${FLOOR_ARGS[@]}"
     rc=$LAB_RC
@@ -617,9 +617,9 @@ headless() {
     observe_floor "$out.plain"
 
     lab_heading "Latency: a round trip, with both processes on one CPU and on two"
-    lab_say "A parent and its forked child pass a $SIZE-byte message there and back, 300 times, each"
-    lab_say "timed: through two pipes, two POSIX queues, a segment with spinning (shm-spin) or with"
-    lab_say "semaphores (shm-sem), and as a bare signal (SIGUSR1, no data). --plot draws the chart."
+    lab_say "A parent and its forked child pass a $SIZE-byte message there and back, 300 times, each" \
+        "timed: through two pipes, two POSIX queues, a segment with spinning (shm-spin) or with" \
+        "semaphores (shm-sem), and as a bare signal (SIGUSR1, no data). --plot draws the chart."
     out=$LAB_WORK/latency.out
     bench latency "$out" "${LAT_ARGS[@]}"
     rc=$LAB_RC
@@ -636,8 +636,8 @@ headless() {
     observe_latency "$out.plain"
 
     lab_heading "Throughput: a one-way stream of $BIG-byte messages"
-    lab_say "The parent sends 1000 messages (after 100 to warm up), the child copies each out and"
-    lab_say "acknowledges the last: shared memory with spinning against a pipe."
+    lab_say "The parent sends 1000 messages (after 100 to warm up), the child copies each out and" \
+        "acknowledges the last: shared memory with spinning against a pipe."
     out=$LAB_WORK/throughput.out
     bench throughput "$out" "${THR_ARGS[@]}"
     rc=$LAB_RC
@@ -648,9 +648,10 @@ headless() {
     observe_throughput "$out.plain"
 
     lab_heading "One row as JSON, for scripts (--format json)"
-    lab_say "One JSON object per line on stdout, times in ns; the header goes to stderr, so that a"
-    lab_say "script can read stdout as it is (ipc-bench ... --format json | jq .median_ns)."
+    lab_say "One JSON object per line on stdout, times in ns; the header goes to stderr, so that a" \
+        "script can read stdout as it is (ipc-bench ... --format json | jq .median_ns)."
     out=$LAB_WORK/json.out err=$LAB_WORK/json.err
+    lab_step
     lab_cmd "ipc-bench ${JSON_ARGS[*]}"
     lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/ipc-bench" "${JSON_ARGS[@]}"
     record_pid json "$LAB_PID"
@@ -666,10 +667,11 @@ headless() {
     lab_heading "The price of spinning: two CPUs kept busy"
     if ((CROSS == 0)); then
         lab_say "Skipped: this process may use only one CPU, and the point is two of them."
+        lab_step_skip 2
     else
-        lab_say "A ping-pong of $BUSY_SIZE-byte messages through shm-spin, on two CPUs, far longer than the"
-        lab_say "demo waits: ps looks at both processes every 0.5 s. PSR is the CPU each ran on last, STAT"
-        lab_say "R running (S asleep), %CPU its CPU time since it started, WCHAN where it sleeps."
+        lab_say "A ping-pong of $BUSY_SIZE-byte messages through shm-spin, on two CPUs, far longer than the" \
+            "demo waits: ps looks at both processes every 0.5 s. PSR is the CPU each ran on last, STAT" \
+            "R running (S asleep), %CPU its CPU time since it started, WCHAN where it sleeps."
         busy spin shm-spin "${SPIN_ARGS[@]}"
         echo
         lab_say "The same ping-pong through two pipes: the side that waits for the answer sleeps in read()."
@@ -706,6 +708,7 @@ watch_lines() {
 tmux_bench() {
     local name=$1 pid
     shift
+    lab_step "$LAB_TMUX_LEFT"
     lab_tmux_run_watch "$LAB_TMUX_LEFT" "ipc-bench $*" 120 || return 1
     lab_tmux_save_rc "$name"
     for pid in "${LAB_FOUND[@]}"; do
@@ -722,6 +725,7 @@ tmux_busy() {
     local name=$1 mech=$2 bench=$LAB_TMUX_LEFT watch=$LAB_TMUX_RIGHT shell parent child id i
     shift 2
     shell=$(lab_tmux display-message -p -t "$bench" '#{pane_pid}') || return 1
+    lab_step "$bench"
     lab_tmux_prepare "$watch" "$PS_CMD"
     lab_tmux_run "$bench" "ipc-bench $*"
     lab_wait_child "$shell" ipc-bench 10 || {
@@ -738,12 +742,11 @@ tmux_busy() {
     child=$LAB_CHILD
     echo "$child" >"$LAB_WORK/tmux.$name.child"
     wait_pinned "$parent" "$child" 10 || lab_warn "the two processes did not get a CPU each within 10 s"
-    lab_tmux_status "ps: PSR the CPU, %CPU since it started, STAT R running or S asleep, WCHAN where"
     # ps's %CPU is the CPU time since the start over the time since the start: rough at first
-    lab_tmux_pause 1
+    sleep 1
     for ((i = 1; i <= SAMPLES; i++)); do
         if ((i > 1)); then
-            lab_tmux_pause 0.5
+            sleep 0.5
             lab_tmux_mark "$watch"
             lab_tmux_key "$watch" Up
         fi
@@ -759,15 +762,13 @@ tmux_busy() {
             echo "$id" >"$LAB_WORK/tmux.$name.id"
             awk -v id="$id" 'NR > 1 && $2 == id' /proc/sysvipc/shm >"$LAB_WORK/tmux.$name.segment"
             if command -v ipcs >/dev/null; then
-                lab_tmux_status "their segment: marked for removal (mode 01600, dest), attached twice"
                 lab_tmux_run "$watch" "ipcs -m -i $id"
                 lab_tmux_wait_done "$watch" 10 || return 1
                 lab_tmux_save_rc "$name-ipcs"
             fi
         fi
     fi
-    lab_tmux_status "Ctrl-C: ipc-bench stops, reaps its child and leaves nothing behind"
-    lab_tmux_pause "$LOOK"
+    lab_look
     # at the shell's prompt Ctrl-C would only give a new prompt, but the run should still go on
     lab_tmux_running "$bench" || {
         lab_error "ipc-bench $* ended before Ctrl-C"
@@ -778,55 +779,34 @@ tmux_busy() {
     lab_tmux_save_rc "$name"
 }
 
-LOOK=0.5         # with --tmux: a pause to look at a result (3 s when attached)
-
 # Types the five parts into the panes; keeps statuses, pids and ids in files, since it may run in
 # a background subshell. Called through lab_tmux_play.
 # shellcheck disable=SC2317
 tmux_driver() {
     local bench=$LAB_TMUX_LEFT watch=$LAB_TMUX_RIGHT
-    ((LAB_TMUX_ATTACHED == 0)) || LOOK=3
-    lab_tmux_wait_prompt "$bench" 10 || return 1
-    lab_tmux_wait_prompt "$watch" 10 || return 1
-    lab_tmux_pause 0.5
-
-    lab_tmux_status "the floor: a clock read, a system call, a pipe to itself, memcpy: no IPC"
     tmux_bench floor "${FLOOR_ARGS[@]}" || return 1
-    lab_tmux_pause "$LOOK"
-
-    lab_tmux_status "latency: one CPU (same), two (cross): on two, waking the other CPU is the cost"
     tmux_bench latency "${LAT_ARGS[@]}" || return 1
-    lab_tmux_pause "$LOOK"
-    lab_tmux_status "the chart of that table: an SVG file (open it in a browser)"
+    lab_look
     lab_tmux_run "$watch" "ls -l $SVG"
     lab_tmux_wait_done "$watch" 10 || return 1
     lab_tmux_save_rc ls
     # a copy for the checks, before it goes
     cp "$SVG" "$LAB_WORK/chart.svg" 2>/dev/null || true
-    lab_tmux_pause "$LOOK"
+    lab_look
     lab_tmux_run "$watch" "rm $SVG"
     lab_tmux_wait_done "$watch" 10 || return 1
     lab_tmux_save_rc rm
-
-    lab_tmux_status "throughput: a one-way stream of $BIG-byte messages, shm-spin against a pipe"
     tmux_bench throughput "${THR_ARGS[@]}" || return 1
-    lab_tmux_pause "$LOOK"
-
-    lab_tmux_status "one row as JSON on stdout (the header goes to stderr), for scripts"
     tmux_bench json "${JSON_ARGS[@]}" || return 1
-    lab_tmux_pause "$LOOK"
-
     if ((CROSS)); then
-        lab_tmux_status "the price of spinning: a long shm-spin ping-pong on two CPUs"
         tmux_busy spin shm-spin "${SPIN_ARGS[@]}" || return 1
-        lab_tmux_pause "$LOOK"
-        lab_tmux_status "the same through pipes: the side waiting for the answer sleeps in read()"
         tmux_busy pipe pipe "${PIPE_ARGS[@]}" || return 1
+    else
+        lab_step_skip 2
     fi
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$bench" "$LAB_WORK/bench.screen" || true
     lab_tmux_capture "$watch" "$LAB_WORK/watch.screen" || true
-    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
 }
 
 # output_of NAME LINES ARGS...: the upper pane's output of ipc-bench ARGS, in the file
@@ -843,9 +823,8 @@ with_tmux() {
     local blines=$LAB_WORK/bench.lines wlines=$LAB_WORK/watch.lines file name mech parent child
     local i first=0 rcs
     lab_heading "The benchmark (notes B1, B2) in tmux: ipc-bench above, an observer below"
-    lab_tmux_start bench "$BENCH" "$WATCH"
     # one above the other: the tables are wider than half a window
-    lab_tmux select-layout -t "$LAB_TMUX_SESSION" even-vertical >/dev/null
+    lab_tmux_start bench "$BENCH" "$WATCH" vertical
     # ps -t: only the processes of the upper pane's terminal (its shell and what runs there)
     tty=$(lab_tmux display-message -p -t "$LAB_TMUX_LEFT" '#{pane_tty}') ||
         lab_die "tmux did not tell the upper pane's terminal"
@@ -857,9 +836,7 @@ with_tmux() {
     lab_tmux_end "$screen_b" "$screen_w" "The benchmark's pane (above)" "The observer's pane (below)"
 
     echo
-    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
-        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
-        lab_fail "the demo did not run to its end (the session was left early): only the clean-up is checked"
+    if lab_tmux_left_early "$driver_rc"; then
         check_left
         return 0
     fi

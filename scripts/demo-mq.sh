@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
-Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--pace SECS] [--step] [--bin-dir DIR]
 
 The message-passing demo (lecture notes B2): mq-recv creates a mailbox (a POSIX message queue
 named /ipc-lab-demo-PID, this run's own) and holds: it receives nothing until Enter, so messages
@@ -20,13 +20,8 @@ Options:
                   labelled [recv], [send p1] and [send p5] and checked. The senders narrate their
                   calls (--explain); Enter is written to the receiver's input.
   --tmux          Two tmux panes, receiver left, senders right, the commands typed as a person
-                  would, then Enter pressed in the receiver's pane. From a terminal the session is
-                  attached (leave it with Ctrl-b d); without one it runs detached, then each pane's
-                  screen is printed and checked.
-  --detached      With --tmux: do not attach, even from a terminal (as in CI).
-  --bin-dir DIR   Take mq-send and mq-recv from DIR. Default: \$IPC_LAB_BIN, else build them
-                  once with cargo build --release and use target/release.
-  -h, --help      Print this help.
+                  would, then Enter pressed in the receiver's pane.
+$(lab_options_help)
 
 Checks: the receiver found 5 messages waiting and printed exactly these lines, in this order
   priority 5, 6 bytes: high-1
@@ -38,12 +33,9 @@ all three programs exit 0, and the queue is gone afterwards (mq-recv --attr find
 On an error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped and the queue removed.
 Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
 
-Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
-NO_COLOR (no colours).
-
 Examples:
   scripts/demo-mq.sh                      headless, builds first if needed
-  scripts/demo-mq.sh --tmux               watch it typed into two panes
+  scripts/demo-mq.sh --tmux --step        watch it typed into two panes, a key before each step
   scripts/demo-mq.sh --bin-dir target/release
 EOF
 }
@@ -60,6 +52,12 @@ LOW_ARGS=()
 HIGH_ARGS=()
 EXPECTED=()      # the receiver's whole stdout: highest priority first, FIFO within one
 WAITING="mq-recv: receiving: $COUNT waiting"
+LAB_STEPS=(
+    "the receiver creates the mailbox and holds it: it receives nothing until Enter, so what is sent meanwhile waits in the kernel"
+    "a sender at priority $LOW_PRIO sends ${LOW[*]} (--explain shows each mq_send call)"
+    "a sender at priority $HIGH_PRIO sends ${HIGH[*]}"
+    "Enter in the receiver's terminal: it takes priority $HIGH_PRIO first, then priority $LOW_PRIO, and within one priority the oldest first (FIFO)"
+)
 
 # verbose_line PRIO BODY: the line mq-recv --verbose prints for a message (the bodies are ASCII).
 verbose_line() {
@@ -95,8 +93,9 @@ send() {
 headless() {
     local rout=$LAB_WORK/recv.out rerr=$LAB_WORK/recv.err rpid rrc lrc hrc
     lab_heading "Message queues (notes B2): a receiver, and two senders with different priorities"
-    lab_say "mq-recv creates the mailbox $QUEUE, then holds: it receives nothing until Enter, so"
-    lab_say "what is sent meanwhile waits in the kernel. -v shows each message's priority and size."
+    lab_say "mq-recv creates the mailbox $QUEUE, then holds: it receives nothing until Enter, so" \
+        "what is sent meanwhile waits in the kernel. -v shows each message's priority and size."
+    lab_step
     lab_cmd "mq-recv ${RECV_ARGS[*]} &"
     lab_spawn_fed "$rout" "$rerr" "$LAB_BIN/mq-recv" "${RECV_ARGS[@]}"
     rpid=$LAB_PID
@@ -109,15 +108,16 @@ headless() {
     lab_show_new recv "$rerr"
 
     echo
-    lab_say "A sender at priority $LOW_PRIO, then one at priority $HIGH_PRIO; --explain shows each mq_send call."
+    lab_step
     send "send p$LOW_PRIO" "${LOW_ARGS[@]}"
     lrc=$LAB_RC
+    lab_step
     send "send p$HIGH_PRIO" "${HIGH_ARGS[@]}"
     hrc=$LAB_RC
 
     echo
-    lab_say "Sent in this order: ${LOW[*]} ${HIGH[*]}. Now Enter in the receiver's terminal: it takes"
-    lab_say "priority $HIGH_PRIO first, then priority $LOW_PRIO, and within a priority the oldest first (FIFO)."
+    lab_say "Sent in this order: ${LOW[*]} ${HIGH[*]}."
+    lab_step
     lab_feed "" || true
     lab_feed_close
     lab_wait_exit "$rpid" 10 mq-recv || true
@@ -143,32 +143,25 @@ headless() {
 # lab_tmux_play.
 # shellcheck disable=SC2317
 tmux_driver() {
-    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT look=0.5
-    # from a terminal, time to read the senders' narration before the receiver goes
-    ((LAB_TMUX_ATTACHED == 0)) || look=2
-    lab_tmux_wait_prompt "$left" 10 || return 1
-    lab_tmux_wait_prompt "$right" 10 || return 1
-    lab_tmux_pause 0.5
+    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT
+    lab_step "$left"
     lab_tmux_run "$left" "mq-recv ${RECV_ARGS[*]}"
     lab_tmux_wait_text "$left" 'holding: press Enter' 15 || return 1
-    lab_tmux_status "the receiver holds: nothing is received until Enter"
-    lab_tmux_pause 0.5
+    lab_step "$right"
     lab_tmux_run "$right" "mq-send ${LOW_ARGS[*]}"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc low
-    lab_tmux_pause 0.5
+    lab_step "$right"
     lab_tmux_run "$right" "mq-send ${HIGH_ARGS[*]}"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc high
-    lab_tmux_status "$COUNT messages wait in $QUEUE: Enter in the receiver's pane"
-    lab_tmux_pause "$look"
+    lab_step "$right"
     lab_tmux_enter "$left"
     lab_tmux_wait_done "$left" 10 || return 1
     lab_tmux_save_rc recv
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/recv.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/send.screen" || true
-    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
 }
 
 # received SCREEN OUT: the receiver's lines on its pane after "receiving: N waiting" up to the
@@ -192,10 +185,8 @@ with_tmux() {
         "The receiver's pane (left)" "The senders' pane (right)"
 
     echo
-    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
-        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
+    if lab_tmux_left_early "$driver_rc"; then
         lab_check_queue_gone "$QUEUE" || true
-        lab_fail "the demo did not run to its end (the session was left early): nothing else checked"
         return 0
     fi
     if ((driver_rc != 0)); then

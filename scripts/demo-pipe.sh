@@ -8,34 +8,28 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
-Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--pace SECS] [--step] [--bin-dir DIR]
 
 The pipe demo (lecture notes B3), in three parts:
   1. the notes' program: the parent writes "Hello There!" into a pipe, the child reads it and
-     prints "Proc 0 read: Hello There!";
+     prints "Proc 0 read: Hello There!"; then again with --explain;
   2. a named pipe (FIFO) between two processes that are not parent and child: pipe-demo fifo-read
-     makes the FIFO (a path of this run's own) and waits in open() for a writer; pipe-demo
-     fifo-write opens it and writes two lines; the reader prints them, sees end of file when the
-     writer closes, and removes the FIFO it made;
+     makes the FIFO (a path of this run's own) and waits in open() for a writer; ls -l shows it;
+     pipe-demo fifo-write --explain opens it and writes two lines; the reader prints them, sees
+     end of file when the writer closes, and removes the FIFO it made;
   3. the blocking timeline (pipe-demo blocking): a writer blocks on a full pipe until a slow
      reader makes room, then the reader blocks on an empty pipe until the writer writes.
 
 Options:
   (none)          Headless: the programs run here as processes; their output is labelled
-                  [pipe-demo], [reader], [writer] and [timeline] and checked. The notes' program
-                  runs twice, the second time with --explain (its narration on stderr).
+                  [pipe-demo], [ls], [reader], [writer] and [timeline] and checked.
   --tmux          Two tmux panes, reader left, writer right, the commands typed as a person
-                  would: the notes' program (right: with --explain), then the FIFO reader left and
-                  the writer right, its lines typed on its standard input and ended with Ctrl-D;
-                  then the timeline left while ps on the right (ps -t: the left terminal's
-                  processes) shows, twice, where each one sleeps (WCHAN): the writer in
-                  pipe_write, then the reader in pipe_read. From a
-                  terminal the session is attached (leave it with Ctrl-b d); without one it runs
-                  detached, then each pane's screen is printed and checked.
-  --detached      With --tmux: do not attach, even from a terminal (as in CI).
-  --bin-dir DIR   Take pipe-demo from DIR. Default: \$IPC_LAB_BIN, else build it once with cargo
-                  build --release and use target/release.
-  -h, --help      Print this help.
+                  would: the notes' program (right: with --explain), then the FIFO reader left,
+                  ls -l and the writer right, its lines typed on its standard input and ended
+                  with Ctrl-D; then the timeline left while ps on the right (ps -t: the left
+                  terminal's processes) shows, twice, where each one sleeps (WCHAN): the writer
+                  in pipe_write, then the reader in pipe_read.
+$(lab_options_help)
 
 Checks: the notes' program prints exactly "Proc 0 read: Hello There!" (with --explain too) and
 exits 0; the FIFO reader's stdout is exactly the lines written, both sides exit 0 and the FIFO is
@@ -47,12 +41,9 @@ pipe_read (unless the kernel hides WCHAN). On an error, Ctrl-C, SIGTERM or SIGHU
 started are stopped and the FIFO removed. Exit status: 0 when every check passed, 1 when one
 failed, 2 for a usage error.
 
-Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
-NO_COLOR (no colours).
-
 Examples:
   scripts/demo-pipe.sh                    headless, builds first if needed
-  scripts/demo-pipe.sh --tmux             watch it typed into two panes
+  scripts/demo-pipe.sh --tmux --step      watch it typed into two panes, a key before each step
   scripts/demo-pipe.sh --bin-dir target/release
 EOF
 }
@@ -63,6 +54,14 @@ DELAY=0.5        # the reader's delay in the headless timeline (it takes about 3
 TMUX_DELAY=1     # with --tmux (2 when attached): time for ps to look while a side is blocked
 FIFO=""          # this run's FIFO, in the work directory (set in main)
 PS_CMD=""        # with --tmux: ps for the processes of the left pane's terminal (set in with_tmux)
+LAB_STEPS=(
+    "the notes' program: the parent writes Hello There! into a pipe, the child reads it and prints what it got"
+    "the same with --explain: each call narrated on stderr, stdout unchanged"
+    "a named pipe (FIFO): the reader makes it and opens it to read; open waits until a process opens it to write"
+    "ls -l: the p at its start says FIFO; the reader still waits in open()"
+    "a writer, not the reader's parent or child, opens the FIFO by its name and writes two lines; the reader prints them, and sees end of file when the writer closes its end"
+    "blocking: the writer fills the pipe and blocks in write() until the slow reader makes room; then the reader blocks in read() on the empty pipe until the writer writes"
+)
 
 # ----------------------------------------------------------------------------------------------
 # Checks shared by both modes
@@ -117,6 +116,7 @@ run_notes() {
     local out=$LAB_WORK/$1.out err=$LAB_WORK/$1.err rc cmd=pipe-demo
     local -a args=()
     [[ -z ${2:-} ]] || args=("$2") cmd="pipe-demo $2"
+    lab_step
     lab_cmd "$cmd"
     lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/pipe-demo" "${args[@]}"
     lab_wait_exit "$LAB_PID" 10 pipe-demo || true
@@ -138,6 +138,7 @@ run_notes() {
 fifo_pair() {
     local rout=$LAB_WORK/reader.out rerr=$LAB_WORK/reader.err wout=$LAB_WORK/writer.out
     local rpid rrc wrc
+    lab_step
     lab_cmd "pipe-demo fifo-read $FIFO &"
     lab_spawn_split "$rout" "$rerr" /dev/null "$LAB_BIN/pipe-demo" fifo-read "$FIFO"
     rpid=$LAB_PID
@@ -148,6 +149,7 @@ fifo_pair() {
         return 0
     fi
     lab_show_new reader "$rerr"
+    lab_step
     lab_cmd "ls -l $FIFO"
     # shellcheck disable=SC2012 # ls -l is the point: its first letter, p, says FIFO
     ls -l "$FIFO" 2>&1 | lab_label ls
@@ -163,8 +165,7 @@ fifo_pair() {
     fi
 
     echo
-    lab_say "A second process, not the reader's parent or child, opens the FIFO by its name and"
-    lab_say "writes two lines (--explain shows the calls): the reader's open returns, it prints them."
+    lab_step
     lab_cmd "pipe-demo fifo-write --explain $FIFO$(printf " '%s'" "${MESSAGES[@]}")"
     lab_spawn "$wout" /dev/null "$LAB_BIN/pipe-demo" fifo-write --explain "$FIFO" "${MESSAGES[@]}"
     lab_wait_exit "$LAB_PID" 10 "pipe-demo fifo-write" || true
@@ -184,6 +185,7 @@ fifo_pair() {
 
 timeline() {
     local out=$LAB_WORK/blocking.out err=$LAB_WORK/blocking.err rc
+    lab_step
     lab_cmd "pipe-demo blocking --delay $DELAY"
     lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/pipe-demo" blocking --delay "$DELAY"
     lab_follow timeline "$out" "$LAB_PID" 15 "pipe-demo blocking" || true
@@ -196,21 +198,21 @@ timeline() {
 
 headless() {
     lab_heading "Pipes (notes B3): the notes' program"
-    lab_say "The parent makes a pipe and forks; it writes \"Hello There!\" into the write end, the"
-    lab_say "child reads the read end and prints what it got (and the parent waits for the child)."
+    lab_say "The parent makes a pipe and forks; it writes \"Hello There!\" into the write end, the" \
+        "child reads the read end and prints what it got (and the parent waits for the child)."
     run_notes plain
 
     lab_heading "The same with --explain: each call narrated on stderr, stdout unchanged"
     run_notes explain --explain
 
     lab_heading "A named pipe (FIFO): a reader and a writer that are not parent and child"
-    lab_say "A pipe has no name, so only related processes share it. A FIFO has a path: the reader"
-    lab_say "makes it (mkfifo) and opens it to read; open waits until some process opens it to write."
+    lab_say "A pipe has no name, so only related processes share it. A FIFO has a path: the reader" \
+        "makes it (mkfifo) and opens it to read; open waits until some process opens it to write."
     fifo_pair
 
     lab_heading "Blocking: a writer waits on a full pipe, a reader on an empty one"
-    lab_say "The writer (the child) writes a page at a time into a pipe of 4 pages; the reader (the"
-    lab_say "parent) waits $DELAY s before it reads. Each line: the time, who, and what happens."
+    lab_say "The writer (the child) writes a page at a time into a pipe of 4 pages; the reader (the" \
+        "parent) waits $DELAY s before it reads. Each line: the time, who, and what happens."
     timeline
 }
 
@@ -227,62 +229,57 @@ ere() {
 # background subshell. Called through lab_tmux_play.
 # shellcheck disable=SC2317
 tmux_driver() {
-    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT look=0.5 m
-    ((LAB_TMUX_ATTACHED == 0)) || look=2
-    lab_tmux_wait_prompt "$left" 10 || return 1
-    lab_tmux_wait_prompt "$right" 10 || return 1
-    lab_tmux_pause 0.5
+    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT m
 
     # 1. the notes' program
-    lab_tmux_status "the notes' program: as in the notes (left), narrated with --explain (right)"
+    lab_step "$left"
     lab_tmux_run "$left" "pipe-demo"
     lab_tmux_wait_done "$left" 10 || return 1
     lab_tmux_save_rc notes
-    lab_tmux_pause 0.5
+    lab_step "$right"
     lab_tmux_run "$right" "pipe-demo --explain"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc explain
-    lab_tmux_pause "$look"
 
-    # 2. a named pipe: the reader left, the writer right, its lines typed on its stdin
-    lab_tmux_status "a named pipe: the reader's open waits until a writer opens the FIFO"
+    # 2. a named pipe: the reader left, ls and the writer right, its lines typed on its stdin
+    lab_step "$left"
     lab_tmux_run "$left" "pipe-demo fifo-read $FIFO"
     lab_tmux_wait_text "$left" 'open waits until a writer opens it' 10 || return 1
-    lab_tmux_pause "$look"
-    lab_tmux_run "$right" "pipe-demo fifo-write $FIFO"
+    lab_step "$right"
+    lab_tmux_run "$right" "ls -l $FIFO"
+    lab_tmux_wait_done "$right" 10 || return 1
+    lab_tmux_save_rc ls
+    lab_step "$right"
+    lab_tmux_run "$right" "pipe-demo fifo-write --explain $FIFO"
     lab_tmux_wait_text "$right" 'to write: open waits until a reader opens it' 10 || return 1
-    lab_tmux_status "each line typed on the right comes out on the left"
     for m in "${MESSAGES[@]}"; do
-        lab_tmux_pause 0.5
+        lab_pause 5
         lab_tmux_type "$right" "$m"
         lab_tmux_enter "$right"
         lab_tmux_wait_text "$left" "^$(ere "$m")\$" 10 || return 1
     done
-    lab_tmux_pause 0.5
-    lab_tmux_status "Ctrl-D ends the writer's input: it closes the FIFO, the reader sees end of file"
-    # only while the writer runs: at the shell's prompt Ctrl-D would close the pane
+    lab_pause 5
+    # Ctrl-D ends the writer's input, but only while it runs: at the prompt it would close the pane
     lab_tmux_running "$right" || return 1
     lab_tmux_key "$right" C-d
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc writer
     lab_tmux_wait_done "$left" 10 || return 1
     lab_tmux_save_rc reader
-    lab_tmux_pause "$look"
 
     # 3. the blocking timeline left; ps right, Enter pressed while one side is blocked
+    lab_step "$left"
     lab_tmux select-pane -t "$left" -T "reader: pipe-demo blocking (the writer is its child)"
     lab_tmux select-pane -t "$right" -T "writer: ps shows where each one sleeps (WCHAN)"
     lab_tmux_prepare "$right" "$PS_CMD"
     lab_tmux_run "$left" "pipe-demo blocking --delay $TMUX_DELAY"
     lab_tmux_wait_text "$left" 'no room: write blocks' 10 || return 1
-    lab_tmux_status "the pipe is full: the writer is blocked in write()"
     lab_tmux_enter "$right"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc ps1
     lab_tmux_mark "$right"
     lab_tmux_key "$right" Up
     lab_tmux_wait_text "$left" 'read blocks until the writer writes' 10 || return 1
-    lab_tmux_status "the pipe is empty: the reader is blocked in read()"
     lab_tmux_enter "$right"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc ps2
@@ -291,7 +288,6 @@ tmux_driver() {
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/left.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/right.screen" || true
-    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
 }
 
 # check_ps WHAT FILE SYMBOL ROLE WHO: FILE is what ps printed while WHO was blocked: a pipe-demo
@@ -345,10 +341,8 @@ with_tmux() {
         "The reader's pane (left)" "The writer's pane (right)"
 
     echo
-    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
-        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
+    if lab_tmux_left_early "$driver_rc"; then
         lab_check_path_gone "$FIFO" "the FIFO" || true
-        lab_fail "the demo did not run to its end (the session was left early): nothing else checked"
         return 0
     fi
     if ((driver_rc != 0)); then
@@ -375,7 +369,14 @@ with_tmux() {
         grep -v '^pipe-demo: ' >"$LAB_WORK/reader.lines" || true
     lab_check_output "the FIFO reader's output in the left pane" "$LAB_WORK/reader.lines" \
         "${MESSAGES[@]}" || true
-    lab_screen_output "$screen_r" 'writer$' "pipe-demo fifo-write $FIFO" >"$LAB_WORK/writer.lines"
+    lab_screen_output "$screen_r" 'writer$' "ls -l $FIFO" >"$LAB_WORK/ls.lines"
+    if [[ $(head -c 1 "$LAB_WORK/ls.lines") == p ]]; then
+        lab_pass "ls -l in the right pane shows $FIFO a FIFO (p at the start: a named pipe)"
+    else
+        lab_fail "ls -l in the right pane does not show $FIFO a FIFO: $(head -n 1 "$LAB_WORK/ls.lines")"
+    fi
+    lab_check_status "ls -l" "$(lab_tmux_rc ls)" || true
+    lab_screen_output "$screen_r" 'writer$' "pipe-demo fifo-write --explain $FIFO" >"$LAB_WORK/writer.lines"
     lab_check_lines "the FIFO writer's pane (the lines typed)" "$LAB_WORK/writer.lines" "${MESSAGES[@]}" || true
     lab_check_status "pipe-demo fifo-write" "$(lab_tmux_rc writer)" || true
     lab_check_status "pipe-demo fifo-read" "$(lab_tmux_rc reader)" || true

@@ -7,34 +7,27 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
-Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--pace SECS] [--step] [--bin-dir DIR]
 
 The shared-memory demo (lecture notes B1, steps 1 to 5): shm-master creates a 40-byte segment and
 waits for its ready flag; shm-slave attaches the segment, writes 5, 7 and -9 and sets the flag; the
-master reads the three values, detaches and destroys the segment.
+master reads the three values, detaches and destroys the segment. Then the same again with
+--explain, each side narrating the five steps.
 
 Options:
   (none)          Headless: both programs run here as processes, the slave fed the id and the
                   values on stdin as in the notes' dialogue; their output is labelled [master] and
                   [slave] and checked. A second run with --explain narrates the five steps.
   --tmux          Two tmux panes, master left, slave right, the commands typed as a person would.
-                  From a terminal the session is attached (leave it with Ctrl-b d); without one it
-                  runs detached, then each pane's screen is printed and checked.
-  --detached      With --tmux: do not attach, even from a terminal (as in CI).
-  --bin-dir DIR   Take shm-master and shm-slave from DIR. Default: \$IPC_LAB_BIN, else build
-                  them once with cargo build --release and use target/release.
-  -h, --help      Print this help.
+$(lab_options_help)
 
 Checks: the master prints the id and "Read 5 from shared memory." (7, -9), both programs exit 0,
-and the segment is gone afterwards (/proc/sysvipc/shm). Exit status: 0 when every check passed,
-1 when one failed, 2 for a usage error.
-
-Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
-NO_COLOR (no colours).
+and the segment is gone afterwards (/proc/sysvipc/shm); so for the --explain run. Exit status: 0
+when every check passed, 1 when one failed, 2 for a usage error.
 
 Examples:
   scripts/demo-shm.sh                     headless, builds first if needed
-  scripts/demo-shm.sh --tmux              watch it typed into two panes
+  scripts/demo-shm.sh --tmux --step       watch it typed into two panes, a key before each step
   scripts/demo-shm.sh --bin-dir target/release
 EOF
 }
@@ -45,6 +38,12 @@ for v in "${VALUES[@]}"; do
     READ_LINES+=("Read $v from shared memory.")
 done
 PROMPT="Shared memory id for attachment: "
+LAB_STEPS=(
+    "the master creates a segment of 40 bytes, attaches it, prints its id and waits for the ready flag"
+    "the slave is given the id and three numbers: it attaches the segment, writes them, then sets the flag; the master reads them, detaches and destroys the segment"
+    "the same with --explain: the master narrates each of its steps (on stderr)"
+    "the slave with --explain, given the id and the numbers as arguments"
+)
 
 # ----------------------------------------------------------------------------------------------
 # Headless
@@ -58,6 +57,7 @@ run_pair() {
     sin=$LAB_WORK/$name-slave.in
     [[ -z $explain ]] || mflags=(--explain "${mflags[@]}")
 
+    lab_step
     lab_cmd "shm-master ${mflags[*]} &"
     lab_spawn "$mout" /dev/null "$LAB_BIN/shm-master" "${mflags[@]}"
     mpid=$LAB_PID
@@ -70,6 +70,7 @@ run_pair() {
     lab_track_segment "$id" "$mpid"
     lab_show_new master "$mout"
 
+    lab_step
     if [[ -z $explain ]]; then
         # the notes' dialogue: the id at the prompt, then the values
         printf '%s\n%s\n' "$id" "${VALUES[*]}" >"$sin"
@@ -100,8 +101,8 @@ run_pair() {
 
 headless() {
     lab_heading "Shared memory (notes B1): the master and the slave, as in the notes' dialogue"
-    lab_say "shm-master creates and attaches a segment, prints its id and looks at the ready flag every"
-    lab_say "0.2 s; shm-slave gets the id and the values on stdin, writes them, then sets the flag."
+    lab_say "shm-master creates and attaches a segment, prints its id and looks at the ready flag every" \
+        "0.2 s; shm-slave gets the id and the values on stdin, writes them, then sets the flag."
     run_pair plain
 
     lab_heading "The same with --explain: each side narrates the five steps (on stderr)"
@@ -112,70 +113,84 @@ headless() {
 # ----------------------------------------------------------------------------------------------
 # tmux
 
-# Types the notes' dialogue into the panes; writes the id and the exit statuses to files, since it
-# may run in a background subshell. Called through lab_tmux_play.
+# tmux_pair NAME [--explain]: one pair, as run_pair: the master left; with the id it printed (the
+# pane's first, or second for --explain), the slave right. The id and the statuses go to files
+# (tmux.NAME.id, lab_tmux_save_rc NAME-master and NAME-slave): the driver may run in a subshell.
+# shellcheck disable=SC2317
+tmux_pair() {
+    local name=$1 explain=${2:-} left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT n=1 id
+    [[ -z $explain ]] || n=2
+    lab_step "$left"
+    lab_tmux_run "$left" "shm-master${explain:+ $explain} --interval 0.5"
+    lab_tmux_wait_text "$left" '^Shared Memory Id = [0-9]+$' 15 "$n" || return 1
+    id=${LAB_LINE##* }
+    echo "$id" >"$LAB_WORK/tmux.$name.id"
+    lab_track_segment "$id"
+    lab_step "$right"
+    if [[ -z $explain ]]; then
+        # the notes' dialogue: the id at the prompt, then the values
+        lab_tmux_run "$right" "shm-slave"
+        lab_tmux_wait_text "$right" '^Shared memory id for attachment:' 10 || return 1
+        lab_pause 5
+        lab_tmux_type "$right" "$id"
+        lab_tmux_enter "$right"
+        lab_tmux_type "$right" "${VALUES[*]}"
+        lab_tmux_enter "$right"
+    else
+        lab_tmux_run "$right" "shm-slave --explain $id ${VALUES[*]}"
+    fi
+    lab_tmux_wait_done "$right" 10 || return 1
+    lab_tmux_save_rc "$name-slave"
+    lab_tmux_wait_done "$left" 10 || return 1
+    lab_tmux_save_rc "$name-master"
+}
+
+# Types both pairs into the panes. Called through lab_tmux_play.
 # shellcheck disable=SC2317
 tmux_driver() {
-    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT id
-    lab_tmux_wait_prompt "$left" 10 || return 1
-    lab_tmux_wait_prompt "$right" 10 || return 1
-    lab_tmux_pause 0.5
-    lab_tmux_run "$left" "shm-master --interval 0.5"
-    lab_tmux_wait_text "$left" '^Shared Memory Id = [0-9]+$' 15 || return 1
-    id=${LAB_LINE##* }
-    echo "$id" >"$LAB_WORK/tmux.id"
-    lab_track_segment "$id"
-    lab_tmux_pause 0.5
-    lab_tmux_run "$right" "shm-slave"
-    lab_tmux_wait_text "$right" '^Shared memory id for attachment:' 10 || return 1
-    lab_tmux_pause 0.5
-    lab_tmux_type "$right" "$id"
-    lab_tmux_enter "$right"
-    lab_tmux_type "$right" "${VALUES[*]}"
-    lab_tmux_enter "$right"
-    lab_tmux_wait_done "$right" 10 || return 1
-    lab_tmux_save_rc slave
-    lab_tmux_wait_done "$left" 10 || return 1
-    lab_tmux_save_rc master
+    tmux_pair plain || return 1
+    tmux_pair explain --explain || return 1
     # the screens now, in case the panes are closed before the session ends
-    lab_tmux_capture "$left" "$LAB_WORK/master.screen" || true
-    lab_tmux_capture "$right" "$LAB_WORK/slave.screen" || true
-    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
+    lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/master.screen" || true
+    lab_tmux_capture "$LAB_TMUX_RIGHT" "$LAB_WORK/slave.screen" || true
 }
 
 with_tmux() {
-    local id="" mrc src
+    local id name explain out=$LAB_WORK/pane.lines
     lab_heading "Shared memory (notes B1) in tmux: master left, slave right"
     lab_tmux_start shm master slave
     lab_tmux_play tmux_driver
     local driver_rc=$LAB_RC
-    [[ ! -s $LAB_WORK/tmux.id ]] || id=$(<"$LAB_WORK/tmux.id")
-    mrc=$(lab_tmux_rc master)
-    src=$(lab_tmux_rc slave)
-
     lab_tmux_end "$LAB_WORK/master.screen" "$LAB_WORK/slave.screen" \
         "The master's pane (left)" "The slave's pane (right)"
 
     echo
-    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
-        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
-        [[ -z $id ]] || lab_check_segment_gone "$id" || true
-        lab_fail "the demo did not run to its end (the session was left early): nothing else checked"
+    if lab_tmux_left_early "$driver_rc"; then
+        for name in plain explain; do
+            [[ ! -s $LAB_WORK/tmux.$name.id ]] || lab_check_segment_gone "$(<"$LAB_WORK/tmux.$name.id")" || true
+        done
         return 0
     fi
-    if ((driver_rc != 0)); then
-        lab_fail "the tmux demo did not run to its end"
-    fi
-    if [[ -z $id ]]; then
-        lab_fail "no segment id appeared in the master's pane"
-        return 0
-    fi
-    lab_check_lines "the master's pane" "$LAB_WORK/master.screen" \
-        "Shared Memory Id = $id" "${READ_LINES[@]}" || true
-    lab_check_lines "the slave's pane" "$LAB_WORK/slave.screen" "$PROMPT$id" "${VALUES[*]}" || true
-    lab_check_status shm-master "$mrc" || true
-    lab_check_status shm-slave "$src" || true
-    lab_check_segment_gone "$id" || true
+    ((driver_rc == 0)) || lab_fail "the tmux demo did not run to its end"
+    for name in plain explain; do
+        explain=""
+        [[ $name == plain ]] || explain=" --explain"
+        if [[ ! -s $LAB_WORK/tmux.$name.id ]]; then
+            lab_fail "no segment id appeared in the master's pane (shm-master$explain)"
+            continue
+        fi
+        id=$(<"$LAB_WORK/tmux.$name.id")
+        lab_screen_output "$LAB_WORK/master.screen" 'master$' "shm-master$explain --interval 0.5" >"$out"
+        lab_check_lines "shm-master$explain's output in its pane" "$out" \
+            "Shared Memory Id = $id" "${READ_LINES[@]}" || true
+        if [[ -z $explain ]]; then
+            lab_screen_output "$LAB_WORK/slave.screen" 'slave$' shm-slave >"$out"
+            lab_check_lines "shm-slave's pane" "$out" "$PROMPT$id" "${VALUES[*]}" || true
+        fi
+        lab_check_status "shm-master$explain" "$(lab_tmux_rc "$name-master")" || true
+        lab_check_status "shm-slave$explain" "$(lab_tmux_rc "$name-slave")" || true
+        lab_check_segment_gone "$id" || true
+    done
 }
 
 # ----------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
-Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--pace SECS] [--step] [--bin-dir DIR]
 
 The signal demo (lecture notes B4), in three parts:
   1. the notes' program (sig-demo): it registers a handler for SIGSEGV and makes an invalid
@@ -29,13 +29,8 @@ Options:
                   sig-demo wait left and, with the PID read from the left pane, the kill commands
                   right. When SIGSTOP stops sig-demo wait the left shell takes its terminal back
                   ("Stopped"); SIGCONT makes it run again in the background, and fg, typed left,
-                  gives it the terminal again until SIGTERM ends it. From a terminal the session
-                  is attached (leave it with Ctrl-b d); without one it runs detached, then each
-                  pane's screen is printed and checked.
-  --detached      With --tmux: do not attach, even from a terminal (as in CI).
-  --bin-dir DIR   Take sig-demo from DIR. Default: \$IPC_LAB_BIN, else build it once with cargo
-                  build --release and use target/release.
-  -h, --help      Print this help.
+                  gives it the terminal again until SIGTERM ends it.
+$(lab_options_help)
 
 Checks: the notes' program prints exactly "Memory access blows up!" (nothing on stderr) and exits
 1; without a handler nothing is printed on stdout and the status is 139 (kill -l: SEGV);
@@ -49,12 +44,9 @@ typed right shows it in state T, and fg ends with 143. On an error, Ctrl-C, SIGT
 every program it started is ended, a stopped one too. Exit status: 0 when every check passed, 1
 when one failed, 2 for a usage error.
 
-Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
-NO_COLOR (no colours).
-
 Examples:
   scripts/demo-signal.sh                  headless, builds first if needed
-  scripts/demo-signal.sh --tmux           watch it typed into two panes
+  scripts/demo-signal.sh --tmux --step    watch it typed into two panes, a key before each step
   scripts/demo-signal.sh --bin-dir target/release
 EOF
 }
@@ -67,6 +59,17 @@ CONT_TAIL=": continued (if it was stopped, it runs again)"
 TERM_TAIL=": ending, as its default action would (the shell shows 143)"
 PS_FORMAT="pid,stat,wchan:16,args"
 EXPECTED=()      # the reports sig-demo wait should print, in order (set as the signals are sent)
+LAB_STEPS=(
+    "the notes' program: its handler catches SIGSEGV, prints its line and exits 1"
+    "no handler: SIGSEGV's default action kills the process; the shell shows 128 + 11"
+    "sig-demo wait prints its PID, then reports every signal it receives, with its sender"
+    "kill -USR1, -USR2 and -HUP: its handlers note each signal, and its main flow reports it with the sender's PID"
+    "sigqueue: sig-demo send sends SIGUSR1 with a value; the sender is now that process"
+    "sig-demo list --pid: what the kernel keeps for the process (/proc/PID/status)"
+    "SIGSTOP cannot be caught: the kernel stops the process at once, no handler runs; ps shows it in state T (stopped)"
+    "SIGCONT makes it run again; then its handler for SIGCONT runs, and it reports it"
+    "SIGTERM: it reports it, then ends by it, as the default action would (the shell shows 143 = 128 + 15)"
+)
 
 # report SIGNAL NUMBER SENDER [HOW [TAIL]]: the line sig-demo wait prints when it receives SIGNAL
 # (SIGUSR1) from process SENDER, sent by HOW (kill, or "sigqueue" with the value $VALUE).
@@ -141,6 +144,7 @@ run_fault() {
 
 notes() {
     local out=$LAB_WORK/notes.out err=$LAB_WORK/notes.err rc
+    lab_step
     run_fault notes
     rc=$LAB_RC
     lab_check_output "sig-demo's stdout" "$out" "$NOTES_LINE" || true
@@ -154,6 +158,7 @@ notes() {
 
 no_handler() {
     local out=$LAB_WORK/segv.out rc
+    lab_step
     run_fault segv segv --no-handler
     rc=$LAB_RC
     if [[ -s $out ]]; then
@@ -203,6 +208,7 @@ wait_part() {
     local out=$LAB_WORK/wait.out err=$LAB_WORK/wait.err sout=$LAB_WORK/send.out
     local lout=$LAB_WORK/list.out me=$BASHPID pid wpid spid src lrc rc ign
     EXPECTED=()
+    lab_step
     lab_cmd "sig-demo wait &"
     lab_spawn_split "$out" "$err" /dev/null "$LAB_BIN/sig-demo" wait
     pid=$LAB_PID
@@ -222,18 +228,20 @@ wait_part() {
     fi
 
     echo
-    lab_say "The kill commands below are bash's builtin, run by this script (PID $me): each report"
-    lab_say "names that sender, as the handler found it in siginfo (si_pid, si_uid, si_code)."
-    lab_say "SIGUSR1 and SIGUSR2 mean what a program decides; their default action ends the process,"
-    lab_say "but sig-demo wait has a handler for them: it notes the signal, the main flow reports it."
+    lab_say "The kill commands below are bash's builtin, run by this script (PID $me): each report" \
+        "names that sender, as the handler found it in siginfo (si_pid, si_uid, si_code)." \
+        "SIGUSR1 and SIGUSR2 mean what a program decides; their default action ends the process," \
+        "but sig-demo wait has a handler for them: it notes the signal, the main flow reports it." \
+        "SIGHUP (hang-up: the terminal went away) would end it too; with a handler it lives on."
+    lab_step
     signal_it "$pid" USR1 "$out" 1 "$(report SIGUSR1 10 "$me")" || return 0
     signal_it "$pid" USR2 "$out" 2 "$(report SIGUSR2 12 "$me")" || return 0
-    lab_say "SIGHUP (hang-up: the terminal went away) would end it too; with a handler it lives on."
     signal_it "$pid" HUP "$out" 3 "$(report SIGHUP 1 "$me")" || return 0
 
     echo
-    lab_say "sigqueue(3) sends a value with the signal (si_value); the sender is now the process"
-    lab_say "sig-demo send, not this script."
+    lab_say "sigqueue(3) sends a value with the signal (si_value); the sender is now the process" \
+        "sig-demo send, not this script."
+    lab_step
     lab_cmd "sig-demo send $pid USR1 --value $VALUE"
     lab_spawn "$sout" /dev/null "$LAB_BIN/sig-demo" send "$pid" USR1 --value "$VALUE"
     spid=$LAB_PID
@@ -246,23 +254,22 @@ wait_part() {
 
     echo
     lab_say "What the kernel keeps for the process (/proc/$pid/status: SigCgt, SigBlk, SigIgn, SigPnd):"
+    lab_step
     lab_cmd "sig-demo list --pid $pid"
     lab_spawn "$lout" /dev/null "$LAB_BIN/sig-demo" list --pid "$pid"
     lab_wait_exit "$LAB_PID" 10 "sig-demo list" || true
     lrc=$LAB_RC
     lab_show list "$lout"
-    lab_say "Caught: its seven handlers, and SIGSEGV and SIGBUS, which Rust's runtime catches to report"
     ign=$(lab_plain <"$lout" | sed -n 's/^ *ignored  *//p')
-    if [[ " $ign " == *" SIGQUIT "* ]]; then
-        lab_say "a stack overflow. Ignored: SIGPIPE (Rust ignores it) and SIGQUIT (bash ignores SIGINT"
-        lab_say "and SIGQUIT for what a script starts in the background; a handler replaces SIG_IGN)."
-    else
-        lab_say "a stack overflow. Ignored: SIGPIPE (Rust ignores it)."
-    fi
+    local why="Ignored: SIGPIPE (Rust ignores it)."
+    [[ " $ign " != *" SIGQUIT "* ]] || why="Ignored: SIGPIPE (Rust ignores it) and SIGQUIT (bash ignores SIGINT
+        and SIGQUIT for what a script starts in the background; a handler replaces SIG_IGN)."
+    lab_say "Caught: its seven handlers, and SIGSEGV and SIGBUS, which Rust's runtime catches to report" \
+        "a stack overflow. $why"
 
     echo
-    lab_say "SIGSTOP cannot be caught, blocked or ignored: the kernel stops the process at once. No"
-    lab_say "handler runs, so nothing is reported; ps shows it in state T (stopped)."
+    lab_say "SIGSTOP cannot be caught, blocked or ignored."
+    lab_step
     signal_it "$pid" STOP "$out" 0 || return 0
     if lab_wait_state "$pid" T 5; then
         lab_pass "sig-demo wait is stopped (state T in /proc/$pid/stat)"
@@ -271,8 +278,8 @@ wait_part() {
     fi
     lab_cmd "ps -o $PS_FORMAT -p $pid"
     ps -o "$PS_FORMAT" -p "$pid" 2>&1 | lab_label ps || true
-    lab_say "SIGCONT makes it run again (the kernel does that, whatever the handler); then its"
-    lab_say "handler for SIGCONT runs and it reports it."
+    lab_say "The kernel makes it run again on SIGCONT, whatever its handler does."
+    lab_step
     signal_it "$pid" CONT "$out" 5 "$(report SIGCONT 18 "$me" kill "$CONT_TAIL")" || return 0
     if lab_wait_state "$pid" RSD 5; then
         lab_pass "sig-demo wait runs again after kill -CONT (state $LAB_STATE, no longer T)"
@@ -281,8 +288,9 @@ wait_part() {
     fi
 
     echo
-    lab_say "SIGTERM asks it to end: it reports it, then restores the default action and raises it"
-    lab_say "again, so that bash sees what killed it."
+    lab_say "SIGTERM asks it to end: it reports it, then restores the default action and raises it" \
+        "again, so that bash sees what killed it."
+    lab_step
     signal_it "$pid" TERM "$out" 0 "$(report SIGTERM 15 "$me" kill "$TERM_TAIL")" || return 0
     lab_wait_exit "$pid" 10 "sig-demo wait" || true
     rc=$LAB_RC
@@ -304,13 +312,13 @@ wait_part() {
 
 headless() {
     lab_heading "Signals (notes B4): the notes' program"
-    lab_say "It registers myOwnHandler for SIGSEGV, then writes through an invalid pointer: the CPU"
-    lab_say "traps, the kernel sends SIGSEGV, and the handler prints its line and exits 1."
+    lab_say "It registers myOwnHandler for SIGSEGV, then writes through an invalid pointer: the CPU" \
+        "traps, the kernel sends SIGSEGV, and the handler prints its line and exits 1."
     notes
 
     lab_heading "No handler: the default action of SIGSEGV ends the process"
-    lab_say "The same invalid access, with SIGSEGV's default action (and no core file: it sets"
-    lab_say "RLIMIT_CORE to 0). Killed by a signal, a process has no exit code: bash shows 128 + N."
+    lab_say "The same invalid access, with SIGSEGV's default action (and no core file: it sets" \
+        "RLIMIT_CORE to 0). Killed by a signal, a process has no exit code: bash shows 128 + N."
     no_handler
 
     lab_heading "Signals sent to a process: sig-demo wait reports each one, with its sender"
@@ -356,74 +364,62 @@ right_run() {
 # may run in a background subshell. Called through lab_tmux_play.
 # shellcheck disable=SC2317
 tmux_driver() {
-    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT look=0.5 pid n=0 sig
-    ((LAB_TMUX_ATTACHED == 0)) || look=2
-    lab_tmux_wait_prompt "$left" 10 || return 1
-    lab_tmux_wait_prompt "$right" 10 || return 1
-    lab_tmux_pause 0.5
+    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT pid n=0 sig
 
     # 1 and 2. the notes' program left, no handler right; echo $? shows each status
-    lab_tmux_status "the notes' program: its handler catches SIGSEGV, prints, exits 1"
+    lab_step "$left"
     lab_tmux_run "$left" "sig-demo"
     lab_tmux_wait_done "$left" 10 || return 1
     lab_tmux_save_rc notes
     lab_tmux_run "$left" "echo \$?"
     lab_tmux_wait_done "$left" 10 || return 1
-    lab_tmux_pause "$look"
-    lab_tmux_status "no handler: SIGSEGV's default action kills it; the shell shows 128 + 11"
+    lab_step "$right"
     lab_tmux_run "$right" "sig-demo segv --no-handler"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc segv
     lab_tmux_run "$right" "echo \$?"
     lab_tmux_wait_done "$right" 10 || return 1
-    lab_tmux_pause "$look"
 
     # 3. sig-demo wait left; the signals typed right, with the PID read from the left pane
+    lab_step "$left"
     lab_tmux select-pane -t "$left" -T "receiver: sig-demo wait"
     lab_tmux select-pane -t "$right" -T "sender: kill -SIGNAL PID"
-    lab_tmux_status "sig-demo wait prints its PID, then reports every signal it receives"
     lab_tmux_run "$left" "sig-demo wait"
     lab_tmux_wait_text "$left" '^My PID is [0-9]+\.' 10 || return 1
     pid=${LAB_LINE#My PID is }
     pid=${pid%%.*}
     echo "$pid" >"$LAB_WORK/tmux.pid"
     lab_track_pid "$pid"
-    lab_tmux_pause "$look"
+    lab_step "$right"
     for sig in USR1 USR2 HUP; do
-        lab_tmux_status "kill -$sig: its handler notes the signal and the sender's PID"
         right_run "kill-$sig" "kill -$sig $pid" || return 1
         n=$((n + 1))
         await_pane_reports "$left" "$n" 10 || return 1
-        lab_tmux_pause 0.5
+        lab_pause 5
     done
-    lab_tmux_status "sigqueue: a value travels with the signal"
+    lab_step "$right"
     right_run send "sig-demo send $pid USR1 --value $VALUE" || return 1
     n=$((n + 1))
     await_pane_reports "$left" "$n" 10 || return 1
-    lab_tmux_pause 0.5
-    lab_tmux_status "what the kernel keeps for it: /proc/$pid/status"
+    lab_step "$right"
     right_run list "sig-demo list --pid $pid" || return 1
-    lab_tmux_pause "$look"
 
-    lab_tmux_status "SIGSTOP: no handler can run; the left shell takes its terminal back"
+    lab_step "$right"
     lab_tmux_mark "$left"
     right_run kill-STOP "kill -STOP $pid" || return 1
     lab_tmux_wait_done "$left" 10 || return 1
     lab_tmux_save_rc stopped
-    lab_tmux_pause 0.5
-    lab_tmux_status "ps: the process is stopped (state T)"
+    lab_pause 5
     right_run ps "ps -o $PS_FORMAT -p $pid" || return 1
-    lab_tmux_pause "$look"
-    lab_tmux_status "SIGCONT: it runs again (in the background: the shell kept the terminal)"
+    # SIGCONT: it runs again, in the background (the shell kept the terminal); fg gives it back
+    lab_step "$right"
     right_run kill-CONT "kill -CONT $pid" || return 1
     n=$((n + 1))
     await_pane_reports "$left" "$n" 10 || return 1
-    lab_tmux_pause "$look"
-    lab_tmux_status "fg: the shell gives it the terminal again"
+    lab_pause 5
     lab_tmux_run "$left" "fg"
     lab_tmux_wait_text "$left" '^sig-demo wait$' 10 || return 1
-    lab_tmux_pause "$look"
-    lab_tmux_status "SIGTERM: it reports it, then ends by it (the shell shows 143)"
+    lab_step "$right"
     right_run kill-TERM "kill -TERM $pid" || return 1
     n=$((n + 1))
     await_pane_reports "$left" "$n" 10 || return 1
@@ -434,7 +430,6 @@ tmux_driver() {
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/left.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/right.screen" || true
-    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
 }
 
 with_tmux() {
@@ -461,9 +456,7 @@ with_tmux() {
     if [[ -n $pid ]]; then
         lab_check_process_gone "$pid" "sig-demo wait" && lab_untrack_pid "$pid"
     fi
-    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
-        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
-        lab_fail "the demo did not run to its end (the session was left early): nothing else checked"
+    if lab_tmux_left_early "$driver_rc"; then
         return 0
     fi
     if ((driver_rc != 0)); then

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<EOF
-Usage: $LAB_SCRIPT [--tmux [--detached]] [--bin-dir DIR]
+Usage: $LAB_SCRIPT [--tmux [--detached]] [--pace SECS] [--step] [--bin-dir DIR]
 
 The synchronisation demo (lecture notes B1: shared memory needs "no two processes performing a
 write at once, or data corruption"), in three parts, each a race between two processes started in
@@ -33,13 +33,8 @@ Options:
                   labelled [terminal-1] and [terminal-2] ([torn] for the torn race) and checked.
   --tmux          Two tmux panes, the first terminal left, the second right, the commands typed
                   as a person would: the second joins with the id read from the left pane, and
-                  the torn race runs in the right pane. From a terminal the session is attached
-                  (leave it with Ctrl-b d); without one it runs detached, then each pane's screen
-                  is printed and checked.
-  --detached      With --tmux: do not attach, even from a terminal (as in CI).
-  --bin-dir DIR   Take shm-race from DIR. Default: \$IPC_LAB_BIN, else build it once with cargo
-                  build --release and use target/release.
-  -h, --help      Print this help.
+                  the torn race runs in the right pane.
+$(lab_options_help)
 
 Checks: for each race, the first terminal prints the segment id, the title line, the table's
 header and a row for its --sync whose got and lost add up to expected (2 x the increments); the
@@ -51,12 +46,9 @@ and semaphore set the runs made is gone afterwards (/proc/sysvipc/shm, /proc/sys
 error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped (and remove what they made).
 Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
 
-Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (seconds between typed words with --tmux),
-NO_COLOR (no colours).
-
 Examples:
   scripts/demo-sync.sh                    headless, builds first if needed
-  scripts/demo-sync.sh --tmux             watch it typed into two panes
+  scripts/demo-sync.sh --tmux --step      watch it typed into two panes, a key before each step
   scripts/demo-sync.sh --bin-dir target/release
 EOF
 }
@@ -73,6 +65,12 @@ TRIES=3          # races without synchronisation before "nothing was ever lost" 
 # The two terminals: the labels of their output (headless), the titles and prompts of the panes.
 FIRST=terminal-1
 SECOND=terminal-2
+LAB_STEPS=(
+    "lost updates: the first terminal makes a segment, prints its id and waits; the second joins with that id; both add 1 to one counter, each time a load and a store"
+    "fixed with a System V semaphore: each increment between semop P (wait, take) and V (give back)"
+    "fixed with an atomic add: the load, the add and the store as one instruction (lock xadd)"
+    "torn reads: a writer rewrites a record while a reader copies it, without synchronisation, then with the semaphore"
+)
 
 # The commands are the same in both modes. first_args SYNC N: the arguments of the first
 # terminal's shm-race, one per line.
@@ -178,8 +176,8 @@ check_lost() {
     elif lost_some; then
         lab_pass "without synchronisation $ROW_LOST of $ROW_EXPECTED increments were lost (race $1 of at most $TRIES)"
     elif (($1 < TRIES)); then
-        lab_say "Nothing was lost in race $1: the two did not overlap (the scheduler ran them in turn)."
-        lab_say "The race is real, not staged, so it runs again (race $(($1 + 1)) of at most $TRIES)."
+        lab_say "Nothing was lost in race $1: the two did not overlap (the scheduler ran them in turn)." \
+        "The race is real, not staged, so it runs again (race $(($1 + 1)) of at most $TRIES)."
         return 1
     else
         lab_fail "without synchronisation no update was lost in $TRIES races: the processes never overlapped"
@@ -274,10 +272,11 @@ pair() {
 headless() {
     local try out=$LAB_WORK/torn.out rc per_none per_sem
     lab_heading "Lost updates (notes B1): two terminals add 1 to one counter in shared memory"
-    lab_say "The first terminal makes the segment, prints its id and waits at a start gate; the second"
-    lab_say "joins with that id. Both then add 1 to the counter $INCREMENTS times, each increment a load"
-    lab_say "and a store: when both load the same value, one store overwrites the other. --explain"
-    lab_say "narrates the first terminal's system calls on stderr."
+    lab_say "The first terminal makes the segment, prints its id and waits at a start gate; the second" \
+        "joins with that id. Both then add 1 to the counter $INCREMENTS times, each increment a load" \
+        "and a store: when both load the same value, one store overwrites the other. --explain" \
+        "narrates the first terminal's system calls on stderr."
+    lab_step
     for ((try = 1; try <= TRIES; try++)); do
         ((try == 1)) || echo
         pair "none-$try" none "$INCREMENTS"
@@ -286,26 +285,29 @@ headless() {
     done
 
     lab_heading "Fixed with a System V semaphore: one process at a time between P and V"
-    lab_say "The first terminal also makes a set of one semaphore, set to 1 (free). Each increment is"
-    lab_say "semop -1 (P: wait, take), load, add, store, semop +1 (V: give back): two system calls,"
-    lab_say "so each process adds 1 only $SEM_INCREMENTS times."
+    lab_say "The first terminal also makes a set of one semaphore, set to 1 (free). Each increment is" \
+        "semop -1 (P: wait, take), load, add, store, semop +1 (V: give back): two system calls," \
+        "so each process adds 1 only $SEM_INCREMENTS times."
+    lab_step
     pair semaphore semaphore "$SEM_INCREMENTS"
     per_sem=$ROW_PER
     check_exact semaphore
 
     lab_heading "Fixed with an atomic add: the load, the add and the store as one instruction"
-    lab_say "The same $INCREMENTS increments per process as without synchronisation, each one atomic"
-    lab_say "add instruction (lock xadd on x86-64): no system call, and nothing lost."
+    lab_say "The same $INCREMENTS increments per process as without synchronisation, each one atomic" \
+        "add instruction (lock xadd on x86-64): no system call, and nothing lost."
+    lab_step
     pair atomic atomic "$INCREMENTS"
     check_exact atomic
-    lab_say "Time per increment: ${per_none:-?} without synchronisation (and wrong), ${per_sem:-?} with"
-    lab_say "the semaphore (two system calls), ${ROW_PER:-?} with the atomic add (one instruction)."
+    lab_say "Time per increment: ${per_none:-?} without synchronisation (and wrong), ${per_sem:-?} with" \
+        "the semaphore (two system calls), ${ROW_PER:-?} with the atomic add (one instruction)."
 
     lab_heading "Torn reads: a writer rewrites a record while a reader copies it"
-    lab_say "The record is 7 equal fields and their sum. Each word is written atomically, the record"
-    lab_say "is not: a copy made half way through a write mixes two writes. The semaphore makes the"
-    lab_say "writer's rewrite and the reader's copy each a critical section. An atomic add cannot help:"
-    lab_say "one instruction writes one word. The same program runs the writer and the reader (forked)."
+    lab_say "The record is 7 equal fields and their sum. Each word is written atomically, the record" \
+        "is not: a copy made half way through a write mixes two writes. The semaphore makes the" \
+        "writer's rewrite and the reader's copy each a critical section. An atomic add cannot help:" \
+        "one instruction writes one word. The same program runs the writer and the reader (forked)."
+    lab_step
     lab_cmd "shm-race ${TORN_ARGS[*]}"
     lab_spawn "$out" /dev/null "$LAB_BIN/shm-race" "${TORN_ARGS[@]}"
     lab_follow torn "$out" "$LAB_PID" 30 "shm-race torn" || true
@@ -363,7 +365,7 @@ tmux_pair() {
     done
     echo "$id" >"$LAB_WORK/tmux.$name.id"
     lab_track_segment "$id"
-    lab_tmux_pause 0.5
+    lab_pause 5
     lab_tmux_run "$right" "shm-race counter --join $id"
     lab_tmux_wait_done "$right" 30 || return 1
     lab_tmux_save_rc "$name-second"
@@ -380,40 +382,25 @@ tmux_pair() {
 # lab_tmux_play.
 # shellcheck disable=SC2317
 tmux_driver() {
-    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT look=0.5 try
-    ((LAB_TMUX_ATTACHED == 0)) || look=3
-    lab_tmux_wait_prompt "$left" 10 || return 1
-    lab_tmux_wait_prompt "$right" 10 || return 1
-    lab_tmux_pause 0.5
-
+    local left=$LAB_TMUX_LEFT right=$LAB_TMUX_RIGHT try
+    lab_step "$left"
     for ((try = 1; try <= TRIES; try++)); do
-        if ((try == 1)); then
-            lab_tmux_status "no synchronisation: both add 1 to one counter, as a load and a store"
-        else
-            lab_tmux_status "nothing lost this time (they did not overlap): race $try of $TRIES"
-        fi
+        ((try == 1)) || lab_caption "nothing was lost: the two did not overlap; the race runs again (race $try of at most $TRIES)" "$left"
         echo "$try" >"$LAB_WORK/tmux.tries"
         tmux_pair "none-$try" none "$INCREMENTS" "$try" || return 1
-        lab_tmux_pause "$look"
         lost_some && break
     done
-
-    lab_tmux_status "fixed: a System V semaphore around each increment (semop P and V)"
+    lab_step "$left"
     tmux_pair semaphore semaphore "$SEM_INCREMENTS" 1 || return 1
-    lab_tmux_pause "$look"
-
-    lab_tmux_status "fixed: one atomic add (lock xadd) per increment, no system call"
+    lab_step "$left"
     tmux_pair atomic atomic "$INCREMENTS" 1 || return 1
-    lab_tmux_pause "$look"
-
-    lab_tmux_status "torn reads: a writer rewrites a record while a reader copies it"
+    lab_step "$right"
     lab_tmux_run "$right" "shm-race ${TORN_ARGS[*]}"
     lab_tmux_wait_done "$right" 30 || return 1
     lab_tmux_save_rc torn
     # the screens now, in case the panes are closed before the session ends
     lab_tmux_capture "$left" "$LAB_WORK/first.screen" || true
     lab_tmux_capture "$right" "$LAB_WORK/second.screen" || true
-    lab_tmux_status "done: Ctrl-b d (or exit in both panes) leaves"
 }
 
 # tmux_check_pair NAME SYNC N TRY: check_pair on the saved screens, for the race tmux_pair typed
@@ -445,11 +432,9 @@ with_tmux() {
         "The first terminal's pane (left)" "The second terminal's pane (right)"
 
     echo
-    if ((LAB_TMUX_ATTACHED && driver_rc == 130)); then
-        # left with Ctrl-b d while it was still typing: nothing to check but the clean-up
+    if lab_tmux_left_early "$driver_rc"; then
         cat "$screen_l" "$screen_r" >"$LAB_WORK/screens"
         check_gone "the panes' shm-race runs" "$LAB_WORK/screens"
-        lab_fail "the demo did not run to its end (the session was left early): nothing else checked"
         return 0
     fi
     if ((driver_rc != 0)); then

@@ -24,6 +24,10 @@
 #   lab_wait_state "$pid" T 5                        # stopped (kill -STOP)? its letter: LAB_STATE
 #   lab_check_process_gone "$pid" "foo-recv"; lab_untrack_pid "$pid"   # a process not our child
 #
+#   LAB_STEPS=("the receiver holds" "two senders send")   # a demo's steps, both modes play them all
+#   lab_step                       # headless: the next step's caption; with --step, a key first
+#   lab_step "$LAB_TMUX_LEFT"      # in a tmux driver: the caption typed into that (idle) pane
+#
 # Every wait is bounded. On exit, error, Ctrl-C, SIGTERM and SIGHUP the trap stops the children
 # started with lab_spawn (and lab_track_pid), kills the private tmux server and removes the System V
 # segments registered with lab_track_segment and the POSIX message queues named with
@@ -57,6 +61,13 @@ LAB__FEEDS=0
 LAB__CLEANED=0
 LAB__SIGNAL=""        # a signal that came while the exit trap was cleaning up
 declare -A LAB__SHOWN=()   # lines of a file already shown by lab_show_new
+LAB_STEPS=()        # the demo's steps, a caption each, in the order both modes play them
+LAB_STEP=0          # the steps begun so far (lab_step)
+LAB_STEP_MODE=0     # 1 with --step: a key before each step
+LAB_PACE=""         # --pace, else $IPC_LAB_PACE, else the mode's default (lab__pace)
+LAB__PACE_MS=0      # the pace in milliseconds: between typed words; 10 x before a step
+LAB__WIDTH=80       # the width the scripts' own text is wrapped at (lab_init)
+LAB__KEYS_FD=""     # $IPC_LAB_STEP_KEYS, once opened
 
 # ----------------------------------------------------------------------------------------------
 # Output: headings, labels, messages
@@ -78,14 +89,33 @@ if lab_color 2; then
     LAB__ERED=$'\e[31m' LAB__EYELLOW=$'\e[33m' LAB__ERESET=$'\e[0m'
 fi
 
-# lab_heading TEXT: a heading on stdout, with a blank line before it.
-lab_heading() {
-    printf '\n%s==> %s%s\n' "$LAB__BOLD" "$*" "$LAB__RESET"
+# lab_wrap WIDTH FIRST REST STYLE TEXT...: TEXT as lines of at most WIDTH columns, broken between
+# words, the first line starting with FIRST and the others with REST; each line in STYLE (an escape).
+lab_wrap() {
+    local width=$1 first=$2 rest=$3 style=$4 reset=""
+    shift 4
+    [[ -z $style ]] || reset=$LAB__RESET
+    printf '%s\n' "$*" | awk -v w="$width" -v p="$first" -v r="$rest" -v s="$style" -v e="$reset" '
+        { for (i = 1; i <= NF; i++) word[++n] = $i }
+        END {
+            line = p; k = 0
+            for (i = 1; i <= n; i++) {
+                if (k && length(line) + 1 + length(word[i]) > w) { print s line e; line = r; k = 0 }
+                line = line (k++ ? " " : "") word[i]
+            }
+            if (k) print s line e
+        }'
 }
 
-# lab_say TEXT: an explanatory line for the reader.
+# lab_heading TEXT: a heading on stdout, with a blank line before it.
+lab_heading() {
+    echo
+    lab_wrap "$LAB__WIDTH" "==> " "    " "$LAB__BOLD" "$*"
+}
+
+# lab_say TEXT...: an explanatory paragraph for the reader, wrapped at the terminal's width.
 lab_say() {
-    printf '%s%s%s\n' "$LAB__DIM" "$*" "$LAB__RESET"
+    lab_wrap "$LAB__WIDTH" "" "" "$LAB__DIM" "$*"
 }
 
 # lab_cmd TEXT: show a command the way a shell prompt would.
@@ -211,8 +241,14 @@ lab_check_status() {
     fi
 }
 
-# lab_finish: the summary line; exits 1 if a check failed, else 0.
+# lab_finish: the summary line; exits 1 if a check failed, else 0. A run that played fewer
+# steps than the demo lists (LAB_STEPS), or more, fails too.
 lab_finish() {
+    local played
+    played=$(lab__steps_played)
+    if ((LAB_FAILED == 0 && played != ${#LAB_STEPS[@]})); then
+        lab_fail "this run played $played of the demo's ${#LAB_STEPS[@]} steps (LAB_STEPS)"
+    fi
     if ((LAB_FAILED > 0)); then
         printf '\n%s%s: %d check(s) failed%s\n' "$LAB__RED" "$LAB_SCRIPT" "$LAB_FAILED" "$LAB__RESET"
         exit 1
@@ -236,8 +272,8 @@ lab_find_bins() {
     if [[ -z $dir ]]; then
         command -v cargo >/dev/null ||
             lab_die "cargo not found: install Rust with rustup (https://rustup.rs), or pass --bin-dir DIR"
-        lab_say "building the binaries: cargo build --release --bins (once)"
-        (cd "$LAB_ROOT" && cargo build --release --quiet --bins) ||
+        lab_say "building the binaries: cargo build --release --bins (once; cargo shows its progress)"
+        (cd "$LAB_ROOT" && cargo build --release --bins) ||
             lab_die "cargo build --release failed (see above)"
         target=${CARGO_TARGET_DIR:-target}
         [[ $target == /* ]] || target=$LAB_ROOT/$target
@@ -257,9 +293,10 @@ lab_find_bins() {
 # ----------------------------------------------------------------------------------------------
 # Processes: start, wait (bounded), stop
 
-# lab_track_pid PID: stop PID on exit if it still runs.
+# lab_track_pid PID: stop PID on exit if it still runs (from a subshell too: the tmux driver).
 lab_track_pid() {
     LAB_PIDS+=("$1")
+    [[ $BASHPID == "$$" || -z $LAB_WORK ]] || echo "$1" >>"$LAB_WORK/tracked.pids"
 }
 
 # lab_spawn OUT IN CMD...: start CMD in the background, stdin from IN, stdout and stderr to OUT
@@ -467,6 +504,7 @@ lab_untrack_pid() {
     for i in "${!LAB_PIDS[@]}"; do
         [[ ${LAB_PIDS[i]} != "$1" ]] || unset 'LAB_PIDS[i]'
     done
+    [[ ! -s $LAB_WORK/tracked.pids ]] || sed -i "/^$1\$/d" "$LAB_WORK/tracked.pids"
 }
 
 # lab_check_process_gone PID WHAT: the check that process PID (WHAT names it) no longer runs; waits
@@ -639,13 +677,13 @@ lab__cleanup_queues() {
 # Set-up and clean-up
 
 # lab_demo_start PROGRAM... -- ARGS...: what every demo does first. Reads the options every demo
-# takes from ARGS (--tmux, --detached, --bin-dir DIR, -h/--help, which calls the script's own
-# usage function), sets up (lab_init), falls back to headless when tmux is missing, and finds the
-# PROGRAMs (lab_find_bins). LAB_DEMO_TMUX is then 1 for the tmux mode, 0 for headless.
+# takes from ARGS (--tmux, --detached, --pace SECS, --step, --bin-dir DIR, -h/--help, which calls
+# the script's own usage function), sets up (lab_init), falls back to headless when tmux is
+# missing, and finds the PROGRAMs (lab_find_bins). LAB_DEMO_TMUX is then 1 for the tmux mode.
 LAB_DEMO_TMUX=0
 lab_demo_start() {
     local -a programs=()
-    local bin_dir=""
+    local bin_dir="" pace="" from=--pace
     while (($#)) && [[ $1 != -- ]]; do
         programs+=("$1")
         shift
@@ -660,27 +698,80 @@ lab_demo_start() {
             ;;
         --tmux) LAB_DEMO_TMUX=1 ;;
         --detached) export IPC_LAB_DETACHED=1 ;;
-        --bin-dir)
-            (($# >= 2)) || lab_usage_error "--bin-dir needs a directory"
-            bin_dir=$2
+        --step) LAB_STEP_MODE=1 ;;
+        --pace | --bin-dir)
+            (($# >= 2)) || lab_usage_error "$1 needs a value"
+            if [[ $1 == --pace ]]; then pace=$2; else bin_dir=$2; fi
             shift
             ;;
+        --pace=*) pace=${1#*=} ;;
         --bin-dir=*) bin_dir=${1#*=} ;;
         *) lab_usage_error "unknown option: $1" ;;
         esac
         shift
     done
+    if [[ -z $pace && -n ${IPC_LAB_PACE:-} ]]; then
+        pace=$IPC_LAB_PACE from=IPC_LAB_PACE
+    fi
+    [[ -z $pace ]] || lab__pace "$pace" ||
+        lab_usage_error "$from $pace: the pace must be a positive number of seconds, such as 0.3"
+    if ((LAB_STEP_MODE)) && [[ -z ${IPC_LAB_STEP_KEYS:-} ]] && ! { : </dev/tty; } 2>/dev/null; then
+        lab_usage_error "--step waits for a key before each step, read from your terminal (/dev/tty), and this run has none: run it from a terminal"
+    fi
     lab_init
     if ((LAB_DEMO_TMUX)) && ! lab_tmux_available; then
         lab_tmux_missing
         LAB_DEMO_TMUX=0
     fi
+    if [[ -z $pace ]] && ((LAB_DEMO_TMUX)); then
+        if lab_tmux_interactive; then lab__pace 0.3; else lab__pace 0.05; fi
+    fi
     lab_find_bins "$bin_dir" "${programs[@]}"
+    if ((LAB_DEMO_TMUX)); then
+        lab_say "pace: $LAB_PACE s between typed words, $(lab__secs $((LAB__PACE_MS * 10))) s to read before each step (--pace SECS changes both)"
+    elif [[ -n $LAB_PACE ]]; then
+        lab_say "pace: $(lab__secs $((LAB__PACE_MS * 10))) s to read before each step (--pace $LAB_PACE)"
+    fi
+}
+
+# lab_options_help: the lines of a demo's --help on the options every demo takes.
+lab_options_help() {
+    # inside tmux, nothing says Ctrl-b d: it would detach the user's own session
+    local leave=" (Ctrl-b d leaves it early)" in="                  "
+    [[ -z ${TMUX:-} ]] || leave=""
+    cat <<EOF
+$(lab_wrap 98 "$in" "$in" "" "From a terminal the panes are shown as they are typed into: inside tmux in \
+a new window of your session (your prefix key, then l, goes back to the window you came from), \
+outside tmux in a session of the demo's own$leave. The window or session closes when the demo \
+ends. Without a terminal the session runs detached, then each pane's screen is printed and checked.")
+  --detached      With --tmux: do not attach, even from a terminal (as in CI).
+  --pace SECS     SECS (a positive number) between two words typed into a pane, and 10 x SECS
+                  to read before each step. Default: 0.3 with --tmux from a terminal, 0.05
+                  detached; headless, no pause unless this is given. Also \$IPC_LAB_PACE (the
+                  option wins).
+  --step          Before each step, show its caption and wait for a key from your terminal:
+                  Enter or space plays the step, q ends the demo there (what it started is
+                  stopped and removed, as on any exit; status 0). Needs a terminal.
+  --bin-dir DIR   Take the programs from DIR. Default: \$IPC_LAB_BIN, else build them once
+                  with cargo build --release and use target/release.
+  -h, --help      Print this help.
+
+Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (as --pace), NO_COLOR (no colours),
+COLUMNS (the width the scripts' text is wrapped at, else the terminal's, else 80),
+IPC_LAB_STEP_KEYS (for tests: a file or FIFO --step reads its keys from instead of the
+terminal, a line per key: q quits, any other line plays the step).
+EOF
 }
 
 # lab_init: make the private work directory and install the traps.
 lab_init() {
     LAB_WORK=$(mktemp -d "${TMPDIR:-/tmp}/ipc-lab.XXXXXX")
+    # the width the scripts' own text is wrapped at: COLUMNS, else the terminal's, else 80
+    LAB__WIDTH=${COLUMNS:-}
+    if ! [[ $LAB__WIDTH =~ ^[0-9]+$ ]] && [[ -t 1 ]]; then
+        LAB__WIDTH=$(tput cols 2>/dev/null) || LAB__WIDTH=""
+    fi
+    [[ $LAB__WIDTH =~ ^[0-9]+$ ]] && ((LAB__WIDTH >= 20)) || LAB__WIDTH=80
     : >"$LAB_WORK/segments"
     trap lab__on_exit EXIT
     trap 'lab__on_signal INT 130' INT
@@ -694,6 +785,9 @@ lab_cleanup() {
     local pid id cpid now tries
     ((LAB__CLEANED == 0)) || return 0
     LAB__CLEANED=1
+    if [[ -s $LAB_WORK/tracked.pids ]]; then
+        while read -r pid; do LAB_PIDS+=("$pid"); done <"$LAB_WORK/tracked.pids"
+    fi
     for pid in "${LAB_PIDS[@]}"; do
         if lab_alive "$pid"; then
             lab_stop "$pid"
@@ -749,28 +843,180 @@ lab__on_signal() {
 }
 
 # ----------------------------------------------------------------------------------------------
-# tmux: a private server (its own socket, no user configuration) with one window of two panes,
-# left and right, each running a plain interactive bash with a short prompt and the binaries first
-# on PATH. Commands are typed with send-keys at a readable pace; waits read the screen with
-# capture-pane, and a pane's shell records the exit status of each command in a file.
+# Pace and steps. A demo lists its steps in LAB_STEPS, a caption each; both modes call lab_step
+# at the start of each, in the same order, and lab_finish checks that all were played.
+
+# lab__pace SECS: set the pace (LAB_PACE, LAB__PACE_MS); false unless SECS is a positive number.
+lab__pace() {
+    local int frac
+    [[ $1 == *[1-9]* && $1 =~ ^([0-9]{0,6})(\.([0-9]*))?$ && -n ${BASH_REMATCH[1]}${BASH_REMATCH[3]} ]] ||
+        return 1
+    int=${BASH_REMATCH[1]:-0} frac=${BASH_REMATCH[3]}000
+    LAB__PACE_MS=$((10#$int * 1000 + 10#${frac:0:3}))
+    LAB_PACE=$1
+}
+
+# lab__secs MS: MS milliseconds in seconds, as short as exact (3, 0.5, 0.05).
+lab__secs() {
+    local s
+    s=$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))
+    while [[ $s == *.*0 ]]; do s=${s%0}; done
+    echo "${s%.}"
+}
+
+# lab_pause [N]: a pause of N (default 1) times the pace, the time between two typed words.
+lab_pause() {
+    local ms=$((${1:-1} * LAB__PACE_MS))
+    ((ms == 0)) || sleep "$(lab__secs "$ms")"
+}
+
+# lab_look: a pause to read what just came (10 times the pace; none headless unless --pace).
+lab_look() {
+    lab_pause 10
+}
+
+# lab_step [PANE]: begin the demo's next step (LAB_STEPS): after a pause to read what the last
+# one showed (not with --step), its caption: headless as "# ..." lines, in a tmux driver typed
+# into PANE, at its shell's prompt, as comment lines; then, with --step, a key. q ends the demo.
+lab_step() {
+    local caption=${LAB_STEPS[LAB_STEP]:-}
+    [[ -n $caption ]] || lab_die "step $((LAB_STEP + 1)) is not listed in LAB_STEPS"
+    LAB_STEP=$((LAB_STEP + 1))
+    echo "$LAB_STEP" >"$LAB_WORK/step"
+    ((LAB_STEP == 1 || LAB_STEP_MODE)) || lab_look
+    lab_caption "$caption" "${1:-}"
+    ((LAB_STEP_MODE)) || return 0
+    # headless, the caption is just above; typed into a pane, it may be out of sight
+    lab__step_key "step $LAB_STEP of ${#LAB_STEPS[@]}${1:+: $caption}"
+    [[ $LAB__KEY != q ]] || lab_quit
+}
+
+# lab_step_skip N: count N steps this run cannot play (with one CPU, say) as played.
+lab_step_skip() {
+    LAB_STEP=$((LAB_STEP + $1))
+    echo "$LAB_STEP" >"$LAB_WORK/step"
+}
+
+# lab__steps_played: how many steps were begun (by the tmux driver too, in its subshell).
+lab__steps_played() {
+    if [[ -s $LAB_WORK/step ]]; then cat "$LAB_WORK/step"; else echo 0; fi
+}
+
+# lab_caption TEXT [PANE]: TEXT wrapped as "# ..." comment lines: printed, or typed into PANE (it
+# must be at its shell's prompt: a running program would take them as input).
+lab_caption() {
+    local text=$1 pane=${2:-} width line
+    if [[ -z $pane ]]; then
+        lab_wrap "$LAB__WIDTH" "# " "# " "$LAB__BOLD" "$text"
+        return 0
+    fi
+    if lab_tmux_running "$pane"; then
+        lab_error "no caption typed into the tmux pane $pane: a command runs there ($text)"
+        return 1
+    fi
+    width=$(lab_tmux display-message -p -t "$pane" '#{pane_width}') || return 1
+    width=$((width - ${#LAB__TMUX_PROMPT[$pane]} - 1))
+    while IFS= read -r line; do
+        lab_tmux send-keys -t "$pane" -l -- "$line"
+        lab_tmux send-keys -t "$pane" Enter
+        lab_pause
+    done < <(lab_wrap "$((width < 20 ? 20 : width))" "# " "# " "" "$text")
+}
+
+LAB__KEY=""        # the key lab__step_key read: go or q
+LAB__STEP_PANE=""  # with --step when attached: the pane that shows the prompt and reads the key
+LAB__STEP_IN=""    # the FIFOs to and from that pane, opened by the driver
+LAB__STEP_OUT=""
+
+# lab__step_key TEXT: show TEXT and wait for Enter or space (LAB__KEY=go) or q (LAB__KEY=q, also
+# at the end of the input), read from IPC_LAB_STEP_KEYS (a line per key, for tests), else the
+# step pane (attached), else the terminal.
+lab__step_key() {
+    local key=x hint="[Enter or space: go on, q: quit]" width
+    if [[ -n ${IPC_LAB_STEP_KEYS:-} ]]; then
+        [[ -n $LAB__KEYS_FD ]] || exec {LAB__KEYS_FD}<"$IPC_LAB_STEP_KEYS"
+        printf '%s %s\n' "$1" "$hint" >&2
+        IFS= read -r key <&"$LAB__KEYS_FD" || key=q
+    elif [[ -n $LAB__STEP_PANE ]]; then
+        if [[ -z $LAB__STEP_IN ]]; then
+            exec {LAB__STEP_IN}<>"$LAB_WORK/step.in" {LAB__STEP_OUT}<>"$LAB_WORK/step.out"
+        fi
+        width=$(lab_tmux display-message -p -t "$LAB__STEP_PANE" '#{pane_width}') || width=80
+        lab_wrap "$width" "" "" "" "$1 $hint" | paste -sd $'\037' >&"$LAB__STEP_IN"
+        # the pane writes go or q; should it be gone, the demo ends
+        until read -r -t 1 -u "$LAB__STEP_OUT" key; do
+            lab_tmux display-message -p -t "$LAB__STEP_PANE" '#{pane_id}' >/dev/null 2>&1 || key=q
+            [[ $key != q ]] || break
+        done
+    else
+        lab_wrap "$LAB__WIDTH" "" "" "$LAB__BOLD" "$1 $hint" >/dev/tty
+        while [[ $key != "" && $key != " " && $key != [qQ] ]]; do
+            IFS= read -rsn1 key </dev/tty || key=q
+        done
+    fi
+    LAB__KEY=go
+    [[ $key != [qQ] ]] || LAB__KEY=q
+}
+
+# The step pane's program: for each prompt it is sent ($1, the unit separator between lines),
+# show it, wait for Enter, space or q and answer go or q ($2).
+# shellcheck disable=SC2016 # expanded by the pane's bash
+LAB__STEP_LOOP='while IFS= read -r text <"$1"; do
+    printf "\033[H\033[2J"; printf "%s\n" "$text" | tr "\037" "\n"
+    key=x
+    while [[ $key != "" && $key != " " && $key != [qQ] ]]; do IFS= read -rsn1 key || key=q; done
+    if [[ $key == [qQ] ]]; then echo q; else echo go; fi >"$2"
+    printf "\033[H\033[2J(playing the step)"
+done'
+
+# lab_quit: q was pressed: end the demo; the exit trap stops and removes what it started.
+lab_quit() {
+    : >"$LAB_WORK/quit"
+    if [[ $BASHPID != "$$" ]]; then
+        # the tmux driver, in the background while the session is attached: lab_tmux_play ends it
+        lab_tmux detach-client -s "$LAB_TMUX_SESSION" >/dev/null 2>&1 || true
+        exit 0
+    fi
+    lab__quit_exit
+}
+
+lab__quit_exit() {
+    echo
+    lab_say "$LAB_SCRIPT: ended with q at step $(lab__steps_played) of ${#LAB_STEPS[@]}: what it started is stopped and removed"
+    exit $((LAB_FAILED > 0 ? 1 : 0))
+}
+
+# ----------------------------------------------------------------------------------------------
+# tmux: one window of two panes, left and right (or one above the other), each running a plain
+# interactive bash with a short prompt and the binaries first on PATH. Commands are typed with
+# send-keys at the pace; waits read the screen with capture-pane, and a pane's shell records the
+# exit status of each command in a file. The window is, by LAB_TMUX_MODE:
+#   detached  without a terminal (or --detached): a private server (its own socket, no user
+#             configuration), its screens printed at the end;
+#   attach    from a terminal outside tmux: the same server, attached while the driver plays;
+#   window    from a terminal inside tmux: a new window of the user's own session.
+# The window (or the private server) goes when the demo ends.
 #
 #   lab_tmux_available || { lab_tmux_missing; ...headless...; }
 #   lab_tmux_start demo-foo recv send              # titles of the left and right panes
-#   lab_tmux_play my_driver                        # attach (terminal) or run detached
-#   my_driver() { lab_tmux_wait_prompt "$LAB_TMUX_LEFT" 10 || return 1
-#                 lab_tmux_run "$LAB_TMUX_LEFT" "foo-recv"; ...
+#   lab_tmux_play my_driver                        # the driver plays the steps
+#   my_driver() { lab_step "$LAB_TMUX_LEFT"; lab_tmux_run "$LAB_TMUX_LEFT" "foo-recv"; ...
 #                 lab_tmux_wait_done "$LAB_TMUX_LEFT" 10 || return 1; rc=$LAB_RC; }
 #   lab_tmux_capture "$LAB_TMUX_LEFT" "$LAB_WORK/left.screen"
 
+LAB_TMUX_MODE=""     # detached, attach or window (lab_tmux_start)
 LAB_TMUX_SOCKET=""   # the private server's socket name (tmux -L)
 LAB_TMUX_SESSION=""
+LAB_TMUX_WINDOW=""   # the window's id (@N)
 LAB_TMUX_LEFT=""     # pane ids (%N)
 LAB_TMUX_RIGHT=""
-LAB_TMUX_ATTACHED=0  # 1 when lab_tmux_play attached a terminal
+LAB_TMUX_ATTACHED=0  # 1 when a person watched the panes (attach or window)
 LAB__TMUX_PATH=""    # the socket's path, removed on exit (tmux leaves it behind)
-LAB_TMUX_PACE=${IPC_LAB_PACE:-}   # seconds between two keystroke groups
+LAB__TMUX_ON=""      # private or user: the server lab_tmux talks to; empty once it is gone
+LAB__TMUX_HELLO=""   # what lab_tmux_play types first: how to leave
 declare -A LAB__TMUX_SENT=()      # statuses recorded in a pane's file before its last command
 declare -A LAB__TMUX_STATUS=()    # a pane's status file: one line per prompt, the last status
+declare -A LAB__TMUX_PROMPT=()    # a pane's prompt
 LAB__TMUX_CMD=()
 
 # lab_tmux_available: true if tmux can be run.
@@ -785,12 +1031,18 @@ lab_tmux_missing() {
     lab_warn "sudo dnf install tmux (Fedora), sudo pacman -S tmux (Arch), then run again with --tmux."
 }
 
-# lab_tmux ARGS...: tmux on the private server.
+# lab_tmux ARGS...: tmux on the demo's server: the private one, or in window mode the user's
+# ($TMUX). Fails once the window or server is gone, so that nothing reaches another server.
 lab_tmux() {
-    tmux -L "$LAB_TMUX_SOCKET" -f /dev/null "$@"
+    case $LAB__TMUX_ON in
+    private) tmux -L "$LAB_TMUX_SOCKET" -f /dev/null "$@" ;;
+    user) tmux "$@" ;;
+    *) return 1 ;;
+    esac
 }
 
-# lab_tmux_interactive: true when lab_tmux_play will attach (stdin and stdout are terminals).
+# lab_tmux_interactive: true when lab_tmux_start will show the panes (stdin and stdout are
+# terminals, and no --detached).
 lab_tmux_interactive() {
     [[ -t 0 && -t 1 && ${IPC_LAB_DETACHED:-0} != 1 ]]
 }
@@ -802,7 +1054,8 @@ lab__tmux_shell() {
     : >"$status"
     {
         printf 'PS1=%q\n' "$1\$ "
-        echo 'HISTFILE='
+        # no history file, captions (comments) out of the history, no ! expansion in them
+        echo "HISTFILE= HISTIGNORE='#*'; set +H"
         # shellcheck disable=SC2016 # $PATH is for the pane's shell to expand
         printf 'PATH=%q:$PATH\n' "$LAB_BIN"
         printf 'PROMPT_COMMAND=%q\n' "echo \$? >>$(printf '%q' "$status")"
@@ -810,61 +1063,85 @@ lab__tmux_shell() {
     LAB__TMUX_CMD=(bash --noprofile --rcfile "$rc" -i)
 }
 
-# lab_tmux_start TOPIC LEFT_TITLE RIGHT_TITLE: start the private server and its session of two
-# panes (LAB_TMUX_LEFT, LAB_TMUX_RIGHT), and say whether it will be attached; the shells start in
-# the project root.
+# lab_tmux_start TOPIC LEFT_TITLE RIGHT_TITLE [vertical]: open the window of two panes
+# (LAB_TMUX_LEFT, LAB_TMUX_RIGHT; with vertical, one above the other), and say where it is shown
+# and how to leave it; the shells start in the project root.
 lab_tmux_start() {
-    local topic=$1 left=$2 right=$3
-    LAB_TMUX_SOCKET=ipc-lab-$topic-$$
-    LAB_TMUX_SESSION=$topic-$$
-    if [[ -z $LAB_TMUX_PACE ]]; then
-        if lab_tmux_interactive; then LAB_TMUX_PACE=0.35; else LAB_TMUX_PACE=0.05; fi
+    local topic=$1 left=$2 right=$3 split=-h prefix pane
+    local -a env=()
+    [[ ${4:-} != vertical ]] || split=-v
+    LAB_TMUX_MODE=detached
+    if lab_tmux_interactive; then
+        if [[ -n ${TMUX:-} ]]; then LAB_TMUX_MODE=window; else LAB_TMUX_MODE=attach; fi
     fi
     lab__tmux_shell "$left"
-    LAB_TMUX_LEFT=$(lab_tmux new-session -d -P -F '#{pane_id}' -s "$LAB_TMUX_SESSION" -n "$topic" \
-        -x 160 -y 36 -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") ||
-        lab_die "tmux could not start a session"
-    LAB__TMUX_PATH=$(lab_tmux display-message -p '#{socket_path}' 2>/dev/null) || true
+    if [[ $LAB_TMUX_MODE == window ]]; then
+        LAB__TMUX_ON=user
+        # the user's server has its own environment: the run's tag (lab_tag_run) is passed on
+        [[ -z ${IPC_LAB_RUN:-} ]] || env=(-e "IPC_LAB_RUN=$IPC_LAB_RUN")
+        read -r LAB_TMUX_LEFT LAB_TMUX_WINDOW < <(lab_tmux new-window -P -F '#{pane_id} #{window_id}' \
+            "${env[@]}" -n "ipc-lab-$topic" -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") || true
+        lab_tmux set-option -w -t "$LAB_TMUX_WINDOW" automatic-rename off >/dev/null 2>&1 || true
+    else
+        LAB__TMUX_ON=private
+        LAB_TMUX_SOCKET=ipc-lab-$topic-$$
+        LAB_TMUX_SESSION=$topic-$$
+        read -r LAB_TMUX_LEFT LAB_TMUX_WINDOW < <(lab_tmux new-session -d -P -F '#{pane_id} #{window_id}' \
+            -s "$LAB_TMUX_SESSION" -n "$topic" -x 160 -y 36 -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") || true
+        LAB__TMUX_PATH=$(lab_tmux display-message -p '#{socket_path}' 2>/dev/null) || true
+    fi
+    [[ -n $LAB_TMUX_LEFT ]] || lab_die "tmux could not open a window"
     lab__tmux_shell "$right"
-    LAB_TMUX_RIGHT=$(lab_tmux split-window -h -P -F '#{pane_id}' -t "$LAB_TMUX_LEFT" \
+    LAB_TMUX_RIGHT=$(lab_tmux split-window "$split" -P -F '#{pane_id}' -t "$LAB_TMUX_LEFT" "${env[@]}" \
         -c "$LAB_ROOT" "${LAB__TMUX_CMD[@]}") ||
         lab_die "tmux could not split the window"
     lab_tmux select-pane -t "$LAB_TMUX_LEFT" -T "$left"
     lab_tmux select-pane -t "$LAB_TMUX_RIGHT" -T "$right"
-    lab_tmux set-option -t "$LAB_TMUX_SESSION" pane-border-status top >/dev/null
-    lab_tmux set-option -t "$LAB_TMUX_SESSION" pane-border-format ' #{pane_title} ' >/dev/null
-    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-left " ipc-lab: $topic " >/dev/null
-    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-left-length 40 >/dev/null
-    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-right-length 80 >/dev/null
-    lab_tmux_status "the demo is typing... (Ctrl-b d leaves)"
-    lab_tmux select-pane -t "$LAB_TMUX_LEFT"
-    # the names of the panes' status files, for lab_tmux_wait_done
+    lab_tmux set-option -w -t "$LAB_TMUX_WINDOW" pane-border-status top >/dev/null
+    lab_tmux set-option -w -t "$LAB_TMUX_WINDOW" pane-border-format ' #{pane_title} ' >/dev/null
+    # the names of the panes' status files (for lab_tmux_wait_done) and their prompts
     LAB__TMUX_STATUS[$LAB_TMUX_LEFT]=$LAB_WORK/tmux-$left.status
     LAB__TMUX_STATUS[$LAB_TMUX_RIGHT]=$LAB_WORK/tmux-$right.status
-    if lab_tmux_interactive; then
-        lab_say "attaching to the tmux session; leave it with Ctrl-b d when you have seen enough"
-        sleep 1
-    else
-        lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow"
+    LAB__TMUX_PROMPT[$LAB_TMUX_LEFT]="$left\$ "
+    LAB__TMUX_PROMPT[$LAB_TMUX_RIGHT]="$right\$ "
+    pane=$LAB_TMUX_LEFT
+    if ((LAB_STEP_MODE)) && [[ $LAB_TMUX_MODE != detached && -z ${IPC_LAB_STEP_KEYS:-} ]]; then
+        # a pane of a few lines across the bottom shows the next step and reads the key
+        mkfifo "$LAB_WORK/step.in" "$LAB_WORK/step.out"
+        LAB__STEP_PANE=$(lab_tmux split-window -v -f -l 4 -P -F '#{pane_id}' -t "$LAB_TMUX_LEFT" \
+            bash --noprofile --norc -c "$LAB__STEP_LOOP" step "$LAB_WORK/step.in" "$LAB_WORK/step.out") ||
+            lab_die "tmux could not open the step pane"
+        lab_tmux select-pane -t "$LAB__STEP_PANE" -T "next step: press Enter or space here (q quits)"
+        pane=$LAB__STEP_PANE
     fi
+    lab_tmux select-pane -t "$pane"
+    case $LAB_TMUX_MODE in
+    window)
+        prefix=$(tmux show-options -gv prefix 2>/dev/null) || prefix=C-b
+        prefix=${prefix/#C-/Ctrl-}
+        LAB__TMUX_HELLO="the demo plays in this new window, ipc-lab-$topic: $prefix then l goes back to the window you came from (and then here again); this window closes when the demo ends"
+        lab_say "the demo plays in a new window of your tmux session, ipc-lab-$topic: $prefix then l goes back to the window you came from (and then there again); it closes when the demo ends"
+        ;;
+    attach)
+        LAB__TMUX_HELLO="this tmux session is the demo's own: Ctrl-b d leaves it early (and stops the demo); it closes when the demo ends"
+        lab_say "attaching to the demo's own tmux session: Ctrl-b d leaves it early (and stops the demo); it closes when the demo ends"
+        sleep 1
+        ;;
+    *) lab_say "no terminal: the session runs detached (tmux -L $LAB_TMUX_SOCKET), the screens follow" ;;
+    esac
 }
 
-# lab_tmux_status TEXT: show TEXT on the right of the status line.
-lab_tmux_status() {
-    lab_tmux set-option -t "$LAB_TMUX_SESSION" status-right " $* " >/dev/null 2>&1 || true
-}
-
-# lab_tmux_kill: kill the private server (and so its panes) and remove its socket.
+# lab_tmux_kill: close the demo's window (window mode) or kill its private server (and so its
+# panes) and remove its socket.
 lab_tmux_kill() {
-    [[ -n $LAB_TMUX_SOCKET ]] || return 0
-    lab_tmux kill-server >/dev/null 2>&1 || true
-    [[ -z $LAB__TMUX_PATH ]] || rm -f "$LAB__TMUX_PATH"
-    LAB_TMUX_SOCKET=""
-}
-
-# lab_tmux_pause SECS: a pause in the typing (LAB_TMUX_PACE between two keystroke groups).
-lab_tmux_pause() {
-    sleep "$1"
+    case $LAB__TMUX_ON in
+    user) lab_tmux kill-window -t "$LAB_TMUX_WINDOW" >/dev/null 2>&1 || true ;;
+    private)
+        lab_tmux kill-server >/dev/null 2>&1 || true
+        [[ -z $LAB__TMUX_PATH ]] || rm -f "$LAB__TMUX_PATH"
+        ;;
+    esac
+    LAB__TMUX_ON=""
 }
 
 # lab_tmux_type PANE TEXT: type TEXT a word at a time (no Enter).
@@ -876,14 +1153,14 @@ lab_tmux_type() {
         ((first)) || lab_tmux send-keys -t "$pane" Space
         first=0
         lab_tmux send-keys -t "$pane" -l -- "$word"
-        lab_tmux_pause "$LAB_TMUX_PACE"
+        lab_pause
     done
 }
 
 # lab_tmux_enter PANE: press Enter.
 lab_tmux_enter() {
     lab_tmux send-keys -t "$1" Enter
-    lab_tmux_pause "$LAB_TMUX_PACE"
+    lab_pause
 }
 
 # lab_tmux_type_command PANE COMMAND: type COMMAND at the shell prompt. A command line that
@@ -932,7 +1209,7 @@ lab_tmux_key() {
     local pane=$1
     shift
     lab_tmux send-keys -t "$pane" "$@"
-    lab_tmux_pause "$LAB_TMUX_PACE"
+    lab_pause
 }
 
 # lab_screen_output SCREEN PROMPT COMMAND [N]: print what the Nth run (default: the first) of
@@ -951,12 +1228,13 @@ lab_tmux_screen() {
     lab_tmux capture-pane -p -J -S - -t "$1" | sed 's/[[:space:]]*$//'
 }
 
-# lab_tmux_wait_text PANE REGEX SECS: wait up to SECS for a line of the pane matching REGEX; the
-# first such line is in LAB_LINE.
+# lab_tmux_wait_text PANE REGEX SECS [N]: wait up to SECS for N (default 1) lines of the pane
+# matching REGEX; the Nth such line is in LAB_LINE.
 lab_tmux_wait_text() {
-    local pane=$1 re=$2 tries=$(($3 * 10))
+    local pane=$1 re=$2 tries=$(($3 * 10)) n=${4:-1}
     while :; do
-        if LAB_LINE=$(lab_tmux_screen "$pane" | grep -E -m 1 -- "$re"); then
+        LAB_LINE=$(lab_tmux_screen "$pane" | grep -E -m "$n" -- "$re" | sed -n "${n}p") || true
+        if [[ -n $LAB_LINE ]]; then
             return 0
         fi
         if ((tries-- <= 0)); then
@@ -1007,8 +1285,8 @@ lab_tmux_capture() {
 }
 
 # lab_tmux_end LEFT_FILE RIGHT_FILE LEFT_TITLE RIGHT_TITLE: once the driver is done, save both
-# panes' screens (as they are now; if a pane is closed, as the driver saw it last), end the
-# session, and, when nobody watched it attached, print each screen under its title.
+# panes' screens (as they are now; if a pane is closed, as the driver saw it last), close the
+# window, and, when nobody watched it, print each screen under its title.
 lab_tmux_end() {
     lab_tmux_capture "$LAB_TMUX_LEFT" "$1" || true
     lab_tmux_capture "$LAB_TMUX_RIGHT" "$2" || true
@@ -1036,33 +1314,64 @@ lab_tmux_rc() {
     fi
 }
 
+# lab__tmux_drive DRIVER: wait for the panes' shells, type how to leave, run DRIVER; after the
+# last step, when a person watches, time to look (with --step, until a key); then the session
+# is detached (attach mode).
+lab__tmux_drive() {
+    local rc=0
+    lab_tmux_wait_prompt "$LAB_TMUX_LEFT" 10 || return 1
+    lab_tmux_wait_prompt "$LAB_TMUX_RIGHT" 10 || return 1
+    [[ -z $LAB__TMUX_HELLO ]] || lab_caption "$LAB__TMUX_HELLO" "$LAB_TMUX_LEFT"
+    "$1" || rc=$?
+    if ((rc == 0)) && [[ $LAB_TMUX_MODE != detached ]]; then
+        if ((LAB_STEP_MODE)); then
+            lab__step_key "the end of the demo: a key closes it"
+        else
+            lab_tmux_running "$LAB_TMUX_LEFT" ||
+                lab_caption "the end: this closes in $(lab__secs $((LAB__PACE_MS * 30))) s" "$LAB_TMUX_LEFT"
+            lab_pause 30
+        fi
+    fi
+    : >"$LAB_WORK/driver.done"
+    [[ $LAB_TMUX_MODE != attach ]] || lab_tmux detach-client -s "$LAB_TMUX_SESSION" >/dev/null 2>&1 || true
+    return "$rc"
+}
+
 # lab_tmux_play DRIVER: run the function DRIVER, which types into the panes and waits for the
-# results; its status is in LAB_RC. From a terminal the session is attached meanwhile (DRIVER runs
-# in the background; the session stays until you leave it: Ctrl-b d, or exit in every pane).
-# Without a terminal DRIVER runs in the foreground and the session stays detached.
+# results; its status is in LAB_RC (130 when the person watching left early). In attach mode
+# DRIVER runs in the background while the session is attached; otherwise in the foreground.
+# After q (--step), the demo ends here.
 lab_tmux_play() {
     local driver=$1 pid rc=0
-    if lab_tmux_interactive; then
+    if [[ $LAB_TMUX_MODE == attach ]]; then
         LAB_TMUX_ATTACHED=1
-        "$driver" >"$LAB_WORK/driver.log" 2>&1 &
+        lab__tmux_drive "$driver" >"$LAB_WORK/driver.log" 2>&1 &
         pid=$!
         lab_track_pid "$pid"
-        # inside tmux already, TMUX must be unset to attach to another server
-        TMUX="" lab_tmux attach-session -t "$LAB_TMUX_SESSION" || true
-        if lab_alive "$pid"; then
+        lab_tmux attach-session -t "$LAB_TMUX_SESSION" || true
+        if [[ -e $LAB_WORK/driver.done || -e $LAB_WORK/quit ]] || ! lab_alive "$pid"; then
+            lab_wait_exit "$pid" 5 || true
+            rc=$LAB_RC
+        else
             lab_warn "you left the session before the demo finished"
             lab_stop "$pid"
             rc=130
-        else
-            lab_wait_exit "$pid" 1 || true
-            rc=$LAB_RC
         fi
         cat "$LAB_WORK/driver.log" >&2
     else
+        [[ $LAB_TMUX_MODE == detached ]] || LAB_TMUX_ATTACHED=1
         # the driver's own status: LAB_RC may hold what its last lab_tmux_wait_done saw
-        "$driver" || rc=$?
+        lab__tmux_drive "$driver" || rc=$?
     fi
+    [[ ! -e $LAB_WORK/quit ]] || lab__quit_exit
     LAB_RC=$rc
+}
+
+# lab_tmux_left_early RC: true when the driver (status RC) was stopped because the person
+# watching left the session; says so, as a failed check.
+lab_tmux_left_early() {
+    ((LAB_TMUX_ATTACHED && $1 == 130)) || return 1
+    lab_fail "the demo did not run to its end (the session was left early): only the clean-up is checked"
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -1375,5 +1684,5 @@ lab_tmux_run_watch() {
     done
     LAB_FOUND=("${seen[@]}")
     LAB_RC=${lines[sent]}
-    lab_tmux_pause "$LAB_TMUX_PACE"
+    lab_pause
 }
