@@ -66,37 +66,19 @@ LAB_STEPS=(
 # ----------------------------------------------------------------------------------------------
 # Checks shared by both modes
 
-# check_timeline WHAT FILE DELAY: FILE is the stdout of pipe-demo blocking --delay DELAY. With the
-# times left out it must be exactly the expected events, in order (the sizes come from its first
-# line: the pipe's capacity depends on the page size); both waits must have lasted DELAY/2 or more.
+# check_timeline WHAT FILE DELAY: FILE is the stdout of pipe-demo blocking --delay DELAY. It must
+# start with the pipe's size and the reader's delay, and both waits must have lasted DELAY/2 or more:
+# what a shell can see of a real run. The events' exact words and order are tests/pipe.rs's to check.
 check_timeline() {
-    local what=$1 file=$2 delay=$3 header cap n chunk i re waits
-    local -a want=()
+    local what=$1 file=$2 delay=$3 header re waits
     lab_plain <"$file" | sed 's/[[:space:]]*$//' >"$file.plain"
     header=$(sed -n 1p "$file.plain")
-    re='^a pipe of ([0-9]+) bytes; the writer writes ([0-9]+) x ([0-9]+) bytes, the reader waits ([0-9.]+) s before reading$'
+    re="^a pipe of [0-9]+ bytes: [0-9]+ slots of one page \\([0-9]+ bytes\\) each; the writer writes [0-9]+ x [0-9]+ bytes, the reader waits $delay s before reading\$"
     if ! [[ $header =~ $re ]]; then
-        lab_fail "$what does not start with the pipe's size; its first line: ${header:-(nothing)}"
+        lab_fail "$what does not start with the pipe's size and the reader's delay; its first line: ${header:-(nothing)}"
         return 0
     fi
-    cap=${BASH_REMATCH[1]} n=${BASH_REMATCH[2]} chunk=${BASH_REMATCH[3]}
-    want=("a pipe of $cap bytes; the writer writes $n x $chunk bytes, the reader waits $delay s before reading")
-    for ((i = 1; i < n; i++)); do
-        want+=("writer write #$i of $chunk bytes: the pipe holds $((i * chunk)) of $cap")
-    done
-    want+=(
-        "writer write #$n of $chunk bytes: the pipe holds $cap of $cap, no room: write blocks"
-        "reader reads $chunk bytes: the pipe holds $cap of $cap"
-        "writer write #$n returns after T s: the reader made room"
-        "reader reads everything: the pipe holds $cap of $cap"
-        "reader the pipe holds 0: read blocks until the writer writes"
-        "writer writes 100 bytes, then closes its end"
-        "reader read returns 100 bytes after T s"
-        "reader read returns 0: end of file, the writer closed its end"
-    )
-    # the times: the clock at the start of each line, and how long a blocked call waited
-    sed -E 's/^ *[0-9]+\.[0-9]+s //; s/ after [0-9]+\.[0-9]+ s/ after T s/' "$file.plain" >"$file.events"
-    lab_check_output "$what (times left out, waits as T)" "$file.events" "${want[@]}" || true
+    lab_pass "$what starts with the pipe's size and the reader's delay ($delay s)"
 
     waits=$(sed -nE 's/.*(write #[0-9]+ returns|read returns [0-9]+ bytes) after ([0-9.]+) s.*/\2/p' \
         "$file.plain" | paste -sd ' ')
