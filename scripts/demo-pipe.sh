@@ -255,7 +255,7 @@ tmux_driver() {
     lab_tmux select-pane -t "$right" -T "writer: ps shows where each one sleeps (WCHAN)"
     lab_tmux_prepare "$right" "$PS_CMD"
     lab_tmux_run "$left" "pipe-demo blocking --delay $TMUX_DELAY"
-    lab_tmux_wait_text "$left" 'no room: write blocks' 10 || return 1
+    lab_tmux_wait_text "$left" 'no free slot: write blocks' 10 || return 1
     lab_tmux_enter "$right"
     lab_tmux_wait_done "$right" 10 || return 1
     lab_tmux_save_rc ps1
