@@ -1,9 +1,28 @@
 //! Unix pipes (lecture notes, section B3): a one-way, bounded byte buffer in the kernel with two
-//! ends, shared by related processes through fork: pipe, the pipe's capacity (F_GETPIPE_SZ /
-//! F_SETPIPE_SZ) and fill level (FIONREAD), the slots a pipe's pages are, what /proc says of a
-//! process's descriptors, and named pipes (mkfifo). The calls around a pipe that every mechanism
-//! shares live in [`crate::sys`]: fork, exec and waitpid, dup and dup2, the descriptor limit
-//! (RLIMIT_NOFILE) that makes pipe fail.
+//! ends, shared by related processes through fork. This file holds the safe types: pipe, the
+//! pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and fill level (FIONREAD), the slots a pipe's
+//! pages are, what /proc says of a process's descriptors; `named.rs` holds the named pipes'
+//! (mkfifo). The calls around a pipe that every mechanism shares live in [`crate::sys`]: fork,
+//! exec and waitpid, dup and dup2, the descriptor limit (RLIMIT_NOFILE) that makes pipe fail.
+//!
+//! Each other file is one lesson of the notes, a subcommand of `pipe-demo` (`common.rs` holds what
+//! they share):
+//!
+//! | lesson | the idea |
+//! |--------|----------|
+//! | [`hello`] | the notes' program: the parent writes, the child reads (the default) |
+//! | [`fail`] | pipe returns non-zero on an error: EMFILE, out of descriptors |
+//! | [`dup`] | close(1); dup(fd[1]): a standard channel attached to a pipe |
+//! | [`redirect`] | the shell's `CMD1 \| CMD2` built with pipe, fork, dup2, exec and wait |
+//! | [`capacity`] | a circular bounded byte buffer: its capacity, in page slots |
+//! | [`blocking`] | writers wait when it is full, readers when it is empty |
+//! | [`eof`] | end of file comes once every write end is closed |
+//! | [`broken`] | no reader left: SIGPIPE, or EPIPE |
+//! | [`duplex`] | one pipe one way (half duplex), two pipes both ways (full duplex) |
+//! | [`writers`] | several writers: writes of at most PIPE_BUF bytes stay whole |
+//! | [`readers`] | several readers: each record goes whole to exactly one |
+//! | [`anon`] | an anonymous FIFO file: a pipe has no path, a named pipe has one |
+//! | [`fifo`] | named pipes between unrelated processes (`fifo-read`, `fifo-write`) |
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
@@ -14,7 +33,22 @@ use nix::unistd::Pid;
 
 use crate::sys::SysError;
 
+pub mod anon;
+pub mod blocking;
+pub mod broken;
+pub mod capacity;
+mod common;
+pub mod dup;
+pub mod duplex;
+pub mod eof;
+pub mod fail;
+pub mod fifo;
+pub mod hello;
 mod named;
+pub mod readers;
+mod records;
+pub mod redirect;
+pub mod writers;
 
 pub use named::{AtPath, FoundFifo, find_fifo, make_fifo, owner_of};
 
