@@ -2,7 +2,7 @@
 //! bounded byte buffer". A pipe whose write end does not block is filled until a write fails with
 //! EAGAIN: that is its capacity (F_GETPIPE_SZ), kept in slots of one page each, and what
 //! F_SETPIPE_SZ grants when asked for another size. With writes of another size the pipe may hold
-//! fewer bytes: the slot rule ([`slot_rule`](super::slot_rule)) says how many.
+//! fewer bytes: the slot rule (`slot_rule` in `mod.rs`) says how many.
 //!
 //! Lab sheet: chapter 3 (`docs/03-pipes.md`), "A bounded buffer: capacity";
 //! `docs/deeper/03-pipes.md`, "Counting the slots: writes of any size" and "Another size:

@@ -1,7 +1,7 @@
-//! The notes' program (lecture notes, B3 Unix Pipe, System Calls): `pipe(fd)` returns "an
-//! array of file descriptors", "`fd[0]` => reading end, `fd[1]` => writing end": "a
-//! communication channel with two ends (write into and read from), which can be shared between 2
-//! processes and has a producer-consumer relationship". The parent writes "Hello There!" and its
+//! The notes' program (lecture notes, B3 Unix Pipe, System Calls). A pipe "is a communication
+//! channel with two ends (write into and read from), which can be shared between 2 processes and
+//! has a producer-consumer relationship"; `pipe(fd)` returns "an array of file descriptors":
+//! "`fd[0]` => reading end", "`fd[1]` => writing end". The parent writes "Hello There!" and its
 //! NUL, the child it forked reads them and prints `Proc 0 read: Hello There!`: byte for byte what
 //! the notes' C program prints. Unlike the C parent, this one waits for its child.
 //!

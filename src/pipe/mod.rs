@@ -50,7 +50,7 @@ mod records;
 pub mod redirect;
 pub mod writers;
 
-pub use named::{AtPath, FoundFifo, find_fifo, make_fifo, owner_of};
+pub(crate) use named::{AtPath, FoundFifo, find_fifo, make_fifo, owner_of};
 
 /// PIPE_BUF: a write of at most this many bytes to a pipe is atomic (never interleaved).
 pub const PIPE_BUF: usize = libc::PIPE_BUF;
@@ -89,7 +89,7 @@ pub fn capacity(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
 
 /// Ask for a capacity (`fcntl(fd, F_SETPIPE_SZ, bytes)`); the kernel rounds up to a power of two
 /// pages and returns what it granted.
-pub fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
+pub(crate) fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
     let asked = i32::try_from(bytes).unwrap_or(i32::MAX);
     let n = fcntl(fd, FcntlArg::F_SETPIPE_SZ(asked))
         .map_err(sys("fcntl"))
@@ -100,7 +100,7 @@ pub fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
 }
 
 /// The largest capacity an unprivileged process may ask for (/proc/sys/fs/pipe-max-size).
-pub fn max_capacity() -> Option<usize> {
+pub(crate) fn max_capacity() -> Option<usize> {
     std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
         .ok()?
         .trim()
@@ -109,7 +109,7 @@ pub fn max_capacity() -> Option<usize> {
 }
 
 /// How many bytes wait in the pipe to be read (`ioctl(fd, FIONREAD, &n)`), from either end.
-pub fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
+pub(crate) fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int through the pointer, which points at `n`, alive and
     // writable for the call.
@@ -122,7 +122,7 @@ pub fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
 
 /// The size of a memory page (`sysconf(_SC_PAGESIZE)`): a pipe keeps its bytes in pages, one
 /// page to each of its slots.
-pub fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
         Ok(Some(n)) if n > 0 => n as usize,
         _ => 4096,
@@ -132,7 +132,7 @@ pub fn page_size() -> usize {
 /// Write into a non-blocking pipe until it would block, a page at a time, then single bytes;
 /// returns the bytes written. Whole pages fill every slot of the pipe, so from empty that is the
 /// capacity (smaller writes may fill less: see [`fill_with_writes`]).
-pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
+pub(crate) fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
     let page = vec![b'x'; page_size()];
     let mut total = 0;
     for chunk in [&page[..], &page[..1]] {
@@ -157,7 +157,7 @@ pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
 /// How a pipe took writes of one size until a write would block: the writes that went in
 /// whole, the ones that went in part (what each wrote), and the bytes it then held.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Filled {
+pub(crate) struct Filled {
     pub whole: u64,
     pub partial: Vec<usize>,
     pub bytes: usize,
@@ -166,7 +166,7 @@ pub struct Filled {
 /// Write `size` bytes at a time into a non-blocking pipe until a write fails with EAGAIN. A
 /// write of more than PIPE_BUF bytes may go in part: it counts as partial, and the writing goes
 /// on until one writes nothing.
-pub fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Filled> {
+pub(crate) fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Filled> {
     let data = vec![b'x'; size];
     let mut filled = Filled::default();
     loop {
@@ -196,7 +196,7 @@ pub fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Fi
 /// and the pipe is not empty; the rest goes into fresh pages, a page at a time, while a slot is
 /// free. A write that finds room for none of its bytes fails (EAGAIN); one of more than PIPE_BUF
 /// bytes may go in part (never one of PIPE_BUF or fewer: it fits in a page).
-pub fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
+pub(crate) fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
     let slots = capacity / page.max(1);
     let mut pages: Vec<usize> = Vec::with_capacity(slots);
     let mut filled = Filled::default();
@@ -235,7 +235,7 @@ pub fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
 
 /// How a descriptor was opened: to read, to write, or both (the access mode of its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     Read,
     Write,
     ReadWrite,
@@ -245,7 +245,7 @@ pub enum Access {
 /// (`readlink /proc/PID/fd/N`: a path, `pipe:[INODE]`, `socket:[INODE]`), and from
 /// `/proc/PID/fdinfo/N` its access mode and whether it is close-on-exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
+pub(crate) struct Descriptor {
     pub number: RawFd,
     pub target: String,
     pub access: Access,
@@ -257,7 +257,7 @@ pub struct Descriptor {
 /// the descriptor the listing itself used is left out (it is closed again before the look at
 /// each entry). A process may look at its own children's tables; the child should hold still
 /// meanwhile (stopped, see [`stop_self`](crate::sys::stop_self)) for the table to be one moment's.
-pub fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
+pub(crate) fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
     let dir = match pid {
         Some(pid) => format!("/proc/{pid}"),
         None => "/proc/self".to_string(),
@@ -301,7 +301,7 @@ pub fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
 
 /// `fstat(fd)`: whether the descriptor is a FIFO (`S_IFIFO`, a pipe or a named pipe), and its
 /// inode number.
-pub fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
+pub(crate) fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
     let st = nix::sys::stat::fstat(fd)
         .map_err(sys("fstat"))
         .with_context(|| format!("cannot fstat fd {}", fd.as_raw_fd()))?;

@@ -18,7 +18,7 @@ use crate::sys::SysError;
 /// every check and the open that follows are about this one object, whatever the path is made to
 /// name meanwhile.
 #[derive(Debug)]
-pub struct FoundFifo {
+pub(crate) struct FoundFifo {
     /// `open(path, O_PATH|O_NOFOLLOW)`: a handle on the object that allows no read or write.
     handle: OwnedFd,
     /// The owner's uid and the permission bits (fstat on the handle).
@@ -30,7 +30,7 @@ pub struct FoundFifo {
 
 /// Where a FIFO's path leads, for [`find_fifo`].
 #[derive(Debug)]
-pub enum AtPath {
+pub(crate) enum AtPath {
     /// Nothing is there: it may be made.
     Nothing,
     /// A FIFO, held.
@@ -41,7 +41,7 @@ pub enum AtPath {
 /// that descriptor): a FIFO, nothing, or an error that names what is there instead. A check of
 /// the path followed by an open by name would let another user swap the path for a link to a
 /// file of yours in between; a check of the descriptor cannot be fooled so.
-pub fn find_fifo(path: &Path) -> anyhow::Result<AtPath> {
+pub(crate) fn find_fifo(path: &Path) -> anyhow::Result<AtPath> {
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let handle = match nix::fcntl::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
@@ -79,7 +79,7 @@ pub fn find_fifo(path: &Path) -> anyhow::Result<AtPath> {
 /// `mkfifo(path, mode)`: make a FIFO, exclusively (it fails with EEXIST if anything is there),
 /// and hold it as [`find_fifo`] does. What is found at the path afterwards must be a FIFO of
 /// this user's, or the path was taken over at once, which is an error.
-pub fn make_fifo(path: &Path, mode: u32) -> anyhow::Result<FoundFifo> {
+pub(crate) fn make_fifo(path: &Path, mode: u32) -> anyhow::Result<FoundFifo> {
     nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode as _))
         .map_err(sys("mkfifo"))
         .with_context(|| format!("cannot create the FIFO {}", path.display()))?;
@@ -93,7 +93,7 @@ pub fn make_fifo(path: &Path, mode: u32) -> anyhow::Result<FoundFifo> {
 }
 
 /// The owner of whatever is at `path` (not following a link), for an error that names it.
-pub fn owner_of(path: &Path) -> Option<u32> {
+pub(crate) fn owner_of(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path).ok().map(|m| m.uid())
 }
