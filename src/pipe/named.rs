@@ -1,7 +1,10 @@
 //! Named pipes (FIFOs), the safe types: what is at a path, looked at once and held by a handle
 //! (`O_PATH|O_NOFOLLOW`, then `fstat`), a FIFO made exclusively with `mkfifo`, and its ends opened
 //! through the handle, so that nobody can swap the path in between. The lessons that use them are
-//! [`fifo`](super::fifo) (`fifo-read`, `fifo-write`) and [`anon`](super::anon).
+//! [`fifo`](super::fifo) (`fifo-read`, `fifo-write`) and [`anon`](super::anon). Safe code only:
+//! nix wraps every call it makes.
+
+#![forbid(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
