@@ -1,20 +1,56 @@
 //! Unix pipes (lecture notes, section B3): a one-way, bounded byte buffer in the kernel with two
-//! ends, shared by related processes through fork: pipe, the pipe's capacity (F_GETPIPE_SZ /
-//! F_SETPIPE_SZ) and fill level (FIONREAD), the slots a pipe's pages are, what /proc says of a
-//! process's descriptors, and named pipes (mkfifo). The calls around a pipe that every mechanism
-//! shares live in [`crate::sys`]: fork, exec and waitpid, dup and dup2, the descriptor limit
-//! (RLIMIT_NOFILE) that makes pipe fail.
+//! ends, shared by related processes through fork. This file holds the safe types: pipe, the
+//! pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and fill level (FIONREAD), the slots a pipe's
+//! pages are, what /proc says of a process's descriptors; `named.rs` holds the named pipes'
+//! (mkfifo). The calls around a pipe that every mechanism shares live in [`crate::sys`]: fork,
+//! exec and waitpid, dup and dup2, the descriptor limit (RLIMIT_NOFILE) that makes pipe fail.
+//!
+//! Each other file is one lesson of the notes, a subcommand of `pipe-demo` (`common.rs` holds what
+//! they share):
+//!
+//! | lesson | the idea |
+//! |--------|----------|
+//! | [`hello`] | the notes' program: the parent writes, the child reads (the default) |
+//! | [`fail`] | pipe returns non-zero on an error: EMFILE, out of descriptors |
+//! | [`dup`] | close(1); dup(fd[1]): a standard channel attached to a pipe |
+//! | [`redirect`] | the shell's `CMD1 \| CMD2` built with pipe, fork, dup2, exec and wait |
+//! | [`capacity`] | a circular bounded byte buffer: its capacity, in page slots |
+//! | [`blocking`] | writers wait when it is full, readers when it is empty |
+//! | [`eof`] | end of file comes once every write end is closed |
+//! | [`broken`] | no reader left: SIGPIPE, or EPIPE |
+//! | [`duplex`] | one pipe one way (half duplex), two pipes both ways (full duplex) |
+//! | [`writers`] | several writers: writes of at most PIPE_BUF bytes stay whole |
+//! | [`readers`] | several readers: each record goes whole to exactly one |
+//! | [`anon`] | an anonymous FIFO file: a pipe has no path, a named pipe has one |
+//! | [`fifo`] | named pipes between unrelated processes (`fifo-read`, `fifo-write`) |
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::sys::SysError;
+
+pub mod anon;
+pub mod blocking;
+pub mod broken;
+pub mod capacity;
+mod common;
+pub mod dup;
+pub mod duplex;
+pub mod eof;
+pub mod fail;
+pub mod fifo;
+pub mod hello;
+mod named;
+pub mod readers;
+mod records;
+pub mod redirect;
+pub mod writers;
+
+pub(crate) use named::{AtPath, FoundFifo, find_fifo, make_fifo, owner_of};
 
 /// PIPE_BUF: a write of at most this many bytes to a pipe is atomic (never interleaved).
 pub const PIPE_BUF: usize = libc::PIPE_BUF;
@@ -53,7 +89,7 @@ pub fn capacity(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
 
 /// Ask for a capacity (`fcntl(fd, F_SETPIPE_SZ, bytes)`); the kernel rounds up to a power of two
 /// pages and returns what it granted.
-pub fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
+pub(crate) fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
     let asked = i32::try_from(bytes).unwrap_or(i32::MAX);
     let n = fcntl(fd, FcntlArg::F_SETPIPE_SZ(asked))
         .map_err(sys("fcntl"))
@@ -64,7 +100,7 @@ pub fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> anyhow::Result<usize> {
 }
 
 /// The largest capacity an unprivileged process may ask for (/proc/sys/fs/pipe-max-size).
-pub fn max_capacity() -> Option<usize> {
+pub(crate) fn max_capacity() -> Option<usize> {
     std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
         .ok()?
         .trim()
@@ -73,7 +109,7 @@ pub fn max_capacity() -> Option<usize> {
 }
 
 /// How many bytes wait in the pipe to be read (`ioctl(fd, FIONREAD, &n)`), from either end.
-pub fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
+pub(crate) fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int through the pointer, which points at `n`, alive and
     // writable for the call.
@@ -86,7 +122,7 @@ pub fn fill(fd: BorrowedFd<'_>) -> anyhow::Result<usize> {
 
 /// The size of a memory page (`sysconf(_SC_PAGESIZE)`): a pipe keeps its bytes in pages, one
 /// page to each of its slots.
-pub fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
         Ok(Some(n)) if n > 0 => n as usize,
         _ => 4096,
@@ -96,7 +132,7 @@ pub fn page_size() -> usize {
 /// Write into a non-blocking pipe until it would block, a page at a time, then single bytes;
 /// returns the bytes written. Whole pages fill every slot of the pipe, so from empty that is the
 /// capacity (smaller writes may fill less: see [`fill_with_writes`]).
-pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
+pub(crate) fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
     let page = vec![b'x'; page_size()];
     let mut total = 0;
     for chunk in [&page[..], &page[..1]] {
@@ -121,7 +157,7 @@ pub fn fill_until_full(write: BorrowedFd<'_>) -> anyhow::Result<usize> {
 /// How a pipe took writes of one size until a write would block: the writes that went in
 /// whole, the ones that went in part (what each wrote), and the bytes it then held.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Filled {
+pub(crate) struct Filled {
     pub whole: u64,
     pub partial: Vec<usize>,
     pub bytes: usize,
@@ -130,7 +166,7 @@ pub struct Filled {
 /// Write `size` bytes at a time into a non-blocking pipe until a write fails with EAGAIN. A
 /// write of more than PIPE_BUF bytes may go in part: it counts as partial, and the writing goes
 /// on until one writes nothing.
-pub fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Filled> {
+pub(crate) fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Filled> {
     let data = vec![b'x'; size];
     let mut filled = Filled::default();
     loop {
@@ -160,7 +196,7 @@ pub fn fill_with_writes(write: BorrowedFd<'_>, size: usize) -> anyhow::Result<Fi
 /// and the pipe is not empty; the rest goes into fresh pages, a page at a time, while a slot is
 /// free. A write that finds room for none of its bytes fails (EAGAIN); one of more than PIPE_BUF
 /// bytes may go in part (never one of PIPE_BUF or fewer: it fits in a page).
-pub fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
+pub(crate) fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
     let slots = capacity / page.max(1);
     let mut pages: Vec<usize> = Vec::with_capacity(slots);
     let mut filled = Filled::default();
@@ -199,7 +235,7 @@ pub fn slot_rule(capacity: usize, page: usize, size: usize) -> Filled {
 
 /// How a descriptor was opened: to read, to write, or both (the access mode of its flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     Read,
     Write,
     ReadWrite,
@@ -209,7 +245,7 @@ pub enum Access {
 /// (`readlink /proc/PID/fd/N`: a path, `pipe:[INODE]`, `socket:[INODE]`), and from
 /// `/proc/PID/fdinfo/N` its access mode and whether it is close-on-exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
+pub(crate) struct Descriptor {
     pub number: RawFd,
     pub target: String,
     pub access: Access,
@@ -221,7 +257,7 @@ pub struct Descriptor {
 /// the descriptor the listing itself used is left out (it is closed again before the look at
 /// each entry). A process may look at its own children's tables; the child should hold still
 /// meanwhile (stopped, see [`stop_self`](crate::sys::stop_self)) for the table to be one moment's.
-pub fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
+pub(crate) fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
     let dir = match pid {
         Some(pid) => format!("/proc/{pid}"),
         None => "/proc/self".to_string(),
@@ -265,7 +301,7 @@ pub fn descriptors(pid: Option<Pid>) -> anyhow::Result<Vec<Descriptor>> {
 
 /// `fstat(fd)`: whether the descriptor is a FIFO (`S_IFIFO`, a pipe or a named pipe), and its
 /// inode number.
-pub fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
+pub(crate) fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
     let st = nix::sys::stat::fstat(fd)
         .map_err(sys("fstat"))
         .with_context(|| format!("cannot fstat fd {}", fd.as_raw_fd()))?;
@@ -273,149 +309,10 @@ pub fn fifo_inode(fd: BorrowedFd<'_>) -> anyhow::Result<(bool, u64)> {
     Ok((is_fifo, st.st_ino as u64))
 }
 
-/// What is at a path, looked at once: the object itself (not a link to it), held open, so that
-/// every check and the open that follows are about this one object, whatever the path is made to
-/// name meanwhile.
-#[derive(Debug)]
-pub struct FoundFifo {
-    /// `open(path, O_PATH|O_NOFOLLOW)`: a handle on the object that allows no read or write.
-    handle: OwnedFd,
-    /// The owner's uid and the permission bits (fstat on the handle).
-    pub owner: u32,
-    pub mode: u32,
-    dev: u64,
-    ino: u64,
-}
-
-/// Where a FIFO's path leads, for [`find_fifo`].
-#[derive(Debug)]
-pub enum AtPath {
-    /// Nothing is there: it may be made.
-    Nothing,
-    /// A FIFO, held.
-    Fifo(FoundFifo),
-}
-
-/// Look at `path` once, without following a symbolic link (`O_PATH|O_NOFOLLOW`, then `fstat` on
-/// that descriptor): a FIFO, nothing, or an error that names what is there instead. A check of
-/// the path followed by an open by name would let another user swap the path for a link to a
-/// file of yours in between; a check of the descriptor cannot be fooled so.
-pub fn find_fifo(path: &Path) -> anyhow::Result<AtPath> {
-    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let handle = match nix::fcntl::open(path, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(AtPath::Nothing),
-        Err(errno) => {
-            return Err(SysError {
-                call: "open",
-                errno,
-            })
-            .with_context(|| format!("cannot look at {}", path.display()));
-        }
-    };
-    let st = nix::sys::stat::fstat(handle.as_fd())
-        .map_err(sys("fstat"))
-        .with_context(|| format!("cannot fstat {}", path.display()))?;
-    match st.st_mode as libc::mode_t & libc::S_IFMT {
-        libc::S_IFIFO => Ok(AtPath::Fifo(FoundFifo {
-            handle,
-            owner: st.st_uid,
-            mode: st.st_mode as u32 & 0o777,
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
-        })),
-        libc::S_IFLNK => anyhow::bail!(
-            "{} is a symbolic link, which is not followed (another user could point it at a file of yours): give the FIFO's own path, or a new path (it will be made)",
-            path.display()
-        ),
-        _ => anyhow::bail!(
-            "{} exists and is not a FIFO: give a new path (it will be made) or a FIFO",
-            path.display()
-        ),
-    }
-}
-
-/// `mkfifo(path, mode)`: make a FIFO, exclusively (it fails with EEXIST if anything is there),
-/// and hold it as [`find_fifo`] does. What is found at the path afterwards must be a FIFO of
-/// this user's, or the path was taken over at once, which is an error.
-pub fn make_fifo(path: &Path, mode: u32) -> anyhow::Result<FoundFifo> {
-    nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode as _))
-        .map_err(sys("mkfifo"))
-        .with_context(|| format!("cannot create the FIFO {}", path.display()))?;
-    match find_fifo(path)? {
-        AtPath::Fifo(fifo) if fifo.owner == crate::sys::effective_uid() => Ok(fifo),
-        _ => anyhow::bail!(
-            "{} was replaced right after it was made: another user may be at work in that directory",
-            path.display()
-        ),
-    }
-}
-
-/// The owner of whatever is at `path` (not following a link), for an error that names it.
-pub fn owner_of(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path).ok().map(|m| m.uid())
-}
-
-impl FoundFifo {
-    /// The descriptor number of the handle, for narration.
-    pub fn handle_number(&self) -> RawFd {
-        self.handle.as_raw_fd()
-    }
-
-    /// Open one end of this very FIFO: `open("/proc/self/fd/N", O_RDONLY or O_WRONLY)` reopens
-    /// the object the handle holds, whatever the path names now. Without `nonblock` this waits
-    /// until the other end is opened too, and a termination signal (handlers without
-    /// SA_RESTART) ends the wait: `Ok(None)`. With `nonblock` it returns at once for reading,
-    /// and fails with `ENXIO` for writing unless a reader has it open already.
-    pub fn open(&self, write: bool, nonblock: bool) -> anyhow::Result<Option<OwnedFd>> {
-        let mut flags = if write {
-            OFlag::O_WRONLY
-        } else {
-            OFlag::O_RDONLY
-        } | OFlag::O_CLOEXEC;
-        if nonblock {
-            flags |= OFlag::O_NONBLOCK;
-        }
-        let link = self.reopen_path();
-        match nix::fcntl::open(link.as_str(), flags, Mode::empty()) {
-            Ok(fd) => Ok(Some(fd)),
-            Err(Errno::EINTR) if !nonblock => Ok(None),
-            Err(errno) => Err(SysError {
-                call: "open",
-                errno,
-            })
-            .with_context(|| format!("cannot open the FIFO (through {link})")),
-        }
-    }
-
-    /// The path that reopens the handle's object: `/proc/self/fd/N`.
-    pub fn reopen_path(&self) -> String {
-        format!("/proc/self/fd/{}", self.handle.as_raw_fd())
-    }
-
-    /// Whether `path` still names this very FIFO (same device and inode), without following a
-    /// link: so that a FIFO this run made is removed only while it is still the one it made.
-    pub fn is_at(&self, path: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
-    }
-
-    /// The warning for a FIFO another user owns and opened to others, in chapter 5's words.
-    pub fn exposure(&self, path: &Path) -> Option<String> {
-        crate::sys::exposure_warning(
-            &format!("FIFO {}", path.display()),
-            self.owner,
-            self.mode,
-            crate::sys::effective_uid(),
-            "read what is written into it",
-            "write into it what its reader reads",
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     #[test]
