@@ -1,14 +1,15 @@
 //! sig-demo: the lecture notes' signal program (section B4), a handler for SIGSEGV, and one
 //! subcommand for each kind of signal the section names.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ipc_lab::cli::{self, Common};
-use ipc_lab::signal::{self, Action, Next, REGISTER_FAILED, Received, Recorder, SigNum};
+use ipc_lab::signal::{
+    self, Action, Fault, Next, REGISTER_FAILED, Received, Recorder, SigNum, fpe, no_handler, segv,
+};
 use ipc_lab::sys;
 use ipc_lab::ui::{self, HintExt as _, Ui, UsageError, out_line};
 use nix::errno::Errno;
@@ -130,9 +131,9 @@ fn main() -> ExitCode {
         .into()));
     }
     let result = match &args.command {
-        None => fault(Signal::SIGSEGV, &args.fault, &ui),
-        Some(Command::Segv(f)) => fault(Signal::SIGSEGV, f, &ui),
-        Some(Command::Fpe(f)) => fault(Signal::SIGFPE, f, &ui),
+        None => fault(Fault::Segv, &args.fault, &ui),
+        Some(Command::Segv(f)) => fault(Fault::Segv, f, &ui),
+        Some(Command::Fpe(f)) => fault(Fault::Fpe, f, &ui),
         Some(Command::Wait { count }) => wait(*count, &ui),
         Some(Command::Uncatchable) => uncatchable(&ui),
         Some(Command::Pending { times }) => pending(*times, &ui),
@@ -148,71 +149,14 @@ fn name(sig: SigNum) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// segv and fpe: the notes' program
+// segv and fpe: the notes' program, and the default action
 
-fn fault(sig: Signal, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
-    let what = if sig == Signal::SIGSEGV {
-        "an invalid memory access"
-    } else {
-        "an integer division by zero"
-    };
-    let status = 128 + sig as i32;
-    if args.no_handler {
-        ui.step(
-            1,
-            &format!("no handler: {} takes its default action", sig.as_str()),
-        );
-        let old = signal::restore_default(sig)?;
-        ui.call(
-            &format!("signal({}, SIG_DFL)", sig.as_str()),
-            signal::handler_text(old),
-        );
-        if sig == Signal::SIGSEGV {
-            ui.meaning("the old handler was std's own, which reports a stack overflow");
-        }
-        signal::no_core_dump()?;
-        ui.call("setrlimit(RLIMIT_CORE, 0)", 0);
-        ui.meaning("no core file is written (ulimit -c 0); a collector in core_pattern (|...) still gets the dump");
-        ui.meaning("the default action of a fault: the process ends, and may dump core");
-        ui.note(&format!(
-            "no handler: {} will end this process (the shell shows {status})",
-            sig.as_str()
-        ));
-    } else {
-        ui.step(1, &format!("register a handler for {}", sig.as_str()));
-        match signal::install_fault_handler(sig) {
-            Ok(()) => {
-                ui.call(
-                    &format!("signal({}, myOwnHandler)", sig.as_str()),
-                    "the old handler",
-                );
-                ui.meaning(&format!(
-                    "from now on the kernel runs myOwnHandler when this process gets {}",
-                    sig.as_str()
-                ));
-            }
-            Err(e) => {
-                out_line(format_args!("{REGISTER_FAILED}"))?;
-                ui.report(&anyhow::Error::new(e).context("sigaction"));
-            }
-        }
-    }
-    ui.step(2, &format!("make {what}"));
-    ui.meaning(&format!(
-        "the CPU traps, the kernel sends {}; {}",
-        sig.as_str(),
-        if args.no_handler {
-            "nobody handles it"
-        } else {
-            "the handler prints and exits 1 (it must not return: the instruction would fault again)"
-        }
-    ));
-    let _ = std::io::stderr().flush();
-    let _ = std::io::stdout().flush();
-    if sig == Signal::SIGSEGV {
-        signal::invalid_memory_access()
-    } else {
-        signal::divide_by_zero()
+/// The notes' program and its kin: a handler, or with --no-handler the default action.
+fn fault(fault: Fault, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
+    match (fault, args.no_handler) {
+        (_, true) => no_handler::run(&no_handler::Args { fault }, ui),
+        (Fault::Segv, false) => segv::run(&segv::Args {}, ui),
+        (Fault::Fpe, false) => fpe::run(&fpe::Args {}, ui),
     }
 }
 

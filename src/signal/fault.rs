@@ -145,3 +145,39 @@ pub fn divide_by_zero() -> anyhow::Result<()> {
     }
     anyhow::bail!("the division by zero did not trap")
 }
+
+/// A fault that a lesson makes for real: the notes' memory error, or an arithmetic error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// An invalid memory access: SIGSEGV (the notes' program).
+    Segv,
+    /// An integer division by zero: SIGFPE.
+    Fpe,
+}
+
+impl Fault {
+    /// The signal the kernel sends for it.
+    pub(crate) fn signal(self) -> Signal {
+        match self {
+            Fault::Segv => Signal::SIGSEGV,
+            Fault::Fpe => Signal::SIGFPE,
+        }
+    }
+
+    /// What the program does to make it.
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Fault::Segv => "an invalid memory access",
+            Fault::Fpe => "an integer division by zero",
+        }
+    }
+
+    /// Make it: [`invalid_memory_access`] or [`divide_by_zero`]. Returns only if the CPU did
+    /// not trap, or the signal was handled by returning (which ours never does).
+    pub(crate) fn make(self) -> anyhow::Result<()> {
+        match self {
+            Fault::Segv => invalid_memory_access(),
+            Fault::Fpe => divide_by_zero(),
+        }
+    }
+}

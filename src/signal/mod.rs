@@ -17,11 +17,15 @@ mod recorder;
 mod ring;
 mod wakeups;
 
+pub mod fpe;
+pub mod no_handler;
+pub mod segv;
+
 pub(crate) use delivery::wait_info;
 pub use delivery::{limit_text, pending, queued_signal_limit, send, set_blocked, uid, wait_change};
 pub use fault::{
-    divide_by_zero, handler_text, install_fault_handler, invalid_memory_access, no_core_dump,
-    restore_default,
+    Fault, divide_by_zero, handler_text, install_fault_handler, invalid_memory_access,
+    no_core_dump, restore_default,
 };
 pub use per_thread::{
     RanIn, ThreadRecorder, send_to_this_thread, send_to_thread, set_thread_blocked, thread_id,
