@@ -8,12 +8,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ipc_lab::cli::{self, Common};
 use ipc_lab::signal::{
-    self, Action, Fault, Next, REGISTER_FAILED, Received, Recorder, SigNum, fpe, no_handler, segv,
+    self, Fault, REGISTER_FAILED, SigNum, fpe, list, list_pid, no_handler, pending, segv, send,
+    wait,
 };
 use ipc_lab::sys;
-use ipc_lab::ui::{self, HintExt as _, Ui, UsageError, out_line};
-use nix::errno::Errno;
-use nix::sys::signal::Signal;
+use ipc_lab::ui::{Ui, UsageError, out_line};
 use nix::sys::wait::WaitStatus;
 
 const ABOUT: &str =
@@ -134,18 +133,22 @@ fn main() -> ExitCode {
         None => fault(Fault::Segv, &args.fault, &ui),
         Some(Command::Segv(f)) => fault(Fault::Segv, f, &ui),
         Some(Command::Fpe(f)) => fault(Fault::Fpe, f, &ui),
-        Some(Command::Wait { count }) => wait(*count, &ui),
+        Some(Command::Wait { count }) => wait::run(&wait::Args { count: *count }, &ui),
         Some(Command::Uncatchable) => uncatchable(&ui),
-        Some(Command::Pending { times }) => pending(*times, &ui),
+        Some(Command::Pending { times }) => pending::run(&pending::Args { times: *times }, &ui),
         Some(Command::Threads) => threads(&ui),
-        Some(Command::List { pid }) => list(*pid, &ui),
-        Some(Command::Send { pid, signal, value }) => send(*pid, *signal, *value, &ui),
+        Some(Command::List { pid: None }) => list::run(&list::Args {}, &ui),
+        Some(Command::List { pid: Some(pid) }) => list_pid::run(&list_pid::Args { pid: *pid }, &ui),
+        Some(Command::Send { pid, signal, value }) => send::run(
+            &send::Args {
+                pid: *pid,
+                signal: *signal,
+                value: *value,
+            },
+            &ui,
+        ),
     };
     ui.finish(result)
-}
-
-fn name(sig: SigNum) -> String {
-    format!("{} ({})", sig.name(), sig.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,134 +161,6 @@ fn fault(fault: Fault, args: &FaultArgs, ui: &Ui) -> anyhow::Result<()> {
         (Fault::Segv, false) => segv::run(&segv::Args {}, ui),
         (Fault::Fpe, false) => fpe::run(&fpe::Args {}, ui),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// wait: report every signal
-
-const WATCHED: [Signal; 7] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGCONT,
-    Signal::SIGTSTP,
-];
-
-fn sender(r: &Received) -> String {
-    match r.code {
-        libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL => {
-            let via = match r.code {
-                libc::SI_QUEUE => "sigqueue",
-                libc::SI_TKILL => "tkill",
-                _ => "kill",
-            };
-            format!("from PID {} (uid {}) by {via}", r.pid, r.uid)
-        }
-        libc::SI_KERNEL => "from the kernel (e.g. the terminal: Ctrl-C, Ctrl-Z)".into(),
-        _ if r.pid == 0 => "from the kernel".into(),
-        code => format!("from PID {} (uid {}), si_code {code}", r.pid, r.uid),
-    }
-}
-
-fn wait(count: Option<u32>, ui: &Ui) -> anyhow::Result<()> {
-    let watched: Vec<SigNum> = WATCHED.iter().map(|&s| SigNum(s as i32)).collect();
-    let mut recorder = Recorder::install(&watched)?;
-    ui.call(
-        "sigaction(SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGTSTP; SA_SIGINFO)",
-        0,
-    );
-    ui.meaning("the handlers only note the signal and its sender; this main flow reports them");
-    let pid = std::process::id();
-    out_line(format_args!("My PID is {pid}. From another terminal, try:"))?;
-    for line in [
-        format!("kill -USR1 {pid}"),
-        format!("kill -USR2 {pid}"),
-        format!("kill -HUP {pid}"),
-        format!("kill -STOP {pid}; kill -CONT {pid}"),
-        format!("kill -TSTP {pid}"),
-        format!("sig-demo send {pid} USR1 --value 42"),
-        format!("sig-demo list --pid {pid}"),
-        format!("kill -TERM {pid}    (or Ctrl-C here: ends it)"),
-    ] {
-        out_line(format_args!("  {line}"))?;
-    }
-    let mut seen = 0u32;
-    loop {
-        let r = match recorder.next(None)? {
-            Next::Signal(r) => r,
-            Next::Lost(lost) => {
-                report_lost(&lost, ui)?;
-                continue;
-            }
-            Next::TimedOut => continue,
-        };
-        seen += 1;
-        let mut text = format!("received {} {}", name(r.signo), sender(&r));
-        if let Some(v) = r.value {
-            text.push_str(&format!(", value {v}"));
-        }
-        match Signal::try_from(r.signo.0) {
-            Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) => {
-                out_line(format_args!(
-                    "{text}: ending, as its default action would (the shell shows {})",
-                    128 + sig as i32
-                ))?;
-                sys::exit_by_signal(sig);
-            }
-            Ok(Signal::SIGTSTP) => {
-                out_line(format_args!(
-                    "{text}: stopping now, as its default action would (SIGCONT or the shell's fg continues)"
-                ))?;
-                signal::send(pid as i32, SigNum(libc::SIGSTOP), None)?;
-            }
-            Ok(Signal::SIGCONT) => {
-                out_line(format_args!(
-                    "{text}: continued (if it was stopped, it runs again)"
-                ))?;
-            }
-            _ => out_line(format_args!("{text}"))?,
-        }
-        if count.is_some_and(|n| seen >= n) {
-            out_line(format_args!(
-                "{} received: done",
-                ui::counted(seen, "signal")
-            ))?;
-            return Ok(());
-        }
-    }
-}
-
-/// Signals the recorder had no room for (they came faster than this main flow reported them):
-/// say how many, and go on. A lost SIGINT or SIGTERM still ends the process, and a lost SIGTSTP
-/// still stops it, as their default actions would.
-fn report_lost(lost: &signal::Lost, ui: &Ui) -> anyhow::Result<()> {
-    let each: Vec<String> = lost
-        .signals
-        .iter()
-        .map(|(sig, n)| format!("{} {n}", sig.name()))
-        .collect();
-    ui.note(&format!(
-        "{} lost ({}): they came faster than this process reported them, while the {} it holds unreported were full; going on",
-        ui::counted(lost.count() as u64, "signal"),
-        each.join(", "),
-        signal::SLOTS
-    ));
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        if lost.contains(SigNum(sig as i32)) {
-            ui.note(&format!(
-                "{} was among them: ending, as its default action would",
-                sig.as_str()
-            ));
-            sys::exit_by_signal(sig);
-        }
-    }
-    if lost.contains(SigNum(libc::SIGTSTP)) {
-        ui.note("SIGTSTP was among them: stopping now, as its default action would");
-        signal::send(std::process::id() as i32, SigNum(libc::SIGSTOP), None)?;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,95 +217,6 @@ fn uncatchable(ui: &Ui) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// pending: coalescing
-
-fn pending(times: u32, ui: &Ui) -> anyhow::Result<()> {
-    let usr1 = SigNum(libc::SIGUSR1);
-    let rt = SigNum(signal::rtmin());
-    let mut recorder = Recorder::install(&[usr1, rt])?;
-    let me = std::process::id() as i32;
-    for (sig, queued) in [(usr1, false), (rt, true)] {
-        signal::set_blocked(&[sig], true)?;
-        ui.call(&format!("sigprocmask(SIG_BLOCK, {{{}}})", sig.name()), 0);
-        for i in 1..=times {
-            if let Err(e) = signal::send(me, sig, queued.then_some(i as i32)) {
-                return Err(not_queued(e, sig, i, times));
-            }
-        }
-        out_line(format_args!(
-            "{} blocked, then sent to this process {} ({})",
-            sig.name(),
-            ui::counted(times, "time"),
-            if queued {
-                "sigqueue, values 1 to N"
-            } else {
-                "kill"
-            }
-        ))?;
-        let pending: Vec<String> = signal::pending()?.iter().map(|s| s.name()).collect();
-        out_line(format_args!("pending now: {}", pending.join(" ")))?;
-        signal::set_blocked(&[sig], false)?;
-        ui.call(&format!("sigprocmask(SIG_UNBLOCK, {{{}}})", sig.name()), 0);
-        let mut runs = Vec::new();
-        loop {
-            match recorder.next(Some(Instant::now()))? {
-                Next::Signal(r) => runs.push(r),
-                // At most 100 of each are sent: the recorder holds 1024.
-                Next::Lost(lost) => report_lost(&lost, ui)?,
-                Next::TimedOut => break,
-            }
-        }
-        if queued {
-            let values: Vec<String> = runs
-                .iter()
-                .map(|r| r.value.map_or("-".into(), |v| v.to_string()))
-                .collect();
-            out_line(format_args!(
-                "unblocked: the handler ran {}, values {} (real-time signals queue: each one sent arrives)",
-                ui::counted(runs.len() as u64, "time"),
-                values.join(" ")
-            ))?;
-        } else {
-            out_line(format_args!(
-                "unblocked: the handler ran {} (a standard signal is one pending bit: however often it is sent while blocked, it arrives once)",
-                ui::counted(runs.len() as u64, "time")
-            ))?;
-        }
-    }
-    Ok(())
-}
-
-/// The error of `pending` when sending signal `i` of `times` failed: the call named, and for
-/// EAGAIN the limit that stopped it, `ulimit -i`, with its value now and how to raise it.
-fn not_queued(e: ipc_lab::sys::SysError, sig: SigNum, i: u32, times: u32) -> anyhow::Error {
-    let call = e.call;
-    let errno = e.errno;
-    let err = anyhow::Error::new(e).context(format!(
-        "{call}: cannot send {} to this process, signal {i} of {times} ({} sent before it)",
-        sig.name(),
-        i - 1
-    ));
-    if errno != Errno::EAGAIN {
-        return err;
-    }
-    let hint = match signal::queued_signal_limit() {
-        Ok((soft, hard)) => format!(
-            "the kernel holds at most RLIMIT_SIGPENDING queued signals (sent with sigqueue, or \
-             real-time) per user until they are delivered, its other processes' included; this \
-             process's limit is {} (hard limit {}): `ulimit -i` shows it, `ulimit -i N` raises \
-             it up to the hard limit; or send fewer with --times",
-            signal::limit_text(soft),
-            signal::limit_text(hard)
-        ),
-        Err(e) => format!(
-            "the kernel holds at most RLIMIT_SIGPENDING signals queued for each user ({e:#}): \
-             `ulimit -i` shows it, `ulimit -i N` raises it; or send fewer with --times"
-        ),
-    };
-    err.context(ui::Hint(hint))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,98 +495,4 @@ fn threads(ui: &Ui) -> anyhow::Result<()> {
     drop(workers);
     term.check()?;
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// list
-
-fn list(pid: Option<i32>, _ui: &Ui) -> anyhow::Result<()> {
-    if let Some(pid) = pid {
-        let sets = match signal::proc_sets(pid) {
-            Ok(s) => s,
-            Err(e) => {
-                return Err(e).hint(format!(
-                    "is process {pid} running? `ps -p {pid}` shows it; `sig-demo wait` prints its PID"
-                ));
-            }
-        };
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        out_line(format_args!("process {pid} ({})", comm.trim()))?;
-        for (what, list) in [
-            ("caught", &sets.caught),
-            ("blocked", &sets.blocked),
-            ("ignored", &sets.ignored),
-            ("pending", &sets.pending),
-        ] {
-            let names: Vec<String> = list.iter().map(|s| s.name()).collect();
-            let shown = if names.is_empty() {
-                "(none)".to_string()
-            } else {
-                names.join(" ")
-            };
-            out_line(format_args!("  {what:<8} {shown}"))?;
-        }
-        return Ok(());
-    }
-    out_line(format_args!(
-        "{:>3}  {:<10} {:<10} {:<6} meaning",
-        "#", "name", "default", "catch"
-    ))?;
-    for (sig, action, meaning) in signal::standard() {
-        let n = SigNum(sig as i32);
-        out_line(format_args!(
-            "{:>3}  {:<10} {:<10} {:<6} {meaning}",
-            n.0,
-            sig.as_str(),
-            action.word(),
-            if signal::catchable(n) { "yes" } else { "no" }
-        ))?;
-    }
-    out_line(format_args!(
-        "{:>3}  {:<10} {:<10} {:<6} real-time signals {} to {}: they queue, and can carry a value",
-        format!("{}+", signal::rtmin()),
-        "SIGRTMIN+n",
-        Action::Terminate.word(),
-        "yes",
-        signal::rtmin(),
-        signal::rtmax()
-    ))?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// send
-
-fn send(pid: i32, sig: SigNum, value: Option<i32>, ui: &Ui) -> anyhow::Result<()> {
-    if let Err(e) = signal::send(pid, sig, value) {
-        let hint = match e.errno {
-            Errno::ESRCH => {
-                format!("no process {pid} is running: `sig-demo wait` prints a PID to use")
-            }
-            Errno::EPERM => format!(
-                "process {pid} belongs to another user: only its owner (or root) may signal it"
-            ),
-            Errno::EAGAIN => {
-                "too many queued signals: the receiver's queue is full (ulimit -i)".into()
-            }
-            _ => "see kill(2) and sigqueue(3)".into(),
-        };
-        return Err(anyhow::Error::new(e))
-            .map_err(|e| e.context(format!("cannot send {} to process {pid}", sig.name())))
-            .hint(hint);
-    }
-    ui.call(
-        &match value {
-            Some(v) => format!("sigqueue({pid}, {}, {{sival_int = {v}}})", sig.name()),
-            None => format!("kill({pid}, {})", sig.name()),
-        },
-        0,
-    );
-    match value {
-        Some(v) => out_line(format_args!(
-            "sent {} to process {pid} with value {v}",
-            name(sig)
-        )),
-        None => out_line(format_args!("sent {} to process {pid}", name(sig))),
-    }
 }

@@ -18,8 +18,13 @@ mod ring;
 mod wakeups;
 
 pub mod fpe;
+pub mod list;
+pub mod list_pid;
 pub mod no_handler;
+pub mod pending;
 pub mod segv;
+pub mod send;
+pub mod wait;
 
 pub(crate) use delivery::wait_info;
 pub use delivery::{limit_text, pending, queued_signal_limit, send, set_blocked, uid, wait_change};
@@ -68,6 +73,11 @@ impl SigNum {
             n if n > min && n < max => format!("SIGRTMAX-{}", max - n),
             n => format!("signal {n}"),
         }
+    }
+
+    /// `SIGUSR1 (10)`.
+    pub(crate) fn name_and_number(self) -> String {
+        format!("{} ({})", self.name(), self.0)
     }
 
     /// Whether it is a real-time signal (these queue: each one sent is delivered).
