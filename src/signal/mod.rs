@@ -24,6 +24,8 @@ pub mod no_handler;
 pub mod pending;
 pub mod segv;
 pub mod send;
+pub mod threads;
+pub mod uncatchable;
 pub mod wait;
 
 pub(crate) use delivery::wait_info;

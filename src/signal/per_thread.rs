@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigSet, Signal};
 
@@ -154,6 +155,100 @@ fn thread_result(rc: libc::c_int) -> Result<(), SysError> {
             call: "pthread_kill",
             errno: Errno::from_raw(rc),
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker threads that block, unblock and look at what is pending when told
+
+/// What the main thread asks of a worker; the worker answers each on its own channel.
+pub(crate) enum Order {
+    Block(bool),
+    Pending,
+}
+
+/// A worker thread: it waits for orders, and otherwise does nothing (the handler may run in it).
+pub(crate) struct Worker {
+    pub(crate) number: usize,
+    pub(crate) tid: i32,
+    orders: Option<std::sync::mpsc::Sender<Order>>,
+    answers: std::sync::mpsc::Receiver<Result<Vec<SigNum>, String>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    pub(crate) fn spawn(number: usize) -> anyhow::Result<Worker> {
+        let (orders, inbox) = std::sync::mpsc::channel::<Order>();
+        let (reply, answers) = std::sync::mpsc::channel();
+        let (started, tid) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name(format!("worker {number}"))
+            .spawn(move || {
+                // Termination signals are for the main thread, which cleans up and ends.
+                let terminations: Vec<SigNum> = crate::sys::TERMINATION_SIGNALS
+                    .iter()
+                    .map(|&s| SigNum(s as i32))
+                    .collect();
+                let blocked = set_thread_blocked(&terminations, true);
+                let ok = blocked.is_ok();
+                let _ = started.send(blocked.map(|()| thread_id()).map_err(|e| format!("{e:#}")));
+                if !ok {
+                    return;
+                }
+                let usr1 = [SigNum(libc::SIGUSR1)];
+                while let Ok(order) = inbox.recv() {
+                    let answer = match order {
+                        Order::Block(block) => set_thread_blocked(&usr1, block)
+                            .map(|()| Vec::new())
+                            .map_err(|e| format!("{e:#}")),
+                        Order::Pending => super::pending().map_err(|e| format!("{e:#}")),
+                    };
+                    if reply.send(answer).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("cannot start a worker thread")?;
+        let mut worker = Worker {
+            number,
+            tid: 0,
+            orders: Some(orders),
+            answers,
+            handle: Some(handle),
+        };
+        worker.tid = match tid.recv() {
+            Ok(Ok(tid)) => tid,
+            Ok(Err(e)) => return Err(anyhow::anyhow!("{e}")).context(format!("worker {number}")),
+            Err(_) => anyhow::bail!("worker {number} ended before it started"),
+        };
+        Ok(worker)
+    }
+
+    /// Have the worker carry out an order in its own thread; what it answers.
+    pub(crate) fn order(&self, order: Order) -> anyhow::Result<Vec<SigNum>> {
+        let sent = self.orders.as_ref().is_some_and(|o| o.send(order).is_ok());
+        anyhow::ensure!(sent, "worker {} has ended", self.number);
+        match self.answers.recv() {
+            Ok(Ok(list)) => Ok(list),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{e}")).context(format!("worker {}", self.number)),
+            Err(_) => anyhow::bail!("worker {} ended before it answered", self.number),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> &std::thread::JoinHandle<()> {
+        self.handle
+            .as_ref()
+            .expect("a worker is joined only on drop")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing its channel ends the worker's loop; then it is joined.
+        self.orders = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 
