@@ -10,7 +10,7 @@ use super::{SigNum, rtmax};
 use crate::sys::SysError;
 
 /// Block or unblock signals for this thread (sigprocmask).
-pub fn set_blocked(signals: &[SigNum], block: bool) -> anyhow::Result<()> {
+pub(crate) fn set_blocked(signals: &[SigNum], block: bool) -> anyhow::Result<()> {
     let mut set = unsafe_zeroed_sigset();
     for s in signals {
         // SAFETY: `set` is a valid sigset_t (sigemptyset's all-zero form on Linux); sigaddset
@@ -38,7 +38,7 @@ pub fn set_blocked(signals: &[SigNum], block: bool) -> anyhow::Result<()> {
 }
 
 /// The signals pending for this process (sigpending).
-pub fn pending() -> anyhow::Result<Vec<SigNum>> {
+pub(crate) fn pending() -> anyhow::Result<Vec<SigNum>> {
     let mut set: libc::sigset_t = unsafe_zeroed_sigset();
     // SAFETY: sigpending fills the sigset_t we pass, which is valid and writable.
     let rc = unsafe { libc::sigpending(&mut set) };
@@ -59,7 +59,7 @@ fn unsafe_zeroed_sigset() -> libc::sigset_t {
 }
 
 /// Send a signal: kill(2), or sigqueue(3) with a value.
-pub fn send(pid: i32, sig: SigNum, value: Option<i32>) -> Result<(), SysError> {
+pub(crate) fn send(pid: i32, sig: SigNum, value: Option<i32>) -> Result<(), SysError> {
     let rc = match value {
         // SAFETY: kill with plain integers.
         None => unsafe { libc::kill(pid, sig.0) },
@@ -78,7 +78,7 @@ pub fn send(pid: i32, sig: SigNum, value: Option<i32>) -> Result<(), SysError> {
 }
 
 /// A limit as `ulimit` shows it: a number, or `unlimited`.
-pub fn limit_text(limit: u64) -> String {
+pub(crate) fn limit_text(limit: u64) -> String {
     if limit == libc::RLIM_INFINITY {
         "unlimited".into()
     } else {
@@ -90,7 +90,7 @@ pub fn limit_text(limit: u64) -> String {
 /// hard). The kernel holds at most the soft limit of signals queued for this process's user and
 /// not yet delivered, counting those sent with sigqueue and real-time ones; a sigqueue past it
 /// fails with EAGAIN.
-pub fn queued_signal_limit() -> anyhow::Result<(u64, u64)> {
+pub(crate) fn queued_signal_limit() -> anyhow::Result<(u64, u64)> {
     let (soft, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_SIGPENDING)
             .map_err(|errno| SysError {
@@ -101,14 +101,9 @@ pub fn queued_signal_limit() -> anyhow::Result<(u64, u64)> {
     Ok((soft, hard))
 }
 
-/// The real user id of this process.
-pub fn uid() -> u32 {
-    nix::unistd::getuid().as_raw()
-}
-
 /// Wait for a child to change state: stopped, continued, or ended (waitpid with WUNTRACED and
 /// WCONTINUED).
-pub fn wait_change(pid: Pid) -> anyhow::Result<nix::sys::wait::WaitStatus> {
+pub(crate) fn wait_change(pid: Pid) -> anyhow::Result<nix::sys::wait::WaitStatus> {
     use nix::sys::wait::{WaitPidFlag, waitpid};
     loop {
         match waitpid(pid, Some(WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED)) {

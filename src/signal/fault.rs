@@ -30,7 +30,7 @@ extern "C" fn on_fault(signo: libc::c_int) {
 /// Install the notes' handler for SIGSEGV or SIGFPE: print the message, exit 1. Raw sigaction
 /// with SA_ONSTACK, replacing std's own handler, so that it runs on the alternate stack that std
 /// set up (a stack overflow would have no stack left for it otherwise).
-pub fn install_fault_handler(sig: Signal) -> Result<(), SysError> {
+pub(crate) fn install_fault_handler(sig: Signal) -> Result<(), SysError> {
     let action = SigAction::new(
         SigHandler::Handler(on_fault),
         SaFlags::SA_ONSTACK,
@@ -56,7 +56,7 @@ pub fn restore_default(sig: Signal) -> Result<SigHandler, SysError> {
 }
 
 /// How `signal(2)` would show a disposition it returns.
-pub fn handler_text(h: SigHandler) -> &'static str {
+pub(crate) fn handler_text(h: SigHandler) -> &'static str {
     match h {
         SigHandler::SigDfl => "SIG_DFL",
         SigHandler::SigIgn => "SIG_IGN",
@@ -96,7 +96,7 @@ pub fn no_core_dump() -> Result<(), SysError> {
 
 /// Make a real invalid memory access: a write to a page mapped with no access (PROT_NONE). The
 /// kernel answers with SIGSEGV.
-pub fn invalid_memory_access() -> anyhow::Result<()> {
+pub(crate) fn invalid_memory_access() -> anyhow::Result<()> {
     // SAFETY: an anonymous private mapping of one page, with no file; mmap's result is checked.
     let page = unsafe {
         libc::mmap(
@@ -122,7 +122,7 @@ pub fn invalid_memory_access() -> anyhow::Result<()> {
 /// Divide by zero in hardware: x86-64's `idiv` traps, and the kernel raises SIGFPE. (Rust's own
 /// `/` checks for zero and panics instead, so the instruction is written out.) Elsewhere the
 /// instruction does not trap, and the signal is raised with raise(3).
-pub fn divide_by_zero() -> anyhow::Result<()> {
+pub(crate) fn divide_by_zero() -> anyhow::Result<()> {
     #[cfg(target_arch = "x86_64")]
     {
         let divisor: i32 = std::hint::black_box(0);

@@ -1,10 +1,33 @@
 //! Unix signals (lecture notes, section B4): asynchronous notifications, handled by the default
 //! action or by a handler of the program's own.
 //!
-//! The traps this module keeps away from the binaries (see design.md):
+//! The lessons, one idea of the notes each, in the order of the lab sheet's chapter 4
+//! (`docs/04-signals.md`, and `docs/deeper/04-signals.md`); `sig-demo` runs each one:
+//!
+//! | lesson | the idea | `sig-demo` |
+//! |--------|----------|------------|
+//! | [`segv`] | the notes' program: a user supplied handler for SIGSEGV, a real invalid memory access | (no subcommand), `segv` |
+//! | [`no_handler`] | the default action: a fault ends the process (the shell shows 139) | `--no-handler`, `segv --no-handler`, `fpe --no-handler` |
+//! | [`fpe`] | an arithmetic error: a handler for SIGFPE, a real division by zero | `fpe` |
+//! | [`wait`] | a process reports each signal it receives, with its sender; stop and continue | `wait` |
+//! | [`send`] | sending a signal: kill, or sigqueue with a value | `send` |
+//! | [`uncatchable`] | SIGKILL and SIGSTOP refuse a handler and SIG_IGN | `uncatchable` |
+//! | [`pending`] | blocked signals: a standard one arrives once, real-time ones queue | `pending` |
+//! | [`threads`] | sent to the process: any thread that does not block it; sent to a thread: that thread | `threads` |
+//! | [`list`] | the table of signals: default actions, which can be caught | `list` |
+//! | [`list_pid`] | what a process catches, blocks, ignores and has pending | `list --pid` |
+//!
+//! The kernel side, which the lessons use (the only files of the folder with `unsafe`, each block
+//! with a SAFETY line): this file (signals by name and number, /proc's signal sets), `fault.rs`
+//! (the notes' handler, the default action, real faults), `recorder.rs` (handlers that only
+//! store, over the lock-free `ring.rs`), `delivery.rs` (send, block, pending, wait), `per_thread.rs`
+//! (a signal and the threads of a process) and `wakeups.rs` (SIGCHLD and a SIGALRM tick that end
+//! a blocked wait, for `bench`).
+//!
+//! The traps the kernel side keeps away from the lessons (see design.md):
 //! - std installs its own SIGSEGV/SIGBUS handler (stack-overflow detection) on an alternate stack:
 //!   our fault handler is installed with raw sigaction and SA_ONSTACK, and the default-action
-//!   demo restores SIG_DFL first.
+//!   lesson restores SIG_DFL first.
 //! - A SIGSEGV handler that returns re-runs the faulting instruction: ours writes with write(2)
 //!   and leaves with _exit.
 //! - Faults are real: a volatile write to a PROT_NONE page, an x86-64 `idiv` by zero.
@@ -28,23 +51,15 @@ pub mod threads;
 pub mod uncatchable;
 pub mod wait;
 
-pub(crate) use delivery::wait_info;
-pub use delivery::{limit_text, pending, queued_signal_limit, send, set_blocked, uid, wait_change};
-pub use fault::{
-    Fault, divide_by_zero, handler_text, install_fault_handler, invalid_memory_access,
-    no_core_dump, restore_default,
-};
-pub use per_thread::{
-    RanIn, ThreadRecorder, send_to_this_thread, send_to_thread, set_thread_blocked, thread_id,
-};
-pub use recorder::{Lost, Next, Received, Recorder, SLOTS, record, try_handle, try_ignore};
+pub(crate) use delivery::{pending, wait_info};
+pub use fault::{Fault, no_core_dump, restore_default};
 pub(crate) use wakeups::{Ticker, child_ended, forget_ended_children, watch_children};
 
 use anyhow::Context as _;
 use nix::sys::signal::Signal;
 
 /// What the notes print when `signal` fails.
-pub const REGISTER_FAILED: &str = "Failed to register handler";
+pub(crate) const REGISTER_FAILED: &str = "Failed to register handler";
 
 // ---------------------------------------------------------------------------------------------
 // Signals by name and number
@@ -80,11 +95,6 @@ impl SigNum {
     /// `SIGUSR1 (10)`.
     pub(crate) fn name_and_number(self) -> String {
         format!("{} ({})", self.name(), self.0)
-    }
-
-    /// Whether it is a real-time signal (these queue: each one sent is delivered).
-    pub fn is_realtime(self) -> bool {
-        self.0 >= rtmin() && self.0 <= rtmax()
     }
 }
 
@@ -147,7 +157,7 @@ pub fn parse_signal(text: &str) -> Result<SigNum, String> {
 
 /// What a signal does when nobody handles it (signal(7)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Terminate,
     Core,
     Stop,
@@ -168,7 +178,7 @@ impl Action {
 }
 
 /// The standard signals: number, default action, and what they mean.
-pub fn standard() -> Vec<(Signal, Action, &'static str)> {
+pub(crate) fn standard() -> Vec<(Signal, Action, &'static str)> {
     use Action::*;
     use Signal::*;
     vec![
@@ -227,7 +237,7 @@ pub fn standard() -> Vec<(Signal, Action, &'static str)> {
 }
 
 /// Whether a handler can be installed for it (all but SIGKILL and SIGSTOP).
-pub fn catchable(sig: SigNum) -> bool {
+pub(crate) fn catchable(sig: SigNum) -> bool {
     sig.0 != libc::SIGKILL && sig.0 != libc::SIGSTOP
 }
 
@@ -303,7 +313,6 @@ mod tests {
         assert_eq!(SigNum(libc::SIGUSR1).name(), "SIGUSR1");
         assert_eq!(SigNum(rtmin() + 1).name(), "SIGRTMIN+1");
         assert_eq!(SigNum(rtmax()).name(), "SIGRTMAX");
-        assert!(SigNum(rtmin()).is_realtime());
         assert!(!catchable(SigNum(9)) && !catchable(SigNum(19)) && catchable(SigNum(15)));
     }
 

@@ -47,7 +47,7 @@ extern "C" fn on_thread_signal(
 /// One run of the thread recorder's handler: the thread it ran in, and how the signal was sent
 /// (si_code: SI_USER for kill, SI_TKILL for pthread_kill and tgkill).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RanIn {
+pub(crate) struct RanIn {
     pub tid: i32,
     pub code: i32,
 }
@@ -55,9 +55,9 @@ pub struct RanIn {
 /// Records, for each delivery of a signal, the thread whose handler ran (its kernel thread id),
 /// so that the main flow can tell where a signal went. The handler stores to atomics only. It
 /// holds up to 64 runs not yet taken, for as long as the process lives; runs that come while all
-/// are full are counted ([`ThreadRecorder::lost`]).
+/// are full are not recorded.
 #[derive(Debug)]
-pub struct ThreadRecorder {
+pub(crate) struct ThreadRecorder {
     _installed: (),
 }
 
@@ -94,21 +94,16 @@ impl ThreadRecorder {
         THREAD_RING.taken(t);
         Some(ran)
     }
-
-    /// How many runs of the handler came while all 64 were held untaken, and were not recorded.
-    pub fn lost(&self) -> usize {
-        THREAD_RING.lost()
-    }
 }
 
 /// The kernel's id of the calling thread (gettid): the process's PID for its main thread.
-pub fn thread_id() -> i32 {
+pub(crate) fn thread_id() -> i32 {
     nix::unistd::gettid().as_raw()
 }
 
 /// Block or unblock signals in the calling thread only (pthread_sigmask); the other threads
 /// keep their own masks.
-pub fn set_thread_blocked(signals: &[SigNum], block: bool) -> Result<(), SysError> {
+pub(crate) fn set_thread_blocked(signals: &[SigNum], block: bool) -> Result<(), SysError> {
     let mut set = SigSet::empty();
     for s in signals {
         let sig = Signal::try_from(s.0).map_err(|errno| SysError {
@@ -130,7 +125,10 @@ pub fn set_thread_blocked(signals: &[SigNum], block: bool) -> Result<(), SysErro
 
 /// Send a signal to one thread of this process (pthread_kill, tgkill in the kernel): the thread
 /// of `handle`, which is not yet joined, so its pthread_t is still valid.
-pub fn send_to_thread<T>(handle: &std::thread::JoinHandle<T>, sig: SigNum) -> Result<(), SysError> {
+pub(crate) fn send_to_thread<T>(
+    handle: &std::thread::JoinHandle<T>,
+    sig: SigNum,
+) -> Result<(), SysError> {
     use std::os::unix::thread::JoinHandleExt as _;
     // SAFETY: the pthread_t comes from a JoinHandle that is borrowed, so the thread has been
     // neither joined nor detached: the id is valid (a thread that has ended but is not joined
@@ -141,7 +139,7 @@ pub fn send_to_thread<T>(handle: &std::thread::JoinHandle<T>, sig: SigNum) -> Re
 
 /// Send a signal to the calling thread (pthread_kill(pthread_self(), sig)): its handler runs in
 /// this thread before the call returns, unless the thread blocks it.
-pub fn send_to_this_thread(sig: SigNum) -> Result<(), SysError> {
+pub(crate) fn send_to_this_thread(sig: SigNum) -> Result<(), SysError> {
     // SAFETY: pthread_self() is always a valid id of the calling thread.
     let rc = unsafe { libc::pthread_kill(libc::pthread_self(), sig.0) };
     thread_result(rc)

@@ -1,7 +1,7 @@
 //! A recorder of signals: handlers that only store, a main flow that reports. The lessons
 //! [`super::wait`] and [`super::pending`] report what it records.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use crate::sys::SysError;
 
 /// One signal received, with what the kernel said about its sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     pub signo: SigNum,
     /// The sending process and its real user id (0 when the kernel sent it).
     pub pid: i32,
@@ -28,7 +28,7 @@ pub struct Received {
 }
 
 /// How many signals the recorder holds that the main flow has not yet taken.
-pub const SLOTS: usize = 1024;
+pub(crate) const SLOTS: usize = 1024;
 static RING: Ring<SLOTS> = Ring::new();
 static SIGNO: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static PID: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
@@ -95,7 +95,7 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *m
 /// slot. Signals that come while all are full are counted, by signal, and [`Recorder::next`]
 /// reports them as [`Next::Lost`].
 #[derive(Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     wake_read: OwnedFd,
     _wake_write: OwnedFd,
     /// Of the signals lost, how many were reported already, by signal number.
@@ -104,7 +104,7 @@ pub struct Recorder {
 
 /// Signals that came while the recorder was full, and were not recorded: how many of each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lost {
+pub(crate) struct Lost {
     /// Each signal lost, with how many times, lowest number first.
     pub signals: Vec<(SigNum, usize)>,
 }
@@ -123,7 +123,7 @@ impl Lost {
 
 /// What [`Recorder::next`] got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     Signal(Received),
     /// Signals came while all [`SLOTS`] were full (faster than the main flow took them), since
     /// the last report: they were not recorded.
@@ -149,11 +149,6 @@ impl Recorder {
             _wake_write: wake_write,
             lost_reported: [0; 65],
         })
-    }
-
-    /// How many signals the handlers have recorded so far (those lost aside).
-    pub fn recorded(&self) -> usize {
-        RING.handed_out()
     }
 
     /// The signals lost since the last report, if any.
@@ -203,16 +198,11 @@ impl Recorder {
             }
         }
     }
-
-    /// Readable when a signal has been recorded (for a poll beside other descriptors).
-    pub fn wake_fd(&self) -> BorrowedFd<'_> {
-        self.wake_read.as_fd()
-    }
 }
 
 /// Install the recording handler for one signal (SA_SIGINFO: the kernel passes the sender).
 /// The error is the kernel's, e.g. EINVAL for SIGKILL and SIGSTOP.
-pub fn record(sig: SigNum) -> Result<(), SysError> {
+pub(crate) fn record(sig: SigNum) -> Result<(), SysError> {
     let mut act: libc::sigaction = unsafe_zeroed_sigaction();
     let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_signal;
     act.sa_sigaction = handler as usize;
@@ -236,14 +226,14 @@ fn raw_sigaction(sig: SigNum, act: &libc::sigaction) -> Result<(), SysError> {
 }
 
 /// Try to ignore a signal (SIG_IGN), as a program may for SIGPIPE; SIGKILL and SIGSTOP refuse.
-pub fn try_ignore(sig: SigNum) -> Result<(), SysError> {
+pub(crate) fn try_ignore(sig: SigNum) -> Result<(), SysError> {
     let mut act = unsafe_zeroed_sigaction();
     act.sa_sigaction = libc::SIG_IGN;
     raw_sigaction(sig, &act)
 }
 
 /// Try to install the notes' kind of handler (`signal(sig, handler)`) for any signal.
-pub fn try_handle(sig: SigNum) -> Result<(), SysError> {
+pub(crate) fn try_handle(sig: SigNum) -> Result<(), SysError> {
     record(sig)
 }
 
