@@ -8,12 +8,13 @@
 //! blows up!" and exits 1; like theirs it must not return, or the division would run again.
 //!
 //! Rust's own `/` checks the divisor and panics before the processor can trap, so the division
-//! is the processor's instruction written out (`idiv` on x86-64, see [`Fault::make`]); where
-//! a division by zero does not trap (ARM returns 0), SIGFPE is raised instead. A floating-point
-//! division by zero traps nowhere: `1.0 / 0.0` is infinity. Without the handler, the default
-//! action ends the process, and the shell shows 136, 128 + 8 (see [`super::no_handler`]).
+//! is the processor's instruction written out (`idiv` on x86-64, see `Fault::make` in
+//! fault.rs); where a division by zero does not trap (ARM returns 0), SIGFPE is raised instead.
+//! A floating-point division by zero traps nowhere: `1.0 / 0.0` is infinity. Without the
+//! handler, the default action ends the process, and the shell shows 136, 128 + 8 (see
+//! [`super::no_handler`]).
 //!
-//! The two steps are the notes' program's: [`super::segv::register`] and [`super::segv::make`],
+//! The two steps are the notes' program's: `register` and `make` of [`super::segv`],
 //! with SIGFPE where the notes have SIGSEGV.
 //!
 //! Lab sheet: docs/deeper/04-signals.md, "An arithmetic error: fpe".

@@ -17,12 +17,12 @@
 //! | [`list`] | the table of signals: default actions, which can be caught | `list` |
 //! | [`list_pid`] | what a process catches, blocks, ignores and has pending | `list --pid` |
 //!
-//! The kernel side, which the lessons use (the only files of the folder with `unsafe`, each block
-//! with a SAFETY line): this file (signals by name and number, /proc's signal sets), `fault.rs`
-//! (the notes' handler, the default action, real faults), `recorder.rs` (handlers that only
-//! store, over the lock-free `ring.rs`), `delivery.rs` (send, block, pending, wait), `per_thread.rs`
-//! (a signal and the threads of a process) and `wakeups.rs` (SIGCHLD and a SIGALRM tick that end
-//! a blocked wait, for `bench`).
+//! The kernel side, which the lessons use (the lessons forbid `unsafe`: where it is needed, it is
+//! here, each block with a SAFETY line): this file (signals by name and number, /proc's signal
+//! sets), `fault.rs` (the notes' handler, the default action, real faults), `recorder.rs`
+//! (handlers that only store, over the lock-free `ring.rs`), `delivery.rs` (send, block,
+//! pending, wait), `per_thread.rs` (a signal and the threads of a process) and `wakeups.rs`
+//! (SIGCHLD and a SIGALRM tick that end a blocked wait, for `bench`).
 //!
 //! The traps the kernel side keeps away from the lessons (see design.md):
 //! - std installs its own SIGSEGV/SIGBUS handler (stack-overflow detection) on an alternate stack:

@@ -8,9 +8,10 @@
 //! `sig-demo segv`) prints the same bytes and exits with the same status.
 //!
 //! Two things differ from the C, neither seen on stdout. The fault is made for real, by a write
-//! to a page mapped with no access ([`Fault::make`]), as dereferencing null is undefined in Rust.
-//! And the handler is installed with sigaction and SA_ONSTACK over std's own SIGSEGV handler.
-//! The handler must not return: the faulting instruction would run again, and fault again.
+//! to a page mapped with no access (`Fault::make` in fault.rs), as dereferencing null is
+//! undefined in Rust. And the handler is installed with sigaction and SA_ONSTACK over std's own
+//! SIGSEGV handler. The handler must not return: the faulting instruction would run again, and
+//! fault again.
 //!
 //! Lab sheet: docs/04-signals.md, "The notes' program"; docs/deeper/04-signals.md, "A real fault,
 //! not a null pointer".

@@ -4,7 +4,7 @@
 //! sent to a process or thread". The threads of a process share its handlers, but each has its
 //! own mask of blocked signals (pthread_sigmask) and its own pending set. The lesson has two
 //! worker threads beside the main one, and one handler for SIGUSR1 that notes the thread it runs
-//! in ([`ThreadRecorder`]):
+//! in (`ThreadRecorder`, in per_thread.rs):
 //!
 //! - to the process, `kill(getpid(), SIGUSR1)`: the kernel gives the signal to any one thread
 //!   that does not block it (shown with SIGUSR1 blocked in all threads but one, twice);

@@ -6,11 +6,11 @@
 //! `sig-demo send`) signals it, and it says what came, from which PID and user, and how it was
 //! sent (si_code: kill, sigqueue with its value, or the kernel for Ctrl-C and Ctrl-Z).
 //!
-//! Its handlers only note the signal and its sender in atomics (the [`Recorder`]); this main flow
-//! reports them, as a handler may not print. Where a signal's default action would end or stop
-//! the process (SIGINT, SIGTERM, SIGTSTP), it does so after reporting: the shell sees the same
-//! status as without the handler. SIGSTOP cannot be caught: the process just stops, and SIGCONT,
-//! which it catches, says it runs again. `--count N` ends it, with 0, after N signals.
+//! Its handlers only note the signal and its sender in atomics (the `Recorder` of recorder.rs);
+//! this main flow reports them, as a handler may not print. Where a signal's default action would
+//! end or stop the process (SIGINT, SIGTERM, SIGTSTP), it does so after reporting: the shell sees
+//! the same status as without the handler. SIGSTOP cannot be caught: the process just stops, and
+//! SIGCONT, which it catches, says it runs again. `--count N` ends it, with 0, after N signals.
 //!
 //! Lab sheet: docs/04-signals.md, "A process that reports its signals: wait";
 //! docs/deeper/04-signals.md, "Handlers only set flags", "SIGTERM and list --pid", "Ctrl-C, and
