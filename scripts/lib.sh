@@ -917,8 +917,13 @@ lab_caption() {
     width=$(lab_tmux display-message -p -t "$pane" '#{pane_width}') || return 1
     width=$((width - ${#LAB__TMUX_PROMPT[$pane]} - 1))
     while IFS= read -r line; do
+        # The shell's prompt after a comment line adds a line to the pane's status file, as a
+        # command's end does: wait for it, or a busy shell would add it later, and the command
+        # typed next would seem to have ended at once (lab_tmux_wait_done).
+        lab_tmux_mark "$pane"
         lab_tmux send-keys -t "$pane" -l -- "$line"
         lab_tmux send-keys -t "$pane" Enter
+        lab_tmux_wait_done "$pane" 10 || return 1
         lab_pause
     done < <(lab_wrap "$((width < 20 ? 20 : width))" "# " "# " "" "$text")
 }
