@@ -9,15 +9,13 @@
 //! under the temporary directory with the pid and a counter in their names, and are removed
 //! however a test ends.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 
 // ---------------------------------------------------------------------------------------------
 // Running pipe-demo

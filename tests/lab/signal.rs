@@ -11,13 +11,11 @@
 //! this process's pid. No signal goes to a process this test did not start: a pid that must not
 //! exist is pid_max, which no process ever has.
 
-mod common;
-
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 
 // ---------------------------------------------------------------------------------------------

@@ -17,14 +17,12 @@
 //! processes cannot use more than two CPUs' worth of time, one's when they share it. Placements
 //! that need two CPUs are expected to say why not when this process may use only one.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 

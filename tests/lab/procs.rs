@@ -19,15 +19,13 @@
 //! machine was (see [`two_processes_count_faster_than_one_on_two_cpus`]); the runs that burn
 //! CPUs take turns (see [`cpus_to_ourselves`]).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ipc_lab::procs::{BLOCK, count_share};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;

@@ -4,8 +4,6 @@
 //! removes them however it ends (`QueueGuard`); queues are small where the size does not matter,
 //! so that parallel runs stay within the per-user budget (`ulimit -q`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
@@ -14,7 +12,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName};
 
 fn send_cmd(args: &[&str]) -> Command {

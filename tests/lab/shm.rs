@@ -1,14 +1,12 @@
 //! shm-master and shm-slave as real processes: the notes' dialogue, every option, every bad input,
 //! termination signals, SIGKILL with and without --remove-early, and another user refused.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use ipc_lab::shm::{CreateOptions, Segment};
 
 const FAST: &[&str] = &["--interval", "0.05"];

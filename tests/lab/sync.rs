@@ -13,15 +13,13 @@
 //! loss depends on are retried a bounded number of times; semaphore runs stay small (a
 //! contended semop costs microseconds), except where a signal ends them early.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ipc_lab::shm::{Access, CreateOptions, Segment};
 
 // ---------------------------------------------------------------------------------------------

@@ -21,8 +21,6 @@
 //! Each bug these tests found (errors split over two lines, a late --plot failure, a lone
 //! backslash misnamed, --host exit codes) keeps a test of its own.
 
-mod common;
-
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -30,7 +28,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ipc_lab::mq::{Access, Mailbox, OpenOptions, Outcome, QueueName, Wait};
 
 /// How long a run fed bad input may take before it counts as hung. Every run here ends in well

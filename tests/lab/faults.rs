@@ -25,8 +25,6 @@
 //!
 //! Every signal sent to a program under test is counted; each test prints its count.
 
-mod common;
-
 use std::cell::Cell;
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -39,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ipc_lab::mq::{Access, Mailbox, OpenOptions, QueueName, Wait};
 use ipc_lab::shm::{CreateOptions, Segment};
 use nix::sys::signal::Signal;

@@ -3,20 +3,15 @@
 //! exercises have a module each (shm-slave and shm-master, pipeline, mq-receive), and all share
 //! the helpers here.
 
-mod common;
-
-#[path = "check/mq_receive.rs"]
 mod mq_receive;
-#[path = "check/pipeline.rs"]
 mod pipeline;
-#[path = "check/shm.rs"]
 mod shm;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::cmd;
+use crate::common::{self, cmd};
 
 /// A folder of this test's own, removed when dropped.
 struct Scratch(PathBuf);
