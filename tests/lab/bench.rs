@@ -20,9 +20,11 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::faults::{self, Fixture, READ, Subject};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -2507,4 +2509,100 @@ fn the_floors_not_measured_row_lines_up_with_its_header() {
     for (line, want) in floor.rows.iter().zip(expected_floor(&[size])) {
         assert_table_row(line, &floor.header, &want, 200);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): ipc-bench, wherever it waits
+
+fn measures_in(s: &mut Subject, calls: &[i64]) {
+    s.wait_children(1);
+    s.wait_in(calls);
+}
+
+fn bench_pipe(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, READ);
+}
+
+pub(crate) fn bench_mq(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, &[libc::SYS_mq_timedreceive]);
+}
+
+pub(crate) fn bench_sem(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, &[libc::SYS_futex]);
+}
+
+fn bench_throughput(s: &mut Subject, _: &mut Fixture) {
+    s.wait_children(1);
+    thread::sleep(Duration::from_millis(20));
+}
+
+fn bench_floor(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("what        size");
+    thread::sleep(Duration::from_millis(20));
+}
+
+/// A latency run far longer than any test, with no warm-up.
+macro_rules! long_latency {
+    ($mech:literal) => {
+        &[
+            "latency", "--mech", $mech, "--pin", "same", "--size", "64,128", "--count", "10000000",
+            "--warmup", "0",
+        ]
+    };
+}
+pub(crate) use long_latency;
+
+/// ipc-bench, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Row, Thing};
+    let row = faults::row;
+    vec![
+        // ipc-bench: mid-run, parent and child exchanging, or measuring alone.
+        row(
+            "ipc-bench",
+            "latency mid-run, pipe (read)",
+            long_latency!("pipe"),
+            bench_pipe,
+        ),
+        Row {
+            owns: &[Thing::BenchQueues],
+            ..row(
+                "ipc-bench",
+                "latency mid-run, mq (mq_timedreceive)",
+                long_latency!("mq"),
+                bench_mq,
+            )
+        },
+        row(
+            "ipc-bench",
+            "latency mid-run, shm-sem (futex)",
+            long_latency!("shm-sem"),
+            bench_sem,
+        ),
+        row(
+            "ipc-bench",
+            "throughput mid-run, pipe",
+            &[
+                "throughput",
+                "--mech",
+                "pipe",
+                "--pin",
+                "same",
+                "--size",
+                "64,128",
+                "--count",
+                "100000000",
+                "--warmup",
+                "0",
+            ],
+            bench_throughput,
+        ),
+        row(
+            "ipc-bench",
+            "floor mid-run (no child)",
+            &["floor", "--count", "100000000"],
+            bench_floor,
+        ),
+    ]
 }

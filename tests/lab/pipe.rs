@@ -13,9 +13,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE, syscall_of};
 
 // ---------------------------------------------------------------------------------------------
 // Running pipe-demo
@@ -2373,4 +2375,217 @@ fn anon_explain_narrates_readlink_and_fstat_and_removes_the_fifo() {
     }
     assert!(!err.contains("error"), "{err}");
     assert!(!fifo.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): pipe-demo, wherever it waits
+
+/// The parent waits for its child, which waits to write to the stalled stdout.
+fn parent_waits_child_writes(s: &mut Subject, _: &mut Fixture) {
+    let child = s.wait_children(1)[0];
+    s.wait_until("the child to wait in write", |_| {
+        syscall_of(child.pid).is_some_and(|c| WRITE.contains(&c))
+    });
+    s.wait_in(WAITPID);
+}
+
+fn sleep_and_cat(s: &mut Subject, _: &mut Fixture) {
+    let children = s.wait_children(2);
+    s.wait_until("sleep and cat to run", |_| {
+        let mut lines: Vec<String> = children.iter().map(ProcId::cmdline).collect();
+        lines.sort();
+        lines == ["cat", "sleep 30"]
+    });
+    s.wait_in(WAITPID);
+}
+
+fn writer_blocks(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("write blocks");
+    s.wait_children(1);
+    s.wait_in(POLL);
+}
+
+fn reader_waits_in_vain(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("child: read 12 bytes");
+    s.wait_children(1);
+    s.wait_in(WAITPID);
+}
+
+fn writers_write(s: &mut Subject, _: &mut Fixture) {
+    s.wait_children(2);
+    thread::sleep(Duration::from_millis(20));
+}
+
+/// readers: the parent writes records (mostly making them, now and then waiting for room in
+/// the pipe) while its readers read.
+fn readers_read(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("3 readers, 100000 records");
+    s.wait_children(3);
+    thread::sleep(Duration::from_millis(20));
+}
+
+pub(crate) fn fifo_open_waits(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("open waits until");
+    let pid = s.pid();
+    s.wait_until("a wait in open", |_| blocked_in_open(pid));
+}
+
+/// Open the other end of the fixture's FIFO, not blocking, so that this test cannot hang
+/// here: the program waiting in open at its end counts, so the open succeeds at once (ENXIO
+/// only when there is no reader).
+fn open_fifo_end(f: &Fixture, write: bool) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&f.fifo.path)
+        .expect("open the FIFO's other end")
+}
+
+/// fifo-write waits in open; a reader comes (this test), then it waits for stdin.
+fn fifo_reader_comes(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = open_fifo_end(f, false);
+    f.fds.push(fd.into());
+    s.wait_in(POLL);
+}
+
+/// fifo-read waits in open; a writer comes (this test), then it waits for data.
+fn fifo_writer_comes(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = open_fifo_end(f, true);
+    f.fds.push(fd.into());
+    s.wait_in(POLL);
+}
+
+/// fifo-read copies what a writer sends to a stalled stdout, and waits to write more.
+fn fifo_floods_stdout(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = open_fifo_end(f, true);
+    // What fits: the FIFO's capacity, then whatever the reader has taken meanwhile.
+    let _ = std::io::Write::write(&mut &fd, &[b'f'; 100_000]);
+    f.fds.push(fd.into());
+    s.wait_in(WRITE);
+}
+
+fn make_fifo(f: &mut Fixture) {
+    f.fifo.make_fifo();
+}
+
+/// pipe-demo, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Out, Row, Thing};
+    let row = faults::row;
+    vec![
+        // pipe-demo: each subcommand with children alive, and both FIFO ends.
+        Row {
+            stdout: Out::Stalled,
+            ..row(
+                "pipe-demo",
+                "hello: waiting for its child, which writes to a full stdout",
+                &["--message", "{big}"],
+                parent_waits_child_writes,
+            )
+        },
+        row(
+            "pipe-demo",
+            "redirect: waiting for both commands",
+            &["redirect", "sleep 30", "cat"],
+            sleep_and_cat,
+        ),
+        row(
+            "pipe-demo",
+            "blocking: the writer blocked on a full pipe",
+            &["blocking", "--delay", "5"],
+            writer_blocks,
+        ),
+        Row {
+            ..row(
+                "pipe-demo",
+                "eof: waiting for the reader that never sees end of file",
+                &["eof", "--keep-write-end", "--timeout", "30"],
+                reader_waits_in_vain,
+            )
+        },
+        Row {
+            stdout: Out::Stalled,
+            ..row(
+                "pipe-demo",
+                "duplex: waiting for its child, which writes to a full stdout",
+                &["duplex", "--rounds", "1000"],
+                parent_waits_child_writes,
+            )
+        },
+        Row {
+            ..row(
+                "pipe-demo",
+                "writers: reading while the writers write",
+                &["writers", "--writers", "2", "--records", "100000"],
+                writers_write,
+            )
+        },
+        row(
+            "pipe-demo",
+            "readers: writing records while the readers read",
+            &["readers", "--readers", "3", "--records", "100000"],
+            readers_read,
+        ),
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-write: in open, no reader yet",
+                &["fifo-write", "{fifo}", "hi"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: in open, no writer yet",
+                &["fifo-read", "{fifo}"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-write: a reader came, copying stdin",
+                &["fifo-write", "{fifo}"],
+                fifo_reader_comes,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: a writer came, waiting for data",
+                &["fifo-read", "{fifo}"],
+                fifo_writer_comes,
+            )
+        },
+        Row {
+            prepare: make_fifo,
+            keeps: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: in open, a FIFO it did not make",
+                &["fifo-read", "{fifo}"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            stdout: Out::Stalled,
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: copying to a full stdout",
+                &["fifo-read", "{fifo}"],
+                fifo_floods_stdout,
+            )
+        },
+    ]
 }

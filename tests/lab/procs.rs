@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID, syscall_of};
 use ipc_lab::procs::{BLOCK, count_share};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -1357,4 +1358,45 @@ fn explain_names_each_system_call_with_its_result() {
         "isolation: shmget's id: {}",
         ran.stderr
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): proc-demo, wherever it waits
+
+pub(crate) fn workers_count(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("procs");
+    s.wait_children(2);
+    s.wait_in(WAITPID);
+}
+
+/// context --hold: the report printed, the child asleep in read on the pipe, the parent holding
+/// it there (Termination::sleep, a poll).
+fn child_held_asleep(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("sleeps on for");
+    let child = s.wait_children(1)[0];
+    s.wait_until("the child to sleep in read", |_| {
+        syscall_of(child.pid).is_some_and(|c| READ.contains(&c))
+    });
+    s.wait_in(POLL);
+}
+
+/// proc-demo, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    let row = faults::row;
+    vec![
+        // proc-demo: counting primes with its workers, holding a child asleep in read.
+        row(
+            "proc-demo",
+            "speedup mid-run, waiting for its workers",
+            &["speedup", "--procs", "2", "--below", "1000000000"],
+            workers_count,
+        ),
+        row(
+            "proc-demo",
+            "context --hold: holding its child asleep in read",
+            &["context", "--hold", "30"],
+            child_held_asleep,
+        ),
+    ]
 }

@@ -7,6 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::common::*;
+use crate::faults::{self, Fixture, POLL, READ, Subject, id_line};
 use ipc_lab::shm::{CreateOptions, Segment};
 
 const FAST: &[&str] = &["--interval", "0.05"];
@@ -984,4 +985,115 @@ fn a_mode_that_keeps_out_the_owner_too_is_named() {
         )
     );
     assert!(!segment_exists(id), "the segment it made is destroyed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): shm-master and shm-slave, wherever each waits
+
+pub(crate) fn master_polls(s: &mut Subject, f: &mut Fixture) {
+    let out = s.wait_out("Shared Memory Id = ");
+    let id = id_line(&out);
+    f.segments.push(id);
+    s.wait_in(POLL);
+}
+
+/// A 40-byte segment with the fixture's key, as shm-master makes (the test's own).
+pub(crate) fn test_segment(f: &mut Fixture) {
+    let segment = Segment::create(&CreateOptions {
+        key: f.key,
+        size: 40,
+        perms: 0o600,
+        exclusive: true,
+    })
+    .expect("a segment for shm-slave");
+    f.segment = Some(segment);
+}
+
+fn slave_prompts(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("Shared memory id for attachment: ");
+    s.wait_in(READ);
+}
+
+fn slave_reads(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(READ);
+}
+
+pub(crate) fn slave_lingers(s: &mut Subject, f: &mut Fixture) {
+    let id = f.segment.as_ref().unwrap().id().raw();
+    s.wait_until("the slave to attach", |_| {
+        segment(id).is_some_and(|r| r.nattch == 1)
+    });
+    s.wait_in(POLL);
+}
+
+/// shm-master and shm-slave, at every place each waits: their rows of the fault table, which sends
+/// each row every termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Row, Thing};
+    let row = faults::row;
+    vec![
+        // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
+        Row {
+            owns: &[Thing::Segments],
+            ..row("shm-master", "polling the ready flag", &[], master_polls)
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Key],
+            ..row(
+                "shm-master",
+                "polling, a segment named by key",
+                &["--key", "{key}", "--interval", "0.1"],
+                master_polls,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-master",
+                "polling, segment marked for destruction",
+                &["--remove-early", "--interval", "0.2"],
+                master_polls,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-master",
+                "polling with a timeout",
+                &["--timeout", "60", "--interval", "0.5", "--inspect"],
+                master_polls,
+            )
+        },
+        // shm-slave: at its prompt, reading values, staying attached.
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row("shm-slave", "at its prompt for the id", &[], slave_prompts)
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row("shm-slave", "reading the values", &["{seg}"], slave_reads)
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row(
+                "shm-slave",
+                "reading values, segment found by key",
+                &["--key", "{key}", "5"],
+                slave_reads,
+            )
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row(
+                "shm-slave",
+                "attached, lingering",
+                &["--linger", "30", "{seg}", "5", "7", "-9"],
+                slave_lingers,
+            )
+        },
+    ]
 }

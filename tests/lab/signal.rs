@@ -16,6 +16,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
 use crate::common::*;
+use crate::faults::{self, Fixture, POLL, Subject};
 use nix::sys::signal::Signal;
 
 // ---------------------------------------------------------------------------------------------
@@ -1624,4 +1625,40 @@ fn bad_arguments_are_usage_errors() {
             ran.stderr
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): sig-demo, wherever it waits
+
+fn sig_demo_waits(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("  kill -TERM ");
+    s.wait_in(POLL);
+}
+
+/// sig-demo, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::Row;
+    let row = faults::row;
+    vec![
+        // sig-demo: waiting for signals (SIGHUP is reported, by design).
+        Row {
+            survives: &[Signal::SIGHUP],
+            ..row(
+                "sig-demo",
+                "wait: waiting for signals",
+                &["wait"],
+                sig_demo_waits,
+            )
+        },
+        Row {
+            survives: &[Signal::SIGHUP],
+            ..row(
+                "sig-demo",
+                "wait --count: waiting for signals",
+                &["wait", "--count", "5"],
+                sig_demo_waits,
+            )
+        },
+    ]
 }
