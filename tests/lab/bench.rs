@@ -23,6 +23,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::bad_input::{self, report, run_table, run_unknown};
 use crate::common::*;
 use crate::faults::{self, Fixture, READ, Subject};
 use nix::sys::signal::Signal;
@@ -2605,4 +2606,67 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
             bench_floor,
         ),
     ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of ipc-bench
+
+/// Options of ipc-bench; a valid value would measure one tiny row (`latency --quick --count 1
+/// --warmup 0 --mech pipe --size 64 --pin none`).
+fn bench_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let groups: [&[&str]; 6] = [
+        &["--quick"],
+        &["--count", "1"],
+        &["--warmup", "0"],
+        &["--mech", "pipe"],
+        &["--size", "64"],
+        &["--pin", "none"],
+    ];
+    let base = |skip: &str| -> Vec<&'static str> {
+        groups
+            .iter()
+            .filter(|g| g[0] != skip)
+            .flat_map(|g| g.iter().copied())
+            .collect()
+    };
+    let opt = |name: &'static str| {
+        Row::opt("ipc-bench", name)
+            .before(&["latency"])
+            .before(&base(name))
+    };
+    vec![
+        Row::pos("ipc-bench", "MODE").before(&base("")),
+        opt("--mech"),
+        opt("--size"),
+        opt("--pin"),
+        opt("--count"),
+        opt("--warmup"),
+        opt("--format"),
+        // Refused before measuring: not a .svg name, or no value.
+        opt("--plot"),
+        opt("--color"),
+    ]
+}
+
+#[test]
+fn ipc_bench_bad_arguments() {
+    let dir = TempDir::new("bad-bench");
+    let mut runs = run_table(&bench_rows(), &dir);
+    runs += run_unknown(
+        "ipc-bench",
+        &[],
+        &[
+            &["bogus"],
+            &["latency", "extra"],
+            &["--mech", "pipe,,mq"],
+            &["--size", "64,"],
+            &["--pin", ","],
+            &["floor", "--plot", "x.svg"],
+            &["latency", "--plot", "x.png"],
+            &["latency", "--plot", "/nonexistent-ipc-lab/x.svg"],
+        ],
+        &dir,
+    );
+    report("ipc-bench", runs);
 }

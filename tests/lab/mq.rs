@@ -12,6 +12,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject, WRITE};
 use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName, Wait};
@@ -3180,4 +3181,119 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
         eprintln!("skipped: the row of mq-recv out of descriptors (prlimit is not installed)");
     }
     rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of mq-send and mq-recv
+
+/// Options of mq-send, sending to a queue that does not exist (no --create): a valid value
+/// fails to open it (exit 1), and nothing is made.
+fn send_rows(q: &str) -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let unused = format!("ipc-lab-test-{}-word", std::process::id());
+    let opt = |name: &'static str| Row::opt("mq-send", name).after(&[q, "message"]).queue(q);
+    vec![
+        // A name a queue may have: it does not exist, and without --create nothing is made.
+        Row::pos("mq-send", "QUEUE")
+            .after(&["message"])
+            .word(unused.clone())
+            .queue(&unused)
+            .queue("/-5")
+            .queue("/99999999999999999999")
+            .but(
+                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+                Want::Failure,
+            ),
+        Row::opt("mq-send", "--to").after(&["message"]),
+        // Not HOST:PORT: a usage error (see a_host_without_a_port_is_a_usage_error).
+        Row::opt("mq-send", "--host").after(&["message"]),
+        opt("--priority"),
+        opt("--timeout"),
+        opt("--maxmsg"),
+        opt("--msgsize"),
+        opt("--perms"),
+        opt("--color"),
+    ]
+}
+
+#[test]
+fn mq_send_bad_arguments() {
+    let dir = TempDir::new("bad-send");
+    let q = QueueGuard::new();
+    let mut runs = run_table(&send_rows(q.as_str()), &dir);
+    runs += run_unknown(
+        "mq-send",
+        &[],
+        &[
+            &[q.as_str(), "--create", "--to", "5", "m"],
+            &["--exclusive", q.as_str(), "m"],
+        ],
+        &dir,
+    );
+    assert!(!q.exists());
+    report("mq-send", runs);
+}
+
+/// Options of mq-recv, with `-n --unlink QUEUE`: a valid value would make the queue, find it
+/// empty (exit 1) and remove it.
+fn recv_rows(q: &str) -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let unused = format!("ipc-lab-test-{}-word", std::process::id());
+    let opt = |name: &'static str| {
+        Row::opt("mq-recv", name)
+            .after(&["-n", "--unlink", q])
+            .queue(q)
+    };
+    vec![
+        // --attr only looks: a name that does not exist is an error (exit 1), nothing is made.
+        Row::pos("mq-recv", "QUEUE")
+            .before(&["--attr"])
+            .word(unused.clone())
+            .queue(&unused)
+            .queue("/-5")
+            .queue("/99999999999999999999")
+            .but(
+                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+                Want::Failure,
+            ),
+        opt("--listen"),
+        // --show-wire with a bad port: the port is refused, nothing is made.
+        Row::opt("mq-recv", "--listen")
+            .after(&["--show-wire", "-n", "--unlink", q])
+            .queue(q),
+        opt("--count"),
+        Row::opt("mq-recv", "--timeout")
+            .after(&["--unlink", q])
+            .queue(q),
+        opt("--maxmsg"),
+        opt("--msgsize"),
+        opt("--perms"),
+        opt("--color"),
+    ]
+}
+
+#[test]
+fn mq_recv_bad_arguments() {
+    let dir = TempDir::new("bad-recv");
+    let q = QueueGuard::new();
+    let mut runs = run_table(&recv_rows(q.as_str()), &dir);
+    runs += run_unknown(
+        "mq-recv",
+        &["-n", "--unlink"],
+        &[
+            &[q.as_str(), q.as_str()],
+            &["--attr", "--count", "1", q.as_str()],
+            &[],
+            // --show-wire needs --listen, takes no value, is given once, and --attr only looks.
+            &["--show-wire", q.as_str()],
+            &["--show-wire", "--mine"],
+            &["--show-wire"],
+            &["--attr", "--show-wire", q.as_str()],
+            &["--show-wire=yes", "--listen", "127.0.0.1:0"],
+            &["--listen", "127.0.0.1:0", "--show-wire", "--show-wire"],
+        ],
+        &dir,
+    );
+    assert!(!q.exists());
+    report("mq-recv", runs);
 }

@@ -16,6 +16,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE, syscall_of};
 
@@ -2588,4 +2589,124 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
             )
         },
     ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of pipe-demo
+
+/// Options of pipe-demo and its subcommands. A path that would be made into a FIFO and waited
+/// on is given only values that fail (or are refused) before that.
+fn pipe_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let path_kinds = [Bad::Negative, Bad::Empty, Bad::Long, Bad::LongDigits];
+    let execs = [
+        Bad::Word,
+        Bad::NegativeAttached,
+        Bad::Overflow,
+        Bad::Long,
+        Bad::LongDigits,
+    ];
+    vec![
+        // Any text is a message: the notes' program prints it back.
+        Row::opt("pipe-demo", "--message")
+            .echo("Proc 0 read: ")
+            .but(
+                &[
+                    Bad::Word,
+                    Bad::NegativeAttached,
+                    Bad::Overflow,
+                    Bad::Empty,
+                    Bad::Long,
+                    Bad::LongDigits,
+                ],
+                Want::Status(0),
+            ),
+        Row::opt("pipe-demo", "--size").before(&["capacity"]),
+        Row::opt("pipe-demo", "--write-size").before(&["capacity"]),
+        Row::opt("pipe-demo", "--delay").before(&["blocking"]),
+        Row::opt("pipe-demo", "--timeout").before(&["eof", "--keep-write-end"]),
+        Row::opt("pipe-demo", "--rounds").before(&["duplex"]),
+        Row::opt("pipe-demo", "--writers").before(&["writers", "--records", "1"]),
+        Row::opt("pipe-demo", "--record-size").before(&["writers", "--records", "1"]),
+        Row::opt("pipe-demo", "--records").before(&["writers"]),
+        Row::opt("pipe-demo", "--readers").before(&["readers", "--records", "1"]),
+        Row::opt("pipe-demo", "--records").before(&["readers", "--readers", "2"]),
+        Row::opt("pipe-demo", "--record-size").before(&[
+            "readers",
+            "--readers",
+            "2",
+            "--records",
+            "1",
+        ]),
+        // A command that cannot be run: one error line from the child; the pipeline's status
+        // is the last command's, as in a shell (cat: 0; not found: 127; name too long: 126).
+        Row::pos("pipe-demo", "CMD1")
+            .before(&["redirect"])
+            .after(&["cat"])
+            .but(&execs, Want::Status(0)),
+        Row::pos("pipe-demo", "CMD2")
+            .before(&["redirect", "true"])
+            .but(
+                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+                Want::Status(127),
+            )
+            .but(&[Bad::Long, Bad::LongDigits], Want::Status(126)),
+        Row::pos("pipe-demo", "PATH")
+            .before(&["fifo-write"])
+            .after(&["message"])
+            .only(&path_kinds)
+            .but(&[Bad::Long, Bad::LongDigits], Want::Failure),
+        Row::pos("pipe-demo", "PATH")
+            .before(&["fifo-read"])
+            .only(&path_kinds)
+            .but(&[Bad::Long, Bad::LongDigits], Want::Failure),
+        Row::opt("pipe-demo", "--color").before(&["capacity"]),
+        // The subcommands with no option of their own but --color.
+        Row::opt("pipe-demo", "--color").before(&["fail"]),
+        Row::opt("pipe-demo", "--color").before(&["dup"]),
+        Row::opt("pipe-demo", "--color").before(&["anon"]),
+        Row::opt("pipe-demo", "--color").before(&["readers", "--records", "1"]),
+    ]
+}
+
+#[test]
+fn pipe_demo_bad_arguments() {
+    let dir = TempDir::new("bad-pipe");
+    let mut runs = run_table(&pipe_rows(), &dir);
+    runs += run_unknown(
+        "pipe-demo",
+        &[],
+        &[
+            &["bogus"],
+            &["capacity", "--bogus"],
+            &["redirect", "true"],
+            &["redirect", "'unclosed", "cat"],
+            &["redirect", "   ", "cat"],
+            &["redirect", "# a comment", "cat"],
+            &["capacity", "--message", "hi"],
+            // --write-size: 1 to the pipe's capacity (65536 by default, at most 16 pages of
+            // 64 KiB, so 1048577 is above it anywhere).
+            &["capacity", "--write-size", "0"],
+            &["capacity", "--write-size", "1048577"],
+            &["fifo-write"],
+            &["fail", "extra"],
+            &["fail", "--records", "1"],
+            &["dup", "--bogus"],
+            &["dup", "extra"],
+            &["anon", "--message", "hi"],
+            &["anon", "--readers", "2"],
+            &["readers", "extra"],
+            &["readers", "--writers", "2"],
+            // Out of the documented ranges: --readers 2 to 64, --records 1 to 100000,
+            // --record-size 8 to PIPE_BUF (4096).
+            &["readers", "--readers", "1"],
+            &["readers", "--readers", "65"],
+            &["readers", "--records", "0"],
+            &["readers", "--records", "100001"],
+            &["readers", "--record-size", "7"],
+            &["readers", "--record-size", "4097"],
+        ],
+        &dir,
+    );
+    report("pipe-demo", runs);
 }

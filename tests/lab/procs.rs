@@ -25,6 +25,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::bad_input::{self, report, run_table, run_unknown};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID, syscall_of};
 use ipc_lab::procs::{BLOCK, count_share};
@@ -1399,4 +1400,54 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
             child_held_asleep,
         ),
     ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of proc-demo
+
+/// Options of proc-demo's subcommands: every kind is refused before anything is forked.
+fn proc_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    vec![
+        Row::opt("proc-demo", "--procs").before(&["speedup", "--below", "2"]),
+        Row::opt("proc-demo", "--below").before(&["speedup", "--procs", "1"]),
+        Row::opt("proc-demo", "--hold").before(&["context"]),
+        Row::opt("proc-demo", "--color").before(&["isolation"]),
+        Row::opt("proc-demo", "--color").before(&["speedup", "--procs", "1", "--below", "2"]),
+        Row::opt("proc-demo", "--color").before(&["context"]),
+    ]
+}
+
+#[test]
+fn proc_demo_bad_arguments() {
+    let dir = TempDir::new("bad-proc");
+    let mut runs = run_table(&proc_rows(), &dir);
+    runs += run_unknown(
+        "proc-demo",
+        &[],
+        &[
+            &["bogus"],
+            &["isolation", "extra"],
+            &["isolation", "--procs", "1"],
+            &["speedup", "--hold", "1"],
+            &["context", "--procs", "1"],
+            &["context", "--hold"],
+            // Out of the documented ranges: --procs 1 to 64 each, --below 2 to 1000000000,
+            // --hold above 0 and at most 86400 seconds.
+            &["speedup", "--procs", "0"],
+            &["speedup", "--procs", "65"],
+            &["speedup", "--procs", "1,,2"],
+            &["speedup", "--procs", "1,"],
+            &["speedup", "--procs", ","],
+            &["speedup", "--below", "1"],
+            &["speedup", "--below", "1000000001"],
+            &["context", "--hold", "0"],
+            &["context", "--hold", "86401"],
+            &["context", "--hold", "nan"],
+            &["context", "--hold", "inf"],
+            &["context", "--hold", "0.0000001"],
+        ],
+        &dir,
+    );
+    report("proc-demo", runs);
 }

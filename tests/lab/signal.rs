@@ -15,6 +15,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject};
 use nix::sys::signal::Signal;
@@ -1661,4 +1662,53 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
             )
         },
     ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of sig-demo
+
+/// Options of sig-demo's subcommands. A signal is only ever sent to a pid no process has.
+fn sig_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let nobody = pid_never_used().to_string();
+    vec![
+        Row::opt("sig-demo", "--count").before(&["wait"]),
+        Row::opt("sig-demo", "--times").before(&["pending"]),
+        Row::opt("sig-demo", "--pid").before(&["list"]),
+        Row::pos("sig-demo", "PID")
+            .before(&["send"])
+            .after(&["TERM"]),
+        Row::pos("sig-demo", "SIGNAL").before(&["send", &nobody]),
+        // Negative values are allowed: sent to nobody (ESRCH, exit 1).
+        Row::opt("sig-demo", "--value")
+            .before(&["send", &nobody, "TERM"])
+            .but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
+        Row::opt("sig-demo", "--color").before(&["list"]),
+        Row::opt("sig-demo", "--color").before(&["threads"]),
+    ]
+}
+
+#[test]
+fn sig_demo_bad_arguments() {
+    let dir = TempDir::new("bad-sig");
+    let mut runs = run_table(&sig_rows(), &dir);
+    let nobody = pid_never_used().to_string();
+    runs += run_unknown(
+        "sig-demo",
+        &[],
+        &[
+            &["bogus"],
+            &["send", "--bogus"],
+            &["send", &nobody],
+            &["send", &nobody, "TERM", "extra"],
+            &["list", "--no-handler"],
+            &["wait", "--no-handler"],
+            &["threads", "extra"],
+            &["threads", "--count", "1"],
+            &["threads", "--pid", "1"],
+            &["threads", "--value", "1"],
+        ],
+        &dir,
+    );
+    report("sig-demo", runs);
 }

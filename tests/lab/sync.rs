@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::bad_input::{self, report, run_table, run_unknown};
 use crate::common::*;
 use crate::faults::{self, Fixture, Subject, id_line};
 use ipc_lab::shm::{Access, CreateOptions, Segment};
@@ -1936,4 +1937,45 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
             )
         },
     ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of shm-race
+
+/// Options of shm-race's subcommands: every kind is refused before anything is made.
+fn race_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let c = |name: &'static str| Row::opt("shm-race", name).before(&["counter"]);
+    let t = |name: &'static str| Row::opt("shm-race", name).before(&["torn"]);
+    vec![
+        c("--procs"),
+        c("--increments"),
+        c("--sync"),
+        c("--others"),
+        c("--join"),
+        c("--perms"),
+        t("--sync"),
+        t("--reads"),
+        t("--perms"),
+        Row::opt("shm-race", "--color").before(&["torn"]),
+    ]
+}
+
+#[test]
+fn shm_race_bad_arguments() {
+    let dir = TempDir::new("bad-race");
+    let mut runs = run_table(&race_rows(), &dir);
+    runs += run_unknown(
+        "shm-race",
+        &[],
+        &[
+            &["bogus"],
+            &["counter", "extra"],
+            &["torn", "--procs", "2"],
+            &["counter", "--join", "5", "--procs", "2"],
+            &["torn", "--sync", "atomic"],
+        ],
+        &dir,
+    );
+    report("shm-race", runs);
 }
