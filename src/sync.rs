@@ -1119,7 +1119,7 @@ mod tests {
     }
 
     // The races themselves fork, which the multi-threaded test harness cannot do safely:
-    // tests/sync.rs runs them through shm-race.
+    // tests/lab/sync.rs runs them through shm-race.
 
     #[test]
     fn joining_checks_the_segment() {

@@ -9,9 +9,11 @@
 //!   file of docs/, the anchor is one of its headings as GitHub makes anchors, and the command
 //!   stands in that heading's section (down to the next heading of the same or a higher level) as
 //!   a whole command: a line of its own (after an optional `$ `), or a code span `` `COMMAND` ``;
-//! - `checked by` holds one or more code spans `` `tests/FILE.rs::NAME` ``: the file exists and
-//!   has `fn NAME(` under a test attribute (`#[test]`, or one whose path ends in `::test`), not
-//!   `#[ignore]`d: a test that never runs by default checks nothing.
+//! - `checked by` holds one or more code spans `` `tests/FILE.rs::NAME` `` (a test crate of its
+//!   own, such as tests/docs.rs) or `` `tests/lab/MODULE.rs::NAME` `` (a module of the lab crate,
+//!   or a submodule: `tests/lab/check/shm.rs::NAME`): the file exists and has `fn NAME(` under a
+//!   test attribute (`#[test]`, or one whose path ends in `::test`), not `#[ignore]`d: a test
+//!   that never runs by default checks nothing.
 //!
 //! The checker reads files through a function, so that its own tests can feed it small inline
 //! sheets and see it refuse a made-up command, a made-up test, a missing anchor.
@@ -487,19 +489,41 @@ fn check_demo(
     })
 }
 
-/// What is wrong with one test reference `tests/FILE.rs::NAME`, if anything.
+/// Whether a test reference may name the file at `path`: `tests/FILE.rs`, a file directly in
+/// tests/ (a test crate of its own), or `tests/lab/MODULE.rs` or `tests/lab/MODULE/SUB.rs` (a
+/// module of the lab crate, or one of its submodules), each part of those a plain name.
+fn is_test_file(path: &str) -> bool {
+    let Some(stem) = path
+        .strip_prefix("tests/")
+        .and_then(|f| f.strip_suffix(".rs"))
+    else {
+        return false;
+    };
+    let plain =
+        |part: &str| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_');
+    match stem.split('/').collect::<Vec<_>>().as_slice() {
+        [file] => !file.is_empty(),
+        ["lab", module] => plain(module),
+        ["lab", module, sub] => plain(module) && plain(sub),
+        _ => false,
+    }
+}
+
+/// What is wrong with one test reference `tests/FILE.rs::NAME` or `tests/lab/MODULE.rs::NAME`,
+/// if anything.
 fn check_test(test: &str, file: &mut dyn FnMut(&str) -> Option<String>) -> Option<String> {
     let Some((path, name)) = test.split_once("::") else {
         return Some("not a test: write tests/FILE.rs::NAME".into());
     };
-    let well_formed = path
-        .strip_prefix("tests/")
-        .and_then(|f| f.strip_suffix(".rs"))
-        .is_some_and(|f| !f.is_empty() && !f.contains('/'))
+    let well_formed = is_test_file(path)
         && !name.is_empty()
         && name.chars().all(|c| c.is_alphanumeric() || c == '_');
     if !well_formed {
-        return Some("not a test: write tests/FILE.rs::NAME, a file directly in tests/".into());
+        return Some(
+            "not a test: write tests/FILE.rs::NAME, a file directly in tests/, or \
+             tests/lab/MODULE.rs::NAME, a module of the lab crate"
+                .into(),
+        );
     }
     let Some(source) = file(path) else {
         return Some(format!("{path} does not exist"));
@@ -818,7 +842,8 @@ fn sound_rows() -> Vec<String> {
         "[`shm-slave abc`](01-x.md#errors-you-will-meet)",
     ];
     let tests = [
-        "`tests/x.rs::the_notes_dialogue`",
+        "`tests/x.rs::the_notes_dialogue`; `tests/lab/x.rs::slave_errors`; \
+         `tests/lab/check/x.rs::with_a_runtime`",
         "`tests/x.rs::slave_errors`",
         "`tests/x.rs::with_a_runtime`",
         "`tests/x.rs::the_notes_dialogue`; `tests/x.rs::slave_errors`",
@@ -838,7 +863,13 @@ fn page_of(rows: &[String]) -> String {
 }
 
 fn check_inline(page: &str) -> Vec<String> {
-    let files: HashMap<&str, &str> = [("docs/01-x.md", CHAPTER), ("tests/x.rs", TESTS)].into();
+    let files: HashMap<&str, &str> = [
+        ("docs/01-x.md", CHAPTER),
+        ("tests/x.rs", TESTS),
+        ("tests/lab/x.rs", TESTS),
+        ("tests/lab/check/x.rs", TESTS),
+    ]
+    .into();
     check(page, &|p: &str| files.get(p).map(|s| s.to_string()))
 }
 
@@ -944,6 +975,21 @@ fn a_made_up_test_is_refused_and_so_is_a_helper_or_an_ignored_one() {
         ),
         ("`tests/x.rs`", "not a test: write tests/FILE.rs::NAME"),
         ("`src/shm.rs::create`", "a file directly in tests/"),
+        (
+            "`tests/lab/x.rs::no_such_test`",
+            "tests/lab/x.rs has no fn no_such_test(",
+        ),
+        ("`tests/lab/x.rs::a_helper`", "is not a test"),
+        (
+            "`tests/lab/nowhere.rs::slave_errors`",
+            "tests/lab/nowhere.rs does not exist",
+        ),
+        (
+            "`tests/lab/../x.rs::slave_errors`",
+            "tests/lab/MODULE.rs::NAME",
+        ),
+        ("`tests/lab/check/x/y.rs::slave_errors`", "not a test"),
+        ("`tests/other/x.rs::slave_errors`", "not a test"),
         ("`tests/x.rs::the_notes_dialogue()`", "not a test"),
         ("a test somewhere", "checked by names no test"),
     ] {

@@ -52,6 +52,7 @@
 //!
 //! `IPC_LAB_DOCS=03 cargo test --test docs` checks only the pages whose file name holds `03`.
 
+#[path = "lab/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

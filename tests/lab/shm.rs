@@ -1,14 +1,14 @@
 //! shm-master and shm-slave as real processes: the notes' dialogue, every option, every bad input,
 //! termination signals, SIGKILL with and without --remove-early, and another user refused.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, POLL, READ, Subject, id_line};
 use ipc_lab::shm::{CreateOptions, Segment};
 
 const FAST: &[&str] = &["--interval", "0.05"];
@@ -986,4 +986,219 @@ fn a_mode_that_keeps_out_the_owner_too_is_named() {
         )
     );
     assert!(!segment_exists(id), "the segment it made is destroyed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): shm-master and shm-slave, wherever each waits
+
+pub(crate) fn master_polls(s: &mut Subject, f: &mut Fixture) {
+    let out = s.wait_out("Shared Memory Id = ");
+    let id = id_line(&out);
+    f.segments.push(id);
+    s.wait_in(POLL);
+}
+
+/// A 40-byte segment with the fixture's key, as shm-master makes (the test's own).
+pub(crate) fn test_segment(f: &mut Fixture) {
+    let segment = Segment::create(&CreateOptions {
+        key: f.key,
+        size: 40,
+        perms: 0o600,
+        exclusive: true,
+    })
+    .expect("a segment for shm-slave");
+    f.segment = Some(segment);
+}
+
+fn slave_prompts(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("Shared memory id for attachment: ");
+    s.wait_in(READ);
+}
+
+fn slave_reads(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(READ);
+}
+
+pub(crate) fn slave_lingers(s: &mut Subject, f: &mut Fixture) {
+    let id = f.segment.as_ref().unwrap().id().raw();
+    s.wait_until("the slave to attach", |_| {
+        segment(id).is_some_and(|r| r.nattch == 1)
+    });
+    s.wait_in(POLL);
+}
+
+/// shm-master and shm-slave, at every place each waits: their rows of the fault table, which sends
+/// each row every termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Row, Thing};
+    let row = faults::row;
+    vec![
+        // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
+        Row {
+            owns: &[Thing::Segments],
+            ..row("shm-master", "polling the ready flag", &[], master_polls)
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Key],
+            ..row(
+                "shm-master",
+                "polling, a segment named by key",
+                &["--key", "{key}", "--interval", "0.1"],
+                master_polls,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-master",
+                "polling, segment marked for destruction",
+                &["--remove-early", "--interval", "0.2"],
+                master_polls,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-master",
+                "polling with a timeout",
+                &["--timeout", "60", "--interval", "0.5", "--inspect"],
+                master_polls,
+            )
+        },
+        // shm-slave: at its prompt, reading values, staying attached.
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row("shm-slave", "at its prompt for the id", &[], slave_prompts)
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row("shm-slave", "reading the values", &["{seg}"], slave_reads)
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row(
+                "shm-slave",
+                "reading values, segment found by key",
+                &["--key", "{key}", "5"],
+                slave_reads,
+            )
+        },
+        Row {
+            prepare: test_segment,
+            keeps: &[Thing::TestSegment],
+            ..row(
+                "shm-slave",
+                "attached, lingering",
+                &["--linger", "30", "{seg}", "5", "7", "-9"],
+                slave_lingers,
+            )
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of shm-master and shm-slave
+
+/// Options of shm-master, each with the harmless rest of a run: a valid value would create a
+/// segment, wait 0.05 s for a slave, destroy it and exit 1.
+fn master_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let base = |skip: &str| -> Vec<&'static str> {
+        let mut b = Vec::new();
+        for (name, value) in [("--timeout", "0.05"), ("--interval", "0.01")] {
+            if name != skip {
+                b.extend([name, value]);
+            }
+        }
+        b
+    };
+    let failing_path = [
+        Bad::Word,
+        Bad::NegativeAttached,
+        Bad::Overflow,
+        Bad::Junk,
+        Bad::Long,
+        Bad::LongDigits,
+    ];
+    vec![
+        Row::opt("shm-master", "--interval").before(&base("--interval")),
+        Row::opt("shm-master", "--timeout").before(&base("--timeout")),
+        Row::opt("shm-master", "--count").before(&base("")),
+        // -5 is a key (0xfffffffb): made, waited on, destroyed.
+        Row::opt("shm-master", "--key")
+            .before(&base(""))
+            .but(&[Bad::NegativeAttached], Want::Failure),
+        // A path that does not exist: ftok fails (ENOENT, ENAMETOOLONG).
+        Row::opt("shm-master", "--ftok")
+            .before(&base(""))
+            .but(&failing_path, Want::Failure),
+        Row::opt("shm-master", "--proj")
+            .before(&base(""))
+            .before(&["--ftok", "/"]),
+        Row::opt("shm-master", "--perms").before(&base("")),
+        Row::opt("shm-master", "--color").before(&base("")),
+    ]
+}
+
+#[test]
+fn shm_master_bad_arguments() {
+    let dir = TempDir::new("bad-master");
+    let mut runs = run_table(&master_rows(), &dir);
+    runs += run_unknown(
+        "shm-master",
+        &["--timeout", "0.05"],
+        &[&["bogus"], &["5"], &["--", "-5"]],
+        &dir,
+    );
+    report("shm-master", runs);
+}
+
+/// Options of shm-slave, with no id and an empty stdin: a valid value ends at "standard input
+/// ended" (exit 1) before any segment is looked for.
+fn slave_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let failing_path = [
+        Bad::Word,
+        Bad::NegativeAttached,
+        Bad::Overflow,
+        Bad::Junk,
+        Bad::Long,
+        Bad::LongDigits,
+    ];
+    // An id no segment is likely to have; the values are checked before it is looked for.
+    let id = i32::MAX.to_string();
+    vec![
+        // Negatives are allowed on its command line: -5 reaches the id's parser.
+        Row::pos("shm-slave", "ID"),
+        // -5 is a value: the other two are awaited on stdin, which is empty.
+        Row::pos("shm-slave", "VALUE")
+            .before(&[&id])
+            .but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
+        Row::opt("shm-slave", "--count"),
+        // -5 is a key; with negatives allowed, `--key -5` is one too.
+        Row::opt("shm-slave", "--key").but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
+        Row::opt("shm-slave", "--ftok")
+            .but(&failing_path, Want::Failure)
+            .but(&[Bad::Negative], Want::Failure),
+        Row::opt("shm-slave", "--proj").before(&["--ftok", "/"]),
+        Row::opt("shm-slave", "--linger"),
+        Row::opt("shm-slave", "--color"),
+    ]
+}
+
+#[test]
+fn shm_slave_bad_arguments() {
+    let dir = TempDir::new("bad-slave");
+    let mut runs = run_table(&slave_rows(), &dir);
+    let id = i32::MAX.to_string();
+    runs += run_unknown(
+        "shm-slave",
+        &[],
+        &[&[&id, "1", "2", "3", "4"], &["--count", "1", &id, "1", "2"]],
+        &dir,
+    );
+    report("shm-slave", runs);
 }

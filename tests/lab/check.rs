@@ -3,20 +3,16 @@
 //! exercises have a module each (shm-slave and shm-master, pipeline, mq-receive), and all share
 //! the helpers here.
 
-mod common;
-
-#[path = "check/mq_receive.rs"]
 mod mq_receive;
-#[path = "check/pipeline.rs"]
 mod pipeline;
-#[path = "check/shm.rs"]
 mod shm;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::cmd;
+use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::common::{self, TempDir, cmd};
 
 /// A folder of this test's own, removed when dropped.
 struct Scratch(PathBuf);
@@ -552,4 +548,40 @@ fn a_termination_signal_ends_lab_check_with_the_program_killed_and_its_build_rem
         );
         assert!(!build.exists(), "{sig}: {} is left", build.display());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of lab-check
+
+/// Options of lab-check, each with a program that does exist: a valid value would check it.
+fn lab_check_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    vec![
+        Row::opt("lab-check", "--timeout").before(&["sig-segv", "/bin/true"]),
+        Row::opt("lab-check", "--format").before(&["sig-segv", "/bin/true"]),
+        Row::opt("lab-check", "--color").before(&["list"]),
+    ]
+}
+
+#[test]
+fn lab_check_bad_arguments() {
+    let dir = TempDir::new("bad-lab-check");
+    let mut runs = run_table(&lab_check_rows(), &dir);
+    runs += run_unknown(
+        "lab-check",
+        &[],
+        &[
+            &[],
+            &["bogus", "x.c"],
+            &["sig-segv"],
+            &["sig-segv", "/nonexistent-ipc-lab/segv.c"],
+            &["sig-segv", "/nonexistent-ipc-lab/segv"],
+            &["sig-segv", "/etc/passwd"],
+            &["list", "extra"],
+            &["sig-segv", "/bin/true", "--timeout", "0"],
+            &["sig-segv", "/bin/true", "--format", "xml"],
+        ],
+        &dir,
+    );
+    report("lab-check", runs);
 }

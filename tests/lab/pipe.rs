@@ -9,15 +9,16 @@
 //! under the temporary directory with the pid and a counter in their names, and are removed
 //! however a test ends.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use common::*;
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE, syscall_of};
 
 // ---------------------------------------------------------------------------------------------
 // Running pipe-demo
@@ -2375,4 +2376,337 @@ fn anon_explain_narrates_readlink_and_fstat_and_removes_the_fifo() {
     }
     assert!(!err.contains("error"), "{err}");
     assert!(!fifo.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): pipe-demo, wherever it waits
+
+/// The parent waits for its child, which waits to write to the stalled stdout.
+fn parent_waits_child_writes(s: &mut Subject, _: &mut Fixture) {
+    let child = s.wait_children(1)[0];
+    s.wait_until("the child to wait in write", |_| {
+        syscall_of(child.pid).is_some_and(|c| WRITE.contains(&c))
+    });
+    s.wait_in(WAITPID);
+}
+
+fn sleep_and_cat(s: &mut Subject, _: &mut Fixture) {
+    let children = s.wait_children(2);
+    s.wait_until("sleep and cat to run", |_| {
+        let mut lines: Vec<String> = children.iter().map(ProcId::cmdline).collect();
+        lines.sort();
+        lines == ["cat", "sleep 30"]
+    });
+    s.wait_in(WAITPID);
+}
+
+fn writer_blocks(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("write blocks");
+    s.wait_children(1);
+    s.wait_in(POLL);
+}
+
+fn reader_waits_in_vain(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("child: read 12 bytes");
+    s.wait_children(1);
+    s.wait_in(WAITPID);
+}
+
+fn writers_write(s: &mut Subject, _: &mut Fixture) {
+    s.wait_children(2);
+    thread::sleep(Duration::from_millis(20));
+}
+
+/// readers: the parent writes records (mostly making them, now and then waiting for room in
+/// the pipe) while its readers read.
+fn readers_read(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("3 readers, 100000 records");
+    s.wait_children(3);
+    thread::sleep(Duration::from_millis(20));
+}
+
+pub(crate) fn fifo_open_waits(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("open waits until");
+    let pid = s.pid();
+    s.wait_until("a wait in open", |_| blocked_in_open(pid));
+}
+
+/// Open the other end of the fixture's FIFO, not blocking, so that this test cannot hang
+/// here: the program waiting in open at its end counts, so the open succeeds at once (ENXIO
+/// only when there is no reader).
+fn open_fifo_end(f: &Fixture, write: bool) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&f.fifo.path)
+        .expect("open the FIFO's other end")
+}
+
+/// fifo-write waits in open; a reader comes (this test), then it waits for stdin.
+fn fifo_reader_comes(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = open_fifo_end(f, false);
+    f.fds.push(fd.into());
+    s.wait_in(POLL);
+}
+
+/// fifo-read waits in open; a writer comes (this test), then it waits for data.
+fn fifo_writer_comes(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = open_fifo_end(f, true);
+    f.fds.push(fd.into());
+    s.wait_in(POLL);
+}
+
+/// fifo-read copies what a writer sends to a stalled stdout, and waits to write more.
+fn fifo_floods_stdout(s: &mut Subject, f: &mut Fixture) {
+    fifo_open_waits(s, f);
+    let fd = open_fifo_end(f, true);
+    // What fits: the FIFO's capacity, then whatever the reader has taken meanwhile.
+    let _ = std::io::Write::write(&mut &fd, &[b'f'; 100_000]);
+    f.fds.push(fd.into());
+    s.wait_in(WRITE);
+}
+
+fn make_fifo(f: &mut Fixture) {
+    f.fifo.make_fifo();
+}
+
+/// pipe-demo, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Out, Row, Thing};
+    let row = faults::row;
+    vec![
+        // pipe-demo: each subcommand with children alive, and both FIFO ends.
+        Row {
+            stdout: Out::Stalled,
+            ..row(
+                "pipe-demo",
+                "hello: waiting for its child, which writes to a full stdout",
+                &["--message", "{big}"],
+                parent_waits_child_writes,
+            )
+        },
+        row(
+            "pipe-demo",
+            "redirect: waiting for both commands",
+            &["redirect", "sleep 30", "cat"],
+            sleep_and_cat,
+        ),
+        row(
+            "pipe-demo",
+            "blocking: the writer blocked on a full pipe",
+            &["blocking", "--delay", "5"],
+            writer_blocks,
+        ),
+        Row {
+            ..row(
+                "pipe-demo",
+                "eof: waiting for the reader that never sees end of file",
+                &["eof", "--keep-write-end", "--timeout", "30"],
+                reader_waits_in_vain,
+            )
+        },
+        Row {
+            stdout: Out::Stalled,
+            ..row(
+                "pipe-demo",
+                "duplex: waiting for its child, which writes to a full stdout",
+                &["duplex", "--rounds", "1000"],
+                parent_waits_child_writes,
+            )
+        },
+        Row {
+            ..row(
+                "pipe-demo",
+                "writers: reading while the writers write",
+                &["writers", "--writers", "2", "--records", "100000"],
+                writers_write,
+            )
+        },
+        row(
+            "pipe-demo",
+            "readers: writing records while the readers read",
+            &["readers", "--readers", "3", "--records", "100000"],
+            readers_read,
+        ),
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-write: in open, no reader yet",
+                &["fifo-write", "{fifo}", "hi"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: in open, no writer yet",
+                &["fifo-read", "{fifo}"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-write: a reader came, copying stdin",
+                &["fifo-write", "{fifo}"],
+                fifo_reader_comes,
+            )
+        },
+        Row {
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: a writer came, waiting for data",
+                &["fifo-read", "{fifo}"],
+                fifo_writer_comes,
+            )
+        },
+        Row {
+            prepare: make_fifo,
+            keeps: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: in open, a FIFO it did not make",
+                &["fifo-read", "{fifo}"],
+                fifo_open_waits,
+            )
+        },
+        Row {
+            stdout: Out::Stalled,
+            owns: &[Thing::Fifo],
+            ..row(
+                "pipe-demo",
+                "fifo-read: copying to a full stdout",
+                &["fifo-read", "{fifo}"],
+                fifo_floods_stdout,
+            )
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of pipe-demo
+
+/// Options of pipe-demo and its subcommands. A path that would be made into a FIFO and waited
+/// on is given only values that fail (or are refused) before that.
+fn pipe_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let path_kinds = [Bad::Negative, Bad::Empty, Bad::Long, Bad::LongDigits];
+    let execs = [
+        Bad::Word,
+        Bad::NegativeAttached,
+        Bad::Overflow,
+        Bad::Long,
+        Bad::LongDigits,
+    ];
+    vec![
+        // Any text is a message: the notes' program prints it back.
+        Row::opt("pipe-demo", "--message")
+            .echo("Proc 0 read: ")
+            .but(
+                &[
+                    Bad::Word,
+                    Bad::NegativeAttached,
+                    Bad::Overflow,
+                    Bad::Empty,
+                    Bad::Long,
+                    Bad::LongDigits,
+                ],
+                Want::Status(0),
+            ),
+        Row::opt("pipe-demo", "--size").before(&["capacity"]),
+        Row::opt("pipe-demo", "--write-size").before(&["capacity"]),
+        Row::opt("pipe-demo", "--delay").before(&["blocking"]),
+        Row::opt("pipe-demo", "--timeout").before(&["eof", "--keep-write-end"]),
+        Row::opt("pipe-demo", "--rounds").before(&["duplex"]),
+        Row::opt("pipe-demo", "--writers").before(&["writers", "--records", "1"]),
+        Row::opt("pipe-demo", "--record-size").before(&["writers", "--records", "1"]),
+        Row::opt("pipe-demo", "--records").before(&["writers"]),
+        Row::opt("pipe-demo", "--readers").before(&["readers", "--records", "1"]),
+        Row::opt("pipe-demo", "--records").before(&["readers", "--readers", "2"]),
+        Row::opt("pipe-demo", "--record-size").before(&[
+            "readers",
+            "--readers",
+            "2",
+            "--records",
+            "1",
+        ]),
+        // A command that cannot be run: one error line from the child; the pipeline's status
+        // is the last command's, as in a shell (cat: 0; not found: 127; name too long: 126).
+        Row::pos("pipe-demo", "CMD1")
+            .before(&["redirect"])
+            .after(&["cat"])
+            .but(&execs, Want::Status(0)),
+        Row::pos("pipe-demo", "CMD2")
+            .before(&["redirect", "true"])
+            .but(
+                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+                Want::Status(127),
+            )
+            .but(&[Bad::Long, Bad::LongDigits], Want::Status(126)),
+        Row::pos("pipe-demo", "PATH")
+            .before(&["fifo-write"])
+            .after(&["message"])
+            .only(&path_kinds)
+            .but(&[Bad::Long, Bad::LongDigits], Want::Failure),
+        Row::pos("pipe-demo", "PATH")
+            .before(&["fifo-read"])
+            .only(&path_kinds)
+            .but(&[Bad::Long, Bad::LongDigits], Want::Failure),
+        Row::opt("pipe-demo", "--color").before(&["capacity"]),
+        // The subcommands with no option of their own but --color.
+        Row::opt("pipe-demo", "--color").before(&["fail"]),
+        Row::opt("pipe-demo", "--color").before(&["dup"]),
+        Row::opt("pipe-demo", "--color").before(&["anon"]),
+        Row::opt("pipe-demo", "--color").before(&["readers", "--records", "1"]),
+    ]
+}
+
+#[test]
+fn pipe_demo_bad_arguments() {
+    let dir = TempDir::new("bad-pipe");
+    let mut runs = run_table(&pipe_rows(), &dir);
+    runs += run_unknown(
+        "pipe-demo",
+        &[],
+        &[
+            &["bogus"],
+            &["capacity", "--bogus"],
+            &["redirect", "true"],
+            &["redirect", "'unclosed", "cat"],
+            &["redirect", "   ", "cat"],
+            &["redirect", "# a comment", "cat"],
+            &["capacity", "--message", "hi"],
+            // --write-size: 1 to the pipe's capacity (65536 by default, at most 16 pages of
+            // 64 KiB, so 1048577 is above it anywhere).
+            &["capacity", "--write-size", "0"],
+            &["capacity", "--write-size", "1048577"],
+            &["fifo-write"],
+            &["fail", "extra"],
+            &["fail", "--records", "1"],
+            &["dup", "--bogus"],
+            &["dup", "extra"],
+            &["anon", "--message", "hi"],
+            &["anon", "--readers", "2"],
+            &["readers", "extra"],
+            &["readers", "--writers", "2"],
+            // Out of the documented ranges: --readers 2 to 64, --records 1 to 100000,
+            // --record-size 8 to PIPE_BUF (4096).
+            &["readers", "--readers", "1"],
+            &["readers", "--readers", "65"],
+            &["readers", "--records", "0"],
+            &["readers", "--records", "100001"],
+            &["readers", "--record-size", "7"],
+            &["readers", "--record-size", "4097"],
+        ],
+        &dir,
+    );
+    report("pipe-demo", runs);
 }

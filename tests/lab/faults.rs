@@ -8,10 +8,12 @@
 //!
 //! The suite is one table, [`rows`]: a binary and its arguments, how the test knows it has
 //! reached its wait point (a line on stdout or stderr, the system call it waits in per
-//! /proc/PID/syscall, its children appearing), and what it owns. Every row meets every signal
-//! and both targets, two cases at a time. Names are this run's own
-//! (pid and a counter), no test expects the machine to have no IPC objects, and whatever a
-//! failing case leaves is removed when its [`Fixture`] is dropped.
+//! /proc/PID/syscall, its children appearing), and what it owns. Each mechanism's module gives
+//! its binaries' rows (`shm::fault_rows`, `mq::fault_rows`, ...) with what they need to reach
+//! their wait points; this module has the rest. Every row meets every signal and both targets,
+//! two cases at a time. Names are this run's own (pid and a counter), no test expects the
+//! machine to have no IPC objects, and whatever a failing case leaves is removed when its
+//! [`Fixture`] is dropped.
 //!
 //! One cell is not a termination by design: `sig-demo wait` reports SIGHUP and waits on (the lab
 //! sheet has the student send it `kill -HUP`); the case checks the report, then ends it with
@@ -25,12 +27,9 @@
 //!
 //! Every signal sent to a program under test is counted; each test prints its count.
 
-mod common;
-
 use std::cell::Cell;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic::AssertUnwindSafe;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -39,9 +38,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
-use ipc_lab::mq::{Access, Mailbox, OpenOptions, QueueName, Wait};
-use ipc_lab::shm::{CreateOptions, Segment};
+use crate::bench::{bench_mq, bench_sem, long_latency};
+use crate::common::*;
+use crate::mq::{created_then_poll, own_mailbox};
+use crate::pipe::fifo_open_waits;
+use crate::procs::workers_count;
+use crate::shm::{master_polls, slave_lingers, test_segment};
+use crate::sync::race_runs;
+use crate::{bench, mq, pipe, procs, shm, signal, sync};
+use ipc_lab::mq::QueueName;
+use ipc_lab::shm::Segment;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -91,7 +97,7 @@ fn inject(pid: i32, sig: Signal, target: Target) {
 // The kernel's tables
 
 /// The system call the main thread of `pid` waits in now (/proc/PID/syscall), if any.
-fn syscall_of(pid: i32) -> Option<i64> {
+pub(crate) fn syscall_of(pid: i32) -> Option<i64> {
     std::fs::read_to_string(format!("/proc/{pid}/syscall"))
         .ok()?
         .split_whitespace()
@@ -100,10 +106,10 @@ fn syscall_of(pid: i32) -> Option<i64> {
         .ok()
 }
 
-const POLL: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll];
-const READ: &[i64] = &[libc::SYS_read];
-const WRITE: &[i64] = &[libc::SYS_write];
-const WAITPID: &[i64] = &[libc::SYS_wait4];
+pub(crate) const POLL: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll];
+pub(crate) const READ: &[i64] = &[libc::SYS_read];
+pub(crate) const WRITE: &[i64] = &[libc::SYS_write];
+pub(crate) const WAITPID: &[i64] = &[libc::SYS_wait4];
 
 /// The rows of /proc/sysvipc/shm, split into fields.
 fn shm_rows() -> Vec<Vec<String>> {
@@ -145,7 +151,7 @@ fn semaphore_set_exists(id: i32) -> bool {
 }
 
 /// Whether a semop on set `id` has succeeded yet (its otime, the ninth field, is set).
-fn semaphore_used(id: i32) -> bool {
+pub(crate) fn semaphore_used(id: i32) -> bool {
     let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
     table.lines().skip(1).any(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -176,7 +182,7 @@ fn bench_queues_of(pid: i32) -> Vec<String> {
 
 /// The ids a `--explain` narration names after calls starting with `call` (`shmget(`):
 /// `  shmget(IPC_PRIVATE, 1024, IPC_CREAT|0600) = 7` gives 7.
-fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
+pub(crate) fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
     stderr
         .lines()
         .filter_map(|line| {
@@ -187,7 +193,7 @@ fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
 }
 
 /// The id in the first `Shared Memory Id = N` line of `text`.
-fn id_line(text: &str) -> i32 {
+pub(crate) fn id_line(text: &str) -> i32 {
     text.lines()
         .find_map(|l| l.strip_prefix("Shared Memory Id = ")?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no id line in {text:?}"))
@@ -207,7 +213,7 @@ fn ipcrm_installed() -> bool {
 
 /// What the program's standard output is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Out {
+pub(crate) enum Out {
     /// A pipe read as it comes.
     Read,
     /// A pipe of 4096 bytes that nobody reads (a `| less` that does not scroll): once it is
@@ -217,7 +223,7 @@ enum Out {
 
 /// Bytes read from a stream as they come, and whether it has ended.
 #[derive(Clone, Default)]
-struct Collected {
+pub(crate) struct Collected {
     bytes: Arc<Mutex<Vec<u8>>>,
     ended: Arc<AtomicBool>,
 }
@@ -248,7 +254,7 @@ impl Collected {
         c
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned()
     }
 
@@ -263,14 +269,14 @@ impl Collected {
 
 /// A program under test: tagged (see [`tag_command`]), leading a process group of its own, its
 /// children recorded while it runs. Dropping it kills it and whatever carries its tag.
-struct Subject {
+pub(crate) struct Subject {
     what: String,
     child: Child,
     tag: Tag,
     watch: Option<ChildWatch>,
     stdin: Option<ChildStdin>,
     out: Collected,
-    err: Collected,
+    pub(crate) err: Collected,
     /// The read end of a stalled stdout, held (and never read) while the program runs.
     _stalled: Option<OwnedFd>,
 }
@@ -323,7 +329,7 @@ impl Subject {
         }
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
@@ -343,7 +349,7 @@ impl Subject {
 
     /// Wait (bounded) until `check` holds; the program must not end meanwhile.
     #[track_caller]
-    fn wait_until(&mut self, what: &str, mut check: impl FnMut(&mut Subject) -> bool) {
+    pub(crate) fn wait_until(&mut self, what: &str, mut check: impl FnMut(&mut Subject) -> bool) {
         let start = Instant::now();
         while !check(self) {
             if !self.running() {
@@ -362,7 +368,7 @@ impl Subject {
 
     /// Wait until stdout holds `needle` (a prompt with no newline counts); returns stdout.
     #[track_caller]
-    fn wait_out(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_out(&mut self, needle: &str) -> String {
         let what = format!("{needle:?} on stdout");
         self.wait_until(&what, |s| s.out.text().contains(needle));
         self.out.text()
@@ -370,7 +376,7 @@ impl Subject {
 
     /// Wait until stderr holds `needle`; returns stderr.
     #[track_caller]
-    fn wait_err(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_err(&mut self, needle: &str) -> String {
         let what = format!("{needle:?} on stderr");
         self.wait_until(&what, |s| s.err.text().contains(needle));
         self.err.text()
@@ -378,7 +384,7 @@ impl Subject {
 
     /// Wait until the program's main thread waits in one of `calls`.
     #[track_caller]
-    fn wait_in(&mut self, calls: &[i64]) {
+    pub(crate) fn wait_in(&mut self, calls: &[i64]) {
         let pid = self.pid();
         let what = format!("a wait in system call {calls:?}");
         self.wait_until(&what, |_| {
@@ -388,13 +394,13 @@ impl Subject {
 
     /// Wait until `n` children have been seen, each still running; returns them.
     #[track_caller]
-    fn wait_children(&mut self, n: usize) -> Vec<ProcId> {
+    pub(crate) fn wait_children(&mut self, n: usize) -> Vec<ProcId> {
         let what = format!("{n} child process(es)");
         self.wait_until(&what, |s| s.children().len() >= n);
         self.children()
     }
 
-    fn children(&self) -> Vec<ProcId> {
+    pub(crate) fn children(&self) -> Vec<ProcId> {
         self.watch
             .as_ref()
             .map(ChildWatch::seen)
@@ -453,31 +459,31 @@ impl Drop for Subject {
 /// The names a case uses and what it made for the program, all removed when it is dropped,
 /// however the case ends: the helpers it started are ended politely (so that they clean up),
 /// then what the program under test made is removed if the case failed.
-struct Fixture {
-    key: i32,
-    queue: QueueGuard,
-    queue2: QueueGuard,
+pub(crate) struct Fixture {
+    pub(crate) key: i32,
+    pub(crate) queue: QueueGuard,
+    pub(crate) queue2: QueueGuard,
     /// The program's own mailbox (`/ipc-lab-pid-PID`), once its pid is known.
-    mailbox: Option<QueueGuard>,
-    fifo: TempPath,
+    pub(crate) mailbox: Option<QueueGuard>,
+    pub(crate) fifo: TempPath,
     /// A 40-byte segment the test made (with `key`) for shm-slave; it must outlive the slave.
-    segment: Option<Segment>,
+    pub(crate) segment: Option<Segment>,
     /// `HOST:PORT` of a helper `mq-recv --listen`.
-    host: String,
+    pub(crate) host: String,
     /// The id of a helper's race, for `shm-race counter --join`.
-    race: i32,
+    pub(crate) race: i32,
     /// The pid of a helper `mq-recv --mine`, for `mq-send --to`.
-    peer: u32,
+    pub(crate) peer: u32,
     /// What the program under test made, as it said: checked gone after the signal.
-    segments: Vec<i32>,
-    sets: Vec<i32>,
+    pub(crate) segments: Vec<i32>,
+    pub(crate) sets: Vec<i32>,
     /// Processes the case runs beside the program (a receiver, a race's host).
-    helpers: Vec<Running>,
-    helper_queues: Vec<QueueGuard>,
-    helper_segments: Vec<i32>,
-    helper_sets: Vec<i32>,
+    pub(crate) helpers: Vec<Running>,
+    pub(crate) helper_queues: Vec<QueueGuard>,
+    pub(crate) helper_segments: Vec<i32>,
+    pub(crate) helper_sets: Vec<i32>,
     /// FIFO ends the test holds.
-    fds: Vec<OwnedFd>,
+    pub(crate) fds: Vec<OwnedFd>,
 }
 
 impl Fixture {
@@ -523,7 +529,7 @@ impl Fixture {
     }
 
     /// Start a helper and keep it until the case is over.
-    fn helper(&mut self, bin: &str, args: &[&str]) -> &mut Running {
+    pub(crate) fn helper(&mut self, bin: &str, args: &[&str]) -> &mut Running {
         let mut c = cmd(bin);
         c.args(args);
         self.helpers.push(Running::spawn(&mut c));
@@ -573,7 +579,7 @@ impl Drop for Fixture {
 
 /// What a program owns (must be gone after it ends) or must leave in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Thing {
+pub(crate) enum Thing {
     /// The segments it named (`Shared Memory Id = N`, or `shmget(...) = N` with --explain).
     Segments,
     /// A segment with the fixture's key.
@@ -636,25 +642,25 @@ fn existing(f: &Fixture, pid: i32, things: &[Thing]) -> Vec<String> {
 // The table
 
 /// One row of the table: a program waiting somewhere.
-struct Row {
-    bin: &'static str,
+pub(crate) struct Row {
+    pub(crate) bin: &'static str,
     /// Where it waits, in a few words.
-    waits: &'static str,
-    args: &'static [&'static str],
-    stdout: Out,
+    pub(crate) waits: &'static str,
+    pub(crate) args: &'static [&'static str],
+    pub(crate) stdout: Out,
     /// Made before the program starts (a queue to fill, a helper to talk to).
-    prepare: fn(&mut Fixture),
+    pub(crate) prepare: fn(&mut Fixture),
     /// Returns once the program waits; notes what it made in the fixture.
-    ready: fn(&mut Subject, &mut Fixture),
+    pub(crate) ready: fn(&mut Subject, &mut Fixture),
     /// What must be gone after it ends.
-    owns: &'static [Thing],
+    pub(crate) owns: &'static [Thing],
     /// What must still be there (made by the test, or kept by design).
-    keeps: &'static [Thing],
+    pub(crate) keeps: &'static [Thing],
     /// Signals it reports and survives by design (then SIGTERM ends it).
-    survives: &'static [Signal],
+    pub(crate) survives: &'static [Signal],
     /// What it must say on stderr on the way out (placeholders as in `args`): a message it took
     /// and could not print, say.
-    says: &'static [&'static str],
+    pub(crate) says: &'static [&'static str],
 }
 
 impl Row {
@@ -665,455 +671,18 @@ impl Row {
 
 fn nothing(_: &mut Fixture) {}
 
-// ---- shm-master and shm-slave
-
-fn master_polls(s: &mut Subject, f: &mut Fixture) {
-    let out = s.wait_out("Shared Memory Id = ");
-    let id = id_line(&out);
-    f.segments.push(id);
-    s.wait_in(POLL);
-}
-
-/// A 40-byte segment with the fixture's key, as shm-master makes (the test's own).
-fn test_segment(f: &mut Fixture) {
-    let segment = Segment::create(&CreateOptions {
-        key: f.key,
-        size: 40,
-        perms: 0o600,
-        exclusive: true,
-    })
-    .expect("a segment for shm-slave");
-    f.segment = Some(segment);
-}
-
-fn slave_prompts(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("Shared memory id for attachment: ");
-    s.wait_in(READ);
-}
-
-fn slave_reads(s: &mut Subject, _: &mut Fixture) {
-    s.wait_in(READ);
-}
-
-fn slave_lingers(s: &mut Subject, f: &mut Fixture) {
-    let id = f.segment.as_ref().unwrap().id().raw();
-    s.wait_until("the slave to attach", |_| {
-        segment(id).is_some_and(|r| r.nattch == 1)
-    });
-    s.wait_in(POLL);
-}
-
-// ---- mq-send and mq-recv
-
-/// A queue of one message of up to 64 bytes, with a message in it: full.
-fn full_queue(f: &mut Fixture) {
-    let name = QueueName::parse(f.queue.as_str()).unwrap();
-    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 1, 64)).unwrap();
-    assert!(mailbox.created());
-    let sent = mailbox.send(b"full", 0, Wait::NonBlock, None).unwrap();
-    assert_eq!(sent, ipc_lab::mq::Outcome::Done(()));
-}
-
-/// An empty queue of 10 messages of up to 64 bytes.
-fn empty_queue(f: &mut Fixture) {
-    let name = QueueName::parse(f.queue.as_str()).unwrap();
-    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 10, 64)).unwrap();
-    assert!(mailbox.created());
-}
-
-/// A queue of 10 messages of 8000 bytes, full: more than a stalled stdout takes.
-fn queue_of_big_messages(f: &mut Fixture) {
-    let name = QueueName::parse(f.queue.as_str()).unwrap();
-    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 10, 8000)).unwrap();
-    for _ in 0..10 {
-        let sent = mailbox
-            .send(&[b'm'; 8000], 0, Wait::NonBlock, None)
-            .unwrap();
-        assert_eq!(sent, ipc_lab::mq::Outcome::Done(()));
-    }
-}
-
-fn in_poll(s: &mut Subject, _: &mut Fixture) {
-    s.wait_in(POLL);
-}
-
-fn in_write(s: &mut Subject, _: &mut Fixture) {
-    s.wait_in(WRITE);
-}
-
-fn created_then_poll(s: &mut Subject, _: &mut Fixture) {
-    s.wait_err("created queue");
-    s.wait_in(POLL);
-}
-
-fn sent_one_then_poll(s: &mut Subject, f: &mut Fixture) {
-    s.wait_in(POLL);
-    let queue = &f.queue;
-    s.wait_until("one message in the queue", |_| {
-        queue.exists() && queue.attributes().current_messages == 1
-    });
-}
-
-/// A receiver on a port of its own, into a mailbox of one message: `mq-recv --listen --hold`.
-fn full_listener(f: &mut Fixture) {
-    listener(f, &["--hold", "--maxmsg", "1"]);
-    f.helpers.last_mut().unwrap().wait_stderr("holding");
-}
-
-fn plain_listener(f: &mut Fixture) {
-    listener(f, &[]);
-}
-
-fn listener(f: &mut Fixture, extra: &[&str]) {
-    let mut args = vec!["--listen", "127.0.0.1:0", "--msgsize", "64"];
-    args.extend_from_slice(extra);
-    let run = f.helper("mq-recv", &args);
-    let pid = run.pid() as u32;
-    let port = run.listening_port();
-    f.helper_queues.push(QueueGuard::for_pid(pid));
-    f.host = format!("127.0.0.1:{port}");
-}
-
-/// A receiver with a mailbox of its own, of one message, holding: `mq-recv --mine --hold`.
-fn full_peer(f: &mut Fixture) {
-    let run = f.helper(
-        "mq-recv",
-        &["--mine", "--hold", "--maxmsg", "1", "--msgsize", "64"],
-    );
-    let pid = run.pid() as u32;
-    run.wait_stderr("holding");
-    f.helper_queues.push(QueueGuard::for_pid(pid));
-    f.peer = pid;
-}
-
-fn remote_full_then_poll(s: &mut Subject, f: &mut Fixture) {
-    s.wait_in(POLL);
-    let mailbox = &f.helper_queues[0];
-    s.wait_until("the remote mailbox to fill", |_| {
-        mailbox.attributes().current_messages == 1
-    });
-}
-
-fn connected_then_poll(s: &mut Subject, f: &mut Fixture) {
-    f.helpers[0].wait_stderr("connected");
-    s.wait_in(POLL);
-}
-
-fn own_mailbox(s: &mut Subject, f: &mut Fixture) {
-    f.mailbox = Some(QueueGuard::for_pid(s.pid() as u32));
-    s.wait_until("the mailbox", |s| {
-        s.err.text().contains("my PID is") || s.err.text().contains("listening on")
-    });
-    s.wait_in(POLL);
-}
-
-/// Listening, with a peer connected (this test, over TCP) that sends nothing.
-fn peer_connected(s: &mut Subject, f: &mut Fixture) {
-    own_mailbox(s, f);
-    let port = port_of(s);
-    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    f.fds.push(peer.into());
-    s.wait_err(" connected");
-    s.wait_in(POLL);
-}
-
-/// The port `mq-recv --listen 127.0.0.1:0` says it listens on.
-fn port_of(s: &mut Subject) -> u16 {
-    let err = s.wait_err("listening on 127.0.0.1:");
-    err.split("listening on 127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {err:?}"))
-}
-
-/// Listening, with 65 peers connected (this test) that send nothing: the table of 64 is full,
-/// and the last took the place of the one idle longest.
-fn table_full(s: &mut Subject, f: &mut Fixture) {
-    own_mailbox(s, f);
-    let port = port_of(s);
-    for _ in 0..65 {
-        let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        f.fds.push(peer.into());
-    }
-    s.wait_err("its place goes to");
-    s.wait_in(POLL);
-}
-
-/// Whether prlimit(1) (util-linux) is installed, to lower another process's limits.
-fn prlimit_installed() -> bool {
-    Command::new("prlimit")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Listening, with no descriptor left (its limit lowered to what it has open) and a peer
-/// (this test) waiting in the kernel's queue: accepting is paused, and it waits in poll.
-fn out_of_descriptors(s: &mut Subject, f: &mut Fixture) {
-    own_mailbox(s, f);
-    let port = port_of(s);
-    let pid = s.pid();
-    let open: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("read /proc/PID/fd")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    let free = (0..).find(|n| !open.contains(n)).unwrap();
-    let limited = Command::new("prlimit")
-        .args([format!("--pid={pid}"), format!("--nofile={free}:")])
-        .status()
-        .expect("run prlimit");
-    assert!(limited.success(), "prlimit --pid={pid} --nofile={free}:");
-    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    f.fds.push(peer.into());
-    s.wait_err("cannot take a new connection (accept: Too many open files (EMFILE))");
-    s.wait_in(POLL);
-}
-
-/// Listening with --show-wire, a peer connected (this test) that sent the first bytes of a
-/// header and no more: they are dumped on stderr, and the receiver waits for the rest.
-fn peer_sent_part_of_a_header(s: &mut Subject, f: &mut Fixture) {
-    peer_connected(s, f);
-    let peer = f.fds.last().expect("the peer's connection");
-    let sent = nix::unistd::write(peer, &ipc_lab::mq::net::MAGIC).expect("write to the receiver");
-    assert_eq!(sent, ipc_lab::mq::net::MAGIC.len());
-    s.wait_err("sent 4 bytes:");
-    s.wait_err("69 70 63 6c");
-    s.wait_in(POLL);
-}
-
-fn holding(s: &mut Subject, _: &mut Fixture) {
-    s.wait_err("holding");
-    s.wait_in(POLL);
-}
-
-// ---- pipe-demo
-
-/// The parent waits for its child, which waits to write to the stalled stdout.
-fn parent_waits_child_writes(s: &mut Subject, _: &mut Fixture) {
-    let child = s.wait_children(1)[0];
-    s.wait_until("the child to wait in write", |_| {
-        syscall_of(child.pid).is_some_and(|c| WRITE.contains(&c))
-    });
-    s.wait_in(WAITPID);
-}
-
-fn sleep_and_cat(s: &mut Subject, _: &mut Fixture) {
-    let children = s.wait_children(2);
-    s.wait_until("sleep and cat to run", |_| {
-        let mut lines: Vec<String> = children.iter().map(ProcId::cmdline).collect();
-        lines.sort();
-        lines == ["cat", "sleep 30"]
-    });
-    s.wait_in(WAITPID);
-}
-
-fn writer_blocks(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("write blocks");
-    s.wait_children(1);
-    s.wait_in(POLL);
-}
-
-fn reader_waits_in_vain(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("child: read 12 bytes");
-    s.wait_children(1);
-    s.wait_in(WAITPID);
-}
-
-fn writers_write(s: &mut Subject, _: &mut Fixture) {
-    s.wait_children(2);
-    thread::sleep(Duration::from_millis(20));
-}
-
-/// readers: the parent writes records (mostly making them, now and then waiting for room in
-/// the pipe) while its readers read.
-fn readers_read(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("3 readers, 100000 records");
-    s.wait_children(3);
-    thread::sleep(Duration::from_millis(20));
-}
-
-fn fifo_open_waits(s: &mut Subject, _: &mut Fixture) {
-    s.wait_err("open waits until");
-    let pid = s.pid();
-    s.wait_until("a wait in open", |_| blocked_in_open(pid));
-}
-
-/// Open the other end of the fixture's FIFO, not blocking, so that this test cannot hang
-/// here: the program waiting in open at its end counts, so the open succeeds at once (ENXIO
-/// only when there is no reader).
-fn open_fifo_end(f: &Fixture, write: bool) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .read(!write)
-        .write(write)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&f.fifo.path)
-        .expect("open the FIFO's other end")
-}
-
-/// fifo-write waits in open; a reader comes (this test), then it waits for stdin.
-fn fifo_reader_comes(s: &mut Subject, f: &mut Fixture) {
-    fifo_open_waits(s, f);
-    let fd = open_fifo_end(f, false);
-    f.fds.push(fd.into());
-    s.wait_in(POLL);
-}
-
-/// fifo-read waits in open; a writer comes (this test), then it waits for data.
-fn fifo_writer_comes(s: &mut Subject, f: &mut Fixture) {
-    fifo_open_waits(s, f);
-    let fd = open_fifo_end(f, true);
-    f.fds.push(fd.into());
-    s.wait_in(POLL);
-}
-
-/// fifo-read copies what a writer sends to a stalled stdout, and waits to write more.
-fn fifo_floods_stdout(s: &mut Subject, f: &mut Fixture) {
-    fifo_open_waits(s, f);
-    let fd = open_fifo_end(f, true);
-    // What fits: the FIFO's capacity, then whatever the reader has taken meanwhile.
-    let _ = std::io::Write::write(&mut &fd, &[b'f'; 100_000]);
-    f.fds.push(fd.into());
-    s.wait_in(WRITE);
-}
-
-fn make_fifo(f: &mut Fixture) {
-    f.fifo.make_fifo();
-}
-
-// ---- sig-demo
-
-fn sig_demo_waits(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("  kill -TERM ");
-    s.wait_in(POLL);
-}
-
-// ---- shm-race
-
-/// The race runs: its workers forked (and, with a semaphore, a semop done).
-fn race_runs(s: &mut Subject, f: &mut Fixture) {
-    let err = s.wait_err("[step 3]");
-    f.segments = ids_after(&err, "shmget(");
-    f.sets = ids_after(&err, "semget(");
-    s.wait_children(2);
-    if let Some(&set) = f.sets.first() {
-        s.wait_until("the race to start", |_| semaphore_used(set));
-    } else {
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn torn_runs(s: &mut Subject, f: &mut Fixture) {
-    let err = s.wait_err("[step 2]");
-    f.segments = ids_after(&err, "shmget(");
-    f.sets = ids_after(&err, "semget(");
-    s.wait_children(2);
-    if let Some(&set) = f.sets.first() {
-        s.wait_until("the race to start", |_| semaphore_used(set));
-    } else {
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn host_waits(s: &mut Subject, f: &mut Fixture) {
-    let err = s.wait_err("waiting for 1 more process");
-    f.segments = ids_after(&err, "shmget(");
-    f.sets = ids_after(&err, "semget(");
-}
-
-/// A race waiting for two more processes (`counter --others 2`), to join.
-fn race_host(f: &mut Fixture) {
-    let host = f.helper(
-        "shm-race",
-        &[
-            "counter",
-            "--others",
-            "2",
-            "--sync",
-            "semaphore",
-            "--explain",
-        ],
-    );
-    let line = host.wait_stdout("Shared Memory Id = ");
-    host.wait_stderr("waiting for 2 more processes");
-    let err = host.err.clone();
-    f.race = id_line(&line);
-    f.helper_segments.push(f.race);
-    f.helper_sets = ids_after(&err, "semget(");
-}
-
-fn joined(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("joined segment");
-}
-
-// ---- proc-demo
-
-fn workers_count(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("procs");
-    s.wait_children(2);
-    s.wait_in(WAITPID);
-}
-
-/// context --hold: the report printed, the child asleep in read on the pipe, the parent holding
-/// it there (Termination::sleep, a poll).
-fn child_held_asleep(s: &mut Subject, _: &mut Fixture) {
-    s.wait_err("sleeps on for");
-    let child = s.wait_children(1)[0];
-    s.wait_until("the child to sleep in read", |_| {
-        syscall_of(child.pid).is_some_and(|c| READ.contains(&c))
-    });
-    s.wait_in(POLL);
-}
-
-// ---- ipc-bench
-
-fn measures_in(s: &mut Subject, calls: &[i64]) {
-    s.wait_children(1);
-    s.wait_in(calls);
-}
-
-fn bench_pipe(s: &mut Subject, _: &mut Fixture) {
-    measures_in(s, READ);
-}
-
-fn bench_mq(s: &mut Subject, _: &mut Fixture) {
-    measures_in(s, &[libc::SYS_mq_timedreceive]);
-}
-
-fn bench_sem(s: &mut Subject, _: &mut Fixture) {
-    measures_in(s, &[libc::SYS_futex]);
-}
-
-fn bench_throughput(s: &mut Subject, _: &mut Fixture) {
-    s.wait_children(1);
-    thread::sleep(Duration::from_millis(20));
-}
-
-fn bench_floor(s: &mut Subject, _: &mut Fixture) {
-    s.wait_out("what        size");
-    thread::sleep(Duration::from_millis(20));
-}
-
-/// A latency run far longer than any test, with no warm-up.
-macro_rules! long_latency {
-    ($mech:literal) => {
-        &[
-            "latency", "--mech", $mech, "--pin", "same", "--size", "64,128", "--count", "10000000",
-            "--warmup", "0",
-        ]
-    };
-}
-
-/// The table: every binary, every place it waits.
-fn rows() -> Vec<Row> {
+/// A row of `bin` waiting somewhere, with its stdout read, that needs nothing made for it, owns
+/// and keeps nothing, and survives no signal: a module's row sets what differs,
+/// `Row { owns: &[Thing::Queue], ..row(...) }`.
+pub(crate) fn row(
+    bin: &'static str,
+    waits: &'static str,
+    args: &'static [&'static str],
+    ready: fn(&mut Subject, &mut Fixture),
+) -> Row {
     const NONE: &[Thing] = &[];
     const NO_SIGNAL: &[Signal] = &[];
-    let row = |bin: &'static str,
-               waits: &'static str,
-               args: &'static [&'static str],
-               ready: fn(&mut Subject, &mut Fixture)| Row {
+    Row {
         bin,
         waits,
         args,
@@ -1124,539 +693,24 @@ fn rows() -> Vec<Row> {
         keeps: NONE,
         survives: NO_SIGNAL,
         says: &[],
-    };
-    let mut rows = vec![
-        // shm-master: polls the ready flag (Termination::sleep, a poll) until a slave writes.
-        Row {
-            owns: &[Thing::Segments],
-            ..row("shm-master", "polling the ready flag", &[], master_polls)
-        },
-        Row {
-            owns: &[Thing::Segments, Thing::Key],
-            ..row(
-                "shm-master",
-                "polling, a segment named by key",
-                &["--key", "{key}", "--interval", "0.1"],
-                master_polls,
-            )
-        },
-        Row {
-            owns: &[Thing::Segments],
-            ..row(
-                "shm-master",
-                "polling, segment marked for destruction",
-                &["--remove-early", "--interval", "0.2"],
-                master_polls,
-            )
-        },
-        Row {
-            owns: &[Thing::Segments],
-            ..row(
-                "shm-master",
-                "polling with a timeout",
-                &["--timeout", "60", "--interval", "0.5", "--inspect"],
-                master_polls,
-            )
-        },
-        // shm-slave: at its prompt, reading values, staying attached.
-        Row {
-            prepare: test_segment,
-            keeps: &[Thing::TestSegment],
-            ..row("shm-slave", "at its prompt for the id", &[], slave_prompts)
-        },
-        Row {
-            prepare: test_segment,
-            keeps: &[Thing::TestSegment],
-            ..row("shm-slave", "reading the values", &["{seg}"], slave_reads)
-        },
-        Row {
-            prepare: test_segment,
-            keeps: &[Thing::TestSegment],
-            ..row(
-                "shm-slave",
-                "reading values, segment found by key",
-                &["--key", "{key}", "5"],
-                slave_reads,
-            )
-        },
-        Row {
-            prepare: test_segment,
-            keeps: &[Thing::TestSegment],
-            ..row(
-                "shm-slave",
-                "attached, lingering",
-                &["--linger", "30", "{seg}", "5", "7", "-9"],
-                slave_lingers,
-            )
-        },
-        // mq-send: blocked on a full queue, reading stdin, waiting on a remote mailbox.
-        Row {
-            prepare: full_queue,
-            keeps: &[Thing::Queue],
-            ..row(
-                "mq-send",
-                "blocked on a full queue",
-                &["{queue}", "more"],
-                in_poll,
-            )
-        },
-        Row {
-            prepare: full_queue,
-            keeps: &[Thing::Queue],
-            ..row(
-                "mq-send",
-                "blocked on a full queue, with a timeout",
-                &["--timeout", "30", "{queue}", "more"],
-                in_poll,
-            )
-        },
-        Row {
-            prepare: empty_queue,
-            keeps: &[Thing::Queue],
-            ..row(
-                "mq-send",
-                "reading messages from stdin",
-                &["{queue}"],
-                in_poll,
-            )
-        },
-        Row {
-            owns: &[Thing::Queue],
-            ..row(
-                "mq-send",
-                "reading stdin, a queue it made and sent nothing to",
-                &["-c", "--msgsize", "64", "{queue}"],
-                created_then_poll,
-            )
-        },
-        Row {
-            keeps: &[Thing::Queue],
-            ..row(
-                "mq-send",
-                "blocked on a queue it made and sent to (kept for a receiver)",
-                &[
-                    "-c",
-                    "--maxmsg",
-                    "1",
-                    "--msgsize",
-                    "64",
-                    "{queue}",
-                    "a",
-                    "b",
-                ],
-                sent_one_then_poll,
-            )
-        },
-        Row {
-            prepare: full_listener,
-            ..row(
-                "mq-send",
-                "waiting for room in a remote mailbox",
-                &["--host", "{host}", "a", "b"],
-                remote_full_then_poll,
-            )
-        },
-        Row {
-            prepare: full_peer,
-            ..row(
-                "mq-send",
-                "blocked on a process's full mailbox (direct naming)",
-                &["--to", "{peer}", "a", "b"],
-                remote_full_then_poll,
-            )
-        },
-        Row {
-            prepare: plain_listener,
-            ..row(
-                "mq-send",
-                "connected, reading stdin",
-                &["--host", "{host}"],
-                connected_then_poll,
-            )
-        },
-        // mq-recv: blocked receiving, with a timeout, holding, its own mailbox, a port.
-        Row {
-            owns: &[Thing::Queue],
-            ..row(
-                "mq-recv",
-                "blocked receiving",
-                &["--unlink", "--msgsize", "64", "{queue}"],
-                created_then_poll,
-            )
-        },
-        Row {
-            owns: &[Thing::Queue],
-            ..row(
-                "mq-recv",
-                "blocked receiving, with a timeout",
-                &["--timeout", "30", "--unlink", "--msgsize", "64", "{queue}"],
-                created_then_poll,
-            )
-        },
-        Row {
-            owns: &[Thing::Queue, Thing::Queue2],
-            ..row(
-                "mq-recv",
-                "blocked receiving from two queues",
-                &["--unlink", "--msgsize", "64", "{queue}", "{queue2}"],
-                created_then_poll,
-            )
-        },
-        Row {
-            owns: &[Thing::Queue],
-            ..row(
-                "mq-recv",
-                "holding until Enter",
-                &["--hold", "--unlink", "--msgsize", "64", "{queue}"],
-                holding,
-            )
-        },
-        Row {
-            owns: &[Thing::Mailbox],
-            ..row(
-                "mq-recv",
-                "blocked on its own mailbox",
-                &["--mine", "--msgsize", "64"],
-                own_mailbox,
-            )
-        },
-        Row {
-            owns: &[Thing::Mailbox],
-            ..row(
-                "mq-recv",
-                "listening on a port",
-                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
-                own_mailbox,
-            )
-        },
-        Row {
-            owns: &[Thing::Mailbox],
-            ..row(
-                "mq-recv",
-                "listening, a peer connected that sends nothing",
-                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
-                peer_connected,
-            )
-        },
-        Row {
-            owns: &[Thing::Mailbox],
-            ..row(
-                "mq-recv",
-                "listening --show-wire, a peer sent half a header",
-                &["--listen", "127.0.0.1:0", "--show-wire", "--msgsize", "64"],
-                peer_sent_part_of_a_header,
-            )
-        },
-        Row {
-            keeps: &[Thing::Queue],
-            ..row(
-                "mq-recv",
-                "blocked receiving, queue kept by design (no --unlink)",
-                &["--msgsize", "64", "{queue}"],
-                created_then_poll,
-            )
-        },
-        Row {
-            prepare: queue_of_big_messages,
-            stdout: Out::Stalled,
-            owns: &[Thing::Queue],
-            // Taken from the queue and not all written: not lost, but saved on stderr.
-            says: &["mq-recv: the message taken from {queue} was: mmmmmmmm"],
-            ..row(
-                "mq-recv",
-                "writing a message to a full stdout",
-                &["--unlink", "{queue}"],
-                in_write,
-            )
-        },
-        Row {
-            owns: &[Thing::Mailbox],
-            ..row(
-                "mq-recv",
-                "listening, 64 idle peers, each newcomer evicting the idlest",
-                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
-                table_full,
-            )
-        },
-        // pipe-demo: each subcommand with children alive, and both FIFO ends.
-        Row {
-            stdout: Out::Stalled,
-            ..row(
-                "pipe-demo",
-                "hello: waiting for its child, which writes to a full stdout",
-                &["--message", "{big}"],
-                parent_waits_child_writes,
-            )
-        },
-        row(
-            "pipe-demo",
-            "redirect: waiting for both commands",
-            &["redirect", "sleep 30", "cat"],
-            sleep_and_cat,
-        ),
-        row(
-            "pipe-demo",
-            "blocking: the writer blocked on a full pipe",
-            &["blocking", "--delay", "5"],
-            writer_blocks,
-        ),
-        Row {
-            ..row(
-                "pipe-demo",
-                "eof: waiting for the reader that never sees end of file",
-                &["eof", "--keep-write-end", "--timeout", "30"],
-                reader_waits_in_vain,
-            )
-        },
-        Row {
-            stdout: Out::Stalled,
-            ..row(
-                "pipe-demo",
-                "duplex: waiting for its child, which writes to a full stdout",
-                &["duplex", "--rounds", "1000"],
-                parent_waits_child_writes,
-            )
-        },
-        Row {
-            ..row(
-                "pipe-demo",
-                "writers: reading while the writers write",
-                &["writers", "--writers", "2", "--records", "100000"],
-                writers_write,
-            )
-        },
-        row(
-            "pipe-demo",
-            "readers: writing records while the readers read",
-            &["readers", "--readers", "3", "--records", "100000"],
-            readers_read,
-        ),
-        Row {
-            owns: &[Thing::Fifo],
-            ..row(
-                "pipe-demo",
-                "fifo-write: in open, no reader yet",
-                &["fifo-write", "{fifo}", "hi"],
-                fifo_open_waits,
-            )
-        },
-        Row {
-            owns: &[Thing::Fifo],
-            ..row(
-                "pipe-demo",
-                "fifo-read: in open, no writer yet",
-                &["fifo-read", "{fifo}"],
-                fifo_open_waits,
-            )
-        },
-        Row {
-            owns: &[Thing::Fifo],
-            ..row(
-                "pipe-demo",
-                "fifo-write: a reader came, copying stdin",
-                &["fifo-write", "{fifo}"],
-                fifo_reader_comes,
-            )
-        },
-        Row {
-            owns: &[Thing::Fifo],
-            ..row(
-                "pipe-demo",
-                "fifo-read: a writer came, waiting for data",
-                &["fifo-read", "{fifo}"],
-                fifo_writer_comes,
-            )
-        },
-        Row {
-            prepare: make_fifo,
-            keeps: &[Thing::Fifo],
-            ..row(
-                "pipe-demo",
-                "fifo-read: in open, a FIFO it did not make",
-                &["fifo-read", "{fifo}"],
-                fifo_open_waits,
-            )
-        },
-        Row {
-            stdout: Out::Stalled,
-            owns: &[Thing::Fifo],
-            ..row(
-                "pipe-demo",
-                "fifo-read: copying to a full stdout",
-                &["fifo-read", "{fifo}"],
-                fifo_floods_stdout,
-            )
-        },
-        // sig-demo: waiting for signals (SIGHUP is reported, by design).
-        Row {
-            survives: &[Signal::SIGHUP],
-            ..row(
-                "sig-demo",
-                "wait: waiting for signals",
-                &["wait"],
-                sig_demo_waits,
-            )
-        },
-        Row {
-            survives: &[Signal::SIGHUP],
-            ..row(
-                "sig-demo",
-                "wait --count: waiting for signals",
-                &["wait", "--count", "5"],
-                sig_demo_waits,
-            )
-        },
-        // shm-race: mid-run with its workers, and waiting at the gate.
-        Row {
-            owns: &[Thing::Segments],
-            ..row(
-                "shm-race",
-                "counter mid-run, no sync",
-                &["counter", "--increments", "10000000000", "--explain"],
-                race_runs,
-            )
-        },
-        Row {
-            owns: &[Thing::Segments, Thing::Sets],
-            ..row(
-                "shm-race",
-                "counter mid-run, semaphore",
-                &[
-                    "counter",
-                    "--sync",
-                    "semaphore",
-                    "--increments",
-                    "10000000",
-                    "--explain",
-                ],
-                race_runs,
-            )
-        },
-        Row {
-            owns: &[Thing::Segments],
-            ..row(
-                "shm-race",
-                "torn mid-run, no sync",
-                &["torn", "--reads", "10000000000", "--explain"],
-                torn_runs,
-            )
-        },
-        Row {
-            owns: &[Thing::Segments, Thing::Sets],
-            ..row(
-                "shm-race",
-                "torn mid-run, semaphore",
-                &[
-                    "torn",
-                    "--sync",
-                    "semaphore",
-                    "--reads",
-                    "10000000000",
-                    "--explain",
-                ],
-                torn_runs,
-            )
-        },
-        Row {
-            owns: &[Thing::Segments, Thing::Sets],
-            ..row(
-                "shm-race",
-                "counter --others: waiting at the gate for another terminal",
-                &[
-                    "counter",
-                    "--others",
-                    "1",
-                    "--sync",
-                    "semaphore",
-                    "--explain",
-                ],
-                host_waits,
-            )
-        },
-        Row {
-            prepare: race_host,
-            ..row(
-                "shm-race",
-                "counter --join: waiting at the gate",
-                &["counter", "--join", "{race}"],
-                joined,
-            )
-        },
-        // proc-demo: counting primes with its workers, holding a child asleep in read.
-        row(
-            "proc-demo",
-            "speedup mid-run, waiting for its workers",
-            &["speedup", "--procs", "2", "--below", "1000000000"],
-            workers_count,
-        ),
-        row(
-            "proc-demo",
-            "context --hold: holding its child asleep in read",
-            &["context", "--hold", "30"],
-            child_held_asleep,
-        ),
-        // ipc-bench: mid-run, parent and child exchanging, or measuring alone.
-        row(
-            "ipc-bench",
-            "latency mid-run, pipe (read)",
-            long_latency!("pipe"),
-            bench_pipe,
-        ),
-        Row {
-            owns: &[Thing::BenchQueues],
-            ..row(
-                "ipc-bench",
-                "latency mid-run, mq (mq_timedreceive)",
-                long_latency!("mq"),
-                bench_mq,
-            )
-        },
-        row(
-            "ipc-bench",
-            "latency mid-run, shm-sem (futex)",
-            long_latency!("shm-sem"),
-            bench_sem,
-        ),
-        row(
-            "ipc-bench",
-            "throughput mid-run, pipe",
-            &[
-                "throughput",
-                "--mech",
-                "pipe",
-                "--pin",
-                "same",
-                "--size",
-                "64,128",
-                "--count",
-                "100000000",
-                "--warmup",
-                "0",
-            ],
-            bench_throughput,
-        ),
-        row(
-            "ipc-bench",
-            "floor mid-run (no child)",
-            &["floor", "--count", "100000000"],
-            bench_floor,
-        ),
-    ];
-    // The limit of another process is lowered with prlimit(1), from util-linux.
-    if prlimit_installed() {
-        rows.push(Row {
-            owns: &[Thing::Mailbox],
-            ..row(
-                "mq-recv",
-                "listening, no descriptor left: accepting paused",
-                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
-                out_of_descriptors,
-            )
-        });
-    } else {
-        eprintln!("skipped: the row of mq-recv out of descriptors (prlimit is not installed)");
     }
-    rows
+}
+
+/// The table: every binary, every place it waits. Each mechanism's module gives the rows of its
+/// binaries (`fault_rows`), beside its other tests: a new binary adds its rows there.
+fn rows() -> Vec<Row> {
+    [
+        shm::fault_rows(),
+        mq::fault_rows(),
+        pipe::fault_rows(),
+        signal::fault_rows(),
+        sync::fault_rows(),
+        procs::fault_rows(),
+        bench::fault_rows(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

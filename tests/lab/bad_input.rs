@@ -18,10 +18,13 @@
 //! the arguments around them (a short --timeout, -n, an empty stdin, --attr, a pid no process
 //! has). Other suites run meanwhile: the machine's IPC tables are never expected to be empty.
 //!
+//! The table of options is each binary's own: its mechanism's module has the binary's rows (the
+//! options, what a harmless run needs around them, how each kind of bad value ends) and its test,
+//! `shm::shm_master_bad_arguments` say, which runs them with [`run_table`] and [`run_unknown`]
+//! from here. A new binary adds its rows and its test there.
+//!
 //! Each bug these tests found (errors split over two lines, a late --plot failure, a lone
 //! backslash misnamed, --host exit codes) keeps a test of its own.
-
-mod common;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -30,7 +33,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ipc_lab::mq::{Access, Mailbox, OpenOptions, Outcome, QueueName, Wait};
 
 /// How long a run fed bad input may take before it counts as hung. Every run here ends in well
@@ -185,7 +188,7 @@ fn assert_left_nothing(what: &str, out: &Ended, dir: &TempDir, queues: &[&str]) 
 
 /// What a binary documents for a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Want {
+pub(crate) enum Want {
     /// Bad input: exit 2, nothing on stdout, one `error:` line (clap's or the binary's own).
     Usage,
     /// The value is acceptable, and what it names fails: exit 1, one `error:` line, at most one
@@ -267,11 +270,12 @@ fn assert_outcome(what: &str, bin: &str, out: &Ended, want: Want) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The table: binaries × options that take a value × kinds of bad values
+// The table: binaries × options that take a value × kinds of bad values (each module has its
+// binaries' rows)
 
 /// The kinds of bad value each option is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Bad {
+pub(crate) enum Bad {
     /// `abc` (or, where a word names something, a word no one uses).
     Word,
     /// `--opt -5`: clap sees an option, not a value (except where negatives are allowed).
@@ -325,7 +329,7 @@ enum Slot {
 }
 
 /// One option of one binary, and how each kind of bad value must end.
-struct Row {
+pub(crate) struct Row {
     bin: &'static str,
     slot: Slot,
     /// Arguments before the value (a subcommand, the arguments the value needs).
@@ -359,45 +363,45 @@ impl Row {
         }
     }
 
-    fn opt(bin: &'static str, name: &'static str) -> Row {
+    pub(crate) fn opt(bin: &'static str, name: &'static str) -> Row {
         Row::new(bin, Slot::Opt(name))
     }
 
-    fn pos(bin: &'static str, name: &'static str) -> Row {
+    pub(crate) fn pos(bin: &'static str, name: &'static str) -> Row {
         Row::new(bin, Slot::Pos(name))
     }
 
-    fn before(mut self, args: &[&str]) -> Row {
+    pub(crate) fn before(mut self, args: &[&str]) -> Row {
         self.before.extend(args.iter().map(|a| a.to_string()));
         self
     }
 
-    fn after(mut self, args: &[&str]) -> Row {
+    pub(crate) fn after(mut self, args: &[&str]) -> Row {
         self.after.extend(args.iter().map(|a| a.to_string()));
         self
     }
 
-    fn word(mut self, word: impl Into<String>) -> Row {
+    pub(crate) fn word(mut self, word: impl Into<String>) -> Row {
         self.word = word.into();
         self
     }
 
-    fn only(mut self, kinds: &[Bad]) -> Row {
+    pub(crate) fn only(mut self, kinds: &[Bad]) -> Row {
         self.kinds = kinds.to_vec();
         self
     }
 
-    fn but(mut self, kinds: &[Bad], want: Want) -> Row {
+    pub(crate) fn but(mut self, kinds: &[Bad], want: Want) -> Row {
         self.not_usage.extend(kinds.iter().map(|k| (*k, want)));
         self
     }
 
-    fn echo(mut self, prefix: &'static str) -> Row {
+    pub(crate) fn echo(mut self, prefix: &'static str) -> Row {
         self.echo = Some(prefix);
         self
     }
 
-    fn queue(mut self, name: &str) -> Row {
+    pub(crate) fn queue(mut self, name: &str) -> Row {
         self.queues.push(name.to_string());
         self
     }
@@ -435,7 +439,7 @@ impl Row {
 
 /// Run every kind of every row in `dir`; returns how many runs were made.
 #[track_caller]
-fn run_table(rows: &[Row], dir: &TempDir) -> usize {
+pub(crate) fn run_table(rows: &[Row], dir: &TempDir) -> usize {
     let mut runs = 0;
     for row in rows {
         for &kind in &row.kinds {
@@ -476,7 +480,12 @@ fn run_table(rows: &[Row], dir: &TempDir) -> usize {
 /// not UTF-8), a missing value, an option given twice, an unknown subcommand or extra word.
 /// `before` is the harmless rest of a run, `extra` what the binary takes as an unknown word.
 #[track_caller]
-fn run_unknown(bin: &'static str, before: &[&str], extra: &[&[&str]], dir: &TempDir) -> usize {
+pub(crate) fn run_unknown(
+    bin: &'static str,
+    before: &[&str],
+    extra: &[&[&str]],
+    dir: &TempDir,
+) -> usize {
     let mut cases: Vec<Vec<OsString>> = vec![
         vec!["--bogus".into()],
         vec!["-Z".into()],
@@ -508,555 +517,8 @@ fn run_unknown(bin: &'static str, before: &[&str], extra: &[&[&str]], dir: &Temp
 }
 
 /// Print how many runs a table made (seen with --nocapture).
-fn report(bin: &str, runs: usize) {
+pub(crate) fn report(bin: &str, runs: usize) {
     eprintln!("{bin}: {runs} bad inputs tried");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Each binary's table
-
-/// Options of shm-master, each with the harmless rest of a run: a valid value would create a
-/// segment, wait 0.05 s for a slave, destroy it and exit 1.
-fn master_rows() -> Vec<Row> {
-    let base = |skip: &str| -> Vec<&'static str> {
-        let mut b = Vec::new();
-        for (name, value) in [("--timeout", "0.05"), ("--interval", "0.01")] {
-            if name != skip {
-                b.extend([name, value]);
-            }
-        }
-        b
-    };
-    let failing_path = [
-        Bad::Word,
-        Bad::NegativeAttached,
-        Bad::Overflow,
-        Bad::Junk,
-        Bad::Long,
-        Bad::LongDigits,
-    ];
-    vec![
-        Row::opt("shm-master", "--interval").before(&base("--interval")),
-        Row::opt("shm-master", "--timeout").before(&base("--timeout")),
-        Row::opt("shm-master", "--count").before(&base("")),
-        // -5 is a key (0xfffffffb): made, waited on, destroyed.
-        Row::opt("shm-master", "--key")
-            .before(&base(""))
-            .but(&[Bad::NegativeAttached], Want::Failure),
-        // A path that does not exist: ftok fails (ENOENT, ENAMETOOLONG).
-        Row::opt("shm-master", "--ftok")
-            .before(&base(""))
-            .but(&failing_path, Want::Failure),
-        Row::opt("shm-master", "--proj")
-            .before(&base(""))
-            .before(&["--ftok", "/"]),
-        Row::opt("shm-master", "--perms").before(&base("")),
-        Row::opt("shm-master", "--color").before(&base("")),
-    ]
-}
-
-#[test]
-fn shm_master_bad_arguments() {
-    let dir = TempDir::new("bad-master");
-    let mut runs = run_table(&master_rows(), &dir);
-    runs += run_unknown(
-        "shm-master",
-        &["--timeout", "0.05"],
-        &[&["bogus"], &["5"], &["--", "-5"]],
-        &dir,
-    );
-    report("shm-master", runs);
-}
-
-/// Options of shm-slave, with no id and an empty stdin: a valid value ends at "standard input
-/// ended" (exit 1) before any segment is looked for.
-fn slave_rows() -> Vec<Row> {
-    let failing_path = [
-        Bad::Word,
-        Bad::NegativeAttached,
-        Bad::Overflow,
-        Bad::Junk,
-        Bad::Long,
-        Bad::LongDigits,
-    ];
-    // An id no segment is likely to have; the values are checked before it is looked for.
-    let id = i32::MAX.to_string();
-    vec![
-        // Negatives are allowed on its command line: -5 reaches the id's parser.
-        Row::pos("shm-slave", "ID"),
-        // -5 is a value: the other two are awaited on stdin, which is empty.
-        Row::pos("shm-slave", "VALUE")
-            .before(&[&id])
-            .but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
-        Row::opt("shm-slave", "--count"),
-        // -5 is a key; with negatives allowed, `--key -5` is one too.
-        Row::opt("shm-slave", "--key").but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
-        Row::opt("shm-slave", "--ftok")
-            .but(&failing_path, Want::Failure)
-            .but(&[Bad::Negative], Want::Failure),
-        Row::opt("shm-slave", "--proj").before(&["--ftok", "/"]),
-        Row::opt("shm-slave", "--linger"),
-        Row::opt("shm-slave", "--color"),
-    ]
-}
-
-#[test]
-fn shm_slave_bad_arguments() {
-    let dir = TempDir::new("bad-slave");
-    let mut runs = run_table(&slave_rows(), &dir);
-    let id = i32::MAX.to_string();
-    runs += run_unknown(
-        "shm-slave",
-        &[],
-        &[&[&id, "1", "2", "3", "4"], &["--count", "1", &id, "1", "2"]],
-        &dir,
-    );
-    report("shm-slave", runs);
-}
-
-/// Options of mq-send, sending to a queue that does not exist (no --create): a valid value
-/// fails to open it (exit 1), and nothing is made.
-fn send_rows(q: &str) -> Vec<Row> {
-    let unused = format!("ipc-lab-test-{}-word", std::process::id());
-    let opt = |name: &'static str| Row::opt("mq-send", name).after(&[q, "message"]).queue(q);
-    vec![
-        // A name a queue may have: it does not exist, and without --create nothing is made.
-        Row::pos("mq-send", "QUEUE")
-            .after(&["message"])
-            .word(unused.clone())
-            .queue(&unused)
-            .queue("/-5")
-            .queue("/99999999999999999999")
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Failure,
-            ),
-        Row::opt("mq-send", "--to").after(&["message"]),
-        // Not HOST:PORT: a usage error (see a_host_without_a_port_is_a_usage_error).
-        Row::opt("mq-send", "--host").after(&["message"]),
-        opt("--priority"),
-        opt("--timeout"),
-        opt("--maxmsg"),
-        opt("--msgsize"),
-        opt("--perms"),
-        opt("--color"),
-    ]
-}
-
-#[test]
-fn mq_send_bad_arguments() {
-    let dir = TempDir::new("bad-send");
-    let q = QueueGuard::new();
-    let mut runs = run_table(&send_rows(q.as_str()), &dir);
-    runs += run_unknown(
-        "mq-send",
-        &[],
-        &[
-            &[q.as_str(), "--create", "--to", "5", "m"],
-            &["--exclusive", q.as_str(), "m"],
-        ],
-        &dir,
-    );
-    assert!(!q.exists());
-    report("mq-send", runs);
-}
-
-/// Options of mq-recv, with `-n --unlink QUEUE`: a valid value would make the queue, find it
-/// empty (exit 1) and remove it.
-fn recv_rows(q: &str) -> Vec<Row> {
-    let unused = format!("ipc-lab-test-{}-word", std::process::id());
-    let opt = |name: &'static str| {
-        Row::opt("mq-recv", name)
-            .after(&["-n", "--unlink", q])
-            .queue(q)
-    };
-    vec![
-        // --attr only looks: a name that does not exist is an error (exit 1), nothing is made.
-        Row::pos("mq-recv", "QUEUE")
-            .before(&["--attr"])
-            .word(unused.clone())
-            .queue(&unused)
-            .queue("/-5")
-            .queue("/99999999999999999999")
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Failure,
-            ),
-        opt("--listen"),
-        // --show-wire with a bad port: the port is refused, nothing is made.
-        Row::opt("mq-recv", "--listen")
-            .after(&["--show-wire", "-n", "--unlink", q])
-            .queue(q),
-        opt("--count"),
-        Row::opt("mq-recv", "--timeout")
-            .after(&["--unlink", q])
-            .queue(q),
-        opt("--maxmsg"),
-        opt("--msgsize"),
-        opt("--perms"),
-        opt("--color"),
-    ]
-}
-
-#[test]
-fn mq_recv_bad_arguments() {
-    let dir = TempDir::new("bad-recv");
-    let q = QueueGuard::new();
-    let mut runs = run_table(&recv_rows(q.as_str()), &dir);
-    runs += run_unknown(
-        "mq-recv",
-        &["-n", "--unlink"],
-        &[
-            &[q.as_str(), q.as_str()],
-            &["--attr", "--count", "1", q.as_str()],
-            &[],
-            // --show-wire needs --listen, takes no value, is given once, and --attr only looks.
-            &["--show-wire", q.as_str()],
-            &["--show-wire", "--mine"],
-            &["--show-wire"],
-            &["--attr", "--show-wire", q.as_str()],
-            &["--show-wire=yes", "--listen", "127.0.0.1:0"],
-            &["--listen", "127.0.0.1:0", "--show-wire", "--show-wire"],
-        ],
-        &dir,
-    );
-    assert!(!q.exists());
-    report("mq-recv", runs);
-}
-
-/// Options of pipe-demo and its subcommands. A path that would be made into a FIFO and waited
-/// on is given only values that fail (or are refused) before that.
-fn pipe_rows() -> Vec<Row> {
-    let path_kinds = [Bad::Negative, Bad::Empty, Bad::Long, Bad::LongDigits];
-    let execs = [
-        Bad::Word,
-        Bad::NegativeAttached,
-        Bad::Overflow,
-        Bad::Long,
-        Bad::LongDigits,
-    ];
-    vec![
-        // Any text is a message: the notes' program prints it back.
-        Row::opt("pipe-demo", "--message")
-            .echo("Proc 0 read: ")
-            .but(
-                &[
-                    Bad::Word,
-                    Bad::NegativeAttached,
-                    Bad::Overflow,
-                    Bad::Empty,
-                    Bad::Long,
-                    Bad::LongDigits,
-                ],
-                Want::Status(0),
-            ),
-        Row::opt("pipe-demo", "--size").before(&["capacity"]),
-        Row::opt("pipe-demo", "--write-size").before(&["capacity"]),
-        Row::opt("pipe-demo", "--delay").before(&["blocking"]),
-        Row::opt("pipe-demo", "--timeout").before(&["eof", "--keep-write-end"]),
-        Row::opt("pipe-demo", "--rounds").before(&["duplex"]),
-        Row::opt("pipe-demo", "--writers").before(&["writers", "--records", "1"]),
-        Row::opt("pipe-demo", "--record-size").before(&["writers", "--records", "1"]),
-        Row::opt("pipe-demo", "--records").before(&["writers"]),
-        Row::opt("pipe-demo", "--readers").before(&["readers", "--records", "1"]),
-        Row::opt("pipe-demo", "--records").before(&["readers", "--readers", "2"]),
-        Row::opt("pipe-demo", "--record-size").before(&[
-            "readers",
-            "--readers",
-            "2",
-            "--records",
-            "1",
-        ]),
-        // A command that cannot be run: one error line from the child; the pipeline's status
-        // is the last command's, as in a shell (cat: 0; not found: 127; name too long: 126).
-        Row::pos("pipe-demo", "CMD1")
-            .before(&["redirect"])
-            .after(&["cat"])
-            .but(&execs, Want::Status(0)),
-        Row::pos("pipe-demo", "CMD2")
-            .before(&["redirect", "true"])
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Status(127),
-            )
-            .but(&[Bad::Long, Bad::LongDigits], Want::Status(126)),
-        Row::pos("pipe-demo", "PATH")
-            .before(&["fifo-write"])
-            .after(&["message"])
-            .only(&path_kinds)
-            .but(&[Bad::Long, Bad::LongDigits], Want::Failure),
-        Row::pos("pipe-demo", "PATH")
-            .before(&["fifo-read"])
-            .only(&path_kinds)
-            .but(&[Bad::Long, Bad::LongDigits], Want::Failure),
-        Row::opt("pipe-demo", "--color").before(&["capacity"]),
-        // The subcommands with no option of their own but --color.
-        Row::opt("pipe-demo", "--color").before(&["fail"]),
-        Row::opt("pipe-demo", "--color").before(&["dup"]),
-        Row::opt("pipe-demo", "--color").before(&["anon"]),
-        Row::opt("pipe-demo", "--color").before(&["readers", "--records", "1"]),
-    ]
-}
-
-#[test]
-fn pipe_demo_bad_arguments() {
-    let dir = TempDir::new("bad-pipe");
-    let mut runs = run_table(&pipe_rows(), &dir);
-    runs += run_unknown(
-        "pipe-demo",
-        &[],
-        &[
-            &["bogus"],
-            &["capacity", "--bogus"],
-            &["redirect", "true"],
-            &["redirect", "'unclosed", "cat"],
-            &["redirect", "   ", "cat"],
-            &["redirect", "# a comment", "cat"],
-            &["capacity", "--message", "hi"],
-            // --write-size: 1 to the pipe's capacity (65536 by default, at most 16 pages of
-            // 64 KiB, so 1048577 is above it anywhere).
-            &["capacity", "--write-size", "0"],
-            &["capacity", "--write-size", "1048577"],
-            &["fifo-write"],
-            &["fail", "extra"],
-            &["fail", "--records", "1"],
-            &["dup", "--bogus"],
-            &["dup", "extra"],
-            &["anon", "--message", "hi"],
-            &["anon", "--readers", "2"],
-            &["readers", "extra"],
-            &["readers", "--writers", "2"],
-            // Out of the documented ranges: --readers 2 to 64, --records 1 to 100000,
-            // --record-size 8 to PIPE_BUF (4096).
-            &["readers", "--readers", "1"],
-            &["readers", "--readers", "65"],
-            &["readers", "--records", "0"],
-            &["readers", "--records", "100001"],
-            &["readers", "--record-size", "7"],
-            &["readers", "--record-size", "4097"],
-        ],
-        &dir,
-    );
-    report("pipe-demo", runs);
-}
-
-/// Options of sig-demo's subcommands. A signal is only ever sent to a pid no process has.
-fn sig_rows() -> Vec<Row> {
-    let nobody = pid_never_used().to_string();
-    vec![
-        Row::opt("sig-demo", "--count").before(&["wait"]),
-        Row::opt("sig-demo", "--times").before(&["pending"]),
-        Row::opt("sig-demo", "--pid").before(&["list"]),
-        Row::pos("sig-demo", "PID")
-            .before(&["send"])
-            .after(&["TERM"]),
-        Row::pos("sig-demo", "SIGNAL").before(&["send", &nobody]),
-        // Negative values are allowed: sent to nobody (ESRCH, exit 1).
-        Row::opt("sig-demo", "--value")
-            .before(&["send", &nobody, "TERM"])
-            .but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
-        Row::opt("sig-demo", "--color").before(&["list"]),
-        Row::opt("sig-demo", "--color").before(&["threads"]),
-    ]
-}
-
-#[test]
-fn sig_demo_bad_arguments() {
-    let dir = TempDir::new("bad-sig");
-    let mut runs = run_table(&sig_rows(), &dir);
-    let nobody = pid_never_used().to_string();
-    runs += run_unknown(
-        "sig-demo",
-        &[],
-        &[
-            &["bogus"],
-            &["send", "--bogus"],
-            &["send", &nobody],
-            &["send", &nobody, "TERM", "extra"],
-            &["list", "--no-handler"],
-            &["wait", "--no-handler"],
-            &["threads", "extra"],
-            &["threads", "--count", "1"],
-            &["threads", "--pid", "1"],
-            &["threads", "--value", "1"],
-        ],
-        &dir,
-    );
-    report("sig-demo", runs);
-}
-
-/// Options of ipc-bench; a valid value would measure one tiny row (`latency --quick --count 1
-/// --warmup 0 --mech pipe --size 64 --pin none`).
-fn bench_rows() -> Vec<Row> {
-    let groups: [&[&str]; 6] = [
-        &["--quick"],
-        &["--count", "1"],
-        &["--warmup", "0"],
-        &["--mech", "pipe"],
-        &["--size", "64"],
-        &["--pin", "none"],
-    ];
-    let base = |skip: &str| -> Vec<&'static str> {
-        groups
-            .iter()
-            .filter(|g| g[0] != skip)
-            .flat_map(|g| g.iter().copied())
-            .collect()
-    };
-    let opt = |name: &'static str| {
-        Row::opt("ipc-bench", name)
-            .before(&["latency"])
-            .before(&base(name))
-    };
-    vec![
-        Row::pos("ipc-bench", "MODE").before(&base("")),
-        opt("--mech"),
-        opt("--size"),
-        opt("--pin"),
-        opt("--count"),
-        opt("--warmup"),
-        opt("--format"),
-        // Refused before measuring: not a .svg name, or no value.
-        opt("--plot"),
-        opt("--color"),
-    ]
-}
-
-#[test]
-fn ipc_bench_bad_arguments() {
-    let dir = TempDir::new("bad-bench");
-    let mut runs = run_table(&bench_rows(), &dir);
-    runs += run_unknown(
-        "ipc-bench",
-        &[],
-        &[
-            &["bogus"],
-            &["latency", "extra"],
-            &["--mech", "pipe,,mq"],
-            &["--size", "64,"],
-            &["--pin", ","],
-            &["floor", "--plot", "x.svg"],
-            &["latency", "--plot", "x.png"],
-            &["latency", "--plot", "/nonexistent-ipc-lab/x.svg"],
-        ],
-        &dir,
-    );
-    report("ipc-bench", runs);
-}
-
-/// Options of shm-race's subcommands: every kind is refused before anything is made.
-fn race_rows() -> Vec<Row> {
-    let c = |name: &'static str| Row::opt("shm-race", name).before(&["counter"]);
-    let t = |name: &'static str| Row::opt("shm-race", name).before(&["torn"]);
-    vec![
-        c("--procs"),
-        c("--increments"),
-        c("--sync"),
-        c("--others"),
-        c("--join"),
-        c("--perms"),
-        t("--sync"),
-        t("--reads"),
-        t("--perms"),
-        Row::opt("shm-race", "--color").before(&["torn"]),
-    ]
-}
-
-#[test]
-fn shm_race_bad_arguments() {
-    let dir = TempDir::new("bad-race");
-    let mut runs = run_table(&race_rows(), &dir);
-    runs += run_unknown(
-        "shm-race",
-        &[],
-        &[
-            &["bogus"],
-            &["counter", "extra"],
-            &["torn", "--procs", "2"],
-            &["counter", "--join", "5", "--procs", "2"],
-            &["torn", "--sync", "atomic"],
-        ],
-        &dir,
-    );
-    report("shm-race", runs);
-}
-
-/// Options of proc-demo's subcommands: every kind is refused before anything is forked.
-fn proc_rows() -> Vec<Row> {
-    vec![
-        Row::opt("proc-demo", "--procs").before(&["speedup", "--below", "2"]),
-        Row::opt("proc-demo", "--below").before(&["speedup", "--procs", "1"]),
-        Row::opt("proc-demo", "--hold").before(&["context"]),
-        Row::opt("proc-demo", "--color").before(&["isolation"]),
-        Row::opt("proc-demo", "--color").before(&["speedup", "--procs", "1", "--below", "2"]),
-        Row::opt("proc-demo", "--color").before(&["context"]),
-    ]
-}
-
-#[test]
-fn proc_demo_bad_arguments() {
-    let dir = TempDir::new("bad-proc");
-    let mut runs = run_table(&proc_rows(), &dir);
-    runs += run_unknown(
-        "proc-demo",
-        &[],
-        &[
-            &["bogus"],
-            &["isolation", "extra"],
-            &["isolation", "--procs", "1"],
-            &["speedup", "--hold", "1"],
-            &["context", "--procs", "1"],
-            &["context", "--hold"],
-            // Out of the documented ranges: --procs 1 to 64 each, --below 2 to 1000000000,
-            // --hold above 0 and at most 86400 seconds.
-            &["speedup", "--procs", "0"],
-            &["speedup", "--procs", "65"],
-            &["speedup", "--procs", "1,,2"],
-            &["speedup", "--procs", "1,"],
-            &["speedup", "--procs", ","],
-            &["speedup", "--below", "1"],
-            &["speedup", "--below", "1000000001"],
-            &["context", "--hold", "0"],
-            &["context", "--hold", "86401"],
-            &["context", "--hold", "nan"],
-            &["context", "--hold", "inf"],
-            &["context", "--hold", "0.0000001"],
-        ],
-        &dir,
-    );
-    report("proc-demo", runs);
-}
-
-/// Options of lab-check, each with a program that does exist: a valid value would check it.
-fn lab_check_rows() -> Vec<Row> {
-    vec![
-        Row::opt("lab-check", "--timeout").before(&["sig-segv", "/bin/true"]),
-        Row::opt("lab-check", "--format").before(&["sig-segv", "/bin/true"]),
-        Row::opt("lab-check", "--color").before(&["list"]),
-    ]
-}
-
-#[test]
-fn lab_check_bad_arguments() {
-    let dir = TempDir::new("bad-lab-check");
-    let mut runs = run_table(&lab_check_rows(), &dir);
-    runs += run_unknown(
-        "lab-check",
-        &[],
-        &[
-            &[],
-            &["bogus", "x.c"],
-            &["sig-segv"],
-            &["sig-segv", "/nonexistent-ipc-lab/segv.c"],
-            &["sig-segv", "/nonexistent-ipc-lab/segv"],
-            &["sig-segv", "/etc/passwd"],
-            &["list", "extra"],
-            &["sig-segv", "/bin/true", "--timeout", "0"],
-            &["sig-segv", "/bin/true", "--format", "xml"],
-        ],
-        &dir,
-    );
-    report("lab-check", runs);
 }
 
 // ---------------------------------------------------------------------------------------------

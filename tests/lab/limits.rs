@@ -3,9 +3,9 @@
 //! checks that the error names the limit, its sysctl, and how to free room or raise it.
 //! The namespace takes root (unshare --ipc): otherwise the tests say they are skipped.
 
-mod common;
-
 use std::process::Command;
+
+use crate::common;
 
 /// Whether this process may make an IPC namespace.
 fn can_unshare() -> bool {

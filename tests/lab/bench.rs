@@ -17,14 +17,15 @@
 //! processes cannot use more than two CPUs' worth of time, one's when they share it. Placements
 //! that need two CPUs are expected to say why not when this process may use only one.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, READ, Subject};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -2509,4 +2510,163 @@ fn the_floors_not_measured_row_lines_up_with_its_header() {
     for (line, want) in floor.rows.iter().zip(expected_floor(&[size])) {
         assert_table_row(line, &floor.header, &want, 200);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): ipc-bench, wherever it waits
+
+fn measures_in(s: &mut Subject, calls: &[i64]) {
+    s.wait_children(1);
+    s.wait_in(calls);
+}
+
+fn bench_pipe(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, READ);
+}
+
+pub(crate) fn bench_mq(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, &[libc::SYS_mq_timedreceive]);
+}
+
+pub(crate) fn bench_sem(s: &mut Subject, _: &mut Fixture) {
+    measures_in(s, &[libc::SYS_futex]);
+}
+
+fn bench_throughput(s: &mut Subject, _: &mut Fixture) {
+    s.wait_children(1);
+    thread::sleep(Duration::from_millis(20));
+}
+
+fn bench_floor(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("what        size");
+    thread::sleep(Duration::from_millis(20));
+}
+
+/// A latency run far longer than any test, with no warm-up.
+macro_rules! long_latency {
+    ($mech:literal) => {
+        &[
+            "latency", "--mech", $mech, "--pin", "same", "--size", "64,128", "--count", "10000000",
+            "--warmup", "0",
+        ]
+    };
+}
+pub(crate) use long_latency;
+
+/// ipc-bench, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Row, Thing};
+    let row = faults::row;
+    vec![
+        // ipc-bench: mid-run, parent and child exchanging, or measuring alone.
+        row(
+            "ipc-bench",
+            "latency mid-run, pipe (read)",
+            long_latency!("pipe"),
+            bench_pipe,
+        ),
+        Row {
+            owns: &[Thing::BenchQueues],
+            ..row(
+                "ipc-bench",
+                "latency mid-run, mq (mq_timedreceive)",
+                long_latency!("mq"),
+                bench_mq,
+            )
+        },
+        row(
+            "ipc-bench",
+            "latency mid-run, shm-sem (futex)",
+            long_latency!("shm-sem"),
+            bench_sem,
+        ),
+        row(
+            "ipc-bench",
+            "throughput mid-run, pipe",
+            &[
+                "throughput",
+                "--mech",
+                "pipe",
+                "--pin",
+                "same",
+                "--size",
+                "64,128",
+                "--count",
+                "100000000",
+                "--warmup",
+                "0",
+            ],
+            bench_throughput,
+        ),
+        row(
+            "ipc-bench",
+            "floor mid-run (no child)",
+            &["floor", "--count", "100000000"],
+            bench_floor,
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of ipc-bench
+
+/// Options of ipc-bench; a valid value would measure one tiny row (`latency --quick --count 1
+/// --warmup 0 --mech pipe --size 64 --pin none`).
+fn bench_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let groups: [&[&str]; 6] = [
+        &["--quick"],
+        &["--count", "1"],
+        &["--warmup", "0"],
+        &["--mech", "pipe"],
+        &["--size", "64"],
+        &["--pin", "none"],
+    ];
+    let base = |skip: &str| -> Vec<&'static str> {
+        groups
+            .iter()
+            .filter(|g| g[0] != skip)
+            .flat_map(|g| g.iter().copied())
+            .collect()
+    };
+    let opt = |name: &'static str| {
+        Row::opt("ipc-bench", name)
+            .before(&["latency"])
+            .before(&base(name))
+    };
+    vec![
+        Row::pos("ipc-bench", "MODE").before(&base("")),
+        opt("--mech"),
+        opt("--size"),
+        opt("--pin"),
+        opt("--count"),
+        opt("--warmup"),
+        opt("--format"),
+        // Refused before measuring: not a .svg name, or no value.
+        opt("--plot"),
+        opt("--color"),
+    ]
+}
+
+#[test]
+fn ipc_bench_bad_arguments() {
+    let dir = TempDir::new("bad-bench");
+    let mut runs = run_table(&bench_rows(), &dir);
+    runs += run_unknown(
+        "ipc-bench",
+        &[],
+        &[
+            &["bogus"],
+            &["latency", "extra"],
+            &["--mech", "pipe,,mq"],
+            &["--size", "64,"],
+            &["--pin", ","],
+            &["floor", "--plot", "x.svg"],
+            &["latency", "--plot", "x.png"],
+            &["latency", "--plot", "/nonexistent-ipc-lab/x.svg"],
+        ],
+        &dir,
+    );
+    report("ipc-bench", runs);
 }

@@ -4,18 +4,18 @@
 //! removes them however it ends (`QueueGuard`); queues are small where the size does not matter,
 //! so that parallel runs stay within the per-user budget (`ulimit -q`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
-use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName};
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, POLL, Subject, WRITE};
+use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName, Wait};
 
 fn send_cmd(args: &[&str]) -> Command {
     let mut c = cmd("mq-send");
@@ -2781,4 +2781,519 @@ fn ipc_bench_refuses_a_queue_made_in_its_name_and_says_how_to_remove_it() {
         run.err
     );
     assert!(squatted.exists(), "not ipc-bench's: not removed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): mq-send and mq-recv, wherever each waits
+
+/// A queue of one message of up to 64 bytes, with a message in it: full.
+fn full_queue(f: &mut Fixture) {
+    let name = QueueName::parse(f.queue.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 1, 64)).unwrap();
+    assert!(mailbox.created());
+    let sent = mailbox.send(b"full", 0, Wait::NonBlock, None).unwrap();
+    assert_eq!(sent, ipc_lab::mq::Outcome::Done(()));
+}
+
+/// An empty queue of 10 messages of up to 64 bytes.
+fn empty_queue(f: &mut Fixture) {
+    let name = QueueName::parse(f.queue.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 10, 64)).unwrap();
+    assert!(mailbox.created());
+}
+
+/// A queue of 10 messages of 8000 bytes, full: more than a stalled stdout takes.
+fn queue_of_big_messages(f: &mut Fixture) {
+    let name = QueueName::parse(f.queue.as_str()).unwrap();
+    let mailbox = Mailbox::open(&name, &OpenOptions::create(Access::Both, 10, 8000)).unwrap();
+    for _ in 0..10 {
+        let sent = mailbox
+            .send(&[b'm'; 8000], 0, Wait::NonBlock, None)
+            .unwrap();
+        assert_eq!(sent, ipc_lab::mq::Outcome::Done(()));
+    }
+}
+
+fn in_poll(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(POLL);
+}
+
+fn in_write(s: &mut Subject, _: &mut Fixture) {
+    s.wait_in(WRITE);
+}
+
+pub(crate) fn created_then_poll(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("created queue");
+    s.wait_in(POLL);
+}
+
+fn sent_one_then_poll(s: &mut Subject, f: &mut Fixture) {
+    s.wait_in(POLL);
+    let queue = &f.queue;
+    s.wait_until("one message in the queue", |_| {
+        queue.exists() && queue.attributes().current_messages == 1
+    });
+}
+
+/// A receiver on a port of its own, into a mailbox of one message: `mq-recv --listen --hold`.
+fn full_listener(f: &mut Fixture) {
+    listener_helper(f, &["--hold", "--maxmsg", "1"]);
+    f.helpers.last_mut().unwrap().wait_stderr("holding");
+}
+
+fn plain_listener(f: &mut Fixture) {
+    listener_helper(f, &[]);
+}
+
+fn listener_helper(f: &mut Fixture, extra: &[&str]) {
+    let mut args = vec!["--listen", "127.0.0.1:0", "--msgsize", "64"];
+    args.extend_from_slice(extra);
+    let run = f.helper("mq-recv", &args);
+    let pid = run.pid() as u32;
+    let port = run.listening_port();
+    f.helper_queues.push(QueueGuard::for_pid(pid));
+    f.host = format!("127.0.0.1:{port}");
+}
+
+/// A receiver with a mailbox of its own, of one message, holding: `mq-recv --mine --hold`.
+fn full_peer(f: &mut Fixture) {
+    let run = f.helper(
+        "mq-recv",
+        &["--mine", "--hold", "--maxmsg", "1", "--msgsize", "64"],
+    );
+    let pid = run.pid() as u32;
+    run.wait_stderr("holding");
+    f.helper_queues.push(QueueGuard::for_pid(pid));
+    f.peer = pid;
+}
+
+fn remote_full_then_poll(s: &mut Subject, f: &mut Fixture) {
+    s.wait_in(POLL);
+    let mailbox = &f.helper_queues[0];
+    s.wait_until("the remote mailbox to fill", |_| {
+        mailbox.attributes().current_messages == 1
+    });
+}
+
+fn connected_then_poll(s: &mut Subject, f: &mut Fixture) {
+    f.helpers[0].wait_stderr("connected");
+    s.wait_in(POLL);
+}
+
+pub(crate) fn own_mailbox(s: &mut Subject, f: &mut Fixture) {
+    f.mailbox = Some(QueueGuard::for_pid(s.pid() as u32));
+    s.wait_until("the mailbox", |s| {
+        s.err.text().contains("my PID is") || s.err.text().contains("listening on")
+    });
+    s.wait_in(POLL);
+}
+
+/// Listening, with a peer connected (this test, over TCP) that sends nothing.
+fn peer_connected(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    f.fds.push(peer.into());
+    s.wait_err(" connected");
+    s.wait_in(POLL);
+}
+
+/// The port `mq-recv --listen 127.0.0.1:0` says it listens on.
+fn port_of(s: &mut Subject) -> u16 {
+    let err = s.wait_err("listening on 127.0.0.1:");
+    err.split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {err:?}"))
+}
+
+/// Listening, with 65 peers connected (this test) that send nothing: the table of 64 is full,
+/// and the last took the place of the one idle longest.
+fn table_full(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    for _ in 0..65 {
+        let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        f.fds.push(peer.into());
+    }
+    s.wait_err("its place goes to");
+    s.wait_in(POLL);
+}
+
+/// Whether prlimit(1) (util-linux) is installed, to lower another process's limits.
+fn prlimit_installed() -> bool {
+    Command::new("prlimit")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Listening, with no descriptor left (its limit lowered to what it has open) and a peer
+/// (this test) waiting in the kernel's queue: accepting is paused, and it waits in poll.
+fn out_of_descriptors(s: &mut Subject, f: &mut Fixture) {
+    own_mailbox(s, f);
+    let port = port_of(s);
+    let pid = s.pid();
+    let open: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let free = (0..).find(|n| !open.contains(n)).unwrap();
+    let limited = Command::new("prlimit")
+        .args([format!("--pid={pid}"), format!("--nofile={free}:")])
+        .status()
+        .expect("run prlimit");
+    assert!(limited.success(), "prlimit --pid={pid} --nofile={free}:");
+    let peer = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    f.fds.push(peer.into());
+    s.wait_err("cannot take a new connection (accept: Too many open files (EMFILE))");
+    s.wait_in(POLL);
+}
+
+/// Listening with --show-wire, a peer connected (this test) that sent the first bytes of a
+/// header and no more: they are dumped on stderr, and the receiver waits for the rest.
+fn peer_sent_part_of_a_header(s: &mut Subject, f: &mut Fixture) {
+    peer_connected(s, f);
+    let peer = f.fds.last().expect("the peer's connection");
+    let sent = nix::unistd::write(peer, &ipc_lab::mq::net::MAGIC).expect("write to the receiver");
+    assert_eq!(sent, ipc_lab::mq::net::MAGIC.len());
+    s.wait_err("sent 4 bytes:");
+    s.wait_err("69 70 63 6c");
+    s.wait_in(POLL);
+}
+
+fn holding(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("holding");
+    s.wait_in(POLL);
+}
+
+/// mq-send and mq-recv, at every place each waits: their rows of the fault table, which sends each
+/// row every termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Out, Row, Thing};
+    let row = faults::row;
+    let mut rows = vec![
+        // mq-send: blocked on a full queue, reading stdin, waiting on a remote mailbox.
+        Row {
+            prepare: full_queue,
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "blocked on a full queue",
+                &["{queue}", "more"],
+                in_poll,
+            )
+        },
+        Row {
+            prepare: full_queue,
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "blocked on a full queue, with a timeout",
+                &["--timeout", "30", "{queue}", "more"],
+                in_poll,
+            )
+        },
+        Row {
+            prepare: empty_queue,
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "reading messages from stdin",
+                &["{queue}"],
+                in_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "reading stdin, a queue it made and sent nothing to",
+                &["-c", "--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-send",
+                "blocked on a queue it made and sent to (kept for a receiver)",
+                &[
+                    "-c",
+                    "--maxmsg",
+                    "1",
+                    "--msgsize",
+                    "64",
+                    "{queue}",
+                    "a",
+                    "b",
+                ],
+                sent_one_then_poll,
+            )
+        },
+        Row {
+            prepare: full_listener,
+            ..row(
+                "mq-send",
+                "waiting for room in a remote mailbox",
+                &["--host", "{host}", "a", "b"],
+                remote_full_then_poll,
+            )
+        },
+        Row {
+            prepare: full_peer,
+            ..row(
+                "mq-send",
+                "blocked on a process's full mailbox (direct naming)",
+                &["--to", "{peer}", "a", "b"],
+                remote_full_then_poll,
+            )
+        },
+        Row {
+            prepare: plain_listener,
+            ..row(
+                "mq-send",
+                "connected, reading stdin",
+                &["--host", "{host}"],
+                connected_then_poll,
+            )
+        },
+        // mq-recv: blocked receiving, with a timeout, holding, its own mailbox, a port.
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "blocked receiving",
+                &["--unlink", "--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "blocked receiving, with a timeout",
+                &["--timeout", "30", "--unlink", "--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue, Thing::Queue2],
+            ..row(
+                "mq-recv",
+                "blocked receiving from two queues",
+                &["--unlink", "--msgsize", "64", "{queue}", "{queue2}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            owns: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "holding until Enter",
+                &["--hold", "--unlink", "--msgsize", "64", "{queue}"],
+                holding,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "blocked on its own mailbox",
+                &["--mine", "--msgsize", "64"],
+                own_mailbox,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening on a port",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                own_mailbox,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, a peer connected that sends nothing",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                peer_connected,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening --show-wire, a peer sent half a header",
+                &["--listen", "127.0.0.1:0", "--show-wire", "--msgsize", "64"],
+                peer_sent_part_of_a_header,
+            )
+        },
+        Row {
+            keeps: &[Thing::Queue],
+            ..row(
+                "mq-recv",
+                "blocked receiving, queue kept by design (no --unlink)",
+                &["--msgsize", "64", "{queue}"],
+                created_then_poll,
+            )
+        },
+        Row {
+            prepare: queue_of_big_messages,
+            stdout: Out::Stalled,
+            owns: &[Thing::Queue],
+            // Taken from the queue and not all written: not lost, but saved on stderr.
+            says: &["mq-recv: the message taken from {queue} was: mmmmmmmm"],
+            ..row(
+                "mq-recv",
+                "writing a message to a full stdout",
+                &["--unlink", "{queue}"],
+                in_write,
+            )
+        },
+        Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, 64 idle peers, each newcomer evicting the idlest",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                table_full,
+            )
+        },
+    ];
+    // The limit of another process is lowered with prlimit(1), from util-linux.
+    if prlimit_installed() {
+        rows.push(Row {
+            owns: &[Thing::Mailbox],
+            ..row(
+                "mq-recv",
+                "listening, no descriptor left: accepting paused",
+                &["--listen", "127.0.0.1:0", "--msgsize", "64"],
+                out_of_descriptors,
+            )
+        });
+    } else {
+        eprintln!("skipped: the row of mq-recv out of descriptors (prlimit is not installed)");
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of mq-send and mq-recv
+
+/// Options of mq-send, sending to a queue that does not exist (no --create): a valid value
+/// fails to open it (exit 1), and nothing is made.
+fn send_rows(q: &str) -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let unused = format!("ipc-lab-test-{}-word", std::process::id());
+    let opt = |name: &'static str| Row::opt("mq-send", name).after(&[q, "message"]).queue(q);
+    vec![
+        // A name a queue may have: it does not exist, and without --create nothing is made.
+        Row::pos("mq-send", "QUEUE")
+            .after(&["message"])
+            .word(unused.clone())
+            .queue(&unused)
+            .queue("/-5")
+            .queue("/99999999999999999999")
+            .but(
+                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+                Want::Failure,
+            ),
+        Row::opt("mq-send", "--to").after(&["message"]),
+        // Not HOST:PORT: a usage error (see a_host_without_a_port_is_a_usage_error).
+        Row::opt("mq-send", "--host").after(&["message"]),
+        opt("--priority"),
+        opt("--timeout"),
+        opt("--maxmsg"),
+        opt("--msgsize"),
+        opt("--perms"),
+        opt("--color"),
+    ]
+}
+
+#[test]
+fn mq_send_bad_arguments() {
+    let dir = TempDir::new("bad-send");
+    let q = QueueGuard::new();
+    let mut runs = run_table(&send_rows(q.as_str()), &dir);
+    runs += run_unknown(
+        "mq-send",
+        &[],
+        &[
+            &[q.as_str(), "--create", "--to", "5", "m"],
+            &["--exclusive", q.as_str(), "m"],
+        ],
+        &dir,
+    );
+    assert!(!q.exists());
+    report("mq-send", runs);
+}
+
+/// Options of mq-recv, with `-n --unlink QUEUE`: a valid value would make the queue, find it
+/// empty (exit 1) and remove it.
+fn recv_rows(q: &str) -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let unused = format!("ipc-lab-test-{}-word", std::process::id());
+    let opt = |name: &'static str| {
+        Row::opt("mq-recv", name)
+            .after(&["-n", "--unlink", q])
+            .queue(q)
+    };
+    vec![
+        // --attr only looks: a name that does not exist is an error (exit 1), nothing is made.
+        Row::pos("mq-recv", "QUEUE")
+            .before(&["--attr"])
+            .word(unused.clone())
+            .queue(&unused)
+            .queue("/-5")
+            .queue("/99999999999999999999")
+            .but(
+                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+                Want::Failure,
+            ),
+        opt("--listen"),
+        // --show-wire with a bad port: the port is refused, nothing is made.
+        Row::opt("mq-recv", "--listen")
+            .after(&["--show-wire", "-n", "--unlink", q])
+            .queue(q),
+        opt("--count"),
+        Row::opt("mq-recv", "--timeout")
+            .after(&["--unlink", q])
+            .queue(q),
+        opt("--maxmsg"),
+        opt("--msgsize"),
+        opt("--perms"),
+        opt("--color"),
+    ]
+}
+
+#[test]
+fn mq_recv_bad_arguments() {
+    let dir = TempDir::new("bad-recv");
+    let q = QueueGuard::new();
+    let mut runs = run_table(&recv_rows(q.as_str()), &dir);
+    runs += run_unknown(
+        "mq-recv",
+        &["-n", "--unlink"],
+        &[
+            &[q.as_str(), q.as_str()],
+            &["--attr", "--count", "1", q.as_str()],
+            &[],
+            // --show-wire needs --listen, takes no value, is given once, and --attr only looks.
+            &["--show-wire", q.as_str()],
+            &["--show-wire", "--mine"],
+            &["--show-wire"],
+            &["--attr", "--show-wire", q.as_str()],
+            &["--show-wire=yes", "--listen", "127.0.0.1:0"],
+            &["--listen", "127.0.0.1:0", "--show-wire", "--show-wire"],
+        ],
+        &dir,
+    );
+    assert!(!q.exists());
+    report("mq-recv", runs);
 }

@@ -11,13 +11,13 @@
 //! this process's pid. No signal goes to a process this test did not start: a pid that must not
 //! exist is pid_max, which no process ever has.
 
-mod common;
-
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
-use common::*;
+use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, POLL, Subject};
 use nix::sys::signal::Signal;
 
 // ---------------------------------------------------------------------------------------------
@@ -1626,4 +1626,89 @@ fn bad_arguments_are_usage_errors() {
             ran.stderr
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): sig-demo, wherever it waits
+
+fn sig_demo_waits(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("  kill -TERM ");
+    s.wait_in(POLL);
+}
+
+/// sig-demo, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::Row;
+    let row = faults::row;
+    vec![
+        // sig-demo: waiting for signals (SIGHUP is reported, by design).
+        Row {
+            survives: &[Signal::SIGHUP],
+            ..row(
+                "sig-demo",
+                "wait: waiting for signals",
+                &["wait"],
+                sig_demo_waits,
+            )
+        },
+        Row {
+            survives: &[Signal::SIGHUP],
+            ..row(
+                "sig-demo",
+                "wait --count: waiting for signals",
+                &["wait", "--count", "5"],
+                sig_demo_waits,
+            )
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of sig-demo
+
+/// Options of sig-demo's subcommands. A signal is only ever sent to a pid no process has.
+fn sig_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let nobody = pid_never_used().to_string();
+    vec![
+        Row::opt("sig-demo", "--count").before(&["wait"]),
+        Row::opt("sig-demo", "--times").before(&["pending"]),
+        Row::opt("sig-demo", "--pid").before(&["list"]),
+        Row::pos("sig-demo", "PID")
+            .before(&["send"])
+            .after(&["TERM"]),
+        Row::pos("sig-demo", "SIGNAL").before(&["send", &nobody]),
+        // Negative values are allowed: sent to nobody (ESRCH, exit 1).
+        Row::opt("sig-demo", "--value")
+            .before(&["send", &nobody, "TERM"])
+            .but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
+        Row::opt("sig-demo", "--color").before(&["list"]),
+        Row::opt("sig-demo", "--color").before(&["threads"]),
+    ]
+}
+
+#[test]
+fn sig_demo_bad_arguments() {
+    let dir = TempDir::new("bad-sig");
+    let mut runs = run_table(&sig_rows(), &dir);
+    let nobody = pid_never_used().to_string();
+    runs += run_unknown(
+        "sig-demo",
+        &[],
+        &[
+            &["bogus"],
+            &["send", "--bogus"],
+            &["send", &nobody],
+            &["send", &nobody, "TERM", "extra"],
+            &["list", "--no-handler"],
+            &["wait", "--no-handler"],
+            &["threads", "extra"],
+            &["threads", "--count", "1"],
+            &["threads", "--pid", "1"],
+            &["threads", "--value", "1"],
+        ],
+        &dir,
+    );
+    report("sig-demo", runs);
 }

@@ -19,15 +19,15 @@
 //! machine was (see [`two_processes_count_faster_than_one_on_two_cpus`]); the runs that burn
 //! CPUs take turns (see [`cpus_to_ourselves`]).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID, syscall_of};
 use ipc_lab::procs::{BLOCK, count_share};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -1359,4 +1359,95 @@ fn explain_names_each_system_call_with_its_result() {
         "isolation: shmget's id: {}",
         ran.stderr
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): proc-demo, wherever it waits
+
+pub(crate) fn workers_count(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("procs");
+    s.wait_children(2);
+    s.wait_in(WAITPID);
+}
+
+/// context --hold: the report printed, the child asleep in read on the pipe, the parent holding
+/// it there (Termination::sleep, a poll).
+fn child_held_asleep(s: &mut Subject, _: &mut Fixture) {
+    s.wait_err("sleeps on for");
+    let child = s.wait_children(1)[0];
+    s.wait_until("the child to sleep in read", |_| {
+        syscall_of(child.pid).is_some_and(|c| READ.contains(&c))
+    });
+    s.wait_in(POLL);
+}
+
+/// proc-demo, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    let row = faults::row;
+    vec![
+        // proc-demo: counting primes with its workers, holding a child asleep in read.
+        row(
+            "proc-demo",
+            "speedup mid-run, waiting for its workers",
+            &["speedup", "--procs", "2", "--below", "1000000000"],
+            workers_count,
+        ),
+        row(
+            "proc-demo",
+            "context --hold: holding its child asleep in read",
+            &["context", "--hold", "30"],
+            child_held_asleep,
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of proc-demo
+
+/// Options of proc-demo's subcommands: every kind is refused before anything is forked.
+fn proc_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    vec![
+        Row::opt("proc-demo", "--procs").before(&["speedup", "--below", "2"]),
+        Row::opt("proc-demo", "--below").before(&["speedup", "--procs", "1"]),
+        Row::opt("proc-demo", "--hold").before(&["context"]),
+        Row::opt("proc-demo", "--color").before(&["isolation"]),
+        Row::opt("proc-demo", "--color").before(&["speedup", "--procs", "1", "--below", "2"]),
+        Row::opt("proc-demo", "--color").before(&["context"]),
+    ]
+}
+
+#[test]
+fn proc_demo_bad_arguments() {
+    let dir = TempDir::new("bad-proc");
+    let mut runs = run_table(&proc_rows(), &dir);
+    runs += run_unknown(
+        "proc-demo",
+        &[],
+        &[
+            &["bogus"],
+            &["isolation", "extra"],
+            &["isolation", "--procs", "1"],
+            &["speedup", "--hold", "1"],
+            &["context", "--procs", "1"],
+            &["context", "--hold"],
+            // Out of the documented ranges: --procs 1 to 64 each, --below 2 to 1000000000,
+            // --hold above 0 and at most 86400 seconds.
+            &["speedup", "--procs", "0"],
+            &["speedup", "--procs", "65"],
+            &["speedup", "--procs", "1,,2"],
+            &["speedup", "--procs", "1,"],
+            &["speedup", "--procs", ","],
+            &["speedup", "--below", "1"],
+            &["speedup", "--below", "1000000001"],
+            &["context", "--hold", "0"],
+            &["context", "--hold", "86401"],
+            &["context", "--hold", "nan"],
+            &["context", "--hold", "inf"],
+            &["context", "--hold", "0.0000001"],
+        ],
+        &dir,
+    );
+    report("proc-demo", runs);
 }

@@ -13,15 +13,16 @@
 //! loss depends on are retried a bounded number of times; semaphore runs stay small (a
 //! contended semop costs microseconds), except where a signal ends them early.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::common::*;
+use crate::faults::{self, Fixture, Subject, id_line};
 use ipc_lab::shm::{Access, CreateOptions, Segment};
 
 // ---------------------------------------------------------------------------------------------
@@ -1792,4 +1793,189 @@ fn perms_that_keep_out_the_owner_too_are_named_not_blamed_on_limits() {
         );
         assert_eq!(segments_created_by(&[pid]), Vec::<String>::new(), "{sync}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the fault table (tests/lab/faults.rs): shm-race, wherever it waits
+
+/// The race runs: its workers forked (and, with a semaphore, a semop done).
+pub(crate) fn race_runs(s: &mut Subject, f: &mut Fixture) {
+    let err = s.wait_err("[step 3]");
+    f.segments = faults::ids_after(&err, "shmget(");
+    f.sets = faults::ids_after(&err, "semget(");
+    s.wait_children(2);
+    if let Some(&set) = f.sets.first() {
+        s.wait_until("the race to start", |_| faults::semaphore_used(set));
+    } else {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn torn_runs(s: &mut Subject, f: &mut Fixture) {
+    let err = s.wait_err("[step 2]");
+    f.segments = faults::ids_after(&err, "shmget(");
+    f.sets = faults::ids_after(&err, "semget(");
+    s.wait_children(2);
+    if let Some(&set) = f.sets.first() {
+        s.wait_until("the race to start", |_| faults::semaphore_used(set));
+    } else {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn host_waits(s: &mut Subject, f: &mut Fixture) {
+    let err = s.wait_err("waiting for 1 more process");
+    f.segments = faults::ids_after(&err, "shmget(");
+    f.sets = faults::ids_after(&err, "semget(");
+}
+
+/// A race waiting for two more processes (`counter --others 2`), to join.
+fn race_host(f: &mut Fixture) {
+    let host = f.helper(
+        "shm-race",
+        &[
+            "counter",
+            "--others",
+            "2",
+            "--sync",
+            "semaphore",
+            "--explain",
+        ],
+    );
+    let line = host.wait_stdout("Shared Memory Id = ");
+    host.wait_stderr("waiting for 2 more processes");
+    let err = host.err.clone();
+    f.race = id_line(&line);
+    f.helper_segments.push(f.race);
+    f.helper_sets = faults::ids_after(&err, "semget(");
+}
+
+fn joined(s: &mut Subject, _: &mut Fixture) {
+    s.wait_out("joined segment");
+}
+
+/// shm-race, at every place it waits: its rows of the fault table, which sends each row every
+/// termination signal (see [`crate::faults`]).
+pub(crate) fn fault_rows() -> Vec<faults::Row> {
+    use faults::{Row, Thing};
+    let row = faults::row;
+    vec![
+        // shm-race: mid-run with its workers, and waiting at the gate.
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-race",
+                "counter mid-run, no sync",
+                &["counter", "--increments", "10000000000", "--explain"],
+                race_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Sets],
+            ..row(
+                "shm-race",
+                "counter mid-run, semaphore",
+                &[
+                    "counter",
+                    "--sync",
+                    "semaphore",
+                    "--increments",
+                    "10000000",
+                    "--explain",
+                ],
+                race_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments],
+            ..row(
+                "shm-race",
+                "torn mid-run, no sync",
+                &["torn", "--reads", "10000000000", "--explain"],
+                torn_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Sets],
+            ..row(
+                "shm-race",
+                "torn mid-run, semaphore",
+                &[
+                    "torn",
+                    "--sync",
+                    "semaphore",
+                    "--reads",
+                    "10000000000",
+                    "--explain",
+                ],
+                torn_runs,
+            )
+        },
+        Row {
+            owns: &[Thing::Segments, Thing::Sets],
+            ..row(
+                "shm-race",
+                "counter --others: waiting at the gate for another terminal",
+                &[
+                    "counter",
+                    "--others",
+                    "1",
+                    "--sync",
+                    "semaphore",
+                    "--explain",
+                ],
+                host_waits,
+            )
+        },
+        Row {
+            prepare: race_host,
+            ..row(
+                "shm-race",
+                "counter --join: waiting at the gate",
+                &["counter", "--join", "{race}"],
+                joined,
+            )
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the bad-input table (tests/lab/bad_input.rs): every option of shm-race
+
+/// Options of shm-race's subcommands: every kind is refused before anything is made.
+fn race_rows() -> Vec<bad_input::Row> {
+    use bad_input::Row;
+    let c = |name: &'static str| Row::opt("shm-race", name).before(&["counter"]);
+    let t = |name: &'static str| Row::opt("shm-race", name).before(&["torn"]);
+    vec![
+        c("--procs"),
+        c("--increments"),
+        c("--sync"),
+        c("--others"),
+        c("--join"),
+        c("--perms"),
+        t("--sync"),
+        t("--reads"),
+        t("--perms"),
+        Row::opt("shm-race", "--color").before(&["torn"]),
+    ]
+}
+
+#[test]
+fn shm_race_bad_arguments() {
+    let dir = TempDir::new("bad-race");
+    let mut runs = run_table(&race_rows(), &dir);
+    runs += run_unknown(
+        "shm-race",
+        &[],
+        &[
+            &["bogus"],
+            &["counter", "extra"],
+            &["torn", "--procs", "2"],
+            &["counter", "--join", "5", "--procs", "2"],
+            &["torn", "--sync", "atomic"],
+        ],
+        &dir,
+    );
+    report("shm-race", runs);
 }
