@@ -25,7 +25,10 @@ use crate::ui::HintExt as _;
 use nix::errno::Errno;
 
 mod attachment;
+pub(crate) mod detach_destroy;
+pub(crate) mod inspect;
 pub mod layout;
+pub mod master;
 mod status;
 
 pub use attachment::{Access, Attachment};

@@ -1,12 +1,10 @@
 //! What the kernel keeps of a segment: `shmctl(id, IPC_STAT, &buf)`, which `ipcs -m -i ID` shows
-//! too, and `--inspect` prints after each step.
-
-use std::fmt;
+//! too, and `--inspect` prints after each step (`inspect.rs`).
 
 use anyhow::Context as _;
 
-use super::{ShmId, key_text};
-use crate::sys::{SysError, local_time};
+use super::ShmId;
+use crate::sys::SysError;
 
 /// Linux marks a segment that IPC_RMID was called on, but which is still attached, with this bit
 /// of `shm_perm.mode` (`SHM_DEST` in linux/shm.h; the libc crate does not export it).
@@ -106,35 +104,6 @@ impl Status {
             });
         }
         problems
-    }
-}
-
-impl fmt::Display for Status {
-    /// One line for `--inspect`:
-    /// `segment 7: key IPC_PRIVATE, 40 bytes, mode 0600, owner uid 1000, creator pid 4242,
-    /// last attach/detach by pid 4242, nattch 1, attached 10:00:01, detached never, changed 10:00:00`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let time = |t: Option<i64>| t.map_or_else(|| "never".to_string(), local_time);
-        write!(
-            f,
-            "segment {}: key {}, {} bytes, mode {:04o}, owner uid {}, creator pid {}, \
-             last attach/detach by pid {}, nattch {}, attached {}, detached {}, changed {}",
-            self.id,
-            key_text(self.key),
-            self.size,
-            self.mode,
-            self.owner_uid,
-            self.creator_pid,
-            self.last_pid,
-            self.attached,
-            time(self.attach_time),
-            time(self.detach_time),
-            local_time(self.change_time),
-        )?;
-        if self.marked_for_destruction {
-            write!(f, ", marked for destruction (it goes with the last detach)")?;
-        }
-        Ok(())
     }
 }
 
