@@ -25,10 +25,13 @@ use crate::ui::HintExt as _;
 use nix::errno::Errno;
 
 mod attachment;
+pub(crate) mod check;
 pub(crate) mod detach_destroy;
+pub(crate) mod dialogue;
 pub(crate) mod inspect;
 pub mod layout;
 pub mod master;
+pub mod slave;
 mod status;
 
 pub use attachment::{Access, Attachment};
