@@ -12,6 +12,19 @@
 //!
 //! Memory another process writes is only touched through atomics, never through `&mut`.
 //! The layout the notes' master and slave agree on lives in [`layout`].
+//!
+//! This file holds the keys, [`CreateOptions`], [`ShmId`] and the owner [`Segment`];
+//! `attachment.rs` the guard [`Attachment`], `status.rs` what `shmctl(IPC_STAT)` says. The
+//! lessons, a file each, are what `shm-master` and `shm-slave` run:
+//!
+//! | lesson file         | the idea                                                           |
+//! |---------------------|--------------------------------------------------------------------|
+//! | [`master`]          | the notes' master: create, attach, clear the flag, print the id, wait, read |
+//! | `detach_destroy.rs` | steps 4 and 5, and destroying early (`--remove-early`): the kernel frees M with the last detach |
+//! | [`slave`]           | the notes' slave: locate, attach, values first and flag last, detach (`--linger`) |
+//! | `dialogue.rs`       | the slave's prompt, and the id and values read as scanf reads them |
+//! | `check.rs`          | `--check`: refuse a segment another user could read or forge       |
+//! | `inspect.rs`        | `--inspect`: what the kernel keeps of M after each step (nattch)   |
 
 use std::ffi::CString;
 use std::fmt;
@@ -35,10 +48,10 @@ pub mod slave;
 mod status;
 
 pub use attachment::{Access, Attachment};
-pub use status::Status;
+pub(crate) use status::Status;
 
 /// The key that asks for a new segment no other process can look up by key.
-pub const IPC_PRIVATE: libc::key_t = libc::IPC_PRIVATE;
+pub(crate) const IPC_PRIVATE: libc::key_t = libc::IPC_PRIVATE;
 
 /// The key for a path and a project id, computed from the path's inode and device numbers
 /// (ftok(3)): two programs that agree on a path and an id agree on the key, with no id to pass.
@@ -92,7 +105,7 @@ impl KeyHolder {
 /// The advice for a key that a segment of another user has: `another user has key 0x00001234:
 /// pick another key, or --ftok a file of your own (segment 7, owner uid 1001, mode 0600)`. None
 /// when no segment has the key, or when it is this user's own.
-pub fn another_users_key_hint(key: libc::key_t) -> Option<String> {
+pub(crate) fn another_users_key_hint(key: libc::key_t) -> Option<String> {
     let holder = KeyHolder::of(key)?;
     (holder.owner_uid != crate::sys::effective_uid()).then(|| {
         format!(

@@ -17,7 +17,7 @@ impl Status {
     /// by themselves (`shm-slave --check`): another size (not the segment expected), another
     /// owner or creator (who could read or rewrite it at will), or permission bits that let
     /// group or others in (who could forge the values or the ready flag). Empty when none.
-    pub fn trust_problems(&self, size: usize, uid: u32) -> Vec<String> {
+    pub(crate) fn trust_problems(&self, size: usize, uid: u32) -> Vec<String> {
         let mut problems = Vec::new();
         if self.size != size {
             problems.push(format!(

@@ -12,7 +12,7 @@ const SHM_DEST: u32 = 0o1000;
 
 impl ShmId {
     /// The segment's status (`shmctl(id, IPC_STAT, &buf)`); needs read permission.
-    pub fn stat(self) -> anyhow::Result<Status> {
+    pub(crate) fn stat(self) -> anyhow::Result<Status> {
         // SAFETY: shmid_ds is plain old data, so all zeroes is a valid value.
         let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
         // SAFETY: ds is a valid, writable shmid_ds for the kernel to fill in.
@@ -27,7 +27,7 @@ impl ShmId {
 
 /// What `shmctl(IPC_STAT)` tells about a segment (`ipcs -m -i ID` shows the same).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
+pub(crate) struct Status {
     pub id: ShmId,
     pub key: libc::key_t,
     pub size: usize,

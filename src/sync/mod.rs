@@ -15,9 +15,9 @@
 //! way out, and a worker killed while holding the semaphore gives it back (SEM_UNDO), so the
 //! others are not left waiting for ever.
 //!
-//! This file holds the safe types: a System V semaphore set ([`SemId`], [`SemaphoreSet`], a
+//! This file holds the safe types: a System V semaphore set ([`SemId`], `SemaphoreSet`, a
 //! critical section as a [`SemGuard`]), a POSIX semaphore inside a segment
-//! ([`SharedSemaphore`]), and the ways a race synchronises ([`SyncMode`]).
+//! (`SharedSemaphore`), and the ways a race synchronises ([`SyncMode`]).
 
 use std::fmt;
 
