@@ -1,15 +1,15 @@
 //! shm-master: the lecture notes' master program (section B1), and the options that show each of
-//! its five steps.
+//! its five steps. The lesson is src/shm/master.rs.
+
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Parser;
 use ipc_lab::cli::{self, Common, KeyArgs};
-use ipc_lab::shm::{self, Access, Attachment, CreateOptions, IPC_PRIVATE, Segment, layout};
-use ipc_lab::sys::Termination;
-use ipc_lab::ui::{HintExt as _, Interrupted, Ui, out_line};
+use ipc_lab::shm::{layout, master};
+use ipc_lab::ui::Ui;
 
 const ABOUT: &str = "Create a shared memory segment and wait for shm-slave to write values into it";
 
@@ -87,220 +87,18 @@ fn main() -> ExitCode {
     ui.finish(run(&args, &ui))
 }
 
-/// Print the segment's status (`--inspect`), or that it is gone.
-fn inspect(args: &Args, ui: &Ui, id: shm::ShmId) -> Option<u64> {
-    if !args.inspect {
-        return None;
-    }
-    match id.stat() {
-        Ok(st) => {
-            ui.inspect(&st.to_string());
-            Some(st.attached)
-        }
-        Err(_) => {
-            ui.inspect(&format!("segment {id}: gone"));
-            None
-        }
-    }
-}
-
 fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
-    let term = Termination::install()?;
-
-    // Step 1: create.
-    let key = args.naming.resolve(ui)?.unwrap_or(IPC_PRIVATE);
-    let options = CreateOptions {
-        key,
-        size: layout::SIZE,
-        perms: args.perms,
-        // A named key may be left over from an earlier run: never adopt (and later destroy) it.
-        exclusive: key != IPC_PRIVATE,
-    };
-    ui.step(1, "create the shared memory region M");
-    let mut segment = match Segment::create(&options) {
-        Ok(segment) => segment,
-        Err(err) => {
-            out_line(format_args!("Cannot create shared memory!"))?;
-            let hint = match ipc_lab::sys::errno_of(&err) {
-                Some(nix::errno::Errno::EEXIST) => shm::another_users_key_hint(key)
-                    .unwrap_or_else(|| format!(
-                        "a segment with key {0} exists already, left by a run that was killed or made by another user: `ipcs -m` shows it and its owner; if it is yours, `ipcrm -M {0}` removes it",
-                        shm::key_text(key)
-                    )),
-                // A limit reached is named by Segment::create's own hint, which wins.
-                _ => "`ipcs -l` shows the system's limits, `ipcs -m` the segments that exist"
-                    .to_string(),
-            };
-            return Err(err).hint(hint);
-        }
-    };
-    let id = segment.id();
-    ui.call(&options.call_text(), id);
-    ui.meaning(&format!(
-        "the kernel made a {}-byte segment; id {id} names it to every process",
-        layout::SIZE
-    ));
-    if args.perms & 0o077 != 0 {
-        ui.meaning(&format!(
-            "mode {:04o} opens it to {}: whoever learns the id (`ipcs -m` lists it) can attach \
-             it and forge the values or the ready flag",
-            args.perms,
-            if args.perms & 0o007 != 0 {
-                "every user"
-            } else {
-                "the group"
-            }
-        ));
-    }
-    inspect(args, ui, id);
-
-    // Step 2: attach.
-    ui.step(2, "attach M to this process's address space");
-    let attachment = match id.attach(Access::ReadWrite) {
-        Ok(attachment) => attachment,
-        Err(err) => {
-            // The notes' master has printed its id by now: stdout stays the same.
-            out_line(format_args!("Shared Memory Id = {id}"))?;
-            out_line(format_args!("Cannot attach shared memory!"))?;
-            return Err(err);
-        }
-    };
-    ui.call(
-        &format!("shmat({id}, NULL, 0)"),
-        format!("{:#x}", attachment.addr()),
-    );
-    ui.meaning(&format!(
-        "the segment is mapped at {:#x} here; from now on it is plain memory, no system call needed",
-        attachment.addr()
-    ));
-    let mut last_nattch = inspect(args, ui, id);
-
-    if args.remove_early {
-        ui.step(5, "destroy M early (--remove-early)");
-        segment.remove()?;
-        ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
-        ui.meaning(
-            "marked for destruction: it lives while attached and vanishes with the last detach, \
-             even if this process is killed with SIGKILL. Linux still lets the slave attach by id \
-             (other Unix systems refuse).",
-        );
-        last_nattch = inspect(args, ui, id);
-    }
-
-    // Step 3: the master's part of read/write.
-    ui.step(3, "read from and write to M");
-    layout::clear_flag(&attachment)?;
-    ui.act("shm[0] = 0");
-    ui.meaning(&format!(
-        "the ready flag is cleared; only now is the id printed, so no slave can write before \
-         it (the notes' master prints first, and can wipe an early slave's flag); then look \
-         at shm[0] every {} s until the slave sets it",
-        secs(args.interval)
-    ));
-    out_line(format_args!("Shared Memory Id = {id}"))?;
-    let started = Instant::now();
-    loop {
-        if layout::is_ready(&attachment) {
-            break;
-        }
-        let mut nap = args.interval;
-        if let Some(timeout) = args.timeout {
-            let waited = started.elapsed();
-            if waited >= timeout {
-                finish_early(ui, attachment, segment)?;
-                return Err(anyhow::anyhow!(
-                    "no slave set the ready flag of segment {id} within {} s; the segment is destroyed",
-                    secs(timeout)
-                ))
-                .hint(format!(
-                    "start shm-slave in another terminal and give it id {id}, or allow longer with --timeout"
-                ));
-            }
-            nap = nap.min(timeout - waited);
-        }
-        if let Some(sig) = term.sleep(nap) {
-            finish_early(ui, attachment, segment)?;
-            ui.note(&format!(
-                "{}: detached and destroyed segment {id}",
-                Interrupted(sig)
-            ));
-            return Err(Interrupted(sig).into());
-        }
-        if args.inspect {
-            let now = id.stat().ok().map(|st| st.attached);
-            if now != last_nattch {
-                last_nattch = inspect(args, ui, id);
-            }
-        }
-    }
-    ui.meaning(&format!(
-        "shm[0] is {}: the slave has written; reading {} values is a plain memory read",
-        attachment
-            .load(layout::FLAG, std::sync::atomic::Ordering::Acquire)
-            .unwrap_or(0),
-        args.count
-    ));
-    inspect(args, ui, id);
-    for value in layout::values(&attachment, usize::from(args.count)) {
-        out_line(format_args!("Read {value} from shared memory."))?;
-    }
-
-    // Steps 4 and 5.
-    detach(ui, attachment)?;
-    inspect(args, ui, id);
-    destroy(ui, &mut segment)?;
-    inspect(args, ui, id);
-    Ok(())
-}
-
-fn secs(d: Duration) -> String {
-    format!("{}", d.as_secs_f64())
-}
-
-fn detach(ui: &Ui, attachment: Attachment) -> anyhow::Result<()> {
-    ui.step(4, "detach M");
-    let addr = attachment.addr();
-    let id = attachment.id();
-    attachment.detach()?;
-    ui.call(&format!("shmdt({addr:#x})"), 0);
-    if id.exists() {
-        ui.meaning("the mapping is gone from this process; the segment itself still exists");
-    } else {
-        ui.meaning(
-            "that was the last attachment of a segment marked for destruction: the kernel freed it",
-        );
-    }
-    Ok(())
-}
-
-fn destroy(ui: &Ui, segment: &mut Segment) -> anyhow::Result<()> {
-    let id = segment.id();
-    ui.step(5, "destroy M");
-    if segment.is_removed() {
-        ui.meaning("already marked for destruction (--remove-early): the last detach freed it");
-        return Ok(());
-    }
-    if !segment.remove_unless_gone()? {
-        ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), "-1 EINVAL");
-        ui.note(&format!(
-            "segment {id} was gone already: someone else removed it (`ipcrm`, or another process's IPC_RMID) and the last detach freed it; nothing is left to destroy"
-        ));
-        return Ok(());
-    }
-    ui.call(&format!("shmctl({id}, IPC_RMID, NULL)"), 0);
-    if id.exists() {
-        ui.meaning(
-            "marked for destruction: another process is still attached, and the kernel frees \
-             the segment when it detaches",
-        );
-    } else {
-        ui.meaning("nothing else is attached, so the kernel freed the segment at once");
-    }
-    Ok(())
-}
-
-/// Steps 4 and 5 on the way out of a wait that did not end with a message.
-fn finish_early(ui: &Ui, attachment: Attachment, mut segment: Segment) -> anyhow::Result<()> {
-    detach(ui, attachment)?;
-    destroy(ui, &mut segment).context("cannot clean up")
+    let key = args.naming.resolve(ui)?;
+    master::run(
+        &master::Args {
+            key,
+            interval: args.interval,
+            timeout: args.timeout,
+            count: usize::from(args.count),
+            perms: args.perms,
+            inspect: args.inspect,
+            remove_early: args.remove_early,
+        },
+        ui,
+    )
 }
