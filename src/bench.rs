@@ -34,7 +34,7 @@ use crate::pipe;
 use crate::shm::{Access, Attachment, CreateOptions, Segment};
 use crate::sync::SharedSemaphore;
 use crate::sys::Child;
-use crate::sys::SysError;
+use crate::sys::{Stopped, SysError};
 use crate::ui::HintExt as _;
 
 /// How the two processes talk.
@@ -654,19 +654,6 @@ impl End for SignalEnd {
 
 // ---------------------------------------------------------------------------------------------
 // Stopping early
-
-/// The error a measurement stops with once a termination signal has arrived (see
-/// [`crate::sys::Termination`]).
-#[derive(Debug)]
-pub struct Stopped;
-
-impl fmt::Display for Stopped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the measurement was stopped")
-    }
-}
-
-impl std::error::Error for Stopped {}
 
 /// The error a measurement stops with when the other process ends before it should (killed,
 /// say): a pipe or socket at EOF, or the child reported by SIGCHLD while the parent waited.

@@ -113,7 +113,7 @@ pub fn isolation(
         Some(status) => status,
         None => {
             child.kill();
-            return Err(crate::bench::Stopped.into());
+            return Err(crate::sys::Stopped.into());
         }
     };
     anyhow::ensure!(
@@ -212,7 +212,7 @@ pub fn speedup(below: u64, procs: usize, stop: impl Fn() -> bool) -> anyhow::Res
             None => {
                 // Dropping the others kills them too.
                 worker.kill();
-                return Err(crate::bench::Stopped.into());
+                return Err(crate::sys::Stopped.into());
             }
         };
         anyhow::ensure!(
