@@ -8,7 +8,7 @@
 //!
 //! | notes                                  | module     | binaries                   | lab sheet                   |
 //! |----------------------------------------|------------|----------------------------|-----------------------------|
-//! | A Motivation: processes are isolated by default; cooperating ones can split work for a speedup | [`procs`] | `proc-demo` | `docs/00-why-ipc.md` |
+//! | A Motivation: processes are isolated by default; cooperating ones can split work for a speedup | [`procs`]; lessons: `src/procs/isolation.rs`, `speedup.rs`, `context.rs` | `proc-demo` | `docs/00-why-ipc.md` |
 //! | B1 Shared memory: steps 1-5, master and slave programs | [`shm`] | `shm-master`, `shm-slave` | `docs/01-shared-memory.md` |
 //! | B1 Shared memory needs synchronisation, and can lack security: lost updates, torn reads, semaphores and atomics, permissions | [`sync`], [`shm`] | `shm-race`, `shm-slave --check`, `shm-master --perms` | `docs/05-synchronisation-and-security.md` |
 //! | B2 Message passing: mailboxes (ports), direct and indirect naming, priorities, blocking or not | [`mq`], [`mq::net`] | `mq-send`, `mq-recv` | `docs/02-message-passing.md` |
