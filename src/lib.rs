@@ -15,6 +15,7 @@
 //! | B3 Unix pipe: a bounded byte buffer, blocking, dup2 and the shell's `|`, FIFOs | [`pipe`] | `pipe-demo` | `docs/03-pipes.md` |
 //! | B4 Unix signal: default and user handlers, real faults, stop and continue, coalescing | [`signal`] | `sig-demo` | `docs/04-signals.md` |
 //! | B1 and B2 speed claims: shared memory "very fast", message passing "inefficient"; latency, throughput and the floor, on one CPU or two | [`bench`](mod@bench); lessons: `src/bench/floor.rs`, `latency.rs`, `throughput.rs` | `ipc-bench` | `docs/06-measuring.md` |
+//! | Exercises: every section's program, written by the student and checked against ipc-lab's own | [`check`]; an exercise a file: `src/check/shm_slave.rs`, `shm_master.rs`, `pipe_hello.rs`, `pipeline.rs`, `sig_segv.rs`, `mq_receive.rs` | `lab-check` | `docs/07-exercises.md` |
 //!
 //! The modules stand in layers, and none uses a module of a higher layer (`tests/coverage.rs`
 //! checks it, and that the mechanisms use one another without a cycle):
