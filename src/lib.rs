@@ -8,13 +8,14 @@
 //!
 //! | notes                                  | module     | binaries                   | lab sheet                   |
 //! |----------------------------------------|------------|----------------------------|-----------------------------|
-//! | A Motivation: processes are isolated by default; cooperating ones can split work for a speedup | [`procs`] | `proc-demo` | `docs/00-why-ipc.md` |
+//! | A Motivation: processes are isolated by default; cooperating ones can split work for a speedup | [`procs`]; lessons: `src/procs/isolation.rs`, `speedup.rs`, `context.rs` | `proc-demo` | `docs/00-why-ipc.md` |
 //! | B1 Shared memory: steps 1-5, master and slave programs | [`shm`]; lessons: `src/shm/master.rs`, `detach_destroy.rs`, `inspect.rs`, `slave.rs`, `dialogue.rs` | `shm-master`, `shm-slave` | `docs/01-shared-memory.md` |
 //! | B1 Shared memory needs synchronisation, and can lack security: lost updates, torn reads, semaphores and atomics, permissions | [`sync`], [`shm`]; lessons: `src/sync/counter.rs`, `cures.rs`, `torn.rs`, `others.rs`, `join.rs`; `src/shm/check.rs` | `shm-race`, `shm-slave --check`, `shm-master --perms` | `docs/05-synchronisation-and-security.md` |
 //! | B2 Message passing: mailboxes (ports), direct and indirect naming, priorities, blocking or not | [`mq`], [`mq::net`] | `mq-send`, `mq-recv` | `docs/02-message-passing.md` |
 //! | B3 Unix pipe: a bounded byte buffer, blocking, dup2 and the shell's `|`, FIFOs | [`pipe`]; lessons, a subcommand each: `src/pipe/hello.rs` (the notes' program), `fail.rs`, `dup.rs`, `redirect.rs`, `capacity.rs`, `blocking.rs`, `eof.rs`, `broken.rs`, `duplex.rs`, `writers.rs`, `readers.rs`, `anon.rs`, `fifo.rs` | `pipe-demo` | `docs/03-pipes.md` |
 //! | B4 Unix signal: default and user handlers, real faults, stop and continue, coalescing | [`signal`]; lessons: `src/signal/segv.rs`, `no_handler.rs`, `fpe.rs`, `wait.rs`, `send.rs`, `uncatchable.rs`, `pending.rs`, `threads.rs`, `list.rs`, `list_pid.rs` | `sig-demo` | `docs/04-signals.md` |
-//! | B1 and B2 speed claims: shared memory "very fast", message passing "inefficient"; latency, throughput and the floor, on one CPU or two | [`bench`](mod@bench) | `ipc-bench` | `docs/06-measuring.md` |
+//! | B1 and B2 speed claims: shared memory "very fast", message passing "inefficient"; latency, throughput and the floor, on one CPU or two | [`bench`](mod@bench); lessons: `src/bench/floor.rs`, `latency.rs`, `throughput.rs` | `ipc-bench` | `docs/06-measuring.md` |
+//! | Exercises: every section's program, written by the student and checked against ipc-lab's own | [`check`]; an exercise a file: `src/check/shm_slave.rs`, `shm_master.rs`, `pipe_hello.rs`, `pipeline.rs`, `sig_segv.rs`, `mq_receive.rs` | `lab-check` | `docs/07-exercises.md` |
 //!
 //! The modules stand in layers, and none uses a module of a higher layer (`tests/coverage.rs`
 //! checks it, and that the mechanisms use one another without a cycle):

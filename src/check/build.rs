@@ -2,6 +2,8 @@
 //! compiler's default C dialect refuses the file (gcc 14 refuses the notes' own programs, which
 //! call functions they never declare), again with `-std=gnu89`.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

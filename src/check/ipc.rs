@@ -8,6 +8,8 @@
 //! user's own objects are compared before and after each run: what is new was made by the run,
 //! unless another program of the same user made it meanwhile.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -10,6 +10,8 @@
 //! - one file per exercise: [`shm_slave`], [`shm_master`], [`pipe_hello`], [`pipeline`],
 //!   [`sig_segv`], [`mq_receive`].
 
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod ipc;
 pub mod mq_receive;

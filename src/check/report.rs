@@ -2,6 +2,8 @@
 //! instructor (`{"score", "max_score", "tests": [{"name", "score", "max_score", "status",
 //! "output"}]}`).
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 
 use super::{Exercise, Outcome};

@@ -1,6 +1,8 @@
 //! Running a student's program as the student would: on a terminal, in its own process group,
 //! bounded by a timeout, its leftover children reaped by lab-check (a subreaper) and reported.
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};

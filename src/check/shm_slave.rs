@@ -93,8 +93,7 @@ fn segment_row(id: i32) -> Option<Vec<String>> {
         .find(|row| row.get(1) == Some(&id))
 }
 
-/// How many processes have segment `id` attached (/proc/sysvipc/shm's nattch); None: no such
-/// segment.
+/// How many processes have segment `id` attached (/proc/sysvipc/shm's nattch); None: no segment.
 pub fn nattch(id: i32) -> Option<u64> {
     segment_row(id)?.get(6)?.parse().ok()
 }

@@ -41,6 +41,7 @@ pub use process::{
 pub(crate) use sysv::{
     local_time, remove_sysv_queue, sysv_limit_hint, sysvipc_lists, sysvipc_rows,
 };
+pub(crate) use termination::Stopped;
 pub(crate) use termination::termination_received;
 pub use termination::{Interrupted, TERMINATION_SIGNALS, Termination, exit_by_signal};
 pub use users::{effective_uid, login_name, user_name};

@@ -125,6 +125,20 @@ pub(crate) fn termination_received() -> Option<Signal> {
     Signal::try_from(RECEIVED.load(Ordering::Relaxed)).ok()
 }
 
+/// The error a long run (a measurement, a count split over processes) stops with once a
+/// termination signal has arrived, deep in a loop that only sees [`termination_received`]: the
+/// main flow then ends by the signal ([`Termination::interrupted`]).
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the measurement was stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// Exit by `sig`, so that the parent (a shell) sees the true cause: the default action is
 /// restored and the signal raised. Should it not end the process, exit with 128 + N.
 pub fn exit_by_signal(sig: Signal) -> ! {
