@@ -14,12 +14,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+pub mod direct;
 mod hints;
 mod inbox;
 mod mailbox;
 mod name;
 pub mod net;
+mod open;
 mod owner;
+mod pairs;
+pub mod send;
+mod size;
 
 pub use hints::{NamedBy, open_hint, taken_by_another_user};
 pub use inbox::Inbox;

@@ -23,6 +23,7 @@ use nix::poll::PollFlags;
 
 use super::PRIO_MAX;
 
+pub mod connect;
 mod peer;
 mod port;
 mod remote;
