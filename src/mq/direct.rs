@@ -16,7 +16,7 @@ use nix::errno::Errno;
 
 use super::send::{self, Target, check_sizes};
 use super::size::Source;
-use super::{Ownership, QueueName, pairs};
+use super::{Mailbox, OpenOptions, Ownership, QueueName, open, pairs, receive};
 use crate::sys::Termination;
 use crate::ui::Ui;
 
@@ -78,4 +78,35 @@ pub(crate) fn no_mailbox_hint(pid: u32) -> String {
     } else {
         format!("no process {pid} is running: start `mq-recv --mine`, and use the PID it prints")
     }
+}
+
+/// `mq-recv --mine` (or `--listen` with no queue named): a mailbox named after this process,
+/// made by this process or not at all, and removed when it ends. With `--from`, the pair
+/// mailbox is the one received from, and the general one is returned beside it, open but not
+/// read.
+pub(crate) fn open_mine(
+    args: &receive::Args,
+    ui: &Ui,
+) -> anyhow::Result<(Mailbox, Option<Mailbox>)> {
+    // One that exists already was made by someone else (another user, to read what is sent
+    // here): exclusive.
+    let mine = |port_fed: bool| OpenOptions {
+        exclusive: true,
+        ..open::options_for(&args.options, port_fed)
+    };
+    let pid = std::process::id();
+    let name = QueueName::for_pid(pid);
+    let mut mailbox = open::to_receive(&name, &mine(args.listen.is_some()), args.sized, ui)?;
+    mailbox.unlink_when_done();
+    if let Some(from) = args.from {
+        let only = pairs::run(pid, from, &name, &mine(false), args.sized, ui)?;
+        return Ok((only, Some(mailbox)));
+    }
+    if args.mine {
+        ui.note(&format!(
+            "my PID is {pid}; my mailbox is {name}: send with `mq-send --to {pid} MESSAGE`"
+        ));
+        ui.meaning("direct naming: the sender names this process, as send(P2, msg)");
+    }
+    Ok((mailbox, None))
 }

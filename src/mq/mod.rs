@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+pub mod attr;
 pub mod direct;
 mod hints;
+mod hold;
 mod inbox;
 mod mailbox;
 mod name;
@@ -23,8 +25,10 @@ pub mod net;
 mod open;
 mod owner;
 mod pairs;
+pub mod receive;
 pub mod send;
 mod size;
+mod unlink;
 
 pub use hints::{NamedBy, open_hint, taken_by_another_user};
 pub use inbox::Inbox;

@@ -84,6 +84,72 @@ pub(crate) fn to_send(
     Ok((mailbox, attr))
 }
 
+/// Open (or make) a mailbox `mq-recv` receives from. `sized`: `--maxmsg` or `--msgsize` was
+/// given, which a queue that exists already does not take.
+pub(crate) fn to_receive(
+    name: &QueueName,
+    options: &OpenOptions,
+    sized: bool,
+    ui: &Ui,
+) -> anyhow::Result<Mailbox> {
+    let mailbox = match Mailbox::open(name, options) {
+        Ok(m) => m,
+        Err(err) => {
+            let errno = crate::sys::errno_of(&err);
+            let hint = if errno == Some(Errno::EEXIST) && options.exclusive {
+                format!(
+                    "{name} is this process's own mailbox, yet it exists already, {}: it is made only where nothing is, so that nobody else reads what is sent to this process. Remove it if it is yours (`mq-recv -n --unlink {name}`), left by a run that was killed",
+                    made_by(name)
+                )
+            } else {
+                // A mailbox of this process's own (made exclusively) is named after its pid.
+                let named_by = if options.exclusive {
+                    NamedBy::Program
+                } else {
+                    NamedBy::User
+                };
+                open_hint(errno, name, named_by)
+            };
+            return Err(err).hint(hint);
+        }
+    };
+    let attr = mailbox.attributes()?;
+    // The call that opened it: Mailbox::open tries without O_CREAT first.
+    let used = OpenOptions {
+        create: mailbox.created(),
+        ..*options
+    };
+    ui.call(&used.call_text(name), mailbox.as_fd().as_raw_fd());
+    if mailbox.created() {
+        ui.note(&attr.created_note(name, options.perms));
+        ui.meaning("the kernel keeps the queue and its messages until someone unlinks it");
+    } else {
+        ui.meaning(&format!(
+            "{name} exists: it holds up to {} messages of up to {} bytes; {} waiting now",
+            attr.max_messages, attr.message_size, attr.current_messages
+        ));
+        if let Some(warning) = mailbox.ownership()?.exposure(name) {
+            ui.warn(&warning);
+        }
+        if sized {
+            sized_note(name, &attr, ui);
+        }
+    }
+    Ok(mailbox)
+}
+
+/// The options for one mailbox a receiver opens: the one a port feeds is also written to.
+pub(crate) fn options_for(options: &OpenOptions, port_fed: bool) -> OpenOptions {
+    OpenOptions {
+        access: if port_fed {
+            Access::Both
+        } else {
+            Access::Receive
+        },
+        ..*options
+    }
+}
+
 /// `--maxmsg` and `--msgsize` size a new queue only.
 fn sized_note(name: &QueueName, attr: &Attributes, ui: &Ui) {
     ui.note(&format!(

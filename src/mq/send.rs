@@ -5,7 +5,7 @@
 //! docs/02-message-passing.md, "Walk-through: a mailbox", "Synchronisation: when send and receive
 //! wait" and "Priorities".
 //!
-//! `mq-send QUEUE MESSAGE...`: open the mailbox for sending ([`super::open`]), copy each message
+//! `mq-send QUEUE MESSAGE...`: open the mailbox for sending (`open.rs`), copy each message
 //! into it with its priority (mq_send; a full queue makes the sender wait, or with `-n` fail, or
 //! with `--timeout` give up), close it. The messages wait in the kernel until a receiver takes
 //! them, whether or not the sender still runs.
@@ -55,7 +55,7 @@ impl Args {
 pub(crate) enum Target {
     /// Named by the user: indirect naming.
     Queue(QueueName),
-    /// Direct naming: a process's own mailbox ([`super::direct`]).
+    /// Direct naming: a process's own mailbox (`direct.rs`).
     Process(u32, QueueName),
 }
 

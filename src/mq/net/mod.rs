@@ -24,6 +24,7 @@ use nix::poll::PollFlags;
 use super::PRIO_MAX;
 
 pub mod connect;
+pub(crate) mod listen;
 mod peer;
 mod port;
 mod remote;

@@ -1,6 +1,36 @@
-//! The bytes as the network carries them, shown as `hexdump -C` shows a file.
+//! What anyone on the path reads (lecture notes, Introduction: "may come across a lack of
+//! security if IPC is done without encryption"; B2 Message Passing: "port X on host A can
+//! communicate with port Y on host B"). Lab sheet: docs/02-message-passing.md, "Across machines";
+//! docs/deeper/02-message-passing.md, "What anyone on the path sees: --show-wire".
+//!
+//! `mq-recv --listen PORT --show-wire` shows on stderr every byte that arrives from a sender, a
+//! dump of each read as `hexdump -C` prints a file: the protocol's header bytes (the wire format,
+//! `wire.rs`), and among them the message, in clear. Nothing is encrypted or authenticated: who
+//! can read the network reads the messages, and who can reach the port can send some.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
 
 use super::wire::printable;
+use crate::ui::{self, Ui};
+
+/// What `peer` sent in one read, byte for byte.
+pub(crate) fn run(peer: SocketAddr, bytes: &[u8], ui: &Ui) {
+    ui.note(&format!(
+        "{peer} sent {}:",
+        ui::counted(bytes.len() as u64, "byte")
+    ));
+    for line in hex_dump(bytes) {
+        ui.note(&format!("  {line}"));
+    }
+}
+
+/// The warning that goes with `--show-wire`.
+pub(crate) fn announce(ui: &Ui) {
+    ui.note(
+        "--show-wire: every byte a sender sends is shown as it arrives; nothing is encrypted, so anyone on the path between the machines can read it too (or send bytes of their own)",
+    );
+}
 
 /// Bytes as `hexdump -C` shows them: for each 16, the offset, the bytes in hex (two groups of
 /// 8), and the printable ones as text between bars, `.` for the others.
