@@ -11,7 +11,7 @@
 //! | A Motivation: processes are isolated by default; cooperating ones can split work for a speedup | [`procs`] | `proc-demo` | `docs/00-why-ipc.md` |
 //! | B1 Shared memory: steps 1-5, master and slave programs | [`shm`] | `shm-master`, `shm-slave` | `docs/01-shared-memory.md` |
 //! | B1 Shared memory needs synchronisation, and can lack security: lost updates, torn reads, semaphores and atomics, permissions | [`sync`], [`shm`] | `shm-race`, `shm-slave --check`, `shm-master --perms` | `docs/05-synchronisation-and-security.md` |
-//! | B2 Message passing: mailboxes (ports), direct and indirect naming, priorities, blocking or not | [`mq`], [`mq::net`] | `mq-send`, `mq-recv` | `docs/02-message-passing.md` |
+//! | B2 Message passing: mailboxes (ports), direct and indirect naming, priorities, blocking or not | [`mq`], [`mq::net`]; lessons: `src/mq/send.rs`, `receive.rs`, `open.rs`, `unlink.rs`, `hold.rs`, `size.rs`, `attr.rs`, `direct.rs`, `pairs.rs`, `net/listen.rs`, `net/connect.rs`, `net/show_wire.rs` | `mq-send`, `mq-recv` | `docs/02-message-passing.md` |
 //! | B3 Unix pipe: a bounded byte buffer, blocking, dup2 and the shell's `|`, FIFOs | [`pipe`] | `pipe-demo` | `docs/03-pipes.md` |
 //! | B4 Unix signal: default and user handlers, real faults, stop and continue, coalescing | [`signal`] | `sig-demo` | `docs/04-signals.md` |
 //! | B1 and B2 speed claims: shared memory "very fast", message passing "inefficient"; latency, throughput and the floor, on one CPU or two | [`bench`](mod@bench) | `ipc-bench` | `docs/06-measuring.md` |

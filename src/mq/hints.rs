@@ -9,7 +9,7 @@ use super::{Limits, Ownership, QueueName, made_by, name_of_ones_own, ownership_o
 /// may pick another; a name the program made (a process's own mailbox, named after its pid)
 /// cannot be changed by its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamedBy {
+pub(crate) enum NamedBy {
     /// Typed by the user (`mq-send /lab ...`).
     User,
     /// Made by the program (`--mine`, `--to PID`, a benchmark's queues).
@@ -37,7 +37,7 @@ fn unseen_owner_hint(name: &QueueName) -> String {
 }
 
 /// Advice for a queue named by `named_by` that would not open, from the errno.
-pub fn open_hint(errno: Option<Errno>, name: &QueueName, named_by: NamedBy) -> String {
+pub(crate) fn open_hint(errno: Option<Errno>, name: &QueueName, named_by: NamedBy) -> String {
     let limits = Limits::read().ok();
     match errno {
         Some(Errno::ENOENT) => format!(
@@ -85,7 +85,7 @@ pub fn open_hint(errno: Option<Errno>, name: &QueueName, named_by: NamedBy) -> S
 /// The advice for an exclusive create (O_EXCL) of a name the user typed that exists already:
 /// the one for another user's name where the owner is another user, else None (the caller
 /// knows what to say of a queue of this user's own).
-pub fn taken_by_another_user(name: &QueueName) -> Option<String> {
+pub(crate) fn taken_by_another_user(name: &QueueName) -> Option<String> {
     ownership_of(name)
         .filter(|o| !o.is_mine())
         .map(|o| another_users_name_hint(name, o))

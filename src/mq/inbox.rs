@@ -16,7 +16,7 @@ use crate::sys::SysError;
 /// holds, highest priority first. Messages arriving at the port are put into the mailbox before
 /// any is taken out, so a burst from the network is ordered by priority like a local one.
 #[derive(Debug)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     mailboxes: Vec<Mailbox>,
     port: Option<net::Port>,
     next: usize,
@@ -35,10 +35,6 @@ impl Inbox {
 
     pub fn mailboxes(&self) -> &[Mailbox] {
         &self.mailboxes
-    }
-
-    pub fn port(&self) -> Option<&net::Port> {
-        self.port.as_ref()
     }
 
     /// Close every mailbox (removing those this run owns), in order; the names removed.

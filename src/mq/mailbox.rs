@@ -83,7 +83,7 @@ impl OpenOptions {
     }
 
     /// The call as C source writes it (the descriptor's O_NONBLOCK is ours, see the module).
-    pub fn call_text(&self, name: &QueueName) -> String {
+    pub(crate) fn call_text(&self, name: &QueueName) -> String {
         let mut flags = match self.access {
             Access::Send => "O_WRONLY",
             Access::Receive => "O_RDONLY",
@@ -192,7 +192,7 @@ impl Mailbox {
         Ok(mailbox)
     }
 
-    pub fn name(&self) -> &QueueName {
+    pub(crate) fn name(&self) -> &QueueName {
         &self.name
     }
 
@@ -206,28 +206,28 @@ impl Mailbox {
     }
 
     /// The largest message the queue takes (mq_msgsize), in bytes.
-    pub fn message_size(&self) -> usize {
+    pub(crate) fn message_size(&self) -> usize {
         self.message_size
     }
 
     /// Remove the queue when this mailbox is dropped (or [`Mailbox::close`]d), whatever the way
     /// out: this run owns it.
-    pub fn unlink_when_done(&mut self) {
+    pub(crate) fn unlink_when_done(&mut self) {
         self.unlink_on_drop = true;
     }
 
     /// Undo [`Mailbox::unlink_when_done`]: the queue stays in the kernel.
-    pub fn keep_when_done(&mut self) {
+    pub(crate) fn keep_when_done(&mut self) {
         self.unlink_on_drop = false;
     }
 
     /// Whether closing will also remove the queue.
-    pub fn unlinks(&self) -> bool {
+    pub(crate) fn unlinks(&self) -> bool {
         self.unlink_on_drop
     }
 
     /// Close the descriptor, and remove the queue if this run owns it; says whether it removed it.
-    pub fn close(mut self) -> anyhow::Result<bool> {
+    pub(crate) fn close(mut self) -> anyhow::Result<bool> {
         if let Some(mqd) = self.mqd.take() {
             mqueue::mq_close(mqd)
                 .map_err(|errno| SysError {
@@ -351,7 +351,7 @@ impl Mailbox {
 
     /// Make sends and receives on this descriptor block, as a C program's plain mq_open does
     /// (the mailbox is opened non-blocking, for polling beside a signal's wake-up).
-    pub fn set_blocking(&self) -> anyhow::Result<()> {
+    pub(crate) fn set_blocking(&self) -> anyhow::Result<()> {
         mqueue::mq_remove_nonblock(self.mqd())
             .map(drop)
             .map_err(|errno| SysError {
@@ -362,12 +362,12 @@ impl Mailbox {
     }
 
     /// One `mq_send` at priority 0, no poll and no copy: for a measured loop.
-    pub fn send_raw(&self, body: &[u8]) -> Result<(), Errno> {
+    pub(crate) fn send_raw(&self, body: &[u8]) -> Result<(), Errno> {
         mqueue::mq_send(self.mqd(), body, 0)
     }
 
     /// One `mq_receive` into `buf` (at least the message size): the length received.
-    pub fn receive_raw(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub(crate) fn receive_raw(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         let mut priority = 0u32;
         mqueue::mq_receive(self.mqd(), buf, &mut priority)
     }

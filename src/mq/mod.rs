@@ -1,4 +1,5 @@
-//! POSIX message queues (lecture notes, section B2) as a mailbox type.
+//! POSIX message queues (lecture notes, section B2 Message Passing) as a mailbox type, and the
+//! lessons that show it.
 //!
 //! The notes' indirect communication, `send(MB, msg)` and `receive(MB, msg)`: messages go to a
 //! mailbox (a "port") that the kernel keeps, not to a process. A [`Mailbox`] is an open queue;
@@ -6,9 +7,26 @@
 //! [`unlink`] removes it, so messages sent with no receiver running wait there.
 //!
 //! The safe types, a file each beside this one: `name.rs` ([`QueueName`]), `mailbox.rs`
-//! ([`Mailbox`], [`OpenOptions`], [`unlink`], [`exists`]), `inbox.rs` ([`Inbox`]: several
-//! mailboxes and a network port), `owner.rs` ([`Ownership`]) and `hints.rs` ([`open_hint`]); here,
-//! the limits and what a send or receive returns. The network mailbox is [`net`].
+//! ([`Mailbox`], [`OpenOptions`], [`unlink`], [`exists`]), `inbox.rs` (several mailboxes at
+//! once, and a network port that feeds the first), `owner.rs` (who owns a queue, and its mode)
+//! and `hints.rs` (advice for a queue that would not open); here, the limits and what a send or
+//! receive returns.
+//!
+//! The lessons, one idea of the notes each, in the order of the lab sheet's chapter 2
+//! (`docs/02-message-passing.md`); each file's comment quotes the notes:
+//!
+//! | file | the idea | shown by |
+//! |------|----------|----------|
+//! | `send.rs` | `send(MB, msg)`: the sender names a mailbox, not a process; a full one makes it wait | `mq-send QUEUE MESSAGE...`, `-n`, `--timeout`, `-p` |
+//! | `receive.rs` | `receive(MB, msg)`: the oldest message of the highest priority, from one mailbox or several | `mq-recv QUEUE...`, `-n`, `--timeout`, `-v` |
+//! | `open.rs` | the mailbox is the kernel's: the receiver makes it, or the sender with `-c` | `mq-recv QUEUE`, `mq-send -c` |
+//! | `unlink.rs` | closing is not removing: what stays in the kernel | `mq-recv --unlink` |
+//! | `hold.rs` | messages wait while nobody receives: a sender blocked, priorities among those waiting | `mq-recv --hold` |
+//! | `size.rs` | a message is limited in size: one per argument or line, at most `mq_msgsize` | `mq-send` (EMSGSIZE) |
+//! | `attr.rs` | the limits of a queue and of the system | `mq-recv --attr` |
+//! | `direct.rs` | direct naming, `send(P2, msg)`: a mailbox named after its process | `mq-send --to PID`, `mq-recv --mine` |
+//! | `pairs.rs` | `receive(P1, msg)`: the receiver names its sender | `mq-recv --mine --from PID` |
+//! | `net/listen.rs`, `net/connect.rs`, `net/show_wire.rs` | port X on host A to port Y on host B, and what the network carries ([`net`]) | `mq-recv --listen`, `mq-send --host`, `--show-wire` |
 
 use std::time::{Duration, Instant};
 
@@ -30,13 +48,13 @@ pub mod send;
 mod size;
 mod unlink;
 
-pub use hints::{NamedBy, open_hint, taken_by_another_user};
-pub use inbox::Inbox;
+pub(crate) use hints::{NamedBy, open_hint, taken_by_another_user};
+pub(crate) use inbox::Inbox;
 pub use mailbox::{Access, Mailbox, OpenOptions, exists, unlink};
 pub use name::QueueName;
 pub(crate) use name::name_of_ones_own;
 pub(crate) use owner::ownership_of;
-pub use owner::{Ownership, made_by};
+pub(crate) use owner::{Ownership, made_by};
 
 /// The longest name after the leading `/` (NAME_MAX).
 pub const NAME_MAX: usize = 255;
@@ -44,7 +62,7 @@ pub const NAME_MAX: usize = 255;
 pub const PRIO_MAX: u32 = 32767;
 /// The largest message any queue takes: Linux's HARD_MSGSIZEMAX, 16 MiB, a bound even with
 /// CAP_SYS_RESOURCE.
-pub const MSGSIZE_HARD_MAX: usize = 16 * 1024 * 1024;
+pub(crate) const MSGSIZE_HARD_MAX: usize = 16 * 1024 * 1024;
 
 /// The attributes of a queue (`mq_getattr`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +76,7 @@ pub struct Attributes {
 impl Attributes {
     /// What a new queue is, for the note that says it was made: `created queue /lab (10
     /// messages of up to 8192 bytes, mode 0600)`.
-    pub fn created_note(&self, name: &QueueName, perms: u32) -> String {
+    pub(crate) fn created_note(&self, name: &QueueName, perms: u32) -> String {
         format!(
             "created queue {name} ({} of up to {} bytes, mode {perms:04o})",
             crate::ui::counted(self.max_messages as u64, "message"),
@@ -87,7 +105,7 @@ pub enum Wait {
 
 impl Wait {
     /// The wait a command line asks for: `-n` (no wait), `--timeout SECS`, or neither (block).
-    pub fn chosen(nonblock: bool, timeout: Option<Duration>) -> Wait {
+    pub(crate) fn chosen(nonblock: bool, timeout: Option<Duration>) -> Wait {
         match (nonblock, timeout) {
             (true, _) => Wait::NonBlock,
             (false, Some(t)) => Wait::For(t),
@@ -96,7 +114,7 @@ impl Wait {
     }
 
     /// When a wait that starts now must end (`None`: never, or not at all).
-    pub fn deadline(self) -> Option<Instant> {
+    pub(crate) fn deadline(self) -> Option<Instant> {
         match self {
             Wait::For(d) => Some(Instant::now() + d),
             _ => None,

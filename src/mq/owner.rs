@@ -13,7 +13,7 @@ use crate::sys::SysError;
 
 /// Who owns a queue, and its permission bits (what `ls -l /dev/mqueue` shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ownership {
+pub(crate) struct Ownership {
     pub uid: u32,
     pub mode: u32,
 }
@@ -52,7 +52,7 @@ impl Ownership {
 
 impl Mailbox {
     /// The queue's owner and mode, from fstat(2) on its descriptor.
-    pub fn ownership(&self) -> anyhow::Result<Ownership> {
+    pub(crate) fn ownership(&self) -> anyhow::Result<Ownership> {
         let st = nix::sys::stat::fstat(self.as_fd())
             .map_err(|errno| SysError {
                 call: "fstat",
@@ -136,7 +136,7 @@ fn unescape_mount_point(field: &str) -> String {
 
 /// `made by uid 1001, mode 0666` where the owner of `name` can be found, else `made by a user
 /// whose permissions keep you out`, for an error about a queue that exists.
-pub fn made_by(name: &QueueName) -> String {
+pub(crate) fn made_by(name: &QueueName) -> String {
     match ownership_of(name) {
         Some(o) if o.is_mine() => format!("made by you ({})", o.text()),
         Some(o) => format!("made by another user ({})", o.text()),

@@ -6,7 +6,7 @@
 //!
 //! `mq-recv QUEUE...`: open (or make, `open.rs`) each mailbox, then take message after
 //! message (mq_receive: the oldest of the highest priority), each printed as one line on stdout;
-//! with several mailboxes, from whichever has one, in turn ([`super::Inbox`]). An empty mailbox
+//! with several mailboxes, from whichever has one, in turn (`inbox.rs`). An empty mailbox
 //! makes the receiver wait, or with `-n` fail, or with `--timeout` give up. Then close
 //! (`unlink.rs`).
 #![forbid(unsafe_code)]

@@ -4,7 +4,7 @@
 //! docs/02-message-passing.md, "Across machines"; docs/deeper/02-message-passing.md, "Across
 //! machines: --listen and --host".
 //!
-//! `mq-send --host HOST:PORT MESSAGE...` connects to `mq-recv --listen PORT` on HOST ([`Remote`]),
+//! `mq-send --host HOST:PORT MESSAGE...` connects to `mq-recv --listen PORT` on HOST (`remote.rs`),
 //! learns from its greeting how big a message its mailbox takes and how many it holds, and sends
 //! each message; the receiver answers each once it is in the mailbox, so the sender blocks while
 //! the mailbox is full, as a local one does. A receiver that closed the connection while it was

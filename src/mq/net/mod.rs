@@ -1,19 +1,22 @@
 //! Message passing across machines (lecture notes, section B2: "port X on host A can communicate
 //! with port Y on host B"): a mailbox given a TCP port.
 //!
-//! The receiving side ([`Port`]) puts every message that arrives over the network into its local
-//! mailbox, a POSIX queue, and answers each one; the receiving program then takes messages from
-//! the mailbox as it takes local ones. So a message from another machine has the same semantics
-//! as a local one: the same priorities (highest first among those waiting), the same capacity,
-//! and a sender that blocks while the mailbox is full, because the answer waits until the message
-//! is in. The sending side is [`Remote`].
+//! The receiving side (`port.rs`) puts every message that arrives over the network into its
+//! local mailbox, a POSIX queue, and answers each one; the receiving program then takes messages
+//! from the mailbox as it takes local ones. So a message from another machine has the same
+//! semantics as a local one: the same priorities (highest first among those waiting), the same
+//! capacity, and a sender that blocks while the mailbox is full, because the answer waits until
+//! the message is in. The sending side is `remote.rs`.
 //!
-//! The wire format is in `wire.rs`; the port, and each sender connected to it, in `port.rs` and
-//! `peer.rs`; the sending side in `remote.rs`.
+//! The safe types, a file each: `wire.rs` (the wire format: [`Greeting`], [`Header`], the
+//! answer's [`Status`]), `port.rs` (the listening port), `peer.rs` (each sender connected to it)
+//! and `remote.rs` (a connection to a port); here, the bounds every connection keeps to, and the
+//! parsers of `--listen` and `--host`. The lessons: `listen.rs` (`mq-recv --listen`),
+//! [`connect`] (`mq-send --host`) and `show_wire.rs` (`mq-recv --show-wire`).
 //!
 //! Nothing is encrypted or authenticated: the bodies cross the network as they are, among the
-//! header bytes, and whoever can reach the port can send a message. [`Port::show_wire`] makes the
-//! port report every byte it reads ([`PortEvent::Arrived`]), and [`hex_dump`] shows them.
+//! header bytes, and whoever can reach the port can send a message. `--show-wire` makes the port
+//! report every byte it reads, and shows them as `hexdump -C` does.
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,12 +34,9 @@ mod remote;
 mod show_wire;
 mod wire;
 
-pub use port::Port;
-pub use remote::{Ending, Remote};
-pub use show_wire::hex_dump;
-pub use wire::{
-    ANSWER_LEN, GREETING_LEN, Greeting, HEADER_LEN, Header, MAGIC, Refusal, Status, VERSION,
-};
+pub(crate) use port::Port;
+pub(crate) use remote::{Ending, Remote};
+pub use wire::{ANSWER_LEN, GREETING_LEN, Greeting, HEADER_LEN, Header, MAGIC, Refusal, Status};
 
 /// The most senders connected at once. A newcomer beyond them takes the place of the one idle
 /// longest (preferring one that has delivered nothing), so that connections that send nothing
@@ -49,7 +49,7 @@ pub(crate) const MAX_PEERS: usize = 64;
 /// and a message that each cross a slow network. A sender that waits for room in a full mailbox
 /// is not idle: the receiver makes it wait. `mq-send` reading its messages from a terminal
 /// connects again when its connection was closed meanwhile.
-pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(10);
 /// How long the port stops accepting when accept(2) fails for want of a descriptor (EMFILE,
 /// ENFILE) and no connection can be closed to make one: the waiting connection stays in the
 /// kernel's queue, and polling the listener meanwhile would only spin.
@@ -120,7 +120,7 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 
 /// Something that happened at the port, for the receiver to tell its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortEvent {
+pub(crate) enum PortEvent {
     Connected(SocketAddr),
     /// The peer hung up between messages.
     Closed {
@@ -154,7 +154,7 @@ pub enum PortEvent {
 /// it before it accepts a message, so that a sender is told "not delivered" rather than have its
 /// message go into a mailbox whose receiver cannot pass it on.
 #[derive(Debug, Clone, Copy)]
-pub struct Outlet {
+pub(crate) struct Outlet {
     /// For messages: "standard output".
     pub name: &'static str,
     /// Whether it takes writes now; the errno it would fail with.

@@ -16,7 +16,7 @@ use crate::ui::Hint;
 
 /// A mailbox's network port: listens, and puts what senders send into the mailbox.
 #[derive(Debug)]
-pub struct Port {
+pub(crate) struct Port {
     listener: TcpListener,
     local: SocketAddr,
     peers: Vec<Peer>,
@@ -80,14 +80,10 @@ impl Port {
     }
 
     /// From now on, accept a message only while `outlet` takes writes; once it fails, refuse
-    /// each message with [`Status::Undeliverable`](super::Status::Undeliverable), and [`Port::service`] returns the error.
+    /// each message with [`Status::Undeliverable`](super::Status::Undeliverable), and
+    /// [`Port::service`] returns the error.
     pub fn hand_out_to(&mut self, outlet: Outlet) {
         self.outlet = Some(outlet);
-    }
-
-    /// Senders connected now.
-    pub fn peers(&self) -> usize {
-        self.peers.len()
     }
 
     /// When the port next needs [`Port::service`] though nothing is ready: an idle sender's
@@ -130,8 +126,9 @@ impl Port {
     }
 
     /// Accept new senders, read what they sent, put complete messages into `mailbox` (without
-    /// waiting) and answer them; disconnect senders idle for [`IDLE_LIMIT`](super::IDLE_LIMIT). Never blocks.
-    /// Fails once the outlet ([`Port::hand_out_to`]) has failed, after answering the sender.
+    /// waiting) and answer them; disconnect senders idle for [`IDLE_LIMIT`](super::IDLE_LIMIT).
+    /// Never blocks. Fails once the outlet ([`Port::hand_out_to`]) has failed, after answering
+    /// the sender.
     pub fn service(
         &mut self,
         mailbox: &Mailbox,

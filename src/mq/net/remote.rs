@@ -17,7 +17,7 @@ use crate::ui::Hint;
 
 /// How a batch of messages sent to a remote mailbox ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// All were delivered.
     Done,
     /// The receiver refused the next one.
@@ -34,7 +34,7 @@ pub enum Ending {
 
 /// A connection to a remote mailbox (`mq-recv --listen`).
 #[derive(Debug)]
-pub struct Remote {
+pub(crate) struct Remote {
     stream: TcpStream,
     addr: SocketAddr,
     greeting: Greeting,
@@ -135,8 +135,9 @@ impl Remote {
     }
 
     /// Whether the receiver has closed the connection since its last answer (it closes one
-    /// idle for [`IDLE_LIMIT`](super::IDLE_LIMIT)), or broken it: between messages nothing else may arrive, so
-    /// whatever can be read now (end of file, an error, stray bytes) means it is no use.
+    /// idle for [`IDLE_LIMIT`](super::IDLE_LIMIT)), or broken it: between messages nothing else
+    /// may arrive, so whatever can be read now (end of file, an error, stray bytes) means it is
+    /// no use.
     pub fn closed_meanwhile(&mut self) -> bool {
         let mut byte = [0u8; 1];
         loop {

@@ -34,7 +34,7 @@ pub(crate) fn announce(ui: &Ui) {
 
 /// Bytes as `hexdump -C` shows them: for each 16, the offset, the bytes in hex (two groups of
 /// 8), and the printable ones as text between bars, `.` for the others.
-pub fn hex_dump(b: &[u8]) -> Vec<String> {
+pub(crate) fn hex_dump(b: &[u8]) -> Vec<String> {
     b.chunks(16)
         .enumerate()
         .map(|(i, row)| {

@@ -18,7 +18,7 @@ use super::PRIO_MAX;
 /// The first bytes of a greeting and of every message.
 pub const MAGIC: [u8; 4] = *b"ipcl";
 /// The protocol version in the greeting.
-pub const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 /// A greeting: magic, version, message size, capacity.
 pub const GREETING_LEN: usize = 13;
 /// A message header: magic, flags, priority, length.
