@@ -12,8 +12,8 @@
 //! and `hints.rs` (advice for a queue that would not open); here, the limits and what a send or
 //! receive returns.
 //!
-//! The lessons, one idea of the notes each, in the order of the lab sheet's chapter 2
-//! (`docs/02-message-passing.md`); each file's comment quotes the notes:
+//! The lessons, one idea of the notes each; each file's comment quotes the notes and names its
+//! sections of the lab sheet (`docs/02-message-passing.md`, and `docs/deeper/`):
 //!
 //! | file | the idea | shown by |
 //! |------|----------|----------|
