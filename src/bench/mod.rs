@@ -92,7 +92,7 @@ impl Mech {
     }
 
     /// Whether a message of this mechanism carries data (a signal does not).
-    pub fn carries_data(self) -> bool {
+    pub(crate) fn carries_data(self) -> bool {
         self != Mech::Signal
     }
 }
@@ -112,7 +112,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Latency => "latency",
             Mode::Throughput => "throughput",
@@ -153,7 +153,7 @@ pub enum Pin {
 }
 
 impl Pin {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Pin::None => "none",
             Pin::Same => "same",

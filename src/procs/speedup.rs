@@ -15,7 +15,7 @@ use crate::ui::{self, Ui, UsageError, out_line};
 
 use super::Shared;
 
-/// The most worker processes [`speedup`] forks at once.
+/// The most worker processes one row of the table forks at once.
 pub const MAX_PROCS: usize = 64;
 
 /// What `proc-demo speedup` takes.
