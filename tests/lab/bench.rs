@@ -33,9 +33,7 @@ use nix::unistd::Pid;
 // Running ipc-bench
 
 fn bench_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("ipc-bench");
-    c.args(args);
-    c
+    cmd_with("ipc-bench", args)
 }
 
 /// ipc-bench with these arguments (tagged, its children watched: see [`Demo`]).

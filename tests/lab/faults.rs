@@ -530,9 +530,7 @@ impl Fixture {
 
     /// Start a helper and keep it until the case is over.
     pub(crate) fn helper(&mut self, bin: &str, args: &[&str]) -> &mut Running {
-        let mut c = cmd(bin);
-        c.args(args);
-        self.helpers.push(Running::spawn(&mut c));
+        self.helpers.push(Running::spawn(&mut cmd_with(bin, args)));
         self.helpers.last_mut().unwrap()
     }
 }

@@ -18,15 +18,11 @@ use crate::faults::{self, Fixture, POLL, Subject, WRITE};
 use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName, Wait};
 
 fn send_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("mq-send");
-    c.args(args);
-    c
+    cmd_with("mq-send", args)
 }
 
 fn recv_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("mq-recv");
-    c.args(args);
-    c
+    cmd_with("mq-recv", args)
 }
 
 /// mq-send with these arguments and nothing on stdin, run to its end.

@@ -24,9 +24,7 @@ use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE, syscall_of};
 // Running pipe-demo
 
 fn demo_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("pipe-demo");
-    c.args(args);
-    c
+    cmd_with("pipe-demo", args)
 }
 
 /// pipe-demo with these arguments (tagged, its children watched: see [`Demo`]).

@@ -36,9 +36,7 @@ use nix::unistd::Pid;
 // Running proc-demo
 
 fn proc_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("proc-demo");
-    c.args(args);
-    c
+    cmd_with("proc-demo", args)
 }
 
 /// proc-demo with these arguments (tagged, its children watched: see [`Demo`]).

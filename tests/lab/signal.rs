@@ -24,9 +24,7 @@ use nix::sys::signal::Signal;
 // Running sig-demo
 
 fn demo_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("sig-demo");
-    c.args(args);
-    c
+    cmd_with("sig-demo", args)
 }
 
 /// sig-demo with these arguments (tagged, its children watched: see [`Demo`]).

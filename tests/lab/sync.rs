@@ -29,9 +29,7 @@ use ipc_lab::shm::{Access, CreateOptions, Segment};
 // Running shm-race
 
 fn race_cmd(args: &[&str]) -> Command {
-    let mut c = cmd("shm-race");
-    c.args(args);
-    c
+    cmd_with("shm-race", args)
 }
 
 /// shm-race with these arguments (tagged, its children watched: see [`Demo`]).

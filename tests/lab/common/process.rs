@@ -44,6 +44,13 @@ pub fn cmd(name: &str) -> Command {
     c
 }
 
+/// [`cmd`] for one of our binaries, with these arguments.
+pub fn cmd_with(name: &str, args: &[&str]) -> Command {
+    let mut c = cmd(name);
+    c.args(args);
+    c
+}
+
 /// The status as a shell's `$?` shows it: the exit code, or 128 + the signal that ended it.
 pub fn shell_status(status: ExitStatus) -> i32 {
     status
