@@ -71,15 +71,19 @@ fn recipe(mech: Mech, mode: Mode, size: usize) -> Vec<String> {
             } else {
                 SEM_RING
             };
-            let stride = size.max(1).next_multiple_of(64);
-            let slots = (ring.bytes / stride).clamp(ring.min_slots, ring.max_slots);
+            let (stride, slots) = ring.slots(size, mode);
+            let ring = if slots == 1 {
+                format!("one slot of {stride} bytes each way (a ping-pong has one message in flight)")
+            } else {
+                format!("a ring of {slots} slots of {stride} bytes each way")
+            };
             let mut l = vec![
                 format!(
                     "shmget(IPC_PRIVATE, {}, 0600); shmat; shmctl(IPC_RMID)",
                     lay::DATA + 2 * slots * stride
                 ),
                 format!(
-                    "- a ring of {slots} slots of {stride} bytes each way; marked for removal at once, so it goes with the last detach, whatever happens"
+                    "- {ring}; marked for removal at once, so it goes with the last detach, whatever happens"
                 ),
             ];
             if mech == Mech::ShmSem {

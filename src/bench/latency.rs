@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use super::pair::rows_of;
+use super::pair::{Buffer, rows_of};
 use super::{End, Exchange, Mode, Row, Settings, Stats, Timed, check_stop, own_cpu_ns};
 
 /// Ping-pong: the parent sends a message and the child sends it back, `count` times after
@@ -21,7 +21,7 @@ struct PingPong {
 
 impl Exchange for PingPong {
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed> {
-        let mut reply = msg.to_vec();
+        let mut reply = Buffer::copy_of(msg);
         for _ in 0..self.warmup {
             end.send(msg)?;
             end.recv(&mut reply)?;

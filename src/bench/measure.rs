@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::formats::{Format, Output};
 use super::{
@@ -94,6 +95,7 @@ pub fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
     let modes: &[Mode] = &args.modes;
     let mut out = Output::new(args.format);
     out.header(ui, &machine(), args, modes)?;
+    settle();
     let mut latency_rows = Vec::new();
     for (step, &mode) in (1..).zip(modes) {
         let s = settings(args, mode);
@@ -123,6 +125,27 @@ pub fn run(args: &Args, ui: &Ui) -> anyhow::Result<()> {
         ui.note(&format!("latency chart written to {}", plot.display()));
     }
     Ok(())
+}
+
+/// The longest a run waits for the machine to settle before it measures.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Wait, [`SETTLE`] at the most, until no other process is running (two looks in a row, 2 ms
+/// apart, or a termination signal). A process that starts with this one, such as the program
+/// reading its output in a pipeline (`ipc-bench --format json | jq`), would otherwise take a
+/// CPU from the first measurement, and the figures would show it, not the mechanism. A machine
+/// that stays busy is not waited for longer: the figures are then what it gives.
+fn settle() {
+    let start = Instant::now();
+    let mut quiet = 0;
+    while quiet < 2 && start.elapsed() < SETTLE && crate::sys::termination_received().is_none() {
+        match crate::sys::running_now() {
+            Some(n) if n <= 1 => quiet += 1,
+            Some(_) => quiet = 0,
+            None => return,
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// One line about the machine: kernel, architecture, CPUs and their model.

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 
-use super::pair::run_pair;
-use super::{End, Exchange, Timed, check_peer, check_stop};
+use super::pair::Pair;
+use super::{End, Timed, check_peer, check_stop};
 use crate::mq::{Access as MqAccess, Mailbox, OpenOptions, QueueName};
 use crate::sys::SysError;
 use crate::ui::HintExt as _;
@@ -17,7 +17,7 @@ use crate::ui::HintExt as _;
 struct Queues<'a> {
     out: &'a Mailbox,
     inp: &'a Mailbox,
-    /// mq_receive wants a buffer of the queue's whole message size.
+    /// mq_receive wants a buffer of the queue's whole message size: this one is.
     scratch: Vec<u8>,
 }
 
@@ -44,10 +44,20 @@ impl End for Queues<'_> {
 
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
         loop {
-            match self.inp.receive_raw(&mut self.scratch) {
+            // A buffer as long as the queue's message size takes the message itself, as in C;
+            // a shorter one gets it through the scratch buffer.
+            let direct = buf.len() >= self.scratch.len();
+            let got = if direct {
+                self.inp.receive_raw(buf)
+            } else {
+                self.inp.receive_raw(&mut self.scratch)
+            };
+            match got {
                 Ok(n) => {
                     anyhow::ensure!(n == buf.len(), "received {n} bytes, expected {}", buf.len());
-                    buf.copy_from_slice(&self.scratch[..n]);
+                    if !direct {
+                        buf.copy_from_slice(&self.scratch[..n]);
+                    }
                     return Ok(());
                 }
                 Err(Errno::EINTR) => {
@@ -88,15 +98,10 @@ fn queue_name(tag: &str) -> anyhow::Result<QueueName> {
 }
 
 /// Make the two ends, fork, and run `x` on both sides (see [`super::pair`]).
-pub(super) fn exchange(
-    size: usize,
-    child_cpu: Option<usize>,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
+pub(super) fn exchange(pair: Pair<'_>) -> anyhow::Result<Timed> {
     let open = |tag| -> anyhow::Result<Mailbox> {
         let name = queue_name(tag)?;
-        let mut options = OpenOptions::create(MqAccess::Both, 8, size.max(1) as i64);
+        let mut options = OpenOptions::create(MqAccess::Both, 8, pair.size.max(1) as i64);
         options.exclusive = true;
         let mailbox = match Mailbox::open(&name, &options) {
             Ok(mailbox) => mailbox,
@@ -122,9 +127,8 @@ pub(super) fn exchange(
     let down = open("down")?;
     let up = open("up")?;
     let scratch = down.message_size();
-    run_pair(
-        child_cpu,
-        || {
+    pair.run(
+        |_| {
             Ok(Queues {
                 out: &down,
                 inp: &up,
@@ -138,7 +142,5 @@ pub(super) fn exchange(
                 scratch: vec![0; scratch],
             })
         },
-        x,
-        msg,
     )
 }

@@ -15,7 +15,13 @@ use crate::pipe;
 use crate::sys::{Child, SysError};
 
 /// Make the two ends of `mech` for messages of `size` bytes, fork, run `x` on both sides.
-fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Result<Timed> {
+fn exchange(
+    mech: Mech,
+    mode: Mode,
+    size: usize,
+    pin: Pin,
+    x: &dyn Exchange,
+) -> anyhow::Result<Timed> {
     let (parent_cpu, child_cpu) = pin
         .cpus()
         .map_err(|e| anyhow::anyhow!("--pin {pin}: {e}"))?;
@@ -25,42 +31,98 @@ fn exchange(mech: Mech, size: usize, pin: Pin, x: &dyn Exchange) -> anyhow::Resu
     crate::signal::watch_children()?;
     crate::signal::forget_ended_children();
     let _ticker = crate::signal::Ticker::start(TICK)?;
-    let mut msg = vec![0x5au8; size.max(1)];
-    let timed = match mech {
-        Mech::Pipe => super::pipe::exchange(size, child_cpu, x, &mut msg)?,
-        Mech::Socket => super::socket::exchange(size, child_cpu, x, &mut msg)?,
-        Mech::Mq => super::mq::exchange(size, child_cpu, x, &mut msg)?,
-        Mech::ShmSpin => super::shm_spin::exchange(size, child_cpu, x, &mut msg)?,
-        Mech::ShmSem => super::shm_sem::exchange(size, child_cpu, x, &mut msg)?,
-        Mech::Signal => super::signal::exchange(size, child_cpu, x, &mut msg)?,
+    let mut msg = Buffer::new(size.max(1));
+    msg.fill(0x5a);
+    let pair = Pair {
+        size,
+        mode,
+        child_cpu,
+        x,
+        msg: &mut msg,
     };
-    Ok(timed)
+    match mech {
+        Mech::Pipe => super::pipe::exchange(pair),
+        Mech::Socket => super::socket::exchange(pair),
+        Mech::Mq => super::mq::exchange(pair),
+        Mech::ShmSpin => super::shm_spin::exchange(pair),
+        Mech::ShmSem => super::shm_sem::exchange(pair),
+        Mech::Signal => super::signal::exchange(pair),
+    }
 }
 
-/// Fork; the child builds its end with `child_end` and answers, the parent builds its own with
-/// `parent_end` and measures. The child is reaped before this returns (killed if need be).
-pub(super) fn run_pair<P: End, C: End>(
-    child_cpu: Option<usize>,
-    parent_end: impl FnOnce() -> anyhow::Result<P>,
-    child_end: impl FnOnce() -> anyhow::Result<C>,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
-    let report = pipe::pipe(false)?;
-    let mut child = fork_child(child_cpu, &report, || {
-        let mut end = child_end()?;
-        let mut buf = msg.to_vec();
-        x.child(&mut end, &mut buf)
-    })?;
-    let mut end = parent_end()?;
-    let timed = x.parent(&mut end, msg);
-    drop(end);
-    finish_child(&mut child, report, timed)
+/// A message buffer that starts on a cache line, as the C programs' `aligned_alloc(64, ...)`
+/// ones do: a copy into or out of it never starts in the middle of a line.
+pub(super) struct Buffer {
+    bytes: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Buffer {
+    pub(super) fn new(len: usize) -> Buffer {
+        let bytes = vec![0u8; len + 63];
+        let start = bytes.as_ptr().align_offset(64).min(63);
+        Buffer { bytes, start, len }
+    }
+
+    /// A buffer of the same length, holding the same bytes.
+    pub(super) fn copy_of(msg: &[u8]) -> Buffer {
+        let mut buf = Buffer::new(msg.len());
+        buf.copy_from_slice(msg);
+        buf
+    }
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Buffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + self.len]
+    }
+}
+
+/// One measurement, as a mechanism's `exchange` gets it: the message size, the mode, where the
+/// child runs, what both sides do (`x`), and the parent's message.
+pub(super) struct Pair<'a> {
+    pub(super) size: usize,
+    /// A latency run has one message in flight each way at most; a stream has many.
+    pub(super) mode: Mode,
+    pub(super) child_cpu: Option<usize>,
+    pub(super) x: &'a dyn Exchange,
+    pub(super) msg: &'a mut [u8],
+}
+
+impl Pair<'_> {
+    /// Fork; the child builds its end with `child_end` and answers, the parent builds its own
+    /// with `parent_end` (given the child's pid) and measures. The child is reaped before this
+    /// returns (killed if need be).
+    pub(super) fn run<P: End, C: End>(
+        self,
+        parent_end: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<P>,
+        child_end: impl FnOnce() -> anyhow::Result<C>,
+    ) -> anyhow::Result<Timed> {
+        let Pair {
+            child_cpu, x, msg, ..
+        } = self;
+        let report = pipe::pipe(false)?;
+        let mut child = fork_child(child_cpu, &report, || {
+            let mut end = child_end()?;
+            let mut buf = Buffer::copy_of(msg);
+            x.child(&mut end, &mut buf)
+        })?;
+        let timed = parent_end(child.pid()).and_then(|mut end| x.parent(&mut end, msg));
+        finish_child(&mut child, report, timed)
+    }
 }
 
 /// Fork the child, which runs `body` on `cpu` and writes the CPU time it returns (8 bytes)
 /// into `report` for the parent, before it exits.
-pub(super) fn fork_child(
+fn fork_child(
     cpu: Option<usize>,
     report: &pipe::Pipe,
     body: impl FnOnce() -> anyhow::Result<f64>,
@@ -81,7 +143,7 @@ pub(super) fn fork_child(
 
 /// Reap the child after the parent's side ended: it must have ended well too, and reported
 /// its CPU time through `report`.
-pub(super) fn finish_child(
+fn finish_child(
     child: &mut Child,
     report: pipe::Pipe,
     timed: anyhow::Result<Timed>,
@@ -166,7 +228,7 @@ pub(super) fn rows_of(
                 let row = match why {
                     Some(why) => row.unsupported(why),
                     None => {
-                        let timed = exchange(mech, size, pin, x)
+                        let timed = exchange(mech, mode, size, pin, x)
                             .with_context(|| format!("{mech} {mode}, {size} bytes, pin {pin}"))?;
                         let n = settings.count.max(1) as f64;
                         let row = Row {

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 
 use anyhow::Context as _;
 
-use super::pair::run_pair;
-use super::{End, Exchange, PeerGone, Timed, check_stop};
+use super::pair::Pair;
+use super::{End, PeerGone, Timed, check_stop};
 use crate::pipe;
 
 /// A byte stream (pipe or socket): write it all, read exactly a message. Each process owns
@@ -53,20 +53,14 @@ impl<W: Write, R: Read> End for Stream<W, R> {
 }
 
 /// Make the two ends, fork, and run `x` on both sides (see [`super::pair`]).
-pub(super) fn exchange(
-    _size: usize,
-    child_cpu: Option<usize>,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
+pub(super) fn exchange(pair: Pair<'_>) -> anyhow::Result<Timed> {
     let (down, up) = (pipe::pipe(false)?, pipe::pipe(false)?);
     // Each process takes the four ends (its own copy of them, after the fork) and
     // closes the two it does not use.
     let ends = Cell::new(Some((down, up)));
     let file = std::fs::File::from;
-    run_pair(
-        child_cpu,
-        || {
+    pair.run(
+        |_| {
             let (down, up) = ends.take().context("the pipes are taken")?;
             Ok(Stream {
                 out: file(down.write),
@@ -80,7 +74,5 @@ pub(super) fn exchange(
                 inp: file(down.read),
             })
         },
-        x,
-        msg,
     )
 }

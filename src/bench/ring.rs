@@ -4,18 +4,22 @@
 
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::AtomicU64;
-
 use anyhow::Context as _;
 
-use crate::shm::{Access, Attachment, CreateOptions, Segment};
+use super::Mode;
+
+use crate::shm::{Access, Attachment, CreateOptions, RingLayout, RingReader, RingWriter, Segment};
 
 /// Where things are in a shared-memory channel, in bytes.
 pub(super) mod lay {
-    /// Per direction: messages written (by the writer), and messages copied out (by the
-    /// reader), each word on a cache line of its own.
+    /// The counts of messages written into each direction's ring (by its writer) and read out
+    /// of it (by its reader), each followed by the claim of that end. Each process writes one
+    /// cache line of its own: the parent, which writes direction 0 and reads direction 1, the
+    /// first; the child the second. So the line a process waits on also brings it the other's
+    /// count of messages read: a ping-pong moves one line each way per message, and no line is
+    /// written by both.
     pub const SEQ: [usize; 2] = [0, 64];
-    pub const DONE: [usize; 2] = [128, 192];
+    pub const DONE: [usize; 2] = [80, 16];
     /// Per direction (shm-sem): "full" (messages waiting) and "empty" (free slots).
     pub const FULL: [usize; 2] = [256, 320];
     pub const EMPTY: [usize; 2] = [384, 448];
@@ -23,11 +27,13 @@ pub(super) mod lay {
     pub const DATA: usize = 4096;
 }
 
-/// How big each direction's ring is, per mechanism. A spinning reader copies a message out
-/// while it is still in the cache it was written through, so a small ring (16 KiB, four 4 KiB
-/// slots) streams fastest: a big one is written to memory and read back. A sleeping reader
-/// needs room to run behind: with a few slots the writer would block, and pay a wake-up,
-/// every few messages.
+/// How big each direction's ring is in a stream, per mechanism. A spinning reader copies a
+/// message out while it is still in the cache it was written through, so a small ring (16 KiB,
+/// four 4 KiB slots) streams fastest: a big one is written to memory and read back. A sleeping
+/// reader needs room to run behind: with a few slots the writer would block, and pay a wake-up,
+/// every few messages. A ping-pong never has more than one message in flight each way, so its
+/// ring has one slot: the same cache line carries every message, as in the C programs, where a
+/// ring would bring each message on a line of its own.
 #[derive(Clone, Copy)]
 pub(super) struct Ring {
     /// The bytes a ring aims at: more slots for small messages, within the bounds below.
@@ -47,10 +53,22 @@ pub(super) struct ShmChannel {
     pub(super) slots: usize,
 }
 
-impl ShmChannel {
-    pub(super) fn create(size: usize, ring: Ring) -> anyhow::Result<ShmChannel> {
+impl Ring {
+    /// The bytes from one slot to the next for messages of `size` bytes (a cache line each at
+    /// least), and how many slots each way.
+    pub(super) fn slots(&self, size: usize, mode: Mode) -> (usize, usize) {
         let stride = size.max(1).next_multiple_of(64);
-        let slots = (ring.bytes / stride).clamp(ring.min_slots, ring.max_slots);
+        let slots = match mode {
+            Mode::Latency => 1,
+            _ => (self.bytes / stride).clamp(self.min_slots, self.max_slots),
+        };
+        (stride, slots)
+    }
+}
+
+impl ShmChannel {
+    pub(super) fn create(size: usize, mode: Mode, ring: Ring) -> anyhow::Result<ShmChannel> {
+        let (stride, slots) = ring.slots(size, mode);
         let bytes = lay::DATA + 2 * slots * stride;
         let segment = Segment::create(&CreateOptions::private(bytes))
             .context("cannot create the benchmark's segment")?;
@@ -66,24 +84,22 @@ impl ShmChannel {
         })
     }
 
-    pub(super) fn seq(&self, dir: usize) -> &AtomicU64 {
-        &self
-            .attachment
-            .as_atomics_u64()
-            .expect("attached read-write")[lay::SEQ[dir] / 8]
+    /// Where the ring of direction `dir` lies.
+    fn layout(&self, dir: usize) -> RingLayout {
+        RingLayout {
+            written: lay::SEQ[dir],
+            read: lay::DONE[dir],
+            data: lay::DATA + dir * self.slots * self.stride,
+            stride: self.stride,
+            slots: self.slots,
+        }
     }
 
-    pub(super) fn slot(&self, dir: usize, n: u64) -> usize {
-        lay::DATA + (dir * self.slots + (n as usize % self.slots)) * self.stride
-    }
-}
-
-impl ShmChannel {
-    /// Messages the reader of direction `dir` has copied out (it frees their slots).
-    pub(super) fn done(&self, dir: usize) -> &AtomicU64 {
-        &self
-            .attachment
-            .as_atomics_u64()
-            .expect("attached read-write")[lay::DONE[dir] / 8]
+    /// One process's ends: it writes the ring of direction `dir` and reads the other one.
+    pub(super) fn ends(&self, dir: usize) -> anyhow::Result<(RingWriter<'_>, RingReader<'_>)> {
+        Ok((
+            self.attachment.ring_writer(&self.layout(dir))?,
+            self.attachment.ring_reader(&self.layout(1 - dir))?,
+        ))
     }
 }

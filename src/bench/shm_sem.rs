@@ -6,9 +6,10 @@
 
 use nix::errno::Errno;
 
-use super::pair::run_pair;
+use super::pair::Pair;
 use super::ring::{Ring, ShmChannel, lay};
-use super::{End, Exchange, Timed, check_peer, check_stop};
+use super::{End, Timed, check_peer, check_stop};
+use crate::shm::{RingReader, RingWriter};
 use crate::sync::SharedSemaphore;
 use crate::sys::SysError;
 
@@ -20,12 +21,11 @@ pub(super) const SEM_RING: Ring = Ring {
 
 /// shm-sem: the same rings, with a "full" and an "empty" counting semaphore per direction.
 struct SemEnd<'a> {
-    ch: &'a ShmChannel,
+    tx: RingWriter<'a>,
+    rx: RingReader<'a>,
     full: [SharedSemaphore<'a>; 2],
     empty: [SharedSemaphore<'a>; 2],
     dir: usize,
-    sent: u64,
-    received: u64,
 }
 
 /// `sem.wait()`, woken by a termination signal or by the child's end (when nothing will ever
@@ -67,32 +67,27 @@ impl End for SemEnd<'_> {
     fn send(&mut self, msg: &[u8]) -> anyhow::Result<()> {
         let d = self.dir;
         sem_wait(&self.empty[d])?;
-        self.ch
-            .attachment
-            .write_bytes(self.ch.slot(d, self.sent), msg)?;
-        self.sent += 1;
+        anyhow::ensure!(
+            self.tx.try_send(msg)?,
+            "the ring is full, though its semaphore counted a free slot"
+        );
         sem_post(&self.full[d])
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
         let d = 1 - self.dir;
         sem_wait(&self.full[d])?;
-        self.ch
-            .attachment
-            .read_bytes(self.ch.slot(d, self.received), buf)?;
-        self.received += 1;
+        anyhow::ensure!(
+            self.rx.try_recv(buf)?,
+            "the ring is empty, though its semaphore counted a message"
+        );
         sem_post(&self.empty[d])
     }
 }
 
 /// Make the two ends, fork, and run `x` on both sides (see [`super::pair`]).
-pub(super) fn exchange(
-    size: usize,
-    child_cpu: Option<usize>,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
-    let ch = ShmChannel::create(size, SEM_RING)?;
+pub(super) fn exchange(pair: Pair<'_>) -> anyhow::Result<Timed> {
+    let ch = ShmChannel::create(pair.size, pair.mode, SEM_RING)?;
     let att = &ch.attachment;
     let full = [
         SharedSemaphore::init(att, lay::FULL[0], 0)?,
@@ -102,13 +97,15 @@ pub(super) fn exchange(
         SharedSemaphore::init(att, lay::EMPTY[0], ch.slots as u32)?,
         SharedSemaphore::init(att, lay::EMPTY[1], ch.slots as u32)?,
     ];
-    let end = |dir| SemEnd {
-        ch: &ch,
-        full,
-        empty,
-        dir,
-        sent: 0,
-        received: 0,
+    let end = |dir| {
+        let (tx, rx) = ch.ends(dir)?;
+        Ok(SemEnd {
+            tx,
+            rx,
+            full,
+            empty,
+            dir,
+        })
     };
-    run_pair(child_cpu, || Ok(end(0)), || Ok(end(1)), x, msg)
+    pair.run(|_| end(0), || end(1))
 }

@@ -6,11 +6,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::Ordering;
-
-use super::pair::run_pair;
+use super::pair::Pair;
 use super::ring::{Ring, ShmChannel};
-use super::{End, Exchange, Timed, check_peer, check_stop};
+use super::{End, PeerGone, Timed, check_stop};
+use crate::shm::{RingReader, RingWriter};
 
 pub(super) const SPIN_RING: Ring = Ring {
     bytes: 16 << 10,
@@ -18,19 +17,11 @@ pub(super) const SPIN_RING: Ring = Ring {
     max_slots: 256,
 };
 
-/// shm-spin: one end. Messages are numbered; the writer of direction d bumps SEQ[d] after
-/// copying message n into its slot, and waits while the ring is full, which it knows from the
-/// other side's acknowledgement word (`done[d]` = messages the reader has copied out).
+/// shm-spin: one end, writing one ring and reading the other. A full ring (for the writer) or
+/// an empty one (for the reader) is waited out by spinning.
 struct SpinEnd<'a> {
-    ch: &'a ShmChannel,
-    /// The direction this end sends on.
-    dir: usize,
-    sent: u64,
-    received: u64,
-    /// The last counts seen of the other side: messages it has freed from this end's ring,
-    /// and messages written into the ring this end reads.
-    freed: u64,
-    available: u64,
+    tx: RingWriter<'a>,
+    rx: RingReader<'a>,
 }
 
 /// Spins (each with a pause hint) before giving the CPU away with sched_yield: on two CPUs the
@@ -41,16 +32,25 @@ pub(super) const SPINS_PER_YIELD: u32 = 128;
 /// Yields between two looks at the stop flag.
 const YIELDS_PER_CHECK: u32 = 256;
 
-fn spin_until(mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
+/// Try `attempt` until it succeeds: a pause hint between two tries, a yield every
+/// [`SPINS_PER_YIELD`], and now and then a look at the stop flag and at the child (once it has
+/// ended, one last try decides).
+fn spin_until(mut attempt: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
     let mut spins = 0u32;
-    while !ready() {
+    while !attempt()? {
         std::hint::spin_loop();
         spins = spins.wrapping_add(1);
         if spins.is_multiple_of(SPINS_PER_YIELD) {
             let _ = nix::sched::sched_yield();
             if spins.is_multiple_of(SPINS_PER_YIELD * YIELDS_PER_CHECK) {
                 check_stop()?;
-                check_peer(&mut ready)?;
+                if crate::signal::child_ended() {
+                    return if attempt()? {
+                        Ok(())
+                    } else {
+                        Err(PeerGone.into())
+                    };
+                }
             }
         }
     }
@@ -59,73 +59,22 @@ fn spin_until(mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
 
 impl End for SpinEnd<'_> {
     fn send(&mut self, msg: &[u8]) -> anyhow::Result<()> {
-        let (ch, d) = (self.ch, self.dir);
-        let sent = self.sent;
-        // The reader's count is only looked at when the ring may be full: every look at a word
-        // the other CPU writes costs a cache-line transfer.
-        if sent - self.freed >= ch.slots as u64 {
-            let mut freed = self.freed;
-            spin_until(|| {
-                freed = ch.done(d).load(Ordering::Acquire);
-                sent - freed < ch.slots as u64
-            })?;
-            self.freed = freed;
-        }
-        ch.attachment.write_bytes(ch.slot(d, sent), msg)?;
-        self.sent += 1;
-        ch.seq(d).store(self.sent, Ordering::Release);
-        Ok(())
+        let tx = &mut self.tx;
+        spin_until(|| tx.try_send(msg))
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
-        let (ch, d) = (self.ch, 1 - self.dir);
-        let want = self.received + 1;
-        if self.available < want {
-            let mut available = self.available;
-            spin_until(|| {
-                available = ch.seq(d).load(Ordering::Acquire);
-                available >= want
-            })?;
-            self.available = available;
-        }
-        ch.attachment.read_bytes(ch.slot(d, self.received), buf)?;
-        self.received = want;
-        ch.done(d).store(want, Ordering::Release);
-        Ok(())
+        let rx = &mut self.rx;
+        spin_until(|| rx.try_recv(buf))
     }
 }
 
 /// Make the two ends, fork, and run `x` on both sides (see [`super::pair`]).
-pub(super) fn exchange(
-    size: usize,
-    child_cpu: Option<usize>,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
-    let ch = ShmChannel::create(size, SPIN_RING)?;
-    run_pair(
-        child_cpu,
-        || {
-            Ok(SpinEnd {
-                ch: &ch,
-                dir: 0,
-                sent: 0,
-                received: 0,
-                freed: 0,
-                available: 0,
-            })
-        },
-        || {
-            Ok(SpinEnd {
-                ch: &ch,
-                dir: 1,
-                sent: 0,
-                received: 0,
-                freed: 0,
-                available: 0,
-            })
-        },
-        x,
-        msg,
-    )
+pub(super) fn exchange(pair: Pair<'_>) -> anyhow::Result<Timed> {
+    let ch = ShmChannel::create(pair.size, pair.mode, SPIN_RING)?;
+    let end = |dir| {
+        let (tx, rx) = ch.ends(dir)?;
+        Ok(SpinEnd { tx, rx })
+    };
+    pair.run(|_| end(0), || end(1))
 }

@@ -7,9 +7,8 @@ use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal};
 
-use super::pair::{finish_child, fork_child};
-use super::{End, Exchange, Timed, check_peer, check_stop};
-use crate::pipe;
+use super::pair::Pair;
+use super::{End, Timed, check_peer, check_stop};
 use crate::sys::SysError;
 
 /// signal: SIGUSR1 to the other process, SIGUSR1 taken with sigwaitinfo. No data moves.
@@ -51,41 +50,18 @@ impl End for SignalEnd {
     }
 }
 
-fn run_signal(
-    child_cpu: Option<usize>,
-    parent: nix::unistd::Pid,
-    set: SigSet,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
-    let report = pipe::pipe(false)?;
-    let mut child = fork_child(child_cpu, &report, || {
-        let mut end = SignalEnd { peer: parent, set };
-        let mut buf = msg.to_vec();
-        x.child(&mut end, &mut buf)
-    })?;
-    let mut end = SignalEnd {
-        peer: child.pid(),
-        set,
-    };
-    let timed = x.parent(&mut end, msg);
-    finish_child(&mut child, report, timed)
-}
-
 /// Make the two ends, fork, and run `x` on both sides (see [`super::pair`]).
-pub(super) fn exchange(
-    _size: usize,
-    child_cpu: Option<usize>,
-    x: &dyn Exchange,
-    msg: &mut [u8],
-) -> anyhow::Result<Timed> {
+pub(super) fn exchange(pair: Pair<'_>) -> anyhow::Result<Timed> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGUSR1);
     let old = set
         .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
         .context("cannot block SIGUSR1")?;
     let parent = nix::unistd::getpid();
-    let result = run_signal(child_cpu, parent, set, x, msg);
+    let result = pair.run(
+        |child| Ok(SignalEnd { peer: child, set }),
+        || Ok(SignalEnd { peer: parent, set }),
+    );
     // Take any SIGUSR1 left pending before unblocking it, then restore the mask.
     while crate::signal::pending()
         .is_ok_and(|p| p.contains(&crate::signal::SigNum(Signal::SIGUSR1 as i32)))

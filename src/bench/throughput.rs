@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use super::pair::rows_of;
+use super::pair::{Buffer, rows_of};
 use super::{End, Exchange, Mode, Row, Settings, Timed, check_stop, own_cpu_ns};
 
 /// A one-way stream: the parent sends `count` messages after `warmup`, the child copies each
@@ -21,7 +21,7 @@ struct Stream1 {
 
 impl Exchange for Stream1 {
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed> {
-        let mut ack = msg.to_vec();
+        let mut ack = Buffer::copy_of(msg);
         for _ in 0..self.warmup {
             end.send(msg)?;
             check_stop()?;

@@ -1,8 +1,9 @@
 //! Steps 2 to 4 of the notes: attach M to the process memory space, read from or write to it,
 //! detach it. [`ShmId::attach`] returns an [`Attachment`], a guard whose `Drop` detaches.
 //!
-//! The memory is shared with other processes, so it is only reached through atomics and
-//! volatile copies, never through a Rust reference to plain data (`&mut` least of all).
+//! The memory is shared with other processes, so it is only reached through atomics (and the
+//! ring's copies of slots handed over by atomics, `ring.rs`), never through a Rust reference to
+//! plain data (`&mut` least of all).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -79,27 +80,6 @@ impl ShmId {
     }
 }
 
-/// What [`Attachment::write_bytes`] and [`Attachment::read_bytes`] move per volatile access:
-/// a 16-byte vector register where there is one (x86_64 always has SSE2), else two words.
-#[cfg(target_arch = "x86_64")]
-type Lane = std::arch::x86_64::__m128i;
-#[cfg(not(target_arch = "x86_64"))]
-type Lane = [u64; 2];
-const LANE: usize = std::mem::size_of::<Lane>();
-/// Lanes per block: a block is one cache line, loaded in full before it is stored, so that the
-/// loads of a block overlap (a volatile copy lane by lane runs at half memcpy's speed; by
-/// blocks it keeps up with it).
-const LANES: usize = 4;
-const BLOCK: usize = LANE * LANES;
-
-/// For a copy of `len` bytes to or from shared address `addr`: how many bytes come before the
-/// first lane boundary (done one at a time), and how many whole blocks follow them. What is
-/// left after the blocks goes lane by lane, then byte by byte.
-fn split(addr: usize, len: usize) -> (usize, usize) {
-    let head = (addr.next_multiple_of(LANE) - addr).min(len);
-    (head, (len - head) / BLOCK)
-}
-
 /// A segment mapped into this process (step 2). Dropping it detaches (step 4).
 ///
 /// The memory is shared with other processes, so it is only reached through atomic loads and
@@ -121,6 +101,11 @@ impl Attachment {
     /// Where the segment is mapped in this process; another process sees it elsewhere.
     pub fn addr(&self) -> usize {
         self.addr.as_ptr() as usize
+    }
+
+    /// Where the mapping starts, for the safe types of this module that copy into it.
+    pub(super) fn base(&self) -> *mut u8 {
+        self.addr.as_ptr().cast()
     }
 
     /// The segment's size in bytes.
@@ -194,97 +179,6 @@ impl Attachment {
         })
     }
 
-    /// Copy `src` into the segment from byte `offset` on, with volatile stores (bytes up to a
-    /// 16-byte boundary, then a cache line at a time, then 16 bytes, then bytes): the way to fill a
-    /// buffer that another process reads once a flag or a semaphore says it may. Fails past
-    /// the end or on a read-only attachment.
-    pub fn write_bytes(&self, offset: usize, src: &[u8]) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.access == Access::ReadWrite,
-            "segment {} is attached read-only",
-            self.id
-        );
-        self.check_range(offset, src.len())?;
-        // SAFETY: offset is within the mapping (checked above).
-        let dst = unsafe { self.addr.as_ptr().cast::<u8>().add(offset) };
-        let (head, blocks) = split(dst as usize, src.len());
-        let lanes_end = head + blocks * BLOCK + (src.len() - head - blocks * BLOCK) / LANE * LANE;
-        for i in (0..head).chain(lanes_end..src.len()) {
-            // SAFETY: one byte within the mapping, which is writable. A volatile store makes no
-            // reference to memory another process may touch.
-            unsafe { dst.add(i).write_volatile(src[i]) };
-        }
-        let lane_at = |i: usize| {
-            // SAFETY: the caller keeps i + LANE within src, a valid slice of ours, which is
-            // read unaligned.
-            unsafe { src.as_ptr().add(i).cast::<Lane>().read_unaligned() }
-        };
-        let mut i = head;
-        while i + BLOCK <= lanes_end {
-            let block: [Lane; LANES] = std::array::from_fn(|k| lane_at(i + k * LANE));
-            for (k, lane) in block.into_iter().enumerate() {
-                // SAFETY: the lane is within the mapping (i + BLOCK <= len) and LANE-aligned
-                // (`split`).
-                unsafe { dst.add(i + k * LANE).cast::<Lane>().write_volatile(lane) };
-            }
-            i += BLOCK;
-        }
-        while i < lanes_end {
-            // SAFETY: as for a block's lanes.
-            unsafe { dst.add(i).cast::<Lane>().write_volatile(lane_at(i)) };
-            i += LANE;
-        }
-        Ok(())
-    }
-
-    /// Copy from the segment, from byte `offset` on, into `dst`, with volatile loads (as
-    /// [`Attachment::write_bytes`] stores). Fails past the end.
-    pub fn read_bytes(&self, offset: usize, dst: &mut [u8]) -> anyhow::Result<()> {
-        self.check_range(offset, dst.len())?;
-        // SAFETY: offset is within the mapping (checked above).
-        let src = unsafe { self.addr.as_ptr().cast::<u8>().cast_const().add(offset) };
-        let (head, blocks) = split(src as usize, dst.len());
-        let lanes_end = head + blocks * BLOCK + (dst.len() - head - blocks * BLOCK) / LANE * LANE;
-        for i in (0..head).chain(lanes_end..dst.len()) {
-            // SAFETY: one byte within the mapping.
-            dst[i] = unsafe { src.add(i).read_volatile() };
-        }
-        let out = dst.as_mut_ptr();
-        let mut i = head;
-        while i + BLOCK <= lanes_end {
-            let block: [Lane; LANES] = std::array::from_fn(|k| {
-                // SAFETY: the lane is within the mapping (i + BLOCK <= len) and LANE-aligned
-                // (`split`).
-                unsafe { src.add(i + k * LANE).cast::<Lane>().read_volatile() }
-            });
-            for (k, lane) in block.into_iter().enumerate() {
-                // SAFETY: within dst, a valid, writable slice of ours, written unaligned.
-                unsafe { out.add(i + k * LANE).cast::<Lane>().write_unaligned(lane) };
-            }
-            i += BLOCK;
-        }
-        while i < lanes_end {
-            // SAFETY: as for a block's lanes.
-            unsafe {
-                let lane = src.add(i).cast::<Lane>().read_volatile();
-                out.add(i).cast::<Lane>().write_unaligned(lane);
-            }
-            i += LANE;
-        }
-        Ok(())
-    }
-
-    fn check_range(&self, offset: usize, len: usize) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            offset.checked_add(len).is_some_and(|end| end <= self.len),
-            "bytes {offset} to {} are past the end of segment {} ({} bytes)",
-            offset.saturating_add(len),
-            self.id,
-            self.len
-        );
-        Ok(())
-    }
-
     /// Step 4: unmap the segment (`shmdt(addr)`).
     pub fn detach(mut self) -> anyhow::Result<()> {
         self.detach_now()
@@ -333,60 +227,5 @@ mod tests {
         assert_eq!(rw.as_atomics().map(<[_]>::len), Some(10));
         assert_eq!(ro.load(10, Ordering::Relaxed), None, "past the end");
         assert!(rw.store(10, 1, Ordering::Relaxed).is_err());
-    }
-
-    #[test]
-    fn bytes_in_and_out_at_any_offset_and_length() {
-        let seg = Segment::create(&CreateOptions::private(4096)).unwrap();
-        let rw = seg.id().attach(Access::ReadWrite).unwrap();
-        let ro = seg.id().attach(Access::ReadOnly).unwrap();
-        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        // Every alignment of the segment side and of our side, and lengths that end in the
-        // head, in a block, in the lanes after the blocks and in the tail bytes.
-        for offset in 0..20 {
-            for ours in 0..3 {
-                for len in [
-                    0,
-                    1,
-                    5,
-                    15,
-                    16,
-                    17,
-                    63,
-                    64,
-                    65,
-                    80,
-                    127,
-                    128,
-                    143,
-                    200,
-                    999 - ours,
-                ] {
-                    let src = &data[ours..ours + len];
-                    rw.write_bytes(0, &[0xee; 1024]).unwrap();
-                    rw.write_bytes(offset, src).unwrap();
-                    let mut back = vec![0u8; len + ours];
-                    ro.read_bytes(offset, &mut back[ours..]).unwrap();
-                    assert_eq!(
-                        &back[ours..],
-                        src,
-                        "offset {offset}, ours +{ours}, len {len}"
-                    );
-                    let mut around = [0u8; 1];
-                    if offset > 0 {
-                        ro.read_bytes(offset - 1, &mut around).unwrap();
-                        assert_eq!(around, [0xee], "byte before, offset {offset}, len {len}");
-                    }
-                    ro.read_bytes(offset + len, &mut around).unwrap();
-                    assert_eq!(around, [0xee], "byte after, offset {offset}, len {len}");
-                }
-            }
-        }
-        let mut one = [0u8; 1];
-        ro.read_bytes(4095, &mut one).unwrap();
-        assert!(ro.read_bytes(4095, &mut [0u8; 2]).is_err());
-        assert!(rw.write_bytes(4000, &data).is_err());
-        assert!(ro.write_bytes(0, &data).is_err());
-        assert!(rw.read_bytes(usize::MAX, &mut one).is_err());
     }
 }

@@ -44,10 +44,12 @@ pub(crate) mod dialogue;
 pub(crate) mod inspect;
 pub mod layout;
 pub mod master;
+mod ring;
 pub mod slave;
 mod status;
 
 pub use attachment::{Access, Attachment};
+pub use ring::{RingLayout, RingReader, RingWriter};
 pub(crate) use status::Status;
 
 /// The key that asks for a new segment no other process can look up by key.

@@ -1,5 +1,5 @@
-//! CPUs: the ones this process may run on (its affinity), pinning it to some, and how many are
-//! online.
+//! CPUs: the ones this process may run on (its affinity), pinning it to some, how many are
+//! online, and how many processes are running on them right now.
 
 use super::error::SysError;
 
@@ -44,4 +44,33 @@ pub(crate) fn online_cpus() -> usize {
                 .sum::<Option<usize>>()
         })
         .unwrap_or(1)
+}
+
+/// How many processes (threads) are running or ready to run right now, this one included
+/// (`procs_running` in /proc/stat); None where /proc/stat does not say.
+pub(crate) fn running_now() -> Option<u32> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    running_in(&stat)
+}
+
+fn running_in(stat: &str) -> Option<u32> {
+    stat.lines()
+        .find_map(|line| line.strip_prefix("procs_running "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_now_reads_procs_running_and_counts_this_process() {
+        assert_eq!(
+            running_in("cpu 1 2\nprocs_running 3\nprocs_blocked 0\n"),
+            Some(3)
+        );
+        assert_eq!(running_in("cpu 1 2\n"), None);
+        assert_eq!(running_in("procs_running x\n"), None);
+        assert!(running_now().is_some_and(|n| n >= 1));
+    }
 }

@@ -26,7 +26,7 @@ mod users;
 mod words;
 
 pub use cpus::allowed_cpus;
-pub(crate) use cpus::{online_cpus, pin_to_set};
+pub(crate) use cpus::{online_cpus, pin_to_set, running_now};
 pub use error::{SysError, errno_of, io_error};
 pub use fd::{
     close_stream_in_child, descriptor_limit, descriptor_link, dup, dup2, fd_number, is_open,
