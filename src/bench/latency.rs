@@ -14,23 +14,20 @@ use super::{End, Exchange, Mode, Row, Settings, Stats, Timed, check_stop, own_cp
 
 /// Ping-pong: the parent sends a message and the child sends it back, `count` times after
 /// `warmup`; the parent times each round trip.
-struct PingPong {
-    count: u64,
-    warmup: u64,
-}
+struct PingPong<'a>(&'a Settings);
 
-impl Exchange for PingPong {
+impl Exchange for PingPong<'_> {
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed> {
         let mut reply = Buffer::copy_of(msg);
-        for _ in 0..self.warmup {
+        for _ in 0..self.0.warmup {
             end.send(msg)?;
             end.recv(&mut reply)?;
             check_stop()?;
         }
-        let mut samples = Vec::with_capacity(self.count as usize);
+        let mut samples = Vec::with_capacity(self.0.count as usize);
         let cpu = own_cpu_ns();
         let start = Instant::now();
-        for _ in 0..self.count {
+        for _ in 0..self.0.count {
             let t0 = Instant::now();
             end.send(msg)?;
             end.recv(&mut reply)?;
@@ -45,11 +42,11 @@ impl Exchange for PingPong {
     }
 
     fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<f64> {
-        for _ in 0..self.warmup {
+        for _ in 0..self.0.warmup {
             end.recv(msg)?;
             end.send(msg)?;
         }
-        if self.count == 0 {
+        if self.0.count == 0 {
             return Ok(0.0);
         }
         // The clock starts once the first timed message is here, when the parent's has surely
@@ -58,7 +55,7 @@ impl Exchange for PingPong {
         end.recv(msg)?;
         let cpu = own_cpu_ns();
         end.send(msg)?;
-        for _ in 1..self.count {
+        for _ in 1..self.0.count {
             end.recv(msg)?;
             end.send(msg)?;
         }
@@ -71,13 +68,9 @@ pub(super) fn run(
     settings: &Settings,
     each: impl FnMut(&Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<Row>> {
-    let x = PingPong {
-        count: settings.count,
-        warmup: settings.warmup,
-    };
     let measure = |row: Row, mut timed: Timed| Row {
         stats: Stats::of(&mut timed.samples),
         ..row
     };
-    rows_of(settings, Mode::Latency, &x, measure, each)
+    rows_of(settings, Mode::Latency, &PingPong(settings), measure, each)
 }

@@ -37,9 +37,9 @@ pub(super) mod lay {
 #[derive(Clone, Copy)]
 pub(super) struct Ring {
     /// The bytes a ring aims at: more slots for small messages, within the bounds below.
-    pub(super) bytes: usize,
-    pub(super) min_slots: usize,
-    pub(super) max_slots: usize,
+    bytes: usize,
+    min_slots: usize,
+    max_slots: usize,
 }
 
 /// The shared-memory channel: in each direction a ring of message slots (see [`Ring`]).
@@ -54,6 +54,15 @@ pub(super) struct ShmChannel {
 }
 
 impl Ring {
+    /// A ring that aims at `bytes` each way, with `min_slots` to `max_slots` slots.
+    pub(super) const fn new(bytes: usize, min_slots: usize, max_slots: usize) -> Ring {
+        Ring {
+            bytes,
+            min_slots,
+            max_slots,
+        }
+    }
+
     /// The bytes from one slot to the next for messages of `size` bytes (a cache line each at
     /// least), and how many slots each way.
     pub(super) fn slots(&self, size: usize, mode: Mode) -> (usize, usize) {

@@ -13,11 +13,7 @@ use crate::shm::{RingReader, RingWriter};
 use crate::sync::SharedSemaphore;
 use crate::sys::SysError;
 
-pub(super) const SEM_RING: Ring = Ring {
-    bytes: 256 << 10,
-    min_slots: 8,
-    max_slots: 256,
-};
+pub(super) const SEM_RING: Ring = Ring::new(256 << 10, 8, 256);
 
 /// shm-sem: the same rings, with a "full" and an "empty" counting semaphore per direction.
 struct SemEnd<'a> {

@@ -11,11 +11,7 @@ use super::ring::{Ring, ShmChannel};
 use super::{End, PeerGone, Timed, check_stop};
 use crate::shm::{RingReader, RingWriter};
 
-pub(super) const SPIN_RING: Ring = Ring {
-    bytes: 16 << 10,
-    min_slots: 2,
-    max_slots: 256,
-};
+pub(super) const SPIN_RING: Ring = Ring::new(16 << 10, 2, 256);
 
 /// shm-spin: one end, writing one ring and reading the other. A full ring (for the writer) or
 /// an empty one (for the reader) is waited out by spinning.

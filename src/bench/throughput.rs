@@ -14,22 +14,19 @@ use super::{End, Exchange, Mode, Row, Settings, Timed, check_stop, own_cpu_ns};
 
 /// A one-way stream: the parent sends `count` messages after `warmup`, the child copies each
 /// out and acknowledges once at the end; the parent times the whole.
-struct Stream1 {
-    count: u64,
-    warmup: u64,
-}
+struct Stream1<'a>(&'a Settings);
 
-impl Exchange for Stream1 {
+impl Exchange for Stream1<'_> {
     fn parent(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<Timed> {
         let mut ack = Buffer::copy_of(msg);
-        for _ in 0..self.warmup {
+        for _ in 0..self.0.warmup {
             end.send(msg)?;
             check_stop()?;
         }
         end.recv(&mut ack)?;
         let cpu = own_cpu_ns();
         let start = Instant::now();
-        for _ in 0..self.count {
+        for _ in 0..self.0.count {
             end.send(msg)?;
             check_stop()?;
         }
@@ -42,11 +39,11 @@ impl Exchange for Stream1 {
     }
 
     fn child(&self, end: &mut dyn End, msg: &mut [u8]) -> anyhow::Result<f64> {
-        for _ in 0..self.warmup {
+        for _ in 0..self.0.warmup {
             end.recv(msg)?;
         }
         end.send(msg)?;
-        if self.count == 0 {
+        if self.0.count == 0 {
             end.send(msg)?;
             return Ok(0.0);
         }
@@ -54,7 +51,7 @@ impl Exchange for Stream1 {
         // for the parent to start sending.
         end.recv(msg)?;
         let cpu = own_cpu_ns();
-        for _ in 1..self.count {
+        for _ in 1..self.0.count {
             end.recv(msg)?;
         }
         end.send(msg)?;
@@ -67,10 +64,6 @@ pub(super) fn run(
     settings: &Settings,
     each: impl FnMut(&Row) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<Row>> {
-    let x = Stream1 {
-        count: settings.count,
-        warmup: settings.warmup,
-    };
     let measure = |row: Row, timed: Timed| {
         let secs = timed.elapsed.as_secs_f64().max(1e-9);
         let n = settings.count as f64;
@@ -80,5 +73,11 @@ pub(super) fn run(
             ..row
         }
     };
-    rows_of(settings, Mode::Throughput, &x, measure, each)
+    rows_of(
+        settings,
+        Mode::Throughput,
+        &Stream1(settings),
+        measure,
+        each,
+    )
 }
