@@ -14,8 +14,8 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     cat <<USAGE
 Usage: scripts/install.sh
 
-Installs the man pages and the bash, zsh and fish completions of the ipc-lab programs found on
-PATH (put them there first: cargo install --path .). It writes only these, under \$HOME:
+Installs the man pages and the bash, zsh and fish completions of the ipc-lab programs found
+on PATH (put them there first: cargo install --locked --path .). It writes only these files:
   $man/PROGRAM.1
   $bash_dir/PROGRAM
   $zsh_dir/_PROGRAM
@@ -32,7 +32,7 @@ missing=()
 for p in "${programs[@]}"; do command -v "$p" >/dev/null || missing+=("$p"); done
 if ((${#missing[@]} > 0)); then
     echo "install.sh: not on PATH: ${missing[*]}" >&2
-    echo "hint: run \`cargo install --path .\` first (it puts them in ~/.cargo/bin)," \
+    echo "hint: run \`cargo install --locked --path .\` first (it puts them in ~/.cargo/bin)," \
         "or add the folder they are built in to PATH" >&2
     exit 1
 fi

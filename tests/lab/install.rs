@@ -468,7 +468,7 @@ fn install_sh_refuses_when_the_programs_are_not_on_path() {
     assert_eq!(shell_status(out.status), 1, "{}", show(&out));
     assert!(
         out.stderr.contains("not on PATH: shm-master")
-            && out.stderr.contains("cargo install --path ."),
+            && out.stderr.contains("cargo install --locked --path ."),
         "{}",
         out.stderr
     );
