@@ -193,8 +193,8 @@ const GENERATE: &str = "generate";
 /// the program's name for the rest of its short life.
 fn generate_command<P: clap::CommandFactory>() -> Option<(&'static str, clap::Command)> {
     let first = std::env::args_os().nth(1)?;
-    let first = first.to_str()?;
-    if first != "--generate" && !first.starts_with("--generate=") {
+    let first = first.as_encoded_bytes();
+    if first != b"--generate" && !first.starts_with(b"--generate=") {
         return None;
     }
     let name: &'static str = Box::leak(P::command().get_name().into());

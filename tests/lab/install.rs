@@ -306,6 +306,36 @@ fn a_bad_generate_is_a_usage_error_naming_the_kinds() {
 }
 
 #[test]
+fn a_generate_value_of_control_characters_or_bytes_that_are_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    for (arg, shown) in [
+        (
+            &b"--generate=\x1b]0;PWNED\x07"[..],
+            "'\\u{1b}]0;PWNED\\u{7}'",
+        ),
+        (b"--generate=\xff", "'\u{fffd}'"),
+    ] {
+        let mut c = cmd("pipe-demo");
+        c.arg(std::ffi::OsStr::from_bytes(arg));
+        let out = output_of(&mut c, b"");
+        assert_eq!(
+            (shell_status(out.status), out.stdout.as_str()),
+            (2, ""),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: invalid value {shown} for '--generate <KIND>'"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
+    }
+}
+
+#[test]
 fn help_leaves_generate_out() {
     for name in PROGRAMS {
         for flag in ["-h", "--help"] {
