@@ -19,6 +19,7 @@ mod bad_input;
 mod bench;
 mod check;
 mod faults;
+mod install;
 mod limits;
 mod mq;
 mod parsers;
