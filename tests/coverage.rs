@@ -1450,7 +1450,7 @@ fn no_module_of_src_uses_a_higher_layer_and_the_mechanisms_form_no_cycle() {
         (0, "src/sys/mod.rs"),
         (1, "src/ui/mod.rs"),
         (2, "src/shm/mod.rs"),
-        (3, "src/cli.rs"),
+        (3, "src/cli/mod.rs"),
         (4, "src/bin/shm-master.rs"),
     ] {
         assert!(
