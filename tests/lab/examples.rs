@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    PATIENCE, TempDir, eventually, notes_program, read_lines, remove_segment, segment,
-    segment_exists, segments_created_by, shell_status,
+    TempDir, notes_program, read_lines, remove_segment, segment, segment_exists,
+    segments_created_by, shell_status,
 };
 
 /// The marker that finds each of the notes' C programs, and the example that mirrors it.
@@ -22,7 +22,10 @@ const SHM_SLAVE: (&str, &str) = ("Shared memory id for attachment: ", "shm_slave
 const PIPE_HELLO: (&str, &str) = ("Hello There!", "pipe_hello");
 const SIG_SEGV: (&str, &str) = ("Memory access blows up!", "sig_segv");
 
-/// How long the slowest example may take to build, on a busy machine.
+/// How long a program may take to end, or the master to start waiting, on a busy machine: the
+/// masters look at the flag every 3 s, and the C compiler and cargo run meanwhile.
+const PATIENCE: Duration = Duration::from_secs(60);
+/// How long the examples may take to build, on a busy machine.
 const BUILD_PATIENCE: Duration = Duration::from_secs(900);
 
 /// Where cargo puts the examples: `target/<profile>/examples`, beside the `deps` folder that
@@ -39,7 +42,9 @@ fn examples_dir() -> &'static Path {
             .expect("the test binary in target/<profile>/deps");
         let target_dir = profile_dir.parent().expect("target/<profile>");
         let profile = profile_dir.file_name().and_then(|n| n.to_str());
-        let mut build = Command::new(env!("CARGO"));
+        // The cargo that runs this test says where it is; else the one that built it.
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let mut build = Command::new(cargo);
         build
             .args(["build", "--quiet", "--examples", "--manifest-path"])
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
@@ -258,15 +263,23 @@ fn exchange(master: &Path, slave: &Path) -> Exchange {
     let mut master = start(master, b"");
     let pid = master.pid();
     let _cleanup = SegmentsOf(pid);
-    let mut id = None;
-    eventually("the master to attach its segment and sleep", || {
+    let started = Instant::now();
+    let id = loop {
         assert!(!master.ended(), "the master ended: {:?}", master.finish());
-        id = segments_created_by(&[pid])
+        let id: Option<i32> = segments_created_by(&[pid])
             .first()
             .and_then(|line| line.split_whitespace().nth(1)?.parse().ok());
-        id.and_then(segment).is_some_and(|row| row.nattch == 1) && sleeping(pid)
-    });
-    let id = id.expect("the master's segment");
+        if let Some(id) = id.filter(|&id| segment(id).is_some_and(|row| row.nattch == 1)) {
+            if sleeping(pid) {
+                break id;
+            }
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the master did not attach its segment ({id:?}) and sleep in time"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
     let slave = run(slave, format!("{id}\n5 7 -9\n").as_bytes());
     let master = master.finish();
     assert!(
