@@ -23,6 +23,10 @@
 //! own, and the mechanisms may use one another without a cycle; a failure names the file and
 //! line. Its checker takes the files as text, so that its own tests can show it an upward edge
 //! and a cycle.
+//!
+//! And a Rust listing of the sheet (a block ```` ```rust PATH ````) is the file at PATH, line for
+//! line, and every example of examples/ is listed on some page: a failure names the page's line,
+//! the file and the first line that differs.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -1163,6 +1167,176 @@ site](https://example.com/x#y) and [the chapter](01-x.md).
             "line 6: the link 09-no.md#x leads to no page of docs/",
             "line 6: the link ../README.md#build leads to no page of docs/",
             "line 6: the link #nope leads to no heading",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rust listings of the sheet: a ```rust PATH block shows the file at PATH, verbatim
+
+/// A fenced code block of a page: its info string, its lines, and the line (0-based) of its
+/// opening fence.
+struct Fenced<'a> {
+    line: usize,
+    info: &'a str,
+    body: Vec<&'a str>,
+}
+
+/// The fenced code blocks of `md` (```` ``` ```` or `~~~`, as [`outside_fences`] reads them).
+fn fenced_blocks(md: &str) -> Vec<Fenced<'_>> {
+    let mut blocks = Vec::new();
+    let mut open: Option<((char, usize), Fenced)> = None;
+    for (i, line) in md.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let body = line.trim_start_matches(' ');
+        let opener = body.chars().next().filter(|c| *c == '`' || *c == '~');
+        let run = opener.map_or(0, |c| body.len() - body.trim_start_matches(c).len());
+        match &mut open {
+            Some(((c, n), block)) => {
+                if indent <= 3 && opener == Some(*c) && run >= *n && body[run..].trim().is_empty() {
+                    blocks.push(open.take().unwrap().1);
+                } else {
+                    block.body.push(line);
+                }
+            }
+            None if indent <= 3 && run >= 3 => {
+                let info = body[run..].trim();
+                open = Some((
+                    (opener.unwrap(), run),
+                    Fenced {
+                        line: i,
+                        info,
+                        body: Vec::new(),
+                    },
+                ));
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+/// The file a block shows, from its info string `rust PATH`: None for any other block.
+fn listed_file<'a>(block: &Fenced<'a>) -> Option<&'a str> {
+    let mut words = block.info.split_whitespace();
+    (words.next() == Some("rust"))
+        .then(|| words.next())
+        .flatten()
+}
+
+/// Every ```rust PATH block of the page at `page` (text `text`) is the file at PATH (from the
+/// top of the crate), line for line. A problem names the page's line, the file, and the first
+/// line of the file that the listing does not show as it is.
+fn listing_problems(page: &str, text: &str, read: Read) -> Vec<String> {
+    let mut problems = Vec::new();
+    for block in fenced_blocks(text) {
+        let Some(path) = listed_file(&block) else {
+            continue;
+        };
+        let at = format!("{page}:{}", block.line + 1);
+        let Some(file) = read(path) else {
+            problems.push(format!("{at}: the listing of {path} names no file"));
+            continue;
+        };
+        let lines: Vec<&str> = file.lines().collect();
+        let first_difference =
+            (0..lines.len().max(block.body.len())).find(|&n| lines.get(n) != block.body.get(n));
+        if let Some(n) = first_difference {
+            let shown =
+                |line: Option<&&str>| line.map_or("the end".to_string(), |l| format!("{l:?}"));
+            problems.push(format!(
+                "{at}: the listing of {path} differs from the file at its line {}: the file has {}, the listing {}",
+                n + 1,
+                shown(lines.get(n)),
+                shown(block.body.get(n))
+            ));
+        }
+    }
+    problems
+}
+
+/// The Rust files in examples/, as paths from the top of the crate.
+fn example_files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("examples/: {e}"))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".rs"))
+        .map(|name| format!("examples/{name}"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_rust_listing_of_the_sheet_is_its_file_and_every_example_is_listed() {
+    let mut problems = Vec::new();
+    let mut listed = Vec::new();
+    for page in sheet_pages() {
+        let text = read_from_crate(&page).expect("a page of the sheet");
+        problems.extend(listing_problems(&page, &text, &read_from_crate));
+        listed.extend(
+            fenced_blocks(&text)
+                .iter()
+                .filter_map(listed_file)
+                .map(str::to_string),
+        );
+    }
+    let examples = example_files();
+    assert!(examples.len() >= 4, "examples found: {examples:?}");
+    for example in &examples {
+        if !listed.contains(example) {
+            problems.push(format!(
+                "{example} is listed on no page of the sheet (```rust {example})"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    eprintln!("{} listings checked", listed.len());
+}
+
+#[test]
+fn a_listing_that_is_not_its_file_is_refused_naming_the_file_and_line() {
+    let files: HashMap<&str, &str> = [("examples/a.rs", "fn main() {\n    go();\n}\n")].into();
+    let read = |p: &str| files.get(p).map(|s| s.to_string());
+    let page = "\
+# A
+
+```rust examples/a.rs
+fn main() {
+    go();
+}
+```
+
+```rust examples/a.rs
+fn main() {
+    stop();
+}
+```
+
+```rust examples/a.rs
+fn main() {
+```
+
+```rust examples/gone.rs
+```
+
+```rust
+not a listing of a file
+```
+
+````text
+```rust examples/a.rs
+inside another block
+```
+````
+";
+    assert_eq!(
+        listing_problems("docs/x.md", page, &read),
+        [
+            "docs/x.md:9: the listing of examples/a.rs differs from the file at its line 2: the file has \"    go();\", the listing \"    stop();\"",
+            "docs/x.md:15: the listing of examples/a.rs differs from the file at its line 2: the file has \"    go();\", the listing the end",
+            "docs/x.md:19: the listing of examples/gone.rs names no file",
         ]
     );
 }

@@ -62,6 +62,23 @@ use nix::sys::signal::Signal;
 pub(crate) const REGISTER_FAILED: &str = "Failed to register handler";
 
 // ---------------------------------------------------------------------------------------------
+// The notes' program, for a program of one's own (examples/sig_segv.rs)
+
+/// The notes' `signal(SIGSEGV, myOwnHandler)`: from now on a memory error runs the notes'
+/// handler, which writes `Memory access blows up!` and a newline on stdout and exits 1. It is
+/// installed with sigaction and SA_ONSTACK over std's own SIGSEGV handler (fault.rs).
+pub fn handle_memory_errors() -> Result<(), crate::sys::SysError> {
+    fault::install_fault_handler(Signal::SIGSEGV)
+}
+
+/// The notes' `*ip = 123`: a real invalid memory access, a write to a page mapped with no access
+/// (Rust may not write through a null pointer). The kernel answers with SIGSEGV; this returns
+/// only if the CPU did not fault.
+pub fn invalid_memory_access() -> anyhow::Result<()> {
+    fault::invalid_memory_access()
+}
+
+// ---------------------------------------------------------------------------------------------
 // Signals by name and number
 
 /// A signal number, standard (1 to 31) or real-time (SIGRTMIN to SIGRTMAX).

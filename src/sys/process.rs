@@ -6,7 +6,7 @@
 //! checks that before it forks.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use anyhow::Context as _;
 use nix::errno::Errno;
@@ -251,13 +251,14 @@ pub fn fork(child: impl FnOnce() -> i32) -> anyhow::Result<Child> {
     }
 }
 
-/// In a forked child: close this process's copy of a descriptor that the parent's `OwnedFd`
-/// owns (an end the child does not use). The child never drops that `OwnedFd`: it leaves
-/// through `_exit`, so the descriptor is closed exactly once in each process.
-pub fn close_in_child(fd: &OwnedFd) {
-    // SAFETY: the descriptor is open (its owner is alive); in this child process nothing else
-    // closes it, because the child ends with _exit and runs no destructors.
-    unsafe { libc::close(fd.as_raw_fd()) };
+/// In a forked child: close this process's copy of a descriptor that the parent owns (an
+/// `OwnedFd`, or a `File` made of one: an end the child does not use). The child never drops
+/// that owner: it leaves through `_exit`, so the descriptor is closed exactly once in each
+/// process.
+pub fn close_in_child(fd: &impl AsFd) {
+    // SAFETY: the descriptor is open (its owner is borrowed, so alive); in this child process
+    // nothing else closes it, because the child ends with _exit and runs no destructors.
+    unsafe { libc::close(fd.as_fd().as_raw_fd()) };
 }
 
 /// In a forked child: stop (`raise(SIGSTOP)`) until the parent sends SIGCONT ([`Child::resume`]),

@@ -12,7 +12,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bad_input::{self, report, run_table, run_unknown};
-use crate::common::{self, TempDir, cmd};
+use crate::common::{self, TempDir, cmd, notes_program};
 
 /// A folder of this test's own, removed when dropped.
 struct Scratch(PathBuf);
@@ -190,22 +190,6 @@ fn assert_only_failure(ran: &Checked, all: &[&str], failed: &str, hint: &str) ->
     );
     assert!(details.contains("happened: "), "{}", ran.stdout);
     details
-}
-
-/// The notes' C program that contains `marker`, as printed in the notes.
-fn notes_program(marker: &str) -> String {
-    let notes = read(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("shared/seed/ipc-lecture-notes.md"),
-    );
-    notes
-        .split("```c\n")
-        .skip(1)
-        .filter_map(|block| block.split("```").next())
-        .find(|block| block.contains(marker))
-        .unwrap_or_else(|| panic!("no C program with {marker:?} in the notes"))
-        .to_string()
 }
 
 const PIPE_CHECKS: [&str; 3] = ["output", "ends", "waits"];

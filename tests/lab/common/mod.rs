@@ -6,10 +6,11 @@ mod children;
 mod demo;
 mod files;
 mod ipc;
+mod notes;
 mod process;
 mod pty;
 mod users;
 
 // tests/docs.rs includes these files too, and uses a few of them.
 #[allow(unused_imports)]
-pub use {children::*, demo::*, files::*, ipc::*, process::*, pty::*, users::*};
+pub use {children::*, demo::*, files::*, ipc::*, notes::*, process::*, pty::*, users::*};
