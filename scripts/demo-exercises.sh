@@ -14,20 +14,15 @@ against ipc-lab's reference programs and reports each check. Here it checks the 
 solutions of pipe-hello and sig-segv (every check passes) and the notes' own pipe program, whose
 parent never waits for its child (the check "waits" fails, with its hint).
 
+Checks: each solution scores full marks and lab-check exits 0; the notes' pipe program scores 4
+of 6, fails "waits" with the hint to call wait(NULL), and lab-check exits 1. Needs a C compiler (cc).
+
 Options:
   (none)          Headless: each lab-check runs here; its report is labelled [pipe-hello] or
                   [sig-segv].
   --tmux          Two tmux panes: pipe-hello's checks left (the solution, then the notes'
                   program), sig-segv's right, typed as a person would.
 $(lab_options_help)
-
-Checks: each solution scores full marks and lab-check exits 0; the notes' pipe program scores 4
-of 6, fails "waits" with the hint to call wait(NULL), and lab-check exits 1. Exit status: 0 when
-every check passed, 1 when one failed, 2 for a usage error. Needs a C compiler (cc).
-
-Examples:
-  scripts/demo-exercises.sh               headless, builds first if needed
-  scripts/demo-exercises.sh --tmux --step watch it typed into two panes, a key before each step
 EOF
 }
 
@@ -40,30 +35,31 @@ LAB_STEPS=(
 
 # write_notes_pipe FILE: the notes' pipe program, as printed (its parent does not wait).
 write_notes_pipe() {
-    printf '%s\n' \
-        '#define READ_END 0' \
-        '#define WRITE_END 1' \
-        '#include <stdio.h>' \
-        '#include <stdlib.h>' \
-        '#include <string.h>' \
-        '#include <unistd.h>' \
-        '' \
-        'int main() {' \
-        '    int pipeFd[2], pid, len;' \
-        '    char buf[100], *str = "Hello There!";' \
-        '' \
-        '    pipe(pipeFd);' \
-        '    if ((pid = fork()) > 0) { /* parent proc */' \
-        '        close(pipeFd[READ_END]);' \
-        '        write(pipeFd[WRITE_END], str, strlen(str) + 1);' \
-        '        close(pipeFd[WRITE_END]);' \
-        '    } else { /* child proc */' \
-        '        close(pipeFd[WRITE_END]);' \
-        '        len = read(pipeFd[READ_END], buf, sizeof buf);' \
-        '        printf("Proc %d read: %s\n", pid, buf);' \
-        '        close(pipeFd[READ_END]);' \
-        '    }' \
-        '}' >"$1"
+    cat >"$1" <<'C'
+#define READ_END 0
+#define WRITE_END 1
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main() {
+    int pipeFd[2], pid, len;
+    char buf[100], *str = "Hello There!";
+
+    pipe(pipeFd);
+    if ((pid = fork()) > 0) { /* parent proc */
+        close(pipeFd[READ_END]);
+        write(pipeFd[WRITE_END], str, strlen(str) + 1);
+        close(pipeFd[WRITE_END]);
+    } else { /* child proc */
+        close(pipeFd[WRITE_END]);
+        len = read(pipeFd[READ_END], buf, sizeof buf);
+        printf("Proc %d read: %s\n", pid, buf);
+        close(pipeFd[READ_END]);
+    }
+}
+C
 }
 
 play() {

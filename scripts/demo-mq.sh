@@ -15,14 +15,6 @@ pile up in the kernel. A sender at priority 1 sends low-1 low-2 low-3, then a se
 sends high-1 high-2. After Enter the receiver takes all five: the highest priority first, and
 within one priority the oldest first. It then removes the queue (--unlink).
 
-Options:
-  (none)          Headless: the receiver and the senders run here as processes; their output is
-                  labelled [recv] and [send]. The senders narrate their calls (--explain); Enter
-                  is written to the receiver's input.
-  --tmux          Two tmux panes, receiver left, senders right, the commands typed as a person
-                  would, then Enter pressed in the receiver's pane.
-$(lab_options_help)
-
 Checks: the receiver found 5 messages waiting and printed, in this order,
   priority 5, 6 bytes: high-1
   priority 5, 6 bytes: high-2
@@ -30,13 +22,14 @@ Checks: the receiver found 5 messages waiting and printed, in this order,
   priority 1, 5 bytes: low-2
   priority 1, 5 bytes: low-3
 all three programs exit 0, and the queue is gone afterwards (mq-recv --attr finds no such queue).
-On an error, Ctrl-C, SIGTERM or SIGHUP the programs it started are stopped and the queue removed.
-Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
 
-Examples:
-  scripts/demo-mq.sh                      headless, builds first if needed
-  scripts/demo-mq.sh --tmux --step        watch it typed into two panes, a key before each step
-  scripts/demo-mq.sh --bin-dir target/release
+Options:
+  (none)          Headless: the receiver and the senders run here as processes; their output is
+                  labelled [recv] and [send]. The senders narrate their calls (--explain); Enter
+                  is written to the receiver's input.
+  --tmux          Two tmux panes, receiver left, senders right, the commands typed as a person
+                  would, then Enter pressed in the receiver's pane.
+$(lab_options_help)
 EOF
 }
 

@@ -14,21 +14,15 @@ waits for its ready flag; shm-slave attaches the segment, writes 5, 7 and -9 and
 master reads the three values, detaches and destroys the segment. Then the same again with
 --explain, each side narrating the five steps.
 
+Checks: the master prints its segment's id and "Read 5 from shared memory." (7, -9), both
+programs exit 0, and the segment is gone afterwards (/proc/sysvipc/shm); so for the --explain run.
+
 Options:
   (none)          Headless: both programs run here as processes, the slave given the id and the
                   values on its input as in the notes' dialogue; their output is labelled
                   [master] and [slave]. A second run with --explain narrates the five steps.
   --tmux          Two tmux panes, master left, slave right, the commands typed as a person would.
 $(lab_options_help)
-
-Checks: the master prints its segment's id and "Read 5 from shared memory." (7, -9), both
-programs exit 0, and the segment is gone afterwards (/proc/sysvipc/shm); so for the --explain run.
-Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
-
-Examples:
-  scripts/demo-shm.sh                     headless, builds first if needed
-  scripts/demo-shm.sh --tmux --step       watch it typed into two panes, a key before each step
-  scripts/demo-shm.sh --bin-dir target/release
 EOF
 }
 

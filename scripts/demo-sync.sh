@@ -17,16 +17,18 @@ two terminals:
   1. lost updates: the first terminal runs shm-race counter --others 1 --sync none, which makes a
      segment, prints its id and waits; the second joins with shm-race counter --join ID. Both add
      1 to one counter $INCREMENTS times, each time a load and a store, as C compiles shm[0]++:
-     updates are lost, and the first terminal prints how many. The race is real, so once in a
-     while the two do not overlap and nothing is lost: the race then runs again, up to $TRIES times;
+     updates are lost, and the first terminal prints how many (the race is real: should the two
+     not overlap, it runs again, up to $TRIES times);
   2. fixed: the same pair with --sync semaphore (a System V semaphore around each increment: two
      system calls each, so $SEM_INCREMENTS increments per process) and with --sync atomic (one
      atomic add instruction each, $ATOMIC_INCREMENTS per process): nothing is lost;
   3. torn reads: shm-race torn --sync all, a writer rewrites a record of 7 equal fields and their
      sum while a reader copies it $READS times: without synchronisation some copies mix two
      writes; with the semaphore none do.
-The first terminal's commands and the torn race narrate their system calls (--explain), so the
-ids of every segment (shmget) and semaphore set (semget) they make are known and checked.
+Checks: every program exits 0; without synchronisation updates are lost (in one of $TRIES races);
+with the semaphore and with the atomic add the count is exact (got = expected, lost 0); with the
+semaphore no copy is torn. Every segment and semaphore set the runs made, as their narration
+(--explain: shmget, semget) names them, is gone afterwards (/proc/sysvipc/shm, /proc/sysvipc/sem).
 
 Options:
   (none)          Headless: both terminals' programs run here as processes; their output is
@@ -35,18 +37,6 @@ Options:
                   as a person would: the second joins with the id read from the left pane, and
                   the torn race runs in the right pane.
 $(lab_options_help)
-
-Checks: every program exits 0; without synchronisation updates are lost (in one of $TRIES races);
-with the semaphore and with the atomic add the count is exact (got = expected, lost 0); with the
-semaphore no copy is torn. Every segment and semaphore set the runs made is gone afterwards
-(/proc/sysvipc/shm, /proc/sysvipc/sem). On an error, Ctrl-C, SIGTERM or SIGHUP the programs it
-started are stopped (and remove what they made). Exit status: 0 when every check passed, 1 when
-one failed, 2 for a usage error.
-
-Examples:
-  scripts/demo-sync.sh                    headless, builds first if needed
-  scripts/demo-sync.sh --tmux --step      watch it typed into two panes, a key before each step
-  scripts/demo-sync.sh --bin-dir target/release
 EOF
 }
 

@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# scripts/lib.sh: the player of the demos' screenplays. Source it, do not run it. A demo lists
-# its steps' captions, then plays them in ONE function, the same for both modes:
+# scripts/lib.sh: the player of the demos' screenplays (source it, do not run it). A demo lists its
+# steps' captions, then plays them in ONE function, the same for both modes:
 #
 #   LAB_STEPS=("the receiver holds its mailbox" "a sender sends; Enter lets the receiver take it")
 #   play() {
-#       lab_heading "Message queues"             # headings and narration (lab_say) for the reader
-#       lab_step L                               # the next caption, typed into the left pane
-#       lab_run L mq-recv --hold --unlink /q     # a command, in the left pane (R: the right one)
-#       lab_await L 'holding: press Enter'       # wait (bounded) for a line; its groups: LAB_MATCH
+#       lab_step L                               # the next caption (typed into the left pane)
+#       lab_run L mq-recv --hold --unlink /q     # a command in the left pane (R: the right one)
+#       lab_await L 'holding: press Enter'       # wait for a line (bounded); groups in LAB_MATCH
 #       lab_step R
 #       lab_run R mq-send /q hello
-#       lab_end R                                # wait for its end; check its status (0)
+#       lab_end R                                # wait for its end, check its status (0)
 #       lab_type L ""                            # a line typed on its input (here: Enter)
 #       lab_end L
-#       lab_expect L "hello"                     # lines that must have appeared, in this order
+#       lab_expect L "hello"                     # what it must have printed, in this order
 #       lab_gone mq /q                           # the kernel object must be gone
 #   }
 #   lab_demo_start mq-recv mq-send -- "$@"       # options, set-up, the binaries (first on PATH)
@@ -23,19 +22,13 @@
 #
 # Headless, each command runs here as a process whose stdin is a pipe (lab_type writes to it,
 # lab_key C-d closes it), its output shown as it comes, labelled with its pane's name ([recv]).
-# With --tmux the same commands are typed into two panes at the pace and the waits read the
-# panes' screens: a pane's output is what its screen shows below the command typed last.
-# Also: lab_key PANE C-c|C-d, lab_output, lab_running, lab_stopped, lab_fg,
-# lab_again, lab_caption, lab_track, lab_pane_pid (each described where it is defined).
-#
-# Every wait is bounded: one that runs out (or a process that ends without the line awaited)
-# stops the play there, a failed check. On exit, error, Ctrl-C, SIGTERM and SIGHUP the trap
-# stops every process started (and the ones tracked), closes the tmux window or kills the private
-# server, and removes the segments, semaphore sets and queues tracked (lab_track) still there.
-#
-# Conventions: functions lab_*, globals LAB_*, internals lab__* / LAB__*. A function that
-# produces a value stores it in a global (LAB_LINE, LAB_RC, LAB_PID, ...) instead of printing it,
-# so that it runs in the script's own shell and a signal is handled at once.
+# With --tmux the same commands are typed into two panes at the pace, and the waits read the
+# screens: a pane's output is what it shows below the command typed last. Every wait is bounded;
+# one that runs out stops the play, a failed check. On exit, error, Ctrl-C, SIGTERM and SIGHUP
+# the trap stops every process started or tracked, closes the tmux window (or kills the private
+# server) and removes what lab_track names and is still there. Functions lab_*, globals LAB_*,
+# internals lab__*/LAB__*; a result goes to a global (LAB_RC, LAB_PID, ...), not to stdout, so
+# that no subshell runs it and a signal is handled at once.
 
 # The globals are read by the scripts that source this file, which shellcheck cannot see from here.
 # shellcheck disable=SC2034
@@ -55,8 +48,7 @@ LAB_PID=""          # the process lab_run started (with --tmux: once seen, for o
 LAB_RC=0            # the exit status lab_end saw
 LAB_LINE=""         # the line lab_await found, and its groups in LAB_MATCH
 LAB_MATCH=()
-LAB_STATE=""        # a process's state letter (lab_proc_state)
-LAB_FOUND=()        # pids found by lab_children
+LAB_STATE=""        # a process's state letter (lab_proc_state); lab_children: LAB_FOUND
 LAB_CHILD=""        # the child found by lab_wait_child
 LAB_FAILED=0        # how many checks failed
 LAB_STEPS=()        # the demo's captions, one per step, in the order both modes play them
@@ -126,21 +118,13 @@ lab_heading() {
     echo
     lab_wrap "$LAB__WIDTH" "==> " "    " "$LAB__BOLD" "$*"
 }
-lab_say() {
-    lab_wrap "$LAB__WIDTH" "" "" "$LAB__DIM" "$*"
-}
-lab_cmd() {
-    printf '%s$ %s%s\n' "$LAB__BOLD" "$*" "$LAB__RESET"
-}
+lab_say() { lab_wrap "$LAB__WIDTH" "" "" "$LAB__DIM" "$*"; }
+lab_cmd() { printf '%s$ %s%s\n' "$LAB__BOLD" "$*" "$LAB__RESET"; }
 
 # lab_warn TEXT / lab_error TEXT: on stderr, prefixed with the script's name. lab_die: an error,
 # exit 1; lab_usage_error: exit 2 (the exit trap cleans up).
-lab_warn() {
-    printf '%s%s: warning: %s%s\n' "$LAB__EYELLOW" "$LAB_SCRIPT" "$*" "$LAB__ERESET" >&2
-}
-lab_error() {
-    printf '%s%s: error: %s%s\n' "$LAB__ERED" "$LAB_SCRIPT" "$*" "$LAB__ERESET" >&2
-}
+lab_warn() { printf '%s%s: warning: %s%s\n' "$LAB__EYELLOW" "$LAB_SCRIPT" "$*" "$LAB__ERESET" >&2; }
+lab_error() { printf '%s%s: error: %s%s\n' "$LAB__ERED" "$LAB_SCRIPT" "$*" "$LAB__ERESET" >&2; }
 lab_die() {
     lab_error "$*"
     exit 1
@@ -149,11 +133,6 @@ lab_usage_error() {
     lab_error "$*"
     printf 'Try %s --help\n' "$LAB_SCRIPT" >&2
     exit 2
-}
-
-# lab_plain: a filter that removes colour escapes (CLICOLOR_FORCE colours files too).
-lab_plain() {
-    sed 's/\x1b\[[0-9;]*m//g'
 }
 
 # lab__show_new LABEL FILE [--all]: FILE's complete lines not shown before, each as [LABEL] LINE;
@@ -174,9 +153,7 @@ lab__show_new() {
 # ----------------------------------------------------------------------------------------------
 # Checks: each prints one line, ok or FAIL; lab_finish exits 1 when any failed.
 
-lab_pass() {
-    printf '%sok%s   %s\n' "$LAB__GREEN" "$LAB__RESET" "$*"
-}
+lab_pass() { printf '%sok%s   %s\n' "$LAB__GREEN" "$LAB__RESET" "$*"; }
 lab_fail() {
     printf '%sFAIL%s %s\n' "$LAB__RED" "$LAB__RESET" "$*"
     LAB_FAILED=$((LAB_FAILED + 1))
@@ -254,9 +231,9 @@ lab_demo_start() {
     fi
     lab_init
     if ((LAB_DEMO_TMUX)) && ! command -v tmux >/dev/null 2>&1; then
-        lab_warn "tmux is not installed (not found on PATH), so --tmux cannot open two panes: running the headless demo instead."
-        lab_warn "install tmux with your package manager: sudo apt-get install tmux (Debian, Ubuntu),"
-        lab_warn "sudo dnf install tmux (Fedora), sudo pacman -S tmux (Arch), then run again with --tmux."
+        lab_warn "tmux is not installed (not found on PATH), so --tmux cannot open two panes: running" \
+            "the headless demo instead. Install tmux with your package manager (sudo apt-get install" \
+            "tmux, sudo dnf install tmux, sudo pacman -S tmux), then run again with --tmux."
         LAB_DEMO_TMUX=0
     fi
     if [[ -z $pace ]] && ((LAB_DEMO_TMUX)); then
@@ -271,7 +248,8 @@ lab_demo_start() {
     fi
 }
 
-# lab_options_help: the lines of a demo's --help on the options every demo takes.
+# lab_options_help: the end of a demo's --help: the options every demo takes, the exit status, the
+# examples.
 lab_options_help() {
     # inside tmux, nothing says Ctrl-b d: it would detach the user's own session
     local leave=" (Ctrl-b d leaves it early)" in="                  "
@@ -297,6 +275,15 @@ Environment: IPC_LAB_BIN (as --bin-dir), IPC_LAB_PACE (as --pace), NO_COLOR (no 
 COLUMNS (the width the scripts' text is wrapped at, else the terminal's, else 80),
 IPC_LAB_STEP_KEYS (for tests: a file or FIFO --step reads its keys from instead of the
 terminal, a line per key: q quits, any other line plays the step).
+
+On an error, Ctrl-C, SIGTERM or SIGHUP every program the demo started is stopped (a stopped one
+too) and what it made is removed. Exit status: 0 when every check passed, 1 when one failed, 2
+for a usage error.
+
+Examples:
+$(printf '  %-39s %s\n' "scripts/$LAB_SCRIPT" "headless, builds first if needed" \
+    "scripts/$LAB_SCRIPT --tmux --step" "watch it typed into two panes, a key before each step")
+  scripts/$LAB_SCRIPT --bin-dir target/release
 EOF
 }
 
@@ -367,7 +354,10 @@ lab_cleanup() {
     LAB__CLEANED=1
     lab__restore_output
     exec 7>&- 8>&-
-    for pid in "${LAB__PIDS[@]}"; do
+    # the processes tracked, and every child of this script (a signal may come between a start
+    # and its tracking)
+    lab_children $$
+    for pid in "${LAB__PIDS[@]}" "${LAB_FOUND[@]}"; do
         if lab_alive "$pid"; then lab_stop "$pid"; fi
     done
     lab__tmux_kill
@@ -424,14 +414,10 @@ lab__on_signal() {
 
 # lab_nap SECS: sleep SECS (a fraction) without starting a process: a read with a time-out on a
 # FIFO of the work directory that nobody writes to (opened for reading and writing: no wait).
-lab_nap() {
-    read -r -t "$1" _ <>"$LAB_WORK/nap" || true
-}
+lab_nap() { read -r -t "$1" _ <>"$LAB_WORK/nap" || true; }
 
 # lab_alive PID: true while PID runs (an exited child that is not reaped yet counts as gone).
-lab_alive() {
-    lab_proc_state "$1" && [[ $LAB_STATE != Z ]]
-}
+lab_alive() { lab_proc_state "$1" && [[ $LAB_STATE != Z ]]; }
 
 # lab_proc_state PID: PID's state letter in LAB_STATE, as ps shows it first in STAT (R running,
 # S asleep, T stopped, Z ended but not reaped); false, LAB_STATE empty, without such a process.
@@ -479,20 +465,15 @@ lab_children() {
 # lab_wait_child PID NAME SECS: wait up to SECS for a child of PID named NAME (its comm), in
 # LAB_CHILD; false when PID ends first or the time runs out.
 lab_wait_child() {
-    local tries=$(($3 * 50)) pid comm
-    LAB_CHILD=""
+    local end=$((${EPOCHREALTIME//[!0-9]/} + $3 * 1000000)) i=0 comm
     while lab_alive "$1"; do
         lab_children "$1"
-        for pid in "${LAB_FOUND[@]}"; do
-            { read -r comm <"/proc/$pid/comm"; } 2>/dev/null || continue
-            [[ $comm != "$2" ]] || {
-                LAB_CHILD=$pid
-                return 0
-            }
+        for LAB_CHILD in "${LAB_FOUND[@]}"; do
+            { read -r comm <"/proc/$LAB_CHILD/comm"; } 2>/dev/null && [[ $comm == "$2" ]] && return 0
         done
-        ((tries-- > 0)) || return 1
-        lab_nap 0.02
+        lab__tick $((i++)) "$end" || break
     done
+    LAB_CHILD=""
     return 1
 }
 
@@ -637,9 +618,7 @@ lab_step() {
 }
 
 # lab_step_skip N: count N steps this run cannot play (with one CPU, say) as played.
-lab_step_skip() {
-    LAB_STEP=$((LAB_STEP + $1))
-}
+lab_step_skip() { LAB_STEP=$((LAB_STEP + $1)); }
 
 # lab_caption PANE TEXT: TEXT as "# ..." comment lines: headless printed, with --tmux typed into
 # PANE at its shell's prompt (a running program would take them as input), wrapped at its width.
@@ -804,8 +783,8 @@ lab__tick() {
     lab_nap "$ms"
 }
 
-# lab__busy PANE: true while PANE's last command runs.
-lab__busy() {
+# lab_busy PANE: true while PANE's last command runs.
+lab_busy() {
     if ((LAB_DEMO_TMUX)); then lab__tmux_running "$1"; else lab_alive "${LAB__PROC[$1]}"; fi
 }
 
@@ -836,7 +815,7 @@ lab_await() {
     local p=$1 re=$2 secs=${3:-10} ended=0 i=0 end
     end=$((${EPOCHREALTIME//[!0-9]/} + secs * 1000000))
     while :; do
-        lab__busy "$p" || ended=1
+        lab_busy "$p" || ended=1
         lab__lines "$p"
         for LAB_LINE in "${LAB__LINES[@]}"; do
             [[ $LAB_LINE =~ $re ]] || continue
@@ -869,9 +848,9 @@ lab_end() {
         lab__show
     fi
     if [[ $LAB_RC == "$want" ]]; then
-        lab_pass "[${LAB__NAME[$p]}] ${LAB__CMD[$p]} exited with status $LAB_RC"
+        lab_pass "[${LAB__NAME[$p]}] ${LAB__CMD[$p]}: status $LAB_RC"
     else
-        lab_fail "[${LAB__NAME[$p]}] ${LAB__CMD[$p]} exited with status $LAB_RC, expected $want"
+        lab_fail "[${LAB__NAME[$p]}] ${LAB__CMD[$p]}: status $LAB_RC, expected $want"
     fi
 }
 
@@ -929,13 +908,8 @@ lab_expect() {
     fi
 }
 
-# lab_running PANE WHAT: the check that PANE's last command (WHAT) still runs.
-lab_running() {
-    if lab__busy "$1"; then lab_pass "$2 still runs"; else lab_fail "$2 should still run"; fi
-}
-
 # lab_stopped PANE PID: the check that PANE's command, process PID, was stopped (kill -STOP): its
-# state T; with --tmux also its shell's report, "Stopped", status 147 = 128 + 19 (SIGSTOP).
+# state T; with --tmux also its shell's report.
 lab_stopped() {
     if lab_wait_state "$2" T 5; then
         lab_pass "process $2 is stopped (state T in /proc/$2/stat)"
@@ -943,15 +917,9 @@ lab_stopped() {
         lab_fail "process $2 is not stopped (state ${LAB_STATE:-gone})"
     fi
     ((LAB_DEMO_TMUX)) || return 0
-    lab__tmux_wait_status "$1" "${LAB__SENT[$1]}" 10 ||
-        lab_abort "the ${LAB__NAME[$1]} pane's shell did not report its job stopped"
-    LAB_RC=$(sed -n "$((${LAB__SENT[$1]} + 1))p" "${LAB__STATUS[$1]}")
-    lab__lines "$1"
-    if [[ $LAB_RC == 147 && $(printf '%s\n' "${LAB__LINES[@]}") =~ (^|$'\n')\[[0-9]+\]\+\ +Stopped ]]; then
-        lab_pass "the ${LAB__NAME[$1]} pane's shell reports its job Stopped, status 147 = 128 + 19 (SIGSTOP)"
-    else
-        lab_fail "the ${LAB__NAME[$1]} pane's shell should report its job Stopped, status 147; status $LAB_RC"
-    fi
+    # its shell takes the terminal back: status 147 = 128 + 19 (SIGSTOP), and "[1]+ Stopped"
+    lab_end "$1" 147
+    lab_expect "$1" "Stopped"
 }
 
 # lab_fg PANE PID: after SIGCONT, the check that process PID runs again; with --tmux, fg typed into
@@ -1004,9 +972,7 @@ lab_tmux() {
 
 # lab_tmux_interactive: true when the panes will be shown (stdin and stdout are terminals, and
 # no --detached).
-lab_tmux_interactive() {
-    [[ -t 0 && -t 1 && ${IPC_LAB_DETACHED:-0} != 1 ]]
-}
+lab_tmux_interactive() { [[ -t 0 && -t 1 && ${IPC_LAB_DETACHED:-0} != 1 ]]; }
 
 # lab__tmux_start TOPIC [vertical]: open the window, its two panes' shells in the project root,
 # and say where it is shown and how to leave it.
@@ -1167,9 +1133,7 @@ lab__tmux_mark() {
 }
 
 # lab__tmux_running PANE: true while the command typed last into PANE has not ended.
-lab__tmux_running() {
-    (($(wc -l <"${LAB__STATUS[$1]}") <= ${LAB__SENT[$1]:-0}))
-}
+lab__tmux_running() { (($(wc -l <"${LAB__STATUS[$1]}") <= ${LAB__SENT[$1]:-0})); }
 
 # lab__tmux_wait_status PANE N SECS: wait up to SECS for PANE's status file to have more than N
 # lines (a prompt after the command that N counted up to).
