@@ -151,11 +151,10 @@ bench() {
 # wait_pinned PARENT CHILD SECS: wait up to SECS for the child to have placed itself on a CPU of
 # its own (--pin cross: sched_setaffinity in each process), so that ps's PSR shows the placement.
 wait_pinned() {
-    local tries=$(($3 * 20)) p c
-    while :; do
-        p=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || p=""
-        c=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$2/status" 2>/dev/null) || c=""
-        [[ $p =~ ^[0-9]+$ && $c =~ ^[0-9]+$ && $p != "$c" ]] && return 0
+    local tries=$(($3 * 20)) cpus
+    # each one's Cpus_allowed_list: a single CPU, and two different ones
+    until cpus=$(awk '/^Cpus_allowed_list:/ { print $2 }' "/proc/$1/status" "/proc/$2/status" 2>/dev/null) &&
+        [[ $cpus =~ ^([0-9]+)$'\n'([0-9]+)$ && ${BASH_REMATCH[1]} != "${BASH_REMATCH[2]}" ]]; do
         ((tries-- > 0)) || return 1
         lab_nap 0.05
     done

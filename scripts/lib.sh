@@ -338,12 +338,9 @@ lab_init() {
 # (mq); or stop process ID (pid).
 lab_track() {
     local cpid=${3:-}
-    if [[ $1 == pid ]]; then
-        LAB__PIDS+=("$2")
-        return 0
-    fi
+    [[ $1 != pid ]] || LAB__PIDS+=("$2")
     [[ $1 != shm || -n $cpid ]] || cpid=$(lab__segment_cpid "$2") || cpid=""
-    LAB__OBJECTS+=("$1 $2 $cpid")
+    [[ $1 == pid ]] || LAB__OBJECTS+=("$1 $2 $cpid")
 }
 
 # lab_cleanup: stop the processes, close the tmux window or kill the private server, remove what
@@ -509,9 +506,7 @@ lab_stop() {
 # number later.
 lab__untrack() {
     local i
-    for i in "${!LAB__PIDS[@]}"; do
-        [[ ${LAB__PIDS[i]} != "$1" ]] || unset 'LAB__PIDS[i]'
-    done
+    for i in "${!LAB__PIDS[@]}"; do [[ ${LAB__PIDS[i]} != "$1" ]] || unset 'LAB__PIDS[i]'; done
 }
 
 lab__segment_cpid() {
@@ -1033,12 +1028,12 @@ lab__tmux_start() {
     window)
         prefix=$(tmux show-options -gv prefix 2>/dev/null) || prefix=C-b
         prefix=${prefix/#C-/Ctrl-}
-        hello="the demo plays in this new window, ipc-lab-$topic: $prefix then l goes back to the window you came from (and then here again); this window closes when the demo ends"
-        lab_say "the demo plays in a new window of your tmux session, ipc-lab-$topic: $prefix then l goes back to the window you came from (and then there again); it closes when the demo ends"
+        hello="the demo plays in a new window of your tmux session, ipc-lab-$topic: $prefix then l goes back to the window you came from (and back again); it closes when the demo ends"
+        lab_say "$hello"
         ;;
     attach)
-        hello="this tmux session is the demo's own: Ctrl-b d leaves it early (and stops the demo); it closes when the demo ends"
-        lab_say "attaching to the demo's own tmux session: Ctrl-b d leaves it early (and stops the demo); it closes when the demo ends"
+        hello="the demo's own tmux session: Ctrl-b d leaves it early (and stops the demo); it closes when the demo ends"
+        lab_say "attaching to $hello"
         sleep 1
         # the client in the background, on this terminal; this script's output to a log meanwhile
         exec {LAB__OUT_FD}>&1 {LAB__ERR_FD}>&2
