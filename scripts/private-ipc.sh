@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a command (the test suite) in a private IPC namespace, then account for every IPC object:
 # the namespace starts empty, so whatever is in it at the end was left by the command.
-set -uo pipefail
+set -euo pipefail
 
 PROG=private-ipc.sh
 
@@ -58,11 +58,11 @@ if ! mount -t mqueue none "$queues"; then
     rmdir "$queues"
     exit 1
 fi
-trap 'umount "$queues" 2>/dev/null; rmdir "$queues" 2>/dev/null' EXIT
+trap 'umount "$queues" 2>/dev/null || true; rmdir "$queues" 2>/dev/null || true' EXIT
 
 echo "$PROG: running in a private IPC namespace: $*" >&2
-"$@"
-status=$?
+status=0
+"$@" || status=$?
 
 left=()
 for table in shm sem msg; do

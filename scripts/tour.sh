@@ -74,7 +74,7 @@ main() {
         name=$(basename "$demo")
         out=$LAB_WORK/$name.out
         ((verbose)) && lab_heading "$name" || printf '%-24s ' "$name"
-        start=$(lab_now_ms)
+        start=${EPOCHREALTIME//[!0-9]/}
         rc=0
         # In the background so that a signal reaches this script at once; the trap then stops it.
         if ((verbose)); then
@@ -82,9 +82,11 @@ main() {
         else
             timeout --foreground --kill-after=10 "$limit" bash "$demo" --bin-dir "$LAB_BIN" </dev/null >"$out" 2>&1 &
         fi
-        lab_track_pid $!
+        lab_track pid $!
         wait $! || rc=$?
-        took=$(lab_elapsed "$start")
+        # the time it took in seconds, with one decimal
+        took=$(((${EPOCHREALTIME//[!0-9]/} - start) / 100000))
+        took=$((took / 10)).$((took % 10))
         ((verbose)) && printf '\n%-24s ' "$name"
         if ((rc == 0)); then
             printf '%sok%s   %6ss\n' "$LAB__GREEN" "$LAB__RESET" "$took"
