@@ -18,13 +18,13 @@ pub(super) mod lay {
     /// first; the child the second. So the line a process waits on also brings it the other's
     /// count of messages read: a ping-pong moves one line each way per message, and no line is
     /// written by both.
-    pub const SEQ: [usize; 2] = [0, 64];
-    pub const DONE: [usize; 2] = [80, 16];
+    pub(crate) const SEQ: [usize; 2] = [0, 64];
+    pub(crate) const DONE: [usize; 2] = [80, 16];
     /// Per direction (shm-sem): "full" (messages waiting) and "empty" (free slots).
-    pub const FULL: [usize; 2] = [256, 320];
-    pub const EMPTY: [usize; 2] = [384, 448];
+    pub(crate) const FULL: [usize; 2] = [256, 320];
+    pub(crate) const EMPTY: [usize; 2] = [384, 448];
     /// The data: a ring of slots for each direction.
-    pub const DATA: usize = 4096;
+    pub(crate) const DATA: usize = 4096;
 }
 
 /// How big each direction's ring is in a stream, per mechanism. A spinning reader copies a

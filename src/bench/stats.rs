@@ -40,12 +40,12 @@ impl Stats {
     }
 
     /// The 99th percentile, if it means more than "the slowest sample": from 100 samples on.
-    pub fn p99_shown(&self) -> Option<f64> {
+    pub(crate) fn p99_shown(&self) -> Option<f64> {
         (self.samples >= 100).then_some(self.p99)
     }
 
     /// The 99.9th percentile, from 1000 samples on.
-    pub fn p999_shown(&self) -> Option<f64> {
+    pub(crate) fn p999_shown(&self) -> Option<f64> {
         (self.samples >= 1000).then_some(self.p999)
     }
 }

@@ -7,8 +7,8 @@
 //! - [`ipc`]: the private IPC namespace the runs share, and the objects a run leaves behind.
 //! - [`build`]: a `.c` file compiled as the notes' programs are.
 //! - [`report`]: the result, as text for the student or Gradescope's JSON for the instructor.
-//! - one file per exercise: [`shm_slave`], [`shm_master`], [`pipe_hello`], [`pipeline`],
-//!   [`sig_segv`], [`mq_receive`].
+//! - one file per exercise: `shm_slave`, `shm_master`, `pipe_hello`, [`pipeline`],
+//!   `sig_segv`, [`mq_receive`].
 
 #![forbid(unsafe_code)]
 
@@ -184,7 +184,7 @@ impl<'a> Lab<'a> {
     }
 
     /// Start the student's program with `args`, for at most `timeout`.
-    pub fn start_for(&self, args: &[String], timeout: Duration) -> anyhow::Result<Run> {
+    pub(crate) fn start_for(&self, args: &[String], timeout: Duration) -> anyhow::Result<Run> {
         self.ui.meaning(&format!(
             "  run: {}",
             run::shell_words(&self.program.shown, args)
@@ -236,7 +236,10 @@ impl<'a> Lab<'a> {
     }
 
     /// Find what the program left since `before`, remove it, and describe it (empty: nothing).
-    pub fn remove_leftovers(&self, before: &std::collections::BTreeSet<Object>) -> Vec<String> {
+    pub(crate) fn remove_leftovers(
+        &self,
+        before: &std::collections::BTreeSet<Object>,
+    ) -> Vec<String> {
         let left = ipc::left_since(&self.isolation, before);
         left.iter()
             .map(|o| {

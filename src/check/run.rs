@@ -35,7 +35,7 @@ pub(crate) fn check_interrupted() -> anyhow::Result<()> {
 }
 
 /// Sleep for [`LOOK`], unless a termination signal has arrived.
-pub fn nap() -> anyhow::Result<()> {
+pub(crate) fn nap() -> anyhow::Result<()> {
     check_interrupted()?;
     std::thread::sleep(LOOK);
     check_interrupted()
@@ -221,14 +221,14 @@ impl Run {
     }
 
     /// Type `line` and Enter, as a person would.
-    pub fn type_line(&mut self, line: &str) -> anyhow::Result<()> {
+    pub(crate) fn type_line(&mut self, line: &str) -> anyhow::Result<()> {
         // A program that has ended, or closed its input, cannot be typed to: not our failure.
         let _ = self.master.write_all(format!("{line}\n").as_bytes());
         Ok(())
     }
 
     /// Whether it has ended (and, if so, collect its status).
-    pub fn has_ended(&mut self) -> anyhow::Result<bool> {
+    pub(crate) fn has_ended(&mut self) -> anyhow::Result<bool> {
         if self.ended.is_none() {
             if let Some(status) = self.child.try_wait().context("waitpid")? {
                 self.ended = Some(End::of(status));
@@ -239,7 +239,10 @@ impl Run {
 
     /// Wait until `done` holds of its output: Ok(true); or until it ends or its deadline
     /// passes without that: Ok(false).
-    pub fn wait_output(&mut self, mut done: impl FnMut(&str) -> bool) -> anyhow::Result<bool> {
+    pub(crate) fn wait_output(
+        &mut self,
+        mut done: impl FnMut(&str) -> bool,
+    ) -> anyhow::Result<bool> {
         loop {
             if done(&self.output()) {
                 return Ok(true);

@@ -200,7 +200,7 @@ impl Peer {
     }
 
     /// Whether it has ended (reaped now if so).
-    pub fn has_ended(&mut self) -> bool {
+    pub(crate) fn has_ended(&mut self) -> bool {
         if self.ended.is_none() {
             match self.child.try_wait() {
                 Ok(Some(status)) => self.ended = Some(Some(status)),
@@ -222,7 +222,7 @@ impl Peer {
 
     /// Wait until `done` holds of its stdout (Ok(true)), or it ends or `until` passes without
     /// that (Ok(false)).
-    pub fn wait_output(
+    pub(crate) fn wait_output(
         &mut self,
         until: Instant,
         mut done: impl FnMut(&str) -> bool,

@@ -27,7 +27,7 @@ impl Ownership {
     }
 
     /// Whether the effective user of this process owns it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         self.uid == crate::sys::effective_uid()
     }
 
@@ -38,7 +38,7 @@ impl Ownership {
 
     /// The warning for a queue another user owns and opened to others (chapter 5's words); None
     /// for a queue of this user's, or one closed to all but its owner.
-    pub fn exposure(&self, name: &QueueName) -> Option<String> {
+    pub(crate) fn exposure(&self, name: &QueueName) -> Option<String> {
         crate::sys::exposure_warning(
             &format!("queue {name}"),
             self.uid,

@@ -12,9 +12,9 @@
 //! |--------|----------|
 //! | [`hello`] | the notes' program: the parent writes, the child reads (the default) |
 //! | [`fail`] | pipe returns non-zero on an error: EMFILE, out of descriptors |
-//! | [`dup`] | close(1); dup(fd[1]): a standard channel attached to a pipe |
+//! | [`dup`] | close(1); dup(fd\[1\]): a standard channel attached to a pipe |
 //! | [`redirect`] | the shell's `CMD1 \| CMD2` built with pipe, fork, dup2, exec and wait |
-//! | [`capacity`] | a circular bounded byte buffer: its capacity, in page slots |
+//! | [`capacity`](mod@capacity) | a circular bounded byte buffer: its capacity, in page slots |
 //! | [`blocking`] | writers wait when it is full, readers when it is empty |
 //! | [`eof`] | end of file comes once every write end is closed |
 //! | [`broken`] | no reader left: SIGPIPE, or EPIPE |

@@ -103,7 +103,7 @@ pub(crate) fn owner_of(path: &Path) -> Option<u32> {
 
 impl FoundFifo {
     /// The descriptor number of the handle, for narration.
-    pub fn handle_number(&self) -> RawFd {
+    pub(crate) fn handle_number(&self) -> RawFd {
         self.handle.as_raw_fd()
     }
 
@@ -134,19 +134,19 @@ impl FoundFifo {
     }
 
     /// The path that reopens the handle's object: `/proc/self/fd/N`.
-    pub fn reopen_path(&self) -> String {
+    pub(crate) fn reopen_path(&self) -> String {
         format!("/proc/self/fd/{}", self.handle.as_raw_fd())
     }
 
     /// Whether `path` still names this very FIFO (same device and inode), without following a
     /// link: so that a FIFO this run made is removed only while it is still the one it made.
-    pub fn is_at(&self, path: &Path) -> bool {
+    pub(crate) fn is_at(&self, path: &Path) -> bool {
         use std::os::unix::fs::MetadataExt;
         std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
     }
 
     /// The warning for a FIFO another user owns and opened to others, in chapter 5's words.
-    pub fn exposure(&self, path: &Path) -> Option<String> {
+    pub(crate) fn exposure(&self, path: &Path) -> Option<String> {
         crate::sys::exposure_warning(
             &format!("FIFO {}", path.display()),
             self.owner,

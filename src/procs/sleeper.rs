@@ -81,7 +81,7 @@ impl Sleeper {
 
     /// Wait until the child sleeps (state `S`) in `read` (when /proc/PID/syscall can be read
     /// and the number of read is known). `Ok(false)` when `stop` says so first.
-    pub fn wait_asleep(&self, stop: impl Fn() -> bool) -> anyhow::Result<bool> {
+    pub(crate) fn wait_asleep(&self, stop: impl Fn() -> bool) -> anyhow::Result<bool> {
         let pid = self.pid();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

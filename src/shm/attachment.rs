@@ -159,13 +159,13 @@ impl Attachment {
 
     /// The words of a read-write attachment as atomics, for read-modify-write operations
     /// (`fetch_add`, `compare_exchange`); None when attached read-only.
-    pub fn as_atomics(&self) -> Option<&[AtomicI32]> {
+    pub(crate) fn as_atomics(&self) -> Option<&[AtomicI32]> {
         (self.access == Access::ReadWrite).then(|| self.atomics())
     }
 
     /// The words of a read-write attachment as 64-bit atomics (a counter that must not wrap,
     /// a record of sequence numbers); None when attached read-only.
-    pub fn as_atomics_u64(&self) -> Option<&[AtomicU64]> {
+    pub(crate) fn as_atomics_u64(&self) -> Option<&[AtomicU64]> {
         (self.access == Access::ReadWrite).then(|| {
             // SAFETY: as for `atomics`: the mapping is page-aligned (so aligned for u64), at
             // least `len / 8 * 8` bytes long and mapped while `self` lives; other processes

@@ -91,7 +91,11 @@ pub fn run(
 
 /// Steps 4 and 5 on the way out of a wait that did not end with a message (`--timeout`, a
 /// termination signal).
-pub fn on_the_way_out(ui: &Ui, attachment: Attachment, mut segment: Segment) -> anyhow::Result<()> {
+pub(crate) fn on_the_way_out(
+    ui: &Ui,
+    attachment: Attachment,
+    mut segment: Segment,
+) -> anyhow::Result<()> {
     detach(ui, attachment)?;
     destroy(ui, &mut segment).context("cannot clean up")
 }

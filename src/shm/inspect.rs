@@ -32,7 +32,7 @@ pub fn run(ui: &Ui, id: ShmId, gone: &str) -> Option<u64> {
 
 /// While a process waits: print the status again only when nattch is no longer `last` (a slave
 /// attached or detached meanwhile). Returns nattch as it is now.
-pub fn if_nattch_changed(ui: &Ui, id: ShmId, last: Option<u64>) -> Option<u64> {
+pub(crate) fn if_nattch_changed(ui: &Ui, id: ShmId, last: Option<u64>) -> Option<u64> {
     let now = id.stat().ok().map(|st| st.attached);
     if now != last { run(ui, id, "") } else { last }
 }

@@ -11,34 +11,31 @@ use std::sync::atomic::Ordering;
 use super::Attachment;
 
 /// The size the notes' master asks for: `shmget(IPC_PRIVATE, 40, ...)`.
-pub const SIZE: usize = 40;
+pub(crate) const SIZE: usize = 40;
 /// Ten `int`s.
-pub const WORDS: usize = SIZE / std::mem::size_of::<i32>();
+pub(crate) const WORDS: usize = SIZE / std::mem::size_of::<i32>();
 /// `shm[0]`: 0 while the master waits, 1 once the slave has written.
-pub const FLAG: usize = 0;
+pub(crate) const FLAG: usize = 0;
 /// Values fit after the flag.
 pub const MAX_VALUES: usize = WORDS - 1;
-/// What the notes' programs exchange.
-pub const DEFAULT_VALUES: usize = 3;
-
 /// The bytes the flag and `count` values need.
-pub fn bytes_needed(count: usize) -> usize {
+pub(crate) fn bytes_needed(count: usize) -> usize {
     (count + 1) * std::mem::size_of::<i32>()
 }
 
 /// The master's `shm[0] = 0`.
-pub fn clear_flag(att: &Attachment) -> anyhow::Result<()> {
+pub(crate) fn clear_flag(att: &Attachment) -> anyhow::Result<()> {
     att.store(FLAG, 0, Ordering::Release)
 }
 
 /// Whether the slave has set the flag (acquire load: the values are visible once it is).
-pub fn is_ready(att: &Attachment) -> bool {
+pub(crate) fn is_ready(att: &Attachment) -> bool {
     att.load(FLAG, Ordering::Acquire)
         .is_some_and(|flag| flag != 0)
 }
 
 /// The slave's writes: `shm[i+1] = value` for each value, then `shm[0] = 1` (release).
-pub fn post(att: &Attachment, values: &[i32]) -> anyhow::Result<()> {
+pub(crate) fn post(att: &Attachment, values: &[i32]) -> anyhow::Result<()> {
     anyhow::ensure!(
         att.len() >= bytes_needed(values.len()),
         "segment {} is {} bytes, too small for the flag and {} values ({} bytes)",
@@ -53,7 +50,7 @@ pub fn post(att: &Attachment, values: &[i32]) -> anyhow::Result<()> {
     att.store(FLAG, 1, Ordering::Release)
 }
 
-/// The master's reads: `shm[1]` to `shm[count]`, after [`is_ready`] said yes.
+/// The master's reads: `shm[1]` to `shm[count]`, after `is_ready` said yes.
 pub fn values(att: &Attachment, count: usize) -> Vec<i32> {
     (1..=count)
         .filter_map(|i| att.load(i, Ordering::Relaxed))

@@ -4,7 +4,7 @@
 //!
 //! | step | the notes                      | here                                            |
 //! |------|--------------------------------|-------------------------------------------------|
-//! | 1    | create or locate M             | [`Segment::create`] (owner), [`ShmId::lookup`]  |
+//! | 1    | create or locate M             | [`Segment::create`] (owner), `ShmId::lookup`  |
 //! | 2    | attach M                       | [`ShmId::attach`] returns an [`Attachment`]     |
 //! | 3    | read from or write to M        | [`Attachment::load`], [`Attachment::store`]     |
 //! | 4    | detach M                       | [`Attachment::detach`], or dropping it          |
@@ -151,13 +151,13 @@ impl CreateOptions {
     }
 
     /// The flags as C source writes them: `IPC_CREAT|IPC_EXCL|0600`.
-    pub fn flags_text(&self) -> String {
+    pub(crate) fn flags_text(&self) -> String {
         let excl = if self.exclusive { "IPC_EXCL|" } else { "" };
         format!("IPC_CREAT|{excl}{:04o}", self.perms & 0o777)
     }
 
     /// The call as C source writes it: `shmget(IPC_PRIVATE, 40, IPC_CREAT|0600)`.
-    pub fn call_text(&self) -> String {
+    pub(crate) fn call_text(&self) -> String {
         format!(
             "shmget({}, {}, {})",
             key_text(self.key),
@@ -194,7 +194,7 @@ impl ShmId {
     }
 
     /// Step 1, "locate": the segment that has `key` (`shmget(key, 0, 0)`).
-    pub fn lookup(key: libc::key_t) -> anyhow::Result<ShmId> {
+    pub(crate) fn lookup(key: libc::key_t) -> anyhow::Result<ShmId> {
         // SAFETY: shmget takes plain integers and touches no memory of ours.
         let id = unsafe { libc::shmget(key, 0, 0) };
         if id == -1 {
@@ -278,7 +278,7 @@ impl Segment {
     /// Step 5 as [`Segment::remove`], but a segment someone else removed already (`ipcrm`, or
     /// another process's IPC_RMID, and then the last detach) is no failure: there is nothing
     /// left to destroy. Returns whether this call destroyed it (false: it was gone).
-    pub fn remove_unless_gone(&mut self) -> anyhow::Result<bool> {
+    pub(crate) fn remove_unless_gone(&mut self) -> anyhow::Result<bool> {
         match self.remove() {
             Ok(()) => Ok(true),
             Err(err)
@@ -295,7 +295,7 @@ impl Segment {
     }
 
     /// Whether [`Segment::remove`] has marked it already.
-    pub fn is_removed(&self) -> bool {
+    pub(crate) fn is_removed(&self) -> bool {
         self.removed
     }
 

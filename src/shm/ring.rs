@@ -36,13 +36,6 @@ pub struct RingLayout {
     pub slots: usize,
 }
 
-impl RingLayout {
-    /// The bytes the ring's slots take.
-    pub fn data_bytes(&self) -> usize {
-        self.stride * self.slots
-    }
-}
-
 /// The two count words of one side (its count, then its claim) and the slots.
 struct Side<'a> {
     count: &'a AtomicU64,
@@ -144,7 +137,7 @@ pub struct RingReader<'a> {
 impl Attachment {
     /// The writer's end of the ring at `ring`. Fails if the ring does not fit the segment, the
     /// attachment is read-only, or another writer holds the ring.
-    pub fn ring_writer(&self, ring: &RingLayout) -> anyhow::Result<RingWriter<'_>> {
+    pub(crate) fn ring_writer(&self, ring: &RingLayout) -> anyhow::Result<RingWriter<'_>> {
         let side = Side::claim(self, ring, ring.written, ring.read)?;
         let written = side.count.load(Ordering::Acquire);
         Ok(RingWriter {
@@ -156,7 +149,7 @@ impl Attachment {
     }
 
     /// The reader's end of the ring at `ring` (as [`Attachment::ring_writer`]).
-    pub fn ring_reader(&self, ring: &RingLayout) -> anyhow::Result<RingReader<'_>> {
+    pub(crate) fn ring_reader(&self, ring: &RingLayout) -> anyhow::Result<RingReader<'_>> {
         let side = Side::claim(self, ring, ring.read, ring.written)?;
         let read = side.count.load(Ordering::Acquire);
         Ok(RingReader {
@@ -176,7 +169,7 @@ impl RingWriter<'_> {
 
     /// Copy `msg` into the next slot and publish it; false, with nothing done, while the ring
     /// is full. Fails if `msg` is longer than a slot.
-    pub fn try_send(&mut self, msg: &[u8]) -> anyhow::Result<bool> {
+    pub(crate) fn try_send(&mut self, msg: &[u8]) -> anyhow::Result<bool> {
         let side = &self.side;
         anyhow::ensure!(
             msg.len() <= side.stride,
@@ -212,7 +205,7 @@ impl RingWriter<'_> {
 impl RingReader<'_> {
     /// Copy the next message into `buf` (its length is the message's) and free its slot; false,
     /// with nothing done, while the ring is empty. Fails if `buf` is longer than a slot.
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> anyhow::Result<bool> {
+    pub(crate) fn try_recv(&mut self, buf: &mut [u8]) -> anyhow::Result<bool> {
         let side = &self.side;
         anyhow::ensure!(
             buf.len() <= side.stride,

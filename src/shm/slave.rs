@@ -4,7 +4,7 @@
 //! The notes: "process P2 attaches memory region M to its own memory space", "any memory writes
 //! to the region can be seen by all the other parties"; steps 1 ("locate"), 2, 3 and 4, while
 //! step 5 is the master's. The values go first and the flag last, with a release store
-//! ([`super::layout::post`]). With no options stdout is the C slave's, byte for byte. The dialogue
+//! (`super::layout::post`). With no options stdout is the C slave's, byte for byte. The dialogue
 //! is `dialogue.rs`, `--check` is `check.rs`. Lab sheet: chapter 1, "Walk-through: the notes'
 //! dialogue" and "Values first, flag last"; the deeper page, "Watching nattch from a third
 //! terminal: --linger".

@@ -57,12 +57,12 @@ impl CounterResult {
     }
 
     /// Lost, as a percentage of expected.
-    pub fn lost_percent(&self) -> f64 {
+    pub(crate) fn lost_percent(&self) -> f64 {
         self.lost() as f64 * 100.0 / self.expected().max(1) as f64
     }
 
     /// Nanoseconds per increment, over all processes.
-    pub fn ns_per_increment(&self) -> f64 {
+    pub(crate) fn ns_per_increment(&self) -> f64 {
         self.elapsed.as_secs_f64() * 1e9 / self.expected().max(1) as f64
     }
 }

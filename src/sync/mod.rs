@@ -6,7 +6,7 @@
 //!
 //! | lesson                 | what goes wrong                          | cure                      |
 //! |------------------------|------------------------------------------|---------------------------|
-//! | [`counter`]: `n++`     | two processes load the same value, both store value+1: an update is lost | a [`SemaphoreSet`] around the increment, or one atomic add (`cures.rs`) |
+//! | [`counter`]: `n++`     | two processes load the same value, both store value+1: an update is lost | a `SemaphoreSet` around the increment, or one atomic add (`cures.rs`) |
 //! | [`torn`]: a record     | a reader copies a record while a writer is half way through rewriting it | a semaphore around both; an atomic per field is not enough |
 //! | [`others`] and [`join`] | the counter race, with processes started by hand in other terminals (`shm-race counter --others K`, `--join ID`) | as for the counter |
 //!
@@ -69,7 +69,7 @@ impl SemId {
     }
 
     /// `semctl(id, index, SETVAL, value)`: a mutex starts at 1 (free).
-    pub fn set_value(self, index: u16, value: i32) -> anyhow::Result<()> {
+    pub(crate) fn set_value(self, index: u16, value: i32) -> anyhow::Result<()> {
         let arg = Semun { val: value };
         // SAFETY: SETVAL reads the `val` member of the union passed by value; no memory of ours
         // is written.
@@ -147,7 +147,7 @@ impl SemId {
     }
 
     /// V, or signal: `semop(id, {index, +1, SEM_UNDO})`, which wakes a waiter.
-    pub fn post(self, index: u16) -> anyhow::Result<()> {
+    pub(crate) fn post(self, index: u16) -> anyhow::Result<()> {
         self.op(index, 1)
             .with_context(|| format!("cannot post semaphore {index} of set {self}"))
     }
@@ -228,7 +228,7 @@ impl SemaphoreSet {
     }
 
     /// A set of one semaphore used as a mutex: created, then set to 1 (free).
-    pub fn mutex(perms: u32) -> anyhow::Result<SemaphoreSet> {
+    pub(crate) fn mutex(perms: u32) -> anyhow::Result<SemaphoreSet> {
         let set = SemaphoreSet::create(1, perms)?;
         set.id.set_value(0, 1)?;
         Ok(set)
@@ -270,8 +270,8 @@ pub(crate) struct SharedSemaphore<'a> {
 
 impl<'a> SharedSemaphore<'a> {
     /// The bytes a semaphore takes in a segment (and its alignment).
-    pub const SIZE: usize = std::mem::size_of::<libc::sem_t>();
-    pub const ALIGN: usize = std::mem::align_of::<libc::sem_t>();
+    pub(crate) const SIZE: usize = std::mem::size_of::<libc::sem_t>();
+    pub(crate) const ALIGN: usize = std::mem::align_of::<libc::sem_t>();
 
     /// Make a semaphore with `value` at byte `offset` of a read-write attachment.
     pub fn init(
@@ -325,7 +325,7 @@ impl<'a> SharedSemaphore<'a> {
     }
 
     /// `sem_post`: give one back, waking a waiter.
-    pub fn post(&self) -> Result<(), Errno> {
+    pub(crate) fn post(&self) -> Result<(), Errno> {
         // SAFETY: as for `wait`.
         if unsafe { libc::sem_post(self.sem) } == -1 {
             return Err(Errno::last());

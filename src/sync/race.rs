@@ -25,36 +25,36 @@ pub(super) mod at {
     /// "ipc-race" in ASCII: a segment that is not a race segment is refused by `--join`.
     pub const MAGIC: usize = 0;
     /// 0 closed, 1 open, 2 called off (the run ended before the start).
-    pub const GATE: usize = 1;
+    pub(crate) const GATE: usize = 1;
     /// Workers at the gate, and workers done.
-    pub const ARRIVED: usize = 2;
-    pub const FINISHED: usize = 3;
+    pub(crate) const ARRIVED: usize = 2;
+    pub(crate) const FINISHED: usize = 3;
     /// The settings, for processes that join: sync code, increments each, workers, semaphore
     /// set id + 1 (0: none), the creator's PID.
     pub const SYNC: usize = 4;
-    pub const INCREMENTS: usize = 5;
-    pub const WORKERS: usize = 6;
-    pub const SEMID: usize = 7;
+    pub(crate) const INCREMENTS: usize = 5;
+    pub(crate) const WORKERS: usize = 6;
+    pub(crate) const SEMID: usize = 7;
     pub const HOST: usize = 8;
     /// When the race starts and when its last worker finished (CLOCK_MONOTONIC, ns).
-    pub const START_AT: usize = 9;
-    pub const END_AT: usize = 10;
+    pub(crate) const START_AT: usize = 9;
+    pub(crate) const END_AT: usize = 10;
     /// The shared counter, alone on its cache line.
-    pub const COUNTER: usize = 16;
+    pub(crate) const COUNTER: usize = 16;
     /// One slot per worker: its PID once it has arrived, [`super::SLOT_DONE`] once it has
     /// finished (so that a finished process that has exited is not taken for one that died).
-    pub const PIDS: usize = 24;
+    pub(crate) const PIDS: usize = 24;
     /// The torn-record race: the record (fields, then their sum) on cache lines of its own,
     /// and what the reader found.
-    pub const RECORD: usize = 96;
-    pub const FIELDS: usize = 7;
+    pub(crate) const RECORD: usize = 96;
+    pub(crate) const FIELDS: usize = 7;
     pub const STOP: usize = 112;
-    pub const WRITES: usize = 113;
-    pub const READS: usize = 114;
-    pub const TORN: usize = 115;
-    pub const FIRST_TORN: usize = 120;
+    pub(crate) const WRITES: usize = 113;
+    pub(crate) const READS: usize = 114;
+    pub(crate) const TORN: usize = 115;
+    pub(crate) const FIRST_TORN: usize = 120;
     /// Words in the segment.
-    pub const WORDS: usize = 128;
+    pub(crate) const WORDS: usize = 128;
 }
 
 pub(super) const MAGIC: u64 = u64::from_be_bytes(*b"ipc-race");
@@ -110,11 +110,11 @@ impl Race {
         Ok(race)
     }
 
-    pub fn segment_id(&self) -> ShmId {
+    pub(crate) fn segment_id(&self) -> ShmId {
         self.segment.id()
     }
 
-    pub fn semaphore_id(&self) -> Option<SemId> {
+    pub(crate) fn semaphore_id(&self) -> Option<SemId> {
         self.semaphores.as_ref().map(SemaphoreSet::id)
     }
 

@@ -4,7 +4,7 @@
 use super::error::SysError;
 
 /// The CPUs this process may run on (its affinity mask), in order.
-pub fn allowed_cpus() -> Vec<usize> {
+pub(crate) fn allowed_cpus() -> Vec<usize> {
     use nix::sched::{CpuSet, sched_getaffinity};
     match sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
         Ok(set) => (0..CpuSet::count())

@@ -36,7 +36,7 @@ impl fmt::Display for SysError {
 impl std::error::Error for SysError {}
 
 /// The errno of a `SysError` anywhere in an error chain, if there is one.
-pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
+pub(crate) fn errno_of(err: &anyhow::Error) -> Option<Errno> {
     err.chain()
         .find_map(|e| e.downcast_ref::<SysError>())
         .map(|e| e.errno)
@@ -44,7 +44,7 @@ pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
 
 /// An I/O error from std as the house format shows a failed call: `Connection refused
 /// (ECONNREFUSED)`, with the call recorded for [`errno_of`]. An error with no errno stays as is.
-pub fn io_error(call: &'static str, e: std::io::Error) -> anyhow::Error {
+pub(crate) fn io_error(call: &'static str, e: std::io::Error) -> anyhow::Error {
     match e.raw_os_error() {
         Some(code) => anyhow::Error::new(SysError {
             call,

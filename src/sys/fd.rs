@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::Context as _;
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 use super::error::SysError;
 
@@ -87,17 +86,6 @@ pub(crate) fn descriptor_limit_hint() -> Option<String> {
     })
 }
 
-/// Make a descriptor blocking or not (`fcntl(F_SETFL)`).
-pub fn set_nonblocking(fd: BorrowedFd<'_>, nonblock: bool) -> anyhow::Result<()> {
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(failed("fcntl"))?;
-    let mut flags = OFlag::from_bits_retain(flags);
-    flags.set(OFlag::O_NONBLOCK, nonblock);
-    fcntl(fd, FcntlArg::F_SETFL(flags))
-        .map_err(failed("fcntl"))
-        .context("cannot change O_NONBLOCK")?;
-    Ok(())
-}
-
 /// `dup2(fd, target)`: make `target` (0 for stdin, 1 for stdout) a copy of `fd`. The copy is
 /// not close-on-exec, so a program we exec inherits it.
 pub fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> anyhow::Result<()> {
@@ -124,7 +112,7 @@ pub fn dup(fd: BorrowedFd<'_>) -> anyhow::Result<RawFd> {
 
 /// In a forked child: `close(n)` on a standard stream (0, 1 or 2), for example to free number 1
 /// for [`dup`]. Returns the errno when it fails (`EBADF`: it was not open).
-pub fn close_stream_in_child(n: RawFd) -> Result<(), Errno> {
+pub(crate) fn close_stream_in_child(n: RawFd) -> Result<(), Errno> {
     if !(0..=2).contains(&n) {
         return Err(Errno::EINVAL);
     }
@@ -145,7 +133,7 @@ pub fn is_open(n: RawFd) -> bool {
 
 /// The descriptors open in this process, in order (the numbers in /proc/self/fd, without the
 /// one that listing itself used).
-pub fn open_descriptors() -> anyhow::Result<Vec<RawFd>> {
+pub(crate) fn open_descriptors() -> anyhow::Result<Vec<RawFd>> {
     let names: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
         .context("cannot list /proc/self/fd")?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
@@ -158,7 +146,7 @@ pub fn open_descriptors() -> anyhow::Result<Vec<RawFd>> {
 
 /// This process's limit on descriptors, `getrlimit(RLIMIT_NOFILE)`: (soft, hard). A new
 /// descriptor's number must be below the soft limit.
-pub fn descriptor_limit() -> anyhow::Result<(u64, u64)> {
+pub(crate) fn descriptor_limit() -> anyhow::Result<(u64, u64)> {
     let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_err(failed("getrlimit"))
         .context("cannot read the descriptor limit (RLIMIT_NOFILE)")?;
@@ -166,7 +154,7 @@ pub fn descriptor_limit() -> anyhow::Result<(u64, u64)> {
 }
 
 /// `setrlimit(RLIMIT_NOFILE, soft, hard)`: change the soft limit, keeping the hard one.
-pub fn set_descriptor_limit(soft: u64, hard: u64) -> anyhow::Result<()> {
+pub(crate) fn set_descriptor_limit(soft: u64, hard: u64) -> anyhow::Result<()> {
     nix::sys::resource::setrlimit(
         nix::sys::resource::Resource::RLIMIT_NOFILE,
         soft as _,
@@ -178,7 +166,7 @@ pub fn set_descriptor_limit(soft: u64, hard: u64) -> anyhow::Result<()> {
 
 /// What `/proc/self/fd/N` says of a descriptor (`readlink`): a path for a file with a name,
 /// `pipe:[INODE]` for a pipe, which has none.
-pub fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
+pub(crate) fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
     let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let target = std::fs::read_link(&link)
         .map_err(|e| super::io_error("readlink", e))
@@ -187,6 +175,6 @@ pub fn descriptor_link(fd: BorrowedFd<'_>) -> anyhow::Result<String> {
 }
 
 /// The raw number of a descriptor, for narration.
-pub fn fd_number(fd: &impl AsFd) -> RawFd {
+pub(crate) fn fd_number(fd: &impl AsFd) -> RawFd {
     fd.as_fd().as_raw_fd()
 }

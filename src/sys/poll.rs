@@ -14,7 +14,7 @@ pub(crate) fn poll_timeout(left: std::time::Duration) -> nix::poll::PollTimeout 
     nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
 }
 
-/// What one [`wait_any`] saw.
+/// What one `wait_any` saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waited {
     /// The events of each descriptor asked about, in order (empty when none was ready).
@@ -38,7 +38,7 @@ impl Waited {
 /// One `poll(2)` over `fds` and an optional wake-up descriptor, until something is ready or the
 /// deadline passes (`None`: no deadline). An interrupted poll (EINTR) returns with nothing ready,
 /// so the caller looks at its state again; a wake-up descriptor in the set sees the signal.
-pub fn wait_any(
+pub(crate) fn wait_any(
     fds: &[(BorrowedFd<'_>, PollFlags)],
     deadline: Option<Instant>,
     wake: Option<BorrowedFd<'_>>,

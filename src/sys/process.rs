@@ -23,7 +23,7 @@ fn failed(call: &'static str) -> impl FnOnce(Errno) -> SysError {
 
 /// Set a signal's disposition to its default action (SIG_DFL), e.g. SIGPIPE, which Rust
 /// programs ignore and a forked child inherits ignored, also across exec.
-pub fn default_action(sig: Signal) -> anyhow::Result<()> {
+pub(crate) fn default_action(sig: Signal) -> anyhow::Result<()> {
     // SAFETY: installing SIG_DFL runs no code of ours in a handler.
     unsafe { signal::signal(sig, SigHandler::SigDfl) }
         .map_err(failed("signal"))
@@ -48,7 +48,7 @@ pub struct Child {
     status: Option<WaitStatus>,
 }
 
-/// Where [`Child::wait_stopped`] found a child: stopped, or ended (and reaped).
+/// Where `Child::wait_stopped` found a child: stopped, or ended (and reaped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
     Stopped,
@@ -95,7 +95,10 @@ impl Child {
 
     /// Wait for the child to end, unless `stop` says so when a signal interrupts the wait
     /// (`None`); `stop` is asked before the wait too.
-    pub fn wait_unless(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<WaitStatus>> {
+    pub(crate) fn wait_unless(
+        &mut self,
+        stop: impl Fn() -> bool,
+    ) -> anyhow::Result<Option<WaitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }
@@ -122,7 +125,7 @@ impl Child {
 
     /// Wait until the child stops ([`stop_self`]) or ends, with `waitpid(pid, WUNTRACED)`;
     /// `None` when `stop` says so (asked before the wait and whenever a signal interrupts it).
-    pub fn wait_stopped(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<Halt>> {
+    pub(crate) fn wait_stopped(&mut self, stop: impl Fn() -> bool) -> anyhow::Result<Option<Halt>> {
         if let Some(status) = self.status {
             return Ok(Some(Halt::Ended(status)));
         }
@@ -149,7 +152,7 @@ impl Child {
     }
 
     /// Let a stopped child go on (`kill(pid, SIGCONT)`).
-    pub fn resume(&self) -> anyhow::Result<()> {
+    pub(crate) fn resume(&self) -> anyhow::Result<()> {
         signal::kill(self.pid, Signal::SIGCONT)
             .map_err(failed("kill"))
             .with_context(|| format!("cannot continue child {}", self.pid))
@@ -176,7 +179,7 @@ impl Child {
 
     /// Record that the child was reaped elsewhere (a waitpid of the caller's own returned its
     /// end), so that dropping it does not wait again.
-    pub fn mark_reaped(&mut self, status: WaitStatus) {
+    pub(crate) fn mark_reaped(&mut self, status: WaitStatus) {
         if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
             self.status = Some(status);
         }
@@ -263,7 +266,7 @@ pub fn close_in_child(fd: &impl AsFd) {
 
 /// In a forked child: stop (`raise(SIGSTOP)`) until the parent sends SIGCONT ([`Child::resume`]),
 /// so that the parent can look at it as it is at this point (its descriptor table, say).
-pub fn stop_self() {
+pub(crate) fn stop_self() {
     let _ = signal::raise(Signal::SIGSTOP);
 }
 

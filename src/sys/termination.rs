@@ -22,7 +22,8 @@ static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// The signals a terminal or a supervisor sends to end a program politely.
-pub const TERMINATION_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+pub(crate) const TERMINATION_SIGNALS: [Signal; 3] =
+    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 extern "C" fn on_termination(signo: libc::c_int) {
     // Only async-signal-safe work here: an atomic store and write(2), errno preserved.
@@ -114,7 +115,7 @@ impl Termination {
 
     /// The read end of the wake-up pipe: readable once a termination signal has arrived, for
     /// adding to a `poll` set beside what the program waits on.
-    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+    pub(crate) fn wake_fd(&self) -> BorrowedFd<'_> {
         self.wake_read.as_fd()
     }
 }
@@ -141,7 +142,7 @@ impl std::error::Error for Stopped {}
 
 /// Exit by `sig`, so that the parent (a shell) sees the true cause: the default action is
 /// restored and the signal raised. Should it not end the process, exit with 128 + N.
-pub fn exit_by_signal(sig: Signal) -> ! {
+pub(crate) fn exit_by_signal(sig: Signal) -> ! {
     let _ = io::stdout().flush();
     // SAFETY: restoring the default action of a signal installs no Rust code as a handler.
     let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };

@@ -2,12 +2,12 @@
 //! object's mode lets in (the warning of chapter 5 for another user's object).
 
 /// The effective user id of this process, which the kernel checks permissions against.
-pub fn effective_uid() -> u32 {
+pub(crate) fn effective_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
 /// The login name of a user id, from the user database (`getpwuid_r`); `None` when it has none.
-pub fn user_name(uid: u32) -> Option<String> {
+pub(crate) fn user_name(uid: u32) -> Option<String> {
     nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
         .flatten()

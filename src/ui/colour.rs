@@ -43,7 +43,7 @@ impl ColorChoice {
     /// The rule itself, kept pure so it can be tested: an explicit choice wins; then a non-empty
     /// NO_COLOR turns colour off, a CLICOLOR_FORCE other than "0" turns it on, and otherwise a
     /// terminal gets colour.
-    pub fn decide(
+    pub(crate) fn decide(
         self,
         is_tty: bool,
         no_color: Option<OsString>,
@@ -96,7 +96,7 @@ impl Painter {
         Painter { enabled }
     }
 
-    pub fn paint(&self, text: &str, tone: Tone) -> String {
+    pub(crate) fn paint(&self, text: &str, tone: Tone) -> String {
         if !self.enabled {
             return text.to_string();
         }

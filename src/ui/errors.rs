@@ -78,7 +78,7 @@ pub fn one_line(text: &str) -> String {
 
 /// Bytes (a message body, perhaps not UTF-8) as one line of text: what is valid UTF-8 as
 /// [`one_line`] shows it, every other byte as `\xNN`.
-pub fn one_line_bytes(bytes: &[u8]) -> String {
+pub(crate) fn one_line_bytes(bytes: &[u8]) -> String {
     let mut text = String::new();
     for chunk in bytes.utf8_chunks() {
         text.push_str(&one_line(chunk.valid()));
@@ -104,7 +104,7 @@ impl fmt::Display for Undelivered {
 
 /// Whether an error chain comes from a closed stdout (or another pipe with no reader), with
 /// nothing lost by it: the program ends quietly ([`Undelivered`] is never quiet).
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     let broken = err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)

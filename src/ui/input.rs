@@ -16,11 +16,11 @@ use super::errors::{Hint, UsageError};
 
 /// The most bytes the line that stands for Enter may have (`mq-recv --hold`): a person types
 /// none at all; a file or a pipe has no reason to give more than a short line.
-pub const ENTER_MAX: usize = 4096;
+pub(crate) const ENTER_MAX: usize = 4096;
 
 /// The most bytes one number read from standard input may have (shm-slave's id and values): a
 /// 32-bit whole number needs at most 11 characters; this leaves room for leading zeros.
-pub const NUMBER_MAX: usize = 64;
+pub(crate) const NUMBER_MAX: usize = 64;
 
 /// How much one read of standard input (a line, a word) may hold, and how to report more: a
 /// usage error (exit status 2) that says what was too long and the bound, and a hint. Every
@@ -41,7 +41,7 @@ pub struct Bound {
 impl Bound {
     /// The usage error for a read past the bound: on line `line` of standard input, or (None)
     /// a word of it.
-    pub fn exceeded(&self, line: Option<u64>) -> anyhow::Error {
+    pub(crate) fn exceeded(&self, line: Option<u64>) -> anyhow::Error {
         let Bound {
             max,
             what,
@@ -149,7 +149,7 @@ pub enum Line {
     Woken,
 }
 
-/// The lines of standard input, each within a [`Bound`], read as [`Chunks`] are: a termination
+/// The lines of standard input, each within a [`Bound`], read as `Chunks` are: a termination
 /// signal ends a wait for the next line. A line past the bound is refused as soon as that many
 /// bytes have come, without waiting for its end; each byte is searched for the line's end once.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@
 //! | outcome                                   | exit status                          |
 //! |-------------------------------------------|--------------------------------------|
 //! | success, or stdout closed early (`| head`) | 0                                   |
-//! | a message taken and not written out ([`Undelivered`]), even to a closed pipe | 1 |
+//! | a message taken and not written out (`Undelivered`), even to a closed pipe | 1 |
 //! | a failure (`error: ...` + `hint: ...`)     | 1                                   |
 //! | bad input ([`UsageError`]; clap's own)     | 2                                   |
 //! | SIGINT / SIGTERM / SIGHUP ([`Interrupted`])| the signal re-raised: 130 / 143 / 129 |
@@ -17,8 +17,8 @@
 //! |----------------|-------------------------------------------------------------------------|
 //! | `narration.rs` | [`Ui`]: steps, calls, meanings, status lines, notes, errors; wrapping    |
 //! | `colour.rs`    | [`ColorChoice`] per stream, and the [`Painter`]                          |
-//! | `errors.rs`    | [`UsageError`], [`Hint`], [`Undelivered`], [`error_lines`], [`one_line`] |
-//! | `output.rs`    | stdout: [`out_line`] and its kin, a closed pipe a quiet end             |
+//! | `errors.rs`    | [`UsageError`], [`Hint`], `Undelivered`, [`error_lines`], [`one_line`] |
+//! | `output.rs`    | stdout: `out_line` and its kin, a closed pipe a quiet end             |
 //! | `input.rs`     | stdin: [`StdinLines`] and [`StdinWords`], each read within a [`Bound`]   |
 
 mod colour;
@@ -29,12 +29,13 @@ mod output;
 
 pub use colour::{ColorChoice, Painter, Stream, Tone};
 pub(crate) use errors::Undelivered;
-pub use errors::{
-    Hint, HintExt, UsageError, error_lines, is_broken_pipe, one_line, one_line_bytes,
-};
-pub use input::{Bound, ENTER_MAX, Line, NUMBER_MAX, StdinLines, StdinWords, Word};
+pub use errors::{Hint, HintExt, UsageError, error_lines, one_line};
+pub(crate) use errors::{is_broken_pipe, one_line_bytes};
+pub use input::{Bound, Line, StdinLines, StdinWords, Word};
+pub(crate) use input::{ENTER_MAX, NUMBER_MAX};
 pub use narration::{Ui, wrap_line};
-pub use output::{out_bytes_line, out_line, out_prompt, out_raw, out_taken_line, stdout_writable};
+pub use output::out_raw;
+pub(crate) use output::{out_bytes_line, out_line, out_prompt, out_taken_line, stdout_writable};
 
 /// A termination signal ended the run ([`crate::sys`] makes it; [`Ui::finish`] exits by it).
 pub use crate::sys::Interrupted;

@@ -47,7 +47,7 @@ impl Ui {
     }
 
     /// Whether `--explain` was given.
-    pub fn explaining(&self) -> bool {
+    pub(crate) fn explaining(&self) -> bool {
         self.explain
     }
 
@@ -116,7 +116,7 @@ impl Ui {
 
     /// A warning that is always printed on stderr: `warning: ...`, for something the run goes on
     /// with that the user should know of (an object another user opened to everyone, say).
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         let head = self.err.paint("warning:", Tone::Warning);
         self.eprint(&format!("{head} {}", one_line(text)));
     }
@@ -204,7 +204,7 @@ pub(crate) fn visible_width(text: &str) -> usize {
 /// `prefix` and `text` as lines of at most `width` columns, for a terminal that wide: `text` is
 /// broken at spaces, never inside a word, and every line after the first is indented to where
 /// the text starts after the prefix (`[inspect] ` or two spaces), so that the prefix stands out
-/// on its own. Colour escapes take no room ([`visible_width`]). A word longer than a line is
+/// on its own. Colour escapes take no room (`visible_width`). A word longer than a line is
 /// put on a line of its own, whole (the terminal folds it). Where the prefix takes more than
 /// half the width, the following lines start at the left edge instead. The spaces at a break
 /// are dropped; the others stay.

@@ -20,12 +20,12 @@ use crate::sys::{Interrupted, termination_received};
 pub(super) static PROMPT_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Write one line to stdout and flush it at once, so a pipe sees it as the program says it.
-pub fn out_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
+pub(crate) fn out_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     PROMPT_PENDING.store(false, Ordering::Relaxed);
     write_stdout(format!("{args}\n").as_bytes())
 }
 
-/// Copy raw bytes (data passing through, not a line of ours) to stdout, as [`out_line`] writes:
+/// Copy raw bytes (data passing through, not a line of ours) to stdout, as `out_line` writes:
 /// a termination signal ends a wait for room.
 pub fn out_raw(bytes: &[u8]) -> anyhow::Result<()> {
     write_stdout(bytes)
@@ -95,7 +95,7 @@ fn write_all_unless_ended(
 /// that was closed when the program started fails with EBADF, as write(2) on it would have (std
 /// put /dev/null there, which would swallow the message). A termination signal during the write
 /// is [`Interrupted`]. Either way the caller still holds the message, to save it elsewhere.
-pub fn out_taken_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn out_taken_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
     PROMPT_PENDING.store(false, Ordering::Relaxed);
     let result = if crate::sys::closed_at_start(1) {
         Err(WriteFailure::Errno(Errno::EBADF))
@@ -122,7 +122,7 @@ pub fn out_taken_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
 /// EBADF when it was closed at start or is open only for reading, EPIPE when it is a pipe or
 /// a socket with no reader left (EIO for a terminal that hung up). A full pipe is fine: its
 /// reader is only slow. A receiver asks this before it accepts a message it must hand out.
-pub fn stdout_writable() -> Result<(), Errno> {
+pub(crate) fn stdout_writable() -> Result<(), Errno> {
     if crate::sys::closed_at_start(1) {
         return Err(Errno::EBADF);
     }
@@ -153,7 +153,7 @@ pub fn stdout_writable() -> Result<(), Errno> {
 
 /// Write one line of raw bytes (a message body, perhaps not UTF-8) after a text prefix, and
 /// flush it.
-pub fn out_bytes_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn out_bytes_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
     PROMPT_PENDING.store(false, Ordering::Relaxed);
     let mut line = Vec::with_capacity(prefix.len() + body.len() + 1);
     line.extend_from_slice(prefix.as_bytes());
@@ -163,7 +163,7 @@ pub fn out_bytes_line(prefix: &str, body: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Write a prompt (no newline) to stdout and flush it.
-pub fn out_prompt(text: &str) -> anyhow::Result<()> {
+pub(crate) fn out_prompt(text: &str) -> anyhow::Result<()> {
     PROMPT_PENDING.store(true, Ordering::Relaxed);
     write_stdout(text.as_bytes())
 }

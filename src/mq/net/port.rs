@@ -82,13 +82,13 @@ impl Port {
     /// From now on, accept a message only while `outlet` takes writes; once it fails, refuse
     /// each message with [`Status::Undeliverable`](super::Status::Undeliverable), and
     /// [`Port::service`] returns the error.
-    pub fn hand_out_to(&mut self, outlet: Outlet) {
+    pub(crate) fn hand_out_to(&mut self, outlet: Outlet) {
         self.outlet = Some(outlet);
     }
 
     /// When the port next needs [`Port::service`] though nothing is ready: an idle sender's
     /// time is up, or accepting may be tried again. Poll no longer than this.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.peers
             .iter()
             .filter_map(Peer::idle_deadline)
@@ -97,12 +97,12 @@ impl Port {
     }
 
     /// Whether a message is waiting for room in the mailbox (poll the mailbox for POLLOUT).
-    pub fn is_stuck(&self) -> bool {
+    pub(crate) fn is_stuck(&self) -> bool {
         self.stuck
     }
 
     /// What to poll: the listener, and each peer (for its messages and its unsent answers).
-    pub fn poll_set(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+    pub(crate) fn poll_set(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
         // While accepting is paused, a waiting connection would make poll return at once.
         let listen = if self.paused_until.is_some() {
             PollFlags::empty()
@@ -129,7 +129,7 @@ impl Port {
     /// waiting) and answer them; disconnect senders idle for [`IDLE_LIMIT`](super::IDLE_LIMIT).
     /// Never blocks. Fails once the outlet ([`Port::hand_out_to`]) has failed, after answering
     /// the sender.
-    pub fn service(
+    pub(crate) fn service(
         &mut self,
         mailbox: &Mailbox,
         events: &mut dyn FnMut(PortEvent),

@@ -138,7 +138,7 @@ impl Remote {
     /// idle for [`IDLE_LIMIT`](super::IDLE_LIMIT)), or broken it: between messages nothing else
     /// may arrive, so whatever can be read now (end of file, an error, stray bytes) means it is
     /// no use.
-    pub fn closed_meanwhile(&mut self) -> bool {
+    pub(crate) fn closed_meanwhile(&mut self) -> bool {
         let mut byte = [0u8; 1];
         loop {
             return match self.stream.read(&mut byte) {
@@ -153,7 +153,7 @@ impl Remote {
     /// Block waits as long as the mailbox stays full, NonBlock asks the receiver to refuse
     /// instead, and For(d) gives up when no answer comes for d. Returns how many were
     /// delivered and how it ended.
-    pub fn send_batch(
+    pub(crate) fn send_batch(
         &mut self,
         bodies: &[&[u8]],
         priority: u32,
