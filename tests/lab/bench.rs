@@ -1885,16 +1885,6 @@ enum Target {
 
 const TERMINATION: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-/// The system call process `pid`'s main thread waits in now (/proc/PID/syscall), if any.
-fn syscall_of(pid: i32) -> Option<i64> {
-    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// A measurement that runs far longer than any test (and starts at once: no warm-up), of two
 /// sizes: a run that went on after the signal would fork a second child.
 fn long_run(mode: &str, mech: &str, pin: &str) -> Vec<String> {

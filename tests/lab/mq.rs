@@ -1161,10 +1161,7 @@ fn invalid_queue_names_are_usage_errors_for_both_binaries() {
 
 #[test]
 fn another_user_is_refused_at_0600_with_eacces() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // Made by root, owner-only, once by each binary.
     let by_send = QueueGuard::new();
     assert_eq!(
@@ -1304,10 +1301,7 @@ fn a_name_another_user_holds_is_met_with_a_name_of_ones_own() {
 
 #[test]
 fn another_user_may_send_to_a_queue_made_with_perms_622() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // umask 0: the mode is exactly --perms (see perms_are_the_mode_whatever_the_umask).
     let q = QueueGuard::new();
     let name = q.as_str();
@@ -2610,10 +2604,7 @@ fn mine_refuses_a_mailbox_someone_made_before_it_and_names_who() {
 
 #[test]
 fn send_to_a_pid_refuses_a_mailbox_another_user_made_for_it() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // A process of root's, and a mailbox in its name made by nobody, open to all: a trap for
     // what is sent to that process.
     let mut sleeper = Command::new("sleep").arg("60").spawn().expect("sleep");
@@ -2636,10 +2627,7 @@ fn send_to_a_pid_refuses_a_mailbox_another_user_made_for_it() {
 
 #[test]
 fn a_queue_of_another_user_open_to_everyone_is_used_with_a_warning() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let q = QueueGuard::new();
     let name = q.as_str();
     nobody_makes(name, "666", "from nobody");
@@ -2666,10 +2654,7 @@ fn a_queue_of_another_user_open_to_everyone_is_used_with_a_warning() {
 
 #[test]
 fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: root may open any queue; needs setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!("root may open any queue; needs setpriv to act as nobody");
     let q = QueueGuard::new();
     let name = q.as_str();
     nobody_makes(name, "000", "made");
@@ -2690,10 +2675,7 @@ fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
 
 #[test]
 fn a_queue_that_may_not_be_removed_is_one_error_with_a_hint() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // Root's queue, readable by all: nobody receives from it, and may not remove it.
     let q = QueueGuard::new();
     let name = q.as_str();

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::bad_input::{self, report, run_table, run_unknown};
 use crate::common::*;
-use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID, syscall_of};
+use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID};
 use ipc_lab::procs::{BLOCK, count_share};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -285,12 +285,7 @@ struct SpeedRow {
 
 #[track_caller]
 fn speed_row(line: &str) -> SpeedRow {
-    assert_eq!(
-        line.chars().count(),
-        SPEED_HEAD.chars().count(),
-        "the columns line up with the header: {line:?}"
-    );
-    let w: Vec<&str> = line.split_whitespace().collect();
+    let w = row_words(line, SPEED_HEAD);
     let [procs, primes, secs, "s", speedup] = w[..] else {
         panic!("not a row: {line:?}");
     };

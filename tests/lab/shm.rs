@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
 use crate::common::*;
-use crate::faults::{self, Fixture, POLL, READ, Subject, id_line};
+use crate::faults::{self, Fixture, POLL, READ, Subject};
 use ipc_lab::shm::{CreateOptions, Segment};
 
 const FAST: &[&str] = &["--interval", "0.05"];
@@ -183,10 +183,7 @@ fn a_key_in_use_is_refused_not_adopted() {
 
 #[test]
 fn a_key_another_user_holds_is_met_with_advice_for_a_key_of_ones_own() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let dir = TempDir::new("ftok");
     let by_ftok = ipc_lab::shm::ftok(&dir.path, 1).expect("ftok of a directory");
     for (key, naming) in [
@@ -655,10 +652,7 @@ fn linger_keeps_a_destroyed_segment_alive_until_the_last_detach() {
 
 #[test]
 fn another_user_is_refused_at_0600_and_let_in_at_0666() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let master = Master::start(&["--interval", "0.05"]);
     let out = output_of(
         as_nobody("shm-slave").args([s(master.id), s(1), s(2), s(3)]),
@@ -961,10 +955,7 @@ fn a_segment_someone_else_removed_during_the_exchange_is_no_failure() {
 
 #[test]
 fn a_mode_that_keeps_out_the_owner_too_is_named() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: root attaches whatever the mode; needs setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!("root attaches whatever the mode; needs setpriv to act as nobody");
     let out = output_of(as_nobody("shm-master").args(["--perms", "400"]), b"");
     assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
     let id: i32 = out

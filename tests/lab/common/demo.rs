@@ -1,12 +1,15 @@
-//! Demos that fork, run to their end and checked for children left behind, and the assertions
-//! the binaries' tests share on such a run (success, usage errors, --version, --help).
+//! Demos that fork, run to their end and checked for children left behind (their stdout read,
+//! or a pipe whose reader goes early), and the assertions the binaries' tests share on such a
+//! run (success, the end by a signal, usage errors, --version, --help).
 
-use std::process::{Command, ExitStatus};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
 
 use super::children::{
     ChildWatch, ProcId, adopt_orphans, assert_nothing_left, tag_command, tagged_processes,
 };
-use super::process::{Running, shell_status};
+use super::process::{Running, cmd_with, shell_status};
 
 /// A demo binary that runs: tagged, its children recorded. Should a test fail midway, dropping it
 /// kills the demo (`run`, even when stopped) and then whatever carries its tag (`tag`), orphans
@@ -33,6 +36,7 @@ impl Drop for Tag {
 
 /// A demo run to its end, after the check that it left nothing behind.
 pub struct Ran {
+    pub pid: i32,
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -41,10 +45,21 @@ pub struct Ran {
 }
 
 impl Demo {
-    pub fn start_cmd(mut command: Command) -> Demo {
+    /// One of our binaries with these arguments, started.
+    pub fn start(name: &str, args: &[&str]) -> Demo {
+        Demo::start_cmd(cmd_with(name, args))
+    }
+
+    pub fn start_cmd(command: Command) -> Demo {
+        Demo::start_with_stdout(command, Stdio::piped())
+    }
+
+    /// Like [`Demo::start_cmd`], with `stdout` as the program's standard output (a pipe of the
+    /// test's own); unless it is piped, what the program writes there is not in `run.out`.
+    pub fn start_with_stdout(mut command: Command, stdout: Stdio) -> Demo {
         adopt_orphans();
         let tag = Tag(tag_command(&mut command));
-        let run = Running::spawn(&mut command);
+        let run = Running::spawn_with_stdout(&mut command, stdout);
         let watch = ChildWatch::start(run.pid());
         Demo { run, tag, watch }
     }
@@ -61,16 +76,51 @@ impl Demo {
             tag,
             watch,
         } = self;
+        let pid = run.pid();
         let status = run.finish();
         let children = watch.stop();
         assert_nothing_left(&tag.0, &children);
         Ran {
+            pid,
             status,
             stdout: std::mem::take(&mut run.out),
             stderr: std::mem::take(&mut run.err),
             children,
         }
     }
+}
+
+/// One of our binaries with these arguments, run to its end (bounded), nothing left behind.
+#[track_caller]
+pub fn run_to_end(name: &str, args: &[&str]) -> Ran {
+    Demo::start(name, args).finish()
+}
+
+/// `command` with its stdout on a pipe whose reader takes `keep` lines and goes (at once, for
+/// 0), as `| head -n KEEP` does; run to its end (bounded), nothing it started left behind. The
+/// run's `stdout` is what the reader took.
+#[track_caller]
+pub fn run_with_stdout_closed_after(command: Command, keep: usize) -> Ran {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let demo = Demo::start_with_stdout(command, Stdio::from(writer));
+    let mut lines = BufReader::new(reader);
+    let mut taken = String::new();
+    for n in 1..=keep {
+        let before = taken.len();
+        lines.read_line(&mut taken).expect("a line");
+        assert!(taken.ends_with('\n'), "line {n}: {:?}", &taken[before..]);
+    }
+    drop(lines);
+    let mut ran = demo.finish();
+    ran.stdout = taken;
+    ran
+}
+
+/// `command` with its stdout on a pipe whose reader is already gone, run to its end (bounded),
+/// nothing it started left behind.
+#[track_caller]
+pub fn run_with_stdout_closed(command: Command) -> Ran {
+    run_with_stdout_closed_after(command, 0)
 }
 
 /// The exit status of a run as a shell shows it.
@@ -84,6 +134,29 @@ pub fn assert_success(ran: &Ran, stdout: &str) {
     assert_eq!(
         (code(ran), ran.stdout.as_str(), ran.stderr.as_str()),
         (0, stdout, "")
+    );
+}
+
+/// The words of `line`, a row of a table whose columns line up with its header `head`.
+#[track_caller]
+pub fn row_words<'a>(line: &'a str, head: &str) -> Vec<&'a str> {
+    assert_eq!(
+        line.chars().count(),
+        head.chars().count(),
+        "the columns line up with the header: {line:?}"
+    );
+    line.split_whitespace().collect()
+}
+
+/// Ended by signal `sig` (not by an exit with 128 + sig), which the shell shows as 128 + sig.
+#[track_caller]
+pub fn assert_ended_by(ran: &Ran, sig: i32) {
+    assert_eq!(
+        (ran.status.signal(), code(ran)),
+        (Some(sig), 128 + sig),
+        "{:?}: {}",
+        ran.status,
+        ran.stderr
     );
 }
 
@@ -103,6 +176,53 @@ pub fn assert_usage_error(ran: &Ran, what: &str) {
     assert!(ran.stderr.starts_with("error: "), "{what}: {}", ran.stderr);
     assert_no_panic(&ran.stderr);
     assert!(ran.children.is_empty(), "{what}: {:?}", ran.children);
+}
+
+/// Each of `cases`, and an unknown subcommand and an unknown option (which every binary with
+/// subcommands refuses), is a usage error that points to `--help`.
+#[track_caller]
+pub fn assert_usage_errors(cases: &[&[&str]], run: impl Fn(&[&str]) -> Ran) {
+    for args in [&["bogus"][..], &["--bogus"][..]].iter().chain(cases) {
+        let ran = run(args);
+        assert_usage_error(&ran, &format!("{args:?}"));
+        assert!(
+            ran.stderr.contains("For more information, try '--help'."),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}
+
+/// What `args` (a `--help`) prints: exit 0, nothing on stderr, and each of `wanted` in it.
+#[track_caller]
+pub fn assert_help(args: &[&str], wanted: &[&str], run: impl Fn(&[&str]) -> Ran) -> String {
+    let ran = run(args);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{args:?}");
+    for want in wanted {
+        assert!(
+            ran.stdout.contains(want),
+            "{args:?}: {want:?} missing: {}",
+            ran.stdout
+        );
+    }
+    ran.stdout
+}
+
+/// `--help` and `-h`: each as [`assert_help`], with a line for each of `subs`; returns the long
+/// help.
+#[track_caller]
+pub fn assert_top_help(wanted: &[&str], subs: &[&str], run: impl Fn(&[&str]) -> Ran) -> String {
+    let [long, _] = ["--help", "-h"].map(|flag| {
+        let help = assert_help(&[flag], wanted, &run);
+        for sub in subs {
+            assert!(
+                help.contains(&format!("\n  {sub} ")),
+                "{flag}: {sub} missing: {help}"
+            );
+        }
+        help
+    });
+    long
 }
 
 /// `--version` and `-V` print `NAME VERSION`, the package's.
