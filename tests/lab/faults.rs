@@ -57,18 +57,6 @@ use nix::unistd::Pid;
 /// The signals a terminal or a supervisor sends to end a program politely.
 const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-/// Who gets the signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    /// The program alone: `kill -INT PID`.
-    Process,
-    /// Its process group (the program and its children), as a terminal sends Ctrl-C or a
-    /// hang-up to the foreground job: `kill -INT -PGID`.
-    Group,
-}
-
-const TARGETS: [Target; 2] = [Target::Process, Target::Group];
-
 /// How soon a program must end after a termination signal.
 const PROMPTLY: Duration = Duration::from_secs(3);
 
@@ -85,12 +73,7 @@ fn faults_sent() -> usize {
 /// Send `sig` to `pid`, or to its process group (every program under test leads its own).
 fn inject(pid: i32, sig: Signal, target: Target) {
     SENT.with(|n| n.set(n.get() + 1));
-    let pid = Pid::from_raw(pid);
-    match target {
-        Target::Process => nix::sys::signal::kill(pid, sig),
-        Target::Group => nix::sys::signal::killpg(pid, sig),
-    }
-    .unwrap_or_else(|e| panic!("kill {sig} {target:?} {pid}: {e}"));
+    target.send(pid, sig);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -844,7 +827,7 @@ fn cases_of(table: &[Row], pick: impl Fn(&Row, Target) -> bool) -> Vec<(usize, S
     let mut cases = Vec::new();
     for (i, row) in table.iter().enumerate() {
         for sig in SIGNALS {
-            for target in TARGETS {
+            for target in Target::BOTH {
                 if pick(row, target) {
                     cases.push((i, sig, target));
                 }

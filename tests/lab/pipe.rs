@@ -1493,9 +1493,8 @@ fn anon_refuses_a_fifo_path_made_before_it_and_names_its_owner() {
         .arg(bin("pipe-demo"))
         .env("TMPDIR", &dir.path)
         .env("NO_COLOR", "1");
-    let demo = Demo::start_cmd(c);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = Demo::start_cmd(c).finish();
+    let pid = ran.pid;
     let squat = dir.path.join(format!("ipc-lab-anon-{pid}.fifo"));
     assert_eq!(code(&ran), 1, "{}", ran.stderr);
     assert_eq!(

@@ -3,13 +3,18 @@
 //! run (success, the end by a signal, usage errors, --version, --help).
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
 use super::children::{
     ChildWatch, ProcId, adopt_orphans, assert_nothing_left, tag_command, tagged_processes,
 };
-use super::process::{Running, cmd_with, shell_status};
+use super::process::{PATIENCE, Running, cmd_with, shell_status};
 
 /// A demo binary that runs: tagged, its children recorded. Should a test fail midway, dropping it
 /// kills the demo (`run`, even when stopped) and then whatever carries its tag (`tag`), orphans
@@ -18,6 +23,30 @@ pub struct Demo {
     pub run: Running,
     pub tag: Tag,
     pub watch: ChildWatch,
+}
+
+/// Who a termination signal goes to: the program alone (`kill PID`), or its whole process group
+/// (`kill -- -PGID`), as a terminal's Ctrl-C or hang-up reaches a foreground job. A program
+/// signalled as a group leads a group of its own (see [`Demo::start_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Process,
+    Group,
+}
+
+impl Target {
+    pub const BOTH: [Target; 2] = [Target::Process, Target::Group];
+
+    /// Send `sig` to process `pid`, or to the group it leads.
+    #[track_caller]
+    pub fn send(self, pid: i32, sig: Signal) {
+        let pid = Pid::from_raw(pid);
+        match self {
+            Target::Process => nix::sys::signal::kill(pid, sig),
+            Target::Group => nix::sys::signal::killpg(pid, sig),
+        }
+        .unwrap_or_else(|e| panic!("kill {sig} {self:?} {pid}: {e}"));
+    }
 }
 
 /// The tag of one run; dropping it kills every live process that still carries it.
@@ -64,8 +93,30 @@ impl Demo {
         Demo { run, tag, watch }
     }
 
+    /// `command` started; as the leader of a process group of its own when it is to be
+    /// signalled as a group.
+    pub fn start_for(mut command: Command, target: Target) -> Demo {
+        if target == Target::Group {
+            command.process_group(0);
+        }
+        Demo::start_cmd(command)
+    }
+
     pub fn pid(&self) -> i32 {
         self.run.pid()
+    }
+
+    /// Send `sig` to `target`, then wait (bounded) for the end: the run, and the time from the
+    /// signal to the program's exit (not to the end of the checks that follow it).
+    #[track_caller]
+    pub fn end_by_signal(mut self, sig: Signal, target: Target) -> (Ran, Duration) {
+        let sent = Instant::now();
+        target.send(self.pid(), sig);
+        while self.run.child.try_wait().expect("try_wait").is_none() && sent.elapsed() < PATIENCE {
+            thread::sleep(Duration::from_millis(2));
+        }
+        let took = sent.elapsed();
+        (self.finish(), took)
     }
 
     /// Wait (bounded) for the end; then check that nothing it started is left.
@@ -102,15 +153,18 @@ pub fn run_to_end(name: &str, args: &[&str]) -> Ran {
 #[track_caller]
 pub fn run_with_stdout_closed_after(command: Command, keep: usize) -> Ran {
     let (reader, writer) = std::io::pipe().expect("pipe");
+    // With nothing to take, the reader is gone before the program starts: its first write fails.
+    let reader = (keep > 0).then_some(reader);
     let demo = Demo::start_with_stdout(command, Stdio::from(writer));
-    let mut lines = BufReader::new(reader);
     let mut taken = String::new();
-    for n in 1..=keep {
-        let before = taken.len();
-        lines.read_line(&mut taken).expect("a line");
-        assert!(taken.ends_with('\n'), "line {n}: {:?}", &taken[before..]);
+    if let Some(reader) = reader {
+        let mut lines = BufReader::new(reader);
+        for n in 1..=keep {
+            let before = taken.len();
+            lines.read_line(&mut taken).expect("a line");
+            assert!(taken.ends_with('\n'), "line {n}: {:?}", &taken[before..]);
+        }
     }
-    drop(lines);
     let mut ran = demo.finish();
     ran.stdout = taken;
     ran
