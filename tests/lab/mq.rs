@@ -53,12 +53,20 @@ fn assert_quiet_success(out: &Finished) {
     );
 }
 
+/// A failure: exit 1, and stderr that starts with `start`.
 #[track_caller]
-fn assert_no_panic(stderr: &str) {
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
+fn assert_failure(out: &Finished, start: &str) {
+    assert_eq!(code(out), 1, "{}", out.stderr);
+    assert!(out.stderr.starts_with(start), "{}", out.stderr);
+}
+
+/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no panic.
+#[track_caller]
+fn assert_usage(out: &Finished, what: &str) {
+    assert_eq!(code(out), 2, "{what}: {}", out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{what}: {}", out.stderr);
+    assert_eq!(out.stdout, "", "{what}");
+    assert_no_panic(&out.stderr);
 }
 
 /// Make a queue with the library (not with the binaries under test): `max` messages of up to
@@ -156,14 +164,7 @@ fn priority_goes_from_0_to_32767_and_anything_else_is_a_usage_error() {
     assert_quiet_success(&send(&["--priority=12", q.as_str(), "middle"]));
     for bad in ["32768", "-1", "abc", "99999999999"] {
         let out = send(&["-p", bad, q.as_str(), "never"]);
-        assert_eq!(code(&out), 2, "-p {bad}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with("error: "),
-            "-p {bad}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
-        assert_no_panic(&out.stderr);
+        assert_usage(&out, &format!("-p {bad}"));
     }
     let out = send(&["-p", "32768", q.as_str(), "never"]);
     assert!(
@@ -481,15 +482,7 @@ fn usage_errors_of_mq_send() {
         &["--bogus", q.as_str(), "x"],
         &["-c", "--maxmsg", "0", q.as_str(), "x"],
     ] {
-        let out = send(args);
-        assert_eq!(code(&out), 2, "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
-        assert_no_panic(&out.stderr);
+        assert_usage(&send(args), &format!("{args:?}"));
     }
     let out = send(&[]);
     assert_eq!(
@@ -554,14 +547,12 @@ fn recv_creates_a_missing_queue_that_stays_unless_unlink() {
     // Without --msgsize: the system's defaults.
     let limits = Limits::read().unwrap();
     let out = recv(&["-n", name]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
+    assert_failure(
+        &out,
+        &format!(
             "mq-recv: created queue {name} ({} messages of up to {} bytes, mode 0600)\n",
             limits.msg_default, limits.msgsize_default
-        )),
-        "{}",
-        out.stderr
+        ),
     );
     assert!(q.exists(), "kept: no --unlink");
 }
@@ -786,16 +777,14 @@ fn attr_prints_each_queues_attributes_and_the_system_limits() {
     // A missing queue is an error, and --attr creates nothing.
     let missing = QueueGuard::new();
     let out = recv(&["--attr", missing.as_str()]);
-    assert_eq!(code(&out), 1);
-    assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.starts_with(&format!(
+    assert_failure(
+        &out,
+        &format!(
             "error: cannot open queue {}: No such file or directory (ENOENT)\nhint: ",
             missing.as_str()
-        )),
-        "{}",
-        out.stderr
+        ),
     );
+    assert_eq!(out.stdout, "");
     assert!(!missing.exists());
 
     for with in ["--unlink", "--count=1", "-n", "--hold", "--mine", "-v"] {
@@ -952,15 +941,7 @@ fn usage_errors_of_mq_recv() {
             .iter()
             .map(|a| if *a == "/x" { q.as_str() } else { a })
             .collect();
-        let out = recv(&args);
-        assert_eq!(code(&out), 2, "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
-        assert_no_panic(&out.stderr);
+        assert_usage(&recv(&args), &format!("{args:?}"));
     }
     assert_eq!(
         recv(&[]).stderr,
@@ -1109,13 +1090,11 @@ fn a_message_longer_than_msgsize_is_emsgsize_with_a_hint() {
         "the one before went in"
     );
     let out = send(&[name, "123456789"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
+    assert_failure(
+        &out,
+        &format!(
             "error: cannot send a 9-byte message to queue {name}: Message too long (EMSGSIZE)\n"
-        )),
-        "{}",
-        out.stderr
+        ),
     );
 }
 
@@ -1882,50 +1861,50 @@ fn bad_peers_are_refused_or_dropped_and_the_receiver_carries_on() {
     let (mut receiver, port) = listener(&["--count", "3", "--msgsize", "64", q.as_str()]);
     let h = host(port);
 
-    // (a) Not the protocol at all: answered "malformed" (4), then closed.
-    let mut peer = raw_peer(port, 64, 10);
-    let me = peer.local_addr().unwrap();
-    peer.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    assert_eq!(read_until_closed(&mut peer), [4, 0, 0, 0, 0]);
-    let line = receiver.wait_stderr(&format!("refused {me}: "));
-    assert_eq!(
-        line,
-        format!(
-            "mq-recv: refused {me}: it sent 47 45 54 20 2f 20 48 54 54 50 2f (\"GET / HTTP/\") where a message header starts with \"ipcl\" (is it mq-send --host?)\n"
-        )
-    );
-    assert_quiet_success(&send(&["--host", &h, "after garbage"]));
-    receiver.wait_stdout("after garbage");
-
-    // (b) A header that claims 4294967295 bytes: answered "too big" (2) with the message size.
-    let mut peer = raw_peer(port, 64, 10);
-    let me = peer.local_addr().unwrap();
-    peer.write_all(b"ipcl\x00\x00\x00\xff\xff\xff\xff").unwrap();
-    assert_eq!(read_until_closed(&mut peer), [2, 0, 0, 0, 64]);
-    let line = receiver.wait_stderr(&format!("refused {me}: "));
-    assert_eq!(
-        line,
-        format!(
-            "mq-recv: refused {me}: a 4294967295-byte message, but the mailbox takes at most 64 bytes\n"
-        )
-    );
-    assert_quiet_success(&send(&["--host", &h, "after oversize"]));
-    receiver.wait_stdout("after oversize");
-
-    // (c) Half a message, then gone: dropped, and the part never reaches the mailbox.
-    let mut peer = raw_peer(port, 64, 10);
-    let me = peer.local_addr().unwrap();
-    peer.write_all(b"ipcl\x00\x00\x00\x00\x00\x00\x0aabc")
-        .unwrap();
-    drop(peer);
-    let line = receiver.wait_stderr(&format!("dropped {me}: "));
-    assert_eq!(
-        line,
-        format!(
-            "mq-recv: dropped {me}: it closed the connection in the middle of a message (body 3 of 10 bytes): that message is dropped\n"
-        )
-    );
-    assert_quiet_success(&send(&["--host", &h, "after partial"]));
+    // Each bad peer sends its bytes and is answered (a refusal code, then the connection
+    // closed) or dropped once it goes; stderr names it, and a good message gets through after.
+    for (what, bytes, answer, verb, why, after) in [
+        // (a) Not the protocol at all: answered "malformed" (4), then closed.
+        (
+            "not the protocol",
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            Some([4, 0, 0, 0, 0]),
+            "refused",
+            "it sent 47 45 54 20 2f 20 48 54 54 50 2f (\"GET / HTTP/\") where a message header starts with \"ipcl\" (is it mq-send --host?)",
+            "after garbage",
+        ),
+        // (b) A header that claims 4294967295 bytes: answered "too big" (2) with the message
+        // size.
+        (
+            "too big",
+            &b"ipcl\x00\x00\x00\xff\xff\xff\xff"[..],
+            Some([2, 0, 0, 0, 64]),
+            "refused",
+            "a 4294967295-byte message, but the mailbox takes at most 64 bytes",
+            "after oversize",
+        ),
+        // (c) Half a message, then gone: dropped, and the part never reaches the mailbox.
+        (
+            "half a message",
+            &b"ipcl\x00\x00\x00\x00\x00\x00\x0aabc"[..],
+            None,
+            "dropped",
+            "it closed the connection in the middle of a message (body 3 of 10 bytes): that message is dropped",
+            "after partial",
+        ),
+    ] {
+        let mut peer = raw_peer(port, 64, 10);
+        let me = peer.local_addr().unwrap();
+        peer.write_all(bytes).unwrap();
+        match answer {
+            Some(answer) => assert_eq!(read_until_closed(&mut peer), answer, "{what}"),
+            None => drop(peer),
+        }
+        let line = receiver.wait_stderr(&format!("{verb} {me}: "));
+        assert_eq!(line, format!("mq-recv: {verb} {me}: {why}\n"), "{what}");
+        assert_quiet_success(&send(&["--host", &h, after]));
+        receiver.wait_stdout(after);
+    }
 
     assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
     assert_eq!(
@@ -2243,13 +2222,9 @@ fn host_that_is_not_mq_recv_fails_clearly_and_does_not_hang() {
     });
     let h = host(port);
     let out = send(&["--host", &h, "hi"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
-            "error: {h} closed the connection after 0 of the 13 bytes of its greeting\n"
-        )),
-        "{}",
-        out.stderr
+    assert_failure(
+        &out,
+        &format!("error: {h} closed the connection after 0 of the 13 bytes of its greeting\n"),
     );
 
     // Something that says nothing: the sender gives up after the greeting wait (5 s).
@@ -2274,13 +2249,9 @@ fn the_greeting_timeout_message_names_the_time_waited() {
     let h = host(port);
     let out = send(&["--timeout", "1", "--host", &h, "hi"]);
     drop(hold);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
-            "error: {h} accepted the connection but sent no greeting within 1 s\n"
-        )),
-        "{}",
-        out.stderr
+    assert_failure(
+        &out,
+        &format!("error: {h} accepted the connection but sent no greeting within 1 s\n"),
     );
 }
 
@@ -3164,34 +3135,40 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
 // ---------------------------------------------------------------------------------------------
 // Rows of the bad-input table (tests/lab/bad_input.rs): every option of mq-send and mq-recv
 
+/// The options of the queue both binaries may make, and the colour.
+const QUEUE_OPTIONS: [&str; 4] = ["--maxmsg", "--msgsize", "--perms", "--color"];
+
+/// The QUEUE argument of `bin`: a word, `/-5` and a long number are names a queue may have
+/// (the word one no test uses). None exists: the run fails (exit 1) and makes nothing.
+fn queue_arg_row(bin: &'static str) -> bad_input::Row {
+    let unused = format!("ipc-lab-test-{}-word", std::process::id());
+    bad_input::Row::pos(bin, "QUEUE")
+        .word(unused.clone())
+        .queue(&unused)
+        .queue("/-5")
+        .queue("/99999999999999999999")
+        .but(
+            &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+            Want::Failure,
+        )
+}
+
 /// Options of mq-send, sending to a queue that does not exist (no --create): a valid value
 /// fails to open it (exit 1), and nothing is made.
 fn send_rows(q: &str) -> Vec<bad_input::Row> {
     use bad_input::Row;
-    let unused = format!("ipc-lab-test-{}-word", std::process::id());
     let opt = |name: &'static str| Row::opt("mq-send", name).after(&[q, "message"]).queue(q);
-    vec![
-        // A name a queue may have: it does not exist, and without --create nothing is made.
-        Row::pos("mq-send", "QUEUE")
-            .after(&["message"])
-            .word(unused.clone())
-            .queue(&unused)
-            .queue("/-5")
-            .queue("/99999999999999999999")
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Failure,
-            ),
+    let mut rows = vec![
+        // Without --create nothing is made.
+        queue_arg_row("mq-send").after(&["message"]),
         Row::opt("mq-send", "--to").after(&["message"]),
         // Not HOST:PORT: a usage error (see a_host_without_a_port_is_a_usage_error).
         Row::opt("mq-send", "--host").after(&["message"]),
         opt("--priority"),
         opt("--timeout"),
-        opt("--maxmsg"),
-        opt("--msgsize"),
-        opt("--perms"),
-        opt("--color"),
-    ]
+    ];
+    rows.extend(QUEUE_OPTIONS.map(opt));
+    rows
 }
 
 #[test]
@@ -3216,24 +3193,14 @@ fn mq_send_bad_arguments() {
 /// empty (exit 1) and remove it.
 fn recv_rows(q: &str) -> Vec<bad_input::Row> {
     use bad_input::Row;
-    let unused = format!("ipc-lab-test-{}-word", std::process::id());
     let opt = |name: &'static str| {
         Row::opt("mq-recv", name)
             .after(&["-n", "--unlink", q])
             .queue(q)
     };
-    vec![
+    let mut rows = vec![
         // --attr only looks: a name that does not exist is an error (exit 1), nothing is made.
-        Row::pos("mq-recv", "QUEUE")
-            .before(&["--attr"])
-            .word(unused.clone())
-            .queue(&unused)
-            .queue("/-5")
-            .queue("/99999999999999999999")
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Failure,
-            ),
+        queue_arg_row("mq-recv").before(&["--attr"]),
         opt("--listen"),
         // --show-wire with a bad port: the port is refused, nothing is made.
         Row::opt("mq-recv", "--listen")
@@ -3243,11 +3210,9 @@ fn recv_rows(q: &str) -> Vec<bad_input::Row> {
         Row::opt("mq-recv", "--timeout")
             .after(&["--unlink", q])
             .queue(q),
-        opt("--maxmsg"),
-        opt("--msgsize"),
-        opt("--perms"),
-        opt("--color"),
-    ]
+    ];
+    rows.extend(QUEUE_OPTIONS.map(opt));
+    rows
 }
 
 #[test]
