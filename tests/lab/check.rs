@@ -251,7 +251,15 @@ fn every_listed_exercise_has_its_folder_starter_makefile_and_solution() {
             readme.contains(&format!("lab-check {name}")),
             "{name}'s README shows no lab-check command"
         );
+        // The rules are the ones every exercise shares: the Makefile names its exercise.
+        let makefile = read(&dir.join("Makefile"));
+        assert!(
+            makefile.contains(&format!("\nEXERCISE = {name}\n"))
+                && makefile.contains("../exercise.mk"),
+            "exercises/{name}/Makefile does not name its exercise and include ../exercise.mk"
+        );
     }
+    assert!(exercises_dir().join("exercise.mk").is_file());
 }
 
 #[test]
