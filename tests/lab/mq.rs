@@ -456,12 +456,12 @@ fn to_a_pid_without_a_mailbox_says_why() {
     let _none = QueueGuard::for_pid(gone);
     let out = send(&["--to", &gone.to_string(), "hi"]);
     assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.ends_with(&format!(
+    assert_ends_with(
+        &out.stderr,
+        &format!(
             "hint: no process {gone} is running: start `mq-recv --mine`, and use the PID it prints\n"
-        )),
-        "{}",
-        out.stderr
+        ),
+        "stderr",
     );
     for bad in [
         &["--to", "0", "hi"][..],
@@ -1062,11 +1062,7 @@ fn mq_recv_hold_from_dev_zero_is_refused_at_4096_bytes() {
     ]));
     assert_eq!(code(&out), 2, "{}", out.stderr);
     assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.ends_with(&format!("{hold}{refused}")),
-        "{}",
-        out.stderr
-    );
+    assert_ends_with(&out.stderr, &format!("{hold}{refused}"), "stderr");
     assert!(!made.exists(), "--unlink: the queue this run made is gone");
 }
 
@@ -1505,12 +1501,10 @@ fn a_blocked_receiver_with_unlink_ends_by_the_signal_at_once_and_removes_its_que
             "{sig_name}: ended by the signal itself"
         );
         assert_eq!(receiver.out, "");
-        assert!(
-            receiver.err.ends_with(&format!(
-                "mq-recv: interrupted by {sig_name}: removed {name}\n"
-            )),
-            "{sig_name}: {}",
-            receiver.err
+        assert_ends_with(
+            &receiver.err,
+            &format!("mq-recv: interrupted by {sig_name}: removed {name}\n"),
+            sig_name,
         );
         assert!(!q.exists(), "{sig_name}: queue removed");
     }
@@ -1577,12 +1571,10 @@ fn mine_interrupted_removes_its_own_mailbox() {
     assert!(mailbox.exists());
     receiver.signal(2);
     assert_eq!(shell_status(receiver.finish()), 130);
-    assert!(
-        receiver.err.ends_with(&format!(
-            "mq-recv: interrupted by SIGINT: removed /ipc-lab-pid-{pid}\n"
-        )),
-        "{}",
-        receiver.err
+    assert_ends_with(
+        &receiver.err,
+        &format!("mq-recv: interrupted by SIGINT: removed /ipc-lab-pid-{pid}\n"),
+        "stderr",
     );
     assert!(!mailbox.exists());
 }
@@ -1644,13 +1636,13 @@ fn from_pid_takes_only_that_process_and_others_wait_in_the_general_mailbox() {
     assert_eq!(p1.err, "");
     assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
     assert_eq!(receiver.out, "hello-from-p1\n");
-    assert!(
-        receiver.err.ends_with(&format!(
+    assert_ends_with(
+        &receiver.err,
+        &format!(
             "mq-recv: 1 message from other senders waited in {}, not taken (--from {p1_pid} takes only that process's); they go with the mailbox\n",
             general.as_str()
-        )),
-        "{}",
-        receiver.err
+        ),
+        "stderr",
     );
     assert!(!general.exists() && !pair.exists(), "both go with it");
 }
@@ -1672,12 +1664,12 @@ fn from_pid_interrupted_removes_both_mailboxes() {
         let st = receiver.finish();
         assert_eq!(shell_status(st), status, "{sig_name}");
         assert_eq!(st.signal(), Some(sig), "{sig_name}");
-        assert!(
-            receiver.err.ends_with(&format!(
+        assert_ends_with(
+            &receiver.err,
+            &format!(
                 "mq-recv: interrupted by {sig_name}: removed /ipc-lab-pid-{pid}-from-1, /ipc-lab-pid-{pid}\n"
-            )),
-            "{sig_name}: {}",
-            receiver.err
+            ),
+            sig_name,
         );
         assert!(!general.exists() && !pair.exists(), "{sig_name}");
     }
@@ -1786,12 +1778,10 @@ fn network_message_too_long_is_emsgsize() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.ends_with(&format!(
-            "hint: the mailbox at {h} takes messages of up to 8 bytes: send less\n"
-        )),
-        "{}",
-        out.stderr
+    assert_ends_with(
+        &out.stderr,
+        &format!("hint: the mailbox at {h} takes messages of up to 8 bytes: send less\n"),
+        "stderr",
     );
     assert_eq!(shell_status(receiver.finish()), 0);
     assert_eq!(receiver.out, "fits\n", "the one before went in");
@@ -2397,13 +2387,13 @@ fn a_receiver_that_cannot_print_tells_a_network_sender_its_message_was_not_deliv
             "{what}: {}",
             receiver.err
         );
-        assert!(
-            receiver.err.ends_with(&format!(
+        assert_ends_with(
+            &receiver.err,
+            &format!(
                 "error: cannot write messages to standard output: {why}\n\
                  hint: mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)\n"
-            )),
-            "{what}: {}",
-            receiver.err
+            ),
+            &what,
         );
         assert!(
             !receiver.err.contains("hello"),
@@ -2720,14 +2710,14 @@ fn ipc_bench_refuses_a_queue_made_in_its_name_and_says_how_to_remove_it() {
     let status = run.finish();
     let name = squatted.as_str();
     assert_eq!(shell_status(status), 1, "{}", run.err);
-    assert!(
-        run.err.ends_with(&format!(
+    assert_ends_with(
+        &run.err,
+        &format!(
             "error: mq latency, 64 bytes, pin same: cannot create queue {name}: File exists (EEXIST)\n\
              hint: ipc-bench names its queues after its pid and makes them only where nothing is; {name} exists already, {}: if it is yours, left by a run that was killed, remove it (`mq-recv -n --unlink {name}`) and run again\n",
             squatter_named()
-        )),
-        "{}",
-        run.err
+        ),
+        "stderr",
     );
     assert!(squatted.exists(), "not ipc-bench's: not removed");
 }

@@ -214,6 +214,15 @@ pub fn assert_ended_by(ran: &Ran, sig: i32) {
     );
 }
 
+/// `text` (what a program said) ends with `end`; `what` names the case, should it not.
+#[track_caller]
+pub fn assert_ends_with(text: &str, end: &str, what: &str) {
+    assert!(
+        text.ends_with(end),
+        "{what}: {end:?} is not at the end of: {text}"
+    );
+}
+
 #[track_caller]
 pub fn assert_no_panic(stderr: &str) {
     assert!(
