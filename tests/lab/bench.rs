@@ -22,7 +22,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::bad_input::{self, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, READ, Subject};
 use nix::sys::signal::Signal;
@@ -2530,10 +2530,9 @@ fn bench_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn ipc_bench_bad_arguments() {
-    let dir = TempDir::new("bad-bench");
-    let mut runs = run_table(&bench_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "ipc-bench",
+        &bench_rows(),
         &[],
         &[
             &["bogus"],
@@ -2545,7 +2544,5 @@ fn ipc_bench_bad_arguments() {
             &["latency", "--plot", "x.png"],
             &["latency", "--plot", "/nonexistent-ipc-lab/x.svg"],
         ],
-        &dir,
     );
-    report("ipc-bench", runs);
 }

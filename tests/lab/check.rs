@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
-use crate::common::{self, TempDir, cmd};
+use crate::bad_input::{self, try_bad_arguments};
+use crate::common::{self, cmd};
 
 /// A folder of this test's own, removed when dropped.
 struct Scratch(PathBuf);
@@ -573,10 +573,9 @@ fn lab_check_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn lab_check_bad_arguments() {
-    let dir = TempDir::new("bad-lab-check");
-    let mut runs = run_table(&lab_check_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "lab-check",
+        &lab_check_rows(),
         &[],
         &[
             &[],
@@ -589,7 +588,5 @@ fn lab_check_bad_arguments() {
             &["sig-segv", "/bin/true", "--timeout", "0"],
             &["sig-segv", "/bin/true", "--format", "xml"],
         ],
-        &dir,
     );
-    report("lab-check", runs);
 }

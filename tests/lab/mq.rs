@@ -12,7 +12,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject, WRITE};
 use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName, Wait};
@@ -3163,20 +3163,17 @@ fn send_rows(q: &str) -> Vec<bad_input::Row> {
 
 #[test]
 fn mq_send_bad_arguments() {
-    let dir = TempDir::new("bad-send");
     let q = QueueGuard::new();
-    let mut runs = run_table(&send_rows(q.as_str()), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "mq-send",
+        &send_rows(q.as_str()),
         &[],
         &[
             &[q.as_str(), "--create", "--to", "5", "m"],
             &["--exclusive", q.as_str(), "m"],
         ],
-        &dir,
     );
     assert!(!q.exists());
-    report("mq-send", runs);
 }
 
 /// Options of mq-recv, with `-n --unlink QUEUE`: a valid value would make the queue, find it
@@ -3207,11 +3204,10 @@ fn recv_rows(q: &str) -> Vec<bad_input::Row> {
 
 #[test]
 fn mq_recv_bad_arguments() {
-    let dir = TempDir::new("bad-recv");
     let q = QueueGuard::new();
-    let mut runs = run_table(&recv_rows(q.as_str()), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "mq-recv",
+        &recv_rows(q.as_str()),
         &["-n", "--unlink"],
         &[
             &[q.as_str(), q.as_str()],
@@ -3225,8 +3221,6 @@ fn mq_recv_bad_arguments() {
             &["--show-wire=yes", "--listen", "127.0.0.1:0"],
             &["--listen", "127.0.0.1:0", "--show-wire", "--show-wire"],
         ],
-        &dir,
     );
     assert!(!q.exists());
-    report("mq-recv", runs);
 }

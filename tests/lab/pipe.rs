@@ -16,7 +16,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE};
 
@@ -2608,10 +2608,9 @@ fn pipe_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn pipe_demo_bad_arguments() {
-    let dir = TempDir::new("bad-pipe");
-    let mut runs = run_table(&pipe_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "pipe-demo",
+        &pipe_rows(),
         &[],
         &[
             &["bogus"],
@@ -2643,7 +2642,5 @@ fn pipe_demo_bad_arguments() {
             &["readers", "--record-size", "7"],
             &["readers", "--record-size", "4097"],
         ],
-        &dir,
     );
-    report("pipe-demo", runs);
 }

@@ -23,7 +23,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::bad_input::{self, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID};
 use ipc_lab::procs::{BLOCK, count_share};
@@ -1331,10 +1331,9 @@ fn proc_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn proc_demo_bad_arguments() {
-    let dir = TempDir::new("bad-proc");
-    let mut runs = run_table(&proc_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "proc-demo",
+        &proc_rows(),
         &[],
         &[
             &["bogus"],
@@ -1358,7 +1357,5 @@ fn proc_demo_bad_arguments() {
             &["context", "--hold", "inf"],
             &["context", "--hold", "0.0000001"],
         ],
-        &dir,
     );
-    report("proc-demo", runs);
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, READ, Subject};
 use ipc_lab::shm::{CreateOptions, Segment};
@@ -1136,15 +1136,12 @@ fn master_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn shm_master_bad_arguments() {
-    let dir = TempDir::new("bad-master");
-    let mut runs = run_table(&master_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "shm-master",
+        &master_rows(),
         &["--timeout", "0.05"],
         &[&["bogus"], &["5"], &["--", "-5"]],
-        &dir,
     );
-    report("shm-master", runs);
 }
 
 /// Options of shm-slave, with no id and an empty stdin: a valid value ends at "standard input
@@ -1174,14 +1171,11 @@ fn slave_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn shm_slave_bad_arguments() {
-    let dir = TempDir::new("bad-slave");
-    let mut runs = run_table(&slave_rows(), &dir);
     let id = i32::MAX.to_string();
-    runs += run_unknown(
+    try_bad_arguments(
         "shm-slave",
+        &slave_rows(),
         &[],
         &[&[&id, "1", "2", "3", "4"], &["--count", "1", &id, "1", "2"]],
-        &dir,
     );
-    report("shm-slave", runs);
 }

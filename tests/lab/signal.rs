@@ -15,7 +15,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject};
 use nix::sys::signal::Signal;
@@ -1612,11 +1612,10 @@ fn sig_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn sig_demo_bad_arguments() {
-    let dir = TempDir::new("bad-sig");
-    let mut runs = run_table(&sig_rows(), &dir);
     let nobody = pid_never_used().to_string();
-    runs += run_unknown(
+    try_bad_arguments(
         "sig-demo",
+        &sig_rows(),
         &[],
         &[
             &["bogus"],
@@ -1630,7 +1629,5 @@ fn sig_demo_bad_arguments() {
             &["threads", "--pid", "1"],
             &["threads", "--value", "1"],
         ],
-        &dir,
     );
-    report("sig-demo", runs);
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::bad_input::{self, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, Subject};
 use ipc_lab::shm::{Access, CreateOptions, Segment};
@@ -1661,10 +1661,9 @@ fn race_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn shm_race_bad_arguments() {
-    let dir = TempDir::new("bad-race");
-    let mut runs = run_table(&race_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "shm-race",
+        &race_rows(),
         &[],
         &[
             &["bogus"],
@@ -1673,7 +1672,5 @@ fn shm_race_bad_arguments() {
             &["counter", "--join", "5", "--procs", "2"],
             &["torn", "--sync", "atomic"],
         ],
-        &dir,
     );
-    report("shm-race", runs);
 }
