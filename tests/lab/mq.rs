@@ -2393,7 +2393,7 @@ fn a_receiver_that_cannot_print_tells_a_network_sender_its_message_was_not_deliv
                 "error: cannot write messages to standard output: {why}\n\
                  hint: mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)\n"
             ),
-            &what,
+            what,
         );
         assert!(
             !receiver.err.contains("hello"),

@@ -141,12 +141,6 @@ impl Demo {
     }
 }
 
-/// One of our binaries with these arguments, run to its end (bounded), nothing left behind.
-#[track_caller]
-pub fn run_to_end(name: &str, args: &[&str]) -> Ran {
-    Demo::start(name, args).finish()
-}
-
 /// `command` with its stdout on a pipe whose reader takes `keep` lines and goes (at once, for
 /// 0), as `| head -n KEEP` does; run to its end (bounded), nothing it started left behind. The
 /// run's `stdout` is what the reader took.
