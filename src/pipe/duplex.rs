@@ -6,7 +6,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::wait::WaitStatus;
@@ -30,29 +30,23 @@ pub fn run(args: &Args, ui: &Ui) -> anyhow::Result<i32> {
     // Half duplex: one pipe, parent to child.
     out_line(format_args!("half duplex: one pipe, parent -> child"))?;
     let Pipe { read, write } = pipe::pipe(false)?;
-    let mut child = sys::fork(|| {
+    let mut child = fork_child(ui, || {
         // Without this the child would hold a write end itself and never see end of file.
         sys::close_in_child(&write);
-        let run = || -> anyhow::Result<()> {
-            let mut lines = LineReader::new(read.as_fd());
-            let mut n = 0u32;
-            while let Some(line) = lines.next_line()? {
-                n += 1;
-                out_line(format_args!(
-                    "child: got {:?}",
-                    String::from_utf8_lossy(&line)
-                ))?;
-            }
+        let mut lines = LineReader::new(read.as_fd());
+        let mut n = 0u32;
+        while let Some(line) = lines.next_line()? {
+            n += 1;
             out_line(format_args!(
-                "child: end of file after {}; it cannot answer on this pipe",
-                ui::counted(n, "request")
+                "child: got {:?}",
+                String::from_utf8_lossy(&line)
             ))?;
-            Ok(())
-        };
-        match run() {
-            Ok(()) => 0,
-            Err(e) => child_failed(ui, e),
         }
+        out_line(format_args!(
+            "child: end of file after {}; it cannot answer on this pipe",
+            ui::counted(n, "request")
+        ))?;
+        Ok(())
     })?;
     drop(read);
     for i in 1..=rounds {
@@ -68,13 +62,7 @@ pub fn run(args: &Args, ui: &Ui) -> anyhow::Result<i32> {
             return Err(err);
         }
     }
-    drop(write);
-    let status = wait_child(&mut child, &term, ui)?;
-    anyhow::ensure!(
-        matches!(status, WaitStatus::Exited(_, 0)),
-        "the child {}",
-        sys::describe(status)
-    );
+    close_and_wait(write, &mut child, &term, ui)?;
 
     // Full duplex: two pipes, one each way.
     out_line(format_args!(
@@ -82,24 +70,18 @@ pub fn run(args: &Args, ui: &Ui) -> anyhow::Result<i32> {
     ))?;
     let down = pipe::pipe(false)?;
     let up = pipe::pipe(false)?;
-    let mut child = sys::fork(|| {
+    let mut child = fork_child(ui, || {
         sys::close_in_child(&down.write);
         sys::close_in_child(&up.read);
-        let run = || -> anyhow::Result<()> {
-            let mut lines = LineReader::new(down.read.as_fd());
-            while let Some(line) = lines.next_line()? {
-                let text = String::from_utf8_lossy(&line);
-                let answer = text.replacen("ping", "pong", 1);
-                let mut data = answer.into_bytes();
-                data.push(b'\n');
-                write_all(up.write.as_fd(), &data, None)?;
-            }
-            Ok(())
-        };
-        match run() {
-            Ok(()) => 0,
-            Err(e) => child_failed(ui, e),
+        let mut lines = LineReader::new(down.read.as_fd());
+        while let Some(line) = lines.next_line()? {
+            let text = String::from_utf8_lossy(&line);
+            let answer = text.replacen("ping", "pong", 1);
+            let mut data = answer.into_bytes();
+            data.push(b'\n');
+            write_all(up.write.as_fd(), &data, None)?;
         }
+        Ok(())
     })?;
     let Pipe {
         read: down_read,
@@ -126,16 +108,36 @@ pub fn run(args: &Args, ui: &Ui) -> anyhow::Result<i32> {
             String::from_utf8_lossy(&answer)
         ))?;
     }
-    drop(down_write);
-    let status = wait_child(&mut child, &term, ui)?;
-    anyhow::ensure!(
-        matches!(status, WaitStatus::Exited(_, 0)),
-        "the child {}",
-        sys::describe(status)
-    );
+    close_and_wait(down_write, &mut child, &term, ui)?;
     out_line(format_args!(
         "parent: {} over two pipes",
         ui::counted(rounds, "round trip")
     ))?;
     Ok(0)
+}
+
+/// Fork a child that runs `work`; an error it meets is reported as the child's, and ends it.
+fn fork_child(ui: &Ui, work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<sys::Child> {
+    sys::fork(|| match work() {
+        Ok(()) => 0,
+        Err(e) => child_failed(ui, e),
+    })
+}
+
+/// Close the parent's write end, so that the child reads end of file, and wait for the child,
+/// which must exit 0.
+fn close_and_wait(
+    write: OwnedFd,
+    child: &mut sys::Child,
+    term: &Termination,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    drop(write);
+    let status = wait_child(child, term, ui)?;
+    anyhow::ensure!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "the child {}",
+        sys::describe(status)
+    );
+    Ok(())
 }

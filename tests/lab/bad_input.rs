@@ -521,6 +521,21 @@ pub(crate) fn report(bin: &str, runs: usize) {
     eprintln!("{bin}: {runs} bad inputs tried");
 }
 
+/// A binary's bad arguments, run in a directory of their own: every row of its table (see
+/// [`run_table`]), then the unknown options, subcommands and arguments (see [`run_unknown`],
+/// `unknown` after `before`); says how many were tried.
+#[track_caller]
+pub(crate) fn try_bad_arguments(
+    bin: &'static str,
+    rows: &[Row],
+    before: &[&str],
+    unknown: &[&[&str]],
+) {
+    let dir = TempDir::new(&format!("bad-{bin}"));
+    let runs = run_table(rows, &dir) + run_unknown(bin, before, unknown, &dir);
+    report(bin, runs);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed standard input
 

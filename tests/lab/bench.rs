@@ -17,13 +17,12 @@
 //! processes cannot use more than two CPUs' worth of time, one's when they share it. Placements
 //! that need two CPUs are expected to say why not when this process may use only one.
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::bad_input::{self, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, READ, Subject};
 use nix::sys::signal::Signal;
@@ -45,9 +44,13 @@ fn start(args: &[&str]) -> Demo {
 /// process (see [`Demo::finish`]) and no IPC object (see [`assert_no_ipc_left`]).
 #[track_caller]
 fn finish(demo: Demo) -> Ran {
-    let pid = demo.pid();
-    let ran = demo.finish();
-    assert_no_ipc_left(pid, &ran.children);
+    left_nothing(demo.finish())
+}
+
+/// A run, once checked to have left no IPC object (see [`assert_no_ipc_left`]).
+#[track_caller]
+fn left_nothing(ran: Ran) -> Ran {
+    assert_no_ipc_left(ran.pid, &ran.children);
     ran
 }
 
@@ -643,43 +646,30 @@ fn keys_for(mode: &str, measured: bool, samples: u64) -> Vec<&'static str> {
             .filter(|k| (*k != "p99_ns" || p99) && (*k != "p999_ns" || p999))
             .collect()
     };
+    // A measured row has every documented key but those it leaves out.
+    let all_but = |left_out: &[&str]| {
+        let wanted: Vec<&str> = KEYS.into_iter().filter(|k| !left_out.contains(k)).collect();
+        pick(&wanted)
+    };
     let floor = mode == "floor";
     match (mode, measured) {
         (_, false) if floor => pick(&["mech", "mode", "size", "unsupported"]),
         (_, false) => pick(&["mech", "mode", "size", "pin", "unsupported"]),
-        ("floor", true) => pick(&[
-            "mech",
-            "mode",
-            "size",
-            "count",
-            "min_ns",
-            "median_ns",
-            "p99_ns",
-            "p999_ns",
-            "mean_ns",
-        ]),
-        ("latency", true) => pick(&[
-            "mech",
-            "mode",
-            "size",
-            "count",
-            "pin",
-            "min_ns",
-            "median_ns",
-            "p99_ns",
-            "p999_ns",
-            "mean_ns",
-            "cpu_ns_per_msg",
-        ]),
-        ("throughput", true) => pick(&[
-            "mech",
-            "mode",
-            "size",
-            "count",
+        ("floor", true) => all_but(&[
             "pin",
             "msgs_per_s",
             "mb_per_s",
             "cpu_ns_per_msg",
+            "unsupported",
+        ]),
+        ("latency", true) => all_but(&["msgs_per_s", "mb_per_s", "unsupported"]),
+        ("throughput", true) => all_but(&[
+            "min_ns",
+            "median_ns",
+            "p99_ns",
+            "p999_ns",
+            "mean_ns",
+            "unsupported",
         ]),
         _ => panic!("unknown mode {mode:?}"),
     }
@@ -1064,6 +1054,16 @@ struct Section {
     rows: Vec<String>,
 }
 
+impl Table {
+    /// Each section's title and header, in order.
+    fn heads(&self) -> Vec<(&str, &str)> {
+        self.sections
+            .iter()
+            .map(|s| (s.title.as_str(), s.header.as_str()))
+            .collect()
+    }
+}
+
 #[track_caller]
 fn table(stdout: &str) -> Table {
     let mut lines = stdout.lines();
@@ -1231,13 +1231,8 @@ fn table_has_the_machine_and_settings_a_section_per_mode_and_a_line_per_row() {
         "settings: floor 200 operations; latency 200 round trips after 20 warm-up; \
          throughput 200 messages after 20 warm-up; pin same; --quick: rough figures"
     );
-    let heads: Vec<(&str, &str)> = t
-        .sections
-        .iter()
-        .map(|s| (s.title.as_str(), s.header.as_str()))
-        .collect();
     assert_eq!(
-        heads,
+        t.heads(),
         [
             (FLOOR_TITLE, FLOOR_HEAD),
             (LATENCY_TITLE, LATENCY_HEAD),
@@ -1678,57 +1673,43 @@ fn plot_wants_an_svg_name_and_latency_and_writes_nothing_otherwise() {
     );
     assert_eq!(dir.entries(), Vec::<String>::new());
 
-    // A directory that does not exist: found before anything is measured, a usage error that
-    // names the file, the directory and why.
-    let missing = at("no-such-dir/chart.svg");
-    let ran = run(&with_quick(&[
-        "latency", "--mech", "pipe", "--size", "64", "--pin", "same", "--plot", &missing,
-    ]));
-    assert_usage_error(&ran, &missing);
-    assert_eq!(
-        ran.stderr,
-        format!(
-            "error: --plot {missing}: cannot write the chart there: No such file or directory (ENOENT)\n"
-        )
-    );
-    assert_eq!(dir.entries(), Vec::<String>::new());
-
-    // A file where the directory should be, writable though it is.
+    // Where the chart cannot go, found before anything is measured: a usage error that names
+    // the file and why. A directory that does not exist; a file where the directory should
+    // be, writable though it is (made first); a name longer than a directory entry may be (255
+    // bytes).
     std::fs::write(at("a-file"), "").unwrap();
-    let under_file = at("a-file/chart.svg");
-    let ran = run(&with_quick(&[
-        "latency",
-        "--mech",
-        "pipe",
-        "--size",
-        "64",
-        "--pin",
-        "same",
-        "--plot",
-        &under_file,
-    ]));
-    assert_usage_error(&ran, &under_file);
-    assert_eq!(
-        ran.stderr,
-        format!(
-            "error: --plot {under_file}: cannot write the chart there: Not a directory (ENOTDIR)\n"
-        )
-    );
-    assert_eq!(dir.entries(), ["a-file"]);
+    for (path, why) in [
+        (
+            at("no-such-dir/chart.svg"),
+            "No such file or directory (ENOENT)",
+        ),
+        (at("a-file/chart.svg"), "Not a directory (ENOTDIR)"),
+        (
+            at(&format!("{}.svg", "a".repeat(300))),
+            "File name too long (ENAMETOOLONG)",
+        ),
+    ] {
+        assert_plot_refused(&run(&plot_args(&path)), &path, why);
+        assert_eq!(dir.entries(), ["a-file"], "{why}");
+    }
+}
 
-    // A name longer than a directory entry may be (255 bytes).
-    let long = at(&format!("{}.svg", "a".repeat(300)));
-    let ran = run(&with_quick(&[
-        "latency", "--mech", "pipe", "--size", "64", "--pin", "same", "--plot", &long,
-    ]));
-    assert_usage_error(&ran, &long);
+/// One quick row of a pipe's latency, drawn with `--plot PATH`.
+fn plot_args(path: &str) -> Vec<&str> {
+    with_quick(&[
+        "latency", "--mech", "pipe", "--size", "64", "--pin", "same", "--plot", path,
+    ])
+}
+
+/// A `--plot` refused before anything is measured: a usage error that names the file and why
+/// the chart cannot be written there.
+#[track_caller]
+fn assert_plot_refused(ran: &Ran, path: &str, why: &str) {
+    assert_usage_error(ran, path);
     assert_eq!(
         ran.stderr,
-        format!(
-            "error: --plot {long}: cannot write the chart there: File name too long (ENAMETOOLONG)\n"
-        )
+        format!("error: --plot {path}: cannot write the chart there: {why}\n")
     );
-    assert_eq!(dir.entries(), ["a-file"]);
 }
 
 #[test]
@@ -1738,9 +1719,7 @@ fn plot_into_a_directory_it_may_not_write_is_refused_before_measuring() {
     let dir = TempDir::new("plot-read-only");
     let chart = dir.path.join("chart.svg");
     let chart = chart.to_str().unwrap();
-    let args = with_quick(&[
-        "latency", "--mech", "pipe", "--size", "64", "--pin", "same", "--plot", chart,
-    ]);
+    let args = plot_args(chart);
     let ran = if can_drop_to_nobody() {
         let mut c = as_nobody("ipc-bench");
         c.args(&args);
@@ -1758,13 +1737,7 @@ fn plot_into_a_directory_it_may_not_write_is_refused_before_measuring() {
         }
         ran
     };
-    assert_usage_error(&ran, chart);
-    assert_eq!(
-        ran.stderr,
-        format!(
-            "error: --plot {chart}: cannot write the chart there: Permission denied (EACCES)\n"
-        )
-    );
+    assert_plot_refused(&ran, chart, "Permission denied (EACCES)");
     assert_eq!(dir.entries(), Vec::<String>::new());
 }
 
@@ -1875,25 +1848,7 @@ fn help_and_version() {
 const STOPPED: &str =
     "ipc-bench: stopped: the child process is reaped, and nothing the run made is left";
 
-/// Who a termination signal is sent to: ipc-bench alone, or its whole process group, as a
-/// terminal's Ctrl-C reaches the parent and its child at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Bench,
-    Group,
-}
-
 const TERMINATION: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
-
-/// The system call process `pid`'s main thread waits in now (/proc/PID/syscall), if any.
-fn syscall_of(pid: i32) -> Option<i64> {
-    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
 
 /// A measurement that runs far longer than any test (and starts at once: no warm-up), of two
 /// sizes: a run that went on after the signal would fork a second child.
@@ -1916,23 +1871,22 @@ fn long_run(mode: &str, mech: &str, pin: &str) -> Vec<String> {
 /// message, and a signal interrupts any wait).
 const PROMPTLY: Duration = Duration::from_secs(3);
 
-/// Send `sig` to the bench (or its group) and return the time to its end, not to the end of
-/// the checks that follow it (PATIENCE at most).
-fn signal_and_time(demo: &mut Demo, sig: Signal, target: Target) -> Duration {
-    let pid = Pid::from_raw(demo.pid());
-    let sent = Instant::now();
-    match target {
-        Target::Bench => nix::sys::signal::kill(pid, sig),
-        Target::Group => nix::sys::signal::killpg(pid, sig),
-    }
-    .expect("kill");
-    loop {
-        let ended = demo.run.child.try_wait().expect("try_wait").is_some();
-        if ended || sent.elapsed() > PATIENCE {
-            return sent.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// Send `sig` to the bench (or its whole process group, as a terminal's Ctrl-C reaches the
+/// parent and its child at once): it must end by that signal within `limit`, and leave nothing
+/// behind.
+#[track_caller]
+fn end_by(demo: Demo, sig: Signal, target: Target, limit: Duration, what: &str) -> Ran {
+    let (ran, took) = demo.end_by_signal(sig, target);
+    let ran = left_nothing(ran);
+    assert!(took < limit, "{what}: took {took:?}");
+    assert_eq!(
+        (ran.status.signal(), code(&ran)),
+        (Some(sig as i32), 128 + sig as i32),
+        "{what}: {:?}: {}",
+        ran.status,
+        ran.stderr
+    );
+    ran
 }
 
 /// Start `args`, wait until it measures (its child exists and, with `waits_in`, ipc-bench waits
@@ -1946,11 +1900,8 @@ fn interrupt_mid_run(
     limit: Duration,
 ) {
     let what = format!("{args:?} {sig} to {target:?}");
-    let mut c = bench_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    if target == Target::Group {
-        c.process_group(0);
-    }
-    let mut demo = Demo::start_cmd(c);
+    let c = bench_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let demo = Demo::start_for(c, target);
     let pid = demo.pid();
     let child = demo.watch.wait_for(1)[0];
     if args.iter().any(|a| a.starts_with("shm-")) {
@@ -1972,16 +1923,7 @@ fn interrupt_mid_run(
         );
     }
     assert!(child.exists(), "{what}: the child runs");
-    let took = signal_and_time(&mut demo, sig, target);
-    let ran = finish(demo);
-    assert!(took < limit, "{what}: took {took:?}");
-    assert_eq!(
-        (ran.status.signal(), code(&ran)),
-        (Some(sig as i32), 128 + sig as i32),
-        "{what}: {:?}: {}",
-        ran.status,
-        ran.stderr
-    );
+    let ran = end_by(demo, sig, target, limit, &what);
     assert_eq!(
         ran.stderr.lines().last(),
         Some(STOPPED),
@@ -1996,7 +1938,7 @@ fn interrupt_mid_run(
 
 fn interrupt_every_way(args: &[String], waits_in: &[i64]) {
     for sig in TERMINATION {
-        for target in [Target::Bench, Target::Group] {
+        for target in Target::BOTH {
             interrupt_mid_run(args, waits_in, sig, target, PROMPTLY);
         }
     }
@@ -2043,7 +1985,7 @@ fn termination_signals_while_signal_waits_in_sigwaitinfo() {
 #[test]
 fn termination_signals_mid_throughput() {
     interrupt_every_way(&long_run("throughput", "shm-spin", spinning_pin()), &[]);
-    for target in [Target::Bench, Target::Group] {
+    for target in Target::BOTH {
         interrupt_mid_run(
             &long_run("throughput", "shm-sem", "same"),
             &[libc::SYS_futex],
@@ -2082,27 +2024,14 @@ fn a_termination_signal_mid_table_prints_the_rows_measured_before_the_stop_note(
     let want = expected_rows("latency", &["pipe"], &[64, 16 << 20], &["same"]);
     for (sig, target) in [
         (Signal::SIGINT, Target::Group),
-        (Signal::SIGTERM, Target::Bench),
+        (Signal::SIGTERM, Target::Process),
     ] {
         let what = format!("{sig} to {target:?}");
-        let mut c = bench_cmd(&SHORT_THEN_LONG);
-        if target == Target::Group {
-            c.process_group(0);
-        }
-        let mut demo = Demo::start_cmd(c);
+        let demo = Demo::start_for(bench_cmd(&SHORT_THEN_LONG), target);
         // Each row forks its own child: with the second, the first row is over.
         let children = demo.watch.wait_for(2);
         assert!(children[1].exists(), "{what}: the second row runs");
-        let took = signal_and_time(&mut demo, sig, target);
-        let ran = finish(demo);
-        assert!(took < PROMPTLY, "{what}: took {took:?}");
-        assert_eq!(
-            (ran.status.signal(), code(&ran)),
-            (Some(sig as i32), 128 + sig as i32),
-            "{what}: {:?}: {}",
-            ran.status,
-            ran.stderr
-        );
+        let ran = end_by(demo, sig, target, PROMPTLY, &what);
         // stderr: the note alone; stdout: the header, then the section with the first row.
         assert_eq!(ran.stderr, format!("{STOPPED}\n"), "{what}");
         assert_eq!(ran.children.len(), 2, "{what}: {:?}", ran.children);
@@ -2112,13 +2041,8 @@ fn a_termination_signal_mid_table_prints_the_rows_measured_before_the_stop_note(
             t.settings, "settings: latency 1000 round trips after 0 warm-up; pin same",
             "{what}"
         );
-        let heads: Vec<(&str, &str)> = t
-            .sections
-            .iter()
-            .map(|s| (s.title.as_str(), s.header.as_str()))
-            .collect();
         assert_eq!(
-            heads,
+            t.heads(),
             [(LATENCY_TITLE, LATENCY_HEAD)],
             "{what}: {}",
             ran.stdout
@@ -2196,7 +2120,7 @@ fn a_termination_signal_to_ipc_bench_alone_during_the_warm_up_ends_it_promptly()
                 &in_warm_up(mech, pin),
                 waits_in,
                 Signal::SIGTERM,
-                Target::Bench,
+                Target::Process,
                 PROMPTLY,
             );
         }
@@ -2325,45 +2249,15 @@ fn a_child_killed_alone_ends_the_run_with_an_error() {
 // ---------------------------------------------------------------------------------------------
 // A closed stdout
 
-/// ipc-bench with its stdout on a pipe whose reader is already gone: its status, its stderr,
-/// the children it had; bounded, and nothing may be left behind.
-fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String, Vec<ProcId>) {
-    adopt_orphans();
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
-    let mut c = bench_cmd(args);
-    let tag = Tag(tag_command(&mut c));
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as i32;
-    let watch = ChildWatch::start(pid);
-    let status = wait_bounded(&mut child, args);
-    let children = watch.stop();
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    assert_nothing_left(&tag.0, &children);
-    assert_no_ipc_left(pid, &children);
-    (status, err, children)
-}
-
-/// Wait for `child` to end; after PATIENCE it is killed and the test fails.
-fn wait_bounded(child: &mut std::process::Child, args: &[&str]) -> ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if started.elapsed() > PATIENCE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ipc-bench {args:?} did not end with its stdout closed");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// ipc-bench with its stdout on a pipe whose reader takes `keep` lines and goes (at once, for
+/// 0): run to its end (bounded), it must end quietly (exit 0, no panic) and leave nothing
+/// behind (no process, no IPC object).
+#[track_caller]
+fn with_stdout_closed(args: &[&str], keep: usize) -> Ran {
+    let ran = left_nothing(run_with_stdout_closed_after(bench_cmd(args), keep));
+    assert_eq!(code(&ran), 0, "{args:?}: {}", ran.stderr);
+    assert_no_panic(&ran.stderr);
+    ran
 }
 
 #[test]
@@ -2382,13 +2276,13 @@ fn a_closed_stdout_ends_it_quietly() {
             "--quick", "--count", "200", "--format", "csv", "--mech", "pipe", "--size", "64",
         ][..],
     ] {
-        let (status, err, children) = with_stdout_closed(args);
-        assert_eq!(shell_status(status), 0, "{args:?}: {err}");
-        assert_no_panic(&err);
+        let ran = with_stdout_closed(args, 0);
+        let err = &ran.stderr;
         assert!(!err.contains("error"), "{args:?}: {err}");
         assert!(
-            children.is_empty(),
-            "{args:?}: nothing measured: {children:?}"
+            ran.children.is_empty(),
+            "{args:?}: nothing measured: {:?}",
+            ran.children
         );
     }
     // JSON's first row meets it.
@@ -2406,9 +2300,7 @@ fn a_closed_stdout_ends_it_quietly() {
         "--pin",
         "same",
     ];
-    let (status, err, _) = with_stdout_closed(&args);
-    assert_eq!(shell_status(status), 0, "{err}");
-    assert_no_panic(&err);
+    let err = with_stdout_closed(&args, 0).stderr;
     assert_eq!(err.lines().count(), 2, "only the header: {err}");
 }
 
@@ -2417,7 +2309,6 @@ fn a_reader_that_stops_after_the_first_row_ends_the_measurement() {
     // Ten rows of a pipe's latency; the reader takes the first and goes (`| head -1`). The
     // second row's line may still land in the pipe (if the reader is slow to go), the third's
     // cannot: no fourth row should be measured.
-    adopt_orphans();
     let args = [
         "latency",
         "--format",
@@ -2433,33 +2324,16 @@ fn a_reader_that_stops_after_the_first_row_ends_the_measurement() {
         "--warmup",
         "0",
     ];
-    let mut c = bench_cmd(&args);
-    let tag = Tag(tag_command(&mut c));
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as i32;
-    let watch = ChildWatch::start(pid);
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("the first row");
-    drop(stdout);
-    let status = wait_bounded(&mut child, &args);
-    let children = watch.stop();
-    assert_nothing_left(&tag.0, &children);
-    assert_no_ipc_left(pid, &children);
-    assert_eq!(shell_status(status), 0);
+    let ran = with_stdout_closed(&args, 1);
+    let first = &ran.stdout;
     assert!(
         first.starts_with("{\"mech\":\"pipe\",\"mode\":\"latency\",\"size\":64,"),
         "{first}"
     );
     assert!(
-        children.len() <= 3,
+        ran.children.len() <= 3,
         "{} rows measured for a reader that took one",
-        children.len()
+        ran.children.len()
     );
 }
 
@@ -2656,10 +2530,9 @@ fn bench_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn ipc_bench_bad_arguments() {
-    let dir = TempDir::new("bad-bench");
-    let mut runs = run_table(&bench_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "ipc-bench",
+        &bench_rows(),
         &[],
         &[
             &["bogus"],
@@ -2671,7 +2544,5 @@ fn ipc_bench_bad_arguments() {
             &["latency", "--plot", "x.png"],
             &["latency", "--plot", "/nonexistent-ipc-lab/x.svg"],
         ],
-        &dir,
     );
-    report("ipc-bench", runs);
 }

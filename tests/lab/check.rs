@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
-use crate::common::{self, TempDir, cmd, notes_program};
+use crate::bad_input::{self, try_bad_arguments};
+use crate::common::{self, cmd, notes_program};
 
 /// A folder of this test's own, removed when dropped.
 struct Scratch(PathBuf);
@@ -235,7 +235,15 @@ fn every_listed_exercise_has_its_folder_starter_makefile_and_solution() {
             readme.contains(&format!("lab-check {name}")),
             "{name}'s README shows no lab-check command"
         );
+        // The rules are the ones every exercise shares: the Makefile names its exercise.
+        let makefile = read(&dir.join("Makefile"));
+        assert!(
+            makefile.contains(&format!("\nEXERCISE = {name}\n"))
+                && makefile.contains("../exercise.mk"),
+            "exercises/{name}/Makefile does not name its exercise and include ../exercise.mk"
+        );
     }
+    assert!(exercises_dir().join("exercise.mk").is_file());
 }
 
 #[test]
@@ -549,10 +557,9 @@ fn lab_check_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn lab_check_bad_arguments() {
-    let dir = TempDir::new("bad-lab-check");
-    let mut runs = run_table(&lab_check_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "lab-check",
+        &lab_check_rows(),
         &[],
         &[
             &[],
@@ -565,7 +572,5 @@ fn lab_check_bad_arguments() {
             &["sig-segv", "/bin/true", "--timeout", "0"],
             &["sig-segv", "/bin/true", "--format", "xml"],
         ],
-        &dir,
     );
-    report("lab-check", runs);
 }

@@ -44,7 +44,7 @@ use crate::mq::{created_then_poll, own_mailbox};
 use crate::pipe::fifo_open_waits;
 use crate::procs::workers_count;
 use crate::shm::{master_polls, slave_lingers, test_segment};
-use crate::sync::race_runs;
+use crate::sync::{LONG_SEMAPHORE_RACE, race_runs};
 use crate::{bench, mq, pipe, procs, shm, signal, sync};
 use ipc_lab::mq::QueueName;
 use ipc_lab::shm::Segment;
@@ -56,18 +56,6 @@ use nix::unistd::Pid;
 
 /// The signals a terminal or a supervisor sends to end a program politely.
 const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
-
-/// Who gets the signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    /// The program alone: `kill -INT PID`.
-    Process,
-    /// Its process group (the program and its children), as a terminal sends Ctrl-C or a
-    /// hang-up to the foreground job: `kill -INT -PGID`.
-    Group,
-}
-
-const TARGETS: [Target; 2] = [Target::Process, Target::Group];
 
 /// How soon a program must end after a termination signal.
 const PROMPTLY: Duration = Duration::from_secs(3);
@@ -85,26 +73,11 @@ fn faults_sent() -> usize {
 /// Send `sig` to `pid`, or to its process group (every program under test leads its own).
 fn inject(pid: i32, sig: Signal, target: Target) {
     SENT.with(|n| n.set(n.get() + 1));
-    let pid = Pid::from_raw(pid);
-    match target {
-        Target::Process => nix::sys::signal::kill(pid, sig),
-        Target::Group => nix::sys::signal::killpg(pid, sig),
-    }
-    .unwrap_or_else(|e| panic!("kill {sig} {target:?} {pid}: {e}"));
+    target.send(pid, sig);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The kernel's tables
-
-/// The system call the main thread of `pid` waits in now (/proc/PID/syscall), if any.
-pub(crate) fn syscall_of(pid: i32) -> Option<i64> {
-    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
 
 pub(crate) const POLL: &[i64] = &[libc::SYS_poll, libc::SYS_ppoll];
 pub(crate) const READ: &[i64] = &[libc::SYS_read];
@@ -141,24 +114,6 @@ fn segment_with_key(key: i32) -> Option<i32> {
         .find_map(|f| (f.first()?.parse::<i32>().ok()? == key).then(|| f.get(1)?.parse().ok())?)
 }
 
-/// Whether the kernel has semaphore set `id` (/proc/sysvipc/sem).
-fn semaphore_set_exists(id: i32) -> bool {
-    let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
-    table
-        .lines()
-        .skip(1)
-        .any(|l| l.split_whitespace().nth(1).and_then(|s| s.parse().ok()) == Some(id))
-}
-
-/// Whether a semop on set `id` has succeeded yet (its otime, the ninth field, is set).
-pub(crate) fn semaphore_used(id: i32) -> bool {
-    let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
-    table.lines().skip(1).any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.get(1).and_then(|s| s.parse().ok()) == Some(id) && f.get(8).is_some_and(|t| *t != "0")
-    })
-}
-
 /// Remove a segment or a semaphore set with the library's own call (no ipcrm needed).
 fn remove_sysv(segment: Option<i32>, set: Option<i32>) {
     // SAFETY: IPC_RMID takes no buffer; an id that is gone fails with EINVAL, ignored.
@@ -178,25 +133,6 @@ fn bench_queues_of(pid: i32) -> Vec<String> {
         .flat_map(|n| ["down", "up"].map(|dir| format!("/ipc-bench-{pid}-{n}-{dir}")))
         .filter(|name| ipc_lab::mq::exists(&QueueName::parse(name).expect("a queue name")))
         .collect()
-}
-
-/// The ids a `--explain` narration names after calls starting with `call` (`shmget(`):
-/// `  shmget(IPC_PRIVATE, 1024, IPC_CREAT|0600) = 7` gives 7.
-pub(crate) fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
-    stderr
-        .lines()
-        .filter_map(|line| {
-            let (_, id) = line.trim_start().strip_prefix(call)?.rsplit_once(") = ")?;
-            id.parse().ok()
-        })
-        .collect()
-}
-
-/// The id in the first `Shared Memory Id = N` line of `text`.
-pub(crate) fn id_line(text: &str) -> i32 {
-    text.lines()
-        .find_map(|l| l.strip_prefix("Shared Memory Id = ")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no id line in {text:?}"))
 }
 
 fn ipcrm_installed() -> bool {
@@ -891,7 +827,7 @@ fn cases_of(table: &[Row], pick: impl Fn(&Row, Target) -> bool) -> Vec<(usize, S
     let mut cases = Vec::new();
     for (i, row) in table.iter().enumerate() {
         for sig in SIGNALS {
-            for target in TARGETS {
+            for target in Target::BOTH {
                 if pick(row, target) {
                     cases.push((i, sig, target));
                 }
@@ -1119,18 +1055,7 @@ fn sigkill_leaves_the_queues_of_mq_recv_and_mq_send_and_mq_recv_unlink_removes_t
 fn sigkill_mid_race_leaves_the_segment_and_the_semaphore_set_and_ipcrm_removes_both() {
     let before = faults_sent();
     let mut f = Fixture::new();
-    let args = words(
-        &[
-            "counter",
-            "--sync",
-            "semaphore",
-            "--increments",
-            "10000000",
-            "--explain",
-        ],
-        &f,
-    );
-    let mut s = start("shm-race", &args);
+    let mut s = start("shm-race", &words(LONG_SEMAPHORE_RACE, &f));
     race_runs(&mut s, &mut f);
     let (seg, set) = (f.segments[0], f.sets[0]);
     kill_outright(&mut s);

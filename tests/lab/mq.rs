@@ -12,7 +12,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject, WRITE};
 use ipc_lab::mq::{Access, Limits, Mailbox, OpenOptions, QueueName, Wait};
@@ -53,12 +53,20 @@ fn assert_quiet_success(out: &Finished) {
     );
 }
 
+/// A failure: exit 1, and stderr that starts with `start`.
 #[track_caller]
-fn assert_no_panic(stderr: &str) {
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
+fn assert_failure(out: &Finished, start: &str) {
+    assert_eq!(code(out), 1, "{}", out.stderr);
+    assert!(out.stderr.starts_with(start), "{}", out.stderr);
+}
+
+/// A usage error: exit 2, nothing on stdout, `error: ...` on stderr, no panic.
+#[track_caller]
+fn assert_usage(out: &Finished, what: &str) {
+    assert_eq!(code(out), 2, "{what}: {}", out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{what}: {}", out.stderr);
+    assert_eq!(out.stdout, "", "{what}");
+    assert_no_panic(&out.stderr);
 }
 
 /// Make a queue with the library (not with the binaries under test): `max` messages of up to
@@ -156,14 +164,7 @@ fn priority_goes_from_0_to_32767_and_anything_else_is_a_usage_error() {
     assert_quiet_success(&send(&["--priority=12", q.as_str(), "middle"]));
     for bad in ["32768", "-1", "abc", "99999999999"] {
         let out = send(&["-p", bad, q.as_str(), "never"]);
-        assert_eq!(code(&out), 2, "-p {bad}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with("error: "),
-            "-p {bad}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
-        assert_no_panic(&out.stderr);
+        assert_usage(&out, &format!("-p {bad}"));
     }
     let out = send(&["-p", "32768", q.as_str(), "never"]);
     assert!(
@@ -455,12 +456,12 @@ fn to_a_pid_without_a_mailbox_says_why() {
     let _none = QueueGuard::for_pid(gone);
     let out = send(&["--to", &gone.to_string(), "hi"]);
     assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.ends_with(&format!(
+    assert_ends_with(
+        &out.stderr,
+        &format!(
             "hint: no process {gone} is running: start `mq-recv --mine`, and use the PID it prints\n"
-        )),
-        "{}",
-        out.stderr
+        ),
+        "stderr",
     );
     for bad in [
         &["--to", "0", "hi"][..],
@@ -481,15 +482,7 @@ fn usage_errors_of_mq_send() {
         &["--bogus", q.as_str(), "x"],
         &["-c", "--maxmsg", "0", q.as_str(), "x"],
     ] {
-        let out = send(args);
-        assert_eq!(code(&out), 2, "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
-        assert_no_panic(&out.stderr);
+        assert_usage(&send(args), &format!("{args:?}"));
     }
     let out = send(&[]);
     assert_eq!(
@@ -554,14 +547,12 @@ fn recv_creates_a_missing_queue_that_stays_unless_unlink() {
     // Without --msgsize: the system's defaults.
     let limits = Limits::read().unwrap();
     let out = recv(&["-n", name]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
+    assert_failure(
+        &out,
+        &format!(
             "mq-recv: created queue {name} ({} messages of up to {} bytes, mode 0600)\n",
             limits.msg_default, limits.msgsize_default
-        )),
-        "{}",
-        out.stderr
+        ),
     );
     assert!(q.exists(), "kept: no --unlink");
 }
@@ -786,16 +777,14 @@ fn attr_prints_each_queues_attributes_and_the_system_limits() {
     // A missing queue is an error, and --attr creates nothing.
     let missing = QueueGuard::new();
     let out = recv(&["--attr", missing.as_str()]);
-    assert_eq!(code(&out), 1);
-    assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.starts_with(&format!(
+    assert_failure(
+        &out,
+        &format!(
             "error: cannot open queue {}: No such file or directory (ENOENT)\nhint: ",
             missing.as_str()
-        )),
-        "{}",
-        out.stderr
+        ),
     );
+    assert_eq!(out.stdout, "");
     assert!(!missing.exists());
 
     for with in ["--unlink", "--count=1", "-n", "--hold", "--mine", "-v"] {
@@ -952,15 +941,7 @@ fn usage_errors_of_mq_recv() {
             .iter()
             .map(|a| if *a == "/x" { q.as_str() } else { a })
             .collect();
-        let out = recv(&args);
-        assert_eq!(code(&out), 2, "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
-        assert_no_panic(&out.stderr);
+        assert_usage(&recv(&args), &format!("{args:?}"));
     }
     assert_eq!(
         recv(&[]).stderr,
@@ -1081,11 +1062,7 @@ fn mq_recv_hold_from_dev_zero_is_refused_at_4096_bytes() {
     ]));
     assert_eq!(code(&out), 2, "{}", out.stderr);
     assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.ends_with(&format!("{hold}{refused}")),
-        "{}",
-        out.stderr
-    );
+    assert_ends_with(&out.stderr, &format!("{hold}{refused}"), "stderr");
     assert!(!made.exists(), "--unlink: the queue this run made is gone");
 }
 
@@ -1109,13 +1086,11 @@ fn a_message_longer_than_msgsize_is_emsgsize_with_a_hint() {
         "the one before went in"
     );
     let out = send(&[name, "123456789"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
+    assert_failure(
+        &out,
+        &format!(
             "error: cannot send a 9-byte message to queue {name}: Message too long (EMSGSIZE)\n"
-        )),
-        "{}",
-        out.stderr
+        ),
     );
 }
 
@@ -1161,10 +1136,7 @@ fn invalid_queue_names_are_usage_errors_for_both_binaries() {
 
 #[test]
 fn another_user_is_refused_at_0600_with_eacces() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // Made by root, owner-only, once by each binary.
     let by_send = QueueGuard::new();
     assert_eq!(
@@ -1304,10 +1276,7 @@ fn a_name_another_user_holds_is_met_with_a_name_of_ones_own() {
 
 #[test]
 fn another_user_may_send_to_a_queue_made_with_perms_622() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // umask 0: the mode is exactly --perms (see perms_are_the_mode_whatever_the_umask).
     let q = QueueGuard::new();
     let name = q.as_str();
@@ -1532,12 +1501,10 @@ fn a_blocked_receiver_with_unlink_ends_by_the_signal_at_once_and_removes_its_que
             "{sig_name}: ended by the signal itself"
         );
         assert_eq!(receiver.out, "");
-        assert!(
-            receiver.err.ends_with(&format!(
-                "mq-recv: interrupted by {sig_name}: removed {name}\n"
-            )),
-            "{sig_name}: {}",
-            receiver.err
+        assert_ends_with(
+            &receiver.err,
+            &format!("mq-recv: interrupted by {sig_name}: removed {name}\n"),
+            sig_name,
         );
         assert!(!q.exists(), "{sig_name}: queue removed");
     }
@@ -1604,12 +1571,10 @@ fn mine_interrupted_removes_its_own_mailbox() {
     assert!(mailbox.exists());
     receiver.signal(2);
     assert_eq!(shell_status(receiver.finish()), 130);
-    assert!(
-        receiver.err.ends_with(&format!(
-            "mq-recv: interrupted by SIGINT: removed /ipc-lab-pid-{pid}\n"
-        )),
-        "{}",
-        receiver.err
+    assert_ends_with(
+        &receiver.err,
+        &format!("mq-recv: interrupted by SIGINT: removed /ipc-lab-pid-{pid}\n"),
+        "stderr",
     );
     assert!(!mailbox.exists());
 }
@@ -1671,13 +1636,13 @@ fn from_pid_takes_only_that_process_and_others_wait_in_the_general_mailbox() {
     assert_eq!(p1.err, "");
     assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
     assert_eq!(receiver.out, "hello-from-p1\n");
-    assert!(
-        receiver.err.ends_with(&format!(
+    assert_ends_with(
+        &receiver.err,
+        &format!(
             "mq-recv: 1 message from other senders waited in {}, not taken (--from {p1_pid} takes only that process's); they go with the mailbox\n",
             general.as_str()
-        )),
-        "{}",
-        receiver.err
+        ),
+        "stderr",
     );
     assert!(!general.exists() && !pair.exists(), "both go with it");
 }
@@ -1699,12 +1664,12 @@ fn from_pid_interrupted_removes_both_mailboxes() {
         let st = receiver.finish();
         assert_eq!(shell_status(st), status, "{sig_name}");
         assert_eq!(st.signal(), Some(sig), "{sig_name}");
-        assert!(
-            receiver.err.ends_with(&format!(
+        assert_ends_with(
+            &receiver.err,
+            &format!(
                 "mq-recv: interrupted by {sig_name}: removed /ipc-lab-pid-{pid}-from-1, /ipc-lab-pid-{pid}\n"
-            )),
-            "{sig_name}: {}",
-            receiver.err
+            ),
+            sig_name,
         );
         assert!(!general.exists() && !pair.exists(), "{sig_name}");
     }
@@ -1813,12 +1778,10 @@ fn network_message_too_long_is_emsgsize() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.ends_with(&format!(
-            "hint: the mailbox at {h} takes messages of up to 8 bytes: send less\n"
-        )),
-        "{}",
-        out.stderr
+    assert_ends_with(
+        &out.stderr,
+        &format!("hint: the mailbox at {h} takes messages of up to 8 bytes: send less\n"),
+        "stderr",
     );
     assert_eq!(shell_status(receiver.finish()), 0);
     assert_eq!(receiver.out, "fits\n", "the one before went in");
@@ -1888,50 +1851,50 @@ fn bad_peers_are_refused_or_dropped_and_the_receiver_carries_on() {
     let (mut receiver, port) = listener(&["--count", "3", "--msgsize", "64", q.as_str()]);
     let h = host(port);
 
-    // (a) Not the protocol at all: answered "malformed" (4), then closed.
-    let mut peer = raw_peer(port, 64, 10);
-    let me = peer.local_addr().unwrap();
-    peer.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    assert_eq!(read_until_closed(&mut peer), [4, 0, 0, 0, 0]);
-    let line = receiver.wait_stderr(&format!("refused {me}: "));
-    assert_eq!(
-        line,
-        format!(
-            "mq-recv: refused {me}: it sent 47 45 54 20 2f 20 48 54 54 50 2f (\"GET / HTTP/\") where a message header starts with \"ipcl\" (is it mq-send --host?)\n"
-        )
-    );
-    assert_quiet_success(&send(&["--host", &h, "after garbage"]));
-    receiver.wait_stdout("after garbage");
-
-    // (b) A header that claims 4294967295 bytes: answered "too big" (2) with the message size.
-    let mut peer = raw_peer(port, 64, 10);
-    let me = peer.local_addr().unwrap();
-    peer.write_all(b"ipcl\x00\x00\x00\xff\xff\xff\xff").unwrap();
-    assert_eq!(read_until_closed(&mut peer), [2, 0, 0, 0, 64]);
-    let line = receiver.wait_stderr(&format!("refused {me}: "));
-    assert_eq!(
-        line,
-        format!(
-            "mq-recv: refused {me}: a 4294967295-byte message, but the mailbox takes at most 64 bytes\n"
-        )
-    );
-    assert_quiet_success(&send(&["--host", &h, "after oversize"]));
-    receiver.wait_stdout("after oversize");
-
-    // (c) Half a message, then gone: dropped, and the part never reaches the mailbox.
-    let mut peer = raw_peer(port, 64, 10);
-    let me = peer.local_addr().unwrap();
-    peer.write_all(b"ipcl\x00\x00\x00\x00\x00\x00\x0aabc")
-        .unwrap();
-    drop(peer);
-    let line = receiver.wait_stderr(&format!("dropped {me}: "));
-    assert_eq!(
-        line,
-        format!(
-            "mq-recv: dropped {me}: it closed the connection in the middle of a message (body 3 of 10 bytes): that message is dropped\n"
-        )
-    );
-    assert_quiet_success(&send(&["--host", &h, "after partial"]));
+    // Each bad peer sends its bytes and is answered (a refusal code, then the connection
+    // closed) or dropped once it goes; stderr names it, and a good message gets through after.
+    for (what, bytes, answer, verb, why, after) in [
+        // (a) Not the protocol at all: answered "malformed" (4), then closed.
+        (
+            "not the protocol",
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            Some([4, 0, 0, 0, 0]),
+            "refused",
+            "it sent 47 45 54 20 2f 20 48 54 54 50 2f (\"GET / HTTP/\") where a message header starts with \"ipcl\" (is it mq-send --host?)",
+            "after garbage",
+        ),
+        // (b) A header that claims 4294967295 bytes: answered "too big" (2) with the message
+        // size.
+        (
+            "too big",
+            &b"ipcl\x00\x00\x00\xff\xff\xff\xff"[..],
+            Some([2, 0, 0, 0, 64]),
+            "refused",
+            "a 4294967295-byte message, but the mailbox takes at most 64 bytes",
+            "after oversize",
+        ),
+        // (c) Half a message, then gone: dropped, and the part never reaches the mailbox.
+        (
+            "half a message",
+            &b"ipcl\x00\x00\x00\x00\x00\x00\x0aabc"[..],
+            None,
+            "dropped",
+            "it closed the connection in the middle of a message (body 3 of 10 bytes): that message is dropped",
+            "after partial",
+        ),
+    ] {
+        let mut peer = raw_peer(port, 64, 10);
+        let me = peer.local_addr().unwrap();
+        peer.write_all(bytes).unwrap();
+        match answer {
+            Some(answer) => assert_eq!(read_until_closed(&mut peer), answer, "{what}"),
+            None => drop(peer),
+        }
+        let line = receiver.wait_stderr(&format!("{verb} {me}: "));
+        assert_eq!(line, format!("mq-recv: {verb} {me}: {why}\n"), "{what}");
+        assert_quiet_success(&send(&["--host", &h, after]));
+        receiver.wait_stdout(after);
+    }
 
     assert_eq!(shell_status(receiver.finish()), 0, "{}", receiver.err);
     assert_eq!(
@@ -2249,13 +2212,9 @@ fn host_that_is_not_mq_recv_fails_clearly_and_does_not_hang() {
     });
     let h = host(port);
     let out = send(&["--host", &h, "hi"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
-            "error: {h} closed the connection after 0 of the 13 bytes of its greeting\n"
-        )),
-        "{}",
-        out.stderr
+    assert_failure(
+        &out,
+        &format!("error: {h} closed the connection after 0 of the 13 bytes of its greeting\n"),
     );
 
     // Something that says nothing: the sender gives up after the greeting wait (5 s).
@@ -2280,13 +2239,9 @@ fn the_greeting_timeout_message_names_the_time_waited() {
     let h = host(port);
     let out = send(&["--timeout", "1", "--host", &h, "hi"]);
     drop(hold);
-    assert_eq!(code(&out), 1);
-    assert!(
-        out.stderr.starts_with(&format!(
-            "error: {h} accepted the connection but sent no greeting within 1 s\n"
-        )),
-        "{}",
-        out.stderr
+    assert_failure(
+        &out,
+        &format!("error: {h} accepted the connection but sent no greeting within 1 s\n"),
     );
 }
 
@@ -2432,13 +2387,13 @@ fn a_receiver_that_cannot_print_tells_a_network_sender_its_message_was_not_deliv
             "{what}: {}",
             receiver.err
         );
-        assert!(
-            receiver.err.ends_with(&format!(
+        assert_ends_with(
+            &receiver.err,
+            &format!(
                 "error: cannot write messages to standard output: {why}\n\
                  hint: mq-recv prints each message it takes: run it with its standard output open (a terminal, a file, or a pipe whose reader reads on)\n"
-            )),
-            "{what}: {}",
-            receiver.err
+            ),
+            what,
         );
         assert!(
             !receiver.err.contains("hello"),
@@ -2610,10 +2565,7 @@ fn mine_refuses_a_mailbox_someone_made_before_it_and_names_who() {
 
 #[test]
 fn send_to_a_pid_refuses_a_mailbox_another_user_made_for_it() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // A process of root's, and a mailbox in its name made by nobody, open to all: a trap for
     // what is sent to that process.
     let mut sleeper = Command::new("sleep").arg("60").spawn().expect("sleep");
@@ -2636,10 +2588,7 @@ fn send_to_a_pid_refuses_a_mailbox_another_user_made_for_it() {
 
 #[test]
 fn a_queue_of_another_user_open_to_everyone_is_used_with_a_warning() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let q = QueueGuard::new();
     let name = q.as_str();
     nobody_makes(name, "666", "from nobody");
@@ -2666,10 +2615,7 @@ fn a_queue_of_another_user_open_to_everyone_is_used_with_a_warning() {
 
 #[test]
 fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: root may open any queue; needs setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!("root may open any queue; needs setpriv to act as nobody");
     let q = QueueGuard::new();
     let name = q.as_str();
     nobody_makes(name, "000", "made");
@@ -2690,10 +2636,7 @@ fn a_queue_of_ones_own_with_mode_000_is_not_called_another_users() {
 
 #[test]
 fn a_queue_that_may_not_be_removed_is_one_error_with_a_hint() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     // Root's queue, readable by all: nobody receives from it, and may not remove it.
     let q = QueueGuard::new();
     let name = q.as_str();
@@ -2767,14 +2710,14 @@ fn ipc_bench_refuses_a_queue_made_in_its_name_and_says_how_to_remove_it() {
     let status = run.finish();
     let name = squatted.as_str();
     assert_eq!(shell_status(status), 1, "{}", run.err);
-    assert!(
-        run.err.ends_with(&format!(
+    assert_ends_with(
+        &run.err,
+        &format!(
             "error: mq latency, 64 bytes, pin same: cannot create queue {name}: File exists (EEXIST)\n\
              hint: ipc-bench names its queues after its pid and makes them only where nothing is; {name} exists already, {}: if it is yours, left by a run that was killed, remove it (`mq-recv -n --unlink {name}`) and run again\n",
             squatter_named()
-        )),
-        "{}",
-        run.err
+        ),
+        "stderr",
     );
     assert!(squatted.exists(), "not ipc-bench's: not removed");
 }
@@ -3182,76 +3125,69 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
 // ---------------------------------------------------------------------------------------------
 // Rows of the bad-input table (tests/lab/bad_input.rs): every option of mq-send and mq-recv
 
+/// The options of the queue both binaries may make, and the colour.
+const QUEUE_OPTIONS: [&str; 4] = ["--maxmsg", "--msgsize", "--perms", "--color"];
+
+/// The QUEUE argument of `bin`: a word, `/-5` and a long number are names a queue may have
+/// (the word one no test uses). None exists: the run fails (exit 1) and makes nothing.
+fn queue_arg_row(bin: &'static str) -> bad_input::Row {
+    let unused = format!("ipc-lab-test-{}-word", std::process::id());
+    bad_input::Row::pos(bin, "QUEUE")
+        .word(unused.clone())
+        .queue(&unused)
+        .queue("/-5")
+        .queue("/99999999999999999999")
+        .but(
+            &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
+            Want::Failure,
+        )
+}
+
 /// Options of mq-send, sending to a queue that does not exist (no --create): a valid value
 /// fails to open it (exit 1), and nothing is made.
 fn send_rows(q: &str) -> Vec<bad_input::Row> {
     use bad_input::Row;
-    let unused = format!("ipc-lab-test-{}-word", std::process::id());
     let opt = |name: &'static str| Row::opt("mq-send", name).after(&[q, "message"]).queue(q);
-    vec![
-        // A name a queue may have: it does not exist, and without --create nothing is made.
-        Row::pos("mq-send", "QUEUE")
-            .after(&["message"])
-            .word(unused.clone())
-            .queue(&unused)
-            .queue("/-5")
-            .queue("/99999999999999999999")
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Failure,
-            ),
+    let mut rows = vec![
+        // Without --create nothing is made.
+        queue_arg_row("mq-send").after(&["message"]),
         Row::opt("mq-send", "--to").after(&["message"]),
         // Not HOST:PORT: a usage error (see a_host_without_a_port_is_a_usage_error).
         Row::opt("mq-send", "--host").after(&["message"]),
         opt("--priority"),
         opt("--timeout"),
-        opt("--maxmsg"),
-        opt("--msgsize"),
-        opt("--perms"),
-        opt("--color"),
-    ]
+    ];
+    rows.extend(QUEUE_OPTIONS.map(opt));
+    rows
 }
 
 #[test]
 fn mq_send_bad_arguments() {
-    let dir = TempDir::new("bad-send");
     let q = QueueGuard::new();
-    let mut runs = run_table(&send_rows(q.as_str()), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "mq-send",
+        &send_rows(q.as_str()),
         &[],
         &[
             &[q.as_str(), "--create", "--to", "5", "m"],
             &["--exclusive", q.as_str(), "m"],
         ],
-        &dir,
     );
     assert!(!q.exists());
-    report("mq-send", runs);
 }
 
 /// Options of mq-recv, with `-n --unlink QUEUE`: a valid value would make the queue, find it
 /// empty (exit 1) and remove it.
 fn recv_rows(q: &str) -> Vec<bad_input::Row> {
     use bad_input::Row;
-    let unused = format!("ipc-lab-test-{}-word", std::process::id());
     let opt = |name: &'static str| {
         Row::opt("mq-recv", name)
             .after(&["-n", "--unlink", q])
             .queue(q)
     };
-    vec![
+    let mut rows = vec![
         // --attr only looks: a name that does not exist is an error (exit 1), nothing is made.
-        Row::pos("mq-recv", "QUEUE")
-            .before(&["--attr"])
-            .word(unused.clone())
-            .queue(&unused)
-            .queue("/-5")
-            .queue("/99999999999999999999")
-            .but(
-                &[Bad::Word, Bad::NegativeAttached, Bad::Overflow],
-                Want::Failure,
-            ),
+        queue_arg_row("mq-recv").before(&["--attr"]),
         opt("--listen"),
         // --show-wire with a bad port: the port is refused, nothing is made.
         Row::opt("mq-recv", "--listen")
@@ -3261,20 +3197,17 @@ fn recv_rows(q: &str) -> Vec<bad_input::Row> {
         Row::opt("mq-recv", "--timeout")
             .after(&["--unlink", q])
             .queue(q),
-        opt("--maxmsg"),
-        opt("--msgsize"),
-        opt("--perms"),
-        opt("--color"),
-    ]
+    ];
+    rows.extend(QUEUE_OPTIONS.map(opt));
+    rows
 }
 
 #[test]
 fn mq_recv_bad_arguments() {
-    let dir = TempDir::new("bad-recv");
     let q = QueueGuard::new();
-    let mut runs = run_table(&recv_rows(q.as_str()), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "mq-recv",
+        &recv_rows(q.as_str()),
         &["-n", "--unlink"],
         &[
             &[q.as_str(), q.as_str()],
@@ -3288,8 +3221,6 @@ fn mq_recv_bad_arguments() {
             &["--show-wire=yes", "--listen", "127.0.0.1:0"],
             &["--listen", "127.0.0.1:0", "--show-wire", "--show-wire"],
         ],
-        &dir,
     );
     assert!(!q.exists());
-    report("mq-recv", runs);
 }

@@ -12,24 +12,20 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
-use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE, syscall_of};
+use crate::faults::{self, Fixture, POLL, Subject, WAITPID, WRITE};
 
 // ---------------------------------------------------------------------------------------------
 // Running pipe-demo
 
-fn demo_cmd(args: &[&str]) -> Command {
-    cmd_with("pipe-demo", args)
-}
-
 /// pipe-demo with these arguments (tagged, its children watched: see [`Demo`]).
 fn start(args: &[&str]) -> Demo {
-    Demo::start_cmd(demo_cmd(args))
+    Demo::start("pipe-demo", args)
 }
 
 /// pipe-demo with these arguments and `stdin`, run to its end (bounded), nothing left behind.
@@ -60,7 +56,7 @@ fn shell_pipeline(first: &str, second: &str) -> (i32, String) {
 
 /// `pipe-demo redirect CMD1 CMD2` (LC_ALL=C, as the shell's run).
 fn redirect(first: &str, second: &str) -> Ran {
-    let mut c = demo_cmd(&["redirect", first, second]);
+    let mut c = cmd_with("pipe-demo", &["redirect", first, second]);
     c.env("LC_ALL", "C");
     let demo = Demo::start_cmd(c);
     demo.finish()
@@ -217,34 +213,6 @@ fn common_options_may_come_before_the_subcommand() {
     assert_eq!(code(&ran), 0, "{}", ran.stderr);
 }
 
-/// pipe-demo with its stdout on a pipe whose reader is already gone; returns its status and
-/// stderr. Bounded.
-fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String) {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
-    let mut child = demo_cmd(args)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pipe-demo {args:?} did not end with its stdout closed");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    (status, err)
-}
-
 #[test]
 fn a_closed_stdout_before_the_first_line_ends_the_demo_quietly() {
     // The parent prints the first line itself: the broken pipe is its own, and it ends at once.
@@ -259,16 +227,16 @@ fn a_closed_stdout_before_the_first_line_ends_the_demo_quietly() {
         &["dup"][..],
         &["anon"][..],
     ] {
-        let (status, err) = with_stdout_closed(args);
-        assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
+        let ran = run_with_stdout_closed(cmd_with("pipe-demo", args));
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{args:?}");
     }
 }
 
 #[test]
 fn a_reader_that_stops_early_ends_the_demo_quietly() {
     // hello: only the child prints, so a closed stdout always reaches the child first.
-    let (status, err) = with_stdout_closed(&["hello"]);
-    assert_eq!((shell_status(status), err.as_str()), (0, ""), "hello");
+    let ran = run_with_stdout_closed(cmd_with("pipe-demo", &["hello"]));
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "hello");
     // eof and duplex: the reader takes the parent's first line, then goes; the child's lines
     // then meet a closed pipe (often before the parent is done).
     for args in ["eof", "duplex --rounds 1000", "dup", "anon"] {
@@ -461,7 +429,7 @@ fn fd_cells(table: &str) -> Vec<(i32, String, String)> {
 
 #[test]
 fn redirect_explain_shows_each_processs_descriptor_table_from_proc() {
-    let mut c = demo_cmd(&["redirect", "--explain", "seq 5", "sort -r"]);
+    let mut c = cmd_with("pipe-demo", &["redirect", "--explain", "seq 5", "sort -r"]);
     c.env("LC_ALL", "C");
     let ran = Demo::start_cmd(c).finish();
     // The shell compares stdout: the tables go to stderr only.
@@ -760,20 +728,10 @@ fn capacity_above_pipe_max_size_is_refused_without_privilege() {
     const CAP_SYS_RESOURCE: u32 = 24;
     let ran = if has_capability(CAP_SYS_RESOURCE) {
         // A privileged process may go above the limit: ask as nobody instead.
-        if !can_drop_to_nobody() {
-            eprintln!("skipped: privileged, and cannot act as nobody (needs root and setpriv)");
-            return;
-        }
-        let out = output_of(
-            as_nobody("pipe-demo").args(["capacity", "--size", &asked]),
-            b"",
-        );
-        Ran {
-            status: out.status,
-            stdout: out.stdout,
-            stderr: out.stderr,
-            children: Vec::new(),
-        }
+        skip_unless_nobody!("privileged, and cannot act as nobody (needs root and setpriv)");
+        let mut c = as_nobody("pipe-demo");
+        c.args(["capacity", "--size", &asked]);
+        Demo::start_cmd(c).finish()
     } else {
         run(&["capacity", "--size", &asked])
     };
@@ -1535,9 +1493,8 @@ fn anon_refuses_a_fifo_path_made_before_it_and_names_its_owner() {
         .arg(bin("pipe-demo"))
         .env("TMPDIR", &dir.path)
         .env("NO_COLOR", "1");
-    let demo = Demo::start_cmd(c);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = Demo::start_cmd(c).finish();
+    let pid = ran.pid;
     let squat = dir.path.join(format!("ipc-lab-anon-{pid}.fifo"));
     assert_eq!(code(&ran), 1, "{}", ran.stderr);
     assert_eq!(
@@ -1556,10 +1513,7 @@ fn anon_refuses_a_fifo_path_made_before_it_and_names_its_owner() {
 
 #[test]
 fn fifo_of_another_user_open_to_everyone_is_used_with_a_warning() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root to make a FIFO owned by another user");
-        return;
-    }
+    skip_unless_nobody!("needs root to make a FIFO owned by another user");
     let fifo = TempPath::new("fifo-nobody");
     fifo.make_fifo();
     nix::unistd::chown(&fifo.path, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
@@ -1601,10 +1555,7 @@ fn fifo_of_another_user_open_to_everyone_is_used_with_a_warning() {
 
 #[test]
 fn fifo_another_users_path_gets_the_hint_to_pick_a_name_of_ones_own() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as the user nobody");
-        return;
-    }
+    skip_unless_nobody!("needs root and setpriv to act as the user nobody");
     let nobody = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(65534))
         .ok()
         .flatten()
@@ -1941,22 +1892,17 @@ const SUBCOMMANDS: [&str; 14] = [
 
 #[test]
 fn help_names_the_notes_section_every_subcommand_and_examples() {
-    for flag in ["--help", "-h"] {
-        let ran = run(&[flag]);
-        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{flag}");
-        let help = &ran.stdout;
-        assert!(help.contains("Usage: pipe-demo [OPTIONS]"), "{help}");
-        for sub in SUBCOMMANDS {
-            assert!(
-                help.contains(&format!("\n  {sub} ")),
-                "{flag}: {sub} missing: {help}"
-            );
-        }
-        for option in ["--message", "--color", "--explain", "--version"] {
-            assert!(help.contains(option), "{flag}: {option}");
-        }
-    }
-    let long = run(&["--help"]).stdout;
+    let long = assert_top_help(
+        &[
+            "Usage: pipe-demo [OPTIONS]",
+            "--message",
+            "--color",
+            "--explain",
+            "--version",
+        ],
+        &SUBCOMMANDS,
+        run,
+    );
     assert!(long.contains("Lecture notes: B3 Unix Pipe"), "{long}");
     // What differs from the notes' C program, said precisely: not "exactly the notes' program".
     assert!(!long.contains("exactly the notes' program"), "{long}");
@@ -2073,38 +2019,31 @@ fn each_subcommand_has_help() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    for args in [
-        &["bogus"][..],
-        &["--bogus"][..],
-        &["capacity", "--bogus"][..],
-        &["hello", "extra"][..],
-        &["--message"][..],
-        &["--color", "sometimes"][..],
-        &["redirect"][..],
-        &["redirect", "ls", "wc", "extra"][..],
-        &["fifo-read"][..],
-        &["fifo-write"][..],
-        &["fifo-read", "/tmp/a", "/tmp/b"][..],
-        &["blocking", "--delay", "0"][..],
-        &["blocking", "--delay", "abc"][..],
-        &["blocking", "--delay", "-1"][..],
-        &["eof", "--timeout", "0"][..],
-        &["eof", "--timeout", "86401"][..],
-        &["broken", "--ignore-sigpipe=yes"][..],
-        &["fail", "extra"][..],
-        &["fail", "--size", "3"][..],
-        &["dup", "--bogus"][..],
-        &["dup", "1"][..],
-        &["anon", "/tmp/x.fifo"][..],
-    ] {
-        let ran = run(args);
-        assert_usage_error(&ran, &format!("{args:?}"));
-        assert!(
-            ran.stderr.contains("For more information, try '--help'."),
-            "{args:?}: {}",
-            ran.stderr
-        );
-    }
+    assert_usage_errors(
+        &[
+            &["capacity", "--bogus"][..],
+            &["hello", "extra"][..],
+            &["--message"][..],
+            &["--color", "sometimes"][..],
+            &["redirect"][..],
+            &["redirect", "ls", "wc", "extra"][..],
+            &["fifo-read"][..],
+            &["fifo-write"][..],
+            &["fifo-read", "/tmp/a", "/tmp/b"][..],
+            &["blocking", "--delay", "0"][..],
+            &["blocking", "--delay", "abc"][..],
+            &["blocking", "--delay", "-1"][..],
+            &["eof", "--timeout", "0"][..],
+            &["eof", "--timeout", "86401"][..],
+            &["broken", "--ignore-sigpipe=yes"][..],
+            &["fail", "extra"][..],
+            &["fail", "--size", "3"][..],
+            &["dup", "--bogus"][..],
+            &["dup", "1"][..],
+            &["anon", "/tmp/x.fifo"][..],
+        ],
+        run,
+    );
 }
 
 #[test]
@@ -2669,10 +2608,9 @@ fn pipe_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn pipe_demo_bad_arguments() {
-    let dir = TempDir::new("bad-pipe");
-    let mut runs = run_table(&pipe_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "pipe-demo",
+        &pipe_rows(),
         &[],
         &[
             &["bogus"],
@@ -2704,7 +2642,5 @@ fn pipe_demo_bad_arguments() {
             &["readers", "--record-size", "7"],
             &["readers", "--record-size", "4097"],
         ],
-        &dir,
     );
-    report("pipe-demo", runs);
 }

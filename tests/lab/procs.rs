@@ -19,15 +19,13 @@
 //! machine was (see [`two_processes_count_faster_than_one_on_two_cpus`]); the runs that burn
 //! CPUs take turns (see [`cpus_to_ourselves`]).
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::bad_input::{self, try_bad_arguments};
 use crate::common::*;
-use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID, syscall_of};
+use crate::faults::{self, Fixture, POLL, READ, Subject, WAITPID};
 use ipc_lab::procs::{BLOCK, count_share};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -35,13 +33,9 @@ use nix::unistd::Pid;
 // ---------------------------------------------------------------------------------------------
 // Running proc-demo
 
-fn proc_cmd(args: &[&str]) -> Command {
-    cmd_with("proc-demo", args)
-}
-
 /// proc-demo with these arguments (tagged, its children watched: see [`Demo`]).
 fn start(args: &[&str]) -> Demo {
-    Demo::start_cmd(proc_cmd(args))
+    Demo::start("proc-demo", args)
 }
 
 /// proc-demo with these arguments, run to its end (bounded), nothing left behind.
@@ -67,19 +61,6 @@ fn usable_cpus() -> usize {
     (0..CpuSet::count())
         .filter(|c| set.is_set(*c).unwrap_or(false))
         .count()
-}
-
-/// Ended by signal `sig` (not by an exit with 128 + sig), which the shell shows as 128 + sig.
-#[track_caller]
-fn assert_ended_by(ran: &Ran, sig: Signal) {
-    let n = sig as i32;
-    assert_eq!(
-        (ran.status.signal(), code(ran)),
-        (Some(n), 128 + n),
-        "{:?}: {}",
-        ran.status,
-        ran.stderr
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,9 +208,8 @@ fn check_isolation(stdout: &str, parent: i32) -> i32 {
 
 #[test]
 fn isolation_the_parent_sees_only_the_shared_change() {
-    let demo = start(&["isolation"]);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = run(&["isolation"]);
+    let pid = ran.pid;
     assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
     let child = check_isolation(&ran.stdout, pid);
     // The child the watch saw (it may live less than the watch's millisecond: then not seen).
@@ -241,9 +221,8 @@ fn isolation_the_parent_sees_only_the_shared_change() {
 
 #[test]
 fn isolation_explain_narrates_the_segment_and_the_fork() {
-    let demo = start(&["isolation", "--explain"]);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = run(&["isolation", "--explain"]);
+    let pid = ran.pid;
     assert_eq!(code(&ran), 0, "{}", ran.stderr);
     let child = check_isolation(&ran.stdout, pid);
     let err = &ran.stderr;
@@ -285,12 +264,7 @@ struct SpeedRow {
 
 #[track_caller]
 fn speed_row(line: &str) -> SpeedRow {
-    assert_eq!(
-        line.chars().count(),
-        SPEED_HEAD.chars().count(),
-        "the columns line up with the header: {line:?}"
-    );
-    let w: Vec<&str> = line.split_whitespace().collect();
+    let w = row_words(line, SPEED_HEAD);
     let [procs, primes, secs, "s", speedup] = w[..] else {
         panic!("not a row: {line:?}");
     };
@@ -366,9 +340,8 @@ const PRIMES_BELOW_3M: u64 = 216_816;
 #[test]
 fn speedup_has_a_row_for_each_count_of_processes_in_order_each_once() {
     let _cpus = cpus_to_ourselves();
-    let demo = start(&["speedup", "--procs", "2,1,4,2,1,3", "--below", "200000"]);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = run(&["speedup", "--procs", "2,1,4,2,1,3", "--below", "200000"]);
+    let pid = ran.pid;
     assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
     let rows = speed_table(&ran.stdout, 200_000, PRIMES_BELOW_200K);
     assert_eq!(procs_of(&rows), [2, 1, 4, 3], "{}", ran.stdout);
@@ -623,9 +596,8 @@ fn two_processes_count_faster_than_one_on_two_cpus() {
 /// usage or `For more information` lines), no child forked, no segment made.
 #[track_caller]
 fn assert_usage(args: &[&str], wanted: &str) {
-    let demo = start(args);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = run(args);
+    let pid = ran.pid;
     assert_usage_error(&ran, &format!("{args:?}"));
     let errors = ran
         .stderr
@@ -726,12 +698,8 @@ const FOREVER: &[&str] = &["speedup", "--procs", "4", "--below", "1000000000"];
 
 /// proc-demo counting with 4 workers, once all four run at once and the shared segment is
 /// there, already marked for removal; returns the demo and the workers.
-fn counting(group: bool) -> (Demo, Vec<ProcId>) {
-    let mut c = proc_cmd(FOREVER);
-    if group {
-        c.process_group(0);
-    }
-    let mut demo = Demo::start_cmd(c);
+fn counting(target: Target) -> (Demo, Vec<ProcId>) {
+    let mut demo = Demo::start_for(cmd_with("proc-demo", FOREVER), target);
     demo.run.wait_stdout(SPEED_HEAD);
     let workers = demo.watch.wait_for(4);
     assert_eq!(workers.len(), 4, "one process per worker: {workers:?}");
@@ -762,21 +730,14 @@ fn counting(group: bool) -> (Demo, Vec<ProcId>) {
 /// Send `sig` to a counting proc-demo (or to its whole process group, as a terminal's Ctrl-C
 /// does): it ends by that signal within a few seconds, with no row printed, no worker left
 /// (each reaped by proc-demo, see [`Demo::finish`]) and no segment.
-fn interrupt_mid_count(sig: Signal, group: bool) {
+fn interrupt_mid_count(sig: Signal, target: Target) {
     let _cpus = cpus_to_ourselves();
-    let (demo, workers) = counting(group);
+    let (demo, workers) = counting(target);
     let pid = demo.pid();
-    let sent = Instant::now();
-    if group {
-        nix::sys::signal::killpg(Pid::from_raw(pid), sig).expect("killpg");
-    } else {
-        demo.run.signal(sig as i32);
-    }
-    let ran = demo.finish();
-    let took = sent.elapsed();
-    let how = if group { "to its group" } else { "to it" };
+    let (ran, took) = demo.end_by_signal(sig, target);
+    let how = format!("to {target:?}");
     assert!(took < Duration::from_secs(3), "{sig} {how}: took {took:?}");
-    assert_ended_by(&ran, sig);
+    assert_ended_by(&ran, sig as i32);
     assert_eq!(
         ran.stdout,
         format!("{}\n{SPEED_HEAD}\n", title(1_000_000_000)),
@@ -793,7 +754,7 @@ fn interrupt_mid_count(sig: Signal, group: bool) {
 #[test]
 fn termination_signals_mid_count_end_it_by_the_signal_with_its_workers() {
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        interrupt_mid_count(sig, false);
+        interrupt_mid_count(sig, Target::Process);
     }
 }
 
@@ -807,7 +768,7 @@ fn termination_signals_to_the_process_group_end_it_by_the_signal_with_its_worker
         Signal::SIGHUP,
         Signal::SIGINT,
     ] {
-        interrupt_mid_count(sig, true);
+        interrupt_mid_count(sig, Target::Group);
     }
 }
 
@@ -816,7 +777,7 @@ fn sigkill_leaves_no_worker_and_no_segment() {
     // No code of proc-demo runs: the workers die with their parent (PR_SET_PDEATHSIG), and the
     // segment, marked for removal from the start, goes with the last detach.
     let _cpus = cpus_to_ourselves();
-    let (demo, workers) = counting(false);
+    let (demo, workers) = counting(Target::Process);
     let pid = demo.pid();
     demo.run.signal(9);
     let Demo {
@@ -846,53 +807,12 @@ fn sigkill_leaves_no_worker_and_no_segment() {
 // A closed stdout
 
 /// proc-demo with its stdout on a pipe whose reader is already gone, or that goes after `keep`
-/// lines; returns its status and stderr, after checking that it ended in time and left nothing.
-fn with_stdout_closed(args: &[&str], keep: usize) -> (ExitStatus, String) {
-    adopt_orphans();
-    let mut c = proc_cmd(args);
-    let tag = Tag(tag_command(&mut c));
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    let reader = if keep == 0 {
-        drop(reader);
-        None
-    } else {
-        Some(reader)
-    };
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(c); // the command holds the pipe's write end too
-    let pid = child.id() as i32;
-    let watch = ChildWatch::start(pid);
-    if let Some(reader) = reader {
-        let mut lines = BufReader::new(reader);
-        for _ in 0..keep {
-            let mut line = String::new();
-            lines.read_line(&mut line).expect("a line");
-            assert!(line.ends_with('\n'), "{args:?}: {line:?}");
-        }
-    }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if started.elapsed() > PATIENCE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("proc-demo {args:?} did not end with its stdout closed");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    let children = watch.stop();
-    assert_nothing_left(&tag.0, &children);
-    assert_no_segment_of(pid);
-    (status, err)
+/// lines; run to its end (bounded), after checking that it left nothing: no process, no segment.
+#[track_caller]
+fn with_stdout_closed(args: &[&str], keep: usize) -> Ran {
+    let ran = run_with_stdout_closed_after(cmd_with("proc-demo", args), keep);
+    assert_no_segment_of(ran.pid);
+    ran
 }
 
 #[test]
@@ -904,13 +824,13 @@ fn a_closed_stdout_ends_it_quietly() {
         &["speedup", "--below", "100000"][..],
         &["speedup", "--procs", "64", "--below", "1000000000"][..],
     ] {
-        let (status, err) = with_stdout_closed(args, 0);
-        assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
+        let ran = with_stdout_closed(args, 0);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{args:?}");
     }
     // With --explain, the narration of what came before the first line, and nothing after.
     // Its first line comes before any narration: nothing is said.
-    let (status, err) = with_stdout_closed(&["isolation", "--explain"], 0);
-    assert_eq!((shell_status(status), err.as_str()), (0, ""));
+    let ran = with_stdout_closed(&["isolation", "--explain"], 0);
+    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
     // Closed after the first line of isolation (the child's and the parent's lines meet it),
     // and after the header of a count of some length (the first row meets it, before a second
     // row's workers are forked).
@@ -918,10 +838,11 @@ fn a_closed_stdout_ends_it_quietly() {
         (&["isolation"][..], 1),
         (&["speedup", "--procs", "1,2", "--below", "2000000"][..], 2),
     ] {
-        let (status, err) = with_stdout_closed(args, keep);
-        assert_eq!(shell_status(status), 0, "{args:?}: {err}");
+        let ran = with_stdout_closed(args, keep);
+        let err = &ran.stderr;
+        assert_eq!(code(&ran), 0, "{args:?}: {err}");
         assert!(!err.contains("error"), "{args:?}: {err}");
-        assert_no_panic(&err);
+        assert_no_panic(err);
     }
 }
 
@@ -1095,9 +1016,8 @@ fn check_context(stdout: &str, parent: i32, released: bool) -> Report {
 
 #[test]
 fn context_reports_the_sleeping_childs_context_then_reaps_it() {
-    let demo = start(&["context"]);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = run(&["context"]);
+    let pid = ran.pid;
     assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{}", ran.stdout);
     let report = check_context(&ran.stdout, pid, true);
     // Demo::finish checked that no child is left, running or unreaped.
@@ -1108,9 +1028,8 @@ fn context_reports_the_sleeping_childs_context_then_reaps_it() {
 
 #[test]
 fn context_explain_narrates_the_pipe_the_fork_proc_and_the_release() {
-    let demo = start(&["context", "--explain"]);
-    let pid = demo.pid();
-    let ran = demo.finish();
+    let ran = run(&["context", "--explain"]);
+    let pid = ran.pid;
     assert_eq!(code(&ran), 0, "{}", ran.stderr);
     let report = check_context(&ran.stdout, pid, true);
     let (child, r) = (report.child, report.read_end);
@@ -1140,12 +1059,8 @@ fn context_explain_narrates_the_pipe_the_fork_proc_and_the_release() {
 
 /// proc-demo context --hold 60 (in its own process group when `group`), once its report is out
 /// and the child sleeps on; returns the demo and the report.
-fn holding(group: bool) -> (Demo, Report) {
-    let mut c = proc_cmd(&["context", "--hold", "60"]);
-    if group {
-        c.process_group(0);
-    }
-    let mut demo = Demo::start_cmd(c);
+fn holding(target: Target) -> (Demo, Report) {
+    let mut demo = Demo::start_for(cmd_with("proc-demo", &["context", "--hold", "60"]), target);
     demo.run.wait_stdout("  Max processes: ");
     let note = demo.run.wait_stderr("sleeps on for 60 s");
     let report = check_context(&demo.run.out, demo.pid(), false);
@@ -1161,7 +1076,7 @@ fn holding(group: bool) -> (Demo, Report) {
 
 #[test]
 fn context_hold_what_proc_says_meanwhile_is_what_was_reported() {
-    let (demo, report) = holding(false);
+    let (demo, report) = holding(Target::Process);
     let child = report.child;
     let stat = proc_stat(child).expect("the child sleeps on");
     assert_eq!((stat.state, stat.ppid), ('S', demo.pid()), "{stat:?}");
@@ -1180,9 +1095,11 @@ fn context_hold_what_proc_says_meanwhile_is_what_was_reported() {
         let link = std::fs::read_link(format!("/proc/{child}/fd/{n}")).expect("the fd");
         assert_eq!(link.to_string_lossy(), target.as_str(), "fd {n}");
     }
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/{child}/syscall"))
-        && cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
-    {
+    let syscall = std::fs::read_to_string(format!("/proc/{child}/syscall"));
+    if let (Ok(text), true) = (
+        syscall,
+        cfg!(any(target_arch = "x86_64", target_arch = "aarch64")),
+    ) {
         let f: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(f[0], libc::SYS_read.to_string(), "{text}");
         assert_eq!(f[1], format!("{:#x}", report.read_end), "{text}");
@@ -1190,7 +1107,7 @@ fn context_hold_what_proc_says_meanwhile_is_what_was_reported() {
     // SIGTERM ends the hold: the child is killed and reaped (Demo::finish checks).
     demo.run.signal(Signal::SIGTERM as i32);
     let ran = demo.finish();
-    assert_ended_by(&ran, Signal::SIGTERM);
+    assert_ended_by(&ran, Signal::SIGTERM as i32);
     assert!(
         !reported.exists(),
         "Demo::finish checked the reported child {child}, and it is reaped: {:?}",
@@ -1200,28 +1117,20 @@ fn context_hold_what_proc_says_meanwhile_is_what_was_reported() {
 
 #[test]
 fn context_termination_signals_while_the_child_sleeps_end_it_by_the_signal_with_the_child_reaped() {
-    for group in [false, true] {
+    for target in Target::BOTH {
         for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-            let (demo, report) = holding(group);
-            let pid = demo.pid();
-            let sent = Instant::now();
-            if group {
-                nix::sys::signal::killpg(Pid::from_raw(pid), sig).expect("killpg");
-            } else {
-                demo.run.signal(sig as i32);
-            }
-            let ran = demo.finish();
-            let took = sent.elapsed();
+            let (demo, report) = holding(target);
+            let (ran, took) = demo.end_by_signal(sig, target);
             assert!(
                 took < Duration::from_secs(3),
-                "{sig} (group {group}): took {took:?}"
+                "{sig} (to {target:?}): took {took:?}"
             );
-            assert_ended_by(&ran, sig);
+            assert_ended_by(&ran, sig as i32);
             assert!(!ran.stderr.contains("error"), "{sig}: {}", ran.stderr);
             assert_no_panic(&ran.stderr);
             assert!(
                 ran.children.iter().all(|c| !c.exists()),
-                "{sig} (group {group}): child {} reaped",
+                "{sig} (to {target:?}): child {} reaped",
                 report.child
             );
             assert!(!ran.stdout.contains("reaped:"), "{sig}: not released");
@@ -1233,10 +1142,11 @@ fn context_termination_signals_while_the_child_sleeps_end_it_by_the_signal_with_
 fn context_with_a_closed_stdout_ends_quietly_with_the_child_reaped() {
     // Closed at once, after the first line, and in the middle of the report.
     for keep in [0, 1, 9] {
-        let (status, err) = with_stdout_closed(&["context"], keep);
-        assert_eq!(shell_status(status), 0, "after {keep} lines: {err}");
+        let ran = with_stdout_closed(&["context"], keep);
+        let err = &ran.stderr;
+        assert_eq!(code(&ran), 0, "after {keep} lines: {err}");
         assert!(!err.contains("error"), "after {keep} lines: {err}");
-        assert_no_panic(&err);
+        assert_no_panic(err);
     }
 }
 
@@ -1270,39 +1180,42 @@ fn context_bad_arguments_are_usage_errors() {
 
 #[test]
 fn help_names_the_notes_section_the_subcommands_and_examples() {
-    let ran = run(&["--help"]);
-    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
-    let help = &ran.stdout;
-    for want in [
-        "Usage: proc-demo [OPTIONS] <COMMAND>",
-        "\n  isolation ",
-        "\n  speedup ",
-        "Lecture notes: A. Motivation",
-        "computational speedup",
-        "Examples:",
-        "proc-demo isolation",
-        "proc-demo speedup --procs 1,2 --below 200000",
-        "\n  context ",
-        "B. Communication Mechanisms",
-        "resources like I/O devices",
-        "proc-demo context --hold 60",
-        "--explain",
-        "--color",
-    ] {
-        assert!(help.contains(want), "{want:?}: {help}");
-    }
+    assert_help(
+        &["--help"],
+        &[
+            "Usage: proc-demo [OPTIONS] <COMMAND>",
+            "\n  isolation ",
+            "\n  speedup ",
+            "Lecture notes: A. Motivation",
+            "computational speedup",
+            "Examples:",
+            "proc-demo isolation",
+            "proc-demo speedup --procs 1,2 --below 200000",
+            "\n  context ",
+            "B. Communication Mechanisms",
+            "resources like I/O devices",
+            "proc-demo context --hold 60",
+            "--explain",
+            "--color",
+        ],
+        run,
+    );
     assert_subcommand_helps("proc-demo", &["isolation", "speedup", "context"], run);
-    let help = run(&["context", "--help"]).stdout;
-    assert!(help.contains("--hold <SECONDS>"), "{help}");
-    let help = run(&["speedup", "--help"]).stdout;
-    for want in [
-        "--procs <LIST>",
-        "--below <N>",
-        "[default: 1,2,4]",
-        "[default: 5000000]",
-    ] {
-        assert!(help.contains(want), "speedup --help lacks {want:?}: {help}");
-    }
+    assert_helps_mention(
+        &[
+            ("context", &["--hold <SECONDS>"][..]),
+            (
+                "speedup",
+                &[
+                    "--procs <LIST>",
+                    "--below <N>",
+                    "[default: 1,2,4]",
+                    "[default: 5000000]",
+                ][..],
+            ),
+        ],
+        run,
+    );
 }
 
 #[test]
@@ -1418,10 +1331,9 @@ fn proc_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn proc_demo_bad_arguments() {
-    let dir = TempDir::new("bad-proc");
-    let mut runs = run_table(&proc_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "proc-demo",
+        &proc_rows(),
         &[],
         &[
             &["bogus"],
@@ -1445,7 +1357,5 @@ fn proc_demo_bad_arguments() {
             &["context", "--hold", "inf"],
             &["context", "--hold", "0.0000001"],
         ],
-        &dir,
     );
-    report("proc-demo", runs);
 }

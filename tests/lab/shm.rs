@@ -6,9 +6,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
-use crate::faults::{self, Fixture, POLL, READ, Subject, id_line};
+use crate::faults::{self, Fixture, POLL, READ, Subject};
 use ipc_lab::shm::{CreateOptions, Segment};
 
 const FAST: &[&str] = &["--interval", "0.05"];
@@ -183,10 +183,7 @@ fn a_key_in_use_is_refused_not_adopted() {
 
 #[test]
 fn a_key_another_user_holds_is_met_with_advice_for_a_key_of_ones_own() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let dir = TempDir::new("ftok");
     let by_ftok = ipc_lab::shm::ftok(&dir.path, 1).expect("ftok of a directory");
     for (key, naming) in [
@@ -462,25 +459,40 @@ fn termination_signals_while_waiting_clean_up_and_exit_128_plus_n() {
     }
 }
 
-#[test]
-fn termination_signal_while_the_slave_lingers_detaches() {
-    let mut master = Master::start(FAST);
-    let id = master.id;
-    // The master is held (SIGSTOP) while the slave attaches: else it could see the flag, read
-    // and detach between two looks at nattch, which would then never be seen at 2.
+/// `shm-slave --linger SECS ID 1 2 3`, started.
+fn lingering_slave(id: i32, secs: u32) -> Running {
+    Running::spawn(cmd("shm-slave").args([s("--linger"), s(secs), s(id), s(1), s(2), s(3)]))
+}
+
+/// A slave lingering in the master's segment, once attached (nattch 2). The master is held
+/// (SIGSTOP) while the slave attaches: else it could see the flag, read and detach between two
+/// looks at nattch, which would then never be seen at 2.
+fn slave_attached_to_held_master(master: &Master, secs: u32) -> Running {
     master.run.signal(19);
-    let mut c = cmd("shm-slave");
-    c.args([s("--linger"), s(30), s(id), s(1), s(2), s(3)]);
-    let mut slave = Running::spawn(&mut c);
+    let slave = lingering_slave(master.id, secs);
     eventually("the slave to attach", || {
-        segment(id).is_some_and(|r| r.nattch == 2)
+        segment(master.id).is_some_and(|r| r.nattch == 2)
     });
+    slave
+}
+
+/// SIGTERM to a lingering slave: it ends by it (143), saying it detached from segment `id`.
+#[track_caller]
+fn terminate_slave(mut slave: Running, id: i32) {
     slave.signal(15);
-    assert_eq!(shell_status(slave.finish()), 143);
+    assert_eq!(shell_status(slave.finish()), 143, "{}", slave.err);
     assert_eq!(
         slave.err,
         format!("shm-slave: interrupted by SIGTERM: detached from segment {id}\n")
     );
+}
+
+#[test]
+fn termination_signal_while_the_slave_lingers_detaches() {
+    let mut master = Master::start(FAST);
+    let id = master.id;
+    let slave = slave_attached_to_held_master(&master, 30);
+    terminate_slave(slave, id);
     master.run.signal(18);
     master.run.finish();
     assert!(!segment_exists(id));
@@ -508,25 +520,14 @@ fn sigkill_leaks_the_segment_unless_removed_early() {
     master.run.wait_stderr("marked for destruction");
     // Held while the slave attaches, so it is still attached when it is killed (it would
     // otherwise read the values and detach by itself within its 0.05 s interval).
-    master.run.signal(19);
-    let mut c = cmd("shm-slave");
-    c.args([s("--linger"), s(60), s(id), s(1), s(2), s(3)]);
-    let mut slave = Running::spawn(&mut c);
-    eventually("the slave to attach", || {
-        segment(id).is_some_and(|r| r.nattch == 2)
-    });
+    let slave = slave_attached_to_held_master(&master, 60);
     master.run.signal(9);
     master.run.finish();
     eventually("nattch to drop to 1", || {
         segment(id).is_some_and(|r| r.nattch == 1)
     });
     assert!(segment_exists(id), "the slave holds it still");
-    slave.signal(15);
-    assert_eq!(shell_status(slave.finish()), 143, "{}", slave.err);
-    assert_eq!(
-        slave.err,
-        format!("shm-slave: interrupted by SIGTERM: detached from segment {id}\n")
-    );
+    terminate_slave(slave, id);
     assert!(!segment_exists(id), "gone with the slave's detach");
 }
 
@@ -636,29 +637,19 @@ fn linger_keeps_a_destroyed_segment_alive_until_the_last_detach() {
     // over before a busy machine let the master finish.
     let mut master = Master::start(&["--interval", "0.05"]);
     let id = master.id;
-    let mut c = cmd("shm-slave");
-    c.args([s("--linger"), s(60), s(id), s(1), s(2), s(3)]);
-    let mut slave = Running::spawn(&mut c);
+    let slave = lingering_slave(id, 60);
     assert_eq!(shell_status(master.run.finish()), 0, "the master is done");
     // The master has destroyed it (IPC_RMID: the kernel's SHM_DEST flag, 0o1000), yet it lives
     // on: the slave is still attached.
     let row = segment(id).expect("still attached by the slave");
     assert_eq!((row.perms & 0o1000, row.nattch), (0o1000, 1), "{row:?}");
-    slave.signal(15);
-    assert_eq!(shell_status(slave.finish()), 143, "{}", slave.err);
-    assert_eq!(
-        slave.err,
-        format!("shm-slave: interrupted by SIGTERM: detached from segment {id}\n")
-    );
+    terminate_slave(slave, id);
     assert!(!segment_exists(id), "gone with the last detach");
 }
 
 #[test]
 fn another_user_is_refused_at_0600_and_let_in_at_0666() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let master = Master::start(&["--interval", "0.05"]);
     let out = output_of(
         as_nobody("shm-slave").args([s(master.id), s(1), s(2), s(3)]),
@@ -961,10 +952,7 @@ fn a_segment_someone_else_removed_during_the_exchange_is_no_failure() {
 
 #[test]
 fn a_mode_that_keeps_out_the_owner_too_is_named() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: root attaches whatever the mode; needs setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!("root attaches whatever the mode; needs setpriv to act as nobody");
     let out = output_of(as_nobody("shm-master").args(["--perms", "400"]), b"");
     assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
     let id: i32 = out
@@ -1102,6 +1090,17 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
 // ---------------------------------------------------------------------------------------------
 // Rows of the bad-input table (tests/lab/bad_input.rs): every option of shm-master and shm-slave
 
+/// Bad values that, given to --ftok, name no file: ftok fails (ENOENT, ENAMETOOLONG), a failure
+/// rather than a usage error.
+const NOT_A_PATH: [Bad; 6] = [
+    Bad::Word,
+    Bad::NegativeAttached,
+    Bad::Overflow,
+    Bad::Junk,
+    Bad::Long,
+    Bad::LongDigits,
+];
+
 /// Options of shm-master, each with the harmless rest of a run: a valid value would create a
 /// segment, wait 0.05 s for a slave, destroy it and exit 1.
 fn master_rows() -> Vec<bad_input::Row> {
@@ -1115,14 +1114,6 @@ fn master_rows() -> Vec<bad_input::Row> {
         }
         b
     };
-    let failing_path = [
-        Bad::Word,
-        Bad::NegativeAttached,
-        Bad::Overflow,
-        Bad::Junk,
-        Bad::Long,
-        Bad::LongDigits,
-    ];
     vec![
         Row::opt("shm-master", "--interval").before(&base("--interval")),
         Row::opt("shm-master", "--timeout").before(&base("--timeout")),
@@ -1134,7 +1125,7 @@ fn master_rows() -> Vec<bad_input::Row> {
         // A path that does not exist: ftok fails (ENOENT, ENAMETOOLONG).
         Row::opt("shm-master", "--ftok")
             .before(&base(""))
-            .but(&failing_path, Want::Failure),
+            .but(&NOT_A_PATH, Want::Failure),
         Row::opt("shm-master", "--proj")
             .before(&base(""))
             .before(&["--ftok", "/"]),
@@ -1145,29 +1136,18 @@ fn master_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn shm_master_bad_arguments() {
-    let dir = TempDir::new("bad-master");
-    let mut runs = run_table(&master_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "shm-master",
+        &master_rows(),
         &["--timeout", "0.05"],
         &[&["bogus"], &["5"], &["--", "-5"]],
-        &dir,
     );
-    report("shm-master", runs);
 }
 
 /// Options of shm-slave, with no id and an empty stdin: a valid value ends at "standard input
 /// ended" (exit 1) before any segment is looked for.
 fn slave_rows() -> Vec<bad_input::Row> {
     use bad_input::Row;
-    let failing_path = [
-        Bad::Word,
-        Bad::NegativeAttached,
-        Bad::Overflow,
-        Bad::Junk,
-        Bad::Long,
-        Bad::LongDigits,
-    ];
     // An id no segment is likely to have; the values are checked before it is looked for.
     let id = i32::MAX.to_string();
     vec![
@@ -1181,7 +1161,7 @@ fn slave_rows() -> Vec<bad_input::Row> {
         // -5 is a key; with negatives allowed, `--key -5` is one too.
         Row::opt("shm-slave", "--key").but(&[Bad::Negative, Bad::NegativeAttached], Want::Failure),
         Row::opt("shm-slave", "--ftok")
-            .but(&failing_path, Want::Failure)
+            .but(&NOT_A_PATH, Want::Failure)
             .but(&[Bad::Negative], Want::Failure),
         Row::opt("shm-slave", "--proj").before(&["--ftok", "/"]),
         Row::opt("shm-slave", "--linger"),
@@ -1191,14 +1171,11 @@ fn slave_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn shm_slave_bad_arguments() {
-    let dir = TempDir::new("bad-slave");
-    let mut runs = run_table(&slave_rows(), &dir);
     let id = i32::MAX.to_string();
-    runs += run_unknown(
+    try_bad_arguments(
         "shm-slave",
+        &slave_rows(),
         &[],
         &[&[&id, "1", "2", "3", "4"], &["--count", "1", &id, "1", "2"]],
-        &dir,
     );
-    report("shm-slave", runs);
 }

@@ -12,10 +12,10 @@
 //! exist is pid_max, which no process ever has.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::bad_input::{self, Bad, Want, report, run_table, run_unknown};
+use crate::bad_input::{self, Bad, Want, try_bad_arguments};
 use crate::common::*;
 use crate::faults::{self, Fixture, POLL, Subject};
 use nix::sys::signal::Signal;
@@ -23,31 +23,15 @@ use nix::sys::signal::Signal;
 // ---------------------------------------------------------------------------------------------
 // Running sig-demo
 
-fn demo_cmd(args: &[&str]) -> Command {
-    cmd_with("sig-demo", args)
-}
-
 /// sig-demo with these arguments (tagged, its children watched: see [`Demo`]).
 fn start(args: &[&str]) -> Demo {
-    Demo::start_cmd(demo_cmd(args))
+    Demo::start("sig-demo", args)
 }
 
 /// sig-demo with these arguments, run to its end (bounded), nothing left behind.
 #[track_caller]
 fn run(args: &[&str]) -> Ran {
     start(args).finish()
-}
-
-/// Ended by signal `sig` (not by an exit with 128 + sig), which the shell shows as 128 + sig.
-#[track_caller]
-fn assert_ended_by(ran: &Ran, sig: i32) {
-    assert_eq!(
-        (ran.status.signal(), code(ran)),
-        (Some(sig), 128 + sig),
-        "{:?}: {}",
-        ran.status,
-        ran.stderr
-    );
 }
 
 /// This test process's pid and real user id: the sender a report must name for a kill(2) made
@@ -298,7 +282,7 @@ fn signal_and_report(demo: &mut Demo, sig: Signal) -> String {
 
 /// `sig-demo send ARGS` run to its end: its pid, status and output.
 fn sig_send(args: &[&str]) -> (i32, Finished) {
-    let mut c = demo_cmd(&[&["send"][..], args].concat());
+    let mut c = cmd_with("sig-demo", &[&["send"][..], args].concat());
     let mut sender = Running::spawn(&mut c);
     let pid = sender.pid();
     let status = sender.finish();
@@ -478,7 +462,7 @@ fn wait_counts_the_signals_of_a_burst_it_has_no_room_for_and_goes_on() {
     use std::os::fd::AsFd;
 
     const SENT: usize = 1500;
-    let mut c = demo_cmd(&["wait"]);
+    let mut c = cmd_with("sig-demo", &["wait"]);
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1317,10 +1301,7 @@ fn send_to_a_pid_with_no_process_is_esrch_with_a_hint() {
 
 #[test]
 fn send_to_another_users_process_is_eperm_with_a_hint() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: cannot act as another user (needs root and setpriv)");
-        return;
-    }
+    skip_unless_nobody!("cannot act as another user (needs root and setpriv)");
     // A process of this test's user (root), signalled by nobody: refused, and it gets nothing.
     let demo = start_wait(&[]);
     let pid = demo.pid();
@@ -1398,7 +1379,7 @@ fn send_pid_0_or_negative_is_a_usage_error() {
         &["send", "2147483648", "USR1"][..],
     ] {
         // In a process group of its own: should it signal "its group" (pid 0), only it is hit.
-        let mut c = demo_cmd(args);
+        let mut c = cmd_with("sig-demo", args);
         std::os::unix::process::CommandExt::process_group(&mut c, 0);
         let ran = Demo::start_cmd(c).finish();
         assert_usage_error(&ran, &format!("{args:?}"));
@@ -1454,48 +1435,6 @@ fn send_explain_narrates_the_call_and_leaves_stdout_as_it_is() {
 // ---------------------------------------------------------------------------------------------
 // A closed stdout
 
-/// sig-demo with its stdout on a pipe whose reader is already gone; returns its status and
-/// stderr. Bounded; nothing it started may be left.
-fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String) {
-    adopt_orphans();
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
-    let mut command = demo_cmd(args);
-    let tag = Tag(tag_command(&mut command));
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Killed and reaped should the test fail before it ends.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            if let Ok(None) = self.0.try_wait() {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-    }
-    let mut child = Reap(child);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "sig-demo {args:?} did not end with its stdout closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    let mut err = String::new();
-    let _ = std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err);
-    assert_nothing_left(&tag.0, &[]);
-    (status, err)
-}
-
 #[test]
 fn a_closed_stdout_ends_it_quietly() {
     for args in [
@@ -1505,8 +1444,8 @@ fn a_closed_stdout_ends_it_quietly() {
         &["threads"][..],
         &["wait"][..],
     ] {
-        let (status, err) = with_stdout_closed(args);
-        assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
+        let ran = run_with_stdout_closed(cmd_with("sig-demo", args));
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{args:?}");
     }
 }
 
@@ -1526,25 +1465,17 @@ const SUBCOMMANDS: [&str; 8] = [
 
 #[test]
 fn help_names_the_notes_section_every_subcommand_and_examples() {
-    for flag in ["--help", "-h"] {
-        let ran = run(&[flag]);
-        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{flag}");
-        let help = &ran.stdout;
-        assert!(
-            help.contains("Usage: sig-demo [OPTIONS] [COMMAND]"),
-            "{help}"
-        );
-        for sub in SUBCOMMANDS {
-            assert!(
-                help.contains(&format!("\n  {sub} ")),
-                "{flag}: {sub} missing: {help}"
-            );
-        }
-        for option in ["--no-handler", "--color", "--explain", "--version"] {
-            assert!(help.contains(option), "{flag}: {option}");
-        }
-    }
-    let long = run(&["--help"]).stdout;
+    let long = assert_top_help(
+        &[
+            "Usage: sig-demo [OPTIONS] [COMMAND]",
+            "--no-handler",
+            "--color",
+            "--explain",
+            "--version",
+        ],
+        &SUBCOMMANDS,
+        run,
+    );
     assert!(long.contains("Lecture notes: B4 Unix Signal"), "{long}");
     assert!(long.contains("Examples:"), "{long}");
     for example in [
@@ -1594,36 +1525,29 @@ fn each_subcommand_has_help() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    for args in [
-        &["bogus"][..],
-        &["--bogus"][..],
-        &["segv", "--bogus"][..],
-        &["segv", "extra"][..],
-        &["--color", "sometimes"][..],
-        &["--no-handler=yes"][..],
-        &["wait", "extra"][..],
-        &["wait", "--count"][..],
-        &["list", "--pid"][..],
-        &["list", "extra"][..],
-        &["send"][..],
-        &["send", "42"][..],
-        &["send", "42", "USR1", "extra"][..],
-        &["send", "42", "USR1", "--value"][..],
-        &["send", "42", "USR1", "--value", "abc"][..],
-        &["send", "42", "USR1", "--value", "2147483648"][..],
-        &["pending", "--times"][..],
-        &["uncatchable", "extra"][..],
-        &["threads", "extra"][..],
-        &["threads", "--times", "2"][..],
-    ] {
-        let ran = run(args);
-        assert_usage_error(&ran, &format!("{args:?}"));
-        assert!(
-            ran.stderr.contains("For more information, try '--help'."),
-            "{args:?}: {}",
-            ran.stderr
-        );
-    }
+    assert_usage_errors(
+        &[
+            &["segv", "--bogus"][..],
+            &["segv", "extra"][..],
+            &["--color", "sometimes"][..],
+            &["--no-handler=yes"][..],
+            &["wait", "extra"][..],
+            &["wait", "--count"][..],
+            &["list", "--pid"][..],
+            &["list", "extra"][..],
+            &["send"][..],
+            &["send", "42"][..],
+            &["send", "42", "USR1", "extra"][..],
+            &["send", "42", "USR1", "--value"][..],
+            &["send", "42", "USR1", "--value", "abc"][..],
+            &["send", "42", "USR1", "--value", "2147483648"][..],
+            &["pending", "--times"][..],
+            &["uncatchable", "extra"][..],
+            &["threads", "extra"][..],
+            &["threads", "--times", "2"][..],
+        ],
+        run,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1688,11 +1612,10 @@ fn sig_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn sig_demo_bad_arguments() {
-    let dir = TempDir::new("bad-sig");
-    let mut runs = run_table(&sig_rows(), &dir);
     let nobody = pid_never_used().to_string();
-    runs += run_unknown(
+    try_bad_arguments(
         "sig-demo",
+        &sig_rows(),
         &[],
         &[
             &["bogus"],
@@ -1706,7 +1629,5 @@ fn sig_demo_bad_arguments() {
             &["threads", "--pid", "1"],
             &["threads", "--value", "1"],
         ],
-        &dir,
     );
-    report("sig-demo", runs);
 }

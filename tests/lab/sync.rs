@@ -13,28 +13,23 @@
 //! loss depends on are retried a bounded number of times; semaphore runs stay small (a
 //! contended semop costs microseconds), except where a signal ends them early.
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bad_input::{self, report, run_table, run_unknown};
+use crate::bad_input::{self, try_bad_arguments};
 use crate::common::*;
-use crate::faults::{self, Fixture, Subject, id_line};
+use crate::faults::{self, Fixture, Subject};
 use ipc_lab::shm::{Access, CreateOptions, Segment};
 
 // ---------------------------------------------------------------------------------------------
 // Running shm-race
 
-fn race_cmd(args: &[&str]) -> Command {
-    cmd_with("shm-race", args)
-}
-
 /// shm-race with these arguments (tagged, its children watched: see [`Demo`]).
 fn start(args: &[&str]) -> Demo {
-    Demo::start_cmd(race_cmd(args))
+    Demo::start("shm-race", args)
 }
 
 /// shm-race with these arguments, run to its end (bounded), nothing left behind.
@@ -43,41 +38,98 @@ fn run(args: &[&str]) -> Ran {
     start(args).finish()
 }
 
-/// The id in a `Shared Memory Id = N` line (shm-master's, and shm-race's with `--others`).
+/// shm-race with these arguments and `--explain`, run to its end: it must succeed. Returns the
+/// run and what its narration says it made.
 #[track_caller]
-fn id_in(line: &str) -> i32 {
-    line.trim_end()
-        .strip_prefix("Shared Memory Id = ")
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("not an id line: {line:?}"))
+fn run_explained(args: &[&str]) -> (Ran, Made) {
+    let ran = run(&[args, &["--explain"]].concat());
+    assert_eq!(code(&ran), 0, "{args:?}: {}", ran.stderr);
+    let made = Made::narrated(&ran.stderr);
+    (ran, made)
 }
 
-/// `counter --others K ...` once it has printed its id, which it does while it waits.
-fn host(args: &[&str]) -> (Demo, i32) {
-    let mut c = race_cmd(&["counter"]);
-    c.args(args);
-    let mut demo = Demo::start_cmd(c);
-    let id = id_in(&demo.run.wait_stdout("Shared Memory Id = "));
-    (demo, id)
+/// Races of two processes that take far longer than any test: they are signalled mid-run.
+pub(crate) const LONG_SEMAPHORE_RACE: &[&str] = &[
+    "counter",
+    "--sync",
+    "semaphore",
+    "--increments",
+    "10000000",
+    "--explain",
+];
+const LONG_TORN: &[&str] = &["torn", "--reads", "10000000000", "--explain"];
+const LONG_SEMAPHORE_TORN: &[&str] = &[
+    "torn",
+    "--sync",
+    "semaphore",
+    "--reads",
+    "10000000000",
+    "--explain",
+];
+
+/// `counter --others K` with these arguments and `--explain`, once it has printed its id and
+/// waits for the K others (which it does with the segment, and the set, made); with its id and
+/// what it made.
+#[track_caller]
+fn host(others: u32, args: &[&str]) -> (Demo, i32, Made) {
+    let k = others.to_string();
+    let mut demo = start(&[&["counter", "--others", &k], args, &["--explain"]].concat());
+    let id = id_line(&demo.run.wait_stdout("Shared Memory Id = "));
+    let plural = if others == 1 { "" } else { "es" };
+    demo.run
+        .wait_stderr(&format!("waiting for {others} more process{plural}"));
+    let made = Made::narrated(&demo.run.err);
+    (demo, id, made)
+}
+
+/// The host's end: exit 0, its id line, then the table of `procs` x `increments`.
+#[track_caller]
+fn host_table(demo: Demo, procs: u32, increments: u64) -> (Ran, Vec<CounterRow>) {
+    let ran = demo.finish();
+    assert_eq!(code(&ran), 0, "{}", ran.stderr);
+    let (_, table) = ran.stdout.split_once('\n').unwrap();
+    let rows = counter_table(table, procs, increments);
+    (ran, rows)
 }
 
 /// `counter --join ID` (with `extra` arguments), started.
 fn joiner(id: i32, extra: &[&str]) -> Demo {
-    let mut c = race_cmd(&["counter", "--join", &id.to_string()]);
-    c.args(extra);
-    Demo::start_cmd(c)
+    start(&[&["counter", "--join", &id.to_string()], extra].concat())
 }
 
-/// Ended by signal `sig` (not by an exit with 128 + sig), which the shell shows as 128 + sig.
+/// A joiner of the race in segment `id`, refused: exit 1, `message` with the hint, nothing on
+/// stdout.
 #[track_caller]
-fn assert_ended_by(ran: &Ran, sig: i32) {
-    assert_eq!(
-        (ran.status.signal(), code(ran)),
-        (Some(sig), 128 + sig),
-        "{:?}: {}",
-        ran.status,
-        ran.stderr
-    );
+fn assert_join_refused(id: i32, message: &str) {
+    let ran = joiner(id, &[]).finish();
+    assert_failed(&ran, message, JOIN_HINT);
+    assert_eq!(ran.stdout, "");
+}
+
+/// Send `sig` to a running demo, which must end by that very signal.
+#[track_caller]
+fn end_by(demo: Demo, sig: i32) -> Ran {
+    demo.run.signal(sig);
+    let ran = demo.finish();
+    assert_ended_by(&ran, sig);
+    ran
+}
+
+/// Stop the host (SIGSTOP), and wait until it is stopped: it cannot open the gate.
+fn stop_host(demo: &Demo) {
+    demo.run.signal(19);
+    eventually("the host to stop", || {
+        proc_stat(demo.pid()).is_some_and(|s| s.state == 'T')
+    });
+}
+
+/// The last line of a race called off by signal `name`, which removed segment `seg` and the
+/// semaphore `sets` (none, or one).
+fn called_off(name: &str, seg: i32, sets: &[i32]) -> String {
+    let sem = sets
+        .first()
+        .map_or(String::new(), |s| format!(" and semaphore set {s}"));
+    format!("shm-race: interrupted by {name}: the race is called off; segment {seg}{sem} removed\n")
 }
 
 /// A failure: exit 1, `error: ...` then `hint: ...` on stderr, no panic.
@@ -112,38 +164,6 @@ fn assert_lines_in_order(text: &str, wanted: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // The kernel objects a run made
 
-/// Whether the kernel has semaphore set `id` (/proc/sysvipc/sem, which every user may read).
-fn semaphore_set_exists(id: i32) -> bool {
-    semaphore_set_row(id).is_some()
-}
-
-/// The fields of set `id`'s row in /proc/sysvipc/sem: key semid perms nsems uid gid cuid cgid
-/// otime ctime.
-fn semaphore_set_row(id: i32) -> Option<Vec<String>> {
-    let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        (fields.get(1)?.parse::<i32>().ok()? == id).then_some(fields)
-    })
-}
-
-/// Whether a semop on set `id` has succeeded yet (its otime is set): the race has started.
-fn semaphore_used(id: i32) -> bool {
-    semaphore_set_row(id).is_some_and(|f| f.get(8).is_some_and(|otime| otime != "0"))
-}
-
-/// The ids named by the `--explain` lines of calls that start with `call` (`shmget(`, `semget(`):
-/// `  shmget(IPC_PRIVATE, 1024, IPC_CREAT|0600) = 7` gives 7.
-fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
-    stderr
-        .lines()
-        .filter_map(|line| {
-            let (_, id) = line.trim_start().strip_prefix(call)?.rsplit_once(") = ")?;
-            id.parse().ok()
-        })
-        .collect()
-}
-
 /// The segments and semaphore sets a run made. Should a test fail midway, dropping it removes
 /// them (ipcrm), so that a failed run leaves nothing in the kernel either.
 #[derive(Debug, Default)]
@@ -164,20 +184,14 @@ impl Made {
     /// Every one of them is gone from /proc/sysvipc/shm and /proc/sysvipc/sem.
     #[track_caller]
     fn assert_gone(&self) {
-        let segments: Vec<i32> = self
-            .segments
-            .iter()
-            .copied()
-            .filter(|id| segment_exists(*id))
-            .collect();
-        let sets: Vec<i32> = self
-            .sets
-            .iter()
-            .copied()
-            .filter(|id| semaphore_set_exists(*id))
-            .collect();
+        let left = |ids: &[i32], exists: fn(i32) -> bool| -> Vec<i32> {
+            ids.iter().copied().filter(|id| exists(*id)).collect()
+        };
         assert_eq!(
-            (segments, sets),
+            (
+                left(&self.segments, segment_exists),
+                left(&self.sets, semaphore_set_exists)
+            ),
             (vec![], vec![]),
             "segments and semaphore sets left behind (of {self:?})"
         );
@@ -217,6 +231,18 @@ struct CounterRow {
     lost: u64,
 }
 
+impl CounterRow {
+    /// The row of a race that lost nothing: `n` increments expected, and got.
+    fn exact(sync: &str, n: u64) -> CounterRow {
+        CounterRow {
+            sync: sync.into(),
+            expected: n,
+            got: n,
+            lost: 0,
+        }
+    }
+}
+
 fn number(word: &str, line: &str) -> u64 {
     word.parse()
         .unwrap_or_else(|_| panic!("{word:?} is not a count in {line:?}"))
@@ -233,12 +259,7 @@ fn assert_duration(value: &str, unit: &str, line: &str) {
 
 #[track_caller]
 fn counter_row(line: &str) -> CounterRow {
-    assert_eq!(
-        line.chars().count(),
-        COUNTER_HEAD.chars().count(),
-        "the columns line up with the header: {line:?}"
-    );
-    let w: Vec<&str> = line.split_whitespace().collect();
+    let w = row_words(line, COUNTER_HEAD);
     assert_eq!(w.len(), 9, "{line:?}");
     let row = CounterRow {
         sync: w[0].to_string(),
@@ -295,12 +316,7 @@ struct TornRow {
 
 #[track_caller]
 fn torn_row(line: &str) -> TornRow {
-    assert_eq!(
-        line.chars().count(),
-        TORN_HEAD.chars().count(),
-        "the columns line up with the header: {line:?}"
-    );
-    let w: Vec<&str> = line.split_whitespace().collect();
+    let w = row_words(line, TORN_HEAD);
     assert_eq!(w.len(), 7, "{line:?}");
     let row = TornRow {
         sync: w[0].to_string(),
@@ -360,7 +376,7 @@ fn counter_without_sync_loses_updates() {
     // A busy machine may keep them from overlapping once, so up to five runs.
     let mut losses = Vec::new();
     for _ in 0..5 {
-        let ran = run(&[
+        let (ran, made) = run_explained(&[
             "counter",
             "--procs",
             "2",
@@ -368,10 +384,8 @@ fn counter_without_sync_loses_updates() {
             "200000",
             "--sync",
             "none",
-            "--explain",
         ]);
-        assert_eq!(code(&ran), 0, "{}", ran.stderr);
-        Made::narrated(&ran.stderr).assert_gone();
+        made.assert_gone();
         let rows = counter_table(&ran.stdout, 2, 200_000);
         assert_eq!(syncs(&rows), ["none"]);
         let lost = rows[0].lost;
@@ -401,11 +415,10 @@ fn counter_by_default_is_two_processes_without_sync_and_says_nothing_else() {
 
 #[test]
 fn counts_of_one_are_singular() {
-    let counter = run(&["counter", "--procs", "1", "--increments", "1", "--explain"]);
-    let torn = run(&["torn", "--reads", "1", "--explain"]);
-    for ran in [&counter, &torn] {
-        assert_eq!(code(ran), 0, "{}", ran.stderr);
-        Made::narrated(&ran.stderr).assert_gone();
+    let counter = run_explained(&["counter", "--procs", "1", "--increments", "1"]);
+    let torn = run_explained(&["torn", "--reads", "1"]);
+    for (ran, made) in [&counter, &torn] {
+        made.assert_gone();
         let text = format!("{}{}", ran.stdout, ran.stderr);
         for plural in ["1 processes", " 1 times"] {
             assert!(!text.contains(plural), "{plural:?}:\n{text}");
@@ -422,34 +435,14 @@ fn counter_with_a_semaphore_or_an_atomic_add_is_exact() {
         (2, 300_000, "atomic"),
     ] {
         let (p, m) = (procs.to_string(), increments.to_string());
-        let ran = run(&[
-            "counter",
-            "--procs",
-            &p,
-            "--increments",
-            &m,
-            "--sync",
-            sync,
-            "--explain",
-        ]);
-        assert_eq!(code(&ran), 0, "{sync}: {}", ran.stderr);
-        let made = Made::narrated(&ran.stderr);
+        let (ran, made) =
+            run_explained(&["counter", "--procs", &p, "--increments", &m, "--sync", sync]);
         assert_eq!(made.segments.len(), 1, "{}", ran.stderr);
         assert_eq!(made.sets.len(), usize::from(sync == "semaphore"));
         made.assert_gone();
         let rows = counter_table(&ran.stdout, procs, increments);
         let expected = u64::from(procs) * increments;
-        assert_eq!(
-            rows,
-            [CounterRow {
-                sync: sync.into(),
-                expected,
-                got: expected,
-                lost: 0
-            }],
-            "{}",
-            ran.stdout
-        );
+        assert_eq!(rows, [CounterRow::exact(sync, expected)], "{}", ran.stdout);
         assert!(
             ran.stderr.contains("exact: no two increments overlapped"),
             "{}",
@@ -460,7 +453,7 @@ fn counter_with_a_semaphore_or_an_atomic_add_is_exact() {
 
 #[test]
 fn counter_sync_all_is_a_table_of_none_semaphore_and_atomic() {
-    let ran = run(&[
+    let (ran, made) = run_explained(&[
         "counter",
         "--sync",
         "all",
@@ -468,10 +461,7 @@ fn counter_sync_all_is_a_table_of_none_semaphore_and_atomic() {
         "2",
         "--increments",
         "1000",
-        "--explain",
     ]);
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let made = Made::narrated(&ran.stderr);
     assert_eq!(
         (made.segments.len(), made.sets.len()),
         (3, 1),
@@ -489,7 +479,7 @@ fn counter_sync_all_is_a_table_of_none_semaphore_and_atomic() {
 
 #[test]
 fn one_process_cannot_lose_an_update() {
-    let ran = run(&[
+    let (ran, made) = run_explained(&[
         "counter",
         "--procs",
         "1",
@@ -497,10 +487,7 @@ fn one_process_cannot_lose_an_update() {
         "200000",
         "--sync",
         "none",
-        "--explain",
     ]);
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let made = Made::narrated(&ran.stderr);
     let ([seg], []) = (&made.segments[..], &made.sets[..]) else {
         panic!("one segment, no semaphore set: {}", ran.stderr);
     };
@@ -513,15 +500,7 @@ fn one_process_cannot_lose_an_update() {
     );
     made.assert_gone();
     let rows = counter_table(&ran.stdout, 1, 200_000);
-    assert_eq!(
-        rows,
-        [CounterRow {
-            sync: "none".into(),
-            expected: 200_000,
-            got: 200_000,
-            lost: 0
-        }]
-    );
+    assert_eq!(rows, [CounterRow::exact("none", 200_000)]);
     assert!(
         ran.stderr.contains("nothing was lost this time"),
         "{}",
@@ -536,9 +515,7 @@ fn one_process_cannot_lose_an_update() {
 fn torn_copies_are_seen_without_sync() {
     let mut counts = Vec::new();
     for _ in 0..5 {
-        let ran = run(&["torn", "--sync", "none", "--reads", "100000", "--explain"]);
-        assert_eq!(code(&ran), 0, "{}", ran.stderr);
-        let made = Made::narrated(&ran.stderr);
+        let (ran, made) = run_explained(&["torn", "--sync", "none", "--reads", "100000"]);
         assert_eq!((made.segments.len(), made.sets.len()), (1, 0));
         made.assert_gone();
         let (rows, firsts) = torn_table(&ran.stdout, 100_000);
@@ -557,16 +534,7 @@ fn torn_copies_are_seen_without_sync() {
 #[test]
 fn torn_with_a_semaphore_has_no_torn_copy() {
     for _ in 0..2 {
-        let ran = run(&[
-            "torn",
-            "--sync",
-            "semaphore",
-            "--reads",
-            "2000",
-            "--explain",
-        ]);
-        assert_eq!(code(&ran), 0, "{}", ran.stderr);
-        let made = Made::narrated(&ran.stderr);
+        let (ran, made) = run_explained(&["torn", "--sync", "semaphore", "--reads", "2000"]);
         assert_eq!((made.segments.len(), made.sets.len()), (1, 1));
         made.assert_gone();
         let (rows, firsts) = torn_table(&ran.stdout, 2000);
@@ -600,16 +568,7 @@ fn torn_sync_all_is_none_then_semaphore_and_the_first_torn_copy() {
 
 #[test]
 fn explain_narrates_semget_semctl_shmget_and_ipc_rmid_in_order() {
-    let ran = run(&[
-        "counter",
-        "--sync",
-        "semaphore",
-        "--increments",
-        "300",
-        "--explain",
-    ]);
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let made = Made::narrated(&ran.stderr);
+    let (ran, made) = run_explained(&["counter", "--sync", "semaphore", "--increments", "300"]);
     let ([seg], [sem]) = (&made.segments[..], &made.sets[..]) else {
         panic!("one segment and one set: {}", ran.stderr);
     };
@@ -633,9 +592,7 @@ fn explain_narrates_semget_semctl_shmget_and_ipc_rmid_in_order() {
     // stdout is the same table with or without the narration.
     counter_table(&ran.stdout, 2, 300);
 
-    let ran = run(&["torn", "--sync", "none", "--reads", "500", "--explain"]);
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let made = Made::narrated(&ran.stderr);
+    let (ran, made) = run_explained(&["torn", "--sync", "none", "--reads", "500"]);
     let [seg] = made.segments[..] else {
         panic!("{}", ran.stderr);
     };
@@ -656,17 +613,7 @@ fn explain_narrates_semget_semctl_shmget_and_ipc_rmid_in_order() {
 
 #[test]
 fn perms_set_the_mode_of_the_segment_and_the_semaphore_set() {
-    let (mut demo, id) = host(&[
-        "--others",
-        "1",
-        "--sync",
-        "semaphore",
-        "--perms",
-        "640",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
+    let (demo, id, made) = host(1, &["--sync", "semaphore", "--perms", "640"]);
     assert_eq!(made.segments, [id], "{}", demo.run.err);
     let [sem] = made.sets[..] else {
         panic!("{}", demo.run.err);
@@ -681,9 +628,7 @@ fn perms_set_the_mode_of_the_segment_and_the_semaphore_set() {
     assert_eq!(segment(id).expect("listed").perms & 0o777, 0o640);
     let row = semaphore_set_row(sem).expect("listed");
     assert_eq!(u32::from_str_radix(&row[2], 8).unwrap() & 0o777, 0o640);
-    demo.run.signal(15);
-    let ran = demo.finish();
-    assert_ended_by(&ran, 15);
+    end_by(demo, 15);
     made.assert_gone();
 }
 
@@ -692,20 +637,15 @@ fn perms_set_the_mode_of_the_segment_and_the_semaphore_set() {
 
 #[test]
 fn others_and_join_race_across_processes() {
-    let (mut demo, id) = host(&[
-        "--others",
-        "1",
-        "--sync",
-        "semaphore",
-        "--increments",
-        "1000",
-        "--explain",
-    ]);
-    demo.run.wait_stderr(&format!(
-        "shm-race: waiting for 1 more process: run `shm-race counter --join {id}` in another \
-         terminal"
-    ));
-    let made = Made::narrated(&demo.run.err);
+    let (demo, id, made) = host(1, &["--sync", "semaphore", "--increments", "1000"]);
+    assert!(
+        demo.run.err.contains(&format!(
+            "shm-race: waiting for 1 more process: run `shm-race counter --join {id}` in \
+             another terminal\n"
+        )),
+        "{}",
+        demo.run.err
+    );
     assert_eq!((made.segments.len(), made.sets.len()), (1, 1));
     let join = joiner(id, &["--explain"]).finish();
     assert_eq!(code(&join), 0, "{}", join.stderr);
@@ -737,20 +677,9 @@ fn others_and_join_race_across_processes() {
     );
     assert!(join.children.is_empty(), "a joiner forks nothing");
 
-    let ran = demo.finish();
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let (first, table) = ran.stdout.split_once('\n').unwrap();
-    assert_eq!(id_in(first), id);
-    let rows = counter_table(table, 2, 1000);
-    assert_eq!(
-        rows,
-        [CounterRow {
-            sync: "semaphore".into(),
-            expected: 2000,
-            got: 2000,
-            lost: 0
-        }]
-    );
+    let (ran, rows) = host_table(demo, 2, 1000);
+    assert_eq!(id_line(ran.stdout.lines().next().unwrap()), id);
+    assert_eq!(rows, [CounterRow::exact("semaphore", 2000)]);
     let (seg, sem) = (made.segments[0], made.sets[0]);
     assert_lines_in_order(
         &ran.stderr,
@@ -781,26 +710,13 @@ fn others_and_join_race_across_processes() {
 
 #[test]
 fn two_others_take_places_two_and_three() {
-    let (mut demo, id) = host(&[
-        "--others",
-        "2",
-        "--sync",
-        "atomic",
-        "--increments",
-        "20000",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 2 more processes");
-    let made = Made::narrated(&demo.run.err);
+    let (mut demo, id, made) = host(2, &["--sync", "atomic", "--increments", "20000"]);
     let first = joiner(id, &[]);
     demo.run.wait_stderr("waiting for 1 more process");
     let second = joiner(id, &[]);
     // The host first: the joiners are reaped after it ends. (A joiner reaped while another
     // still counts is taken for one that died: see the ignored test below.)
-    let ran = demo.finish();
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let (_, table) = ran.stdout.split_once('\n').unwrap();
-    let rows = counter_table(table, 3, 20_000);
+    let (ran, rows) = host_table(demo, 3, 20_000);
     assert_eq!((rows[0].got, rows[0].lost), (60_000, 0), "{}", ran.stdout);
     assert!(ran.stderr.contains("all 3 processes are here: go"));
     let mut places = Vec::new();
@@ -828,17 +744,7 @@ fn two_others_take_places_two_and_three() {
 fn a_joiner_that_finished_and_exited_is_not_taken_for_one_that_died() {
     // Three processes; the third joiner is stopped as the race starts, so the first joiner
     // finishes, exits and is reaped while the host still waits for the third.
-    let (mut demo, id) = host(&[
-        "--others",
-        "2",
-        "--sync",
-        "atomic",
-        "--increments",
-        "10000000",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 2 more processes");
-    let made = Made::narrated(&demo.run.err);
+    let (mut demo, id, made) = host(2, &["--sync", "atomic", "--increments", "10000000"]);
     let quick = joiner(id, &[]);
     demo.run.wait_stderr("waiting for 1 more process");
     let mut slow = joiner(id, &[]);
@@ -856,11 +762,8 @@ fn a_joiner_that_finished_and_exited_is_not_taken_for_one_that_died() {
     slow.run.signal(18);
     let slow = slow.finish();
     assert_eq!(code(&slow), 0, "{}", slow.stderr);
-    let ran = demo.finish();
+    let (_, rows) = host_table(demo, 3, 10_000_000);
     made.assert_gone();
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let (_, table) = ran.stdout.split_once('\n').unwrap();
-    let rows = counter_table(table, 3, 10_000_000);
     assert_eq!((rows[0].got, rows[0].lost), (30_000_000, 0));
 }
 
@@ -873,22 +776,17 @@ fn joining_something_that_is_not_a_waiting_race_fails_with_a_hint() {
     let gone = Segment::create(&CreateOptions::private(40)).unwrap();
     let id = gone.id().raw();
     drop(gone);
-    let ran = joiner(id, &[]).finish();
-    assert_failed(
-        &ran,
+    assert_join_refused(
+        id,
         &format!("cannot attach segment {id}: Invalid argument (EINVAL)"),
-        JOIN_HINT,
     );
-    assert_eq!(ran.stdout, "");
 
     // A segment of the right size that holds no race.
     let plain = Segment::create(&CreateOptions::private(1024)).unwrap();
     let id = plain.id().raw();
-    let ran = joiner(id, &[]).finish();
-    assert_failed(
-        &ran,
+    assert_join_refused(
+        id,
         &format!("segment {id} is not a shm-race counter segment"),
-        JOIN_HINT,
     );
     let att = plain.id().attach(Access::ReadOnly).unwrap();
     assert_eq!(att.load(0, Ordering::Acquire), Some(0), "left as it was");
@@ -896,14 +794,12 @@ fn joining_something_that_is_not_a_waiting_race_fails_with_a_hint() {
 
     // shm-master's 40 bytes.
     let master = Master::start(&["--interval", "0.05"]);
-    let ran = joiner(master.id, &[]).finish();
-    assert_failed(
-        &ran,
+    assert_join_refused(
+        master.id,
         &format!(
             "segment {} is 40 bytes, not a shm-race segment (1024 bytes)",
             master.id
         ),
-        JOIN_HINT,
     );
     drop(master);
 
@@ -915,71 +811,40 @@ fn joining_something_that_is_not_a_waiting_race_fails_with_a_hint() {
         ),
         ("2", "has started already, or was called off"),
     ] {
-        let mut demo = start(&[
-            "counter",
-            "--procs",
-            procs,
-            "--sync",
-            "semaphore",
-            "--increments",
-            "10000000",
-            "--explain",
-        ]);
+        let mut demo = start(&[LONG_SEMAPHORE_RACE, &["--procs", procs]].concat());
         demo.run.wait_stderr("[step 3]");
         let made = Made::narrated(&demo.run.err);
         let sem = made.sets[0];
         eventually("the race to start", || semaphore_used(sem));
         let id = made.segments[0];
-        let ran = joiner(id, &[]).finish();
         let message = if procs == "1" {
             format!("segment {id} {message}")
         } else {
             format!("the race in segment {id} {message}")
         };
-        assert_failed(&ran, &message, JOIN_HINT);
-        demo.run.signal(15);
-        let ran = demo.finish();
-        assert_ended_by(&ran, 15);
+        assert_join_refused(id, &message);
+        end_by(demo, 15);
         made.assert_gone();
     }
 }
 
 #[test]
 fn a_race_with_all_its_processes_refuses_one_more() {
-    let (mut demo, id) = host(&[
-        "--others",
-        "1",
-        "--sync",
-        "atomic",
-        "--increments",
-        "5000",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
+    let (demo, id, made) = host(1, &["--sync", "atomic", "--increments", "5000"]);
     // Stopped, the host cannot open the gate: the race is full and has not started.
-    demo.run.signal(19);
-    eventually("the host to stop", || {
-        proc_stat(demo.pid()).is_some_and(|s| s.state == 'T')
-    });
+    stop_host(&demo);
     let mut first = joiner(id, &[]);
     first
         .run
         .wait_stdout(&format!("joined segment {id}: process 2 of 2"));
-    let extra = joiner(id, &[]).finish();
-    assert_failed(
-        &extra,
+    assert_join_refused(
+        id,
         &format!("the race in segment {id} has all its 2 processes already"),
-        JOIN_HINT,
     );
-    assert_eq!(extra.stdout, "");
     demo.run.signal(18);
     let first = first.finish();
     assert_eq!(code(&first), 0, "{}", first.stderr);
-    let ran = demo.finish();
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let (_, table) = ran.stdout.split_once('\n').unwrap();
-    let rows = counter_table(table, 2, 5000);
+    let (_, rows) = host_table(demo, 2, 5000);
     assert_eq!(
         (rows[0].got, rows[0].lost),
         (10_000, 0),
@@ -990,21 +855,14 @@ fn a_race_with_all_its_processes_refuses_one_more() {
 
 #[test]
 fn the_host_interrupted_while_waiting_calls_the_race_off() {
-    let (mut demo, id) = host(&["--others", "2", "--sync", "semaphore", "--explain"]);
-    demo.run.wait_stderr("waiting for 2 more processes");
-    let made = Made::narrated(&demo.run.err);
+    let (mut demo, id, made) = host(2, &["--sync", "semaphore"]);
     let sem = made.sets[0];
     let mut waiting = joiner(id, &[]);
     waiting.run.wait_stdout("joined segment");
     demo.run.wait_stderr("waiting for 1 more process");
-    demo.run.signal(2);
-    let ran = demo.finish();
-    assert_ended_by(&ran, 2);
+    let ran = end_by(demo, 2);
     assert!(
-        ran.stderr.ends_with(&format!(
-            "shm-race: interrupted by SIGINT: the race is called off; segment {id} and \
-             semaphore set {sem} removed\n"
-        )),
+        ran.stderr.ends_with(&called_off("SIGINT", id, &[sem])),
         "{}",
         ran.stderr
     );
@@ -1025,20 +883,13 @@ fn the_host_interrupted_while_waiting_calls_the_race_off() {
 
 #[test]
 fn a_host_killed_outright_leaves_the_joiner_to_say_so() {
-    let (mut demo, id) = host(&["--others", "1", "--sync", "semaphore", "--explain"]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
+    let (demo, id, made) = host(1, &["--sync", "semaphore"]);
     let host_pid = demo.pid();
     // Joined: the host would start the race at once, so it is stopped first, then killed.
-    demo.run.signal(19);
-    eventually("the host to stop", || {
-        proc_stat(host_pid).is_some_and(|s| s.state == 'T')
-    });
+    stop_host(&demo);
     let mut waiting = joiner(id, &[]);
     waiting.run.wait_stdout("joined segment");
-    demo.run.signal(9);
-    let ran = demo.finish();
-    assert_eq!(ran.status.signal(), Some(9));
+    end_by(demo, 9);
     let joined = waiting.finish();
     assert_eq!(code(&joined), 1, "{}", joined.stderr);
     assert!(
@@ -1059,25 +910,13 @@ fn a_host_killed_outright_leaves_the_joiner_to_say_so() {
 
 #[test]
 fn a_joiner_that_dies_mid_race_fails_the_host_which_still_cleans_up() {
-    let (mut demo, id) = host(&[
-        "--others",
-        "1",
-        "--sync",
-        "semaphore",
-        "--increments",
-        "200000",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
+    let (mut demo, id, made) = host(1, &["--sync", "semaphore", "--increments", "200000"]);
     let mut doomed = joiner(id, &[]);
     doomed.run.wait_stdout("joined segment");
     demo.run.wait_stderr("all 2 processes are here: go");
     eventually("the race to start", || semaphore_used(made.sets[0]));
     let doomed_pid = doomed.pid();
-    doomed.run.signal(9);
-    let killed = doomed.finish();
-    assert_eq!(killed.status.signal(), Some(9));
+    end_by(doomed, 9);
     // The host finishes its own increments (SEM_UNDO gave the semaphore back), then sees it.
     let ran = demo.finish();
     assert_eq!(code(&ran), 1, "{}", ran.stderr);
@@ -1089,33 +928,38 @@ fn a_joiner_that_dies_mid_race_fails_the_host_which_still_cleans_up() {
         "{}",
         ran.stderr
     );
-    assert_eq!(id_in(&ran.stdout), id, "no table for an incomplete count");
+    assert_eq!(id_line(&ran.stdout), id, "no table for an incomplete count");
     made.assert_gone();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Termination signals mid-run
 
-/// Start `args` (with --explain), wait until the race runs (both workers forked and, with a
-/// semaphore, a semop done), send `sig`: it must end promptly by that signal with the note, its
-/// workers gone and reaped, and its segment and semaphore set removed.
-fn interrupt_mid_run(args: &[&str], workers: usize, sig: i32, name: &str) {
-    let mut all = args.to_vec();
-    all.push("--explain");
-    let mut demo = start(&all);
+/// A race started with `command` (with --explain), once it runs: its `workers` forked and, with
+/// a semaphore, a semop done. With what it made, and the workers seen.
+fn racing(command: Command, workers: usize) -> (Demo, Made, Vec<ProcId>) {
+    let mut demo = Demo::start_cmd(command);
     demo.run.wait_stderr("[step 2]");
     let made = Made::narrated(&demo.run.err);
     let seen = demo.watch.wait_for(workers);
-    assert_eq!(
-        seen.len(),
-        workers,
-        "{args:?}: one worker per process: {seen:?}"
-    );
     if let Some(sem) = made.sets.first() {
         eventually("the race to start", || semaphore_used(*sem));
     } else {
         std::thread::sleep(Duration::from_millis(50));
     }
+    (demo, made, seen)
+}
+
+/// Start `args` (with --explain), wait until the race runs (both workers forked and, with a
+/// semaphore, a semop done), send `sig`: it must end promptly by that signal with the note, its
+/// workers gone and reaped, and its segment and semaphore set removed.
+fn interrupt_mid_run(args: &[&str], workers: usize, sig: i32, name: &str) {
+    let (demo, made, seen) = racing(cmd_with("shm-race", args), workers);
+    assert_eq!(
+        seen.len(),
+        workers,
+        "{args:?}: one worker per process: {seen:?}"
+    );
     for w in &seen {
         assert!(w.exists(), "{args:?}: worker {} runs", w.pid);
     }
@@ -1131,14 +975,8 @@ fn interrupt_mid_run(args: &[&str], workers: usize, sig: i32, name: &str) {
     let [seg] = made.segments[..] else {
         panic!("{}", ran.stderr);
     };
-    let sem = made
-        .sets
-        .first()
-        .map_or(String::new(), |s| format!(" and semaphore set {s}"));
     assert!(
-        ran.stderr.ends_with(&format!(
-            "shm-race: interrupted by {name}: the race is called off; segment {seg}{sem} removed\n"
-        )),
+        ran.stderr.ends_with(&called_off(name, seg, &made.sets)),
         "{args:?}: {}",
         ran.stderr
     );
@@ -1153,15 +991,17 @@ fn interrupt_mid_run(args: &[&str], workers: usize, sig: i32, name: &str) {
 #[test]
 fn termination_signals_mid_count_end_it_by_the_signal_and_remove_everything() {
     for (sig, name) in [(2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP")] {
-        interrupt_mid_run(
-            &["counter", "--sync", "semaphore", "--increments", "10000000"],
-            2,
-            sig,
-            name,
-        );
+        interrupt_mid_run(LONG_SEMAPHORE_RACE, 2, sig, name);
     }
     interrupt_mid_run(
-        &["counter", "--procs", "5", "--increments", "10000000000"],
+        &[
+            "counter",
+            "--procs",
+            "5",
+            "--increments",
+            "10000000000",
+            "--explain",
+        ],
         5,
         15,
         "SIGTERM",
@@ -1170,26 +1010,14 @@ fn termination_signals_mid_count_end_it_by_the_signal_and_remove_everything() {
 
 #[test]
 fn termination_signals_mid_torn_and_while_waiting_for_others() {
-    interrupt_mid_run(
-        &["torn", "--sync", "semaphore", "--reads", "10000000000"],
-        2,
-        2,
-        "SIGINT",
-    );
-    interrupt_mid_run(&["torn", "--reads", "10000000000"], 2, 1, "SIGHUP");
+    interrupt_mid_run(LONG_SEMAPHORE_TORN, 2, 2, "SIGINT");
+    interrupt_mid_run(LONG_TORN, 2, 1, "SIGHUP");
     // The host of a race with others, waiting for them.
-    let (mut demo, id) = host(&["--others", "3", "--sync", "semaphore", "--explain"]);
-    demo.run.wait_stderr("waiting for 3 more processes");
-    let made = Made::narrated(&demo.run.err);
-    demo.run.signal(1);
-    let ran = demo.finish();
-    assert_ended_by(&ran, 1);
+    let (demo, id, made) = host(3, &["--sync", "semaphore"]);
+    let ran = end_by(demo, 1);
     assert!(
-        ran.stderr.ends_with(&format!(
-            "shm-race: interrupted by SIGHUP: the race is called off; segment {id} and \
-             semaphore set {} removed\n",
-            made.sets[0]
-        )),
+        ran.stderr
+            .ends_with(&called_off("SIGHUP", id, &made.sets[..1])),
         "{}",
         ran.stderr
     );
@@ -1201,20 +1029,9 @@ fn ctrl_c_at_a_terminal_ends_it_by_sigint_with_its_workers() {
     // At a terminal Ctrl-C reaches the whole foreground process group: the workers, which take
     // the default action, and shm-race itself. Half the runs failed before a fix, so ten runs.
     for _ in 0..10 {
-        let mut c = race_cmd(&[
-            "counter",
-            "--sync",
-            "semaphore",
-            "--increments",
-            "10000000",
-            "--explain",
-        ]);
+        let mut c = cmd_with("shm-race", LONG_SEMAPHORE_RACE);
         c.process_group(0);
-        let mut demo = Demo::start_cmd(c);
-        demo.run.wait_stderr("[step 2]");
-        let made = Made::narrated(&demo.run.err);
-        demo.watch.wait_for(2);
-        eventually("the race to start", || semaphore_used(made.sets[0]));
+        let (demo, made, _) = racing(c, 2);
         nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(demo.pid()),
             nix::sys::signal::Signal::SIGINT,
@@ -1237,39 +1054,32 @@ fn ctrl_c_at_a_terminal_ends_it_by_sigint_with_its_workers() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    for args in [
-        &["bogus"][..],
-        &["--bogus"][..],
-        &["counter", "--procs", "0"][..],
-        &["counter", "--procs", "65"][..],
-        &["counter", "--procs", "-1"][..],
-        &["counter", "--increments", "0"][..],
-        &["counter", "--increments", "x"][..],
-        &["counter", "--sync", "sometimes"][..],
-        &["counter", "--others", "0"][..],
-        &["counter", "--others", "64"][..],
-        &["counter", "--others", "1", "--procs", "3"][..],
-        &["counter", "--join"][..],
-        &["counter", "--join", "abc"][..],
-        &["counter", "--join", "-1"][..],
-        &["counter", "--join", "5", "--procs", "2"][..],
-        &["counter", "--join", "5", "--sync", "atomic"][..],
-        &["counter", "--join", "5", "--increments", "9"][..],
-        &["counter", "--join", "5", "--others", "1"][..],
-        &["counter", "--perms", "800"][..],
-        &["counter", "extra"][..],
-        &["torn", "--reads", "0"][..],
-        &["torn", "--procs", "2"][..],
-        &["torn", "--sync", "sometimes"][..],
-    ] {
-        let ran = run(args);
-        assert_usage_error(&ran, &format!("{args:?}"));
-        assert!(
-            ran.stderr.contains("For more information, try '--help'."),
-            "{args:?}: {}",
-            ran.stderr
-        );
-    }
+    assert_usage_errors(
+        &[
+            &["counter", "--procs", "0"][..],
+            &["counter", "--procs", "65"][..],
+            &["counter", "--procs", "-1"][..],
+            &["counter", "--increments", "0"][..],
+            &["counter", "--increments", "x"][..],
+            &["counter", "--sync", "sometimes"][..],
+            &["counter", "--others", "0"][..],
+            &["counter", "--others", "64"][..],
+            &["counter", "--others", "1", "--procs", "3"][..],
+            &["counter", "--join"][..],
+            &["counter", "--join", "abc"][..],
+            &["counter", "--join", "-1"][..],
+            &["counter", "--join", "5", "--procs", "2"][..],
+            &["counter", "--join", "5", "--sync", "atomic"][..],
+            &["counter", "--join", "5", "--increments", "9"][..],
+            &["counter", "--join", "5", "--others", "1"][..],
+            &["counter", "--perms", "800"][..],
+            &["counter", "extra"][..],
+            &["torn", "--reads", "0"][..],
+            &["torn", "--procs", "2"][..],
+            &["torn", "--sync", "sometimes"][..],
+        ],
+        run,
+    );
     let ran = run(&["counter", "--procs", "65"]);
     assert!(ran.stderr.contains("65 is not in 1..=64"), "{}", ran.stderr);
 
@@ -1307,23 +1117,22 @@ fn bad_arguments_are_usage_errors() {
 
 #[test]
 fn help_names_the_notes_section_the_subcommands_and_examples() {
-    let ran = run(&["--help"]);
-    assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""));
-    let help = &ran.stdout;
-    for want in [
-        "Usage: shm-race [OPTIONS] <COMMAND>",
-        "\n  counter ",
-        "\n  torn ",
-        "Lecture notes: B1 Shared Memory",
-        "Examples:",
-        "shm-race counter --sync all",
-        "shm-race counter --join ID",
-        "shm-race torn --sync semaphore",
-        "--explain",
-        "--color",
-    ] {
-        assert!(help.contains(want), "{want:?}: {help}");
-    }
+    assert_help(
+        &["--help"],
+        &[
+            "Usage: shm-race [OPTIONS] <COMMAND>",
+            "\n  counter ",
+            "\n  torn ",
+            "Lecture notes: B1 Shared Memory",
+            "Examples:",
+            "shm-race counter --sync all",
+            "shm-race counter --join ID",
+            "shm-race torn --sync semaphore",
+            "--explain",
+            "--color",
+        ],
+        run,
+    );
     assert_subcommand_helps("shm-race", &["counter", "torn"], run);
     assert_helps_mention(
         &[
@@ -1360,50 +1169,11 @@ fn version_is_the_packages() {
     assert_version("shm-race", run);
 }
 
-/// shm-race with its stdout on a pipe whose reader is already gone; returns its status and
-/// stderr. Bounded.
-fn with_stdout_closed(args: &[&str]) -> (ExitStatus, String) {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
-    let mut child = race_cmd(args)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let status = wait_bounded(&mut child, args);
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    (status, err)
-}
-
-/// Wait for `child` to end. After PATIENCE it is ended (SIGTERM, with which shm-race removes
-/// what it made; SIGKILL should that not do) and the test fails.
-fn wait_bounded(child: &mut std::process::Child, args: &[&str]) -> ExitStatus {
-    let started = Instant::now();
-    let mut terminated = None;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            match terminated {
-                None => return status,
-                Some(_) => panic!("shm-race {args:?} did not end by itself"),
-            }
-        }
-        match terminated {
-            None if started.elapsed() > PATIENCE => {
-                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-                terminated = Some(Instant::now());
-            }
-            Some(at) if at.elapsed() > Duration::from_secs(2) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("shm-race {args:?} did not end, not even by SIGTERM");
-            }
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// shm-race with its stdout on a pipe whose reader takes `keep` lines and goes (at once, for 0):
+/// run to its end (bounded), nothing it started left behind.
+#[track_caller]
+fn with_stdout_closed(args: &[&str], keep: usize) -> Ran {
+    run_with_stdout_closed_after(cmd_with("shm-race", args), keep)
 }
 
 #[test]
@@ -1414,8 +1184,8 @@ fn a_closed_stdout_ends_it_quietly() {
         &["counter", "--sync", "all", "--increments", "100"][..],
         &["torn", "--reads", "100"][..],
     ] {
-        let (status, err) = with_stdout_closed(args);
-        assert_eq!((shell_status(status), err.as_str()), (0, ""), "{args:?}");
+        let ran = with_stdout_closed(args, 0);
+        assert_eq!((code(&ran), ran.stderr.as_str()), (0, ""), "{args:?}");
     }
 
     // Closed after the header, while the three races of --sync all run: the next row
@@ -1428,30 +1198,15 @@ fn a_closed_stdout_ends_it_quietly() {
         "3000",
         "--explain",
     ];
-    let mut child = race_cmd(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut head = String::new();
-    for _ in 0..2 {
-        stdout
-            .read_line(&mut head)
-            .expect("the title and the header");
-    }
-    drop(stdout);
+    let ran = with_stdout_closed(&args, 2);
     assert_eq!(
-        head,
+        ran.stdout,
         format!("2 processes x 3000 increments of one counter in shared memory\n{COUNTER_HEAD}\n")
     );
-    let status = wait_bounded(&mut child, &args);
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    assert_eq!(shell_status(status), 0, "{err}");
+    let err = &ran.stderr;
+    assert_eq!(code(&ran), 0, "{err}");
     assert!(!err.contains("error"), "{err}");
-    let made = Made::narrated(&err);
+    let made = Made::narrated(err);
     assert!(
         !made.segments.is_empty() && made.segments.len() < 3,
         "it stopped before the last race: {err}"
@@ -1461,11 +1216,12 @@ fn a_closed_stdout_ends_it_quietly() {
 
 #[test]
 fn a_closed_stdout_ends_a_host_quietly() {
-    let (status, err) = with_stdout_closed(&["counter", "--others", "1", "--explain"]);
-    let made = Made::narrated(&err);
+    let ran = with_stdout_closed(&["counter", "--others", "1", "--explain"], 0);
+    let err = &ran.stderr;
+    let made = Made::narrated(err);
     assert_eq!(made.segments.len(), 1, "{err}");
     made.assert_gone();
-    assert_eq!(shell_status(status), 0, "{err}");
+    assert_eq!(code(&ran), 0, "{err}");
     assert!(!err.contains("error"), "{err}");
 }
 
@@ -1492,6 +1248,23 @@ fn ready_flag(id: i32) -> Option<i32> {
 const CHECK_HINT: &str = "hint: a segment others can write could hold forged values or a forged \
      ready flag: start shm-master with the default --perms 600, as yourself, or leave out \
      --check to write anyway\n";
+
+/// `shm-slave --check ID 1 2 3`, run to its end.
+fn check(id: i32) -> Finished {
+    slave(&[s("--check"), s(id), s(1), s(2), s(3)])
+}
+
+/// shm-slave --check refused segment `id` (`why` says what it found): exit 1, nothing on
+/// stdout, the error and the hint on stderr.
+#[track_caller]
+fn assert_check_refused(out: &Finished, id: i32, why: &str) {
+    assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!("error: refusing to write to segment {id}: {why}\n{CHECK_HINT}")
+    );
+}
 
 #[test]
 fn the_master_narrates_the_door_its_perms_leave_open() {
@@ -1527,10 +1300,7 @@ fn the_master_narrates_the_door_its_perms_leave_open() {
 
 #[test]
 fn another_user_forges_the_message_at_666_and_is_refused_at_600() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let mut open = Master::start(&["--interval", "0.05", "--perms", "666"]);
     let forged = output_of(
         as_nobody("shm-slave").args([s(open.id), s(-1), s(-1), s(-1)]),
@@ -1569,18 +1339,13 @@ fn another_user_forges_the_message_at_666_and_is_refused_at_600() {
 
 #[test]
 fn another_user_joins_a_race_only_when_its_perms_let_them() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let nobody_joins = |id: i32| {
         let mut c = as_nobody("shm-race");
         c.args(["counter", "--join", &id.to_string()]);
         Demo::start_cmd(c).finish()
     };
-    let (mut demo, id) = host(&["--others", "1", "--sync", "semaphore", "--explain"]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
+    let (demo, id, made) = host(1, &["--sync", "semaphore"]);
     let ran = nobody_joins(id);
     assert_failed(
         &ran,
@@ -1588,29 +1353,23 @@ fn another_user_joins_a_race_only_when_its_perms_let_them() {
         "the race's segment is closed to you: run both as the same user, or start the first \
          with --perms 666",
     );
-    demo.run.signal(15);
-    assert_ended_by(&demo.finish(), 15);
+    end_by(demo, 15);
     made.assert_gone();
 
-    let (mut demo, id) = host(&[
-        "--others",
-        "1",
-        "--sync",
-        "semaphore",
-        "--increments",
-        "500",
-        "--perms",
-        "666",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
+    let (demo, id, made) = host(
+        1,
+        &[
+            "--sync",
+            "semaphore",
+            "--increments",
+            "500",
+            "--perms",
+            "666",
+        ],
+    );
     let ran = nobody_joins(id);
     assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let ran = demo.finish();
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let (_, table) = ran.stdout.split_once('\n').unwrap();
-    let rows = counter_table(table, 2, 500);
+    let (ran, rows) = host_table(demo, 2, 500);
     assert_eq!((rows[0].got, rows[0].lost), (1000, 0), "{}", ran.stdout);
     made.assert_gone();
 }
@@ -1619,15 +1378,10 @@ fn another_user_joins_a_race_only_when_its_perms_let_them() {
 fn check_refuses_a_segment_open_to_others() {
     let mut master = Master::start(&["--interval", "0.05", "--perms", "666"]);
     let id = master.id;
-    let out = slave(&[s("--check"), s(id), s(1), s(2), s(3)]);
-    assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
-    assert_eq!(out.stdout, "");
-    assert_eq!(
-        out.stderr,
-        format!(
-            "error: refusing to write to segment {id}: its mode 0666 lets its group and every \
-             other user read and write it\n{CHECK_HINT}"
-        )
+    assert_check_refused(
+        &check(id),
+        id,
+        "its mode 0666 lets its group and every other user read and write it",
     );
     assert_eq!(ready_flag(id), Some(0), "nothing written");
     assert!(
@@ -1643,23 +1397,15 @@ fn check_refuses_a_segment_open_to_others() {
 
 #[test]
 fn check_refuses_a_segment_of_another_owner() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: needs root and setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!();
     let mut c = as_nobody("shm-master");
     c.args(["--interval", "0.05"]);
-    let mut run = Running::spawn(&mut c);
-    let id = id_in(&run.wait_stdout("Shared Memory Id = "));
-    let mut master = Master { run, id };
-    let out = slave(&[s("--check"), s(id), s(1), s(2), s(3)]);
-    assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        format!(
-            "error: refusing to write to segment {id}: it belongs to uid 65534 (created by uid \
-             65534), not to you (uid 0)\n{CHECK_HINT}"
-        )
+    let mut master = Master::start_cmd(c);
+    let id = master.id;
+    assert_check_refused(
+        &check(id),
+        id,
+        "it belongs to uid 65534 (created by uid 65534), not to you (uid 0)",
     );
     assert_eq!(ready_flag(id), Some(0), "nothing written");
     master.run.signal(15);
@@ -1670,33 +1416,17 @@ fn check_refuses_a_segment_of_another_owner() {
 #[test]
 fn check_refuses_a_segment_of_the_wrong_size() {
     // The 1024 bytes of a race waiting for another process.
-    let (mut demo, id) = host(&[
-        "--others",
-        "1",
-        "--sync",
-        "atomic",
-        "--increments",
-        "1000",
-        "--explain",
-    ]);
-    demo.run.wait_stderr("waiting for 1 more process");
-    let made = Made::narrated(&demo.run.err);
-    let out = slave(&[s("--check"), s(id), s(1), s(2), s(3)]);
-    assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        format!(
-            "error: refusing to write to segment {id}: it is 1024 bytes, not the 40 bytes \
-             expected\n{CHECK_HINT}"
-        )
+    let (demo, id, made) = host(1, &["--sync", "atomic", "--increments", "1000"]);
+    assert_check_refused(
+        &check(id),
+        id,
+        "it is 1024 bytes, not the 40 bytes expected",
     );
     // The race is intact: a joiner is let in and the count is whole.
     let join = joiner(id, &[]).finish();
     assert_eq!(code(&join), 0, "{}", join.stderr);
-    let ran = demo.finish();
-    assert_eq!(code(&ran), 0, "{}", ran.stderr);
-    let (_, table) = ran.stdout.split_once('\n').unwrap();
-    assert_eq!(counter_table(table, 2, 1000)[0].got, 2000);
+    let (_, rows) = host_table(demo, 2, 1000);
+    assert_eq!(rows[0].got, 2000);
     made.assert_gone();
 
     // 64 bytes from ipcmk, when util-linux has it.
@@ -1714,16 +1444,9 @@ fn check_refuses_a_segment_of_the_wrong_size() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("ipcmk said {text:?}"));
-    let out = slave(&[s("--check"), s(id), s(1), s(2), s(3)]);
+    let out = check(id);
     remove_segment(id);
-    assert_eq!(shell_status(out.status), 1, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        format!(
-            "error: refusing to write to segment {id}: it is 64 bytes, not the 40 bytes \
-             expected\n{CHECK_HINT}"
-        )
-    );
+    assert_check_refused(&out, id, "it is 64 bytes, not the 40 bytes expected");
     assert!(!segment_exists(id));
 }
 
@@ -1759,16 +1482,10 @@ fn check_accepts_the_default_segment() {
 
 #[test]
 fn perms_that_keep_out_the_owner_too_are_named_not_blamed_on_limits() {
-    if !can_drop_to_nobody() {
-        eprintln!("skipped: root attaches whatever the mode; needs setpriv to act as nobody");
-        return;
-    }
+    skip_unless_nobody!("root attaches whatever the mode; needs setpriv to act as nobody");
     for sync in ["none", "semaphore"] {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin("shm-race"))
-            .args(["counter", "--sync", sync, "--perms", "000"])
-            .env("NO_COLOR", "1");
+        let mut c = as_nobody("shm-race");
+        c.args(["counter", "--sync", sync, "--perms", "000"]);
         let demo = Demo::start_cmd(c);
         let pid = demo.pid();
         let ran = demo.finish();
@@ -1796,35 +1513,37 @@ fn perms_that_keep_out_the_owner_too_are_named_not_blamed_on_limits() {
 // ---------------------------------------------------------------------------------------------
 // Rows of the fault table (tests/lab/faults.rs): shm-race, wherever it waits
 
-/// The race runs: its workers forked (and, with a semaphore, a semop done).
-pub(crate) fn race_runs(s: &mut Subject, f: &mut Fixture) {
-    let err = s.wait_err("[step 3]");
-    f.segments = faults::ids_after(&err, "shmget(");
-    f.sets = faults::ids_after(&err, "semget(");
+/// Once stderr holds `needle`, note in the fixture the segments and sets the narration says
+/// were made by then.
+fn made_by_then(s: &mut Subject, f: &mut Fixture, needle: &str) {
+    let err = s.wait_err(needle);
+    f.segments = ids_after(&err, "shmget(");
+    f.sets = ids_after(&err, "semget(");
+}
+
+/// The race runs once its narration reaches `step`: its two workers forked (and, with a
+/// semaphore, a semop done).
+fn workers_race(s: &mut Subject, f: &mut Fixture, step: &str) {
+    made_by_then(s, f, step);
     s.wait_children(2);
     if let Some(&set) = f.sets.first() {
-        s.wait_until("the race to start", |_| faults::semaphore_used(set));
+        s.wait_until("the race to start", |_| semaphore_used(set));
     } else {
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The counter race runs: its workers forked (and, with a semaphore, a semop done).
+pub(crate) fn race_runs(s: &mut Subject, f: &mut Fixture) {
+    workers_race(s, f, "[step 3]");
 }
 
 fn torn_runs(s: &mut Subject, f: &mut Fixture) {
-    let err = s.wait_err("[step 2]");
-    f.segments = faults::ids_after(&err, "shmget(");
-    f.sets = faults::ids_after(&err, "semget(");
-    s.wait_children(2);
-    if let Some(&set) = f.sets.first() {
-        s.wait_until("the race to start", |_| faults::semaphore_used(set));
-    } else {
-        thread::sleep(Duration::from_millis(20));
-    }
+    workers_race(s, f, "[step 2]");
 }
 
 fn host_waits(s: &mut Subject, f: &mut Fixture) {
-    let err = s.wait_err("waiting for 1 more process");
-    f.segments = faults::ids_after(&err, "shmget(");
-    f.sets = faults::ids_after(&err, "semget(");
+    made_by_then(s, f, "waiting for 1 more process");
 }
 
 /// A race waiting for two more processes (`counter --others 2`), to join.
@@ -1845,7 +1564,7 @@ fn race_host(f: &mut Fixture) {
     let err = host.err.clone();
     f.race = id_line(&line);
     f.helper_segments.push(f.race);
-    f.helper_sets = faults::ids_after(&err, "semget(");
+    f.helper_sets = ids_after(&err, "semget(");
 }
 
 fn joined(s: &mut Subject, _: &mut Fixture) {
@@ -1873,39 +1592,20 @@ pub(crate) fn fault_rows() -> Vec<faults::Row> {
             ..row(
                 "shm-race",
                 "counter mid-run, semaphore",
-                &[
-                    "counter",
-                    "--sync",
-                    "semaphore",
-                    "--increments",
-                    "10000000",
-                    "--explain",
-                ],
+                LONG_SEMAPHORE_RACE,
                 race_runs,
             )
         },
         Row {
             owns: &[Thing::Segments],
-            ..row(
-                "shm-race",
-                "torn mid-run, no sync",
-                &["torn", "--reads", "10000000000", "--explain"],
-                torn_runs,
-            )
+            ..row("shm-race", "torn mid-run, no sync", LONG_TORN, torn_runs)
         },
         Row {
             owns: &[Thing::Segments, Thing::Sets],
             ..row(
                 "shm-race",
                 "torn mid-run, semaphore",
-                &[
-                    "torn",
-                    "--sync",
-                    "semaphore",
-                    "--reads",
-                    "10000000000",
-                    "--explain",
-                ],
+                LONG_SEMAPHORE_TORN,
                 torn_runs,
             )
         },
@@ -1961,10 +1661,9 @@ fn race_rows() -> Vec<bad_input::Row> {
 
 #[test]
 fn shm_race_bad_arguments() {
-    let dir = TempDir::new("bad-race");
-    let mut runs = run_table(&race_rows(), &dir);
-    runs += run_unknown(
+    try_bad_arguments(
         "shm-race",
+        &race_rows(),
         &[],
         &[
             &["bogus"],
@@ -1973,7 +1672,5 @@ fn shm_race_bad_arguments() {
             &["counter", "--join", "5", "--procs", "2"],
             &["torn", "--sync", "atomic"],
         ],
-        &dir,
     );
-    report("shm-race", runs);
 }

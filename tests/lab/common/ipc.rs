@@ -1,5 +1,6 @@
 //! IPC names and cleanup: keys and queue names of a test's own (pid and a counter), the kernel's
-//! table of segments, guards that remove what a test made, and a shm-master waiting for a slave.
+//! tables of segments and semaphore sets, the ids a run names, guards that remove what a test
+//! made, and a shm-master waiting for a slave.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -62,6 +63,47 @@ pub fn segments_created_by(pids: &[i32]) -> Vec<String> {
         .collect()
 }
 
+/// The id in the first `Shared Memory Id = N` line of `text` (shm-master's, and shm-race's
+/// with `--others`).
+#[track_caller]
+pub fn id_line(text: &str) -> i32 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Shared Memory Id = ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no id line in {text:?}"))
+}
+
+/// The ids a `--explain` narration names after calls starting with `call` (`shmget(`,
+/// `semget(`): `  shmget(IPC_PRIVATE, 1024, IPC_CREAT|0600) = 7` gives 7.
+pub fn ids_after(stderr: &str, call: &str) -> Vec<i32> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let (_, id) = line.trim_start().strip_prefix(call)?.rsplit_once(") = ")?;
+            id.parse().ok()
+        })
+        .collect()
+}
+
+/// The fields of semaphore set `id`'s row in /proc/sysvipc/sem, which every user may read:
+/// key semid perms nsems uid gid cuid cgid otime ctime.
+pub fn semaphore_set_row(id: i32) -> Option<Vec<String>> {
+    let table = std::fs::read_to_string("/proc/sysvipc/sem").expect("read /proc/sysvipc/sem");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        (fields.get(1)?.parse::<i32>().ok()? == id).then_some(fields)
+    })
+}
+
+/// Whether the kernel has semaphore set `id`.
+pub fn semaphore_set_exists(id: i32) -> bool {
+    semaphore_set_row(id).is_some()
+}
+
+/// Whether a semop on set `id` has succeeded yet (its otime is set): a race has started.
+pub fn semaphore_used(id: i32) -> bool {
+    semaphore_set_row(id).is_some_and(|f| f.get(8).is_some_and(|otime| otime != "0"))
+}
+
 /// Remove a segment a test made or a killed process left (ignores one already gone).
 pub fn remove_segment(id: i32) {
     let _ = Command::new("ipcrm")
@@ -81,13 +123,13 @@ impl Master {
     pub fn start(args: &[&str]) -> Master {
         let mut c = cmd("shm-master");
         c.args(args);
+        Master::start_cmd(c)
+    }
+
+    /// A master started with `c` (as another user, say), once it has printed its id.
+    pub fn start_cmd(mut c: Command) -> Master {
         let mut run = Running::spawn(&mut c);
-        let line = run.wait_stdout("Shared Memory Id = ");
-        let id = line
-            .trim_end()
-            .strip_prefix("Shared Memory Id = ")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad id line {line:?}"));
+        let id = id_line(&run.wait_stdout("Shared Memory Id = "));
         Master { run, id }
     }
 }

@@ -209,20 +209,12 @@ impl Running {
     /// Wait (bounded) for the process to end; collect the rest of its output.
     pub fn finish(&mut self) -> ExitStatus {
         drop(self.stdin.take());
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if start.elapsed() > PATIENCE {
-                let _ = self.child.kill();
-                panic!(
-                    "process did not end in time; stdout {:?}, stderr {:?}",
-                    self.out, self.err
-                );
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
+        let status = wait_bounded(&mut self.child, || {
+            format!(
+                "process did not end in time; stdout {:?}, stderr {:?}",
+                self.out, self.err
+            )
+        });
         // The reader threads end at EOF, which follows the exit.
         for (rx, seen) in [(&self.stdout, &mut self.out), (&self.stderr, &mut self.err)] {
             while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
@@ -263,6 +255,33 @@ impl Running {
             .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|port| port.parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+}
+
+/// Wait (bounded by PATIENCE) for `child` to end. One still running then is ended (SIGTERM,
+/// with which our programs remove what they made; SIGKILL should that not do within two
+/// seconds) and the test fails with the message `overdue` gives.
+#[track_caller]
+pub fn wait_bounded(child: &mut Child, overdue: impl FnOnce() -> String) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = unsafe_free_kill(child.id() as i32, libc::SIGTERM);
+            let ended = Instant::now();
+            while child.try_wait().ok().flatten().is_none() {
+                if ended.elapsed() > Duration::from_secs(2) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            panic!("{}", overdue());
+        }
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -316,19 +335,25 @@ pub fn output_of_dev_zero(command: &mut Command) -> Finished {
     }
 }
 
+/// The system call the main thread of `pid` waits in now (/proc/PID/syscall), if any.
+pub fn syscall_of(pid: i32) -> Option<i64> {
+    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Whether process `pid` is waiting in poll(2) now (its main thread, per /proc/PID/syscall).
 pub fn blocked_in_poll(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| {
-        let nr = s.split_whitespace().next().unwrap_or("");
-        nr == libc::SYS_poll.to_string() || nr == libc::SYS_ppoll.to_string()
-    })
+    syscall_of(pid).is_some_and(|nr| nr == libc::SYS_poll || nr == libc::SYS_ppoll)
 }
 
 /// Whether process `pid` is waiting in open(2) now (its main thread, per /proc/PID/syscall),
 /// as a FIFO's open waits for the other end (glibc's open(3) calls openat(2)).
 pub fn blocked_in_open(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_openat.to_string()))
+    syscall_of(pid) == Some(libc::SYS_openat)
 }
 
 /// /proc/sys/kernel/pid_max: pids stay below it, so no process ever has this one, and a signal

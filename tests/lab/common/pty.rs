@@ -3,9 +3,8 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
 
-use super::process::{Finished, PATIENCE};
+use super::process::{Finished, wait_bounded};
 
 /// Run a command to its end with its stderr on a terminal `columns` wide (a pseudo-terminal,
 /// as a tmux pane is), stdin empty and stdout a pipe; the terminal's `\r\n` are read as `\n`.
@@ -40,18 +39,7 @@ pub fn output_with_stderr_on_terminal(command: &mut Command, columns: u16) -> Fi
     };
     let stdout = reader(Box::new(child.stdout.take().expect("piped")));
     let stderr = reader(Box::new(terminal));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process did not end in time");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_bounded(&mut child, || "process did not end in time".into());
     Finished {
         status,
         stdout: stdout.join().expect("stdout reader"),

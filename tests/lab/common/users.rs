@@ -19,6 +19,23 @@ pub fn can_drop_to_nobody() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Return from the test that calls it, saying that it skipped and why (by default, that it
+/// needs root and setpriv), unless this process can act as nobody ([`can_drop_to_nobody`]).
+#[allow(unused_macros)] // tests/docs.rs has no use for it
+macro_rules! skip_unless_nobody {
+    () => {
+        skip_unless_nobody!("needs root and setpriv to act as nobody")
+    };
+    ($why:expr) => {
+        if !$crate::common::can_drop_to_nobody() {
+            eprintln!("skipped: {}", $why);
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use skip_unless_nobody;
+
 /// A command that runs one of our binaries as the user nobody.
 pub fn as_nobody(name: &str) -> Command {
     let mut c = Command::new("setpriv");
