@@ -74,18 +74,27 @@ impl<'a> Side<'a> {
             );
             Ok((&words[offset / 8], &words[offset / 8 + 1]))
         };
-        let (count, claim) = word(own)?;
-        let (other, _) = word(other)?;
         let end = ring
             .slots
             .checked_mul(ring.stride)
             .and_then(|bytes| bytes.checked_add(ring.data));
+        let Some(end) = end.filter(|end| *end <= att.len()) else {
+            anyhow::bail!(
+                "the ring's slots are past the end of segment {} ({} bytes)",
+                att.id(),
+                att.len()
+            );
+        };
+        // The slots are copied with plain memcpy: no count word may lie among them.
         anyhow::ensure!(
-            end.is_some_and(|end| end <= att.len()),
-            "the ring's slots are past the end of segment {} ({} bytes)",
-            att.id(),
-            att.len()
+            [own, other]
+                .iter()
+                .all(|&word| word.saturating_add(16) <= ring.data || word >= end),
+            "the ring's count words lie among its slots (bytes {} to {end})",
+            ring.data
         );
+        let (count, claim) = word(own)?;
+        let (other, _) = word(other)?;
         let me = u64::from(std::process::id());
         claim
             .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
@@ -284,6 +293,12 @@ mod tests {
         let mut r = att.ring_reader(&ring).unwrap();
         assert!(r.try_recv(&mut [0; 65]).is_err());
         assert!(att.ring_reader(&layout(100, 64)).is_err(), "past the end");
+        let over_words = RingLayout {
+            data: 0,
+            ..layout(4, 64)
+        };
+        let err = att.ring_reader(&over_words).err().unwrap().to_string();
+        assert!(err.contains("count words lie among its slots"), "{err}");
         let ro = seg.id().attach(Access::ReadOnly).unwrap();
         assert!(ro.ring_reader(&layout(4, 64)).is_err());
     }
